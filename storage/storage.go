@@ -1,0 +1,288 @@
+// Package storage holds Gatehouse's domain types, the sentinel errors every
+// backend returns, and the store interfaces the rest of Gatehouse consumes.
+//
+// Backends live in sub-packages (storage/sqlite, and later storage/postgres
+// and storage/redis). Each one translates its driver's errors into the
+// sentinels below at its edge, so callers only ever use errors.Is with
+// ErrNotFound, ErrConflict and ErrExpired. The contract every backend must
+// meet is written down as tests in storage/storagetest.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no such record, or it exists but is disabled/expired in a
+	// way the method documents as "not found".
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a uniqueness rule or a precondition of an atomic update
+	// failed (username taken, refresh token already rotated, code already
+	// taken).
+	ErrConflict = errors.New("storage: conflict")
+	// ErrExpired: the record exists but its lifetime is over.
+	ErrExpired = errors.New("storage: expired")
+)
+
+// Client is a relying party. Clients come from clients.yaml and are synced
+// into the store at start; the field names follow RFC 7591 metadata.
+type Client struct {
+	ID string
+	// SecretHash is the stored form of the client secret ("" for public
+	// clients): see Gatehouse's secret hashing in package provider.
+	SecretHash              string
+	Name                    string
+	RedirectURIs            []string
+	PostLogoutRedirectURIs  []string
+	GrantTypes              []string
+	ResponseTypes           []string
+	TokenEndpointAuthMethod string // client_secret_basic | client_secret_post | none
+	ApplicationType         string // web | native
+	// Scopes the client may request beyond the standard OIDC ones.
+	Scopes []string
+	// Disabled clients are kept (their grants reference them) but every
+	// lookup through Clients.Client answers ErrNotFound.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// User is an end user who signs in with a username and password.
+type User struct {
+	// ID is the stable, opaque subject identifier ("sub").
+	ID string
+	// Username is stored in its canonical form (see loginui.CanonicalUsername);
+	// lookups are exact on that form.
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	// PasswordHash is an argon2id PHC string.
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a browser SSO session. The cookie holds a random value; the
+// store only ever sees ID, the SHA-256 of that value (hex).
+type Session struct {
+	ID        string
+	UserID    string
+	AuthTime  time.Time
+	AMR       []string
+	UserAgent string
+	IP        string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	// ExpiresAt is when the store stops returning the session.
+	ExpiresAt time.Time
+}
+
+// AuthRequest is one authorization request between /authorize and the token
+// endpoint. It is created by the provider, completed by the login UI, and
+// taken (deleted atomically) when its code is redeemed.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	// MaxAge in seconds; nil means not requested.
+	MaxAge      *int64
+	LoginHint   string
+	IDTokenHint string
+	// HintSubject is the sub of a verified id_token_hint, if any.
+	HintSubject string
+	// BrowserHash binds the request to the browser that started it: the
+	// SHA-256 (hex) of that browser's binding cookie.
+	BrowserHash string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+
+	// Set by Complete when the user has authenticated.
+	Done      bool
+	UserID    string
+	SessionID string
+	AuthTime  time.Time
+	AMR       []string
+
+	// CodeHash is the SHA-256 (hex) of the authorization code, once issued.
+	CodeHash string
+}
+
+// Login is what the login UI records on an auth request when it completes it.
+type Login struct {
+	UserID    string
+	SessionID string
+	AuthTime  time.Time
+	AMR       []string
+}
+
+// RefreshGrant is one refresh token. Tokens of one chain of rotations share a
+// FamilyID. Only the SHA-256 of the token is stored.
+type RefreshGrant struct {
+	TokenHash string
+	FamilyID  string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	Audience  []string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt is set when the token was rotated; a used token is never
+	// accepted again.
+	UsedAt *time.Time
+}
+
+// SigningKey is one asymmetric signing key. Its state follows from its
+// timestamps (pending → active → retired → deleted), so every instance that
+// reads the same row agrees on the state at the same instant.
+type SigningKey struct {
+	ID        string // the JWK "kid"
+	Algorithm string // RS256, ES256, EdDSA
+	// PublicJWK is the public key as JSON (a JWK with kid, alg, use).
+	PublicJWK []byte
+	// PrivateSealed is the private key (PKCS#8 DER) sealed with AES-256-GCM
+	// under the key-encryption key identified by KEKID.
+	PrivateSealed []byte
+	KEKID         string
+	CreatedAt     time.Time
+	// PublishAt: from then on the key is in the JWKS.
+	PublishAt time.Time
+	// ActivateAt: from then on the key may sign.
+	ActivateAt time.Time
+	// RetireAt: from then on the key no longer signs (zero: not scheduled).
+	RetireAt time.Time
+	// DeleteAt: from then on the key is no longer published (zero: not
+	// scheduled).
+	DeleteAt time.Time
+}
+
+// Secret is a named symmetric server secret (for example the key op uses to
+// seal authorization codes), sealed under the key-encryption key.
+type Secret struct {
+	Name      string
+	Sealed    []byte
+	KEKID     string
+	CreatedAt time.Time
+}
+
+// SyncReport says what a clients sync changed, by client id.
+type SyncReport struct {
+	Created  []string
+	Updated  []string
+	Disabled []string
+}
+
+// Clients stores relying parties.
+type Clients interface {
+	// Client returns the enabled client with that id, or ErrNotFound.
+	Client(ctx context.Context, id string) (*Client, error)
+	// ListClients returns every client, disabled ones included, by id.
+	ListClients(ctx context.Context) ([]Client, error)
+	// SyncClients makes the store hold exactly the given clients as enabled,
+	// in one transaction: new ones are created, changed ones updated, and
+	// clients absent from the list disabled (never deleted).
+	SyncClients(ctx context.Context, clients []Client, now time.Time) (SyncReport, error)
+}
+
+// Users stores end users.
+type Users interface {
+	// CreateUser inserts u; ErrConflict if the id or username is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByID returns the user (disabled ones too), or ErrNotFound.
+	UserByID(ctx context.Context, id string) (*User, error)
+	// UserByUsername returns the user (disabled ones too), or ErrNotFound.
+	UserByUsername(ctx context.Context, username string) (*User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser overwrites email, name, password hash, disabled and
+	// updated-at of the user with u.ID; ErrNotFound if absent.
+	UpdateUser(ctx context.Context, u *User) error
+	// CountUsers returns how many users exist.
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// Sessions stores browser SSO sessions.
+type Sessions interface {
+	// CreateSession inserts s; ErrConflict if the id exists.
+	CreateSession(ctx context.Context, s *Session) error
+	// Session returns the session if it exists and now is before ExpiresAt;
+	// otherwise ErrNotFound.
+	Session(ctx context.Context, id string, now time.Time) (*Session, error)
+	// DeleteSession removes the session; deleting an absent one is not an
+	// error.
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// AuthRequests stores in-flight authorization requests and their codes.
+type AuthRequests interface {
+	// CreateAuthRequest inserts r; ErrConflict if the id exists.
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// AuthRequest returns the request if it exists and has not expired at
+	// now; otherwise ErrNotFound.
+	AuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
+	// CompleteAuthRequest records the login on a live, not yet completed
+	// request and marks it done. ErrNotFound if absent or expired,
+	// ErrConflict if it was already completed.
+	CompleteAuthRequest(ctx context.Context, id string, login Login, now time.Time) error
+	// SaveCode attaches the hash of an authorization code to a completed
+	// request and shortens its life to codeExpiresAt. ErrNotFound if the
+	// request is absent, expired or not done; ErrConflict if it already has
+	// a code.
+	SaveCode(ctx context.Context, id, codeHash string, codeExpiresAt, now time.Time) error
+	// AuthRequestByCode returns the live request holding that code hash, or
+	// ErrNotFound. It does not consume the code.
+	AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
+	// TakeCode atomically removes and returns the live request holding that
+	// code hash. Of any number of concurrent calls with one hash, exactly
+	// one succeeds; the others get ErrNotFound.
+	TakeCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
+	// DeleteAuthRequest removes the request; absent is not an error.
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// RefreshGrants stores refresh tokens by hash.
+type RefreshGrants interface {
+	// CreateRefreshGrant inserts g; ErrConflict if the hash exists.
+	CreateRefreshGrant(ctx context.Context, g *RefreshGrant) error
+	// RefreshGrant returns the grant with that token hash if it exists,
+	// is unused and has not expired at now; ErrNotFound otherwise.
+	RefreshGrant(ctx context.Context, tokenHash string, now time.Time) (*RefreshGrant, error)
+	// RotateRefreshGrant marks the grant oldHash used and inserts next, in
+	// one transaction. It succeeds only if oldHash is live and unused at
+	// now; otherwise ErrNotFound, and nothing changes. Of concurrent calls
+	// with one oldHash exactly one succeeds.
+	RotateRefreshGrant(ctx context.Context, oldHash string, next *RefreshGrant, now time.Time) error
+}
+
+// SigningKeys stores asymmetric signing keys.
+type SigningKeys interface {
+	// CreateSigningKey inserts k; ErrConflict if the id exists.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys returns every key whose DeleteAt is zero or after now,
+	// ordered by CreatedAt.
+	SigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error)
+}
+
+// Secrets stores named symmetric server secrets.
+type Secrets interface {
+	// CreateSecret inserts s unless a secret of that name exists, and
+	// returns the stored one either way, so that concurrent first starts
+	// agree on one secret.
+	CreateSecret(ctx context.Context, s *Secret) (*Secret, error)
+	// Secret returns the named secret, or ErrNotFound.
+	Secret(ctx context.Context, name string) (*Secret, error)
+}
