@@ -1,0 +1,344 @@
+package loginui
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// maxFormBytes bounds every form body the UI reads.
+const maxFormBytes = 64 << 10
+
+// Routes mounts the UI's pages on r.
+func (u *UI) Routes(r chi.Router) {
+	r.Get("/login", u.loginPage)
+	r.Post("/login", u.login)
+	r.Get("/account", u.accountPage)
+	r.Post("/account/signout", u.signOut)
+	r.Handle("/assets/*", u.assets)
+}
+
+type loginData struct {
+	Title      string
+	ClientName string
+	ID         string
+	CSRF       string
+	Username   string
+	Error      string
+}
+
+// browserCookie returns this browser's binding cookie value, creating the
+// cookie if needed.
+func (u *UI) browserCookie(w http.ResponseWriter, r *http.Request) (string, error) {
+	if v := cookieValue(r, BrowserCookie); v != "" {
+		return v, nil
+	}
+	v, err := u.randomToken()
+	if err != nil {
+		return "", err
+	}
+	setCookie(w, BrowserCookie, v)
+	return v, nil
+}
+
+func (u *UI) serverError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	u.log.ErrorContext(r.Context(), msg, "err", err)
+	u.RenderError(w, http.StatusServiceUnavailable, "Something went wrong",
+		"Gatehouse could not complete this step. Please try again in a moment.", "")
+}
+
+// authRequestFor loads the live auth request id for this browser. It writes
+// an error page and returns ok=false when the request is unknown, expired,
+// or was started in another browser.
+func (u *UI) authRequestFor(w http.ResponseWriter, r *http.Request, id, browser string) (*storage.AuthRequest, *storage.Client, bool) {
+	ar, err := u.store.AuthRequest(r.Context(), id, u.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		u.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
+			"Go back to the application and start signing in again.", "")
+		return nil, nil, false
+	}
+	if err != nil {
+		u.serverError(w, r, "load auth request", err)
+		return nil, nil, false
+	}
+	if browser == "" || ar.BrowserHash != Hash(browser) {
+		u.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
+			"This sign-in was started in another browser or window. Go back to the application and start again here.", "")
+		return nil, nil, false
+	}
+	if ar.Done {
+		u.RenderError(w, http.StatusBadRequest, "Already signed in",
+			"This sign-in has already been completed. Go back to the application.", "")
+		return nil, nil, false
+	}
+	client, err := u.store.Client(r.Context(), ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		u.RenderError(w, http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is no longer registered.", "")
+		return nil, nil, false
+	}
+	if err != nil {
+		u.serverError(w, r, "load client", err)
+		return nil, nil, false
+	}
+	return ar, client, true
+}
+
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
+	browser, err := u.browserCookie(w, r)
+	if err != nil {
+		u.serverError(w, r, "browser cookie", err)
+		return
+	}
+	id := r.URL.Query().Get("id")
+	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id)}
+	if id == "" {
+		if _, _, err := u.CurrentSession(r.Context(), r); err == nil {
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			return
+		}
+	} else {
+		ar, client, ok := u.authRequestFor(w, r, id, cookieValue(r, BrowserCookie))
+		if !ok {
+			return
+		}
+		data.ClientName = client.Name
+		data.Username = ar.LoginHint
+	}
+	u.render(w, http.StatusOK, "login", data)
+}
+
+func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+		return
+	}
+	id := r.PostForm.Get("id")
+	browser := cookieValue(r, BrowserCookie)
+	if !u.validCSRF("login", browser, id, r.PostForm.Get("csrf_token")) {
+		u.RenderError(w, http.StatusForbidden, "Form expired",
+			"This form is no longer valid. Go back, reload the page and try again.", "")
+		return
+	}
+	var ar *storage.AuthRequest
+	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token")}
+	if id != "" {
+		var client *storage.Client
+		var ok bool
+		if ar, client, ok = u.authRequestFor(w, r, id, browser); !ok {
+			return
+		}
+		data.ClientName = client.Name
+	}
+	username := CanonicalUsername(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	data.Username = r.PostForm.Get("username")
+	if len(data.Username) > 256 {
+		data.Username = ""
+	}
+
+	user, err := u.checkPassword(r.Context(), username, password)
+	switch {
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "2")
+		u.RenderError(w, http.StatusServiceUnavailable, "Too many sign-ins right now",
+			"Gatehouse is busy. Please try again in a few seconds.", "")
+		return
+	case errors.Is(err, errBadCredentials):
+		data.Error = "Incorrect username or password."
+		u.render(w, http.StatusOK, "login", data)
+		return
+	case err != nil:
+		u.serverError(w, r, "check password", err)
+		return
+	}
+
+	now := u.now()
+	value, err := u.randomToken()
+	if err != nil {
+		u.serverError(w, r, "session id", err)
+		return
+	}
+	s := &storage.Session{
+		ID: Hash(value), UserID: user.ID, AuthTime: now, AMR: []string{"pwd"},
+		UserAgent: truncate(r.UserAgent(), 512), IP: clientIP(r),
+		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(u.sessionTTL),
+	}
+	if err := u.store.CreateSession(r.Context(), s); err != nil {
+		u.serverError(w, r, "create session", err)
+		return
+	}
+	// A new session id at every sign-in; the old session (if any) ends.
+	if old := cookieValue(r, SessionCookie); old != "" {
+		if err := u.store.DeleteSession(r.Context(), Hash(old)); err != nil {
+			u.log.WarnContext(r.Context(), "delete previous session", "err", err)
+		}
+	}
+	setCookie(w, SessionCookie, value)
+	u.log.InfoContext(r.Context(), "sign-in", "user", user.ID, "client", clientOf(ar))
+
+	if ar == nil {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	err = u.store.CompleteAuthRequest(r.Context(), ar.ID, storage.Login{
+		UserID: user.ID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR,
+	}, now)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
+		u.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
+			"You are signed in, but this sign-in request is no longer valid. Go back to the application and start again.", "")
+		return
+	}
+	if err != nil {
+		u.serverError(w, r, "complete auth request", err)
+		return
+	}
+	// 303, never 307: the browser must not re-post the credentials.
+	http.Redirect(w, r, u.cfg.CallbackURL(ar.ID), http.StatusSeeOther)
+}
+
+func clientOf(ar *storage.AuthRequest) string {
+	if ar == nil {
+		return ""
+	}
+	return ar.ClientID
+}
+
+var (
+	errBadCredentials = errors.New("bad credentials")
+	errBusy           = errors.New("too many concurrent password checks")
+)
+
+// checkPassword returns the enabled user whose password matches. Unknown
+// user, wrong password and disabled user all return errBadCredentials after
+// the same argon2id work, so neither the answer nor its timing tells them
+// apart.
+func (u *UI) checkPassword(ctx context.Context, username, password string) (*storage.User, error) {
+	if len(password) > MaxPasswordBytes || len(username) > 256 || username == "" || password == "" {
+		return nil, errBadCredentials
+	}
+	user, err := u.store.UserByUsername(ctx, username)
+	hash := u.dummyHash
+	switch {
+	case err == nil:
+		hash = user.PasswordHash
+	case errors.Is(err, storage.ErrNotFound):
+		user = nil
+	default:
+		return nil, err
+	}
+	select {
+	case u.hashSlots <- struct{}{}:
+	case <-time.After(2 * time.Second):
+		return nil, errBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ok, verr := VerifyPassword(hash, password)
+	<-u.hashSlots
+	if verr != nil {
+		return nil, verr
+	}
+	if !ok || user == nil || user.Disabled {
+		return nil, errBadCredentials
+	}
+	return user, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// clientIP is the peer address. Forwarded headers are not trusted until a
+// trusted-proxy setting exists.
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	for i := len(host) - 1; i >= 0; i-- {
+		if host[i] == ':' {
+			return host[:i]
+		}
+	}
+	return host
+}
+
+type accountData struct {
+	Title    string
+	User     *storage.User
+	AuthTime time.Time
+	CSRF     string
+}
+
+func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
+	s, user, err := u.CurrentSession(r.Context(), r)
+	if errors.Is(err, ErrNoSession) {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		u.serverError(w, r, "account session", err)
+		return
+	}
+	u.render(w, http.StatusOK, "account", accountData{
+		Title: "Your account", User: user, AuthTime: s.AuthTime.UTC(),
+		CSRF: u.csrfToken("signout", cookieValue(r, SessionCookie), ""),
+	})
+}
+
+func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+		return
+	}
+	value := cookieValue(r, SessionCookie)
+	if !u.validCSRF("signout", value, "", r.PostForm.Get("csrf_token")) {
+		u.RenderError(w, http.StatusForbidden, "Form expired",
+			"This form is no longer valid. Go back, reload the page and try again.", "")
+		return
+	}
+	if err := u.EndSession(r.Context(), w, r); err != nil {
+		u.serverError(w, r, "end session", err)
+		return
+	}
+	u.SignedOut(w)
+}
+
+// EndSession deletes the browser's SSO session, if any, and clears its
+// cookie. The cookie is cleared only once the store has forgotten it.
+func (u *UI) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if v := cookieValue(r, SessionCookie); v != "" {
+		if err := u.store.DeleteSession(ctx, Hash(v)); err != nil {
+			return err
+		}
+	}
+	clearCookie(w, SessionCookie)
+	return nil
+}
+
+// SignedOut renders the "you are signed out" page.
+func (u *UI) SignedOut(w http.ResponseWriter) {
+	u.render(w, http.StatusOK, "signedout", struct{ Title string }{"Signed out"})
+}
+
+// ConfirmSignOut asks the signed-in user to confirm a sign-out that an
+// application requested without proving it concerns this session. If no
+// one is signed in it shows the signed-out page.
+func (u *UI) ConfirmSignOut(w http.ResponseWriter, r *http.Request) {
+	_, user, err := u.CurrentSession(r.Context(), r)
+	if err != nil {
+		u.SignedOut(w)
+		return
+	}
+	u.render(w, http.StatusOK, "confirm", struct {
+		Title, Username, CSRF string
+	}{"Sign out?", user.Username, u.csrfToken("signout", cookieValue(r, SessionCookie), "")})
+}

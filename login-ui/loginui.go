@@ -1,0 +1,240 @@
+// Package loginui serves Gatehouse's own pages: the login form, the account
+// page and the HTML error page. It owns the browser cookies: the SSO session
+// cookie and the browser-binding cookie that ties an authorization request
+// and the login form's CSRF token to the browser that started the flow.
+package loginui
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Cookie names. The __Host- prefix makes browsers refuse them unless they
+// are Secure, host-only and Path=/ (no subdomain can plant them).
+const (
+	SessionCookie = "__Host-gatehouse-session"
+	BrowserCookie = "__Host-gatehouse-browser"
+)
+
+// Store is what the login UI needs from storage.
+type Store interface {
+	storage.Users
+	storage.Sessions
+	storage.AuthRequests
+	storage.Clients
+}
+
+// Config configures the UI. CSRFKey and CallbackURL are required.
+type Config struct {
+	// SessionTTL is the absolute lifetime of an SSO session.
+	SessionTTL time.Duration
+	// CSRFKey (32 bytes) keys the HMAC of CSRF tokens.
+	CSRFKey []byte
+	// CallbackURL returns where to send the browser once the auth request
+	// with that id is complete (op's /authorize/callback?id=…).
+	CallbackURL func(authRequestID string) string
+	// MaxConcurrentHashes bounds simultaneous argon2id verifications
+	// (each takes ~19 MiB); more logins wait briefly, then get 503.
+	MaxConcurrentHashes int
+	Now                 func() time.Time
+	Random              io.Reader
+	Logger              *slog.Logger
+}
+
+// UI serves the login pages. Create it with New.
+type UI struct {
+	store      Store
+	cfg        Config
+	pages      *pages
+	assets     http.Handler
+	hashSlots  chan struct{}
+	dummyHash  string
+	now        func() time.Time
+	random     io.Reader
+	log        *slog.Logger
+	sessionTTL time.Duration
+}
+
+// New returns a UI over store. It fails when required configuration is
+// missing.
+func New(store Store, cfg Config) (*UI, error) {
+	if len(cfg.CSRFKey) < 32 {
+		return nil, errors.New("loginui: CSRFKey must be at least 32 bytes")
+	}
+	if cfg.CallbackURL == nil {
+		return nil, errors.New("loginui: CallbackURL is required")
+	}
+	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger, sessionTTL: cfg.SessionTTL}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	if u.random == nil {
+		u.random = rand.Reader
+	}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.sessionTTL <= 0 {
+		u.sessionTTL = 8 * time.Hour
+	}
+	n := cfg.MaxConcurrentHashes
+	if n <= 0 {
+		n = 4
+	}
+	u.hashSlots = make(chan struct{}, n)
+	p, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	u.pages = p
+	if u.assets, err = assetsHandler(); err != nil {
+		return nil, err
+	}
+	// A real hash to verify against when the user does not exist, so that
+	// unknown users cost the same time as wrong passwords.
+	u.dummyHash, err = HashPassword("gatehouse-dummy-password", DefaultArgon2Params, u.random)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Hash returns the hex SHA-256 of a cookie value: the form in which
+// session ids and browser bindings are stored.
+func Hash(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:])
+}
+
+func (u *UI) randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(u.random, b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func setCookie(w http.ResponseWriter, name, value string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/",
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// cookieValue returns the value of a well-formed cookie, "" otherwise. Our
+// cookie values are 43-character base64url strings; anything else was not
+// made by us and is ignored.
+func cookieValue(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) != 43 {
+		return ""
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// BrowserBinding returns the hash of this browser's binding cookie, setting
+// a new cookie first if the browser has none.
+func (u *UI) BrowserBinding(w http.ResponseWriter, r *http.Request) (string, error) {
+	if v := cookieValue(r, BrowserCookie); v != "" {
+		return Hash(v), nil
+	}
+	v, err := u.randomToken()
+	if err != nil {
+		return "", err
+	}
+	setCookie(w, BrowserCookie, v)
+	return Hash(v), nil
+}
+
+// ErrNoSession means the request carries no usable session cookie.
+var ErrNoSession = errors.New("loginui: no session")
+
+// CurrentSession returns the live session named by the request's session
+// cookie. It returns ErrNoSession when there is none (no cookie, unknown or
+// expired session, or a disabled user) and any other error when the store
+// failed: a failed lookup never counts as signed in.
+func (u *UI) CurrentSession(ctx context.Context, r *http.Request) (*storage.Session, *storage.User, error) {
+	v := cookieValue(r, SessionCookie)
+	if v == "" {
+		return nil, nil, ErrNoSession
+	}
+	s, err := u.store.Session(ctx, Hash(v), u.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("session lookup: %w", err)
+	}
+	user, err := u.store.UserByID(ctx, s.UserID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
+		return nil, nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("session user lookup: %w", err)
+	}
+	return s, user, nil
+}
+
+// csrfToken derives the CSRF token of a form from a secret cookie value
+// (browser binding or session) and what the form acts on: a synchronizer
+// token bound to the pre-session, with nothing stored.
+func (u *UI) csrfToken(purpose, cookie, subject string) string {
+	m := hmac.New(sha256.New, u.cfg.CSRFKey)
+	fmt.Fprintf(m, "%s\x00%s\x00%s", purpose, cookie, subject)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (u *UI) validCSRF(purpose, cookie, subject, got string) bool {
+	if cookie == "" || got == "" {
+		return false
+	}
+	want := u.csrfToken(purpose, cookie, subject)
+	return hmac.Equal([]byte(want), []byte(got))
+}
+
+// SecurityHeaders sets the headers every Gatehouse page carries: no framing,
+// no referrer, no caching, no content sniffing, and a CSP that allows only
+// our own embedded assets.
+func SecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// SameBrowser reports whether the request comes from the browser whose
+// binding cookie hashes to hash.
+func (u *UI) SameBrowser(r *http.Request, hash string) bool {
+	v := cookieValue(r, BrowserCookie)
+	return v != "" && hash != "" && hmac.Equal([]byte(Hash(v)), []byte(hash))
+}
+
+// SameSession reports whether the request carries the session cookie of the
+// session with that id.
+func (u *UI) SameSession(r *http.Request, sessionID string) bool {
+	v := cookieValue(r, SessionCookie)
+	return v != "" && sessionID != "" && hmac.Equal([]byte(Hash(v)), []byte(sessionID))
+}

@@ -1,0 +1,75 @@
+package loginui
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// pages holds one parsed template per page, each wrapped in the base layout.
+type pages struct {
+	byName map[string]*template.Template
+}
+
+func parsePages() (*pages, error) {
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, name := range []string{"login", "error", "account", "signedout", "confirm"} {
+		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("loginui: parse %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+// render writes a page with the security headers. Rendering into a buffer
+// first means a template failure yields a clean 500, not half a page.
+func (u *UI) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := u.pages.byName[name].ExecuteTemplate(&buf, "base", data); err != nil {
+		u.log.Error("render page", "page", name, "err", err)
+		SecurityHeaders(w.Header())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	SecurityHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+type errorPage struct {
+	Title   string
+	Message string
+	Code    string
+}
+
+// RenderError is the one HTML error renderer of Gatehouse: a page with a
+// title, a message for a person, and optionally the protocol error code.
+// Never pass internal error text as message.
+func (u *UI) RenderError(w http.ResponseWriter, status int, title, message, code string) {
+	u.render(w, status, "error", errorPage{Title: title, Message: message, Code: code})
+}
+
+func assetsHandler() (http.Handler, error) {
+	sub, err := fs.Sub(assetFS, "assets")
+	if err != nil {
+		return nil, fmt.Errorf("loginui: assets: %w", err)
+	}
+	files := http.FileServerFS(sub)
+	return http.StripPrefix("/assets/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})), nil
+}

@@ -1,0 +1,116 @@
+package loginui
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2Params are the argon2id cost parameters. The zero value is not
+// usable; DefaultArgon2Params follows OWASP's password storage cheat sheet
+// (m=19 MiB, t=2, p=1).
+type Argon2Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+	SaltLen     int
+	KeyLen      uint32
+}
+
+// DefaultArgon2Params are the parameters new hashes are made with.
+var DefaultArgon2Params = Argon2Params{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+
+// MaxPasswordBytes bounds the work a single password can cause; longer
+// input is refused before hashing.
+const MaxPasswordBytes = 1024
+
+// ErrPasswordTooLong is returned for passwords over MaxPasswordBytes.
+var ErrPasswordTooLong = fmt.Errorf("password longer than %d bytes", MaxPasswordBytes)
+
+// HashPassword returns the argon2id PHC string of password with a fresh
+// random salt read from random.
+func HashPassword(password string, p Argon2Params, random io.Reader) (string, error) {
+	if len(password) > MaxPasswordBytes {
+		return "", ErrPasswordTooLong
+	}
+	salt := make([]byte, p.SaltLen)
+	if _, err := io.ReadFull(random, salt); err != nil {
+		return "", fmt.Errorf("read salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// VerifyPassword reports whether password matches the PHC string. A
+// malformed hash is an error, never a match.
+func VerifyPassword(phc, password string) (bool, error) {
+	if len(password) > MaxPasswordBytes {
+		return false, nil
+	}
+	p, salt, key, err := parsePHC(phc)
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+var errBadPHC = errors.New("malformed argon2id hash")
+
+// parsePHC reads "$argon2id$v=19$m=…,t=…,p=…$salt$key". Costs are bounded
+// so that a corrupted row cannot make one login allocate gigabytes.
+func parsePHC(phc string) (Argon2Params, []byte, []byte, error) {
+	var p Argon2Params
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return p, nil, nil, errBadPHC
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return p, nil, nil, errBadPHC
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+		return p, nil, nil, errBadPHC
+	}
+	if p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Iterations < 1 || p.Iterations > 64 || p.Parallelism < 1 {
+		return p, nil, nil, errBadPHC
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return p, nil, nil, errBadPHC
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 128 {
+		return p, nil, nil, errBadPHC
+	}
+	return p, salt, key, nil
+}
+
+// CanonicalUsername is the one form a username is stored and looked up in:
+// surrounding space trimmed and lower-cased, so that "Alice" and "alice "
+// are one account (and share one throttle counter).
+func CanonicalUsername(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// ValidUsername reports whether a canonical username may be created.
+func ValidUsername(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', strings.ContainsRune("._-@+", r):
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,371 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const (
+	authorizePath = "/authorize"
+	callbackPath  = "/authorize/callback"
+	loginPath     = "/login"
+	signedOutPath = "/signed-out"
+)
+
+func loginURL(id string) string { return loginPath + "?id=" + url.QueryEscape(id) }
+
+// Limits on authorization request input. Anything larger is refused with
+// invalid_request (or an error page before the redirect URI is trusted).
+const (
+	maxParamBytes     = 4096
+	maxAuthorizeBytes = 32 << 10
+)
+
+// singleParams must appear at most once (RFC 6749 §3.1).
+var singleParams = []string{
+	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
+	"prompt", "max_age", "login_hint", "id_token_hint", "code_challenge", "code_challenge_method",
+	"ui_locales", "display", "acr_values", "claims", "request", "request_uri",
+}
+
+// codeResponse is a successful authorization response; iss per RFC 9207.
+type codeResponse struct {
+	Code   string `schema:"code"`
+	State  string `schema:"state,omitempty"`
+	Issuer string `schema:"iss"`
+}
+
+// errorResponse is an error authorization response; iss per RFC 9207.
+type errorResponse struct {
+	Error       string `schema:"error"`
+	Description string `schema:"error_description,omitempty"`
+	State       string `schema:"state,omitempty"`
+	Issuer      string `schema:"iss"`
+}
+
+// authorize is the authorization endpoint. Until client_id and
+// redirect_uri are proven to belong together, every error is an HTML page
+// and nothing redirects; after that, errors go back to the client with
+// state and iss.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxAuthorizeBytes)
+	if len(r.URL.RawQuery) > maxAuthorizeBytes || r.ParseForm() != nil {
+		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-in request",
+			"The application sent a request Gatehouse cannot read.", "invalid_request")
+		return
+	}
+	form := r.Form
+	if len(form["client_id"]) > 1 || len(form["redirect_uri"]) > 1 {
+		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-in request",
+			"The request names more than one application or return address.", "invalid_request")
+		return
+	}
+	clientID, redirectURI := form.Get("client_id"), form.Get("redirect_uri")
+	if clientID == "" {
+		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-in request",
+			"The request does not say which application it comes from (client_id is missing).", "invalid_request")
+		return
+	}
+	c, err := p.clients.get(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.ui.RenderError(w, http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is not registered with Gatehouse.", "invalid_client")
+		return
+	}
+	if err != nil {
+		p.unavailable(w, r, "authorize: load client", err)
+		return
+	}
+	if redirectURI == "" || len(redirectURI) > maxParamBytes || !redirectAllowed(c.c, redirectURI) {
+		p.ui.RenderError(w, http.StatusBadRequest, "Invalid return address",
+			"The application asked Gatehouse to send you to an address it has not registered, so Gatehouse will not send you there.",
+			"invalid_request")
+		return
+	}
+
+	// From here on the redirect URI is trusted: errors go back to it.
+	state := form.Get("state")
+	mode := oidc.ResponseMode(form.Get("response_mode"))
+	if mode != oidc.ResponseModeFormPost {
+		mode = oidc.ResponseModeQuery
+	}
+	fail := func(e *oidc.Error) { p.authorizeError(w, r, redirectURI, mode, state, e) }
+
+	for _, name := range singleParams {
+		if len(form[name]) > 1 {
+			fail(oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
+			return
+		}
+	}
+	for name, vals := range form {
+		if len(vals[0]) > maxParamBytes {
+			fail(oidc.ErrInvalidRequest().WithDescription("parameter %s is too long", truncateName(name)))
+			return
+		}
+	}
+	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil {
+		fail(oidc.ErrInvalidRequest().WithDescription("the request parameters are malformed"))
+		return
+	}
+	if e := p.checkAuthorizeRequest(c, req, form); e != nil {
+		fail(e)
+		return
+	}
+	maxAge, err := op.ValidateAuthReqPrompt(req.Prompt, req.MaxAge)
+	if err != nil {
+		fail(asOIDCError(err))
+		return
+	}
+	hintSub := ""
+	if req.IDTokenHint != "" {
+		if hintSub, err = op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.op.IDTokenHintVerifier(ctx)); err != nil {
+			fail(asOIDCError(err))
+			return
+		}
+	}
+
+	binding, err := p.ui.BrowserBinding(w, r)
+	if err != nil {
+		p.unavailable(w, r, "authorize: browser binding", err)
+		return
+	}
+	ar, err := p.newAuthRequest(req, binding)
+	if err != nil {
+		p.unavailable(w, r, "authorize: new request", err)
+		return
+	}
+	ar.HintSubject = hintSub
+
+	session, user, err := p.ui.CurrentSession(ctx, r)
+	if err != nil && !errors.Is(err, loginui.ErrNoSession) {
+		// A failed lookup never counts as signed in.
+		p.unavailable(w, r, "authorize: session lookup", err)
+		return
+	}
+	forceLogin := slices.Contains(req.Prompt, oidc.PromptLogin) || slices.Contains(req.Prompt, oidc.PromptSelectAccount)
+	usable := err == nil && !forceLogin &&
+		(maxAge == nil || p.cfg.Now().Sub(session.AuthTime) <= time.Duration(*maxAge)*time.Second) &&
+		(hintSub == "" || hintSub == user.ID)
+	if slices.Contains(req.Prompt, oidc.PromptNone) && !usable {
+		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
+		return
+	}
+	if usable {
+		// Single sign-on: the session answers without showing a page.
+		ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR = true, user.ID, session.ID, session.AuthTime, session.AMR
+	}
+	if err := p.store.CreateAuthRequest(ctx, ar); err != nil {
+		p.unavailable(w, r, "authorize: store request", err)
+		return
+	}
+	if usable {
+		p.respondCode(w, r, ar)
+		return
+	}
+	http.Redirect(w, r, loginURL(ar.ID), http.StatusFound)
+}
+
+func truncateName(s string) string {
+	if len(s) > 40 {
+		return s[:40]
+	}
+	return s
+}
+
+func asOIDCError(err error) *oidc.Error {
+	var e *oidc.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return oidc.ErrInvalidRequest()
+}
+
+// checkAuthorizeRequest applies Gatehouse's policy to a parsed request
+// whose client and redirect URI are already known to be good. It may
+// narrow req.Scopes to what the client may have.
+func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form url.Values) *oidc.Error {
+	if req.RequestParam != "" {
+		return oidc.ErrRequestNotSupported()
+	}
+	if form.Get("request_uri") != "" {
+		return oidc.ErrRequestNotSupported().WithDescription("request_uri is not supported")
+	}
+	switch m := form.Get("response_mode"); m {
+	case "", string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost):
+	default:
+		return oidc.ErrInvalidRequest().WithDescription("response_mode %q is not supported", truncateName(m))
+	}
+	if req.ResponseType == "" {
+		return oidc.ErrInvalidRequest().WithDescription("response_type is missing")
+	}
+	if req.ResponseType != oidc.ResponseTypeCode {
+		return &oidc.Error{ErrorType: "unsupported_response_type", Description: "only response_type=code is supported"}
+	}
+	if !slices.Contains(c.c.ResponseTypes, "code") || !c.hasGrant(string(oidc.GrantTypeCode)) {
+		return oidc.ErrUnauthorizedClient().WithDescription("this client may not use the authorization code flow")
+	}
+	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
+		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+	}
+	req.Scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(s string) bool {
+		switch s {
+		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail:
+			return false
+		case oidc.ScopeOfflineAccess:
+			return !c.hasGrant(string(oidc.GrantTypeRefreshToken))
+		}
+		return !c.IsScopeAllowed(s)
+	})
+	req.Scopes = slices.Compact(req.Scopes)
+	for _, pr := range req.Prompt {
+		switch pr {
+		case oidc.PromptNone, oidc.PromptLogin, oidc.PromptConsent, oidc.PromptSelectAccount:
+		default:
+			return oidc.ErrInvalidRequest().WithDescription("prompt value %q is not supported", truncateName(pr))
+		}
+	}
+	return checkPKCE(c, req.CodeChallenge, req.CodeChallengeMethod)
+}
+
+// checkPKCE enforces RFC 7636 the way RFC 9700 asks: S256 only (a missing
+// method means plain, which is refused), a well-formed challenge, and PKCE
+// required for public clients.
+func checkPKCE(c *client, challenge string, method oidc.CodeChallengeMethod) *oidc.Error {
+	if challenge == "" {
+		if method != "" {
+			return oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
+		}
+		if c.public() {
+			return oidc.ErrInvalidRequest().WithDescription("PKCE is required for public clients: send code_challenge with code_challenge_method=S256")
+		}
+		return nil
+	}
+	if method != oidc.CodeChallengeMethodS256 {
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	// BASE64URL(SHA-256(verifier)) is always 43 characters.
+	if len(challenge) != 43 || strings.Trim(challenge, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge is not a base64url SHA-256 value")
+	}
+	return nil
+}
+
+func (p *Provider) newAuthRequest(req *oidc.AuthRequest, binding string) (*storage.AuthRequest, error) {
+	id, err := randomID(p.cfg.Random)
+	if err != nil {
+		return nil, err
+	}
+	now := p.cfg.Now()
+	var maxAge *int64
+	if req.MaxAge != nil {
+		v := int64(*req.MaxAge)
+		maxAge = &v
+	}
+	mode := string(req.ResponseMode)
+	if mode == "" {
+		mode = string(oidc.ResponseModeQuery)
+	}
+	return &storage.AuthRequest{
+		ID: id, ClientID: req.ClientID, RedirectURI: req.RedirectURI,
+		Scopes: req.Scopes, State: req.State, Nonce: req.Nonce,
+		ResponseType: string(req.ResponseType), ResponseMode: mode,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt: req.Prompt, MaxAge: maxAge, LoginHint: req.LoginHint,
+		BrowserHash: binding, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL),
+	}, nil
+}
+
+// callback is where the login UI sends the browser after sign-in. It
+// answers only the browser that started the request and holds the session
+// that completed it, and only once.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	ar, err := p.store.AuthRequest(r.Context(), id, p.cfg.Now())
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !ar.Done) {
+		p.ui.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
+			"Go back to the application and start signing in again.", "")
+		return
+	}
+	if err != nil {
+		p.unavailable(w, r, "callback: load request", err)
+		return
+	}
+	if !p.ui.SameBrowser(r, ar.BrowserHash) || !p.ui.SameSession(r, ar.SessionID) {
+		p.ui.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
+			"This sign-in was started in another browser or window. Go back to the application and start again here.", "")
+		return
+	}
+	p.respondCode(w, r, ar)
+}
+
+// respondCode issues the code of a completed request and sends it to the
+// client with state and iss.
+func (p *Provider) respondCode(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) {
+	payload, err := op.BuildAuthResponseCodeResponsePayload(r.Context(), authRequest{ar}, p.op)
+	if err != nil {
+		var e *oidc.Error
+		if errors.As(err, &e) && e.ErrorType == oidc.InvalidRequest {
+			p.ui.RenderError(w, http.StatusBadRequest, "This sign-in link has already been used",
+				"Go back to the application and start signing in again.", "")
+			return
+		}
+		p.unavailable(w, r, "issue code", err)
+		return
+	}
+	p.authorizeRedirect(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode),
+		codeResponse{Code: payload.Code, State: ar.State, Issuer: p.cfg.Issuer})
+}
+
+func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, redirectURI string, mode oidc.ResponseMode, state string, e *oidc.Error) {
+	p.log.InfoContext(r.Context(), "authorize error", "error", e.ErrorType, "description", e.Description)
+	p.authorizeRedirect(w, r, redirectURI, mode, errorResponse{
+		Error: string(e.ErrorType), Description: e.Description, State: state, Issuer: p.cfg.Issuer,
+	})
+}
+
+// authorizeRedirect sends an authorization response to a redirect URI that
+// has been checked against the client's registration.
+func (p *Provider) authorizeRedirect(w http.ResponseWriter, r *http.Request, redirectURI string, mode oidc.ResponseMode, resp any) {
+	if mode == oidc.ResponseModeFormPost {
+		loginui.SecurityHeaders(w.Header())
+		// op's auto-submitting form carries an inline script.
+		w.Header().Del("Content-Security-Policy")
+		if err := op.AuthResponseFormPost(w, redirectURI, resp, p.op.Encoder()); err != nil {
+			p.unavailable(w, r, "form_post response", err)
+		}
+		return
+	}
+	target, err := op.AuthResponseURL(redirectURI, oidc.ResponseTypeCode, oidc.ResponseModeQuery, resp, p.op.Encoder())
+	if err != nil {
+		p.unavailable(w, r, "build redirect", err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, target, status)
+}
+
+// unavailable answers a request whose store call failed: 503 with
+// Retry-After and a page that says so, never internal detail.
+func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	p.log.ErrorContext(r.Context(), msg, "err", err)
+	w.Header().Set("Retry-After", "5")
+	p.ui.RenderError(w, http.StatusServiceUnavailable, "Gatehouse is unavailable",
+		"Gatehouse cannot complete this step right now. Please try again in a moment.", "temporarily_unavailable")
+}

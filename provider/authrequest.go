@@ -1,0 +1,54 @@
+package provider
+
+import (
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// authRequest adapts a storage.AuthRequest to op.AuthRequest.
+type authRequest struct {
+	r *storage.AuthRequest
+}
+
+var _ op.AuthRequest = authRequest{}
+
+func (a authRequest) GetID() string          { return a.r.ID }
+func (a authRequest) GetACR() string         { return "" }
+func (a authRequest) GetAMR() []string       { return a.r.AMR }
+func (a authRequest) GetAudience() []string  { return []string{a.r.ClientID} }
+func (a authRequest) GetAuthTime() time.Time { return a.r.AuthTime }
+func (a authRequest) GetClientID() string    { return a.r.ClientID }
+func (a authRequest) GetCodeChallenge() *oidc.CodeChallenge {
+	if a.r.CodeChallenge == "" {
+		return nil
+	}
+	return &oidc.CodeChallenge{Challenge: a.r.CodeChallenge, Method: oidc.CodeChallengeMethod(a.r.CodeChallengeMethod)}
+}
+func (a authRequest) GetNonce() string                   { return a.r.Nonce }
+func (a authRequest) GetRedirectURI() string             { return a.r.RedirectURI }
+func (a authRequest) GetResponseType() oidc.ResponseType { return oidc.ResponseType(a.r.ResponseType) }
+func (a authRequest) GetResponseMode() oidc.ResponseMode { return oidc.ResponseMode(a.r.ResponseMode) }
+func (a authRequest) GetScopes() []string                { return a.r.Scopes }
+func (a authRequest) GetState() string                   { return a.r.State }
+func (a authRequest) GetSubject() string                 { return a.r.UserID }
+func (a authRequest) Done() bool                         { return a.r.Done }
+
+// refreshRequest adapts a refresh grant to op.RefreshTokenRequest.
+type refreshRequest struct {
+	g      *storage.RefreshGrant
+	scopes []string
+}
+
+var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
+
+func (r *refreshRequest) GetAMR() []string                 { return r.g.AMR }
+func (r *refreshRequest) GetAudience() []string            { return r.g.Audience }
+func (r *refreshRequest) GetAuthTime() time.Time           { return r.g.AuthTime }
+func (r *refreshRequest) GetClientID() string              { return r.g.ClientID }
+func (r *refreshRequest) GetScopes() []string              { return r.scopes }
+func (r *refreshRequest) GetSubject() string               { return r.g.UserID }
+func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }

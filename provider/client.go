@@ -1,0 +1,196 @@
+package provider
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// client adapts a storage.Client to op.Client.
+type client struct {
+	c   *storage.Client
+	cfg *Config
+}
+
+var _ op.Client = (*client)(nil)
+
+func (c *client) GetID() string                    { return c.c.ID }
+func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
+func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
+
+// ApplicationType maps RFC 7591's web/native onto op's three kinds: a web
+// client without a secret is a browser-based (user agent) app.
+func (c *client) ApplicationType() op.ApplicationType {
+	switch {
+	case c.c.ApplicationType == "native":
+		return op.ApplicationTypeNative
+	case c.public():
+		return op.ApplicationTypeUserAgent
+	default:
+		return op.ApplicationTypeWeb
+	}
+}
+
+func (c *client) public() bool { return c.c.TokenEndpointAuthMethod == "none" }
+
+func (c *client) AuthMethod() oidc.AuthMethod {
+	switch c.c.TokenEndpointAuthMethod {
+	case "none":
+		return oidc.AuthMethodNone
+	case "client_secret_post":
+		return oidc.AuthMethodPost
+	default:
+		return oidc.AuthMethodBasic
+	}
+}
+
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	out := make([]oidc.ResponseType, len(c.c.ResponseTypes))
+	for i, t := range c.c.ResponseTypes {
+		out[i] = oidc.ResponseType(t)
+	}
+	return out
+}
+
+func (c *client) GrantTypes() []oidc.GrantType {
+	out := make([]oidc.GrantType, len(c.c.GrantTypes))
+	for i, t := range c.c.GrantTypes {
+		out[i] = oidc.GrantType(t)
+	}
+	return out
+}
+
+func (c *client) hasGrant(g string) bool { return slices.Contains(c.c.GrantTypes, g) }
+
+// LoginURL is where op would send the browser to sign in; Gatehouse's own
+// authorize handler uses the same path.
+func (c *client) LoginURL(id string) string { return loginURL(id) }
+
+func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeJWT }
+func (c *client) IDTokenLifetime() time.Duration      { return c.cfg.IDTokenTTL }
+func (c *client) DevMode() bool                       { return false }
+
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+func (c *client) IsScopeAllowed(scope string) bool { return slices.Contains(c.c.Scopes, scope) }
+
+// IDTokenUserinfoClaimsAssertion puts the profile and email claims in the
+// ID token even when an access token is issued, as most relying parties
+// expect.
+func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
+func (c *client) ClockSkew() time.Duration             { return 0 }
+
+// clientCache keeps clients in memory for a short time: op asks for the
+// same client several times per request, and every token request needs it.
+type clientCache struct {
+	store storage.Clients
+	cfg   *Config
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]clientEntry
+}
+
+type clientEntry struct {
+	c       *client
+	fetched time.Time
+}
+
+func newClientCache(store storage.Clients, cfg Config, ttl time.Duration) *clientCache {
+	return &clientCache{store: store, cfg: &cfg, ttl: ttl, now: cfg.Now, entries: map[string]clientEntry{}}
+}
+
+// get returns the enabled client, or an error wrapping storage.ErrNotFound.
+// Misses are not cached, so a client added by a sync is seen at once.
+func (cc *clientCache) get(ctx context.Context, id string) (*client, error) {
+	now := cc.now()
+	cc.mu.Lock()
+	e, ok := cc.entries[id]
+	cc.mu.Unlock()
+	if ok && now.Sub(e.fetched) < cc.ttl {
+		return e.c, nil
+	}
+	sc, err := cc.store.Client(ctx, id)
+	if err != nil {
+		cc.mu.Lock()
+		delete(cc.entries, id)
+		cc.mu.Unlock()
+		return nil, err
+	}
+	c := &client{c: sc, cfg: cc.cfg}
+	cc.mu.Lock()
+	cc.entries[id] = clientEntry{c: c, fetched: now}
+	cc.mu.Unlock()
+	return c, nil
+}
+
+// redirectAllowed reports whether uri is one of the client's registered
+// redirect URIs, compared as exact strings. The one exception is RFC 8252
+// §7.3: for native clients a loopback IP redirect matches with any port.
+func redirectAllowed(c *storage.Client, uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if c.ApplicationType != "native" {
+		return false
+	}
+	for _, reg := range c.RedirectURIs {
+		if loopbackMatch(reg, uri) {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackMatch compares registered and requested as strings, allowing only
+// a different (or absent) port after the loopback host:
+// "http://127.0.0.1/cb" matches "http://127.0.0.1:51234/cb" and nothing else.
+// Hosts are compared exactly (127.0.0.1, [::1] and localhost do not match
+// each other).
+func loopbackMatch(registered, requested string) bool {
+	for _, host := range []string{"http://127.0.0.1", "http://[::1]", "http://localhost"} {
+		regRest, ok := strings.CutPrefix(registered, host)
+		if !ok {
+			continue
+		}
+		regRest = stripPort(regRest)
+		if !strings.HasPrefix(regRest, "/") {
+			return false
+		}
+		reqRest, ok := strings.CutPrefix(requested, host)
+		if !ok {
+			return false
+		}
+		return stripPort(reqRest) == regRest
+	}
+	return false
+}
+
+// stripPort removes a leading ":digits" (1–5 digits) from s.
+func stripPort(s string) string {
+	if !strings.HasPrefix(s, ":") {
+		return s
+	}
+	i := 1
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 1 || i > 6 {
+		return "\x00invalid port"
+	}
+	return s[i:]
+}

@@ -1,0 +1,53 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// discoveryDocument is op's discovery configuration plus the metadata op
+// does not know about.
+type discoveryDocument struct {
+	*oidc.DiscoveryConfiguration
+	// RFC 9207: every authorization response carries iss.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+}
+
+// buildDiscovery renders the discovery document once: it depends only on
+// configuration and on the signing algorithms, so it is served
+// pre-serialized.
+func (p *Provider) buildDiscovery() ([]byte, error) {
+	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)
+	d := op.CreateDiscoveryConfig(ctx, p.op, p.op.Storage())
+	// Advertise only what Gatehouse serves.
+	d.IntrospectionEndpoint = ""
+	d.RevocationEndpoint = ""
+	d.DeviceAuthorizationEndpoint = ""
+	d.CheckSessionIframe = ""
+	d.IntrospectionEndpointAuthMethodsSupported = nil
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	d.RevocationEndpointAuthMethodsSupported = nil
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.RequestParameterSupported = false
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.SubjectTypesSupported = []string{"public"}
+	d.ClaimsParameterSupported = false
+	return json.Marshal(discoveryDocument{DiscoveryConfiguration: d, AuthorizationResponseIssParameterSupported: true})
+}
+
+func (p *Provider) discoveryHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(p.discovery)
+}

@@ -1,0 +1,334 @@
+package provider
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/keys"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// opStorage implements op.Storage over the provider's stores. op calls it
+// from its token endpoint and from the building blocks Gatehouse's own
+// handlers reuse.
+type opStorage struct {
+	p *Provider
+}
+
+var _ op.Storage = (*opStorage)(nil)
+var _ op.CanSetUserinfoFromRequest = (*opStorage)(nil)
+
+func randomID(r io.Reader) (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// CreateAuthRequest stores a request validated by op. Gatehouse's authorize
+// handler does not come through here (it binds the request to the browser
+// first); a request created this way has no browser binding and so can
+// never be completed by the login UI.
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	ar, err := s.p.newAuthRequest(req, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.p.store.CreateAuthRequest(ctx, ar); err != nil {
+		return nil, err
+	}
+	return authRequest{ar}, nil
+}
+
+func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	ar, err := s.p.store.AuthRequest(ctx, id, s.p.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return authRequest{ar}, nil
+}
+
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	ar, err := s.p.store.AuthRequestByCode(ctx, tokenHash(code), s.p.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return authRequest{ar}, nil
+}
+
+// SaveAuthCode attaches the code op made for a completed request. A request
+// gets one code only: a replayed callback fails here.
+func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	now := s.p.cfg.Now()
+	err := s.p.store.SaveCode(ctx, id, tokenHash(code), now.Add(s.p.cfg.CodeTTL), now)
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidRequest().WithDescription("this authorization request has already been answered or has expired").WithParent(err)
+	}
+	return err
+}
+
+func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.p.store.DeleteAuthRequest(ctx, id)
+}
+
+// takeCode consumes the code of a request op validated: of any number of
+// concurrent redemptions exactly one gets past here.
+func (s *opStorage) takeCode(ctx context.Context, a authRequest) error {
+	_, err := s.p.store.TakeCode(ctx, a.r.CodeHash, s.p.cfg.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidGrant().WithDescription("the authorization code has already been used or has expired")
+	}
+	if err != nil {
+		return fmt.Errorf("take code: %w", err)
+	}
+	return nil
+}
+
+// CreateAccessToken issues the id of a JWT access token. Access tokens are
+// self-contained (RFC 9068 style JWTs); nothing is stored per access token.
+func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if a, ok := req.(authRequest); ok {
+		if err := s.takeCode(ctx, a); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+	id, err := randomID(s.p.cfg.Random)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return id, s.p.cfg.Now().Add(s.p.cfg.AccessTokenTTL), nil
+}
+
+// CreateAccessAndRefreshTokens issues an access token id and a refresh
+// token. For a code it takes the code first, then starts a new refresh
+// family; for a refresh it rotates: the old token is marked used and the
+// new one stored in one transaction, or nothing is issued.
+func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	p := s.p
+	now := p.cfg.Now()
+	token, err := p.newRefreshToken()
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	next := &storage.RefreshGrant{
+		TokenHash: tokenHash(token),
+		UserID:    req.GetSubject(),
+		Scopes:    req.GetScopes(),
+		Audience:  req.GetAudience(),
+		CreatedAt: now,
+		ExpiresAt: now.Add(p.cfg.RefreshTokenTTL),
+	}
+	switch r := req.(type) {
+	case authRequest:
+		if err := s.takeCode(ctx, r); err != nil {
+			return "", "", time.Time{}, err
+		}
+		if next.FamilyID, err = randomID(p.cfg.Random); err != nil {
+			return "", "", time.Time{}, err
+		}
+		next.ClientID, next.AuthTime, next.AMR = r.r.ClientID, r.r.AuthTime, r.r.AMR
+		if err := p.store.CreateRefreshGrant(ctx, next); err != nil {
+			return "", "", time.Time{}, fmt.Errorf("store refresh grant: %w", err)
+		}
+	case *refreshRequest:
+		next.FamilyID, next.ClientID, next.AuthTime, next.AMR = r.g.FamilyID, r.g.ClientID, r.g.AuthTime, r.g.AMR
+		// The family keeps the scopes it was granted, even when this
+		// refresh asked for fewer.
+		next.Scopes = r.g.Scopes
+		err := p.store.RotateRefreshGrant(ctx, r.g.TokenHash, next, now)
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired")
+		}
+		if err != nil {
+			return "", "", time.Time{}, fmt.Errorf("rotate refresh grant: %w", err)
+		}
+	default:
+		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
+	}
+	id, err := randomID(p.cfg.Random)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return id, token, now.Add(p.cfg.AccessTokenTTL), nil
+}
+
+func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
+	return s.p.refreshRequestByToken(ctx, token)
+}
+
+// TerminateSession is op's hook for its own end_session handler, which
+// Gatehouse replaces (provider/logout.go ends the browser's session).
+func (s *opStorage) TerminateSession(context.Context, string, string) error {
+	return errors.New("provider: sessions are ended by Gatehouse's end_session handler")
+}
+
+// RevokeToken belongs to the revocation endpoint, which Gatehouse does not
+// serve yet and does not advertise.
+func (s *opStorage) RevokeToken(context.Context, string, string, string) *oidc.Error {
+	return &oidc.Error{ErrorType: "unsupported_token_type", Description: "revocation is not supported"}
+}
+
+func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
+	r, err := s.p.refreshRequestByToken(ctx, token)
+	if err != nil {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	if r.g.ClientID != clientID {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return r.g.UserID, r.g.TokenHash, nil
+}
+
+// opSigningKey adapts a managed key to op.SigningKey.
+type opSigningKey struct{ k *keys.SigningKey }
+
+func (k opSigningKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.k.Algorithm() }
+func (k opSigningKey) Key() any                                    { return k.k.Key() }
+func (k opSigningKey) ID() string                                  { return k.k.ID() }
+
+func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
+	k, err := s.p.keys.Signer(s.p.cfg.SigningAlg)
+	if err != nil {
+		return nil, err
+	}
+	return opSigningKey{k}, nil
+}
+
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	algs := s.p.keys.Algorithms()
+	out := make([]jose.SignatureAlgorithm, len(algs))
+	for i, a := range algs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out, nil
+}
+
+// publicKey adapts a published JWK to op.Key.
+type publicKey struct{ k jose.JSONWebKey }
+
+func (k publicKey) ID() string                         { return k.k.KeyID }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.SignatureAlgorithm(k.k.Algorithm) }
+func (k publicKey) Use() string                        { return k.k.Use }
+func (k publicKey) Key() any                           { return k.k.Key }
+
+// KeySet is what op verifies our own tokens (access tokens at userinfo,
+// id_token_hint) against: the published keys, from memory.
+func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
+	pub := s.p.keys.PublicKeys()
+	out := make([]op.Key, len(pub))
+	for i, k := range pub {
+		out[i] = publicKey{k}
+	}
+	return out, nil
+}
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.p.clients.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AuthorizeClientIDSecret checks a client secret against its stored hash.
+// An unknown client costs the same hash as a wrong secret.
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	c, err := s.p.clients.get(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		VerifyClientSecret(HashClientSecret(""), secret)
+		return errors.New("unknown client")
+	}
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if c.public() || !VerifyClientSecret(c.c.SecretHash, secret) {
+		return errors.New("invalid client secret")
+	}
+	return nil
+}
+
+// SetUserinfoFromScopes is deprecated in op; SetUserinfoFromRequest below
+// fills the ID token's claims.
+func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token's user claims. It always sets
+// sub: op copies the whole UserInfo over the ID token claims, so a missing
+// Subject here would erase sub from the token.
+func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	u, err := s.p.store.UserByID(ctx, req.GetSubject())
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	if u.Disabled {
+		return oidc.ErrInvalidGrant().WithDescription("the user is disabled")
+	}
+	setUserClaims(info, u, scopes)
+	return nil
+}
+
+// SetUserinfoFromToken serves op's userinfo handler, which Gatehouse
+// replaces (provider/userinfo.go); op gives it no scopes, so it sets sub
+// only.
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, _, subject, _ string) error {
+	u, err := s.p.store.UserByID(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		return errors.New("user disabled")
+	}
+	info.Subject = u.ID
+	return nil
+}
+
+// SetIntrospectionFromToken belongs to the introspection endpoint, which
+// Gatehouse does not serve yet and does not advertise.
+func (s *opStorage) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
+	return errors.New("provider: introspection is not supported")
+}
+
+func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetKeyByIDAndClientID serves private_key_jwt and the JWT bearer grant,
+// neither of which Gatehouse offers yet.
+func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("provider: client keys are not supported")
+}
+
+func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("provider: the JWT bearer grant is not supported")
+}
+
+// Health is op's readiness probe: the store answers.
+func (s *opStorage) Health(ctx context.Context) error {
+	return s.p.store.Ping(ctx)
+}
+
+// setUserClaims sets sub and the claims the scopes ask for. The ID token
+// and the userinfo response share it, so their sub always agrees.
+func setUserClaims(info *oidc.UserInfo, u *storage.User, scopes []string) {
+	info.Subject = u.ID
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		info.Name = u.Name
+		info.PreferredUsername = u.Username
+		info.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+	}
+	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
+		info.Email = u.Email
+		info.EmailVerified = oidc.Bool(u.EmailVerified)
+	}
+}

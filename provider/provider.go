@@ -1,0 +1,180 @@
+// Package provider is the only package that knows zitadel/oidc's op: it
+// implements op's storage interfaces over Gatehouse's stores and adds the
+// policy op leaves to us — strict redirect matching, PKCE S256 for public
+// clients, RFC 9207 iss in authorization responses, single-use codes,
+// rotating refresh tokens, no-store token responses and a userinfo endpoint
+// that takes bearer tokens from the header only.
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/keys"
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Store is what the provider needs from storage.
+type Store interface {
+	storage.Clients
+	storage.Users
+	storage.AuthRequests
+	storage.RefreshGrants
+	storage.Sessions
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+// Keys is what the provider needs from the key manager.
+type Keys interface {
+	// Signer returns the active signing key of an algorithm.
+	Signer(alg string) (*keys.SigningKey, error)
+	// PublicKeys returns every published public key.
+	PublicKeys() []jose.JSONWebKey
+	// Algorithms lists the algorithms that have an active key.
+	Algorithms() []string
+}
+
+// Config holds the provider's settings. Issuer, CryptoKey and RefreshKey
+// are required; zero durations take the defaults noted.
+type Config struct {
+	Issuer string
+	// AccessTokenTTL defaults to 15 minutes, IDTokenTTL to 1 hour,
+	// RefreshTokenTTL to 30 days, AuthRequestTTL to 10 minutes and CodeTTL
+	// to 60 seconds.
+	AccessTokenTTL  time.Duration
+	IDTokenTTL      time.Duration
+	RefreshTokenTTL time.Duration
+	AuthRequestTTL  time.Duration
+	CodeTTL         time.Duration
+	// SigningAlg signs ID and access tokens; default RS256.
+	SigningAlg string
+	// CryptoKey seals authorization codes (op's AES-GCM crypto).
+	CryptoKey [32]byte
+	// RefreshKey (32 bytes) keys the MAC carried by every refresh token.
+	RefreshKey []byte
+	Now        func() time.Time
+	Random     io.Reader
+	Logger     *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenTTL, 15*time.Minute)
+	def(&c.IDTokenTTL, time.Hour)
+	def(&c.RefreshTokenTTL, 30*24*time.Hour)
+	def(&c.AuthRequestTTL, 10*time.Minute)
+	def(&c.CodeTTL, 60*time.Second)
+	if c.SigningAlg == "" {
+		c.SigningAlg = string(jose.RS256)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Random == nil {
+		c.Random = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Provider is Gatehouse's OpenID provider. Create it with New and serve
+// Handler.
+type Provider struct {
+	cfg     Config
+	store   Store
+	keys    Keys
+	ui      *loginui.UI
+	clients *clientCache
+	op      *opServer
+	// discovery is the pre-serialized discovery document.
+	discovery []byte
+	log       *slog.Logger
+}
+
+// opServer wraps op's Provider to switch off grants Gatehouse does not
+// offer (op enables the JWT bearer grant unconditionally).
+type opServer struct {
+	*op.Provider
+}
+
+func (opServer) GrantTypeJWTAuthorizationSupported() bool  { return false }
+func (opServer) GrantTypeTokenExchangeSupported() bool     { return false }
+func (opServer) GrantTypeClientCredentialsSupported() bool { return false }
+func (opServer) GrantTypeDeviceCodeSupported() bool        { return false }
+
+// New builds the provider. ui serves the login pages and owns the browser
+// cookies; the provider routes to it.
+func New(cfg Config, store Store, k Keys, ui *loginui.UI) (*Provider, error) {
+	cfg.setDefaults()
+	if len(cfg.RefreshKey) < 32 {
+		return nil, errors.New("provider: RefreshKey must be at least 32 bytes")
+	}
+	iss, err := url.Parse(cfg.Issuer)
+	if err != nil || iss.Host == "" || strings.HasSuffix(cfg.Issuer, "/") {
+		return nil, fmt.Errorf("provider: issuer %q must be an absolute URL without trailing slash", cfg.Issuer)
+	}
+	if _, err := k.Signer(cfg.SigningAlg); err != nil {
+		return nil, fmt.Errorf("provider: no active %s signing key: %w", cfg.SigningAlg, err)
+	}
+	p := &Provider{
+		cfg:     cfg,
+		store:   store,
+		keys:    k,
+		ui:      ui,
+		clients: newClientCache(store, cfg, 5*time.Second),
+		log:     cfg.Logger,
+	}
+	opConfig := &op.Config{
+		CryptoKey:             cfg.CryptoKey,
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims:       supportedClaims,
+		// Used only when end_session has no post_logout_redirect_uri.
+		DefaultLogoutRedirectURI: signedOutPath,
+	}
+	opts := []op.Option{op.WithLogger(cfg.Logger)}
+	if iss.Scheme == "http" {
+		// Validated by config: http only for loopback issuers.
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	inner, err := op.NewProvider(opConfig, &opStorage{p: p}, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
+	}
+	p.op = &opServer{Provider: inner}
+	if p.discovery, err = p.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var supportedClaims = []string{
+	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash",
+	"name", "preferred_username", "email", "email_verified", "updated_at",
+}
+
+// CallbackURL is where the login UI sends the browser once the auth request
+// with that id is complete: op's /authorize/callback under the issuer.
+func CallbackURL(issuer, authRequestID string) string {
+	return issuer + callbackPath + "?id=" + url.QueryEscape(authRequestID)
+}

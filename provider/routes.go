@@ -1,0 +1,69 @@
+package provider
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// Handler returns Gatehouse's whole URL surface. jwks serves the key set
+// (keys.Manager's pre-serialized handler).
+func (p *Provider) Handler(jwks http.Handler) http.Handler {
+	r := chi.NewRouter()
+	r.Use(p.withIssuer)
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	r.Get("/readyz", p.ready)
+	r.Get("/.well-known/openid-configuration", p.discoveryHandler)
+	r.Method(http.MethodGet, "/keys", jwks)
+	r.Method(http.MethodHead, "/keys", jwks)
+
+	r.Get(authorizePath, p.authorize)
+	r.Post(authorizePath, p.authorize)
+	r.Get(callbackPath, p.callback)
+	r.Post(tokenPath, p.token)
+	r.Get(userinfoPath, p.userinfo)
+	r.Post(userinfoPath, p.userinfo)
+	r.Get(endSessionPath, p.endSession)
+	r.Post(endSessionPath, p.endSession)
+	r.Get(signedOutPath, func(w http.ResponseWriter, _ *http.Request) { p.ui.SignedOut(w) })
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusFound) })
+
+	p.ui.Routes(r)
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		p.ui.RenderError(w, http.StatusNotFound, "Not found", "There is no page at this address.", "")
+	})
+
+	// Fetch-metadata CSRF protection for every state-changing browser
+	// request; the login and sign-out forms carry tokens as well. The token
+	// and end_session endpoints are called cross-origin by design.
+	csrf := http.NewCrossOriginProtection()
+	csrf.AddInsecureBypassPattern("POST " + tokenPath)
+	csrf.AddInsecureBypassPattern("POST " + userinfoPath)
+	csrf.AddInsecureBypassPattern("POST " + endSessionPath)
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		p.ui.RenderError(w, http.StatusForbidden, "Request refused",
+			"This form was submitted from another site, so Gatehouse refused it.", "")
+	}))
+	return csrf.Handler(r)
+}
+
+// withIssuer puts the issuer where op's building blocks look for it.
+func (p *Provider) withIssuer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(op.ContextWithIssuer(r.Context(), p.cfg.Issuer)))
+	})
+}
+
+// ready answers 200 when the store answers, 503 otherwise.
+func (p *Provider) ready(w http.ResponseWriter, r *http.Request) {
+	if err := p.store.Ping(r.Context()); err != nil {
+		p.log.WarnContext(r.Context(), "readiness: store", "err", err)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ok\n"))
+}

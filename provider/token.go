@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const (
+	tokenPath     = "/oauth/token"
+	maxTokenBytes = 64 << 10
+)
+
+// tokenParams must appear at most once in a token request (RFC 6749 §3.2).
+var tokenParams = []string{
+	"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
+	"client_id", "client_secret", "client_assertion", "client_assertion_type",
+}
+
+// token is the token endpoint: op's exchange, behind Gatehouse's checks.
+// Every response is no-store (OIDC Core §3.1.3.3), and a confidential
+// client must authenticate with the method it registered, so a
+// client_secret_basic client cannot fall back to secrets in the body.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
+	if err := r.ParseForm(); err != nil {
+		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
+		return
+	}
+	if len(r.URL.RawQuery) > 0 {
+		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
+		return
+	}
+	for _, name := range tokenParams {
+		if len(r.PostForm[name]) > 1 {
+			tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
+			return
+		}
+	}
+	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
+	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken:
+	case "":
+		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("grant_type is missing"))
+		return
+	default:
+		tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token"))
+		return
+	}
+	if e := p.checkClientAuthMethod(r); e != nil {
+		if _, _, basic := r.BasicAuth(); basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+		}
+		tokenError(w, r, e)
+		return
+	}
+	op.Exchange(w, r, p.op)
+}
+
+// checkClientAuthMethod pins the client to its registered
+// token_endpoint_auth_method.
+func (p *Provider) checkClientAuthMethod(r *http.Request) *oidc.Error {
+	user, _, basic := r.BasicAuth()
+	_, postSecret := r.PostForm["client_secret"]
+	if r.PostForm.Get("client_assertion") != "" || r.PostForm.Get("client_assertion_type") != "" {
+		return oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
+	}
+	if basic && postSecret {
+		return oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
+	}
+	id := r.PostForm.Get("client_id")
+	used := "none"
+	switch {
+	case basic:
+		used = "client_secret_basic"
+		decoded, err := url.QueryUnescape(user)
+		if err != nil {
+			return oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
+		}
+		if id != "" && id != decoded {
+			return oidc.ErrInvalidClient().WithDescription("client_id does not match the authenticated client")
+		}
+		id = decoded
+	case postSecret:
+		used = "client_secret_post"
+	}
+	if id == "" {
+		return oidc.ErrInvalidClient().WithDescription("client authentication is missing")
+	}
+	c, err := p.clients.get(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+	}
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if c.c.TokenEndpointAuthMethod != used {
+		return oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
+	}
+	return nil
+}
+
+// tokenError writes a protocol error as JSON with the status RFC 6749 §5.2
+// asks for.
+func tokenError(w http.ResponseWriter, r *http.Request, e *oidc.Error) {
+	status := http.StatusBadRequest
+	switch e.ErrorType {
+	case oidc.InvalidClient:
+		status = http.StatusUnauthorized
+	case oidc.ServerError:
+		status = http.StatusInternalServerError
+	}
+	httphelper.MarshalJSONWithStatus(w, e, status)
+}

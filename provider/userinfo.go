@@ -1,0 +1,60 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const userinfoPath = "/userinfo"
+
+// userinfo is the UserInfo endpoint (OIDC Core §5.3). Unlike op's, it takes
+// the access token from the Authorization header only (a token in the URL
+// leaks into logs and history), and its errors carry WWW-Authenticate as
+// RFC 6750 §3 requires.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ctx := r.Context()
+	if r.URL.Query().Has("access_token") {
+		bearerError(w, http.StatusBadRequest, "invalid_request", "access tokens are accepted in the Authorization header only")
+		return
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.op.AccessTokenVerifier(ctx))
+	// Only our access tokens carry jti, client_id and scope; an ID token
+	// presented here is refused.
+	if err != nil || claims.JWTID == "" || claims.ClientID == "" || len(claims.Scopes) == 0 {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+		return
+	}
+	u, err := p.store.UserByID(ctx, claims.Subject)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+		return
+	}
+	if err != nil {
+		p.log.ErrorContext(ctx, "userinfo: load user", "err", err)
+		w.Header().Set("Retry-After", "5")
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError(), http.StatusServiceUnavailable)
+		return
+	}
+	info := new(oidc.UserInfo)
+	setUserClaims(info, u, claims.Scopes)
+	httphelper.MarshalJSON(w, info)
+}
+
+func bearerError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="`+code+`", error_description="`+description+`"`)
+	httphelper.MarshalJSONWithStatus(w, map[string]string{"error": code, "error_description": description}, status)
+}
