@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
+	grant_types, response_types, token_endpoint_auth_method, application_type,
+	scopes, disabled, created_at, updated_at`
+
+func scanClient(row scanner) (*storage.Client, error) {
+	var (
+		c                                   storage.Client
+		redirect, postLogout, grants, resps string
+		scopes                              string
+		created, updated                    sql.NullInt64
+	)
+	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &redirect, &postLogout,
+		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
+		&scopes, &c.Disabled, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	var d decoder
+	c.RedirectURIs = d.strings(redirect)
+	c.PostLogoutRedirectURIs = d.strings(postLogout)
+	c.GrantTypes = d.strings(grants)
+	c.ResponseTypes = d.strings(resps)
+	c.Scopes = d.strings(scopes)
+	c.CreatedAt = d.time(created)
+	c.UpdatedAt = d.time(updated)
+	return &c, d.err
+}
+
+// Client returns the enabled client with that id, or ErrNotFound.
+func (s *Store) Client(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx,
+		`SELECT `+clientColumns+` FROM clients WHERE id = ? AND disabled = 0`, id))
+	if err != nil {
+		return nil, wrap("client "+id, err)
+	}
+	return c, nil
+}
+
+// ListClients returns every client, disabled ones included, by id.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	return listClients(ctx, s.db)
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func listClients(ctx context.Context, q querier) ([]storage.Client, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrap("list clients", err)
+	}
+	defer rows.Close()
+	var out []storage.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, wrap("list clients", err)
+		}
+		out = append(out, *c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list clients", err)
+	}
+	return out, nil
+}
+
+// SyncClients makes the store hold exactly the given clients as enabled, in
+// one transaction: new ones are created with CreatedAt and UpdatedAt set to
+// now; changed or disabled ones are updated and enabled, with UpdatedAt set to
+// now; enabled clients absent from the list are disabled, with UpdatedAt set
+// to now. The given clients' Disabled, CreatedAt and UpdatedAt are ignored. The
+// report's lists are sorted by id; a client that is given twice is an error
+// wrapping ErrConflict, and nothing changes.
+func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now time.Time) (storage.SyncReport, error) {
+	var e encoder
+	n := e.time(now)
+	if e.err != nil {
+		return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: %w", e.err)
+	}
+	given := make(map[string]bool, len(clients))
+	for _, c := range clients {
+		if given[c.ID] {
+			return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: client %q given twice: %w", c.ID, storage.ErrConflict)
+		}
+		given[c.ID] = true
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return storage.SyncReport{}, wrap("sync clients", err)
+	}
+	defer tx.Rollback()
+
+	stored, err := listClients(ctx, tx)
+	if err != nil {
+		return storage.SyncReport{}, err
+	}
+	byID := make(map[string]*storage.Client, len(stored))
+	for i := range stored {
+		byID[stored[i].ID] = &stored[i]
+	}
+
+	var rep storage.SyncReport
+	for _, c := range clients {
+		old, ok := byID[c.ID]
+		switch {
+		case !ok:
+			_, err = tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+				c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
+				e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
+				e.strings(c.Scopes), n, n)
+			rep.Created = append(rep.Created, c.ID)
+		case old.Disabled || !sameClient(old, &c):
+			_, err = tx.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
+				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
+				token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
+				disabled = 0, updated_at = ?
+				WHERE id = ?`,
+				c.SecretHash, c.Name, e.strings(c.RedirectURIs),
+				e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
+				c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
+				n, c.ID)
+			rep.Updated = append(rep.Updated, c.ID)
+		default:
+			continue
+		}
+		if err != nil {
+			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
+		}
+		if e.err != nil {
+			return storage.SyncReport{}, fmt.Errorf("sqlite: sync client %s: %w", c.ID, e.err)
+		}
+	}
+	for _, old := range stored {
+		if given[old.ID] || old.Disabled {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE clients SET disabled = 1, updated_at = ? WHERE id = ?`, n, old.ID); err != nil {
+			return storage.SyncReport{}, wrap("disable client "+old.ID, err)
+		}
+		rep.Disabled = append(rep.Disabled, old.ID)
+	}
+	if err := tx.Commit(); err != nil {
+		return storage.SyncReport{}, wrap("sync clients", err)
+	}
+	slices.Sort(rep.Created)
+	slices.Sort(rep.Updated)
+	slices.Sort(rep.Disabled)
+	return rep, nil
+}
+
+// sameClient reports whether a and b agree on everything a sync sets.
+func sameClient(a, b *storage.Client) bool {
+	return a.SecretHash == b.SecretHash &&
+		a.Name == b.Name &&
+		slices.Equal(a.RedirectURIs, b.RedirectURIs) &&
+		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) &&
+		slices.Equal(a.GrantTypes, b.GrantTypes) &&
+		slices.Equal(a.ResponseTypes, b.ResponseTypes) &&
+		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
+		a.ApplicationType == b.ApplicationType &&
+		slices.Equal(a.Scopes, b.Scopes)
+}

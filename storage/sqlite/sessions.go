@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const sessionColumns = `id, user_id, auth_time, amr, user_agent, ip, created_at, last_seen, expires_at`
+
+// CreateSession inserts sess; ErrConflict if the id exists.
+func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
+	var e encoder
+	args := []any{sess.ID, sess.UserID, e.time(sess.AuthTime), e.strings(sess.AMR), sess.UserAgent, sess.IP,
+		e.time(sess.CreatedAt), e.time(sess.LastSeen), e.time(sess.ExpiresAt)}
+	if e.err != nil {
+		return fmt.Errorf("sqlite: create session: %w", e.err)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	if err != nil {
+		return wrap("create session", err)
+	}
+	return nil
+}
+
+// Session returns the session if it exists and now is before ExpiresAt;
+// otherwise ErrNotFound.
+func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage.Session, error) {
+	var e encoder
+	n := e.time(now)
+	if e.err != nil {
+		return nil, fmt.Errorf("sqlite: session: %w", e.err)
+	}
+	var (
+		sess                             storage.Session
+		amr                              string
+		authTime, created, seen, expires sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id = ? AND expires_at > ?`, id, n).
+		Scan(&sess.ID, &sess.UserID, &authTime, &amr, &sess.UserAgent, &sess.IP, &created, &seen, &expires)
+	if err != nil {
+		return nil, wrap("session", err)
+	}
+	var d decoder
+	sess.AuthTime = d.time(authTime)
+	sess.AMR = d.strings(amr)
+	sess.CreatedAt = d.time(created)
+	sess.LastSeen = d.time(seen)
+	sess.ExpiresAt = d.time(expires)
+	if d.err != nil {
+		return nil, fmt.Errorf("sqlite: session: %w", d.err)
+	}
+	return &sess, nil
+}
+
+// DeleteSession removes the session; deleting an absent one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+		return wrap("delete session", err)
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+// Package sqlite is Gatehouse's embedded storage backend: every store in one
+// SQLite file, through modernc.org/sqlite (pure Go, no cgo).
+//
+// The schema is created and upgraded by Open from migrations embedded in the
+// binary. Times are stored as Unix nanoseconds in UTC, so they round-trip
+// exactly but must lie between the years 1678 and 2262; the zero time is
+// stored as NULL. String lists are stored as JSON arrays.
+//
+// The database runs in WAL mode with a busy timeout, and every write
+// transaction takes the write lock when it begins, so concurrent writers
+// queue instead of failing with SQLITE_BUSY. Several Gatehouse processes may
+// share one file on one machine, but not over a network file system.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Conformance to the store interfaces.
+var (
+	_ storage.Clients       = (*Store)(nil)
+	_ storage.Users         = (*Store)(nil)
+	_ storage.Sessions      = (*Store)(nil)
+	_ storage.AuthRequests  = (*Store)(nil)
+	_ storage.RefreshGrants = (*Store)(nil)
+	_ storage.SigningKeys   = (*Store)(nil)
+	_ storage.Secrets       = (*Store)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxOpenConns bounds the connection pool. SQLite has one writer at a time
+// whatever the pool size; a small pool keeps waiting writers in Go's pool
+// (which honours contexts) rather than in SQLite's busy handler.
+const maxOpenConns = 8
+
+// connParams are the DSN parameters every connection opens with. busy_timeout
+// comes first so that the pragmas after it wait for locks too; _txlock makes
+// BeginTx issue BEGIN IMMEDIATE.
+const connParams = "_pragma=busy_timeout(5000)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_txlock=immediate"
+
+// Store holds every Gatehouse store in one SQLite database. It is safe for
+// concurrent use. Create it with Open and release it with Close.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens the SQLite database at path, creating the file if it does not
+// exist, and brings its schema up to date. path is a file path, optionally
+// prefixed with "sqlite:"; in-memory databases are refused, since each pooled
+// connection would see a database of its own. Open fails if the file is not
+// a SQLite database or holds a schema newer than this binary knows.
+func Open(ctx context.Context, path string) (*Store, error) {
+	path = strings.TrimPrefix(path, "sqlite:")
+	switch {
+	case path == "":
+		return nil, errors.New("sqlite: open: empty path")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return nil, fmt.Errorf("sqlite: open %q: want a file path", path)
+	}
+	db, err := sql.Open("sqlite", "file:"+escapePath(path)+"?"+connParams)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// escapePath makes a file path safe inside a SQLite URI filename, where '?'
+// starts the parameters, '#' a fragment, and '%' an escape.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// migrate applies the embedded migrations that db has not seen yet, each in
+// its own transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	current, latest, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if current != latest {
+		return fmt.Errorf("migrate: database schema is at version %d, this binary knows up to %d", current, latest)
+	}
+	return nil
+}
+
+// Close closes the database. Calls in flight may fail.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Prune deletes sessions, auth requests and refresh grants that have expired
+// at now, at most batch rows in all, and returns how many it deleted. Each
+// table is pruned in one short statement, so the write lock is never held
+// for long; a caller that gets batch back should call again.
+func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		return 0, fmt.Errorf("sqlite: prune: batch %d, want > 0", batch)
+	}
+	var e encoder
+	n := e.time(now)
+	if e.err != nil {
+		return 0, fmt.Errorf("sqlite: prune: %w", e.err)
+	}
+	total := 0
+	for _, table := range []string{"sessions", "auth_requests", "refresh_grants"} {
+		if total >= batch {
+			break
+		}
+		res, err := s.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE rowid IN (
+			SELECT rowid FROM `+table+` WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?)`,
+			n, batch-total)
+		if err != nil {
+			return total, fmt.Errorf("sqlite: prune %s: %w", table, err)
+		}
+		deleted, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sqlite: prune %s: %w", table, err)
+		}
+		total += int(deleted)
+	}
+	return total, nil
+}
+
+// wrap translates a driver error into the storage sentinels, with op as
+// context: no rows is ErrNotFound, a unique or primary key violation is
+// ErrConflict. Other errors are wrapped as they are.
+func wrap(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", op, storage.ErrNotFound)
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("sqlite: %s: %w: %w", op, storage.ErrConflict, err)
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// notFound is ErrNotFound with op as context.
+func notFound(op string) error {
+	return fmt.Errorf("sqlite: %s: %w", op, storage.ErrNotFound)
+}
+
+// encoder turns Go values into column values and keeps the first error, so
+// that a statement's arguments can be built in one expression and checked
+// once.
+type encoder struct {
+	err error
+}
+
+// time encodes t as Unix nanoseconds, or NULL for the zero time.
+func (e *encoder) time(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
+		if e.err == nil {
+			e.err = fmt.Errorf("time %s is outside the years 1678 to 2262", t.Format(time.RFC3339))
+		}
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// timePtr encodes a nil time as NULL.
+func (e *encoder) timePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return e.time(*t)
+}
+
+// strings encodes a list as a JSON array; nil as JSON null, so that it
+// decodes back to nil.
+func (e *encoder) strings(list []string) string {
+	b, err := json.Marshal(list)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return string(b)
+}
+
+// nullString encodes "" as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// blob encodes nil as an empty blob, for NOT NULL columns.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// decoder turns column values back into Go values and keeps the first error.
+type decoder struct {
+	err error
+}
+
+func (d *decoder) time(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+func (d *decoder) timePtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := d.time(n)
+	return &t
+}
+
+func (d *decoder) strings(s string) []string {
+	var list []string
+	if err := json.Unmarshal([]byte(s), &list); err != nil && d.err == nil {
+		d.err = fmt.Errorf("decode string list %q: %w", s, err)
+	}
+	return list
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}

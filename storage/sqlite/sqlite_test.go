@@ -1,0 +1,303 @@
+package sqlite
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
+)
+
+var _ storagetest.Store = (*Store)(nil)
+
+func TestContract(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storagetest.Store {
+		return openTemp(t)
+	})
+}
+
+// openTemp opens a store in a fresh file that is closed and removed when the
+// test ends.
+func openTemp(t testing.TB) *Store {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "gatehouse.db"))
+}
+
+func openAt(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+var t0 = time.Date(2031, time.March, 4, 5, 6, 7, 123456789, time.UTC)
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	ctx := t.Context()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	u := storage.User{ID: "u1", Username: "alice", CreatedAt: t0}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	g := storage.RefreshGrant{TokenHash: "h1", FamilyID: "f1", Scopes: []string{"openid"}, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateRefreshGrant(ctx, &g); err != nil {
+		t.Fatalf("CreateRefreshGrant: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openAt(t, "sqlite:"+path)
+	got, err := s.UserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatalf("UserByUsername after reopen: %v", err)
+	}
+	if got.ID != "u1" || !got.CreatedAt.Equal(t0) {
+		t.Errorf("UserByUsername after reopen: got %+v, want id u1 created %v", got, t0)
+	}
+	gg, err := s.RefreshGrant(ctx, "h1", t0)
+	if err != nil {
+		t.Fatalf("RefreshGrant after reopen: %v", err)
+	}
+	if gg.FamilyID != "f1" || len(gg.Scopes) != 1 || gg.Scopes[0] != "openid" {
+		t.Errorf("RefreshGrant after reopen: got %+v, want family f1 scopes [openid]", gg)
+	}
+}
+
+func TestOpenTwiceMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openAt(t, path)
+	b := openAt(t, path) // while a is still open
+	c := openAt(t, path)
+	ctx := t.Context()
+
+	u := storage.User{ID: "u1", Username: "alice"}
+	if err := a.CreateUser(ctx, &u); err != nil {
+		t.Fatalf("CreateUser through the first store: %v", err)
+	}
+	for name, s := range map[string]*Store{"second": b, "third": c} {
+		n, err := s.CountUsers(ctx)
+		if err != nil || n != 1 {
+			t.Errorf("CountUsers through the %s store: got %d, %v, want 1, nil", name, n, err)
+		}
+	}
+	var versions int
+	err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions)
+	if err != nil {
+		t.Fatalf("counting applied migrations: %v", err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		t.Fatalf("reading embedded migrations: %v", err)
+	}
+	if versions != len(entries) {
+		t.Errorf("applied migrations after three opens: got %d, want %d", versions, len(entries))
+	}
+}
+
+func TestOpenRefusesGarbage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "garbage.db")
+	junk := make([]byte, 8192)
+	rand.Read(junk)
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), path)
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open on a garbage file: got nil error, want one")
+	}
+	for _, want := range []string{path, "not a database"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open on a garbage file: got error %q, want it to mention %q", err, want)
+		}
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(junk) {
+		t.Errorf("Open on a garbage file changed the file")
+	}
+}
+
+func TestOpenRefusesBadPaths(t *testing.T) {
+	for _, path := range []string{"", "sqlite:", ":memory:", "sqlite::memory:", "file:x.db?mode=memory"} {
+		s, err := Open(t.Context(), path)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q): got nil error, want one", path)
+		}
+	}
+}
+
+func TestOpenOddPath(t *testing.T) {
+	// Characters that mean something in a SQLite URI filename.
+	path := filepath.Join(t.TempDir(), "a?b#c%20d.db")
+	openAt(t, path)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file at %q: %v", path, err)
+	}
+}
+
+func TestPing(t *testing.T) {
+	s := openTemp(t)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping on an open store: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(t.Context()); err == nil {
+		t.Fatalf("Ping on a closed store: got nil error, want one")
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"foreign_keys", "1"},
+		{"synchronous", "1"}, // NORMAL
+		{"busy_timeout", "5000"},
+	}
+	for _, tt := range tests {
+		var got string
+		if err := s.db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("PRAGMA %s: got %s, want %s", tt.pragma, got, tt.want)
+		}
+	}
+}
+
+func TestTimeOutOfRange(t *testing.T) {
+	s := openTemp(t)
+	sess := storage.Session{ID: "s1", ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	err := s.CreateSession(t.Context(), &sess)
+	if err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Errorf("CreateSession expiring in 9999: got error %v, want an out-of-range error", err)
+	}
+	if _, err := s.Session(t.Context(), "s1", t0); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Session after refused create: got error %v, want %v", err, storage.ErrNotFound)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	now := t0
+
+	// Per table: 3 expired (one at exactly now) and 2 live rows.
+	expiries := []time.Duration{-time.Hour, -time.Nanosecond, 0, time.Nanosecond, time.Hour}
+	live := map[string]bool{}
+	for i, d := range expiries {
+		exp := now.Add(d)
+		isLive := d > 0
+		sess := storage.Session{ID: fmt.Sprintf("s%d", i), ExpiresAt: exp}
+		if err := s.CreateSession(ctx, &sess); err != nil {
+			t.Fatal(err)
+		}
+		r := storage.AuthRequest{ID: fmt.Sprintf("r%d", i), ExpiresAt: exp}
+		if err := s.CreateAuthRequest(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		g := storage.RefreshGrant{TokenHash: fmt.Sprintf("g%d", i), ExpiresAt: exp}
+		if i == 4 {
+			// Used but not expired: kept, it still tells reuse from forgery.
+			g.UsedAt = &now
+		}
+		if err := s.CreateRefreshGrant(ctx, &g); err != nil {
+			t.Fatal(err)
+		}
+		live[sess.ID], live[r.ID], live[g.TokenHash] = isLive, isLive, isLive
+	}
+	// Rows no prune may touch.
+	u := storage.User{ID: "u1", Username: "alice"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+
+	const wantExpired = 9
+	var calls []int
+	for range 10 {
+		n, err := s.Prune(ctx, now, 4)
+		if err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+		if n > 4 {
+			t.Fatalf("Prune with batch 4: got %d rows deleted, want at most 4", n)
+		}
+		calls = append(calls, n)
+		if n < 4 {
+			break
+		}
+	}
+	want := []int{4, 4, 1}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("rows deleted per Prune call with batch 4: got %v, want %v", calls, want)
+	}
+
+	remaining := map[string]bool{}
+	for _, q := range []string{
+		`SELECT id FROM sessions`, `SELECT id FROM auth_requests`, `SELECT token_hash FROM refresh_grants`,
+	} {
+		rows, err := s.db.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			remaining[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleted := 0
+	for id, isLive := range live {
+		switch {
+		case isLive && !remaining[id]:
+			t.Errorf("Prune deleted live row %s", id)
+		case !isLive && remaining[id]:
+			t.Errorf("Prune kept expired row %s", id)
+		case !isLive:
+			deleted++
+		}
+	}
+	if deleted != wantExpired {
+		t.Errorf("expired rows deleted: got %d, want %d", deleted, wantExpired)
+	}
+	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
+		t.Errorf("CountUsers after Prune: got %d, %v, want 1, nil", n, err)
+	}
+	if n, err := s.Prune(ctx, now, 4); err != nil || n != 0 {
+		t.Errorf("Prune with nothing expired: got %d, %v, want 0, nil", n, err)
+	}
+	if _, err := s.Prune(ctx, now, 0); err == nil {
+		t.Errorf("Prune with batch 0: got nil error, want one")
+	}
+}

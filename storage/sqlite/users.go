@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const userColumns = `id, username, email, email_verified, name, password_hash,
+	disabled, created_at, updated_at`
+
+func scanUser(row scanner) (*storage.User, error) {
+	var (
+		u                storage.User
+		created, updated sql.NullInt64
+	)
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.PasswordHash,
+		&u.Disabled, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	var d decoder
+	u.CreatedAt = d.time(created)
+	u.UpdatedAt = d.time(updated)
+	return &u, d.err
+}
+
+// CreateUser inserts u; ErrConflict if the id or username is taken.
+func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
+	var e encoder
+	args := []any{u.ID, u.Username, u.Email, u.EmailVerified, u.Name, u.PasswordHash,
+		u.Disabled, e.time(u.CreatedAt), e.time(u.UpdatedAt)}
+	if e.err != nil {
+		return fmt.Errorf("sqlite: create user %s: %w", u.ID, e.err)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	if err != nil {
+		return wrap("create user "+u.ID, err)
+	}
+	return nil
+}
+
+// UserByID returns the user (disabled ones too), or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, wrap("user "+id, err)
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user (disabled ones too), or ErrNotFound. The
+// lookup is exact: byte for byte, case included.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	if err != nil {
+		return nil, wrap("user by username", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user ordered by username.
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	defer rows.Close()
+	var out []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("list users", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list users", err)
+	}
+	return out, nil
+}
+
+// UpdateUser overwrites email, email-verified, name, password hash, disabled
+// and updated-at of the user with u.ID; ErrNotFound if absent. The id,
+// username and created-at never change.
+func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
+	var e encoder
+	updated := e.time(u.UpdatedAt)
+	if e.err != nil {
+		return fmt.Errorf("sqlite: update user %s: %w", u.ID, e.err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = ?, name = ?,
+		password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+		u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Disabled, updated, u.ID)
+	if err != nil {
+		return wrap("update user "+u.ID, err)
+	}
+	return oneRow(res, "update user "+u.ID)
+}
+
+// CountUsers returns how many users exist.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, wrap("count users", err)
+	}
+	return n, nil
+}
+
+// oneRow returns ErrNotFound unless res affected a row.
+func oneRow(res sql.Result, op string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return notFound(op)
+	}
+	return nil
+}

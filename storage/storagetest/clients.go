@@ -1,0 +1,218 @@
+package storagetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+var clientTests = []test{
+	{"UnknownClient", testUnknownClient},
+	{"SyncCreatesAndRoundTrips", testSyncCreates},
+	{"SyncUpdatesChangedOnly", testSyncUpdates},
+	{"SyncDisablesAbsent", testSyncDisables},
+	{"SyncReenables", testSyncReenables},
+	{"SyncEmptyDisablesAll", testSyncEmpty},
+}
+
+// newClient returns a client with every field set, its slices of different
+// lengths, including one empty and one nil.
+func newClient(id string) storage.Client {
+	return storage.Client{
+		ID:                      id,
+		SecretHash:              "sha256:" + id,
+		Name:                    "Client " + id,
+		RedirectURIs:            []string{"https://" + id + ".example/cb", "https://" + id + ".example/cb2", "http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs:  []string{"https://" + id + ".example/bye"},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		ResponseTypes:           []string{"code"},
+		TokenEndpointAuthMethod: "client_secret_basic",
+		ApplicationType:         "web",
+		Scopes:                  []string{},
+	}
+}
+
+// stamped returns c as the store should hold it after a sync.
+func stamped(c storage.Client, created, updated time.Time, disabled bool) storage.Client {
+	c.CreatedAt, c.UpdatedAt, c.Disabled = created, updated, disabled
+	return c
+}
+
+func syncClients(t *testing.T, s Store, now time.Time, clients ...storage.Client) storage.SyncReport {
+	t.Helper()
+	rep, err := s.SyncClients(t.Context(), clients, now)
+	check(t, "SyncClients", err)
+	return rep
+}
+
+func wantReport(t *testing.T, got storage.SyncReport, created, updated, disabled []string) {
+	t.Helper()
+	wantIDs(t, "SyncReport.Created", got.Created, created)
+	wantIDs(t, "SyncReport.Updated", got.Updated, updated)
+	wantIDs(t, "SyncReport.Disabled", got.Disabled, disabled)
+}
+
+// wantClients checks ListClients against want, which must be sorted by id.
+func wantClients(t *testing.T, s Store, want ...storage.Client) {
+	t.Helper()
+	got, err := s.ListClients(t.Context())
+	check(t, "ListClients", err)
+	if len(got) != len(want) {
+		t.Fatalf("ListClients: got %d clients, want %d", len(got), len(want))
+	}
+	for i := range want {
+		wantEqual(t, "ListClients["+want[i].ID+"]", got[i], want[i])
+	}
+}
+
+func wantClient(t *testing.T, s Store, want storage.Client) {
+	t.Helper()
+	got, err := s.Client(t.Context(), want.ID)
+	check(t, "Client("+want.ID+")", err)
+	wantEqual(t, "Client("+want.ID+")", *got, want)
+}
+
+func testUnknownClient(t *testing.T, s Store) {
+	_, err := s.Client(t.Context(), "nope")
+	wantErr(t, "Client on empty store", err, storage.ErrNotFound)
+	got, err := s.ListClients(t.Context())
+	check(t, "ListClients", err)
+	if len(got) != 0 {
+		t.Errorf("ListClients on empty store: got %d clients, want 0", len(got))
+	}
+
+	syncClients(t, s, t0, newClient("a"))
+	_, err = s.Client(t.Context(), "b")
+	wantErr(t, "Client(b)", err, storage.ErrNotFound)
+	_, err = s.Client(t.Context(), "A")
+	wantErr(t, "Client(A) with only a stored", err, storage.ErrNotFound)
+}
+
+func testSyncCreates(t *testing.T, s Store) {
+	a, b, c := newClient("a"), newClient("b"), newClient("c")
+	b.SecretHash, b.TokenEndpointAuthMethod, b.ApplicationType = "", "none", "native"
+	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
+	// The store ignores the timestamps and the disabled flag it is given.
+	c.CreatedAt, c.UpdatedAt, c.Disabled = at(-time.Hour), at(-time.Hour), true
+
+	now := inZone(t0)
+	rep := syncClients(t, s, now, c, a, b)
+	wantReport(t, rep, []string{"a", "b", "c"}, nil, nil)
+
+	want := []storage.Client{stamped(a, t0, t0, false), stamped(b, t0, t0, false), stamped(c, t0, t0, false)}
+	for _, w := range want {
+		wantClient(t, s, w)
+	}
+	wantClients(t, s, want...)
+}
+
+func testSyncUpdates(t *testing.T, s Store) {
+	// Each mutation changes one field of its own client; the client "same"
+	// is synced again unchanged and must be in no list of the report.
+	mutations := []struct {
+		id     string
+		mutate func(*storage.Client)
+	}{
+		{"secret", func(c *storage.Client) { c.SecretHash = "sha256:other" }},
+		{"secret-removed", func(c *storage.Client) { c.SecretHash = "" }},
+		{"name", func(c *storage.Client) { c.Name = "Renamed" }},
+		{"redirect-added", func(c *storage.Client) { c.RedirectURIs = append(c.RedirectURIs, "https://new.example/cb") }},
+		{"redirect-reordered", func(c *storage.Client) { slices.Reverse(c.RedirectURIs) }},
+		{"post-logout", func(c *storage.Client) { c.PostLogoutRedirectURIs = nil }},
+		{"grant-types", func(c *storage.Client) { c.GrantTypes = []string{"client_credentials"} }},
+		{"response-types", func(c *storage.Client) { c.ResponseTypes = []string{"code", "id_token"} }},
+		{"auth-method", func(c *storage.Client) { c.TokenEndpointAuthMethod = "client_secret_post" }},
+		{"app-type", func(c *storage.Client) { c.ApplicationType = "native" }},
+		{"scopes", func(c *storage.Client) { c.Scopes = []string{"api"} }},
+	}
+	var first, second []storage.Client
+	var updated []string
+	for _, m := range mutations {
+		c := newClient(m.id)
+		first = append(first, c)
+		c.RedirectURIs = slices.Clone(c.RedirectURIs)
+		m.mutate(&c)
+		second = append(second, c)
+		updated = append(updated, m.id)
+	}
+	same := newClient("same")
+	first, second = append(first, same), append(second, same)
+	slices.Sort(updated)
+
+	syncClients(t, s, t0, first...)
+	t1 := at(time.Minute)
+	rep := syncClients(t, s, t1, second...)
+	wantReport(t, rep, nil, updated, nil)
+
+	for _, c := range second {
+		want := stamped(c, t0, t1, false)
+		if c.ID == "same" {
+			want = stamped(c, t0, t0, false)
+		}
+		wantClient(t, s, want)
+	}
+
+	// A third sync with the same list changes nothing.
+	rep = syncClients(t, s, at(2*time.Minute), second...)
+	wantReport(t, rep, nil, nil, nil)
+	wantClient(t, s, stamped(second[0], t0, t1, false))
+}
+
+func testSyncDisables(t *testing.T, s Store) {
+	a, b, c := newClient("a"), newClient("b"), newClient("c")
+	syncClients(t, s, t0, a, b, c)
+
+	t1 := at(time.Minute)
+	rep := syncClients(t, s, t1, b)
+	wantReport(t, rep, nil, nil, []string{"a", "c"})
+
+	for _, id := range []string{"a", "c"} {
+		_, err := s.Client(t.Context(), id)
+		wantErr(t, "Client("+id+") after it was disabled", err, storage.ErrNotFound)
+	}
+	wantClient(t, s, stamped(b, t0, t0, false))
+	wantClients(t, s, stamped(a, t0, t1, true), stamped(b, t0, t0, false), stamped(c, t0, t1, true))
+
+	// Disabled clients that stay absent are not reported again.
+	rep = syncClients(t, s, at(2*time.Minute), b)
+	wantReport(t, rep, nil, nil, nil)
+	wantClients(t, s, stamped(a, t0, t1, true), stamped(b, t0, t0, false), stamped(c, t0, t1, true))
+}
+
+func testSyncReenables(t *testing.T, s Store) {
+	a, b, c := newClient("a"), newClient("b"), newClient("c")
+	syncClients(t, s, t0, a, b, c)
+	syncClients(t, s, at(time.Minute), a)
+
+	// b comes back unchanged, c comes back changed, d is new.
+	c.Name = "Changed"
+	d := newClient("d")
+	t2 := at(2 * time.Minute)
+	rep := syncClients(t, s, t2, d, c, b, a)
+	wantReport(t, rep, []string{"d"}, []string{"b", "c"}, nil)
+
+	want := []storage.Client{
+		stamped(a, t0, t0, false),
+		stamped(b, t0, t2, false),
+		stamped(c, t0, t2, false),
+		stamped(d, t2, t2, false),
+	}
+	for _, w := range want {
+		wantClient(t, s, w)
+	}
+	wantClients(t, s, want...)
+}
+
+func testSyncEmpty(t *testing.T, s Store) {
+	rep := syncClients(t, s, t0)
+	wantReport(t, rep, nil, nil, nil)
+
+	a, b := newClient("a"), newClient("b")
+	syncClients(t, s, t0, a, b)
+	t1 := at(time.Minute)
+	rep = syncClients(t, s, t1)
+	wantReport(t, rep, nil, nil, []string{"a", "b"})
+	wantClients(t, s, stamped(a, t0, t1, true), stamped(b, t0, t1, true))
+}

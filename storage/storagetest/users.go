@@ -1,0 +1,195 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+var userTests = []test{
+	{"RoundTrip", testUserRoundTrip},
+	{"Unknown", testUserUnknown},
+	{"CreateConflicts", testUserConflicts},
+	{"ListOrderedByUsername", testListUsers},
+	{"Update", testUpdateUser},
+	{"UpdateUnknown", testUpdateUnknownUser},
+	{"Count", testCountUsers},
+}
+
+func newUser(id, username string) storage.User {
+	return storage.User{
+		ID:            id,
+		Username:      username,
+		Email:         username + "@example.com",
+		EmailVerified: true,
+		Name:          "User " + username,
+		PasswordHash:  "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+		CreatedAt:     t0,
+		UpdatedAt:     at(time.Second),
+	}
+}
+
+func createUser(t *testing.T, s Store, u storage.User) {
+	t.Helper()
+	check(t, "CreateUser("+u.ID+")", s.CreateUser(t.Context(), &u))
+}
+
+func wantUser(t *testing.T, s Store, want storage.User) {
+	t.Helper()
+	got, err := s.UserByID(t.Context(), want.ID)
+	check(t, "UserByID("+want.ID+")", err)
+	wantEqual(t, "UserByID("+want.ID+")", *got, want)
+	got, err = s.UserByUsername(t.Context(), want.Username)
+	check(t, "UserByUsername("+want.Username+")", err)
+	wantEqual(t, "UserByUsername("+want.Username+")", *got, want)
+}
+
+func testUserRoundTrip(t *testing.T, s Store) {
+	full := newUser("u1", "alice")
+	full.CreatedAt, full.UpdatedAt = inZone(t0), inZone(at(time.Second))
+	disabled := newUser("u2", "bob")
+	disabled.Disabled, disabled.EmailVerified = true, false
+	sparse := storage.User{ID: "u3", Username: "carol"}
+
+	for _, u := range []storage.User{full, disabled, sparse} {
+		createUser(t, s, u)
+	}
+	for _, u := range []storage.User{full, disabled, sparse} {
+		wantUser(t, s, u)
+	}
+}
+
+func testUserUnknown(t *testing.T, s Store) {
+	_, err := s.UserByID(t.Context(), "nope")
+	wantErr(t, "UserByID on empty store", err, storage.ErrNotFound)
+	_, err = s.UserByUsername(t.Context(), "nope")
+	wantErr(t, "UserByUsername on empty store", err, storage.ErrNotFound)
+
+	createUser(t, s, newUser("u1", "alice"))
+	tests := []struct {
+		what string
+		call func() error
+	}{
+		{"UserByID(u2)", func() error { _, err := s.UserByID(t.Context(), "u2"); return err }},
+		{"UserByID(alice)", func() error { _, err := s.UserByID(t.Context(), "alice"); return err }},
+		{"UserByUsername(u1)", func() error { _, err := s.UserByUsername(t.Context(), "u1"); return err }},
+		// Lookups are exact on the canonical form.
+		{"UserByUsername(Alice)", func() error { _, err := s.UserByUsername(t.Context(), "Alice"); return err }},
+		{"UserByUsername(alice )", func() error { _, err := s.UserByUsername(t.Context(), "alice "); return err }},
+	}
+	for _, tt := range tests {
+		wantErr(t, tt.what, tt.call(), storage.ErrNotFound)
+	}
+}
+
+func testUserConflicts(t *testing.T, s Store) {
+	orig := newUser("u1", "alice")
+	createUser(t, s, orig)
+
+	tests := []struct {
+		name string
+		user storage.User
+	}{
+		{"same id", newUser("u1", "bob")},
+		{"same username", newUser("u2", "alice")},
+		{"same both", newUser("u1", "alice")},
+	}
+	for _, tt := range tests {
+		u := tt.user
+		u.Name = "Impostor"
+		err := s.CreateUser(t.Context(), &u)
+		wantErr(t, "CreateUser with "+tt.name, err, storage.ErrConflict)
+	}
+	wantUser(t, s, orig)
+	n, err := s.CountUsers(t.Context())
+	check(t, "CountUsers", err)
+	if n != 1 {
+		t.Errorf("CountUsers after conflicts: got %d, want 1", n)
+	}
+	_, err = s.UserByUsername(t.Context(), "bob")
+	wantErr(t, "UserByUsername(bob) after its create conflicted", err, storage.ErrNotFound)
+}
+
+func testListUsers(t *testing.T, s Store) {
+	got, err := s.ListUsers(t.Context())
+	check(t, "ListUsers", err)
+	if len(got) != 0 {
+		t.Fatalf("ListUsers on empty store: got %d users, want 0", len(got))
+	}
+
+	// Ids sort the other way round from usernames.
+	users := []storage.User{newUser("3", "bob"), newUser("1", "dave"), newUser("4", "alice"), newUser("2", "carol")}
+	users[1].Disabled = true
+	for _, u := range users {
+		createUser(t, s, u)
+	}
+	want := []storage.User{users[2], users[0], users[3], users[1]}
+	got, err = s.ListUsers(t.Context())
+	check(t, "ListUsers", err)
+	if len(got) != len(want) {
+		t.Fatalf("ListUsers: got %d users, want %d", len(got), len(want))
+	}
+	for i := range want {
+		wantEqual(t, "ListUsers["+want[i].Username+"]", got[i], want[i])
+	}
+}
+
+func testUpdateUser(t *testing.T, s Store) {
+	orig := newUser("u1", "alice")
+	other := newUser("u2", "bob")
+	createUser(t, s, orig)
+	createUser(t, s, other)
+
+	upd := orig
+	upd.Email = "alice@new.example"
+	upd.Name = "Alice Liddell"
+	upd.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3$bmV3aGFzaA"
+	upd.Disabled = true
+	upd.UpdatedAt = at(time.Hour)
+	// Fields UpdateUser does not overwrite.
+	upd.Username = "mallory"
+	upd.CreatedAt = at(time.Hour)
+	check(t, "UpdateUser", s.UpdateUser(t.Context(), &upd))
+
+	want := orig
+	want.Email, want.Name, want.PasswordHash, want.Disabled, want.UpdatedAt = upd.Email, upd.Name, upd.PasswordHash, upd.Disabled, upd.UpdatedAt
+	wantUser(t, s, want)
+	wantUser(t, s, other)
+	_, err := s.UserByUsername(t.Context(), "mallory")
+	wantErr(t, "UserByUsername(mallory)", err, storage.ErrNotFound)
+
+	// Disabled users can be updated back.
+	upd.Disabled = false
+	upd.UpdatedAt = at(2 * time.Hour)
+	check(t, "UpdateUser", s.UpdateUser(t.Context(), &upd))
+	want.Disabled, want.UpdatedAt = false, upd.UpdatedAt
+	wantUser(t, s, want)
+}
+
+func testUpdateUnknownUser(t *testing.T, s Store) {
+	u := newUser("u1", "alice")
+	wantErr(t, "UpdateUser on empty store", s.UpdateUser(t.Context(), &u), storage.ErrNotFound)
+	_, err := s.UserByID(t.Context(), "u1")
+	wantErr(t, "UserByID after UpdateUser of an absent user", err, storage.ErrNotFound)
+	n, err := s.CountUsers(t.Context())
+	check(t, "CountUsers", err)
+	if n != 0 {
+		t.Errorf("CountUsers after UpdateUser of an absent user: got %d, want 0", n)
+	}
+}
+
+func testCountUsers(t *testing.T, s Store) {
+	for i, id := range []string{"", "u1", "u2", "u3"} {
+		if id != "" {
+			u := newUser(id, "name-"+id)
+			u.Disabled = i == 2
+			createUser(t, s, u)
+		}
+		n, err := s.CountUsers(t.Context())
+		check(t, "CountUsers", err)
+		if n != i {
+			t.Errorf("CountUsers after %d creates: got %d, want %d", i, n, i)
+		}
+	}
+}
