@@ -1,0 +1,652 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-idp/gatehouse/provider"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Limits on client fields.
+const (
+	maxClientIDLen       = 128
+	maxClientNameLen     = 200 // characters
+	maxRedirectURILen    = 2000
+	minClientSecretLen   = 32 // characters of a plain-text secret
+	generateSecretAdvice = "generate one with `openssl rand -hex 32`"
+)
+
+// Client metadata values Gatehouse accepts (RFC 7591 §2).
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
+	authMethodBasic        = "client_secret_basic"
+	authMethodPost         = "client_secret_post"
+	authMethodNone         = "none"
+	appTypeWeb             = "web"
+	appTypeNative          = "native"
+)
+
+// secretKeys are the ways clients.yaml can give a confidential client's
+// secret; exactly one is required.
+func secretKeys() []string {
+	return []string{"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash"}
+}
+
+// parseClientsFile parses clients.yaml (data, read from filename) into
+// clients ready for storage.Clients.SyncClients.
+//
+// The file is a mapping with one key, clients, holding a list of client
+// metadata mappings named as in RFC 7591 (see the shipped clients.yaml).
+// An empty file, or no clients key, means no clients: (nil, nil).
+//
+// Secrets come from client_secret (hashed here), client_secret_env
+// (getenv), client_secret_file (readFile; a relative path is relative to
+// filename's directory; one trailing newline is trimmed) or
+// client_secret_hash (stored as is). Only the hash is kept.
+//
+// Every problem in the file is reported, not only the first: the error is
+// a configProblems whose entries read
+// "clients.yaml:14: clients[1].redirect_uris[0]: message". Messages never
+// contain secret values. On error no clients are returned.
+func parseClientsFile(data []byte, filename string, getenv func(string) string, readFile func(string) ([]byte, error)) ([]storage.Client, error) {
+	root, prob := parseYAMLRoot(data, filename)
+	if prob != nil {
+		return nil, configProblems{*prob}
+	}
+	if root == nil {
+		return nil, nil
+	}
+	p := &clientsFileParser{filename: filename, getenv: getenv, readFile: readFile}
+	if root.Kind != yaml.MappingNode {
+		p.bad(root.Line, "", "the top level must be a mapping with a clients list, like `clients: [...]`")
+		return nil, p.probs
+	}
+	var list *yaml.Node
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.bad(k.Line, "", "keys must be plain strings")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			p.bad(k.Line, k.Value, fmt.Sprintf("given twice (first at line %d)", first))
+			continue
+		}
+		seen[k.Value] = k.Line
+		if k.Value != "clients" {
+			p.bad(k.Line, k.Value, "unknown field: the file holds only `clients:`")
+			continue
+		}
+		switch {
+		case v.Kind == yaml.SequenceNode:
+			list = v
+		case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
+			// `clients:` with nothing under it: no clients.
+		default:
+			p.bad(k.Line, "clients", "must be a list of clients, each item starting with `- client_id: ...`")
+		}
+	}
+
+	var clients []storage.Client
+	if list != nil {
+		firstUse := make(map[string]string) // client_id → field path and line of its first use
+		for i, item := range list.Content {
+			c, ok := p.parseClient(item, i)
+			if !ok {
+				continue
+			}
+			if c.ID != "" {
+				if first, dup := firstUse[c.ID]; dup {
+					p.bad(p.lastIDLine, fmt.Sprintf("clients[%d].client_id", i), fmt.Sprintf("duplicate: %q is already used by %s", c.ID, first))
+				} else {
+					firstUse[c.ID] = fmt.Sprintf("clients[%d] (line %d)", i, p.lastIDLine)
+				}
+			}
+			clients = append(clients, c)
+		}
+	}
+	if len(p.probs) > 0 {
+		return nil, p.probs
+	}
+	return clients, nil
+}
+
+// clientsFileParser collects the problems of one clients file.
+type clientsFileParser struct {
+	filename string
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	probs    configProblems
+	// lastIDLine is the line of the client_id of the client parsed last.
+	lastIDLine int
+}
+
+func (p *clientsFileParser) bad(line int, field, msg string) {
+	p.probs = append(p.probs, configProblem{Pos: p.filename + ":" + strconv.Itoa(line), Field: field, Msg: msg})
+}
+
+// parseClient parses clients[index]. ok is false when item is not a
+// mapping at all; otherwise the client is returned even if problems were
+// recorded, so that duplicate ids are still found.
+func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.Client, ok bool) {
+	prefix := fmt.Sprintf("clients[%d]", index)
+	if item.Kind != yaml.MappingNode {
+		p.bad(item.Line, prefix, "must be a mapping of client fields, starting with `- client_id: ...`")
+		return c, false
+	}
+
+	// lines maps field paths (relative to the client) to their line, so
+	// that problems found after parsing point at the right place.
+	lines := make(map[string]int)
+	strs := make(map[string]string)
+	lists := make(map[string][]string)
+	var secretsGiven []string // secret keys present, in file order
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], item.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.bad(k.Line, prefix, "keys must be plain strings")
+			continue
+		}
+		key := k.Value
+		field := prefix + "." + key
+		if first, dup := lines[key]; dup {
+			p.bad(k.Line, field, fmt.Sprintf("given twice (first at line %d)", first))
+			continue
+		}
+		lines[key] = k.Line
+		switch key {
+		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
+			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
+			s, msg := yamlString(v)
+			if msg != "" {
+				p.bad(v.Line, field, msg)
+				continue
+			}
+			if v.ShortTag() == "!!null" {
+				p.bad(k.Line, field, "has no value")
+				continue
+			}
+			strs[key] = s
+			lines[key] = v.Line
+			if slices.Contains(secretKeys(), key) {
+				secretsGiven = append(secretsGiven, key)
+			}
+		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types":
+			list, ok := p.stringList(v, field, lines, key)
+			if ok {
+				lists[key] = list
+			}
+		default:
+			msg := "unknown field"
+			if slices.Contains(unsupportedClientFields(), key) {
+				msg = "not supported yet"
+			}
+			p.bad(k.Line, field, msg)
+		}
+	}
+
+	c.ID = strs["client_id"]
+	if _, given := lines["client_id"]; !given {
+		lines["client_id"] = item.Line
+	}
+	p.lastIDLine = lines["client_id"]
+	c.Name = c.ID
+	if name, given := strs["client_name"]; given {
+		c.Name = name
+	}
+	c.RedirectURIs = lists["redirect_uris"]
+	c.PostLogoutRedirectURIs = lists["post_logout_redirect_uris"]
+	c.GrantTypes = []string{grantAuthorizationCode}
+	if gt, given := lists["grant_types"]; given {
+		c.GrantTypes = gt
+	}
+	c.ResponseTypes = []string{"code"}
+	if rt, given := lists["response_types"]; given {
+		c.ResponseTypes = rt
+	}
+	c.TokenEndpointAuthMethod = authMethodBasic
+	if m, given := strs["token_endpoint_auth_method"]; given {
+		c.TokenEndpointAuthMethod = m
+	}
+	c.ApplicationType = appTypeWeb
+	if t, given := strs["application_type"]; given {
+		c.ApplicationType = t
+	}
+	if scope := strings.Fields(strs["scope"]); len(scope) > 0 {
+		c.Scopes = scope
+	}
+
+	// A list key that was given but could not be read must not be replaced
+	// by its default or reported again as missing.
+	_, badRedirects := lines["redirect_uris"]
+	badRedirects = badRedirects && lists["redirect_uris"] == nil
+	checkClient(&c, func(field, msg string) {
+		if field == "redirect_uris" && badRedirects {
+			return
+		}
+		line, ok := lines[field]
+		if !ok {
+			line, ok = lines[strings.SplitN(field, "[", 2)[0]]
+		}
+		if !ok {
+			line = item.Line
+		}
+		p.bad(line, prefix+"."+field, msg)
+	})
+	p.resolveSecret(&c, prefix, item.Line, lines, strs, secretsGiven)
+	return c, true
+}
+
+// stringList reads a list of strings, recording the line of each element
+// as key[i] in lines. ok is false if v is not a list of strings. A null
+// value is an empty list.
+func (p *clientsFileParser) stringList(v *yaml.Node, field string, lines map[string]int, key string) (list []string, ok bool) {
+	switch {
+	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
+		return []string{}, true
+	case v.Kind != yaml.SequenceNode:
+		p.bad(v.Line, field, "must be a list, like `[a, b]` or one `- item` per line")
+		return nil, false
+	}
+	list = make([]string, 0, len(v.Content))
+	ok = true
+	for i, e := range v.Content {
+		elemField := fmt.Sprintf("%s[%d]", field, i)
+		s, msg := yamlString(e)
+		if msg == "" && e.ShortTag() == "!!null" {
+			msg = "has no value"
+		}
+		if msg != "" {
+			p.bad(e.Line, elemField, msg)
+			ok = false
+			continue
+		}
+		lines[fmt.Sprintf("%s[%d]", key, i)] = e.Line
+		list = append(list, s)
+	}
+	if !ok {
+		return nil, false
+	}
+	return list, true
+}
+
+// resolveSecret turns the one secret key of a confidential client into
+// c.SecretHash, and checks that public clients have none.
+func (p *clientsFileParser) resolveSecret(c *storage.Client, prefix string, itemLine int, lines map[string]int, strs map[string]string, given []string) {
+	switch c.TokenEndpointAuthMethod {
+	case authMethodNone:
+		for _, key := range given {
+			p.bad(lines[key], prefix+"."+key, "public clients (token_endpoint_auth_method: none) have no secret: remove it")
+		}
+		return
+	case authMethodBasic, authMethodPost:
+	default:
+		return // checkClient reported the method
+	}
+	if c.ApplicationType == appTypeNative {
+		return // checkClient reported that native clients must be public
+	}
+	switch len(given) {
+	case 0:
+		p.bad(itemLine, prefix, fmt.Sprintf("confidential client (token_endpoint_auth_method: %s) needs a secret: give one of client_secret_hash, client_secret_env, client_secret_file or client_secret", c.TokenEndpointAuthMethod))
+		return
+	case 1:
+	default:
+		for _, key := range given[1:] {
+			p.bad(lines[key], prefix+"."+key, fmt.Sprintf("give exactly one secret: %s is already given", given[0]))
+		}
+		return
+	}
+
+	key := given[0]
+	field, line, v := prefix+"."+key, lines[key], strs[key]
+	var secret, source string
+	switch key {
+	case "client_secret_hash":
+		if !provider.ValidClientSecretHash(v) {
+			p.bad(line, field, `must be "sha256:" followed by 64 lowercase hex digits: the SHA-256 of the secret, as printed by printf %s "$SECRET" | sha256sum`)
+			return
+		}
+		c.SecretHash = v
+		return
+	case "client_secret":
+		secret, source = v, "the secret"
+	case "client_secret_env":
+		if !validEnvName(v) {
+			p.bad(line, field, fmt.Sprintf("%q is not an environment variable name", v))
+			return
+		}
+		secret, source = p.getenv(v), "environment variable "+v
+		if secret == "" {
+			p.bad(line, field, fmt.Sprintf("environment variable %s is not set or is empty", v))
+			return
+		}
+	case "client_secret_file":
+		path := v
+		if path == "" {
+			p.bad(line, field, "must name a file")
+			return
+		}
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(p.filename), path)
+		}
+		data, err := p.readFile(path)
+		if err != nil {
+			p.bad(line, field, fmt.Sprintf("cannot read the secret: %v", err))
+			return
+		}
+		secret = strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+		source = "file " + path
+		if secret == "" {
+			p.bad(line, field, fmt.Sprintf("file %s is empty", path))
+			return
+		}
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		p.bad(line, field, fmt.Sprintf("%s holds a line break inside the secret", source))
+		return
+	}
+	if n := utf8.RuneCountInString(secret); n < minClientSecretLen {
+		p.bad(line, field, fmt.Sprintf("%s is too short (%d characters, need at least %d): %s", source, n, minClientSecretLen, generateSecretAdvice))
+		return
+	}
+	c.SecretHash = provider.HashClientSecret(secret)
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || i > 0 && '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// unsupportedClientFields are client metadata names Gatehouse knows but
+// does not implement yet; they get a clearer message than unknown keys.
+func unsupportedClientFields() []string {
+	return []string{
+		"backchannel_logout_uri", "backchannel_logout_session_required",
+		"frontchannel_logout_uri", "frontchannel_logout_session_required",
+		"id_token_signed_response_alg", "jwks", "jwks_uri",
+		"access_token_format", "skip_consent",
+		"client_uri", "logo_uri", "policy_uri", "tos_uri", "contacts",
+	}
+}
+
+// validateClient checks a parsed client against every rule clients.yaml
+// enforces, secrets included: a public client (auth method none) has no
+// SecretHash; a confidential one has a valid one. parseClientsFile never
+// returns a client for which it fails. The error is a configProblems.
+func validateClient(c storage.Client) error {
+	var probs configProblems
+	pos := fmt.Sprintf("client %q", c.ID)
+	bad := func(field, msg string) {
+		probs = append(probs, configProblem{Pos: pos, Field: field, Msg: msg})
+	}
+	checkClient(&c, bad)
+	switch c.TokenEndpointAuthMethod {
+	case authMethodNone:
+		if c.SecretHash != "" {
+			bad("client_secret", "public clients have no secret")
+		}
+	case authMethodBasic, authMethodPost:
+		if c.ApplicationType != appTypeNative && !provider.ValidClientSecretHash(c.SecretHash) {
+			bad("client_secret_hash", "confidential clients need a valid secret hash")
+		}
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	return probs
+}
+
+// checkClient checks every rule of one client except its secret, calling
+// bad with a field path relative to the client (such as
+// "redirect_uris[0]") for each problem.
+func checkClient(c *storage.Client, bad func(field, msg string)) {
+	switch {
+	case c.ID == "":
+		bad("client_id", "missing: every client needs a client_id")
+	case len(c.ID) > maxClientIDLen:
+		bad("client_id", fmt.Sprintf("is %d characters long, the limit is %d", len(c.ID), maxClientIDLen))
+	case strings.IndexFunc(c.ID, func(r rune) bool { return !isClientIDChar(r) }) >= 0:
+		bad("client_id", fmt.Sprintf("%q may use only letters, digits and . _ ~ -", c.ID))
+	}
+
+	switch {
+	case c.Name == "":
+		bad("client_name", "must not be empty (leave it out to use the client_id)")
+	case !utf8.ValidString(c.Name) || strings.IndexFunc(c.Name, unicode.IsControl) >= 0:
+		bad("client_name", "must be text without control characters")
+	case utf8.RuneCountInString(c.Name) > maxClientNameLen:
+		bad("client_name", fmt.Sprintf("is longer than %d characters", maxClientNameLen))
+	}
+
+	switch c.ApplicationType {
+	case appTypeWeb, appTypeNative:
+	default:
+		bad("application_type", fmt.Sprintf("%q is not web or native", c.ApplicationType))
+	}
+
+	switch c.TokenEndpointAuthMethod {
+	case authMethodBasic, authMethodPost, authMethodNone:
+		if c.ApplicationType == appTypeNative && c.TokenEndpointAuthMethod != authMethodNone {
+			bad("token_endpoint_auth_method", "native apps are public clients: set it to none and use PKCE (RFC 8252 §8.5: a secret shipped inside an app is not a secret)")
+		}
+	case "private_key_jwt", "client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth":
+		bad("token_endpoint_auth_method", fmt.Sprintf("%q is not supported yet: use client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod))
+	default:
+		bad("token_endpoint_auth_method", fmt.Sprintf("%q is not client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod))
+	}
+
+	hasCode := slices.Contains(c.GrantTypes, grantAuthorizationCode)
+	if len(c.GrantTypes) == 0 {
+		bad("grant_types", "must list at least one grant type (leave it out for [authorization_code])")
+	}
+	for i, g := range c.GrantTypes {
+		field := fmt.Sprintf("grant_types[%d]", i)
+		switch g {
+		case grantAuthorizationCode:
+		case grantRefreshToken:
+			if !hasCode {
+				bad(field, "refresh_token needs authorization_code too: refresh tokens are issued with a code exchange")
+			}
+		case "client_credentials":
+			bad(field, "client_credentials is not supported yet")
+		case "implicit":
+			bad(field, "implicit is not supported: the implicit flow is deprecated (RFC 9700 §2.1.2); use authorization_code with PKCE")
+		case "password":
+			bad(field, "password is not supported: the resource owner password grant must not be used (RFC 9700 §2.4)")
+		default:
+			bad(field, fmt.Sprintf("%q is not supported: use authorization_code and refresh_token", g))
+		}
+		if slices.Index(c.GrantTypes, g) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", g))
+		}
+	}
+
+	if len(c.ResponseTypes) == 0 {
+		bad("response_types", "must list code (leave it out for [code])")
+	}
+	for i, rt := range c.ResponseTypes {
+		field := fmt.Sprintf("response_types[%d]", i)
+		// code needs the authorization_code grant (RFC 7591 §2.1); the grant
+		// type rules above already require it.
+		if rt != "code" {
+			bad(field, fmt.Sprintf("%q is not supported: only code (the implicit and hybrid flows are not, RFC 9700 §2.1.2)", rt))
+		}
+		if slices.Index(c.ResponseTypes, rt) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", rt))
+		}
+	}
+
+	if hasCode && len(c.RedirectURIs) == 0 {
+		bad("redirect_uris", "required for the authorization_code grant: list every URI the client may be sent back to")
+	}
+	checkURIList(c.RedirectURIs, "redirect_uris", c.ApplicationType, bad)
+	checkURIList(c.PostLogoutRedirectURIs, "post_logout_redirect_uris", c.ApplicationType, bad)
+
+	for i, s := range c.Scopes {
+		field := fmt.Sprintf("scope[%d]", i)
+		switch {
+		case strings.IndexFunc(s, func(r rune) bool { return !isScopeTokenChar(r) }) >= 0:
+			bad(field, fmt.Sprintf("%q is not a valid scope (RFC 6749 §3.3: printable ASCII without spaces, \" or \\)", s))
+		case s == "openid" || s == "profile" || s == "email" || s == "offline_access":
+			bad(field, fmt.Sprintf("%s is always allowed: list only extra scopes here", s))
+		}
+		if slices.Index(c.Scopes, s) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", s))
+		}
+	}
+}
+
+// isClientIDChar reports whether r may appear in a client_id: the
+// unreserved characters of RFC 3986, so an id needs no escaping anywhere.
+func isClientIDChar(r rune) bool {
+	return 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' ||
+		r == '.' || r == '_' || r == '~' || r == '-'
+}
+
+// isScopeTokenChar reports whether r may appear in a scope token
+// (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
+func isScopeTokenChar(r rune) bool {
+	return r == 0x21 || 0x23 <= r && r <= 0x5B || 0x5D <= r && r <= 0x7E
+}
+
+// checkURIList checks each URI of a redirect URI list and that none is
+// listed twice.
+func checkURIList(uris []string, key, appType string, bad func(field, msg string)) {
+	for i, u := range uris {
+		field := fmt.Sprintf("%s[%d]", key, i)
+		if msg := checkRedirectURI(u, appType); msg != "" {
+			bad(field, msg)
+		}
+		if slices.Index(uris, u) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", u))
+		}
+	}
+}
+
+// checkRedirectURI returns what is wrong with a redirect URI registered
+// for a client of appType, or "". Redirect URIs are compared as exact
+// strings, so a registered URI must be in the normal form a client would
+// send; anything ambiguous is refused.
+//
+// Allowed: https with a host; http only on a loopback host (127.0.0.1,
+// [::1], localhost), for native apps (RFC 8252 §7.3) and local development
+// of web apps; for native apps, also a private-use scheme that is a
+// reverse domain name (RFC 8252 §7.1, §8.4), like com.example.app:/cb.
+func checkRedirectURI(raw, appType string) string {
+	switch {
+	case raw == "":
+		return "must not be empty"
+	case len(raw) > maxRedirectURILen:
+		return fmt.Sprintf("is longer than %d characters", maxRedirectURILen)
+	case strings.Contains(raw, "*"):
+		return "must not contain a wildcard (*): register every redirect URI in full; they are compared exactly"
+	case strings.Contains(raw, "#"):
+		return "must not contain a fragment (#) (RFC 6749 §3.1.2)"
+	case strings.Contains(raw, "@"):
+		return "must not contain @: user info in a URI hides its real host"
+	case strings.Contains(raw, `\`):
+		return `must not contain a backslash (\)`
+	case strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		return "must be ASCII without spaces or control characters (percent-encode the rest)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a valid URI"
+	}
+	if u.Scheme == "" {
+		return "must be an absolute URI with a scheme, such as https://app.example.com/callback"
+	}
+	if s := u.String(); s != raw {
+		return fmt.Sprintf("is not in normal form: write it as %q", s)
+	}
+	if u.Host != strings.ToLower(u.Host) {
+		return "the host must be lowercase"
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return "has an empty port: leave out the colon"
+	}
+	if msg := checkPercentEncoding(raw); msg != "" {
+		return msg
+	}
+	path := u.EscapedPath()
+	if u.Opaque != "" {
+		path = u.Opaque
+	}
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." || strings.HasPrefix(seg, ".;") || strings.HasPrefix(seg, "..;") {
+			return "must not contain dot segments (. or ..) in its path"
+		}
+	}
+
+	switch u.Scheme {
+	case "https":
+		if u.Hostname() == "" {
+			return "must have a host, such as https://app.example.com/callback"
+		}
+	case "http":
+		if u.Hostname() == "" {
+			return "must have a host"
+		}
+		if !isLoopbackHostname(u.Hostname()) {
+			return "must use https: http is only allowed for the loopback hosts 127.0.0.1, [::1] and localhost"
+		}
+	default:
+		if appType != appTypeNative {
+			return fmt.Sprintf("scheme %q is not allowed for web clients: use https (or http on a loopback host); private-use schemes are for application_type native", u.Scheme)
+		}
+		if !strings.Contains(u.Scheme, ".") {
+			return fmt.Sprintf("private-use scheme %q must be a reverse domain name you control, such as com.example.app (RFC 8252 §7.1, §8.4)", u.Scheme)
+		}
+	}
+	return ""
+}
+
+// checkPercentEncoding refuses percent-encoding that is not in RFC 3986
+// normal form (lowercase hex, encoded unreserved characters) or that hides
+// a path separator.
+func checkPercentEncoding(raw string) string {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '%' {
+			continue
+		}
+		if i+2 >= len(raw) {
+			return "has an incomplete percent-encoding"
+		}
+		hex := raw[i+1 : i+3]
+		b, err := strconv.ParseUint(hex, 16, 8)
+		if err != nil {
+			return "has an invalid percent-encoding"
+		}
+		c := rune(b)
+		switch {
+		case hex != strings.ToUpper(hex):
+			return "percent-encoding must use uppercase hex digits (RFC 3986 §6.2.2.1)"
+		case isClientIDChar(c): // the unreserved characters
+			return fmt.Sprintf("must not percent-encode %q: write it plainly (RFC 3986 §6.2.2.2)", c)
+		case c == '/' || c == '\\':
+			return "must not percent-encode / or \\"
+		}
+		i += 2
+	}
+	return ""
+}

@@ -1,0 +1,468 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/provider"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Secrets used by the tests; each is at least 32 characters.
+const (
+	clientsTestSecretPlain = "plain-secret-0123456789abcdefghijklmnop"
+	clientsTestSecretEnv   = "env-secret-0123456789abcdefghijklmnopqrs"
+	clientsTestSecretFile  = "file-secret-0123456789abcdefghijklmnopqr"
+)
+
+// clientsTestValid holds one client of each kind the parser supports.
+const clientsTestValid = `clients:
+  - client_id: web-app
+    client_name: Web App
+    client_secret_env: WEB_APP_SECRET
+    redirect_uris: [https://app.example.com/callback]
+    post_logout_redirect_uris: [https://app.example.com/]
+    grant_types: [authorization_code, refresh_token]
+    scope: api:read api:write
+  - client_id: post-app
+    token_endpoint_auth_method: client_secret_post
+    client_secret_file: secrets/post-app
+    redirect_uris:
+      - https://post.example.com/cb
+  - client_id: mobile
+    application_type: native
+    token_endpoint_auth_method: none
+    redirect_uris:
+      - com.example.app:/callback
+      - http://127.0.0.1/callback
+  - client_id: spa
+    application_type: web
+    token_endpoint_auth_method: none
+    redirect_uris: [https://spa.example.com/callback]
+  - client_id: plain
+    client_secret: ` + clientsTestSecretPlain + `
+    redirect_uris: [http://localhost:3000/callback, "http://[::1]:3000/callback"]
+`
+
+func clientsTestEnv() func(string) string {
+	return configTestEnv(map[string]string{"WEB_APP_SECRET": clientsTestSecretEnv})
+}
+
+func clientsTestFiles() func(string) ([]byte, error) {
+	return configTestFiles(map[string]string{"conf/secrets/post-app": clientsTestSecretFile + "\n"})
+}
+
+func TestParseClientsFileValid(t *testing.T) {
+	got, err := parseClientsFile([]byte(clientsTestValid), "conf/clients.yaml", clientsTestEnv(), clientsTestFiles())
+	if err != nil {
+		t.Fatalf("parseClientsFile: %v", err)
+	}
+	want := []storage.Client{
+		{
+			ID:                      "web-app",
+			Name:                    "Web App",
+			SecretHash:              provider.HashClientSecret(clientsTestSecretEnv),
+			RedirectURIs:            []string{"https://app.example.com/callback"},
+			PostLogoutRedirectURIs:  []string{"https://app.example.com/"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic",
+			ApplicationType:         "web",
+			Scopes:                  []string{"api:read", "api:write"},
+		},
+		{
+			ID:                      "post-app",
+			Name:                    "post-app",
+			SecretHash:              provider.HashClientSecret(clientsTestSecretFile),
+			RedirectURIs:            []string{"https://post.example.com/cb"},
+			GrantTypes:              []string{"authorization_code"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post",
+			ApplicationType:         "web",
+		},
+		{
+			ID:                      "mobile",
+			Name:                    "mobile",
+			RedirectURIs:            []string{"com.example.app:/callback", "http://127.0.0.1/callback"},
+			GrantTypes:              []string{"authorization_code"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none",
+			ApplicationType:         "native",
+		},
+		{
+			ID:                      "spa",
+			Name:                    "spa",
+			RedirectURIs:            []string{"https://spa.example.com/callback"},
+			GrantTypes:              []string{"authorization_code"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none",
+			ApplicationType:         "web",
+		},
+		{
+			ID:                      "plain",
+			Name:                    "plain",
+			SecretHash:              provider.HashClientSecret(clientsTestSecretPlain),
+			RedirectURIs:            []string{"http://localhost:3000/callback", "http://[::1]:3000/callback"},
+			GrantTypes:              []string{"authorization_code"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic",
+			ApplicationType:         "web",
+		},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d clients, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("client %d:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+		if err := validateClient(got[i]); err != nil {
+			t.Errorf("validateClient(%s) = %v, want nil", got[i].ID, err)
+		}
+	}
+}
+
+func TestParseClientsFileEmpty(t *testing.T) {
+	for _, content := range []string{"", "\n", "# nothing yet\n", "---\n", "clients:\n", "clients: []\n", "{}\n"} {
+		got, err := parseClientsFile([]byte(content), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+		if err != nil || len(got) != 0 {
+			t.Errorf("file %q: got %v, %v; want no clients, no error", content, got, err)
+		}
+	}
+}
+
+// TestParseClientsFileErrors checks each bad input yields a problem with
+// the right "file:line: field path: " prefix and message.
+func TestParseClientsFileErrors(t *testing.T) {
+	// head is a valid first client; the bad one is clients[1] starting on line 4.
+	const head = "clients:\n" +
+		"  - {client_id: ok, token_endpoint_auth_method: none, redirect_uris: [\"https://ok.example/cb\"]}\n" +
+		"  # the client under test:\n"
+	tests := []struct {
+		name string
+		file string
+		want string // the error must contain this
+	}{
+		{"not YAML", "clients: [\n  - a: b\n", "clients.yaml:"},
+		{"not YAML tab", "clients:\n\t- client_id: x\n", "clients.yaml:2: not valid YAML: found character that cannot start any token"},
+		{"top level a list", "- client_id: x\n", "clients.yaml:1: the top level must be a mapping"},
+		{"top level a string", "hello\n", "clients.yaml:1: the top level must be a mapping"},
+		{"unknown top-level key", "clients: []\nclient: []\n", "clients.yaml:2: client: unknown field"},
+		{"clients not a list", "clients:\n  client_id: x\n", "clients.yaml:1: clients: must be a list"},
+		{"clients a string", "clients: web\n", "clients.yaml:1: clients: must be a list"},
+		{"item not a mapping", head + "  - web\n", "clients.yaml:4: clients[1]: must be a mapping"},
+		{"missing client_id", head + "  - token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:4: clients[1].client_id: missing"},
+		{"client_id bad chars", head + "  - client_id: my app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:4: clients[1].client_id: "my app" may use only`},
+		{"client_id slash", head + "  - client_id: a/b\n", "clients.yaml:4: clients[1].client_id:"},
+		{"client_id too long", head + "  - client_id: " + strings.Repeat("a", 129) + "\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:4: clients[1].client_id: is 129 characters long, the limit is 128"},
+		{"duplicate client_id", head + "  - client_id: ok\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:4: clients[1].client_id: duplicate: "ok" is already used by clients[0] (line 2)`},
+		{"unknown client key", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uri: https://a.example/cb\n", "clients.yaml:6: clients[1].redirect_uri: unknown field"},
+		{"known but unsupported key", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    backchannel_logout_uri: https://a.example/bc\n", "clients.yaml:7: clients[1].backchannel_logout_uri: not supported yet"},
+		{"key twice", head + "  - client_id: a\n    client_id: b\n", "clients.yaml:5: clients[1].client_id: given twice (first at line 4)"},
+		{"null value", head + "  - client_id:\n", "clients.yaml:4: clients[1].client_id: has no value"},
+		{"alias", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &r [https://a.example/cb]\n    post_logout_redirect_uris: *r\n", "clients.yaml:7: clients[1].post_logout_redirect_uris: must be a list"},
+		{"redirect_uris not a list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: https://a.example/cb\n", "clients.yaml:6: clients[1].redirect_uris: must be a list"},
+		{"redirect_uris element a list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - [https://a.example/cb]\n", "clients.yaml:7: clients[1].redirect_uris[0]: must be a single value"},
+		{"redirect_uris missing", head + "  - client_id: a\n    token_endpoint_auth_method: none\n", "clients.yaml:4: clients[1].redirect_uris: required for the authorization_code grant"},
+		{"redirect_uris empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: []\n", "clients.yaml:6: clients[1].redirect_uris: required"},
+		{"client_credentials", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, client_credentials]\n", "clients.yaml:7: clients[1].grant_types[1]: client_credentials is not supported yet"},
+		{"implicit grant", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types:\n      - authorization_code\n      - implicit\n", "clients.yaml:9: clients[1].grant_types[1]: implicit is not supported"},
+		{"password grant", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [password]\n", "clients.yaml:7: clients[1].grant_types[0]: password is not supported"},
+		{"refresh without code", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [refresh_token]\n", "clients.yaml:7: clients[1].grant_types[0]: refresh_token needs authorization_code"},
+		{"grant twice", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, authorization_code]\n", `clients.yaml:7: clients[1].grant_types[1]: "authorization_code" is listed twice`},
+		{"grant_types empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: []\n", "clients.yaml:7: clients[1].grant_types: must list at least one grant type"},
+		{"response type token", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    response_types: [token]\n", `clients.yaml:7: clients[1].response_types[0]: "token" is not supported: only code`},
+		{"response type hybrid", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    response_types: [code id_token]\n", `clients.yaml:7: clients[1].response_types[0]: "code id_token" is not supported`},
+		{"unknown auth method", head + "  - client_id: a\n    token_endpoint_auth_method: basic\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "basic" is not client_secret_basic, client_secret_post or none`},
+		{"private_key_jwt", head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "private_key_jwt" is not supported yet`},
+		{"unknown application type", head + "  - client_id: a\n    application_type: mobile\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].application_type: "mobile" is not web or native`},
+		{"native confidential", head + "  - client_id: a\n    application_type: native\n    client_secret_hash: " + provider.HashClientSecret("x") + "\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:4: clients[1].token_endpoint_auth_method: native apps are public clients: set it to none"},
+		{"native explicit basic", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: client_secret_basic\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:6: clients[1].token_endpoint_auth_method: native apps are public clients"},
+		{"public with secret", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    client_secret_env: A_SECRET\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:6: clients[1].client_secret_env: public clients (token_endpoint_auth_method: none) have no secret"},
+		{"confidential without secret", head + "  - client_id: a\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:4: clients[1]: confidential client (token_endpoint_auth_method: client_secret_basic) needs a secret"},
+		{"two secrets", head + "  - client_id: a\n    client_secret_env: A_SECRET\n    client_secret_hash: " + provider.HashClientSecret("x") + "\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:6: clients[1].client_secret_hash: give exactly one secret: client_secret_env is already given"},
+		{"short plain secret", head + "  - client_id: a\n    client_secret: hunter2hunter2\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret: the secret is too short (14 characters, need at least 32): generate one with `openssl rand -hex 32`"},
+		{"env unset", head + "  - client_id: a\n    client_secret_env: UNSET_SECRET\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret_env: environment variable UNSET_SECRET is not set or is empty"},
+		{"env short", head + "  - client_id: a\n    client_secret_env: SHORT_SECRET\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret_env: environment variable SHORT_SECRET is too short (5 characters"},
+		{"env bad name", head + "  - client_id: a\n    client_secret_env: $SECRET\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].client_secret_env: "$SECRET" is not an environment variable name`},
+		{"file missing", head + "  - client_id: a\n    client_secret_file: /run/secrets/nope\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret_file: cannot read the secret: open /run/secrets/nope: file does not exist"},
+		{"file empty", head + "  - client_id: a\n    client_secret_file: /run/secrets/empty\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret_file: file /run/secrets/empty is empty"},
+		{"file two lines", head + "  - client_id: a\n    client_secret_file: /run/secrets/two-lines\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret_file: file /run/secrets/two-lines holds a line break"},
+		{"bad hash", head + "  - client_id: a\n    client_secret_hash: sha256:ABCDEF\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].client_secret_hash: must be "sha256:" followed by 64 lowercase hex digits`},
+		{"uppercase hash", head + "  - client_id: a\n    client_secret_hash: " + strings.ToUpper(provider.HashClientSecret("x")) + "\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_secret_hash: must be"},
+		{"scope standard", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    scope: openid api\n", "clients.yaml:7: clients[1].scope[0]: openid is always allowed"},
+		{"scope bad char", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    scope: 'api \"x\"'\n", `clients.yaml:7: clients[1].scope[1]: "\"x\"" is not a valid scope`},
+		{"client_name control", head + "  - client_id: a\n    client_name: \"a\\u0007b\"\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:5: clients[1].client_name: must be text without control characters"},
+		{"post logout uri bad", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    post_logout_redirect_uris:\n      - http://a.example/\n", "clients.yaml:8: clients[1].post_logout_redirect_uris[0]: must use https"},
+		{"redirect uri bad, second element", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - https://a.example/cb\n      - https://*.a.example/cb\n", "clients.yaml:8: clients[1].redirect_uris[1]: must not contain a wildcard"},
+		{"redirect uri twice", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb, https://a.example/cb]\n", `clients.yaml:6: clients[1].redirect_uris[1]: "https://a.example/cb" is listed twice`},
+		{"second document", "clients: []\n---\nclients: []\n", "clients.yaml:2: a second YAML document starts here"},
+	}
+	getenv := configTestEnv(map[string]string{"A_SECRET": clientsTestSecretEnv, "SHORT_SECRET": "s3cr3"})
+	readFile := configTestFiles(map[string]string{"/run/secrets/empty": "\n", "/run/secrets/two-lines": clientsTestSecretFile + "\n" + clientsTestSecretFile + "\n"})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseClientsFile([]byte(tt.file), "clients.yaml", getenv, readFile)
+			if err == nil {
+				t.Fatalf("got %d clients and no error, want an error containing %q", len(got), tt.want)
+			}
+			if got != nil {
+				t.Errorf("got %d clients with the error, want none", len(got))
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error\n%v\nwant it to contain\n%s", err, tt.want)
+			}
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "clients.yaml:") {
+					t.Errorf("got error line %q, want it to start with clients.yaml:", line)
+				}
+			}
+			for _, secret := range []string{clientsTestSecretEnv, clientsTestSecretFile, "hunter2", "s3cr3"} {
+				if strings.Contains(err.Error(), secret) && !strings.Contains(tt.file, "client_id: "+secret) {
+					t.Errorf("error %q reveals a secret value", err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseClientsFileReportsEveryProblem(t *testing.T) {
+	const file = `clients:
+  - client_id: one
+    token_endpoint_auth_method: none
+    redirect_uris: [http://one.example/cb]
+  - client_id: two
+    token_endpoint_auth_method: none
+    redirect_uris: [https://two.example/cb]
+    grant_types: [client_credentials]
+  - client_id: three
+    client_secret: too-short
+    redirect_uris: [https://three.example/cb]
+`
+	_, err := parseClientsFile([]byte(file), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+	if err == nil {
+		t.Fatal("got nil, want three problems")
+	}
+	want := []string{
+		"clients.yaml:4: clients[0].redirect_uris[0]: must use https",
+		"clients.yaml:8: clients[1].grant_types[0]: client_credentials is not supported yet",
+		"clients.yaml:10: clients[2].client_secret: the secret is too short (9 characters, need at least 32)",
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d problems:\n%v\nwant %d", len(lines), err, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d: got %q, want it to start with %q", i, lines[i], w)
+		}
+	}
+	var probs configProblems
+	if !errors.As(err, &probs) || len(probs) != 3 {
+		t.Errorf("got %T with %d problems, want configProblems with 3", err, len(probs))
+	}
+}
+
+func TestParseClientsFileSecretFileRelativeToClientsFile(t *testing.T) {
+	const file = "clients:\n  - client_id: a\n    client_secret_file: s/a.txt\n    redirect_uris: [https://a.example/cb]\n"
+	for _, tt := range []struct{ clientsFile, secretPath string }{
+		{"clients.yaml", "s/a.txt"},
+		{"/etc/gatehouse/clients.yaml", "/etc/gatehouse/s/a.txt"},
+	} {
+		readFile := configTestFiles(map[string]string{tt.secretPath: clientsTestSecretFile + "\r\n"})
+		got, err := parseClientsFile([]byte(file), tt.clientsFile, configTestEnv(nil), readFile)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.clientsFile, err)
+		}
+		if want := provider.HashClientSecret(clientsTestSecretFile); got[0].SecretHash != want {
+			t.Errorf("%s: got hash %s, want %s (CRLF trimmed)", tt.clientsFile, got[0].SecretHash, want)
+		}
+	}
+}
+
+func TestCheckRedirectURI(t *testing.T) {
+	tests := []struct {
+		uri     string
+		appType string
+		want    string // "" means accepted
+	}{
+		{"https://app.example.com/callback", "web", ""},
+		{"https://app.example.com:8443/cb?tenant=1", "web", ""},
+		{"https://app.example.com", "web", ""},
+		{"http://localhost:3000/callback", "web", ""},
+		{"http://127.0.0.1:3000/callback", "web", ""},
+		{"http://[::1]:3000/callback", "web", ""},
+		{"http://127.0.0.1/callback", "native", ""},
+		{"http://localhost/callback", "native", ""}, // RFC 8252 §8.3: not recommended, accepted
+		{"com.example.app:/oauth2redirect", "native", ""},
+		{"com.example.app://callback", "native", ""},
+		{"https://app.example.com/cb", "native", ""}, // claimed https redirect, RFC 8252 §7.2
+		{"https://app.example.com/a%20b", "web", ""},
+
+		{"", "web", "must not be empty"},
+		{"/callback", "web", "must be an absolute URI"},
+		{"app.example.com/callback", "web", "must be an absolute URI"},
+		{"https://app.example.com/cb#frag", "web", "must not contain a fragment"},
+		{"https://app.example.com/cb#", "web", "must not contain a fragment"},
+		{"https://*.example.com/cb", "web", "wildcard"},
+		{"https://app.example.com/*", "web", "wildcard"},
+		{"https://app.example.com@evil.example/cb", "web", "must not contain @"},
+		{"https://user:pw@app.example.com/cb", "web", "must not contain @"},
+		{"http://app.example.com/cb", "web", "must use https"},
+		{"http://localhost.evil.example/cb", "web", "must use https"},
+		{"http://127.0.0.1.evil.example/cb", "native", "must use https"},
+		{"http://192.168.1.1/cb", "web", "must use https"},
+		{"HTTPS://app.example.com/cb", "web", `is not in normal form: write it as "https://app.example.com/cb"`},
+		{"https://APP.example.com/cb", "web", "the host must be lowercase"},
+		{"https://app.example.com/a b", "web", "must be ASCII without spaces"},
+		{"https://app.example.com/\u00e9", "web", "must be ASCII"},
+		{"https://app.example.com/a\\b", "web", "backslash"},
+		{"https://app.example.com/a/../cb", "web", "dot segments"},
+		{"https://app.example.com/./cb", "web", "dot segments"},
+		{"https://app.example.com/..;/cb", "web", "dot segments"},
+		{"https://app.example.com/cb/..", "web", "dot segments"},
+		{"https://app.example.com/%2e%2e/cb", "web", "uppercase hex"},
+		{"https://app.example.com/%2E%2E/cb", "web", `must not percent-encode '.'`},
+		{"https://app.example.com/a%2Fb", "web", "must not percent-encode / or"},
+		{"https://app.example.com/a%5Cb", "web", "must not percent-encode / or"},
+		{"https://app.example.com/%61", "web", `must not percent-encode 'a'`},
+		{"https://app.example.com/a%252Fb", "web", ""}, // an encoded %: legitimate, compared exactly
+		{"https://app.example.com/%zz", "web", "is not a valid URI"},
+		{"https://app.example.com:/cb", "web", "empty port"},
+		{"https:/cb", "web", "must have a host"},
+		{"https:cb", "web", "must have a host"},
+		{"http:///cb", "web", "must have a host"},
+		{"com.example.app:/cb", "web", `scheme "com.example.app" is not allowed for web clients`},
+		{"myapp:/cb", "native", `private-use scheme "myapp" must be a reverse domain name`},
+		{"javascript:alert(1)", "native", "must be a reverse domain name"},
+		{"https://app.example.com/" + strings.Repeat("a", 2000), "web", "longer than 2000"},
+	}
+	for _, tt := range tests {
+		got := checkRedirectURI(tt.uri, tt.appType)
+		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("checkRedirectURI(%q, %s) = %q, want %q", tt.uri, tt.appType, got, tt.want)
+		}
+	}
+}
+
+func TestValidateClient(t *testing.T) {
+	good := storage.Client{
+		ID: "a", Name: "a", SecretHash: provider.HashClientSecret(clientsTestSecretPlain),
+		RedirectURIs: []string{"https://a.example/cb"}, GrantTypes: []string{"authorization_code"},
+		ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web",
+	}
+	if err := validateClient(good); err != nil {
+		t.Fatalf("validateClient(good) = %v, want nil", err)
+	}
+	tests := []struct {
+		name   string
+		modify func(*storage.Client)
+		want   string
+	}{
+		{"no hash", func(c *storage.Client) { c.SecretHash = "" }, `client "a": client_secret_hash: confidential clients need a valid secret hash`},
+		{"public with hash", func(c *storage.Client) { c.TokenEndpointAuthMethod = "none" }, `client "a": client_secret: public clients have no secret`},
+		{"no grants", func(c *storage.Client) { c.GrantTypes = nil }, "grant_types: must list at least one"},
+		{"no response types", func(c *storage.Client) { c.ResponseTypes = nil }, "response_types: must list code"},
+		{"empty id", func(c *storage.Client) { c.ID = "" }, "client_id: missing"},
+	}
+	for _, tt := range tests {
+		c := good
+		tt.modify(&c)
+		err := validateClient(c)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestShippedClientsFile parses the repository's clients.yaml exactly as a
+// bare `gatehouse serve` does: no environment, no secret files.
+func TestShippedClientsFile(t *testing.T) {
+	const path = "../../clients.yaml"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFiles := func(name string) ([]byte, error) {
+		t.Errorf("read %s: the shipped clients.yaml must need no secret files", name)
+		return nil, os.ErrNotExist
+	}
+	got, err := parseClientsFile(data, path, configTestEnv(nil), noFiles)
+	if err != nil {
+		t.Fatalf("the shipped clients.yaml does not parse:\n%v", err)
+	}
+	want := []storage.Client{
+		{
+			ID:                      "example-web",
+			Name:                    "Example web app",
+			SecretHash:              provider.HashClientSecret("example-web-demo-secret-local-testing-only"),
+			RedirectURIs:            []string{"http://localhost:3000/callback", "http://127.0.0.1:3000/callback"},
+			PostLogoutRedirectURIs:  []string{"http://localhost:3000/"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic",
+			ApplicationType:         "web",
+		},
+		{
+			ID:                      "example-native",
+			Name:                    "Example mobile app",
+			RedirectURIs:            []string{"com.example.app:/oauth2redirect", "http://127.0.0.1/callback"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none",
+			ApplicationType:         "native",
+		},
+		{
+			ID:                      "example-spa",
+			Name:                    "Example single-page app",
+			RedirectURIs:            []string{"http://localhost:5173/callback"},
+			GrantTypes:              []string{"authorization_code"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none",
+			ApplicationType:         "web",
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func FuzzParseClientsFile(f *testing.F) {
+	f.Add([]byte(clientsTestValid))
+	if data, err := os.ReadFile("../../clients.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(""))
+	f.Add([]byte("clients: [\n"))
+	f.Add([]byte("- a\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    redirect_uris: [http://a.example/cb]\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &x [https://a/cb]\n    post_logout_redirect_uris: *x\n"))
+	f.Add([]byte("clients:\n  - {client_id: a, client_id: b}\n  - client_id: a\n---\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clients, err := parseClientsFile(data, "clients.yaml", clientsTestEnv(), clientsTestFiles())
+		if err != nil {
+			if clients != nil {
+				t.Fatalf("got %d clients with error %v, want none", len(clients), err)
+			}
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "clients.yaml") {
+					t.Fatalf("got error line %q without the file name", line)
+				}
+			}
+			return
+		}
+		ids := make(map[string]bool)
+		for _, c := range clients {
+			if err := validateClient(c); err != nil {
+				t.Fatalf("parseClientsFile accepted a client that fails validateClient: %v", err)
+			}
+			if ids[c.ID] {
+				t.Fatalf("client_id %q returned twice", c.ID)
+			}
+			ids[c.ID] = true
+		}
+	})
+}

@@ -1,0 +1,517 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-idp/gatehouse/keys"
+)
+
+// defaultConfigFile is read when no --config path is given, if it exists.
+const defaultConfigFile = "gatehouse.yaml"
+
+// Config is Gatehouse's server configuration. It comes from defaultConfig,
+// then the YAML file, then GATEHOUSE_* environment variables, in that order
+// (see loadConfig). The yaml tags name the file's keys.
+type Config struct {
+	// Issuer is the OpenID Provider's issuer identifier, exactly as it
+	// appears in tokens and discovery: https (http only on a loopback host),
+	// no trailing slash, no query or fragment.
+	Issuer string `yaml:"issuer"`
+	// Listen is the host:port the HTTP server binds.
+	Listen string `yaml:"listen"`
+	// DatabaseURL says where state lives: a SQLite file path, a sqlite: URL,
+	// or a postgres:// URL. See databaseKind for the accepted forms.
+	DatabaseURL string `yaml:"database_url"`
+	// ClientsFile is the path of clients.yaml.
+	ClientsFile string `yaml:"clients_file"`
+	// KeyEncryptionKey seals signing keys and server secrets at rest: 32
+	// bytes in base64 (see keys.ParseKEK). Empty: the embedded store keeps
+	// one in a file beside the database.
+	KeyEncryptionKey string `yaml:"key_encryption_key"`
+	// BootstrapPassword, if set, is the first admin user's password.
+	BootstrapPassword string `yaml:"bootstrap_password"`
+
+	// Token and session lifetimes, written as Go durations ("15m", "720h").
+	AccessTokenTTL  time.Duration `yaml:"access_token_ttl"`
+	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+	SessionTTL      time.Duration `yaml:"session_ttl"`
+}
+
+// defaultConfig is the configuration of a bare `gatehouse serve`: a local
+// issuer, one SQLite file and clients.yaml in the working directory.
+func defaultConfig() Config {
+	return Config{
+		Issuer:          "http://localhost:8080",
+		Listen:          ":8080",
+		DatabaseURL:     "gatehouse.db",
+		ClientsFile:     "clients.yaml",
+		AccessTokenTTL:  15 * time.Minute,
+		IDTokenTTL:      time.Hour,
+		RefreshTokenTTL: 720 * time.Hour,
+		SessionTTL:      8 * time.Hour,
+	}
+}
+
+// configField ties one Config field to its YAML key and environment
+// variable.
+type configField struct {
+	key string // YAML key; also the field name in error messages
+	env string
+	// set parses v into the field of c; its error says what is wrong with
+	// v, without the field name.
+	set func(c *Config, v string) error
+}
+
+// configFields lists every field loadConfig can set, in documentation order.
+func configFields() []configField {
+	str := func(field func(*Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			*field(c) = v
+			return nil
+		}
+	}
+	dur := func(field func(*Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration: %q (write it like 15m, 1h or 720h)", v)
+			}
+			*field(c) = d
+			return nil
+		}
+	}
+	return []configField{
+		{"issuer", "GATEHOUSE_ISSUER", str(func(c *Config) *string { return &c.Issuer })},
+		{"listen", "GATEHOUSE_LISTEN", str(func(c *Config) *string { return &c.Listen })},
+		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
+		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
+		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},
+		{"bootstrap_password", "GATEHOUSE_BOOTSTRAP_PASSWORD", str(func(c *Config) *string { return &c.BootstrapPassword })},
+		{"access_token_ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+		{"id_token_ttl", "GATEHOUSE_ID_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.IDTokenTTL })},
+		{"refresh_token_ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
+		{"session_ttl", "GATEHOUSE_SESSION_TTL", dur(func(c *Config) *time.Duration { return &c.SessionTTL })},
+	}
+}
+
+// loadConfig returns the configuration: defaultConfig, overridden by the
+// YAML file, overridden by GATEHOUSE_* environment variables, then checked
+// with Validate.
+//
+// If pathGiven (--config), the file at path must exist. Otherwise path is
+// ignored and gatehouse.yaml in the working directory is read if it exists.
+// Unknown keys in the file are errors. An environment variable overrides
+// its field only when non-empty (getenv cannot tell unset from empty).
+//
+// A file that cannot be read is returned as a wrapped error. Every other
+// problem — YAML syntax, unknown keys, bad durations, Validate's findings —
+// is collected and returned at once as a configProblems, each entry saying
+// where the value came from (file:line or the variable's name) and which
+// field it is. On error the returned Config is the zero value.
+func loadConfig(path string, pathGiven bool, getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+	cfg := defaultConfig()
+	if !pathGiven {
+		path = defaultConfigFile
+	}
+	var probs configProblems
+	// from records where each field's final value came from, so that
+	// Validate's findings can point there.
+	from := make(map[string]string)
+
+	data, err := readFile(path)
+	switch {
+	case err == nil:
+		probs = append(probs, decodeConfigFile(&cfg, data, path, from)...)
+	case !pathGiven && errors.Is(err, fs.ErrNotExist):
+		// No config file: defaults and environment only.
+	default:
+		return Config{}, fmt.Errorf("reading config file: %w", err)
+	}
+
+	for _, f := range configFields() {
+		v := getenv(f.env)
+		if v == "" {
+			continue
+		}
+		from[f.key] = f.env
+		if err := f.set(&cfg, v); err != nil {
+			probs = append(probs, configProblem{Pos: f.env, Field: f.key, Msg: err.Error()})
+		}
+	}
+
+	if err := cfg.Validate(); err != nil {
+		var vp configProblems
+		if !errors.As(err, &vp) {
+			return Config{}, err
+		}
+		for _, p := range vp {
+			if p.Pos == "" {
+				p.Pos = from[p.Field]
+			}
+			probs = append(probs, p)
+		}
+	}
+	if len(probs) > 0 {
+		return Config{}, probs
+	}
+	return cfg, nil
+}
+
+// decodeConfigFile applies the YAML document in data to cfg and records in
+// from the position of every field it sets.
+func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string]string) configProblems {
+	root, prob := parseYAMLRoot(data, filename)
+	if prob != nil {
+		return configProblems{*prob}
+	}
+	if root == nil {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return configProblems{{Pos: yamlPos(filename, root), Msg: "the top level must be a mapping of settings, like `issuer: https://login.example.com`"}}
+	}
+	fields := configFields()
+	var known []string
+	for _, f := range fields {
+		known = append(known, f.key)
+	}
+	var probs configProblems
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		pos := yamlPos(filename, k)
+		if k.Kind != yaml.ScalarNode {
+			probs = append(probs, configProblem{Pos: pos, Msg: "keys must be plain strings"})
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			probs = append(probs, configProblem{Pos: pos, Field: k.Value, Msg: fmt.Sprintf("set twice (first at line %d)", first)})
+			continue
+		}
+		seen[k.Value] = k.Line
+		var field *configField
+		for j := range fields {
+			if fields[j].key == k.Value {
+				field = &fields[j]
+			}
+		}
+		if field == nil {
+			probs = append(probs, configProblem{Pos: pos, Field: k.Value, Msg: "unknown field (known: " + strings.Join(known, ", ") + ")"})
+			continue
+		}
+		s, msg := yamlString(v)
+		if msg != "" {
+			probs = append(probs, configProblem{Pos: yamlPos(filename, v), Field: k.Value, Msg: msg})
+			continue
+		}
+		from[field.key] = yamlPos(filename, v)
+		if err := field.set(cfg, s); err != nil {
+			probs = append(probs, configProblem{Pos: yamlPos(filename, v), Field: k.Value, Msg: err.Error()})
+		}
+	}
+	return probs
+}
+
+// Longest lifetimes Validate accepts.
+const (
+	maxAccessTokenTTL  = 24 * time.Hour
+	maxIDTokenTTL      = 24 * time.Hour
+	maxRefreshTokenTTL = 365 * 24 * time.Hour
+	maxSessionTTL      = 90 * 24 * time.Hour
+)
+
+// Validate reports every problem with c at once, as a configProblems whose
+// entries name the field (Pos is empty), or nil if c is usable.
+// KeyEncryptionKey, when set, must be what keys.ParseKEK accepts;
+// BootstrapPassword is not checked here.
+func (c Config) Validate() error {
+	var probs configProblems
+	bad := func(field, msg string) {
+		probs = append(probs, configProblem{Field: field, Msg: msg})
+	}
+
+	for _, msg := range checkIssuer(c.Issuer) {
+		bad("issuer", msg)
+	}
+
+	if c.Listen == "" {
+		bad("listen", "must not be empty: give host:port, such as :8080 or 127.0.0.1:8080")
+	} else if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", fmt.Sprintf("must be host:port, such as :8080 or 127.0.0.1:8080 (got %q)", c.Listen))
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		bad("listen", fmt.Sprintf("port must be a number from 0 to 65535 (got %q)", port))
+	}
+
+	if msg := checkDatabaseURL(c.DatabaseURL); msg != "" {
+		bad("database_url", msg)
+	}
+
+	if c.ClientsFile == "" {
+		bad("clients_file", "must not be empty")
+	}
+
+	// Empty means the embedded store keeps its own key; checked here too so
+	// that a bad key is listed with every other problem.
+	if c.KeyEncryptionKey != "" {
+		if kek, err := keys.ParseKEK(c.KeyEncryptionKey); err != nil {
+			bad("key_encryption_key", strings.TrimPrefix(err.Error(), "keys: "))
+		} else {
+			clear(kek)
+		}
+	}
+
+	ttls := []struct {
+		field string
+		d     time.Duration
+		max   time.Duration
+	}{
+		{"access_token_ttl", c.AccessTokenTTL, maxAccessTokenTTL},
+		{"id_token_ttl", c.IDTokenTTL, maxIDTokenTTL},
+		{"refresh_token_ttl", c.RefreshTokenTTL, maxRefreshTokenTTL},
+		{"session_ttl", c.SessionTTL, maxSessionTTL},
+	}
+	for _, t := range ttls {
+		switch {
+		case t.d < time.Second:
+			// Token times have one-second resolution; less would expire at issue.
+			bad(t.field, fmt.Sprintf("must be at least 1s (got %s)", t.d))
+		case t.d > t.max:
+			bad(t.field, fmt.Sprintf("must be at most %s (got %s)", t.max, t.d))
+		}
+	}
+	if c.AccessTokenTTL >= time.Second && c.RefreshTokenTTL >= time.Second && c.RefreshTokenTTL <= c.AccessTokenTTL {
+		bad("refresh_token_ttl", fmt.Sprintf("must be longer than access_token_ttl (%s), or refresh tokens are useless", c.AccessTokenTTL))
+	}
+
+	if len(probs) == 0 {
+		return nil
+	}
+	return probs
+}
+
+// checkIssuer returns what is wrong with an issuer identifier, if anything
+// (OpenID Connect Discovery §3: https, no query or fragment; we also refuse
+// a trailing slash, because clients compare the issuer as a string).
+func checkIssuer(issuer string) []string {
+	const shape = "must be an absolute http(s) URL without query or fragment, such as https://login.example.com"
+	if issuer == "" {
+		return []string{"must not be empty: " + shape}
+	}
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#") {
+		return []string{shape}
+	}
+	var msgs []string
+	if u.User != nil {
+		msgs = append(msgs, "must not contain user info (user@)")
+	}
+	if u.Scheme == "http" && !isLoopbackHostname(u.Hostname()) {
+		msgs = append(msgs, "must use https (http is only allowed for localhost, 127.0.0.1 and [::1])")
+	}
+	if strings.HasSuffix(issuer, "/") {
+		msgs = append(msgs, "must not end with a slash (tokens carry the issuer verbatim and clients compare it exactly)")
+	}
+	if s := u.String(); s != issuer || u.Host != strings.ToLower(u.Host) {
+		msgs = append(msgs, "must be in normal form: lowercase scheme and host, no needless percent-encoding")
+	}
+	return msgs
+}
+
+// isLoopbackHostname reports whether host (as url.URL.Hostname returns it,
+// without brackets) is one of the loopback names Gatehouse allows plain
+// http for. Other names that resolve to loopback are not included.
+func isLoopbackHostname(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// hasURLScheme reports whether s starts with a URL scheme of two or more
+// characters and its colon; a single letter (C:) is a Windows drive, so a
+// path.
+func hasURLScheme(s string) bool {
+	i := strings.IndexByte(s, ':')
+	if i < 2 {
+		return false
+	}
+	for j, r := range s[:i] {
+		alpha := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		if !alpha && (j == 0 || !('0' <= r && r <= '9' || r == '+' || r == '.' || r == '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+// databaseKind classifies a database_url. It returns:
+//
+//   - ("sqlite", path) for a plain file path ("gatehouse.db", "/var/lib/gatehouse.db",
+//     `C:\data\gatehouse.db`) — anything without a URL scheme is a path;
+//   - ("sqlite", path) for a sqlite URL; the text after the prefix is the
+//     path, taken literally (no percent-decoding, no options):
+//     "sqlite:rel.db" → "rel.db", "sqlite:/abs/x.db" → "/abs/x.db",
+//     "sqlite://rel.db" → "rel.db", "sqlite://./x.db" → "./x.db",
+//     "sqlite:///abs/x.db" → "/abs/x.db";
+//   - ("postgres", url) for postgres:// and postgresql:// URLs, unchanged;
+//   - ("", url) for anything else (another scheme), which Validate refuses.
+//
+// The path may be empty ("sqlite:"); Validate refuses that too.
+func databaseKind(url string) (kind, path string) {
+	lower := strings.ToLower(url)
+	switch {
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		return "postgres", url
+	case strings.HasPrefix(lower, "sqlite://"):
+		return "sqlite", url[len("sqlite://"):]
+	case strings.HasPrefix(lower, "sqlite:"):
+		return "sqlite", url[len("sqlite:"):]
+	case hasURLScheme(url):
+		return "", url
+	default:
+		return "sqlite", url
+	}
+}
+
+// checkDatabaseURL returns what is wrong with a database_url, or "". It
+// never quotes the value, which may hold a password.
+func checkDatabaseURL(dbURL string) string {
+	if dbURL == "" {
+		return "must not be empty: give a SQLite file path such as gatehouse.db, or a postgres:// URL"
+	}
+	kind, path := databaseKind(dbURL)
+	switch kind {
+	case "sqlite":
+		if path == "" {
+			return "names no SQLite file: write it like sqlite:gatehouse.db or sqlite:///var/lib/gatehouse/gatehouse.db"
+		}
+		if strings.HasPrefix(strings.ToLower(dbURL), "sqlite:") && strings.ContainsAny(path, "?#") {
+			return "sqlite URLs take no options (no ? or #): give just the file path"
+		}
+		if strings.ContainsRune(path, 0) {
+			return "the SQLite path must not contain a NUL byte"
+		}
+	case "postgres":
+		if _, err := url.Parse(dbURL); err != nil {
+			return "is not a valid postgres:// URL"
+		}
+	default:
+		return "unsupported scheme: use a SQLite file path, a sqlite: URL, or a postgres:// URL"
+	}
+	return ""
+}
+
+// A configProblem is one thing wrong with the configuration or clients
+// file: where it is (file:line, or an environment variable's name; empty
+// when unknown), which field (a path such as clients[1].redirect_uris[0]),
+// and what is wrong. Messages never contain secret values.
+type configProblem struct {
+	Pos   string
+	Field string
+	Msg   string
+}
+
+func (p configProblem) Error() string {
+	var parts []string
+	for _, s := range []string{p.Pos, p.Field, p.Msg} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ": ")
+}
+
+// configProblems is every problem found in one load; Error lists one per
+// line. It is never returned empty.
+type configProblems []configProblem
+
+func (ps configProblems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find the individual problems.
+func (ps configProblems) Unwrap() []error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return errs
+}
+
+// yamlPos formats the position of n in filename as "filename:line".
+func yamlPos(filename string, n *yaml.Node) string {
+	return fmt.Sprintf("%s:%d", filename, n.Line)
+}
+
+// parseYAMLRoot parses data as a single YAML document and returns its root
+// node, or nil if there is no document or it is null (empty file, only
+// comments, `---` alone).
+func parseYAMLRoot(data []byte, filename string) (*yaml.Node, *configProblem) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, yamlSyntaxProblem(filename, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, yamlSyntaxProblem(filename, err)
+	default:
+		return nil, &configProblem{Pos: yamlPos(filename, &next), Msg: "a second YAML document starts here; the file must hold exactly one"}
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil, nil
+	}
+	return root, nil
+}
+
+func yamlSyntaxProblem(filename string, err error) *configProblem {
+	// yaml.v3 writes "yaml: line N: message" when it knows the line.
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, text, ok := strings.Cut(rest, ": "); ok {
+			if _, err := strconv.Atoi(num); err == nil {
+				return &configProblem{Pos: filename + ":" + num, Msg: "not valid YAML: " + text}
+			}
+		}
+	}
+	return &configProblem{Pos: filename, Msg: "not valid YAML: " + msg}
+}
+
+// yamlString returns the text of a scalar node, "" for null. msg says why n
+// is not a string value (a list, a mapping, an alias).
+func yamlString(n *yaml.Node) (s, msg string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return "", ""
+		}
+		return n.Value, ""
+	case yaml.AliasNode:
+		return "", "YAML aliases (*name) are not supported: write the value out"
+	default:
+		return "", "must be a single value, not a list or mapping"
+	}
+}

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+)
+
+// configTestFiles returns a readFile over an in-memory set of files.
+func configTestFiles(files map[string]string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
+		s, ok := files[name]
+		if !ok {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		return []byte(s), nil
+	}
+}
+
+// configTestEnv returns a getenv over an in-memory environment.
+func configTestEnv(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	var asked []string
+	readFile := func(name string) ([]byte, error) {
+		asked = append(asked, name)
+		return configTestFiles(nil)(name)
+	}
+	got, err := loadConfig("", false, configTestEnv(nil), readFile)
+	if err != nil {
+		t.Fatalf("loadConfig with no file and no env: %v", err)
+	}
+	want := Config{
+		Issuer:          "http://localhost:8080",
+		Listen:          ":8080",
+		DatabaseURL:     "gatehouse.db",
+		ClientsFile:     "clients.yaml",
+		AccessTokenTTL:  15 * time.Minute,
+		IDTokenTTL:      time.Hour,
+		RefreshTokenTTL: 720 * time.Hour,
+		SessionTTL:      8 * time.Hour,
+	}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if got != defaultConfig() {
+		t.Errorf("got %+v, want defaultConfig() %+v", got, defaultConfig())
+	}
+	if len(asked) != 1 || asked[0] != "gatehouse.yaml" {
+		t.Errorf("read files %q, want [gatehouse.yaml]", asked)
+	}
+}
+
+func TestLoadConfigFileThenEnv(t *testing.T) {
+	file := `# comment
+issuer: https://file.example.com
+listen: 127.0.0.1:9000
+database_url: sqlite:///var/lib/gatehouse/gh.db
+access_token_ttl: 5m
+session_ttl: 2h
+key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+`
+	env := map[string]string{
+		"GATEHOUSE_ISSUER":             "https://env.example.com",
+		"GATEHOUSE_SESSION_TTL":        "30m",
+		"GATEHOUSE_CLIENTS_FILE":       "/etc/gatehouse/clients.yaml",
+		"GATEHOUSE_BOOTSTRAP_PASSWORD": "correct horse battery staple",
+		"GATEHOUSE_ID_TOKEN_TTL":       "10m",
+		"GATEHOUSE_LISTEN":             "", // empty: does not override
+	}
+	got, err := loadConfig("custom.yaml", true, configTestEnv(env), configTestFiles(map[string]string{"custom.yaml": file}))
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	want := Config{
+		Issuer:            "https://env.example.com",
+		Listen:            "127.0.0.1:9000",
+		DatabaseURL:       "sqlite:///var/lib/gatehouse/gh.db",
+		ClientsFile:       "/etc/gatehouse/clients.yaml",
+		KeyEncryptionKey:  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		BootstrapPassword: "correct horse battery staple",
+		AccessTokenTTL:    5 * time.Minute,
+		IDTokenTTL:        10 * time.Minute,
+		RefreshTokenTTL:   720 * time.Hour,
+		SessionTTL:        30 * time.Minute,
+	}
+	if got != want {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestLoadConfigEveryEnvVariable(t *testing.T) {
+	env := map[string]string{
+		"GATEHOUSE_ISSUER":             "https://login.example.com",
+		"GATEHOUSE_LISTEN":             ":9999",
+		"GATEHOUSE_DATABASE_URL":       "postgres://gh@db/gh",
+		"GATEHOUSE_CLIENTS_FILE":       "c.yaml",
+		"GATEHOUSE_KEY_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+		"GATEHOUSE_BOOTSTRAP_PASSWORD": "pw",
+		"GATEHOUSE_ACCESS_TOKEN_TTL":   "1m",
+		"GATEHOUSE_ID_TOKEN_TTL":       "2m",
+		"GATEHOUSE_REFRESH_TOKEN_TTL":  "3h",
+		"GATEHOUSE_SESSION_TTL":        "4h",
+	}
+	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	want := Config{"https://login.example.com", ":9999", "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
+		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour}
+	if got != want {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		path      string
+		pathGiven bool
+		files     map[string]string
+		env       map[string]string
+		want      []string // substrings of the error, in order of appearance
+	}{
+		{
+			name:  "unknown key",
+			files: map[string]string{"gatehouse.yaml": "issuer: https://a.example\ncolour: blue\n"},
+			want:  []string{"gatehouse.yaml:2: colour: unknown field (known: issuer, listen"},
+		},
+		{
+			name:      "config path given but missing",
+			path:      "nope.yaml",
+			pathGiven: true,
+			want:      []string{"reading config file: open nope.yaml: file does not exist"},
+		},
+		{
+			name:  "not YAML",
+			files: map[string]string{"gatehouse.yaml": "issuer: [unclosed\n"},
+			want:  []string{"gatehouse.yaml:", "not valid YAML"},
+		},
+		{
+			name:  "top level is a list",
+			files: map[string]string{"gatehouse.yaml": "- issuer\n"},
+			want:  []string{"gatehouse.yaml:1: the top level must be a mapping"},
+		},
+		{
+			name:  "bad duration in file",
+			files: map[string]string{"gatehouse.yaml": "issuer: https://a.example\n\naccess_token_ttl: 900\n"},
+			want:  []string{`gatehouse.yaml:3: access_token_ttl: not a duration: "900"`},
+		},
+		{
+			name: "bad duration in env",
+			env:  map[string]string{"GATEHOUSE_REFRESH_TOKEN_TTL": "forever"},
+			want: []string{`GATEHOUSE_REFRESH_TOKEN_TTL: refresh_token_ttl: not a duration: "forever"`},
+		},
+		{
+			name:  "validation problem points at the file line",
+			files: map[string]string{"gatehouse.yaml": "listen: :8080\nissuer: http://login.example.com\n"},
+			want:  []string{"gatehouse.yaml:2: issuer: must use https"},
+		},
+		{
+			name: "validation problem points at the env variable",
+			env:  map[string]string{"GATEHOUSE_ISSUER": "https://login.example.com/"},
+			want: []string{"GATEHOUSE_ISSUER: issuer: must not end with a slash"},
+		},
+		{
+			name:  "key given twice",
+			files: map[string]string{"gatehouse.yaml": "listen: :1\nlisten: :2\n"},
+			want:  []string{"gatehouse.yaml:2: listen: set twice (first at line 1)"},
+		},
+		{
+			name:  "list value",
+			files: map[string]string{"gatehouse.yaml": "listen: [a, b]\n"},
+			want:  []string{"gatehouse.yaml:1: listen: must be a single value"},
+		},
+		{
+			name:  "second document",
+			files: map[string]string{"gatehouse.yaml": "listen: :1\n---\nlisten: :2\n"},
+			want:  []string{"gatehouse.yaml:2: a second YAML document starts here"},
+		},
+		{
+			name: "every problem at once",
+			files: map[string]string{"gatehouse.yaml": "" +
+				"issuer: ftp://x\n" +
+				"bogus: 1\n" +
+				"id_token_ttl: 0s\n"},
+			env: map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://db/x", "GATEHOUSE_SESSION_TTL": "soon"},
+			want: []string{
+				"gatehouse.yaml:2: bogus: unknown field",
+				"GATEHOUSE_SESSION_TTL: session_ttl: not a duration",
+				"gatehouse.yaml:1: issuer: must be an absolute http(s) URL",
+				"GATEHOUSE_DATABASE_URL: database_url: unsupported scheme",
+				"gatehouse.yaml:3: id_token_ttl: must be at least 1s",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.path, tt.pathGiven, configTestEnv(tt.env), configTestFiles(tt.files))
+			if err == nil {
+				t.Fatalf("got no error (config %+v), want one containing %q", cfg, tt.want)
+			}
+			if cfg != (Config{}) {
+				t.Errorf("got config %+v with the error, want the zero Config", cfg)
+			}
+			msg := err.Error()
+			rest := msg
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("got error\n%s\nwant it to contain (in order) %q", msg, w)
+				}
+				rest = rest[i+len(w):]
+			}
+			if tt.pathGiven && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("got %v, want an error wrapping fs.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigUnreadableDefaultFile(t *testing.T) {
+	readFile := func(string) ([]byte, error) { return nil, fs.ErrPermission }
+	if _, err := loadConfig("", false, configTestEnv(nil), readFile); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("got %v, want an error wrapping fs.ErrPermission: only a missing default file is skipped", err)
+	}
+}
+
+func TestLoadConfigEmptyFile(t *testing.T) {
+	for _, content := range []string{"", "# only a comment\n", "---\n", "~\n"} {
+		got, err := loadConfig("", false, configTestEnv(nil), configTestFiles(map[string]string{"gatehouse.yaml": content}))
+		if err != nil || got != defaultConfig() {
+			t.Errorf("file %q: got %+v, %v; want the defaults, no error", content, got, err)
+		}
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	c := Config{
+		Issuer:          "https://login.example.com?x=1",
+		Listen:          "",
+		DatabaseURL:     "",
+		ClientsFile:     "",
+		AccessTokenTTL:  48 * time.Hour,
+		IDTokenTTL:      -time.Second,
+		RefreshTokenTTL: 0,
+		SessionTTL:      time.Millisecond,
+		// Not base64; the text must not appear in the error.
+		KeyEncryptionKey: "secret-kek-text!",
+	}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("got nil, want problems")
+	}
+	var probs configProblems
+	if !errors.As(err, &probs) {
+		t.Fatalf("got %T, want configProblems", err)
+	}
+	fields := []string{"issuer", "listen", "database_url", "clients_file", "key_encryption_key", "access_token_ttl", "id_token_ttl", "refresh_token_ttl", "session_ttl"}
+	if strings.Contains(err.Error(), c.KeyEncryptionKey) {
+		t.Errorf("got\n%s\nwhich reveals key_encryption_key", err)
+	}
+	for _, f := range fields {
+		if !strings.Contains(err.Error(), "\n"+f+": ") && !strings.HasPrefix(err.Error(), f+": ") {
+			t.Errorf("got\n%s\nwant a line starting with %q", err, f+": ")
+		}
+	}
+	if got, want := len(strings.Split(err.Error(), "\n")), len(probs); got != want {
+		t.Errorf("got %d lines, want one per problem (%d)", got, want)
+	}
+}
+
+func TestValidateDefaults(t *testing.T) {
+	if err := defaultConfig().Validate(); err != nil {
+		t.Errorf("defaultConfig().Validate() = %v, want nil", err)
+	}
+}
+
+func TestValidateIssuer(t *testing.T) {
+	tests := []struct {
+		issuer string
+		want   string // "" means valid
+	}{
+		{"https://login.example.com", ""},
+		{"https://login.example.com/tenant", ""},
+		{"https://login.example.com:8443", ""},
+		{"http://localhost:8080", ""},
+		{"http://127.0.0.1:8080", ""},
+		{"http://[::1]:8080", ""},
+		{"", "must not be empty"},
+		{"login.example.com", "must be an absolute http(s) URL"},
+		{"/relative", "must be an absolute http(s) URL"},
+		{"ftp://login.example.com", "must be an absolute http(s) URL"},
+		{"https://login.example.com?tenant=1", "without query or fragment"},
+		{"https://login.example.com?", "without query or fragment"},
+		{"https://login.example.com#x", "without query or fragment"},
+		{"https://login.example.com/", "must not end with a slash"},
+		{"http://login.example.com", "must use https"},
+		{"http://localhost.example.com", "must use https"},
+		{"http://127.0.0.2", "must use https"},
+		{"https://user@login.example.com", "user info"},
+		{"HTTPS://login.example.com", "normal form"},
+		{"https://Login.Example.com", "normal form"},
+	}
+	for _, tt := range tests {
+		c := defaultConfig()
+		c.Issuer = tt.issuer
+		err := c.Validate()
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("issuer %q: got %v, want nil", tt.issuer, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), "issuer: "+tt.want) && !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("issuer %q: got %v, want an issuer error containing %q", tt.issuer, err, tt.want)
+		}
+	}
+}
+
+func TestValidateListenAndTTLs(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"listen without port", func(c *Config) { c.Listen = "localhost" }, "listen: must be host:port"},
+		{"listen bad port", func(c *Config) { c.Listen = ":http" }, "listen: port must be a number"},
+		{"listen port too big", func(c *Config) { c.Listen = ":65536" }, "listen: port must be a number"},
+		{"access too long", func(c *Config) { c.AccessTokenTTL = 25 * time.Hour }, "access_token_ttl: must be at most 24h0m0s"},
+		{"id too long", func(c *Config) { c.IDTokenTTL = 25 * time.Hour }, "id_token_ttl: must be at most"},
+		{"refresh too long", func(c *Config) { c.RefreshTokenTTL = 400 * 24 * time.Hour }, "refresh_token_ttl: must be at most"},
+		{"session too long", func(c *Config) { c.SessionTTL = 100 * 24 * time.Hour }, "session_ttl: must be at most"},
+		{"refresh not longer than access", func(c *Config) { c.RefreshTokenTTL = 10 * time.Minute }, "refresh_token_ttl: must be longer than access_token_ttl"},
+		{"negative", func(c *Config) { c.SessionTTL = -time.Hour }, "session_ttl: must be at least 1s"},
+		{"kek not base64", func(c *Config) { c.KeyEncryptionKey = "not base64!" }, "key_encryption_key: KEK is not valid base64"},
+		{"kek too short", func(c *Config) { c.KeyEncryptionKey = "c2hvcnQ=" }, "key_encryption_key: KEK decodes to 5 bytes, want 32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultConfig()
+			tt.modify(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDatabaseKind(t *testing.T) {
+	tests := []struct {
+		url      string
+		kind     string
+		path     string
+		validErr string // "" when Validate accepts it
+	}{
+		{"gatehouse.db", "sqlite", "gatehouse.db", ""},
+		{"./data/gatehouse.db", "sqlite", "./data/gatehouse.db", ""},
+		{"/var/lib/gatehouse.db", "sqlite", "/var/lib/gatehouse.db", ""},
+		{`C:\data\gatehouse.db`, "sqlite", `C:\data\gatehouse.db`, ""},
+		{"sqlite:relative.db", "sqlite", "relative.db", ""},
+		{"sqlite:/abs/path.db", "sqlite", "/abs/path.db", ""},
+		{"sqlite:///abs/path.db", "sqlite", "/abs/path.db", ""},
+		{"sqlite://./x.db", "sqlite", "./x.db", ""},
+		{"sqlite://x.db", "sqlite", "x.db", ""},
+		{"SQLite:x.db", "sqlite", "x.db", ""},
+		{"postgres://gh:pw@db:5432/gh?sslmode=require", "postgres", "postgres://gh:pw@db:5432/gh?sslmode=require", ""},
+		{"postgresql://db/gh", "postgres", "postgresql://db/gh", ""},
+		{"sqlite:", "sqlite", "", "names no SQLite file"},
+		{"sqlite://", "sqlite", "", "names no SQLite file"},
+		{"sqlite:x.db?_pragma=foreign_keys(1)", "sqlite", "x.db?_pragma=foreign_keys(1)", "take no options"},
+		{"mysql://db/x", "", "mysql://db/x", "unsupported scheme"},
+		{"file:x.db", "", "file:x.db", "unsupported scheme"},
+		{"", "sqlite", "", "must not be empty"},
+	}
+	for _, tt := range tests {
+		kind, path := databaseKind(tt.url)
+		if kind != tt.kind || path != tt.path {
+			t.Errorf("databaseKind(%q) = %q, %q; want %q, %q", tt.url, kind, path, tt.kind, tt.path)
+		}
+		c := defaultConfig()
+		c.DatabaseURL = tt.url
+		err := c.Validate()
+		switch {
+		case tt.validErr == "" && err != nil:
+			t.Errorf("database_url %q: got %v, want valid", tt.url, err)
+		case tt.validErr != "" && (err == nil || !strings.Contains(err.Error(), "database_url: ") || !strings.Contains(err.Error(), tt.validErr)):
+			t.Errorf("database_url %q: got %v, want a database_url error containing %q", tt.url, err, tt.validErr)
+		}
+		if err != nil && strings.Contains(tt.url, "pw") && strings.Contains(err.Error(), "pw") {
+			t.Errorf("database_url error %q repeats the URL, which may hold a password", err)
+		}
+	}
+}
+
+func FuzzLoadConfig(f *testing.F) {
+	f.Add([]byte(""))
+	f.Add([]byte("issuer: https://login.example.com\nlisten: :443\ndatabase_url: sqlite:gh.db\naccess_token_ttl: 5m\n"))
+	f.Add([]byte("issuer: http://login.example.com/\nbogus: 1\n"))
+	f.Add([]byte("listen: [a\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("a: &x 1\nb: *x\n"))
+	f.Add([]byte("session_ttl: 1h\n---\nsession_ttl: 2h\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := loadConfig("gatehouse.yaml", true, configTestEnv(nil), configTestFiles(map[string]string{"gatehouse.yaml": string(data)}))
+		if err != nil {
+			if cfg != (Config{}) {
+				t.Fatalf("got config %+v with error %v, want the zero Config", cfg, err)
+			}
+			if err.Error() == "" {
+				t.Fatal("got an error with empty text")
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("loadConfig returned a config that fails Validate: %v", err)
+		}
+	})
+}

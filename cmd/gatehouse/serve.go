@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/gatehouse-idp/gatehouse/keys"
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/provider"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// newLogger logs text to a terminal and JSON otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg Config) (*sqlite.Store, string, error) {
+	kind, path := databaseKind(cfg.DatabaseURL)
+	if kind != "sqlite" {
+		return nil, "", fmt.Errorf("database_url: only SQLite is supported in this version (got a %s URL)", kind)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, "", fmt.Errorf("open database %s: %w", path, err)
+	}
+	return st, path, nil
+}
+
+// keyEncryptionKey returns the configured key-encryption key or, on the
+// embedded store, the one kept in a 0600 file beside the database,
+// generating it on first start.
+func keyEncryptionKey(cfg Config, dbPath string, log *slog.Logger) ([]byte, error) {
+	if cfg.KeyEncryptionKey != "" {
+		kek, err := keys.ParseKEK(cfg.KeyEncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("key_encryption_key: %w", err)
+		}
+		return kek, nil
+	}
+	path := dbPath + ".kek"
+	kek, created, err := keys.LoadOrCreateKEKFile(path, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key file: %w", err)
+	}
+	if created {
+		log.Warn("generated a key-encryption key; back it up with the database, or set GATEHOUSE_KEY_ENCRYPTION_KEY", "file", path)
+	}
+	return kek, nil
+}
+
+func serve(ctx context.Context, env environment, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	load := configFlag(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(env.stderr)
+	started := time.Now()
+
+	store, dbPath, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	kek, err := keyEncryptionKey(cfg, dbPath, log)
+	if err != nil {
+		return err
+	}
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		return err
+	}
+	km := keys.NewManager(store, sealer, keys.Options{})
+	if err := km.Ensure(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if err := syncClients(ctx, cfg, env, store, log); err != nil {
+		return err
+	}
+	if err := bootstrapAdmin(ctx, cfg, store, log); err != nil {
+		return err
+	}
+
+	var secrets [3][]byte
+	for i, name := range []string{"op-crypto-key", "refresh-token-mac", "csrf-key"} {
+		if secrets[i], err = km.Secret(ctx, name); err != nil {
+			return fmt.Errorf("server secret %s: %w", name, err)
+		}
+	}
+	ui, err := loginui.New(store, loginui.Config{
+		SessionTTL:  cfg.SessionTTL,
+		CSRFKey:     secrets[2],
+		CallbackURL: func(id string) string { return provider.CallbackURL(cfg.Issuer, id) },
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	pcfg := provider.Config{
+		Issuer:          cfg.Issuer,
+		AccessTokenTTL:  cfg.AccessTokenTTL,
+		IDTokenTTL:      cfg.IDTokenTTL,
+		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		RefreshKey:      secrets[1],
+		Logger:          log,
+	}
+	copy(pcfg.CryptoKey[:], secrets[0])
+	p, err := provider.New(pcfg, store, km, ui)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           p.Handler(km.JWKSHandler()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("gatehouse ready", "listen", ln.Addr().String(), "issuer", cfg.Issuer,
+		"database", dbPath, "startup", time.Since(started).Round(time.Millisecond).String())
+
+	go prune(ctx, store, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// prune deletes expired rows in bounded batches, once a minute.
+func prune(ctx context.Context, store *sqlite.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for {
+				n, err := store.Prune(ctx, time.Now(), 500)
+				if err != nil {
+					log.Warn("prune expired rows", "err", err)
+					break
+				}
+				if n < 500 {
+					break
+				}
+			}
+		}
+	}
+}
+
+// syncClients loads clients.yaml and makes the store match it. A missing
+// default file means no clients; a file that was asked for must exist.
+func syncClients(ctx context.Context, cfg Config, env environment, store storage.Clients, log *slog.Logger) error {
+	data, err := env.readFile(cfg.ClientsFile)
+	if errors.Is(err, fs.ErrNotExist) && cfg.ClientsFile == defaultConfig().ClientsFile {
+		log.Warn("no clients.yaml found: no application can sign in until you add one", "path", cfg.ClientsFile)
+		data = nil
+	} else if err != nil {
+		return fmt.Errorf("clients file: %w", err)
+	}
+	clients, err := parseClientsFile(data, cfg.ClientsFile, env.getenv, env.readFile)
+	if err != nil {
+		return fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)
+	}
+	rep, err := store.SyncClients(ctx, clients, time.Now())
+	if err != nil {
+		return fmt.Errorf("sync clients: %w", err)
+	}
+	log.Info("clients synced", "file", cfg.ClientsFile, "clients", len(clients),
+		"created", rep.Created, "updated", rep.Updated, "disabled", rep.Disabled)
+	return nil
+}
+
+// bootstrapAdmin creates the first user, admin, when there are none, with
+// GATEHOUSE_BOOTSTRAP_PASSWORD or a random password logged once.
+func bootstrapAdmin(ctx context.Context, cfg Config, store storage.Users, log *slog.Logger) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	password := cfg.BootstrapPassword
+	generated := password == ""
+	if generated {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		password = base64.RawURLEncoding.EncodeToString(b)
+	}
+	u, err := newUser("admin", "", "Administrator", password)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	err = store.CreateUser(ctx, u)
+	if errors.Is(err, storage.ErrConflict) {
+		return nil // another instance created it first
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if generated {
+		log.Warn("created the first user; this password is shown once — sign in and change it with `gatehouse users passwd admin --password-stdin`",
+			"username", "admin", "password", password)
+	} else {
+		log.Info("created the first user from GATEHOUSE_BOOTSTRAP_PASSWORD", "username", "admin")
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// minPasswordLength follows NIST SP 800-63B for single-factor passwords.
+const minPasswordLength = 15
+
+// newUser builds a user with a fresh id and an argon2id hash of password.
+func newUser(username, email, name, password string) (*storage.User, error) {
+	username = loginui.CanonicalUsername(username)
+	if !loginui.ValidUsername(username) {
+		return nil, fmt.Errorf("username %q: use 1–128 characters from a–z, 0–9 and . _ - @ +", username)
+	}
+	hash, err := passwordHash(password)
+	if err != nil {
+		return nil, err
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	return &storage.User{
+		ID: base64.RawURLEncoding.EncodeToString(id), Username: username,
+		Email: email, Name: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+	}, nil
+}
+
+func passwordHash(password string) (string, error) {
+	if n := utf8.RuneCountInString(password); n < minPasswordLength {
+		return "", fmt.Errorf("password: at least %d characters, please (got %d)", minPasswordLength, n)
+	}
+	if !utf8.ValidString(password) {
+		return "", errors.New("password: not valid UTF-8")
+	}
+	return loginui.HashPassword(password, loginui.DefaultArgon2Params, rand.Reader)
+}
+
+// readPassword reads one line from stdin: the password, without its
+// trailing newline.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, loginui.MaxPasswordBytes+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if len(line) > loginui.MaxPasswordBytes {
+		return "", loginui.ErrPasswordTooLong
+	}
+	return line, nil
+}
+
+const usersUsage = `Usage:
+  gatehouse users add USERNAME [--email E] [--name "Full Name"] --password-stdin
+  gatehouse users list
+  gatehouse users passwd USERNAME --password-stdin
+  gatehouse users disable USERNAME
+
+Passwords are read from standard input, never from the command line:
+  echo 'correct horse battery staple' | gatehouse users add alice --password-stdin
+`
+
+func users(ctx context.Context, env environment, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, usersUsage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("users "+args[0], flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() { fmt.Fprint(env.stderr, usersUsage) }
+	load := configFlag(fs, env)
+	email := fs.String("email", "", "email address (add)")
+	name := fs.String("name", "", "full name (add)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return errUsage
+	}
+	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "disable": 1}
+	n, known := want[args[0]]
+	if !known || len(pos) != n {
+		fmt.Fprint(env.stderr, usersUsage)
+		return errUsage
+	}
+	if (args[0] == "add" || args[0] == "passwd") && !*fromStdin {
+		return errors.New("give the password on standard input with --password-stdin")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	store, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	switch args[0] {
+	case "add":
+		password, err := readPassword(env.stdin)
+		if err != nil {
+			return err
+		}
+		u, err := newUser(pos[0], *email, *name, password)
+		if err != nil {
+			return err
+		}
+		if err := store.CreateUser(ctx, u); errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("user %q already exists", u.Username)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
+	case "list":
+		list, err := store.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tSUB\tEMAIL\tNAME\tSTATUS")
+		for _, u := range list {
+			status := "active"
+			if u.Disabled {
+				status = "disabled"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.ID, u.Email, u.Name, status)
+		}
+		return tw.Flush()
+	case "passwd", "disable":
+		u, err := store.UserByUsername(ctx, loginui.CanonicalUsername(pos[0]))
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no user %q", pos[0])
+		} else if err != nil {
+			return err
+		}
+		if args[0] == "passwd" {
+			password, err := readPassword(env.stdin)
+			if err != nil {
+				return err
+			}
+			if u.PasswordHash, err = passwordHash(password); err != nil {
+				return err
+			}
+		} else {
+			u.Disabled = true
+		}
+		u.UpdatedAt = time.Now().UTC()
+		if err := store.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s: %s\n", map[string]string{"passwd": "password changed", "disable": "disabled"}[args[0]], u.Username)
+	}
+	return nil
+}
