@@ -22,7 +22,10 @@ type discoveryDocument struct {
 // pre-serialized.
 func (p *Provider) buildDiscovery() ([]byte, error) {
 	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)
-	d := op.CreateDiscoveryConfig(ctx, p.op, p.op.Storage())
+	// op reads Config.SupportedScopes and SupportedClaims only through a
+	// *op.Provider type assertion, so pass the inner provider: through the
+	// opServer wrapper op would advertise its defaults (phone, address…).
+	d := op.CreateDiscoveryConfig(ctx, p.op.Provider, p.op.Storage())
 	// Advertise only what Gatehouse serves.
 	d.IntrospectionEndpoint = ""
 	d.RevocationEndpoint = ""

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -25,7 +26,17 @@ type opStorage struct {
 }
 
 var _ op.Storage = (*opStorage)(nil)
-var _ op.CanSetUserinfoFromRequest = (*opStorage)(nil)
+var (
+	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
+	_ op.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
+)
+
+// internal turns a store failure into server_error for op: the cause is
+// kept as parent (logged, never shown), so no internal text reaches a
+// client.
+func internal(err error) error {
+	return oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again").WithParent(err)
+}
 
 func randomID(r io.Reader) (string, error) {
 	b := make([]byte, 16)
@@ -89,7 +100,7 @@ func (s *opStorage) takeCode(ctx context.Context, a authRequest) error {
 		return oidc.ErrInvalidGrant().WithDescription("the authorization code has already been used or has expired")
 	}
 	if err != nil {
-		return fmt.Errorf("take code: %w", err)
+		return internal(fmt.Errorf("take code: %w", err))
 	}
 	return nil
 }
@@ -138,7 +149,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		}
 		next.ClientID, next.AuthTime, next.AMR = r.r.ClientID, r.r.AuthTime, r.r.AMR
 		if err := p.store.CreateRefreshGrant(ctx, next); err != nil {
-			return "", "", time.Time{}, fmt.Errorf("store refresh grant: %w", err)
+			return "", "", time.Time{}, internal(fmt.Errorf("store refresh grant: %w", err))
 		}
 	case *refreshRequest:
 		next.FamilyID, next.ClientID, next.AuthTime, next.AMR = r.g.FamilyID, r.g.ClientID, r.g.AuthTime, r.g.AMR
@@ -150,7 +161,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired")
 		}
 		if err != nil {
-			return "", "", time.Time{}, fmt.Errorf("rotate refresh grant: %w", err)
+			return "", "", time.Time{}, internal(fmt.Errorf("rotate refresh grant: %w", err))
 		}
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -199,7 +210,7 @@ func (k opSigningKey) ID() string                                  { return k.k.
 func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
 	k, err := s.p.keys.Signer(s.p.cfg.SigningAlg)
 	if err != nil {
-		return nil, err
+		return nil, internal(err)
 	}
 	return opSigningKey{k}, nil
 }
@@ -269,7 +280,7 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	u, err := s.p.store.UserByID(ctx, req.GetSubject())
 	if err != nil {
-		return fmt.Errorf("load user: %w", err)
+		return internal(fmt.Errorf("load user: %w", err))
 	}
 	if u.Disabled {
 		return oidc.ErrInvalidGrant().WithDescription("the user is disabled")
@@ -301,6 +312,13 @@ func (s *opStorage) SetIntrospectionFromToken(context.Context, *oidc.Introspecti
 
 func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
+}
+
+// GetPrivateClaimsFromRequest puts the granted scopes into JWT access
+// tokens (op leaves "scope" empty): userinfo reads them from there, so no
+// access token needs a store row.
+func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	return map[string]any{"scope": strings.Join(req.GetScopes(), " ")}, nil
 }
 
 // GetKeyByIDAndClientID serves private_key_jwt and the JWT bearer grant,

@@ -67,7 +67,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 // checkClientAuthMethod pins the client to its registered
 // token_endpoint_auth_method.
 func (p *Provider) checkClientAuthMethod(r *http.Request) *oidc.Error {
-	user, _, basic := r.BasicAuth()
+	user, pass, basic := r.BasicAuth()
 	_, postSecret := r.PostForm["client_secret"]
 	if r.PostForm.Get("client_assertion") != "" || r.PostForm.Get("client_assertion_type") != "" {
 		return oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
@@ -103,6 +103,17 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) *oidc.Error {
 	}
 	if c.c.TokenEndpointAuthMethod != used {
 		return oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
+	}
+	// Authenticate before op looks at the grant, so that a wrong secret is
+	// always invalid_client, whatever the code or token.
+	secret := r.PostForm.Get("client_secret")
+	if basic {
+		if secret, err = url.QueryUnescape(pass); err != nil {
+			return oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
+		}
+	}
+	if used != "none" && !VerifyClientSecret(c.c.SecretHash, secret) {
+		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return nil
 }
