@@ -64,6 +64,10 @@ func VerifyPassword(phc, password string) (bool, error) {
 
 var errBadPHC = errors.New("malformed argon2id hash")
 
+// maxArgon2MemoryKiB caps what a stored hash may ask for (64 MiB): with
+// MaxConcurrentHashes checks at once, a corrupted row cannot exhaust memory.
+const maxArgon2MemoryKiB = 64 * 1024
+
 // parsePHC reads "$argon2id$v=19$m=…,t=…,p=…$salt$key". Costs are bounded
 // so that a corrupted row cannot make one login allocate gigabytes.
 func parsePHC(phc string) (Argon2Params, []byte, []byte, error) {
@@ -72,18 +76,19 @@ func parsePHC(phc string) (Argon2Params, []byte, []byte, error) {
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return p, nil, nil, errBadPHC
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return p, nil, nil, errBadPHC
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+	// Scan, then print back: anything but the canonical form is refused.
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", p.MemoryKiB, p.Iterations, p.Parallelism) {
 		return p, nil, nil, errBadPHC
 	}
-	if p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Iterations < 1 || p.Iterations > 64 || p.Parallelism < 1 {
+	if p.MemoryKiB < 8 || p.MemoryKiB > maxArgon2MemoryKiB || p.Iterations < 1 || p.Iterations > 64 || p.Parallelism < 1 {
 		return p, nil, nil, errBadPHC
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
+	if err != nil || len(salt) < 8 || len(salt) > 64 {
 		return p, nil, nil, errBadPHC
 	}
 	key, err := base64.RawStdEncoding.DecodeString(parts[5])

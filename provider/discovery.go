@@ -20,8 +20,8 @@ type discoveryDocument struct {
 // buildDiscovery renders the discovery document once: it depends only on
 // configuration and on the signing algorithms, so it is served
 // pre-serialized.
-func (p *Provider) buildDiscovery() ([]byte, error) {
-	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)
+func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
+	ctx = op.ContextWithIssuer(ctx, p.cfg.Issuer)
 	// op reads Config.SupportedScopes and SupportedClaims only through a
 	// *op.Provider type assertion, so pass the inner provider: through the
 	// opServer wrapper op would advertise its defaults (phone, address…).

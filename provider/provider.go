@@ -122,7 +122,7 @@ func (opServer) GrantTypeDeviceCodeSupported() bool        { return false }
 
 // New builds the provider. ui serves the login pages and owns the browser
 // cookies; the provider routes to it.
-func New(cfg Config, store Store, k Keys, ui *loginui.UI) (*Provider, error) {
+func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (*Provider, error) {
 	cfg.setDefaults()
 	if len(cfg.RefreshKey) < 32 {
 		return nil, errors.New("provider: RefreshKey must be at least 32 bytes")
@@ -162,7 +162,7 @@ func New(cfg Config, store Store, k Keys, ui *loginui.UI) (*Provider, error) {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	p.op = &opServer{Provider: inner}
-	if p.discovery, err = p.buildDiscovery(); err != nil {
+	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil

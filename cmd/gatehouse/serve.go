@@ -130,7 +130,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Logger:          log,
 	}
 	copy(pcfg.CryptoKey[:], secrets[0])
-	p, err := provider.New(pcfg, store, km, ui)
+	p, err := provider.New(ctx, pcfg, store, km, ui)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,234 @@
+package provider
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// T-A1: against a web client registered with https://app.example/cb only
+// the exact string is a valid redirect.
+func TestRedirectAllowedWeb(t *testing.T) {
+	web := &storage.Client{ID: "web", ApplicationType: "web", RedirectURIs: []string{"https://app.example/cb"}}
+	tests := []struct {
+		name string
+		uri  string
+		want bool
+	}{
+		{"exact", "https://app.example/cb", true},
+		{"empty", "", false},
+		{"path case", "https://app.example/CB", false},
+		{"host case", "https://APP.example/cb", false},
+		{"scheme case", "HTTPS://app.example/cb", false},
+		{"trailing slash", "https://app.example/cb/", false},
+		{"extra query", "https://app.example/cb?x=1", false},
+		{"empty query", "https://app.example/cb?", false},
+		{"fragment", "https://app.example/cb#x", false},
+		{"empty fragment", "https://app.example/cb#", false},
+		{"encoded slash", "https://app.example%2Fcb", false},
+		{"encoded slash after path", "https://app.example/cb%2F", false},
+		{"encoded path char", "https://app.example/%63b", false},
+		{"double encoded", "https://app.example/%2563b", false},
+		{"double encoded slash", "https://app.example%252Fcb", false},
+		{"dot segment", "https://app.example/x/../cb", false},
+		{"dot segment after", "https://app.example/cb/../cb", false},
+		{"tomcat traversal", "https://app.example/..;/cb", false},
+		{"tomcat traversal after", "https://app.example/cb/..;/evil", false},
+		{"userinfo", "https://app.example@evil/cb", false},
+		{"userinfo with dot", "https://app.example@evil.test/cb", false},
+		{"userinfo with password", "https://app.example:x@evil.test/cb", false},
+		{"multiple at", "https://a@b@app.example/cb", false},
+		{"multiple at to evil", "https://app.example@evil@app.example/cb", false},
+		{"suffix host", "https://app.example.evil/cb", false},
+		{"trailing dot host", "https://app.example./cb", false},
+		{"explicit default port", "https://app.example:443/cb", false},
+		{"other port", "https://app.example:8443/cb", false},
+		{"http downgrade", "http://app.example/cb", false},
+		{"protocol relative", "//app.example/cb", false},
+		{"leading space", " https://app.example/cb", false},
+		{"trailing space", "https://app.example/cb ", false},
+		{"trailing NUL", "https://app.example/cb\x00", false},
+		{"backslash", "https://app.example\\cb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redirectAllowed(web, tt.uri); got != tt.want {
+				t.Errorf("redirectAllowed(web, %q): got %v, want %v", tt.uri, got, tt.want)
+			}
+		})
+	}
+}
+
+// T-A2: a native client's loopback redirects match with any port, and
+// nothing else about them may differ.
+func TestRedirectAllowedNative(t *testing.T) {
+	native := &storage.Client{ID: "native", ApplicationType: "native", RedirectURIs: []string{
+		"http://127.0.0.1/callback", "http://[::1]/callback", "com.example.app:/oauth2redirect",
+	}}
+	tests := []struct {
+		name string
+		uri  string
+		want bool
+	}{
+		{"ipv4 exact", "http://127.0.0.1/callback", true},
+		{"ipv4 port", "http://127.0.0.1:51234/callback", true},
+		{"ipv4 port 1", "http://127.0.0.1:1/callback", true},
+		{"ipv4 port 65535", "http://127.0.0.1:65535/callback", true},
+		{"ipv6 exact", "http://[::1]/callback", true},
+		{"ipv6 port", "http://[::1]:8080/callback", true},
+		{"private scheme exact", "com.example.app:/oauth2redirect", true},
+
+		{"private scheme with port-like suffix", "com.example.app:8080/oauth2redirect", false},
+		{"private scheme extra path", "com.example.app:/oauth2redirect/x", false},
+		{"private scheme double slash", "com.example.app://oauth2redirect", false},
+		{"private scheme case", "COM.example.app:/oauth2redirect", false},
+		{"localhost for ipv4", "http://localhost/callback", false},
+		{"localhost with port", "http://localhost:8080/callback", false},
+		{"ipv6 for ipv4 path", "http://[::1]:8080/other", false},
+		{"other loopback ipv4", "http://127.0.0.2:8080/callback", false},
+		{"ipv4 mapped ipv6", "http://[::ffff:127.0.0.1]:8080/callback", false},
+		{"https scheme", "https://127.0.0.1:8080/callback", false},
+		{"https scheme no port", "https://127.0.0.1/callback", false},
+		{"path case", "http://127.0.0.1:8080/Callback", false},
+		{"trailing slash", "http://127.0.0.1:8080/callback/", false},
+		{"extra query", "http://127.0.0.1:8080/callback?x=1", false},
+		{"fragment", "http://127.0.0.1:8080/callback#x", false},
+		{"other path", "http://127.0.0.1:8080/other", false},
+		{"no path", "http://127.0.0.1:8080", false},
+		{"dot segment", "http://127.0.0.1:8080/x/../callback", false},
+		{"localhost prefix host", "http://localhost.evil.test/callback", false},
+		{"ipv4 prefix host", "http://127.0.0.1.evil.test/callback", false},
+		{"port then host", "http://127.0.0.1:8080.evil.test/callback", false},
+		{"userinfo", "http://127.0.0.1@evil.test/callback", false},
+		{"userinfo with port", "http://127.0.0.1:8080@evil.test/callback", false},
+		{"non-numeric port", "http://127.0.0.1:abc/callback", false},
+		{"seven digit port", "http://127.0.0.1:1234567/callback", false},
+		{"six digit port", "http://127.0.0.1:123456/callback", false},
+		{"empty port", "http://127.0.0.1:/callback", false},
+		{"double colon port", "http://127.0.0.1::80/callback", false},
+		{"two ports", "http://127.0.0.1:80:80/callback", false},
+		{"signed port", "http://127.0.0.1:+80/callback", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redirectAllowed(native, tt.uri); got != tt.want {
+				t.Errorf("redirectAllowed(native, %q): got %v, want %v", tt.uri, got, tt.want)
+			}
+		})
+	}
+}
+
+// A web (or any non-native) client gets no loopback port exception, even
+// for a loopback URI it registered.
+func TestRedirectAllowedWebLoopbackHasNoPortException(t *testing.T) {
+	for _, appType := range []string{"web", ""} {
+		c := &storage.Client{ID: "web", ApplicationType: appType, RedirectURIs: []string{"http://127.0.0.1/callback"}}
+		for _, tt := range []struct {
+			uri  string
+			want bool
+		}{
+			{"http://127.0.0.1/callback", true},
+			{"http://127.0.0.1:8080/callback", false},
+		} {
+			if got := redirectAllowed(c, tt.uri); got != tt.want {
+				t.Errorf("redirectAllowed(application_type %q, %q): got %v, want %v", appType, tt.uri, got, tt.want)
+			}
+		}
+	}
+}
+
+func TestLoopbackMatch(t *testing.T) {
+	tests := []struct {
+		registered, requested string
+		want                  bool
+	}{
+		{"http://127.0.0.1/cb", "http://127.0.0.1:51234/cb", true},
+		{"http://127.0.0.1:8080/cb", "http://127.0.0.1:9090/cb", true},
+		{"http://127.0.0.1:8080/cb", "http://127.0.0.1/cb", true},
+		{"http://127.0.0.1/cb?a=b", "http://127.0.0.1:1/cb?a=b", true},
+		{"http://[::1]/cb", "http://[::1]:3000/cb", true},
+		{"http://localhost/cb", "http://localhost:3000/cb", true},
+
+		{"http://127.0.0.1/cb?a=b", "http://127.0.0.1:1/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:1/cb?a=b", false},
+		{"http://localhost/cb", "http://127.0.0.1:3000/cb", false},
+		{"http://127.0.0.1/cb", "http://localhost:3000/cb", false},
+		{"http://127.0.0.1/cb", "http://[::1]:3000/cb", false},
+		{"http://[::1]/cb", "http://127.0.0.1:3000/cb", false},
+		{"http://localhost/cb", "http://localhost.evil.test/cb", false},
+		{"http://127.0.0.1", "http://127.0.0.1:80", false},
+		{"http://127.0.0.1:abc/cb", "http://127.0.0.1:80/cb", false},
+		{"http://127.0.0.1.evil/cb", "http://127.0.0.1.evil:80/cb", false},
+		{"https://127.0.0.1/cb", "https://127.0.0.1:443/cb", false},
+		{"https://app.example/cb", "https://app.example:443/cb", false},
+		{"com.example.app:/cb", "com.example.app:/cb", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.registered+" "+tt.requested, func(t *testing.T) {
+			if got := loopbackMatch(tt.registered, tt.requested); got != tt.want {
+				t.Errorf("loopbackMatch(%q, %q): got %v, want %v", tt.registered, tt.requested, got, tt.want)
+			}
+		})
+	}
+}
+
+// portThenPath is what may stand between the loopback host and the
+// registered path: nothing, or a port of 1 to 5 digits.
+var (
+	portThenPath = regexp.MustCompile(`^(:[0-9]{1,5})?$`)
+	leadingPort  = regexp.MustCompile(`^:[0-9]{1,5}`)
+)
+
+// FuzzLoopbackMatch: loopbackMatch never panics, and whenever it accepts,
+// requested is the registered URI with at most the port changed.
+func FuzzLoopbackMatch(f *testing.F) {
+	for _, s := range [][2]string{
+		{"http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"},
+		{"http://[::1]/callback", "http://[::1]:8080/callback"},
+		{"http://localhost/cb", "http://localhost.evil.test/cb"},
+		{"http://127.0.0.1:8080/cb?x=1", "http://127.0.0.1:1234567/cb?x=1"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:abc/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1@evil/cb"},
+		{"https://app.example/cb", "https://app.example/cb"},
+		{"", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, registered, requested string) {
+		if !loopbackMatch(registered, requested) {
+			return
+		}
+		var host string
+		for _, h := range []string{"http://127.0.0.1", "http://[::1]", "http://localhost"} {
+			if strings.HasPrefix(registered, h) {
+				host = h
+				break
+			}
+		}
+		if host == "" {
+			t.Fatalf("loopbackMatch(%q, %q): got true for a registered URI without a loopback scheme+host", registered, requested)
+		}
+		if !strings.HasPrefix(requested, host) {
+			t.Fatalf("loopbackMatch(%q, %q): got true, want requested to start with %q", registered, requested, host)
+		}
+		regRest := strings.TrimPrefix(registered, host)
+		if loc := leadingPort.FindStringIndex(regRest); loc != nil {
+			regRest = regRest[loc[1]:]
+		}
+		if !strings.HasPrefix(regRest, "/") {
+			t.Fatalf("loopbackMatch(%q, %q): got true, want a registered path starting with /", registered, requested)
+		}
+		if !strings.HasSuffix(requested, regRest) {
+			t.Fatalf("loopbackMatch(%q, %q): got true, want requested to end with registered path+query %q", registered, requested, regRest)
+		}
+		if len(host)+len(regRest) > len(requested) {
+			t.Fatalf("loopbackMatch(%q, %q): got true, want host and path not to overlap", registered, requested)
+		}
+		if middle := requested[len(host) : len(requested)-len(regRest)]; !portThenPath.MatchString(middle) {
+			t.Fatalf("loopbackMatch(%q, %q): got true with %q between host and path, want at most a port", registered, requested, middle)
+		}
+	})
+}

@@ -1,0 +1,95 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+)
+
+// T-J1 / G4: the discovery document, as a golden file and as the
+// properties that must never drift.
+func TestDiscovery(t *testing.T) {
+	env := newTestEnv(t)
+	rec := env.do(httptest.NewRequest(http.MethodGet, testIssuer+"/.well-known/openid-configuration", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status: got %d, want 200", rec.Code)
+	}
+	if got := rec.Header().Get("Content-Type"); got != "application/json" {
+		t.Errorf("Content-Type: got %q, want application/json", got)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, rec.Body.Bytes(), "", "  "); err != nil {
+		t.Fatalf("discovery is not JSON: %v", err)
+	}
+	pretty.WriteByte('\n')
+	goldenCompare(t, "discovery.golden", pretty.Bytes())
+
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	strs := func(key string) []string {
+		raw, _ := doc[key].([]any)
+		out := make([]string, 0, len(raw))
+		for _, v := range raw {
+			s, _ := v.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	if got := doc["issuer"]; got != testIssuer {
+		t.Errorf("issuer: got %v, want exactly %q", got, testIssuer)
+	}
+	if got := doc["authorization_response_iss_parameter_supported"]; got != true {
+		t.Errorf("authorization_response_iss_parameter_supported: got %v, want true", got)
+	}
+	if got := strs("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
+		t.Errorf("code_challenge_methods_supported: got %q, want [S256]", got)
+	}
+	if got := strs("response_types_supported"); !slices.Equal(got, []string{"code"}) {
+		t.Errorf("response_types_supported: got %q, want [code]", got)
+	}
+	if got := strs("grant_types_supported"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
+		t.Errorf("grant_types_supported: got %q, want [authorization_code refresh_token]", got)
+	}
+	// Only what Gatehouse serves: op's defaults add phone and address.
+	if got, want := strs("scopes_supported"), []string{"openid", "profile", "email", "offline_access"}; !slices.Equal(got, want) {
+		t.Errorf("scopes_supported: got %q, want %q", got, want)
+	}
+	if got := strs("claims_supported"); !slices.Equal(got, supportedClaims) {
+		t.Errorf("claims_supported: got %q, want %q", got, supportedClaims)
+	}
+	algs := strs("id_token_signing_alg_values_supported")
+	if !slices.Contains(algs, "RS256") {
+		t.Errorf("id_token_signing_alg_values_supported: got %q, want RS256 among them", algs)
+	}
+	if slices.Contains(algs, "none") {
+		t.Errorf("id_token_signing_alg_values_supported: got %q, want no none", algs)
+	}
+	for _, key := range []string{
+		"introspection_endpoint", "revocation_endpoint", "device_authorization_endpoint", "check_session_iframe",
+		"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported",
+		"request_object_signing_alg_values_supported",
+	} {
+		if v, ok := doc[key]; ok {
+			t.Errorf("%s: got %v, want absent", key, v)
+		}
+	}
+	if got := doc["request_parameter_supported"]; got == true {
+		t.Errorf("request_parameter_supported: got %v, want false or absent", got)
+	}
+	for key, want := range map[string]string{
+		"authorization_endpoint": testIssuer + authorizePath,
+		"token_endpoint":         testIssuer + tokenPath,
+		"userinfo_endpoint":      testIssuer + userinfoPath,
+		"end_session_endpoint":   testIssuer + endSessionPath,
+		"jwks_uri":               testIssuer + "/keys",
+	} {
+		if got := doc[key]; got != want {
+			t.Errorf("%s: got %v, want %q", key, got, want)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/keys"
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+const (
+	testIssuer     = "https://op.example"
+	testWebSecret  = "web-secret-0123456789abcdef0123456789abcdef"
+	testPostSecret = "post-secret-0123456789abcdef0123456789abcdef"
+	testUsername   = "alice"
+	testPassword   = "correct horse battery staple"
+	testUserID     = "user-alice"
+	webRedirect    = "https://app.example/cb"
+	nativeLoopback = "http://127.0.0.1/callback"
+)
+
+// cheapArgon2 keeps test users fast to verify; production parameters are
+// covered in package loginui.
+var cheapArgon2 = loginui.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+
+// testClients are the relying parties every test provider knows.
+func testClients() []storage.Client {
+	return []storage.Client{
+		{
+			ID: "web", Name: "Web App", SecretHash: HashClientSecret(testWebSecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web",
+		},
+		{
+			ID: "post", Name: "Post App", SecretHash: HashClientSecret(testPostSecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+		},
+		{
+			ID: "native", Name: "Native App",
+			RedirectURIs:            []string{nativeLoopback, "http://[::1]/callback", "com.example.app:/oauth2redirect"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none", ApplicationType: "native",
+		},
+	}
+}
+
+// testEnv is a provider over a real SQLite store in t.TempDir.
+type testEnv struct {
+	p     *Provider
+	store *sqlite.Store
+	keys  *keys.Manager
+	ui    *loginui.UI
+	h     http.Handler
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx := t.Context()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+
+	sealer, err := keys.NewSealer(randomBytes(t, 32))
+	if err != nil {
+		t.Fatalf("keys.NewSealer: %v", err)
+	}
+	km := keys.NewManager(store, sealer, keys.Options{})
+	if err := km.Ensure(ctx); err != nil {
+		t.Fatalf("keys Ensure: %v", err)
+	}
+	if _, err := store.SyncClients(ctx, testClients(), time.Now()); err != nil {
+		t.Fatalf("SyncClients: %v", err)
+	}
+	hash, err := loginui.HashPassword(testPassword, cheapArgon2, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := store.CreateUser(ctx, &storage.User{
+		ID: testUserID, Username: testUsername, Name: "Alice", Email: "alice@example.com",
+		EmailVerified: true, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+	}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+
+	ui, err := loginui.New(store, loginui.Config{
+		CSRFKey:     randomBytes(t, 32),
+		CallbackURL: func(id string) string { return CallbackURL(testIssuer, id) },
+	})
+	if err != nil {
+		t.Fatalf("loginui.New: %v", err)
+	}
+	var cryptoKey [32]byte
+	copy(cryptoKey[:], randomBytes(t, 32))
+	p, err := New(context.Background(), Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}, store, km, ui)
+	if err != nil {
+		t.Fatalf("provider.New: %v", err)
+	}
+	return &testEnv{p: p, store: store, keys: km, ui: ui, h: p.Handler(km.JWKSHandler())}
+}
+
+// do serves req and returns the recorded response.
+func (e *testEnv) do(req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// cookieJar carries cookies by name between recorded requests: the
+// __Host- cookies are Secure, which net/http/cookiejar would not send to
+// an httptest URL.
+type cookieJar map[string]string
+
+func (j cookieJar) take(rec *httptest.ResponseRecorder) {
+	for _, c := range rec.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(j, c.Name)
+			continue
+		}
+		j[c.Name] = c.Value
+	}
+}
+
+func (j cookieJar) add(req *http.Request) {
+	for name, value := range j {
+		req.AddCookie(&http.Cookie{Name: name, Value: value})
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// tokenResponse is the token endpoint's success answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// codeFlow runs a whole authorization code flow for the web client as a
+// browser would (authorize, login form, callback) and redeems the code.
+func (e *testEnv) codeFlow(t *testing.T, scope string) tokenResponse {
+	t.Helper()
+	code, verifier := e.authorizeCode(t, scope)
+	rec := e.exchangeCode(code, verifier, "web", testWebSecret)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("token: got status %d, want 200; body %s", rec.Code, rec.Body)
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &tr); err != nil {
+		t.Fatalf("token response: %v", err)
+	}
+	return tr
+}
+
+// authorizeCode signs alice in to the web client through the browser
+// endpoints and returns the authorization code and its PKCE verifier.
+func (e *testEnv) authorizeCode(t *testing.T, scope string) (code, verifier string) {
+	t.Helper()
+	jar := cookieJar{}
+	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))
+	q := url.Values{
+		"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"},
+		"scope": {scope}, "state": {"st"}, "nonce": {"nn"},
+		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
+	}
+	rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil))
+	if rec.Code != http.StatusFound {
+		t.Fatalf("authorize: got status %d, want 302; body %s", rec.Code, rec.Body)
+	}
+	jar.take(rec)
+	loginLoc := rec.Header().Get("Location")
+	id := mustParseURL(t, loginLoc).Query().Get("id")
+
+	req := httptest.NewRequest(http.MethodGet, testIssuer+loginLoc, nil)
+	jar.add(req)
+	rec = e.do(req)
+	m := csrfField.FindStringSubmatch(rec.Body.String())
+	if rec.Code != http.StatusOK || m == nil {
+		t.Fatalf("login page: got status %d and no csrf token, want 200 with a form; body %s", rec.Code, rec.Body)
+	}
+
+	form := url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}}
+	req = httptest.NewRequest(http.MethodPost, testIssuer+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	jar.add(req)
+	rec = e.do(req)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("login: got status %d, want 303; body %s", rec.Code, rec.Body)
+	}
+	jar.take(rec)
+
+	req = httptest.NewRequest(http.MethodGet, rec.Header().Get("Location"), nil)
+	jar.add(req)
+	rec = e.do(req)
+	if rec.Code != http.StatusFound {
+		t.Fatalf("callback: got status %d, want 302; body %s", rec.Code, rec.Body)
+	}
+	back := mustParseURL(t, rec.Header().Get("Location"))
+	code = back.Query().Get("code")
+	if code == "" || back.Query().Get("iss") != testIssuer || back.Query().Get("state") != "st" {
+		t.Fatalf("callback redirect: got %s, want code, iss=%s and state=st", back, testIssuer)
+	}
+	return code, verifier
+}
+
+// exchangeCode redeems code at the token endpoint as clientID, with Basic
+// auth for the web client and the secret in the body otherwise.
+func (e *testEnv) exchangeCode(code, verifier, clientID, secret string) *httptest.ResponseRecorder {
+	tf := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {verifier}}
+	if clientID != "web" {
+		tf.Set("client_id", clientID)
+		tf.Set("client_secret", secret)
+	}
+	req := httptest.NewRequest(http.MethodPost, testIssuer+tokenPath, strings.NewReader(tf.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if clientID == "web" {
+		req.SetBasicAuth(clientID, secret)
+	}
+	return e.do(req)
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return u
+}
+
+// goldenCompare compares got with testdata/name, or rewrites the file
+// under -update.
+func goldenCompare(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s: got\n%s\nwant\n%s\n(run go test -update to accept)", path, got, want)
+	}
+}
