@@ -84,7 +84,7 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ctx := t.Context()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -173,7 +173,7 @@ type tokenResponse struct {
 
 // codeFlow runs a whole authorization code flow for the web client as a
 // browser would (authorize, login form, callback) and redeems the code.
-func (e *testEnv) codeFlow(t *testing.T, scope string) tokenResponse {
+func (e *testEnv) codeFlow(t testing.TB, scope string) tokenResponse {
 	t.Helper()
 	code, verifier := e.authorizeCode(t, scope)
 	rec := e.exchangeCode(code, verifier, "web", testWebSecret)
@@ -189,7 +189,7 @@ func (e *testEnv) codeFlow(t *testing.T, scope string) tokenResponse {
 
 // authorizeCode signs alice in to the web client through the browser
 // endpoints and returns the authorization code and its PKCE verifier.
-func (e *testEnv) authorizeCode(t *testing.T, scope string) (code, verifier string) {
+func (e *testEnv) authorizeCode(t testing.TB, scope string) (code, verifier string) {
 	t.Helper()
 	jar := cookieJar{}
 	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))
@@ -254,7 +254,7 @@ func (e *testEnv) exchangeCode(code, verifier, clientID, secret string) *httptes
 	return e.do(req)
 }
 
-func mustParseURL(t *testing.T, s string) *url.URL {
+func mustParseURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {

@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// ssoCode gets a code for the web client through the single sign-on path:
+// the browser (jar) already has a session, so /authorize answers with the
+// code at once.
+func (e *testEnv) ssoCode(tb testing.TB, jar cookieJar) (code, verifier string) {
+	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(tb, 32))
+	q := url.Values{
+		"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"},
+		"scope": {"openid profile email offline_access"}, "state": {"st"}, "nonce": {"nn"},
+		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
+	}
+	req := httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil)
+	jar.add(req)
+	rec := e.do(req)
+	code = mustParseURL(tb, rec.Header().Get("Location")).Query().Get("code")
+	if rec.Code != http.StatusFound || code == "" {
+		tb.Fatalf("SSO authorize: got %d to %q, want a code", rec.Code, rec.Header().Get("Location"))
+	}
+	return code, verifier
+}
+
+// signedInJar signs alice in once and returns the browser's cookies.
+func (e *testEnv) signedInJar(tb testing.TB) cookieJar {
+	jar := cookieJar{}
+	verifier := base64.RawURLEncoding.EncodeToString(randomBytes(tb, 32))
+	q := url.Values{"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"}, "scope": {"openid"},
+		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil))
+	jar.take(rec)
+	req := httptest.NewRequest(http.MethodGet, testIssuer+rec.Header().Get("Location"), nil)
+	jar.add(req)
+	page := e.do(req)
+	m := csrfField.FindStringSubmatch(page.Body.String())
+	if m == nil {
+		tb.Fatalf("login page without CSRF token: %s", page.Body)
+	}
+	id := mustParseURL(tb, rec.Header().Get("Location")).Query().Get("id")
+	form := url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}}
+	req = httptest.NewRequest(http.MethodPost, testIssuer+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	jar.add(req)
+	rec = e.do(req)
+	if rec.Code != http.StatusSeeOther {
+		tb.Fatalf("login: got %d", rec.Code)
+	}
+	jar.take(rec)
+	return jar
+}
+
+// BenchmarkCodeExchange measures one token-endpoint code exchange for a
+// confidential client: client authentication, PKCE check, the atomic code
+// take, a new refresh family, and an RS256-signed access token and ID
+// token. Getting the code (an SSO /authorize) is outside the timer.
+func BenchmarkCodeExchange(b *testing.B) {
+	e := newTestEnv(b)
+	jar := e.signedInJar(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		code, verifier := e.ssoCode(b, jar)
+		b.StartTimer()
+		rec := e.exchangeCode(code, verifier, "web", testWebSecret)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("token: got %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkSSOAuthorize measures /authorize for a browser that already has
+// a session: request validation, session lookup, storing the completed
+// request and issuing its code.
+func BenchmarkSSOAuthorize(b *testing.B) {
+	e := newTestEnv(b)
+	jar := e.signedInJar(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.ssoCode(b, jar)
+	}
+}
+
+// BenchmarkUserinfo measures one userinfo call with a valid access token:
+// JWT verification and one user read.
+func BenchmarkUserinfo(b *testing.B) {
+	e := newTestEnv(b)
+	tr := e.codeFlow(b, "openid profile email")
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, testIssuer+userinfoPath, nil)
+		req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+		rec := e.do(req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("userinfo: got %d %s", rec.Code, rec.Body)
+		}
+		var info map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &info); err != nil || info["sub"] != testUserID {
+			b.Fatalf("userinfo body: %s", rec.Body)
+		}
+	}
+}
+
+// BenchmarkRefresh measures one refresh with rotation.
+func BenchmarkRefresh(b *testing.B) {
+	e := newTestEnv(b)
+	tr := e.codeFlow(b, "openid offline_access")
+	token := tr.RefreshToken
+	b.ReportAllocs()
+	for b.Loop() {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+tokenPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("web", testWebSecret)
+		rec := e.do(req)
+		var next tokenResponse
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &next) != nil || next.RefreshToken == "" {
+			b.Fatalf("refresh: got %d %s", rec.Code, rec.Body)
+		}
+		token = next.RefreshToken
+	}
+}
