@@ -79,6 +79,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	log := newLogger(env.stderr)
+	// op logs through slog's default logger; give it ours.
+	slog.SetDefault(log)
 	started := time.Now()
 
 	store, dbPath, err := openStore(ctx, cfg)
