@@ -84,7 +84,10 @@ const clientsYAML = `clients:
 
 // server is one running Gatehouse process.
 type server struct {
-	t       *testing.T
+	t *testing.T
+	// host is the issuer's host name: 127.0.0.1 unless a test asks for
+	// localhost, the newcomer's default.
+	host    string
 	dir     string
 	addr    string
 	issuer  string
@@ -105,7 +108,20 @@ func startServer(t *testing.T, dir string) *server {
 			t.Fatal(err)
 		}
 	}
-	s := &server{t: t, dir: dir}
+	s := &server{t: t, dir: dir, host: "127.0.0.1"}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// startServerOn is startServer with the issuer on the given host name.
+func startServerOn(t *testing.T, host string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "clients.yaml"), []byte(clientsYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, dir: dir, host: host}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -125,7 +141,8 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.addr = freePort(t)
-	s.issuer = "http://" + s.addr
+	_, port, _ := net.SplitHostPort(s.addr)
+	s.issuer = "http://" + net.JoinHostPort(s.host, port)
 	s.env = append(os.Environ(),
 		"GATEHOUSE_ISSUER="+s.issuer,
 		"GATEHOUSE_LISTEN="+s.addr,
