@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"os"
@@ -108,5 +109,33 @@ func TestClientRemovedFromFileIsDisabled(t *testing.T) {
 	v.Set("client_id", "spa2")
 	if p := newBrowser(t).get(authorizeURL(s, v)); p.status != http.StatusFound {
 		t.Errorf("authorize for the new client: got %d, want 302", p.status)
+	}
+}
+
+// TestDisabledUserLosesAccess: once a user is disabled, their refresh
+// tokens, access tokens and browser session stop working (the bug class of
+// Zitadel's CVE-2023-22492).
+func TestDisabledUserLosesAccess(t *testing.T) {
+	s := startServer(t, "")
+	if out, err := s.gatehouseCLI("carol-password-long-enough\n", "users", "add", "carol", "--password-stdin"); err != nil {
+		t.Fatalf("users add: %v\n%s", err, out)
+	}
+	r := newRP(t, s, "web-basic", basicSecret, "https://rp.example/callback", oauth2.AuthStyleInHeader)
+	b := newBrowser(t)
+	f := newFlow()
+	tok, _ := r.exchange(f, r.code(s, f, b.login(r.authURL(f), "carol", "carol-password-long-enough")))
+
+	if out, err := s.gatehouseCLI("", "users", "disable", "carol"); err != nil {
+		t.Fatalf("users disable: %v\n%s", err, out)
+	}
+	if _, err := r.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		t.Errorf("refresh for a disabled user: got %v, want invalid_grant", err)
+	}
+	if _, err := r.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok)); err == nil {
+		t.Error("userinfo for a disabled user: got success, want 401")
+	}
+	resp := b.follow(r.authURL(newFlow(), oauth2.SetAuthURLParam("prompt", "none")))
+	if got := resp.Query().Get("error"); got != "login_required" {
+		t.Errorf("prompt=none for a disabled user's session: got %q, want login_required", got)
 	}
 }
