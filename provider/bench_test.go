@@ -33,28 +33,7 @@ func (e *testEnv) ssoCode(tb testing.TB, jar cookieJar) (code, verifier string) 
 // signedInJar signs alice in once and returns the browser's cookies.
 func (e *testEnv) signedInJar(tb testing.TB) cookieJar {
 	jar := cookieJar{}
-	verifier := base64.RawURLEncoding.EncodeToString(randomBytes(tb, 32))
-	q := url.Values{"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"}, "scope": {"openid"},
-		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
-	rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil))
-	jar.take(rec)
-	req := httptest.NewRequest(http.MethodGet, testIssuer+rec.Header().Get("Location"), nil)
-	jar.add(req)
-	page := e.do(req)
-	m := csrfField.FindStringSubmatch(page.Body.String())
-	if m == nil {
-		tb.Fatalf("login page without CSRF token: %s", page.Body)
-	}
-	id := mustParseURL(tb, rec.Header().Get("Location")).Query().Get("id")
-	form := url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}}
-	req = httptest.NewRequest(http.MethodPost, testIssuer+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	jar.add(req)
-	rec = e.do(req)
-	if rec.Code != http.StatusSeeOther {
-		tb.Fatalf("login: got %d", rec.Code)
-	}
-	jar.take(rec)
+	e.signIn(tb, jar, "openid")
 	return jar
 }
 

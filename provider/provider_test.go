@@ -191,7 +191,12 @@ func (e *testEnv) codeFlow(t testing.TB, scope string) tokenResponse {
 // endpoints and returns the authorization code and its PKCE verifier.
 func (e *testEnv) authorizeCode(t testing.TB, scope string) (code, verifier string) {
 	t.Helper()
-	jar := cookieJar{}
+	return e.signIn(t, cookieJar{}, scope)
+}
+
+// signIn is authorizeCode with the browser's cookies kept in jar.
+func (e *testEnv) signIn(t testing.TB, jar cookieJar, scope string) (code, verifier string) {
+	t.Helper()
 	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))
 	q := url.Values{
 		"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"},
