@@ -97,21 +97,7 @@ func TestTokenEndpointClientAuthAndParameters(t *testing.T) {
 				req.SetBasicAuth(tt.basic.user, tt.basic.pass)
 			}
 			rec := env.do(req)
-			if rec.Code != tt.wantStatus {
-				t.Errorf("status: got %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
-			}
-			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
-				t.Errorf("Cache-Control: got %q, want no-store", got)
-			}
-			var body struct {
-				Error string `json:"error"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-				t.Fatalf("body %q: %v", rec.Body, err)
-			}
-			if body.Error != tt.wantError {
-				t.Errorf("error: got %q, want %q", body.Error, tt.wantError)
-			}
+			checkTokenResponse(t, rec, tt.wantStatus, tt.wantError)
 			if tt.wantStatus == http.StatusUnauthorized && tt.basic != nil && rec.Header().Get("WWW-Authenticate") == "" {
 				t.Errorf("WWW-Authenticate: got none on a 401 to Basic auth, want a challenge")
 			}
@@ -141,21 +127,7 @@ func TestTokenEndpointCodeRedemption(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := env.exchangeCode(code, tt.verifier, tt.clientID, tt.secret)
-			if rec.Code != tt.wantStatus {
-				t.Errorf("status: got %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
-			}
-			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
-				t.Errorf("Cache-Control: got %q, want no-store", got)
-			}
-			var body struct {
-				Error string `json:"error"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-				t.Fatalf("body %q: %v", rec.Body, err)
-			}
-			if body.Error != tt.wantError {
-				t.Errorf("error: got %q, want %q", body.Error, tt.wantError)
-			}
+			checkTokenResponse(t, rec, tt.wantStatus, tt.wantError)
 		})
 	}
 }
@@ -198,5 +170,26 @@ func TestTokenEndpointSuccessIsNoStoreAndRotates(t *testing.T) {
 	}
 	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
 		t.Errorf("reuse Cache-Control: got %q, want no-store", got)
+	}
+}
+
+// checkTokenResponse asserts a token endpoint answer's status, error code
+// ("" for success) and no-store header.
+func checkTokenResponse(t *testing.T, rec *httptest.ResponseRecorder, wantStatus int, wantError string) {
+	t.Helper()
+	if rec.Code != wantStatus {
+		t.Errorf("status: got %d, want %d; body %s", rec.Code, wantStatus, rec.Body)
+	}
+	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control: got %q, want no-store", got)
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	if body.Error != wantError {
+		t.Errorf("error: got %q, want %q", body.Error, wantError)
 	}
 }
