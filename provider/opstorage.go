@@ -173,7 +173,12 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	return id, token, now.Add(p.cfg.AccessTokenTTL), nil
 }
 
+// TokenRequestByRefreshToken returns the grant behind a refresh token,
+// reusing the token endpoint's lookup of the same token when there was one.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
+	if m, ok := ctx.Value(refreshMemoKey{}).(refreshMemo); ok && m.token == token {
+		return m.req, nil
+	}
 	return s.p.refreshRequestByToken(ctx, token)
 }
 

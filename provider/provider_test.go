@@ -86,6 +86,13 @@ func randomBytes(t testing.TB, n int) []byte {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, func(s *sqlite.Store) Store { return s })
+}
+
+// newTestEnvWith is newTestEnv with the provider's store wrapped, for tests
+// that make the store fail.
+func newTestEnvWith(t testing.TB, wrap func(*sqlite.Store) Store) *testEnv {
+	t.Helper()
 	ctx := t.Context()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -125,7 +132,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], randomBytes(t, 32))
-	p, err := New(context.Background(), Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}, store, km, ui)
+	p, err := New(context.Background(), Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}, wrap(store), km, ui)
 	if err != nil {
 		t.Fatalf("provider.New: %v", err)
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -61,7 +62,41 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, r, e)
 		return
 	}
+	if oidc.GrantType(r.PostForm.Get("grant_type")) == oidc.GrantTypeRefreshToken {
+		// op turns every error of the refresh-token lookup into
+		// invalid_grant, which makes a client throw its token away. Look it
+		// up here so that a store failure is a retryable server error, and
+		// hand the result on to op.
+		var ok bool
+		if r, ok = p.lookupRefreshToken(w, r); !ok {
+			return
+		}
+	}
 	op.Exchange(w, r, p.op)
+}
+
+// refreshMemo carries a refresh-token lookup from the token endpoint to
+// opStorage.TokenRequestByRefreshToken within one request.
+type refreshMemo struct {
+	token string
+	req   *refreshRequest
+}
+
+type refreshMemoKey struct{}
+
+func (p *Provider) lookupRefreshToken(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	token := r.PostForm.Get("refresh_token")
+	req, err := p.refreshRequestByToken(r.Context(), token)
+	if errors.Is(err, op.ErrInvalidRefreshToken) {
+		return r, true // op answers invalid_grant
+	}
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "token: refresh token lookup", "err", err)
+		w.Header().Set("Retry-After", "5")
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again"), http.StatusServiceUnavailable)
+		return r, false
+	}
+	return r.WithContext(context.WithValue(r.Context(), refreshMemoKey{}, refreshMemo{token: token, req: req})), true
 }
 
 // checkClientAuthMethod pins the client to its registered

@@ -1,0 +1,57 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// flakyStore is the real store whose refresh-grant reads fail while
+// failing is set.
+type flakyStore struct {
+	*sqlite.Store
+	failing *atomic.Bool
+}
+
+func (f flakyStore) RefreshGrant(ctx context.Context, hash string, now time.Time) (*storage.RefreshGrant, error) {
+	if f.failing.Load() {
+		return nil, errors.New("injected: database unavailable")
+	}
+	return f.Store.RefreshGrant(ctx, hash, now)
+}
+
+// A store failure during refresh is a retryable server error, never
+// invalid_grant (which makes clients discard the token), and the token
+// still works once the store is back.
+func TestRefreshStoreFailureIsRetryable(t *testing.T) {
+	failing := new(atomic.Bool)
+	e := newTestEnvWith(t, func(s *sqlite.Store) Store { return flakyStore{s, failing} })
+	tr := e.codeFlow(t, "openid offline_access")
+	refresh := func() *httptest.ResponseRecorder {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+tokenPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("web", testWebSecret)
+		return e.do(req)
+	}
+	failing.Store(true)
+	rec := refresh()
+	checkTokenResponse(t, rec, http.StatusServiceUnavailable, "server_error")
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("Retry-After: got none on a 503")
+	}
+	if strings.Contains(rec.Body.String(), "injected") {
+		t.Errorf("the response leaks internal error text: %s", rec.Body)
+	}
+	failing.Store(false)
+	checkTokenResponse(t, refresh(), http.StatusOK, "")
+}
