@@ -59,7 +59,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create auth request %s: %w", r.ID, e.err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
+	_, err := s.exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create auth request "+r.ID, err)
@@ -75,7 +75,7 @@ func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (*sto
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: auth request %s: %w", id, e.err)
 	}
-	r, err := scanAuthRequest(s.db.QueryRowContext(ctx, `SELECT `+authRequestColumns+`
+	r, err := scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+`
 		FROM auth_requests WHERE id = ? AND expires_at > ?`, id, n))
 	if err != nil {
 		return nil, wrap("auth request "+id, err)
@@ -94,7 +94,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id string, login storag
 	if e.err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE auth_requests
+	res, err := s.exec(ctx, `UPDATE auth_requests
 		SET done = 1, user_id = ?, session_id = ?, auth_time = ?, amr = ?
 		WHERE id = ? AND expires_at > ? AND done = 0`, args...)
 	if err != nil {
@@ -128,7 +128,7 @@ func (s *Store) SaveCode(ctx context.Context, id, codeHash string, codeExpiresAt
 	if e.err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE auth_requests
+	res, err := s.exec(ctx, `UPDATE auth_requests
 		SET code_hash = ?, expires_at = min(expires_at, coalesce(?, expires_at))
 		WHERE id = ? AND expires_at > ? AND done = 1 AND code_hash IS NULL`,
 		codeHash, codeExp, id, n)
@@ -155,7 +155,7 @@ func (s *Store) whyNot(ctx context.Context, op, id string, now any, explain func
 		done bool
 		code sql.NullString
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT done, code_hash FROM auth_requests
+	err := s.queryRow(ctx, `SELECT done, code_hash FROM auth_requests
 		WHERE id = ? AND expires_at > ?`, id, now).Scan(&done, &code)
 	if err != nil {
 		return wrap(op, err)
@@ -174,7 +174,7 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: auth request by code: %w", e.err)
 	}
-	r, err := scanAuthRequest(s.db.QueryRowContext(ctx, `SELECT `+authRequestColumns+`
+	r, err := scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+`
 		FROM auth_requests WHERE code_hash = ? AND expires_at > ?`, codeHash, n))
 	if err != nil {
 		return nil, wrap("auth request by code", err)
@@ -192,7 +192,7 @@ func (s *Store) TakeCode(ctx context.Context, codeHash string, now time.Time) (*
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: take code: %w", e.err)
 	}
-	r, err := scanAuthRequest(s.db.QueryRowContext(ctx, `DELETE FROM auth_requests
+	r, err := scanAuthRequest(s.queryRow(ctx, `DELETE FROM auth_requests
 		WHERE code_hash = ? AND expires_at > ? RETURNING `+authRequestColumns, codeHash, n))
 	if err != nil {
 		return nil, wrap("take code", err)
@@ -202,7 +202,7 @@ func (s *Store) TakeCode(ctx context.Context, codeHash string, now time.Time) (*
 
 // DeleteAuthRequest removes the request; absent is not an error.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM auth_requests WHERE id = ?`, id); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM auth_requests WHERE id = ?`, id); err != nil {
 		return wrap("delete auth request "+id, err)
 	}
 	return nil

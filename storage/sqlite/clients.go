@@ -40,7 +40,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 
 // Client returns the enabled client with that id, or ErrNotFound.
 func (s *Store) Client(ctx context.Context, id string) (*storage.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx,
+	c, err := scanClient(s.queryRow(ctx,
 		`SELECT `+clientColumns+` FROM clients WHERE id = ? AND disabled = 0`, id))
 	if err != nil {
 		return nil, wrap("client "+id, err)
@@ -50,17 +50,11 @@ func (s *Store) Client(ctx context.Context, id string) (*storage.Client, error) 
 
 // ListClients returns every client, disabled ones included, by id.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	return listClients(ctx, s.db)
+	return listClients(ctx, runner{s: s})
 }
 
-// querier is a *sql.DB or *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func listClients(ctx context.Context, q querier) ([]storage.Client, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+func listClients(ctx context.Context, r runner) ([]storage.Client, error) {
+	rows, err := r.query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, wrap("list clients", err)
 	}
@@ -105,8 +99,9 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 		return storage.SyncReport{}, wrap("sync clients", err)
 	}
 	defer tx.Rollback()
+	in := runner{s: s, tx: tx}
 
-	stored, err := listClients(ctx, tx)
+	stored, err := listClients(ctx, in)
 	if err != nil {
 		return storage.SyncReport{}, err
 	}
@@ -120,14 +115,14 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 		old, ok := byID[c.ID]
 		switch {
 		case !ok:
-			_, err = tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+			_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 				c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 				e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 				e.strings(c.Scopes), n, n)
 			rep.Created = append(rep.Created, c.ID)
 		case old.Disabled || !sameClient(old, &c):
-			_, err = tx.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
+			_, err = in.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
 				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
 				token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
 				disabled = 0, updated_at = ?
@@ -151,7 +146,7 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 		if given[old.ID] || old.Disabled {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE clients SET disabled = 1, updated_at = ? WHERE id = ?`, n, old.ID); err != nil {
+		if _, err := in.exec(ctx, `UPDATE clients SET disabled = 1, updated_at = ? WHERE id = ?`, n, old.ID); err != nil {
 			return storage.SyncReport{}, wrap("disable client "+old.ID, err)
 		}
 		rep.Disabled = append(rep.Disabled, old.ID)

@@ -20,7 +20,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) err
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create signing key %s: %w", k.ID, e.err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
+	_, err := s.exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create signing key "+k.ID, err)
@@ -36,7 +36,7 @@ func (s *Store) SigningKeys(ctx context.Context, now time.Time) ([]storage.Signi
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: signing keys: %w", e.err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
+	rows, err := s.query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
 		WHERE delete_at IS NULL OR delete_at > ? ORDER BY created_at, id`, n)
 	if err != nil {
 		return nil, wrap("signing keys", err)
@@ -82,13 +82,14 @@ func (s *Store) CreateSecret(ctx context.Context, sec *storage.Secret) (*storage
 		return nil, wrap(op, err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO secrets (name, sealed, kek_id, created_at)
+	in := runner{s: s, tx: tx}
+	_, err = in.exec(ctx, `INSERT INTO secrets (name, sealed, kek_id, created_at)
 		VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		sec.Name, blob(sec.Sealed), sec.KEKID, created)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	stored, err := secret(ctx, tx, sec.Name)
+	stored, err := secret(ctx, in, sec.Name)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -100,24 +101,19 @@ func (s *Store) CreateSecret(ctx context.Context, sec *storage.Secret) (*storage
 
 // Secret returns the named secret, or ErrNotFound.
 func (s *Store) Secret(ctx context.Context, name string) (*storage.Secret, error) {
-	sec, err := secret(ctx, s.db, name)
+	sec, err := secret(ctx, runner{s: s}, name)
 	if err != nil {
 		return nil, wrap("secret "+name, err)
 	}
 	return sec, nil
 }
 
-// rowQuerier is a *sql.DB or *sql.Tx.
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func secret(ctx context.Context, q rowQuerier, name string) (*storage.Secret, error) {
+func secret(ctx context.Context, r runner, name string) (*storage.Secret, error) {
 	var (
 		sec     storage.Secret
 		created sql.NullInt64
 	)
-	err := q.QueryRowContext(ctx, `SELECT name, sealed, kek_id, created_at FROM secrets WHERE name = ?`, name).
+	err := r.queryRow(ctx, `SELECT name, sealed, kek_id, created_at FROM secrets WHERE name = ?`, name).
 		Scan(&sec.Name, &sec.Sealed, &sec.KEKID, &created)
 	if err != nil {
 		return nil, err

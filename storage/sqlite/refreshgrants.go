@@ -30,7 +30,7 @@ func (s *Store) CreateRefreshGrant(ctx context.Context, g *storage.RefreshGrant)
 	if err != nil {
 		return fmt.Errorf("sqlite: create refresh grant: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, insertRefreshGrant, args...); err != nil {
+	if _, err := s.exec(ctx, insertRefreshGrant, args...); err != nil {
 		return wrap("create refresh grant", err)
 	}
 	return nil
@@ -49,7 +49,7 @@ func (s *Store) RefreshGrant(ctx context.Context, tokenHash string, now time.Tim
 		scopes, audience, amr            string
 		authTime, created, expires, used sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
+	err := s.queryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
 		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`, tokenHash, n).
 		Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &scopes, &audience,
 			&authTime, &amr, &created, &expires, &used)
@@ -96,7 +96,8 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return wrap(op, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE refresh_grants SET used_at = ?
+	in := runner{s: s, tx: tx}
+	res, err := in.exec(ctx, `UPDATE refresh_grants SET used_at = ?
 		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`, n, oldHash, n)
 	if err != nil {
 		return wrap(op, err)
@@ -104,7 +105,7 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	if err := oneRow(res, op); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, insertRefreshGrant, args...); err != nil {
+	if _, err := in.exec(ctx, insertRefreshGrant, args...); err != nil {
 		return wrap(op+": insert next", err)
 	}
 	if err := tx.Commit(); err != nil {

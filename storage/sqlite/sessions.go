@@ -19,7 +19,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create session: %w", e.err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	_, err := s.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create session", err)
@@ -40,7 +40,7 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage
 		amr                              string
 		authTime, created, seen, expires sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+	err := s.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
 		WHERE id = ? AND expires_at > ?`, id, n).
 		Scan(&sess.ID, &sess.UserID, &authTime, &amr, &sess.UserAgent, &sess.IP, &created, &seen, &expires)
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage
 
 // DeleteSession removes the session; deleting an absent one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
 		return wrap("delete session", err)
 	}
 	return nil

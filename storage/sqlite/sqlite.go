@@ -9,7 +9,13 @@
 // The database runs in WAL mode with a busy timeout, and every write
 // transaction takes the write lock when it begins, so concurrent writers
 // queue instead of failing with SQLITE_BUSY. Several Gatehouse processes may
-// share one file on one machine, but not over a network file system.
+// share one file on one machine, but not over a network file system; and
+// since goose has no migration lock for SQLite, two processes that upgrade
+// the same file at the same instant may see one of their Opens fail (the
+// schema stays sound, and opening again succeeds).
+//
+// Expired sessions, auth requests and refresh grants are never returned, but
+// stay in the file until Prune deletes them.
 package sqlite
 
 import (
@@ -22,6 +28,7 @@ import (
 	"io/fs"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -63,6 +70,9 @@ const connParams = "_pragma=busy_timeout(5000)" +
 // concurrent use. Create it with Open and release it with Close.
 type Store struct {
 	db *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // by query text; see prepared
 }
 
 // Open opens the SQLite database at path, creating the file if it does not
@@ -92,7 +102,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, stmts: make(map[string]*sql.Stmt)}, nil
 }
 
 // escapePath makes a file path safe inside a SQLite URI filename, where '?'
@@ -127,7 +137,108 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database. Calls in flight may fail.
 func (s *Store) Close() error {
-	return s.db.Close()
+	s.mu.Lock()
+	var errs []error
+	for q, st := range s.stmts {
+		errs = append(errs, st.Close())
+		delete(s.stmts, q)
+	}
+	s.mu.Unlock()
+	errs = append(errs, s.db.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// prepared returns the prepared statement for query, preparing it on first
+// use: SQLite spends more time compiling a short statement than running it.
+// Queries are constant strings, so the cache is bounded.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	st, ok := s.stmts[query]
+	s.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	// Prepare without the lock: it may wait for a pooled connection.
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.stmts[query]; ok {
+		st.Close()
+		return prev, nil
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// runner runs statements through the store's statement cache, on the pool
+// or, when tx is set, inside that transaction.
+type runner struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (r runner) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if r.tx == nil {
+		return r.s.prepared(ctx, query)
+	}
+	// Inside a transaction only its own connection may be used: preparing
+	// on the pool could wait for a connection whose owner waits for this
+	// transaction's write lock.
+	r.s.mu.Lock()
+	st, ok := r.s.stmts[query]
+	r.s.mu.Unlock()
+	if ok {
+		return r.tx.StmtContext(ctx, st), nil
+	}
+	return r.tx.PrepareContext(ctx, query)
+}
+
+func (r runner) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := r.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (r runner) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := r.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (r runner) queryRow(ctx context.Context, query string, args ...any) scanner {
+	st, err := r.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// errRow is a row that failed before its query ran.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// Shorthands for statements on the pool.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return runner{s: s}.exec(ctx, query, args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return runner{s: s}.query(ctx, query, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
+	return runner{s: s}.queryRow(ctx, query, args...)
 }
 
 // Ping reports whether the database answers.
@@ -156,7 +267,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		if total >= batch {
 			break
 		}
-		res, err := s.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE rowid IN (
+		res, err := s.exec(ctx, `DELETE FROM `+table+` WHERE rowid IN (
 			SELECT rowid FROM `+table+` WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?)`,
 			n, batch-total)
 		if err != nil {

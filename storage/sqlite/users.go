@@ -35,7 +35,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create user %s: %w", u.ID, e.err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create user "+u.ID, err)
@@ -45,7 +45,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // UserByID returns the user (disabled ones too), or ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return nil, wrap("user "+id, err)
 	}
@@ -55,7 +55,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) 
 // UserByUsername returns the user (disabled ones too), or ErrNotFound. The
 // lookup is exact: byte for byte, case included.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return nil, wrap("user by username", err)
 	}
@@ -64,7 +64,7 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*storage.U
 
 // ListUsers returns every user ordered by username.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
@@ -92,7 +92,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	if e.err != nil {
 		return fmt.Errorf("sqlite: update user %s: %w", u.ID, e.err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = ?, name = ?,
+	res, err := s.exec(ctx, `UPDATE users SET email = ?, email_verified = ?, name = ?,
 		password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?`,
 		u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Disabled, updated, u.ID)
 	if err != nil {
@@ -104,7 +104,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 // CountUsers returns how many users exist.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return 0, wrap("count users", err)
 	}
 	return n, nil
