@@ -19,12 +19,12 @@ var (
 	// ErrNotFound: no such record, or it exists but is disabled/expired in a
 	// way the method documents as "not found".
 	ErrNotFound = errors.New("storage: not found")
-	// ErrConflict: a uniqueness rule or a precondition of an atomic update
-	// failed (username taken, refresh token already rotated, code already
-	// taken).
+	// ErrConflict: a uniqueness rule failed (username taken, id exists) or
+	// a one-time transition was already made (auth request already
+	// completed, code already attached). Consuming a code or rotating a
+	// refresh token that is gone answers ErrNotFound instead: to the caller
+	// a used code and an unknown one are the same.
 	ErrConflict = errors.New("storage: conflict")
-	// ErrExpired: the record exists but its lifetime is over.
-	ErrExpired = errors.New("storage: expired")
 )
 
 // Client is a relying party. Clients come from clients.yaml and are synced
@@ -194,7 +194,11 @@ type Clients interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// SyncClients makes the store hold exactly the given clients as enabled,
 	// in one transaction: new ones are created, changed ones updated, and
-	// clients absent from the list disabled (never deleted).
+	// clients absent from the list disabled (never deleted). CreatedAt,
+	// UpdatedAt and Disabled of the given clients are ignored: CreatedAt is
+	// set to now on create, UpdatedAt to now on any change, and a disabled
+	// client that reappears is re-enabled and reported as updated. The
+	// report's lists are sorted.
 	SyncClients(ctx context.Context, clients []Client, now time.Time) (SyncReport, error)
 }
 
@@ -208,8 +212,8 @@ type Users interface {
 	UserByUsername(ctx context.Context, username string) (*User, error)
 	// ListUsers returns every user ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)
-	// UpdateUser overwrites email, name, password hash, disabled and
-	// updated-at of the user with u.ID; ErrNotFound if absent.
+	// UpdateUser overwrites email, email-verified, name, password hash,
+	// disabled and updated-at of the user with u.ID; ErrNotFound if absent.
 	UpdateUser(ctx context.Context, u *User) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
@@ -239,7 +243,7 @@ type AuthRequests interface {
 	// ErrConflict if it was already completed.
 	CompleteAuthRequest(ctx context.Context, id string, login Login, now time.Time) error
 	// SaveCode attaches the hash of an authorization code to a completed
-	// request and shortens its life to codeExpiresAt. ErrNotFound if the
+	// request and shortens its life to codeExpiresAt (never lengthens it). ErrNotFound if the
 	// request is absent, expired or not done; ErrConflict if it already has
 	// a code.
 	SaveCode(ctx context.Context, id, codeHash string, codeExpiresAt, now time.Time) error
