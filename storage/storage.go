@@ -229,6 +229,13 @@ type Sessions interface {
 	// DeleteSession removes the session; deleting an absent one is not an
 	// error.
 	DeleteSession(ctx context.Context, id string) error
+	// UserSessions returns the user's live sessions at now, ordered by
+	// CreatedAt then ID, through a per-user index: never a scan of all
+	// sessions.
+	UserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// DeleteUserSessions removes every session of the user and returns how
+	// many live or expired sessions it removed.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
 // AuthRequests stores in-flight authorization requests and their codes.

@@ -13,6 +13,7 @@ var sessionTests = []test{
 	{"Unknown", testSessionUnknown},
 	{"CreateConflict", testSessionConflict},
 	{"Delete", testDeleteSession},
+	{"PerUser", testUserSessions},
 }
 
 func newSession(id string) storage.Session {
@@ -111,4 +112,64 @@ func testDeleteSession(t *testing.T, s Store) {
 
 	// The id is free again.
 	createSession(t, s, newSession("s1"))
+}
+
+func testUserSessions(t *testing.T, s Store) {
+	got, err := s.UserSessions(t.Context(), "alice", t0)
+	check(t, "UserSessions on empty store", err)
+	if len(got) != 0 {
+		t.Fatalf("UserSessions on empty store: got %d sessions, want 0", len(got))
+	}
+	mk := func(id, user string, created, expires time.Duration) storage.Session {
+		sess := newSession(id)
+		sess.UserID, sess.CreatedAt, sess.ExpiresAt = user, at(created), at(expires)
+		return sess
+	}
+	a2 := mk("a2", "alice", -time.Minute, time.Hour)
+	a1 := mk("a1", "alice", -2*time.Minute, time.Hour)
+	a3 := mk("a3", "alice", -time.Minute, 2*time.Hour) // same CreatedAt as a2: ordered by id
+	old := mk("a0", "alice", -3*time.Hour, -time.Hour)  // expired at t0
+	bob := mk("b1", "bob", -time.Minute, time.Hour)
+	for _, sess := range []storage.Session{a2, a1, a3, old, bob} {
+		createSession(t, s, sess)
+	}
+	got, err = s.UserSessions(t.Context(), "alice", t0)
+	check(t, "UserSessions(alice)", err)
+	want := []storage.Session{a1, a2, a3}
+	if len(got) != len(want) {
+		t.Fatalf("UserSessions(alice): got %d sessions, want %d (live ones only)", len(got), len(want))
+	}
+	for i := range want {
+		wantEqual(t, "UserSessions(alice)["+want[i].ID+"]", got[i], want[i])
+	}
+	// Later, only a3 is still live.
+	got, err = s.UserSessions(t.Context(), "alice", at(90*time.Minute))
+	check(t, "UserSessions(alice) later", err)
+	if len(got) != 1 || got[0].ID != "a3" {
+		t.Errorf("UserSessions(alice) at +90m: got %d sessions, want only a3", len(got))
+	}
+	check(t, "DeleteSession(a2)", s.DeleteSession(t.Context(), "a2"))
+	got, err = s.UserSessions(t.Context(), "alice", t0)
+	check(t, "UserSessions(alice) after DeleteSession", err)
+	if len(got) != 2 {
+		t.Errorf("UserSessions(alice) after deleting a2: got %d, want 2", len(got))
+	}
+
+	n, err := s.DeleteUserSessions(t.Context(), "alice")
+	check(t, "DeleteUserSessions(alice)", err)
+	if n != 3 {
+		t.Errorf("DeleteUserSessions(alice): got %d removed, want 3 (a1, a3 and the expired a0)", n)
+	}
+	for _, id := range []string{"a0", "a1", "a3"} {
+		_, err := s.Session(t.Context(), id, at(-2*time.Hour))
+		wantErr(t, "Session("+id+") after DeleteUserSessions", err, storage.ErrNotFound)
+	}
+	b, err := s.Session(t.Context(), "b1", t0)
+	check(t, "Session(b1) after deleting alice's sessions", err)
+	wantEqual(t, "Session(b1)", *b, bob)
+	n, err = s.DeleteUserSessions(t.Context(), "alice")
+	check(t, "DeleteUserSessions(alice) again", err)
+	if n != 0 {
+		t.Errorf("DeleteUserSessions(alice) again: got %d, want 0", n)
+	}
 }
