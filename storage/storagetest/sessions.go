@@ -128,7 +128,7 @@ func testUserSessions(t *testing.T, s Store) {
 	a2 := mk("a2", "alice", -time.Minute, time.Hour)
 	a1 := mk("a1", "alice", -2*time.Minute, time.Hour)
 	a3 := mk("a3", "alice", -time.Minute, 2*time.Hour) // same CreatedAt as a2: ordered by id
-	old := mk("a0", "alice", -3*time.Hour, -time.Hour)  // expired at t0
+	old := mk("a0", "alice", -3*time.Hour, -time.Hour) // expired at t0
 	bob := mk("b1", "bob", -time.Minute, time.Hour)
 	for _, sess := range []storage.Session{a2, a1, a3, old, bob} {
 		createSession(t, s, sess)
