@@ -47,20 +47,45 @@ type Config struct {
 	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
 	SessionTTL      time.Duration `yaml:"session_ttl"`
+
+	// RedisURL, when set, moves browser sessions and authorization
+	// requests to Redis: redis:// or rediss://, with extra ?addr=host:port
+	// for Cluster, and ?master_name= for Sentinel. Empty keeps them in the
+	// SQL store.
+	RedisURL string `yaml:"redis_url"`
+	// RedisKeyPrefix starts every key Gatehouse writes to Redis.
+	RedisKeyPrefix string `yaml:"redis_key_prefix"`
+	// RedisTimeout bounds every Redis call.
+	RedisTimeout time.Duration `yaml:"redis_timeout"`
+	// RedisPoolSize is the Redis connection pool size; 0 takes go-redis's
+	// default (10 per CPU).
+	RedisPoolSize int `yaml:"redis_pool_size"`
+	// DatabaseMaxConns is the Postgres pool size.
+	DatabaseMaxConns int `yaml:"database_max_conns"`
+	// DatabaseTimeout bounds every SQL store call.
+	DatabaseTimeout time.Duration `yaml:"database_timeout"`
+	// AutoMigrate applies pending Postgres migrations at serve; when false,
+	// serve refuses to start on an outdated schema (run gatehouse migrate).
+	AutoMigrate bool `yaml:"auto_migrate"`
 }
 
 // defaultConfig is the configuration of a bare `gatehouse serve`: a local
 // issuer, one SQLite file and clients.yaml in the working directory.
 func defaultConfig() Config {
 	return Config{
-		Issuer:          "http://localhost:8080",
-		Listen:          ":8080",
-		DatabaseURL:     "gatehouse.db",
-		ClientsFile:     "clients.yaml",
-		AccessTokenTTL:  15 * time.Minute,
-		IDTokenTTL:      time.Hour,
-		RefreshTokenTTL: 720 * time.Hour,
-		SessionTTL:      8 * time.Hour,
+		Issuer:           "http://localhost:8080",
+		Listen:           ":8080",
+		DatabaseURL:      "gatehouse.db",
+		ClientsFile:      "clients.yaml",
+		AccessTokenTTL:   15 * time.Minute,
+		IDTokenTTL:       time.Hour,
+		RefreshTokenTTL:  720 * time.Hour,
+		SessionTTL:       8 * time.Hour,
+		RedisKeyPrefix:   "gatehouse:",
+		RedisTimeout:     200 * time.Millisecond,
+		DatabaseMaxConns: 20,
+		DatabaseTimeout:  3 * time.Second,
+		AutoMigrate:      true,
 	}
 }
 
@@ -92,6 +117,26 @@ func configFields() []configField {
 			return nil
 		}
 	}
+	num := func(field func(*Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			*field(c) = n
+			return nil
+		}
+	}
+	boolean := func(field func(*Config) *bool) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not true or false: %q", v)
+			}
+			*field(c) = b
+			return nil
+		}
+	}
 	return []configField{
 		{"issuer", "GATEHOUSE_ISSUER", str(func(c *Config) *string { return &c.Issuer })},
 		{"listen", "GATEHOUSE_LISTEN", str(func(c *Config) *string { return &c.Listen })},
@@ -103,6 +148,13 @@ func configFields() []configField {
 		{"id_token_ttl", "GATEHOUSE_ID_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.IDTokenTTL })},
 		{"refresh_token_ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 		{"session_ttl", "GATEHOUSE_SESSION_TTL", dur(func(c *Config) *time.Duration { return &c.SessionTTL })},
+		{"redis_url", "GATEHOUSE_REDIS_URL", str(func(c *Config) *string { return &c.RedisURL })},
+		{"redis_key_prefix", "GATEHOUSE_REDIS_KEY_PREFIX", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
+		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisTimeout })},
+		{"redis_pool_size", "GATEHOUSE_REDIS_POOL_SIZE", num(func(c *Config) *int { return &c.RedisPoolSize })},
+		{"database_max_conns", "GATEHOUSE_DATABASE_MAX_CONNS", num(func(c *Config) *int { return &c.DatabaseMaxConns })},
+		{"database_timeout", "GATEHOUSE_DATABASE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
+		{"auto_migrate", "GATEHOUSE_AUTO_MIGRATE", boolean(func(c *Config) *bool { return &c.AutoMigrate })},
 	}
 }
 
@@ -293,6 +345,28 @@ func (c Config) Validate() error {
 	}
 	if c.AccessTokenTTL >= time.Second && c.RefreshTokenTTL >= time.Second && c.RefreshTokenTTL <= c.AccessTokenTTL {
 		bad("refresh_token_ttl", fmt.Sprintf("must be longer than access_token_ttl (%s), or refresh tokens are useless", c.AccessTokenTTL))
+	}
+
+	if c.RedisURL != "" {
+		lower := strings.ToLower(c.RedisURL)
+		if !strings.HasPrefix(lower, "redis://") && !strings.HasPrefix(lower, "rediss://") {
+			bad("redis_url", "must start with redis:// or rediss://")
+		}
+	}
+	if c.RedisKeyPrefix == "" {
+		bad("redis_key_prefix", "must not be empty: it keeps Gatehouse's keys apart from others in the same Redis")
+	}
+	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 10*time.Second {
+		bad("redis_timeout", fmt.Sprintf("must be between 1ms and 10s (got %s)", c.RedisTimeout))
+	}
+	if c.RedisPoolSize < 0 || c.RedisPoolSize > 10000 {
+		bad("redis_pool_size", fmt.Sprintf("must be from 0 (go-redis's default) to 10000 (got %d)", c.RedisPoolSize))
+	}
+	if c.DatabaseMaxConns < 1 || c.DatabaseMaxConns > 10000 {
+		bad("database_max_conns", fmt.Sprintf("must be from 1 to 10000 (got %d)", c.DatabaseMaxConns))
+	}
+	if c.DatabaseTimeout < 10*time.Millisecond || c.DatabaseTimeout > time.Minute {
+		bad("database_timeout", fmt.Sprintf("must be between 10ms and 1m (got %s)", c.DatabaseTimeout))
 	}
 
 	if len(probs) == 0 {

@@ -35,14 +35,19 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatalf("loadConfig with no file and no env: %v", err)
 	}
 	want := Config{
-		Issuer:          "http://localhost:8080",
-		Listen:          ":8080",
-		DatabaseURL:     "gatehouse.db",
-		ClientsFile:     "clients.yaml",
-		AccessTokenTTL:  15 * time.Minute,
-		IDTokenTTL:      time.Hour,
-		RefreshTokenTTL: 720 * time.Hour,
-		SessionTTL:      8 * time.Hour,
+		Issuer:           "http://localhost:8080",
+		Listen:           ":8080",
+		DatabaseURL:      "gatehouse.db",
+		ClientsFile:      "clients.yaml",
+		AccessTokenTTL:   15 * time.Minute,
+		IDTokenTTL:       time.Hour,
+		RefreshTokenTTL:  720 * time.Hour,
+		SessionTTL:       8 * time.Hour,
+		RedisKeyPrefix:   "gatehouse:",
+		RedisTimeout:     200 * time.Millisecond,
+		DatabaseMaxConns: 20,
+		DatabaseTimeout:  3 * time.Second,
+		AutoMigrate:      true,
 	}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -87,6 +92,11 @@ key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 		IDTokenTTL:        10 * time.Minute,
 		RefreshTokenTTL:   720 * time.Hour,
 		SessionTTL:        30 * time.Minute,
+		RedisKeyPrefix:    "gatehouse:",
+		RedisTimeout:      200 * time.Millisecond,
+		DatabaseMaxConns:  20,
+		DatabaseTimeout:   3 * time.Second,
+		AutoMigrate:       true,
 	}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -105,13 +115,21 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_ID_TOKEN_TTL":       "2m",
 		"GATEHOUSE_REFRESH_TOKEN_TTL":  "3h",
 		"GATEHOUSE_SESSION_TTL":        "4h",
+		"GATEHOUSE_REDIS_URL":          "rediss://cache:6380/2",
+		"GATEHOUSE_REDIS_KEY_PREFIX":   "gh:",
+		"GATEHOUSE_REDIS_TIMEOUT":      "150ms",
+		"GATEHOUSE_REDIS_POOL_SIZE":    "30",
+		"GATEHOUSE_DATABASE_MAX_CONNS": "40",
+		"GATEHOUSE_DATABASE_TIMEOUT":   "2s",
+		"GATEHOUSE_AUTO_MIGRATE":       "false",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	want := Config{"https://login.example.com", ":9999", "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
-		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour}
+		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour,
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
