@@ -48,6 +48,7 @@ func (u *UI) browserCookie(w http.ResponseWriter, r *http.Request) (string, erro
 
 func (u *UI) serverError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	u.log.ErrorContext(r.Context(), msg, "err", err)
+	w.Header().Set("Retry-After", "5")
 	u.RenderError(w, http.StatusServiceUnavailable, "Something went wrong",
 		"Gatehouse could not complete this step. Please try again in a moment.", "")
 }
