@@ -87,15 +87,21 @@ type server struct {
 	t *testing.T
 	// host is the issuer's host name: 127.0.0.1 unless a test asks for
 	// localhost, the newcomer's default.
-	host    string
-	dir     string
-	addr    string
-	issuer  string
-	env     []string
-	cmd     *exec.Cmd
-	mu      sync.Mutex
-	stderr  bytes.Buffer
-	started time.Duration
+	host string
+	// fixedIssuer, when set, is the issuer instead of the server's own
+	// address: for several instances behind one front address.
+	fixedIssuer string
+	// backendEnv selects the stores (empty: SQLite in dir). It is set once
+	// per server, so a restart finds the same state.
+	backendEnv []string
+	dir        string
+	addr       string
+	issuer     string
+	env        []string
+	cmd        *exec.Cmd
+	mu         sync.Mutex
+	stderr     bytes.Buffer
+	started    time.Duration
 }
 
 // startServer starts Gatehouse on a fresh port with its state in dir
@@ -108,20 +114,28 @@ func startServer(t *testing.T, dir string) *server {
 			t.Fatal(err)
 		}
 	}
-	s := &server{t: t, dir: dir, host: "127.0.0.1"}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
+	return launch(t, &server{t: t, dir: dir, host: "127.0.0.1", backendEnv: suiteBackend(t)})
 }
 
 // startServerOn is startServer with the issuer on the given host name.
 func startServerOn(t *testing.T, host string) *server {
 	t.Helper()
+	return launch(t, &server{t: t, dir: newStateDir(t), host: host, backendEnv: suiteBackend(t)})
+}
+
+// newStateDir returns a temp directory holding the test clients.yaml.
+func newStateDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "clients.yaml"), []byte(clientsYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, dir: dir, host: host}
+	return dir
+}
+
+// launch starts s and stops it when the test ends.
+func launch(t *testing.T, s *server) *server {
+	t.Helper()
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -143,6 +157,9 @@ func (s *server) start() {
 	s.addr = freePort(t)
 	_, port, _ := net.SplitHostPort(s.addr)
 	s.issuer = "http://" + net.JoinHostPort(s.host, port)
+	if s.fixedIssuer != "" {
+		s.issuer = s.fixedIssuer
+	}
 	s.env = append(os.Environ(),
 		"GATEHOUSE_ISSUER="+s.issuer,
 		"GATEHOUSE_LISTEN="+s.addr,
@@ -152,6 +169,8 @@ func (s *server) start() {
 		"TEST_BASIC_SECRET="+basicSecret,
 		"TEST_POST_SECRET="+postSecret,
 	)
+	// Later entries win: the backend may replace GATEHOUSE_DATABASE_URL.
+	s.env = append(s.env, s.backendEnv...)
 	s.mu.Lock()
 	s.stderr.Reset()
 	s.mu.Unlock()
@@ -166,7 +185,7 @@ func (s *server) start() {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.issuer + "/readyz")
+		resp, err := http.Get("http://" + s.addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
