@@ -104,7 +104,7 @@ func testSigningKeysByDeleteAt(t *testing.T, s Store) {
 		want []storage.SigningKey
 	}{
 		{"before any deletion", at(-73 * time.Hour), []storage.SigningKey{deleted, retiring, active, pending}},
-		{"just before first deletion", deleted.DeleteAt.Add(-time.Nanosecond), []storage.SigningKey{deleted, retiring, active, pending}},
+		{"just before first deletion", deleted.DeleteAt.Add(-time.Microsecond), []storage.SigningKey{deleted, retiring, active, pending}},
 		{"at first deletion", deleted.DeleteAt, []storage.SigningKey{retiring, active, pending}},
 		{"now", t0, []storage.SigningKey{retiring, active, pending}},
 		{"at second deletion", inZone(retiring.DeleteAt), []storage.SigningKey{active, pending}},

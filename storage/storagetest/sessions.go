@@ -14,6 +14,7 @@ var sessionTests = []test{
 	{"CreateConflict", testSessionConflict},
 	{"Delete", testDeleteSession},
 	{"PerUser", testUserSessions},
+	{"MicrosecondPrecision", testMicrosecondPrecision},
 }
 
 func newSession(id string) storage.Session {
@@ -52,6 +53,22 @@ func testSessionRoundTrip(t *testing.T, s Store) {
 	}
 }
 
+// testMicrosecondPrecision checks that a backend keeps every microsecond of
+// a time, on either side of the Unix and Postgres (2000) epochs.
+func testMicrosecondPrecision(t *testing.T, s Store) {
+	sess := newSession("s1")
+	sess.AuthTime = time.Date(1969, time.December, 31, 23, 59, 59, 999999000, time.UTC)
+	sess.CreatedAt = time.Date(1999, time.December, 31, 23, 59, 59, 1000, time.UTC)
+	sess.LastSeen = time.Date(2031, time.March, 4, 5, 6, 7, 999999000, time.UTC)
+	sess.ExpiresAt = at(time.Hour + time.Microsecond)
+	createSession(t, s, sess)
+	got, err := s.Session(t.Context(), sess.ID, sess.ExpiresAt.Add(-time.Microsecond))
+	check(t, "Session one microsecond before expiry", err)
+	wantEqual(t, "Session", *got, sess)
+	_, err = s.Session(t.Context(), sess.ID, sess.ExpiresAt)
+	wantErr(t, "Session at expiry", err, storage.ErrNotFound)
+}
+
 func testSessionExpiry(t *testing.T, s Store) {
 	sess := newSession("s1")
 	createSession(t, s, sess)
@@ -61,10 +78,10 @@ func testSessionExpiry(t *testing.T, s Store) {
 		want error
 	}{
 		{"long before", at(-24 * time.Hour), nil},
-		{"just before", sess.ExpiresAt.Add(-time.Nanosecond), nil},
+		{"just before", sess.ExpiresAt.Add(-time.Microsecond), nil},
 		{"at expiry", sess.ExpiresAt, storage.ErrNotFound},
 		{"at expiry in another zone", inZone(sess.ExpiresAt), storage.ErrNotFound},
-		{"after", sess.ExpiresAt.Add(time.Nanosecond), storage.ErrNotFound},
+		{"after", sess.ExpiresAt.Add(time.Microsecond), storage.ErrNotFound},
 		{"long after", sess.ExpiresAt.Add(365 * 24 * time.Hour), storage.ErrNotFound},
 	}
 	for _, tt := range tests {

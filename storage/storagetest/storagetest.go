@@ -9,9 +9,11 @@
 // which every backend must follow too:
 //
 //   - Every field round-trips exactly. Times are compared with time.Equal
-//     (so a backend may return them in any location) and to the nanosecond;
-//     the zero time round-trips as the zero time. A nil and an empty slice
-//     are interchangeable; element order is kept.
+//     (so a backend may return them in any location) and to the microsecond,
+//     the finest precision Postgres keeps: the suite gives no time a
+//     sub-microsecond part, and a backend may drop one; the zero time
+//     round-trips as the zero time. A nil and an empty slice are
+//     interchangeable; element order is kept.
 //   - Expiry is decided only by the now argument: a record is live while
 //     now is strictly before its ExpiresAt.
 //   - SyncClients sets CreatedAt to now on the clients it creates and
@@ -82,9 +84,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	}
 }
 
-// t0 is the suite's reference instant. It has a nanosecond part so that a
-// backend that loses precision fails.
-var t0 = time.Date(2031, time.March, 4, 5, 6, 7, 123456789, time.UTC)
+// t0 is the suite's reference instant. It has a microsecond part so that a
+// backend that keeps less than microseconds fails.
+var t0 = time.Date(2031, time.March, 4, 5, 6, 7, 123456000, time.UTC)
 
 // at returns t0 plus d.
 func at(d time.Duration) time.Time { return t0.Add(d) }

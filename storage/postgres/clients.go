@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
+	grant_types, response_types, token_endpoint_auth_method, application_type,
+	scopes, disabled, created_at, updated_at`
+
+// scanner is a pgx.Row or pgx.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanClient(row scanner) (*storage.Client, error) {
+	var (
+		c                storage.Client
+		created, updated pgtype.Timestamptz
+	)
+	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
+		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, &c.ApplicationType,
+		&c.Scopes, &c.Disabled, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	c.CreatedAt = timeOf(created)
+	c.UpdatedAt = timeOf(updated)
+	return &c, nil
+}
+
+// Client returns the enabled client with that id, or ErrNotFound.
+func (s *Store) Client(ctx context.Context, id string) (*storage.Client, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	c, err := scanClient(s.pool.QueryRow(ctx,
+		`SELECT `+clientColumns+` FROM clients WHERE id = $1 AND NOT disabled`, id))
+	if err != nil {
+		return nil, wrap("client "+id, err)
+	}
+	return c, nil
+}
+
+// ListClients returns every client, disabled ones included, by id.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return listClients(ctx, s.pool)
+}
+
+func listClients(ctx context.Context, q querier) ([]storage.Client, error) {
+	rows, err := q.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrap("list clients", err)
+	}
+	defer rows.Close()
+	var out []storage.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, wrap("list clients", err)
+		}
+		out = append(out, *c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list clients", err)
+	}
+	return out, nil
+}
+
+// SyncClients makes the store hold exactly the given clients as enabled, in
+// one transaction: new ones are created with CreatedAt and UpdatedAt set to
+// now; changed or disabled ones are updated and enabled, with UpdatedAt set to
+// now; enabled clients absent from the list are disabled, with UpdatedAt set
+// to now. The given clients' Disabled, CreatedAt and UpdatedAt are ignored. The
+// report's lists are sorted by id; a client that is given twice is an error
+// wrapping ErrConflict, and nothing changes.
+//
+// The transaction locks the clients table against other writers (readers
+// go on), so syncs from several instances run one after the other, and each
+// reports what it changed relative to the one before.
+func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now time.Time) (storage.SyncReport, error) {
+	const op = "sync clients"
+	given := make(map[string]bool, len(clients))
+	for _, c := range clients {
+		if given[c.ID] {
+			return storage.SyncReport{}, fmt.Errorf("postgres: %s: client %q given twice: %w", op, c.ID, storage.ErrConflict)
+		}
+		given[c.ID] = true
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n := ts(now)
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return storage.SyncReport{}, wrap(op, err)
+	}
+	defer tx.Rollback(ctx)
+	// SHARE ROW EXCLUSIVE conflicts with itself and with row writes, not
+	// with plain SELECTs.
+	if _, err := tx.Exec(ctx, `LOCK TABLE clients IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return storage.SyncReport{}, wrap(op, err)
+	}
+	stored, err := listClients(ctx, tx)
+	if err != nil {
+		return storage.SyncReport{}, err
+	}
+	byID := make(map[string]*storage.Client, len(stored))
+	for i := range stored {
+		byID[stored[i].ID] = &stored[i]
+	}
+
+	var (
+		rep   storage.SyncReport
+		batch pgx.Batch
+	)
+	for _, c := range clients {
+		old, ok := byID[c.ID]
+		switch {
+		case !ok:
+			batch.Queue(`INSERT INTO clients (`+clientColumns+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11, $11)`,
+				c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
+				list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
+				list(c.Scopes), n)
+			rep.Created = append(rep.Created, c.ID)
+		case old.Disabled || !sameClient(old, &c):
+			batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
+				post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
+				token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
+				disabled = false, updated_at = $10
+				WHERE id = $11`,
+				c.SecretHash, c.Name, list(c.RedirectURIs),
+				list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
+				c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
+				n, c.ID)
+			rep.Updated = append(rep.Updated, c.ID)
+		}
+	}
+	for _, old := range stored {
+		if given[old.ID] || old.Disabled {
+			continue
+		}
+		batch.Queue(`UPDATE clients SET disabled = true, updated_at = $1 WHERE id = $2`, n, old.ID)
+		rep.Disabled = append(rep.Disabled, old.ID)
+	}
+	if batch.Len() > 0 {
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return storage.SyncReport{}, wrap(op, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return storage.SyncReport{}, wrap(op, err)
+	}
+	slices.Sort(rep.Created)
+	slices.Sort(rep.Updated)
+	slices.Sort(rep.Disabled)
+	return rep, nil
+}
+
+// sameClient reports whether a and b agree on everything a sync sets.
+func sameClient(a, b *storage.Client) bool {
+	return a.SecretHash == b.SecretHash &&
+		a.Name == b.Name &&
+		slices.Equal(a.RedirectURIs, b.RedirectURIs) &&
+		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) &&
+		slices.Equal(a.GrantTypes, b.GrantTypes) &&
+		slices.Equal(a.ResponseTypes, b.ResponseTypes) &&
+		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
+		a.ApplicationType == b.ApplicationType &&
+		slices.Equal(a.Scopes, b.Scopes)
+}

@@ -1,0 +1,301 @@
+// Package postgres is Gatehouse's production storage backend: every store
+// in one Postgres database, through pgx v5 and its connection pool.
+//
+// The schema is created and upgraded by Migrate (the `gatehouse migrate`
+// command), from migrations embedded in the binary; Open never migrates, it
+// refuses a database whose schema is older than this binary needs. Tables
+// live in the first schema of the DSN's search_path, so one database can
+// hold several Gatehouse installations (tests use one schema each).
+//
+// Times are stored as timestamptz, which keeps microseconds: a time's
+// sub-microsecond part is dropped on the way in (the now argument of every
+// method included, which is exact for expiry checks since stored times are
+// whole microseconds). The zero time is stored as NULL. String lists are
+// text[]. Postgres text cannot hold NUL bytes or invalid UTF-8, so strings
+// with either are refused with an error.
+//
+// Every method bounds its work with Options.Timeout, so a server that stops
+// answering fails a call instead of hanging it. Driver errors are translated
+// at this edge: no rows is storage.ErrNotFound, a unique violation
+// storage.ErrConflict; everything else is wrapped as it is.
+//
+// Expired sessions, auth requests and refresh grants are never returned, but
+// stay in the database until Prune deletes them.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Conformance to the store interfaces.
+var (
+	_ storage.Clients       = (*Store)(nil)
+	_ storage.Users         = (*Store)(nil)
+	_ storage.Sessions      = (*Store)(nil)
+	_ storage.AuthRequests  = (*Store)(nil)
+	_ storage.RefreshGrants = (*Store)(nil)
+	_ storage.SigningKeys   = (*Store)(nil)
+	_ storage.Secrets       = (*Store)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultMaxConns = 20
+	DefaultTimeout  = 3 * time.Second
+)
+
+// Options tune a Store. The zero value is usable: every zero field takes its
+// default.
+type Options struct {
+	// MaxConns bounds the connection pool (default DefaultMaxConns). It
+	// overrides a pool_max_conns given in the DSN.
+	MaxConns int32
+	// Timeout bounds every call to the store, transactions included, and
+	// each step of Open (default DefaultTimeout).
+	Timeout time.Duration
+}
+
+// Store holds every Gatehouse store in one Postgres database. It is safe for
+// concurrent use. Create it with Open and release it with Close.
+type Store struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+}
+
+// Open connects to the database at dsn (a postgres:// URL or a keyword/value
+// string, as pgx accepts), checks that it answers and that its schema is the
+// one this binary needs, and returns the store. It never migrates: a schema
+// that is missing or older fails with an error saying to run `gatehouse
+// migrate`. A newer schema is accepted, so that instances of the previous
+// release keep running while a rolling upgrade is under way. Each step is
+// bounded by opts.Timeout as well as by ctx. Errors never include the DSN,
+// which may hold a password.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	cfg.MaxConns = opts.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool, timeout: opts.Timeout}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return s, nil
+}
+
+// checkSchema fails unless the database's schema is at least at the latest
+// embedded migration.
+func (s *Store) checkSchema(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	want, err := latestVersion()
+	if err != nil {
+		return err
+	}
+	var (
+		have   int64
+		exists bool
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('`+versionTable+`') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if exists {
+		err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM `+versionTable+` WHERE is_applied`).Scan(&have)
+		if err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+	}
+	if have < want {
+		return fmt.Errorf("database schema is at version %d, this Gatehouse needs %d: run `gatehouse migrate`", have, want)
+	}
+	return nil
+}
+
+// latestVersion returns the version of the newest embedded migration, from
+// its file name (goose's NNNNN_name.sql).
+func latestVersion() (int64, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return 0, fmt.Errorf("embedded migrations: %w", err)
+	}
+	var latest int64
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		digits, _, _ := strings.Cut(base, "_")
+		v, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("embedded migration %s: no version number", base)
+		}
+		latest = max(latest, v)
+	}
+	return latest, nil
+}
+
+// Close closes every connection of the pool, waiting for calls in flight to
+// return theirs. Calls after Close fail. A connection whose call timed out
+// against a server that stopped answering is given up to 15 seconds (pgx's
+// bound) to close cleanly, and Close waits for that.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping reports whether the database answers, within the store's timeout.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Prune deletes sessions, auth requests and refresh grants that have expired
+// at now (used refresh grants are kept until they expire), at most batch rows
+// in all, and returns how many it deleted. Each table is pruned in one short
+// statement that skips rows other transactions hold locked, so concurrent
+// Prunes on several instances do not queue behind each other; a caller that
+// gets batch back should call again.
+func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		return 0, fmt.Errorf("postgres: prune: batch %d, want > 0", batch)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n := ts(now)
+	total := 0
+	for _, t := range []struct{ table, key string }{
+		{"sessions", "id"}, {"auth_requests", "id"}, {"refresh_grants", "token_hash"},
+	} {
+		if total >= batch {
+			break
+		}
+		tag, err := s.pool.Exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.key+` IN (
+			SELECT `+t.key+` FROM `+t.table+` WHERE expires_at IS NULL OR expires_at <= $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`, n, batch-total)
+		if err != nil {
+			return total, wrap("prune "+t.table, err)
+		}
+		total += int(tag.RowsAffected())
+	}
+	return total, nil
+}
+
+// bound returns ctx limited by the store's timeout.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// querier is what the pool and a transaction have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// uniqueViolation is the SQLSTATE of a unique or primary key violation.
+const uniqueViolation = "23505"
+
+// wrap translates a driver error into the storage sentinels, with op as
+// context: no rows is ErrNotFound, a unique violation is ErrConflict. Other
+// errors, a timeout included, are wrapped as they are.
+func wrap(op string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound(op)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == uniqueViolation {
+		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrConflict, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// notFound is ErrNotFound with op as context.
+func notFound(op string) error {
+	return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
+}
+
+// ts encodes t as a timestamptz, NULL for the zero time. The sub-microsecond
+// part is dropped (rounding down, as pgx would), which keeps "now is before
+// expiry" exact against stored whole microseconds.
+func ts(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: t.Truncate(time.Microsecond), Valid: true}
+}
+
+// tsPtr encodes a nil time as NULL.
+func tsPtr(t *time.Time) pgtype.Timestamptz {
+	if t == nil {
+		return pgtype.Timestamptz{}
+	}
+	return ts(*t)
+}
+
+// timeOf decodes a timestamptz, NULL as the zero time, in UTC.
+func timeOf(v pgtype.Timestamptz) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return v.Time.UTC()
+}
+
+// timePtrOf decodes a NULL timestamptz as nil.
+func timePtrOf(v pgtype.Timestamptz) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := v.Time.UTC()
+	return &t
+}
+
+// list encodes nil as an empty list, for NOT NULL text[] columns.
+func list(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// blob encodes nil as an empty bytea, for NOT NULL columns.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// nullString encodes "" as NULL.
+func nullString(s string) pgtype.Text {
+	return pgtype.Text{String: s, Valid: s != ""}
+}

@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const userColumns = `id, username, email, email_verified, name, password_hash,
+	disabled, created_at, updated_at`
+
+func scanUser(row scanner) (*storage.User, error) {
+	var (
+		u                storage.User
+		created, updated pgtype.Timestamptz
+	)
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.PasswordHash,
+		&u.Disabled, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	u.CreatedAt = timeOf(created)
+	u.UpdatedAt = timeOf(updated)
+	return &u, nil
+}
+
+// CreateUser inserts u; ErrConflict if the id or username is taken.
+func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.ID, u.Username, u.Email, u.EmailVerified, u.Name, u.PasswordHash,
+		u.Disabled, ts(u.CreatedAt), ts(u.UpdatedAt))
+	if err != nil {
+		return wrap("create user "+u.ID, err)
+	}
+	return nil
+}
+
+// UserByID returns the user (disabled ones too), or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap("user "+id, err)
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user (disabled ones too), or ErrNotFound. The
+// lookup is exact: byte for byte, case included.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
+	if err != nil {
+		return nil, wrap("user by username", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user ordered by username, byte for byte.
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	defer rows.Close()
+	var out []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("list users", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list users", err)
+	}
+	return out, nil
+}
+
+// UpdateUser overwrites email, email-verified, name, password hash, disabled
+// and updated-at of the user with u.ID; ErrNotFound if absent. The id,
+// username and created-at never change.
+func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
+	op := "update user " + u.ID
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET email = $1, email_verified = $2, name = $3,
+		password_hash = $4, disabled = $5, updated_at = $6 WHERE id = $7`,
+		u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Disabled, ts(u.UpdatedAt), u.ID)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(tag, op)
+}
+
+// CountUsers returns how many users exist.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, wrap("count users", err)
+	}
+	return n, nil
+}
+
+// oneRow returns ErrNotFound unless the statement affected a row.
+func oneRow(tag pgconn.CommandTag, op string) error {
+	if tag.RowsAffected() == 0 {
+		return notFound(op)
+	}
+	return nil
+}
