@@ -21,7 +21,6 @@ import (
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
 // newLogger logs text to a terminal and JSON otherwise.
@@ -32,23 +31,11 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg Config) (*sqlite.Store, string, error) {
-	kind, path := databaseKind(cfg.DatabaseURL)
-	if kind != "sqlite" {
-		return nil, "", fmt.Errorf("database_url: only SQLite is supported in this version (got a %s URL)", kind)
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, "", fmt.Errorf("open database %s: %w", path, err)
-	}
-	return st, path, nil
-}
-
 // keyEncryptionKey returns the configured key-encryption key or, on the
 // embedded store, the one kept in a 0600 file beside the database,
-// generating it on first start.
-func keyEncryptionKey(cfg Config, dbPath string, log *slog.Logger) ([]byte, error) {
+// generating it on first start. Postgres needs it configured: instances
+// share one database and must share its key.
+func keyEncryptionKey(cfg Config, st *stores, log *slog.Logger) ([]byte, error) {
 	if cfg.KeyEncryptionKey != "" {
 		kek, err := keys.ParseKEK(cfg.KeyEncryptionKey)
 		if err != nil {
@@ -56,7 +43,10 @@ func keyEncryptionKey(cfg Config, dbPath string, log *slog.Logger) ([]byte, erro
 		}
 		return kek, nil
 	}
-	path := dbPath + ".kek"
+	if st.kind != "sqlite" {
+		return nil, errors.New("key_encryption_key is required with Postgres: set GATEHOUSE_KEY_ENCRYPTION_KEY to the base64 of 32 random bytes (openssl rand -base64 32), the same on every instance")
+	}
+	path := st.path + ".kek"
 	kek, created, err := keys.LoadOrCreateKEKFile(path, rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("key-encryption key file: %w", err)
@@ -83,13 +73,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	slog.SetDefault(log)
 	started := time.Now()
 
-	store, dbPath, err := openStore(ctx, cfg)
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
-	kek, err := keyEncryptionKey(cfg, dbPath, log)
+	kek, err := keyEncryptionKey(cfg, store, log)
 	if err != nil {
 		return err
 	}
@@ -151,9 +141,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("gatehouse ready", "listen", ln.Addr().String(), "issuer", cfg.Issuer,
-		"database", dbPath, "startup", time.Since(started).Round(time.Millisecond).String())
+		"database", store.kind, "startup", time.Since(started).Round(time.Millisecond).String())
 
-	go prune(ctx, store, log)
+	go prune(ctx, store.sql, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -170,8 +160,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	return nil
 }
 
-// prune deletes expired rows in bounded batches, once a minute.
-func prune(ctx context.Context, store *sqlite.Store, log *slog.Logger) {
+// prune deletes expired SQL rows in bounded batches, once a minute.
+// (Redis expires its keys by itself.)
+func prune(ctx context.Context, store sqlStore, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {

@@ -105,7 +105,7 @@ func users(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := openStore(ctx, cfg)
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
 	if err != nil {
 		return err
 	}

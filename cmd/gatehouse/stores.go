@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	redisstore "github.com/gatehouse-idp/gatehouse/storage/redis"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// stores is every store Gatehouse uses, whichever backend holds each:
+// one SQL store (SQLite or Postgres) for everything, or with Redis
+// configured, Redis for browser sessions and authorization requests.
+type stores struct {
+	storage.Clients
+	storage.Users
+	storage.Sessions
+	storage.AuthRequests
+	storage.RefreshGrants
+	keyStore
+	storage.Secrets
+
+	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
+	sql   sqlStore
+	redis *redisstore.Store
+	// kind names the SQL backend: "sqlite" or "postgres"; path is the
+	// SQLite file ("" for Postgres).
+	kind, path string
+}
+
+// keyStore names the embedded storage.SigningKeys so that its field does
+// not hide its method of the same name.
+type keyStore = storage.SigningKeys
+
+// sqlStore is what both SQL backends offer.
+type sqlStore interface {
+	storage.Clients
+	storage.Users
+	storage.Sessions
+	storage.AuthRequests
+	storage.RefreshGrants
+	storage.SigningKeys
+	storage.Secrets
+	Ping(ctx context.Context) error
+	Prune(ctx context.Context, now time.Time, batch int) (int, error)
+}
+
+// Ping reports whether every backend answers: readiness.
+func (s *stores) Ping(ctx context.Context) error {
+	err := s.sql.Ping(ctx)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", s.kind, err)
+	}
+	if s.redis != nil {
+		if rerr := s.redis.Ping(ctx); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("redis: %w", rerr))
+		}
+	}
+	return err
+}
+
+// Close releases every backend.
+func (s *stores) Close() {
+	switch db := s.sql.(type) {
+	case *sqlite.Store:
+		db.Close()
+	case *postgres.Store:
+		db.Close()
+	}
+	if s.redis != nil {
+		s.redis.Close()
+	}
+}
+
+// openStores opens the configured backends. On Postgres, pending
+// migrations are applied first when migrate is true.
+func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger) (*stores, error) {
+	s := &stores{}
+	kind, path := databaseKind(cfg.DatabaseURL)
+	switch kind {
+	case "sqlite":
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		s.sql, s.kind, s.path = db, "sqlite", path
+	case "postgres":
+		if migrate {
+			if err := postgres.Migrate(ctx, path); err != nil {
+				return nil, fmt.Errorf("migrate postgres: %w", err)
+			}
+		}
+		db, err := postgres.Open(ctx, path, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), Timeout: cfg.DatabaseTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		s.sql, s.kind = db, "postgres"
+	default:
+		return nil, fmt.Errorf("database_url: unsupported database")
+	}
+	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
+	s.RefreshGrants, s.keyStore, s.Secrets = s.sql, s.sql, s.sql
+	if cfg.RedisURL != "" {
+		r, err := redisstore.Open(ctx, redisstore.Options{
+			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open redis: %w", err)
+		}
+		s.redis = r
+		s.Sessions, s.AuthRequests = r, r
+	}
+	if log != nil {
+		where := "sql"
+		if s.redis != nil {
+			where = "redis"
+		}
+		log.Info("stores open", "database", s.kind, "sessions", where)
+	}
+	return s, nil
+}
