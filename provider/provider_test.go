@@ -123,7 +123,8 @@ func newTestEnvWith(t testing.TB, wrap func(*sqlite.Store) Store) *testEnv {
 		t.Fatalf("CreateUser: %v", err)
 	}
 
-	ui, err := loginui.New(store, loginui.Config{
+	wrapped := wrap(store)
+	ui, err := loginui.New(wrapped, loginui.Config{
 		CSRFKey:     randomBytes(t, 32),
 		CallbackURL: func(id string) string { return CallbackURL(testIssuer, id) },
 	})
@@ -132,7 +133,7 @@ func newTestEnvWith(t testing.TB, wrap func(*sqlite.Store) Store) *testEnv {
 	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], randomBytes(t, 32))
-	p, err := New(context.Background(), Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}, wrap(store), km, ui)
+	p, err := New(context.Background(), Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}, wrapped, km, ui)
 	if err != nil {
 		t.Fatalf("provider.New: %v", err)
 	}

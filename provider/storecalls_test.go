@@ -1,0 +1,171 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// countingStore counts the store calls a flow makes.
+type countingStore struct {
+	*sqlite.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+// take returns the calls counted so far, as "Name×n" sorted, and resets.
+func (c *countingStore) take() (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	total := 0
+	for name, n := range c.calls {
+		parts = append(parts, fmt.Sprintf("%s×%d", name, n))
+		total += n
+	}
+	sort.Strings(parts)
+	c.calls = map[string]int{}
+	return strings.Join(parts, " "), total
+}
+
+func (c *countingStore) Client(ctx context.Context, id string) (*storage.Client, error) {
+	c.count("Client")
+	return c.Store.Client(ctx, id)
+}
+func (c *countingStore) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	c.count("UserByID")
+	return c.Store.UserByID(ctx, id)
+}
+func (c *countingStore) UserByUsername(ctx context.Context, n string) (*storage.User, error) {
+	c.count("UserByUsername")
+	return c.Store.UserByUsername(ctx, n)
+}
+func (c *countingStore) CreateSession(ctx context.Context, s *storage.Session) error {
+	c.count("CreateSession")
+	return c.Store.CreateSession(ctx, s)
+}
+func (c *countingStore) Session(ctx context.Context, id string, now time.Time) (*storage.Session, error) {
+	c.count("Session")
+	return c.Store.Session(ctx, id, now)
+}
+func (c *countingStore) DeleteSession(ctx context.Context, id string) error {
+	c.count("DeleteSession")
+	return c.Store.DeleteSession(ctx, id)
+}
+func (c *countingStore) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
+	c.count("CreateAuthRequest")
+	return c.Store.CreateAuthRequest(ctx, r)
+}
+func (c *countingStore) AuthRequest(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error) {
+	c.count("AuthRequest")
+	return c.Store.AuthRequest(ctx, id, now)
+}
+func (c *countingStore) CompleteAuthRequest(ctx context.Context, id string, l storage.Login, now time.Time) error {
+	c.count("CompleteAuthRequest")
+	return c.Store.CompleteAuthRequest(ctx, id, l, now)
+}
+func (c *countingStore) SaveCode(ctx context.Context, id, h string, exp, now time.Time) error {
+	c.count("SaveCode")
+	return c.Store.SaveCode(ctx, id, h, exp, now)
+}
+func (c *countingStore) AuthRequestByCode(ctx context.Context, h string, now time.Time) (*storage.AuthRequest, error) {
+	c.count("AuthRequestByCode")
+	return c.Store.AuthRequestByCode(ctx, h, now)
+}
+func (c *countingStore) TakeCode(ctx context.Context, h string, now time.Time) (*storage.AuthRequest, error) {
+	c.count("TakeCode")
+	return c.Store.TakeCode(ctx, h, now)
+}
+func (c *countingStore) DeleteAuthRequest(ctx context.Context, id string) error {
+	c.count("DeleteAuthRequest")
+	return c.Store.DeleteAuthRequest(ctx, id)
+}
+func (c *countingStore) CreateRefreshGrant(ctx context.Context, g *storage.RefreshGrant) error {
+	c.count("CreateRefreshGrant")
+	return c.Store.CreateRefreshGrant(ctx, g)
+}
+func (c *countingStore) RefreshGrant(ctx context.Context, h string, now time.Time) (*storage.RefreshGrant, error) {
+	c.count("RefreshGrant")
+	return c.Store.RefreshGrant(ctx, h, now)
+}
+func (c *countingStore) RotateRefreshGrant(ctx context.Context, h string, next *storage.RefreshGrant, now time.Time) error {
+	c.count("RotateRefreshGrant")
+	return c.Store.RotateRefreshGrant(ctx, h, next, now)
+}
+
+// TestStoreCallsPerFlow pins how many store calls each flow makes, so that
+// a change that adds one is seen (and the figures reach the docs). Client
+// lookups are cached, so warm flows make none.
+func TestStoreCallsPerFlow(t *testing.T) {
+	var cs *countingStore
+	e := newTestEnvWith(t, func(s *sqlite.Store) Store {
+		cs = &countingStore{Store: s, calls: map[string]int{}}
+		return cs
+	})
+	e.signIn(t, cookieJar{}, "openid") // warm the client cache
+	cs.take()
+
+	jar := cookieJar{}
+	code, verifier := e.signIn(t, jar, "openid offline_access")
+	signIn, signInN := cs.take()
+	rec := e.exchangeCode(code, verifier, "web", testWebSecret)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("token: %d %s", rec.Code, rec.Body)
+	}
+	exchange, exchangeN := cs.take()
+	code, verifier = e.ssoCode(t, jar)
+	sso, ssoN := cs.take()
+	if rec := e.exchangeCode(code, verifier, "web", testWebSecret); rec.Code != http.StatusOK {
+		t.Fatalf("token: %d %s", rec.Code, rec.Body)
+	}
+	cs.take()
+	var tr tokenResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &tr); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}
+	req := httptest.NewRequest(http.MethodPost, testIssuer+tokenPath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("web", testWebSecret)
+	if rec := e.do(req); rec.Code != http.StatusOK {
+		t.Fatalf("refresh: %d %s", rec.Code, rec.Body)
+	}
+	refresh, refreshN := cs.take()
+
+	tests := []struct {
+		flow  string
+		calls string
+		n     int
+		want  int
+	}{
+		// Client×2: the login UI reads the client's name uncached on the
+		// login page and the login post.
+		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 10},
+		{"code exchange", exchange, exchangeN, 5},
+		{"SSO authorize (session exists)", sso, ssoN, 4},
+		{"refresh", refresh, refreshN, 4},
+	}
+	for _, tt := range tests {
+		t.Logf("%s: %d store calls: %s", tt.flow, tt.n, tt.calls)
+		if tt.n != tt.want {
+			t.Errorf("%s: got %d store calls (%s), want %d", tt.flow, tt.n, tt.calls, tt.want)
+		}
+	}
+}
