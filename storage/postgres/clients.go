@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,13 +88,6 @@ func listClients(ctx context.Context, q querier) ([]storage.Client, error) {
 // reports what it changed relative to the one before.
 func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now time.Time) (storage.SyncReport, error) {
 	const op = "sync clients"
-	given := make(map[string]bool, len(clients))
-	for _, c := range clients {
-		if given[c.ID] {
-			return storage.SyncReport{}, fmt.Errorf("postgres: %s: client %q given twice: %w", op, c.ID, storage.ErrConflict)
-		}
-		given[c.ID] = true
-	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	n := ts(now)
@@ -114,44 +106,31 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	if err != nil {
 		return storage.SyncReport{}, err
 	}
-	byID := make(map[string]*storage.Client, len(stored))
-	for i := range stored {
-		byID[stored[i].ID] = &stored[i]
+	plan, err := storage.PlanClientSync(stored, clients)
+	if err != nil {
+		return storage.SyncReport{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-
-	var (
-		rep   storage.SyncReport
-		batch pgx.Batch
-	)
-	for _, c := range clients {
-		old, ok := byID[c.ID]
-		switch {
-		case !ok:
-			batch.Queue(`INSERT INTO clients (`+clientColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11, $11)`,
-				c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
-				list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-				list(c.Scopes), n)
-			rep.Created = append(rep.Created, c.ID)
-		case old.Disabled || !sameClient(old, &c):
-			batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
-				post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
-				token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
-				disabled = false, updated_at = $10
-				WHERE id = $11`,
-				c.SecretHash, c.Name, list(c.RedirectURIs),
-				list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
-				c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
-				n, c.ID)
-			rep.Updated = append(rep.Updated, c.ID)
-		}
+	var batch pgx.Batch
+	for _, c := range plan.Create {
+		batch.Queue(`INSERT INTO clients (`+clientColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11, $11)`,
+			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
+			list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
+			list(c.Scopes), n)
 	}
-	for _, old := range stored {
-		if given[old.ID] || old.Disabled {
-			continue
-		}
-		batch.Queue(`UPDATE clients SET disabled = true, updated_at = $1 WHERE id = $2`, n, old.ID)
-		rep.Disabled = append(rep.Disabled, old.ID)
+	for _, c := range plan.Update {
+		batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
+			post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
+			token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
+			disabled = false, updated_at = $10
+			WHERE id = $11`,
+			c.SecretHash, c.Name, list(c.RedirectURIs),
+			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
+			c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
+			n, c.ID)
+	}
+	for _, id := range plan.Disable {
+		batch.Queue(`UPDATE clients SET disabled = true, updated_at = $1 WHERE id = $2`, n, id)
 	}
 	if batch.Len() > 0 {
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
@@ -161,21 +140,5 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	if err := tx.Commit(ctx); err != nil {
 		return storage.SyncReport{}, wrap(op, err)
 	}
-	slices.Sort(rep.Created)
-	slices.Sort(rep.Updated)
-	slices.Sort(rep.Disabled)
-	return rep, nil
-}
-
-// sameClient reports whether a and b agree on everything a sync sets.
-func sameClient(a, b *storage.Client) bool {
-	return a.SecretHash == b.SecretHash &&
-		a.Name == b.Name &&
-		slices.Equal(a.RedirectURIs, b.RedirectURIs) &&
-		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) &&
-		slices.Equal(a.GrantTypes, b.GrantTypes) &&
-		slices.Equal(a.ResponseTypes, b.ResponseTypes) &&
-		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
-		a.ApplicationType == b.ApplicationType &&
-		slices.Equal(a.Scopes, b.Scopes)
+	return plan.Report(), nil
 }

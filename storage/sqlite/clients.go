@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -86,14 +85,6 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	if e.err != nil {
 		return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: %w", e.err)
 	}
-	given := make(map[string]bool, len(clients))
-	for _, c := range clients {
-		if given[c.ID] {
-			return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: client %q given twice: %w", c.ID, storage.ErrConflict)
-		}
-		given[c.ID] = true
-	}
-
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return storage.SyncReport{}, wrap("sync clients", err)
@@ -105,70 +96,44 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	if err != nil {
 		return storage.SyncReport{}, err
 	}
-	byID := make(map[string]*storage.Client, len(stored))
-	for i := range stored {
-		byID[stored[i].ID] = &stored[i]
+	plan, err := storage.PlanClientSync(stored, clients)
+	if err != nil {
+		return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: %w", err)
 	}
-
-	var rep storage.SyncReport
-	for _, c := range clients {
-		old, ok := byID[c.ID]
-		switch {
-		case !ok:
-			_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-				c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
-				e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-				e.strings(c.Scopes), n, n)
-			rep.Created = append(rep.Created, c.ID)
-		case old.Disabled || !sameClient(old, &c):
-			_, err = in.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
-				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
-				token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
-				disabled = 0, updated_at = ?
-				WHERE id = ?`,
-				c.SecretHash, c.Name, e.strings(c.RedirectURIs),
-				e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
-				c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
-				n, c.ID)
-			rep.Updated = append(rep.Updated, c.ID)
-		default:
-			continue
-		}
+	for _, c := range plan.Create {
+		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
+			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
+			e.strings(c.Scopes), n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
-		if e.err != nil {
-			return storage.SyncReport{}, fmt.Errorf("sqlite: sync client %s: %w", c.ID, e.err)
+	}
+	for _, c := range plan.Update {
+		_, err = in.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
+			post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
+			token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
+			disabled = 0, updated_at = ?
+			WHERE id = ?`,
+			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
+			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
+			c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
+			n, c.ID)
+		if err != nil {
+			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
 	}
-	for _, old := range stored {
-		if given[old.ID] || old.Disabled {
-			continue
+	if e.err != nil {
+		return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: %w", e.err)
+	}
+	for _, id := range plan.Disable {
+		if _, err := in.exec(ctx, `UPDATE clients SET disabled = 1, updated_at = ? WHERE id = ?`, n, id); err != nil {
+			return storage.SyncReport{}, wrap("disable client "+id, err)
 		}
-		if _, err := in.exec(ctx, `UPDATE clients SET disabled = 1, updated_at = ? WHERE id = ?`, n, old.ID); err != nil {
-			return storage.SyncReport{}, wrap("disable client "+old.ID, err)
-		}
-		rep.Disabled = append(rep.Disabled, old.ID)
 	}
 	if err := tx.Commit(); err != nil {
 		return storage.SyncReport{}, wrap("sync clients", err)
 	}
-	slices.Sort(rep.Created)
-	slices.Sort(rep.Updated)
-	slices.Sort(rep.Disabled)
-	return rep, nil
-}
-
-// sameClient reports whether a and b agree on everything a sync sets.
-func sameClient(a, b *storage.Client) bool {
-	return a.SecretHash == b.SecretHash &&
-		a.Name == b.Name &&
-		slices.Equal(a.RedirectURIs, b.RedirectURIs) &&
-		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) &&
-		slices.Equal(a.GrantTypes, b.GrantTypes) &&
-		slices.Equal(a.ResponseTypes, b.ResponseTypes) &&
-		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
-		a.ApplicationType == b.ApplicationType &&
-		slices.Equal(a.Scopes, b.Scopes)
+	return plan.Report(), nil
 }

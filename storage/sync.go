@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+)
+
+// ClientSyncPlan is what a backend's SyncClients must write to make the
+// store hold exactly the given clients: the decision, shared by every
+// backend, apart from the writing.
+type ClientSyncPlan struct {
+	// Create and Update hold the given clients to insert, or to overwrite
+	// and enable; Disable the ids of stored enabled clients to disable.
+	Create  []Client
+	Update  []Client
+	Disable []string
+}
+
+// Report is the SyncReport of the plan, with sorted lists.
+func (p ClientSyncPlan) Report() SyncReport {
+	var r SyncReport
+	for _, c := range p.Create {
+		r.Created = append(r.Created, c.ID)
+	}
+	for _, c := range p.Update {
+		r.Updated = append(r.Updated, c.ID)
+	}
+	r.Disabled = slices.Clone(p.Disable)
+	slices.Sort(r.Created)
+	slices.Sort(r.Updated)
+	slices.Sort(r.Disabled)
+	return r
+}
+
+// PlanClientSync compares the stored clients with the given ones. A client
+// given twice is an error wrapping ErrConflict. An unchanged enabled
+// client is in no list; a disabled one that is given again is updated.
+func PlanClientSync(stored, given []Client) (ClientSyncPlan, error) {
+	var p ClientSyncPlan
+	seen := make(map[string]bool, len(given))
+	for _, c := range given {
+		if seen[c.ID] {
+			return ClientSyncPlan{}, fmt.Errorf("client %q given twice: %w", c.ID, ErrConflict)
+		}
+		seen[c.ID] = true
+	}
+	byID := make(map[string]*Client, len(stored))
+	for i := range stored {
+		byID[stored[i].ID] = &stored[i]
+	}
+	for _, c := range given {
+		old, ok := byID[c.ID]
+		switch {
+		case !ok:
+			p.Create = append(p.Create, c)
+		case old.Disabled || !sameClient(old, &c):
+			p.Update = append(p.Update, c)
+		}
+	}
+	for _, old := range stored {
+		if !seen[old.ID] && !old.Disabled {
+			p.Disable = append(p.Disable, old.ID)
+		}
+	}
+	return p, nil
+}
+
+// sameClient reports whether a and b agree on everything a sync sets.
+func sameClient(a, b *Client) bool {
+	return a.SecretHash == b.SecretHash &&
+		a.Name == b.Name &&
+		slices.Equal(a.RedirectURIs, b.RedirectURIs) &&
+		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) &&
+		slices.Equal(a.GrantTypes, b.GrantTypes) &&
+		slices.Equal(a.ResponseTypes, b.ResponseTypes) &&
+		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
+		a.ApplicationType == b.ApplicationType &&
+		slices.Equal(a.Scopes, b.Scopes)
+}
