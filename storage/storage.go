@@ -142,8 +142,15 @@ type RefreshGrant struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// UsedAt is set when the token was rotated; a used token is never
-	// accepted again.
+	// accepted again (but see Replay).
 	UsedAt *time.Time
+	// RevokedAt is set when the token's family was revoked.
+	RevokedAt *time.Time
+	// Replay is the token response issued when this token was rotated,
+	// sealed by the provider, returned again to a retry of this token until
+	// ReplayUntil (the grace window).
+	Replay      []byte
+	ReplayUntil time.Time
 }
 
 // SigningKey is one asymmetric signing key. Its state follows from its
@@ -270,13 +277,39 @@ type RefreshGrants interface {
 	// CreateRefreshGrant inserts g; ErrConflict if the hash exists.
 	CreateRefreshGrant(ctx context.Context, g *RefreshGrant) error
 	// RefreshGrant returns the grant with that token hash if it exists,
-	// is unused and has not expired at now; ErrNotFound otherwise.
+	// is unused, not revoked and has not expired at now; ErrNotFound
+	// otherwise.
 	RefreshGrant(ctx context.Context, tokenHash string, now time.Time) (*RefreshGrant, error)
 	// RotateRefreshGrant marks the grant oldHash used and inserts next, in
-	// one transaction. It succeeds only if oldHash is live and unused at
-	// now; otherwise ErrNotFound, and nothing changes. Of concurrent calls
-	// with one oldHash exactly one succeeds.
+	// one transaction. It succeeds only if oldHash is live, unused and not
+	// revoked at now; otherwise ErrNotFound, and nothing changes. Of
+	// concurrent calls with one oldHash exactly one succeeds.
 	RotateRefreshGrant(ctx context.Context, oldHash string, next *RefreshGrant, now time.Time) error
+}
+
+// TokenFamilies is what refresh-token reuse detection and revocation need
+// beyond RefreshGrants: grants in every state, replays for the grace
+// window, and revoked families.
+type TokenFamilies interface {
+	// RefreshGrantByHash returns the grant with that token hash whatever
+	// its state (used, revoked or expired), or ErrNotFound: the provider
+	// tells a retry inside the grace window from a reuse with it.
+	RefreshGrantByHash(ctx context.Context, tokenHash string) (*RefreshGrant, error)
+	// SaveRefreshReplay records on the used grant tokenHash the sealed
+	// response its rotation produced, returned to retries until until.
+	// ErrNotFound if there is no such grant.
+	SaveRefreshReplay(ctx context.Context, tokenHash string, replay []byte, until time.Time) error
+	// RevokeFamily revokes a token family in one transaction: every grant
+	// of the family not revoked yet gets RevokedAt = now (so none can be
+	// rotated or replayed), and the family is remembered as revoked until
+	// at least keepUntil (Prune forgets it later),
+	// for the access tokens it issued. Revoking a family with no grants
+	// (a code exchange without refresh token) still remembers it.
+	// Revoking twice is not an error.
+	RevokeFamily(ctx context.Context, familyID string, now, keepUntil time.Time) error
+	// FamilyRevoked reports whether the family was revoked (and is still
+	// remembered).
+	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
 }
 
 // SigningKeys stores asymmetric signing keys.

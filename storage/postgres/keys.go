@@ -62,6 +62,77 @@ func (s *Store) SigningKeys(ctx context.Context, now time.Time) ([]storage.Signi
 	return out, nil
 }
 
+var _ storage.KeyRotation = (*Store)(nil)
+
+// UpdateSigningKey overwrites the schedule and the sealed private part of the
+// key with k.ID; ErrNotFound if there is none.
+func (s *Store) UpdateSigningKey(ctx context.Context, k *storage.SigningKey) error {
+	op := "update signing key " + k.ID
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE signing_keys SET private_sealed = $1, kek_id = $2,
+		publish_at = $3, activate_at = $4, retire_at = $5, delete_at = $6 WHERE id = $7`,
+		blob(k.PrivateSealed), k.KEKID, ts(k.PublishAt), ts(k.ActivateAt), ts(k.RetireAt), ts(k.DeleteAt), k.ID)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(op)
+	}
+	return nil
+}
+
+// DeleteSigningKeys removes every key whose DeleteAt is set and not after
+// now, and reports how many it removed.
+func (s *Store) DeleteSigningKeys(ctx context.Context, now time.Time) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM signing_keys WHERE delete_at IS NOT NULL AND delete_at <= $1`, ts(now))
+	if err != nil {
+		return 0, wrap("delete signing keys", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// rotationLockKey is hashed with the schema name into the rotation lock's
+// advisory lock key, so that installations in different schemas of one
+// database rotate independently.
+const rotationLockKey = "gatehouse key rotation "
+
+// WithRotationLock runs fn if no one holds the rotation lock, and reports
+// whether it ran. The lock is a transaction-level advisory lock
+// (pg_try_advisory_xact_lock) keyed on the schema, held by a transaction
+// that stays open, writing nothing, while fn runs: it is released when that
+// transaction ends, or by the server if the connection dies, so it cannot
+// leak into the pool. Taking it is bounded by the store's timeout; holding
+// it only by ctx. fn's store calls use other pooled connections.
+func (s *Store) WithRotationLock(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
+	const op = "rotation lock"
+	lctx, cancel := s.bound(ctx)
+	defer cancel()
+	tx, err := s.pool.Begin(lctx)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	// Ending the transaction releases the lock, so it is ended even when
+	// ctx is done; pgx closes the connection if that fails.
+	defer func() {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		defer rcancel()
+		_ = tx.Rollback(rctx) // a transaction that wrote nothing; failure closes the connection
+	}()
+	var taken bool
+	err = tx.QueryRow(lctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1::text || current_schema(), 0))`,
+		rotationLockKey).Scan(&taken)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	if !taken {
+		return false, nil
+	}
+	return true, fn(ctx)
+}
+
 const selectSecret = `SELECT name, sealed, kek_id, created_at FROM secrets WHERE name = $1`
 
 // CreateSecret inserts sec unless a secret of that name exists, and returns

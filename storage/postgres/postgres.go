@@ -20,7 +20,8 @@
 // storage.ErrConflict; everything else is wrapped as it is.
 //
 // Expired sessions, auth requests and refresh grants are never returned, but
-// stay in the database until Prune deletes them.
+// stay in the database until Prune deletes them; so do revoked-family
+// records (FamilyRevoked reports them until then).
 package postgres
 
 import (
@@ -48,6 +49,7 @@ var (
 	_ storage.Sessions      = (*Store)(nil)
 	_ storage.AuthRequests  = (*Store)(nil)
 	_ storage.RefreshGrants = (*Store)(nil)
+	_ storage.TokenFamilies = (*Store)(nil)
 	_ storage.SigningKeys   = (*Store)(nil)
 	_ storage.Secrets       = (*Store)(nil)
 )
@@ -179,12 +181,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Prune deletes sessions, auth requests and refresh grants that have expired
-// at now (used refresh grants are kept until they expire), at most batch rows
-// in all, and returns how many it deleted. Each table is pruned in one short
-// statement that skips rows other transactions hold locked, so concurrent
-// Prunes on several instances do not queue behind each other; a caller that
-// gets batch back should call again.
+// Prune deletes sessions, auth requests, refresh grants and revoked-family
+// records that have expired at now (used and revoked refresh grants are kept
+// until they expire), at most batch rows in all, and returns how many it
+// deleted. Each table is pruned in one short statement that skips rows
+// other transactions hold locked, so concurrent Prunes on several instances
+// do not queue behind each other; a caller that gets batch back should call
+// again.
 func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("postgres: prune: batch %d, want > 0", batch)
@@ -195,6 +198,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 	total := 0
 	for _, t := range []struct{ table, key string }{
 		{"sessions", "id"}, {"auth_requests", "id"}, {"refresh_grants", "token_hash"},
+		{"revoked_families", "id"},
 	} {
 		if total >= batch {
 			break
@@ -291,6 +295,15 @@ func list(l []string) []string {
 func blob(b []byte) []byte {
 	if b == nil {
 		return []byte{}
+	}
+	return b
+}
+
+// nullBlob encodes an empty or nil value as NULL, for nullable bytea
+// columns; it reads back as nil.
+func nullBlob(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
 	}
 	return b
 }

@@ -5,23 +5,51 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
-	auth_time, amr, created_at, expires_at, used_at`
+	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run, with the arguments of refreshGrantArgs.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) []any {
 	return []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, list(g.Scopes), list(g.Audience),
-		ts(g.AuthTime), list(g.AMR), ts(g.CreatedAt), ts(g.ExpiresAt), tsPtr(g.UsedAt)}
+		ts(g.AuthTime), list(g.AMR), ts(g.CreatedAt), ts(g.ExpiresAt), tsPtr(g.UsedAt),
+		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil)}
 }
+
+// scanRefreshGrant reads one row of refreshGrantColumns.
+func scanRefreshGrant(row pgx.Row) (*storage.RefreshGrant, error) {
+	var (
+		g                                storage.RefreshGrant
+		authTime, created, expires, used pgtype.Timestamptz
+		revoked, replayUntil             pgtype.Timestamptz
+	)
+	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &g.Scopes, &g.Audience,
+		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil)
+	if err != nil {
+		return nil, err
+	}
+	g.AuthTime = timeOf(authTime)
+	g.CreatedAt = timeOf(created)
+	g.ExpiresAt = timeOf(expires)
+	g.UsedAt = timePtrOf(used)
+	g.RevokedAt = timePtrOf(revoked)
+	g.ReplayUntil = timeOf(replayUntil)
+	return &g, nil
+}
+
+// familyLock takes a transaction-level advisory lock on the family $1 in the
+// current schema. RotateRefreshGrant and RevokeFamily both take it before
+// they touch the family's grants; see RotateRefreshGrant.
+const familyLock = `SELECT pg_advisory_xact_lock(hashtextextended('gatehouse family ' || current_schema() || ' ' || $1::text, 0))`
 
 // CreateRefreshGrant inserts g; ErrConflict if the hash exists.
 func (s *Store) CreateRefreshGrant(ctx context.Context, g *storage.RefreshGrant) error {
@@ -33,35 +61,47 @@ func (s *Store) CreateRefreshGrant(ctx context.Context, g *storage.RefreshGrant)
 	return nil
 }
 
-// RefreshGrant returns the grant with that token hash if it exists, is unused
-// and has not expired at now; ErrNotFound otherwise.
+// RefreshGrant returns the grant with that token hash if it exists, is
+// unused, not revoked and has not expired at now; ErrNotFound otherwise.
 func (s *Store) RefreshGrant(ctx context.Context, tokenHash string, now time.Time) (*storage.RefreshGrant, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var (
-		g                                storage.RefreshGrant
-		authTime, created, expires, used pgtype.Timestamptz
-	)
-	err := s.pool.QueryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`, tokenHash, ts(now)).
-		Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &g.Scopes, &g.Audience,
-			&authTime, &g.AMR, &created, &expires, &used)
+	g, err := scanRefreshGrant(s.pool.QueryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
+		WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2`, tokenHash, ts(now)))
 	if err != nil {
 		return nil, wrap("refresh grant", err)
 	}
-	g.AuthTime = timeOf(authTime)
-	g.CreatedAt = timeOf(created)
-	g.ExpiresAt = timeOf(expires)
-	g.UsedAt = timePtrOf(used)
-	return &g, nil
+	return g, nil
+}
+
+// RefreshGrantByHash returns the grant with that token hash whatever its
+// state (used, revoked or expired, until Prune deletes it), or ErrNotFound.
+func (s *Store) RefreshGrantByHash(ctx context.Context, tokenHash string) (*storage.RefreshGrant, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	g, err := scanRefreshGrant(s.pool.QueryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
+		WHERE token_hash = $1`, tokenHash))
+	if err != nil {
+		return nil, wrap("refresh grant by hash", err)
+	}
+	return g, nil
 }
 
 // RotateRefreshGrant marks the grant oldHash used at now and inserts next, in
-// one transaction. It succeeds only if oldHash is live and unused at now;
-// otherwise ErrNotFound, and nothing changes. If next's hash is taken it
-// returns ErrConflict, and nothing changes. Of concurrent calls with one
-// oldHash exactly one succeeds: the conditional update takes the row's lock,
-// and the others, once it is released, find the row used and change nothing.
+// one transaction. It succeeds only if oldHash is live, unused and not
+// revoked at now; otherwise ErrNotFound, and nothing changes. If next's hash
+// is taken it returns ErrConflict, and nothing changes. Of concurrent calls
+// with one oldHash exactly one succeeds: the conditional update takes the
+// row's lock, and the others, once it is released, find the row used and
+// change nothing.
+//
+// Row locks alone would not order a rotation with a concurrent RevokeFamily
+// of next's family: under READ COMMITTED the revocation's UPDATE may wait
+// for the old row, then revoke it but miss next, inserted by a transaction
+// that committed after the UPDATE took its snapshot. So both first take the
+// family's advisory lock (sent in one round trip with the UPDATE): a
+// revocation then sees every grant a rotation committed before it, and a
+// rotation that waited for a revocation finds its old grant revoked.
 func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, now time.Time) error {
 	const op = "rotate refresh grant"
 	if next == nil {
@@ -76,8 +116,20 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return wrap(op, err)
 	}
 	defer tx.Rollback(ctx)
-	tag, err := tx.Exec(ctx, `UPDATE refresh_grants SET used_at = $1
-		WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1`, n, oldHash)
+	var b pgx.Batch
+	b.Queue(familyLock, next.FamilyID)
+	b.Queue(`UPDATE refresh_grants SET used_at = $1
+		WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1`, n, oldHash)
+	br := tx.SendBatch(ctx, &b)
+	_, err = br.Exec()
+	if err != nil {
+		br.Close()
+		return wrap(op+": lock family", err)
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -91,4 +143,62 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return wrap(op, err)
 	}
 	return nil
+}
+
+// SaveRefreshReplay records replay and until on the grant tokenHash, whatever
+// its state; ErrNotFound if there is no such grant.
+func (s *Store) SaveRefreshReplay(ctx context.Context, tokenHash string, replay []byte, until time.Time) error {
+	const op = "save refresh replay"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE refresh_grants SET replay = $1, replay_until = $2 WHERE token_hash = $3`,
+		nullBlob(replay), ts(until), tokenHash)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(tag, op)
+}
+
+// RevokeFamily sets RevokedAt = now on every grant of the family not revoked
+// yet and remembers the family as revoked until keepUntil, in one
+// transaction that holds the family's advisory lock (see
+// RotateRefreshGrant). Revoking a remembered family again keeps its first
+// revocation time and extends its memory to the later of the two keepUntil.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now, keepUntil time.Time) error {
+	const op = "revoke family"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n := ts(now)
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer tx.Rollback(ctx)
+	var b pgx.Batch
+	b.Queue(familyLock, familyID)
+	b.Queue(`UPDATE refresh_grants SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`, n, familyID)
+	b.Queue(`INSERT INTO revoked_families (id, revoked_at, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET expires_at = greatest(revoked_families.expires_at, excluded.expires_at)`,
+		familyID, n, ts(keepUntil))
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return wrap(op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// FamilyRevoked reports whether the family is remembered as revoked: from
+// RevokeFamily until Prune deletes the record after its keepUntil.
+func (s *Store) FamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var revoked bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_families WHERE id = $1)`, familyID).Scan(&revoked)
+	if err != nil {
+		return false, wrap("family revoked", err)
+	}
+	return revoked, nil
 }

@@ -107,6 +107,7 @@ type composite struct {
 	storage.Sessions
 	storage.AuthRequests
 	storage.RefreshGrants
+	storage.TokenFamilies
 	keyStore // embedded as storage.SigningKeys, the field would hide its method SigningKeys
 	storage.Secrets
 }
@@ -121,7 +122,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, r, r, sq, sq, sq}
+		return composite{sq, sq, r, r, sq, sq, sq, sq}
 	})
 }
 

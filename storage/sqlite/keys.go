@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -65,6 +67,94 @@ func (s *Store) SigningKeys(ctx context.Context, now time.Time) ([]storage.Signi
 		return nil, wrap("signing keys", err)
 	}
 	return out, nil
+}
+
+var _ storage.KeyRotation = (*Store)(nil)
+
+// UpdateSigningKey overwrites the schedule and the sealed private part of the
+// key with k.ID; ErrNotFound if there is none.
+func (s *Store) UpdateSigningKey(ctx context.Context, k *storage.SigningKey) error {
+	op := "update signing key " + k.ID
+	var e encoder
+	args := []any{blob(k.PrivateSealed), k.KEKID,
+		e.time(k.PublishAt), e.time(k.ActivateAt), e.time(k.RetireAt), e.time(k.DeleteAt), k.ID}
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	res, err := s.exec(ctx, `UPDATE signing_keys SET private_sealed = ?, kek_id = ?,
+		publish_at = ?, activate_at = ?, retire_at = ?, delete_at = ? WHERE id = ?`, args...)
+	if err != nil {
+		return wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return notFound(op)
+	}
+	return nil
+}
+
+// DeleteSigningKeys removes every key whose DeleteAt is set and not after
+// now, and reports how many it removed.
+func (s *Store) DeleteSigningKeys(ctx context.Context, now time.Time) (int, error) {
+	var e encoder
+	n := e.time(now)
+	if e.err != nil {
+		return 0, fmt.Errorf("sqlite: delete signing keys: %w", e.err)
+	}
+	res, err := s.exec(ctx, `DELETE FROM signing_keys WHERE delete_at IS NOT NULL AND delete_at <= ?`, n)
+	if err != nil {
+		return 0, wrap("delete signing keys", err)
+	}
+	deleted, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrap("delete signing keys", err)
+	}
+	return int(deleted), nil
+}
+
+// rotationLease bounds how long one WithRotationLock call holds the lock:
+// fn's context ends then, and a holder that died without releasing the lock
+// stops blocking others after that long.
+const rotationLease = 5 * time.Minute
+
+// WithRotationLock runs fn if no one holds the rotation lock, and reports
+// whether it ran. The lock is a lease in the key_rotation_lock table, taken
+// and released in single statements, so fn's own writes never wait for it;
+// it is shared by every process using the file. fn's context ends when the
+// lease does (rotationLease, measured on the wall clock, since it concerns
+// live processes and not key schedules).
+func (s *Store) WithRotationLock(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
+	const op = "rotation lock"
+	holder := rand.Text()
+	now := time.Now()
+	expires := now.Add(rotationLease)
+	res, err := s.exec(ctx, `INSERT INTO key_rotation_lock (id, holder, expires_at) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE key_rotation_lock.expires_at <= ?`, holder, expires.UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	taken, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	if taken == 0 {
+		return false, nil
+	}
+	fctx, cancel := context.WithDeadline(ctx, expires)
+	err = fn(fctx)
+	cancel()
+	// Released even when ctx has ended: otherwise the lease would block
+	// every other instance until it expires.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer rcancel()
+	if _, rerr := s.exec(rctx, `DELETE FROM key_rotation_lock WHERE id = 1 AND holder = ?`, holder); rerr != nil {
+		err = errors.Join(err, wrap("release "+op, rerr))
+	}
+	return true, err
 }
 
 // CreateSecret inserts sec unless a secret of that name exists, and returns

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,18 +11,48 @@ import (
 )
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
-	auth_time, amr, created_at, expires_at, used_at`
+	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) ([]any, error) {
 	var e encoder
 	args := []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, e.strings(g.Scopes), e.strings(g.Audience),
-		e.time(g.AuthTime), e.strings(g.AMR), e.time(g.CreatedAt), e.time(g.ExpiresAt), e.timePtr(g.UsedAt)}
+		e.time(g.AuthTime), e.strings(g.AMR), e.time(g.CreatedAt), e.time(g.ExpiresAt), e.timePtr(g.UsedAt),
+		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil)}
 	return args, e.err
+}
+
+// scanRefreshGrant reads one row of refreshGrantColumns.
+func scanRefreshGrant(row scanner) (*storage.RefreshGrant, error) {
+	var (
+		g                                storage.RefreshGrant
+		scopes, audience, amr            string
+		authTime, created, expires, used sql.NullInt64
+		revoked, replayUntil             sql.NullInt64
+	)
+	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &scopes, &audience,
+		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil)
+	if err != nil {
+		return nil, err
+	}
+	var d decoder
+	g.Scopes = d.strings(scopes)
+	g.Audience = d.strings(audience)
+	g.AuthTime = d.time(authTime)
+	g.AMR = d.strings(amr)
+	g.CreatedAt = d.time(created)
+	g.ExpiresAt = d.time(expires)
+	g.UsedAt = d.timePtr(used)
+	g.RevokedAt = d.timePtr(revoked)
+	g.ReplayUntil = d.time(replayUntil)
+	if d.err != nil {
+		return nil, d.err
+	}
+	return &g, nil
 }
 
 // CreateRefreshGrant inserts g; ErrConflict if the hash exists.
@@ -36,46 +67,41 @@ func (s *Store) CreateRefreshGrant(ctx context.Context, g *storage.RefreshGrant)
 	return nil
 }
 
-// RefreshGrant returns the grant with that token hash if it exists, is unused
-// and has not expired at now; ErrNotFound otherwise.
+// RefreshGrant returns the grant with that token hash if it exists, is
+// unused, not revoked and has not expired at now; ErrNotFound otherwise.
 func (s *Store) RefreshGrant(ctx context.Context, tokenHash string, now time.Time) (*storage.RefreshGrant, error) {
 	var e encoder
 	n := e.time(now)
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: refresh grant: %w", e.err)
 	}
-	var (
-		g                                storage.RefreshGrant
-		scopes, audience, amr            string
-		authTime, created, expires, used sql.NullInt64
-	)
-	err := s.queryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
-		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`, tokenHash, n).
-		Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &scopes, &audience,
-			&authTime, &amr, &created, &expires, &used)
+	g, err := scanRefreshGrant(s.queryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
+		WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, tokenHash, n))
 	if err != nil {
 		return nil, wrap("refresh grant", err)
 	}
-	var d decoder
-	g.Scopes = d.strings(scopes)
-	g.Audience = d.strings(audience)
-	g.AuthTime = d.time(authTime)
-	g.AMR = d.strings(amr)
-	g.CreatedAt = d.time(created)
-	g.ExpiresAt = d.time(expires)
-	g.UsedAt = d.timePtr(used)
-	if d.err != nil {
-		return nil, fmt.Errorf("sqlite: refresh grant: %w", d.err)
+	return g, nil
+}
+
+// RefreshGrantByHash returns the grant with that token hash whatever its
+// state (used, revoked or expired, until Prune deletes it), or ErrNotFound.
+func (s *Store) RefreshGrantByHash(ctx context.Context, tokenHash string) (*storage.RefreshGrant, error) {
+	g, err := scanRefreshGrant(s.queryRow(ctx, `SELECT `+refreshGrantColumns+` FROM refresh_grants
+		WHERE token_hash = ?`, tokenHash))
+	if err != nil {
+		return nil, wrap("refresh grant by hash", err)
 	}
-	return &g, nil
+	return g, nil
 }
 
 // RotateRefreshGrant marks the grant oldHash used at now and inserts next, in
-// one write transaction. It succeeds only if oldHash is live and unused at
-// now; otherwise ErrNotFound, and nothing changes. If next's hash is taken it
-// returns ErrConflict, and nothing changes. Of concurrent calls with one
-// oldHash exactly one succeeds: the conditional update serialises them under
-// SQLite's write lock.
+// one write transaction. It succeeds only if oldHash is live, unused and not
+// revoked at now; otherwise ErrNotFound, and nothing changes. If next's hash
+// is taken it returns ErrConflict, and nothing changes. Of concurrent calls
+// with one oldHash exactly one succeeds: the conditional update serialises
+// them under SQLite's write lock. The same lock orders it with RevokeFamily,
+// which therefore either refuses the rotation (it committed first) or sees
+// and revokes next (it committed after).
 func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, now time.Time) error {
 	const op = "rotate refresh grant"
 	if next == nil {
@@ -98,7 +124,7 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	defer tx.Rollback()
 	in := runner{s: s, tx: tx}
 	res, err := in.exec(ctx, `UPDATE refresh_grants SET used_at = ?
-		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`, n, oldHash, n)
+		WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, n, oldHash, n)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -112,4 +138,68 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return wrap(op, err)
 	}
 	return nil
+}
+
+// SaveRefreshReplay records replay and until on the grant tokenHash, whatever
+// its state; ErrNotFound if there is no such grant.
+func (s *Store) SaveRefreshReplay(ctx context.Context, tokenHash string, replay []byte, until time.Time) error {
+	const op = "save refresh replay"
+	var e encoder
+	u := e.time(until)
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	res, err := s.exec(ctx, `UPDATE refresh_grants SET replay = ?, replay_until = ? WHERE token_hash = ?`,
+		nullBlob(replay), u, tokenHash)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(res, op)
+}
+
+// RevokeFamily sets RevokedAt = now on every grant of the family not revoked
+// yet and remembers the family as revoked until keepUntil, in one write
+// transaction. Revoking a remembered family again keeps its first
+// revocation time and extends its memory to the later of the two keepUntil.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now, keepUntil time.Time) error {
+	const op = "revoke family"
+	var e encoder
+	n, keep := e.time(now), e.time(keepUntil)
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer tx.Rollback()
+	in := runner{s: s, tx: tx}
+	if _, err := in.exec(ctx, `UPDATE refresh_grants SET revoked_at = ?
+		WHERE family_id = ? AND revoked_at IS NULL`, n, familyID); err != nil {
+		return wrap(op, err)
+	}
+	if _, err := in.exec(ctx, `INSERT INTO revoked_families (id, revoked_at, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE revoked_families.expires_at IS NULL OR excluded.expires_at > revoked_families.expires_at`,
+		familyID, n, keep); err != nil {
+		return wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// FamilyRevoked reports whether the family is remembered as revoked: from
+// RevokeFamily until Prune deletes the record after its keepUntil.
+func (s *Store) FamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	var one int
+	err := s.queryRow(ctx, `SELECT 1 FROM revoked_families WHERE id = ?`, familyID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, wrap("family revoked", err)
+	}
+	return true, nil
 }

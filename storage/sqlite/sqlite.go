@@ -15,7 +15,8 @@
 // schema stays sound, and opening again succeeds).
 //
 // Expired sessions, auth requests and refresh grants are never returned, but
-// stay in the file until Prune deletes them.
+// stay in the file until Prune deletes them; so do revoked-family records
+// (FamilyRevoked reports them until then).
 package sqlite
 
 import (
@@ -45,6 +46,7 @@ var (
 	_ storage.Sessions      = (*Store)(nil)
 	_ storage.AuthRequests  = (*Store)(nil)
 	_ storage.RefreshGrants = (*Store)(nil)
+	_ storage.TokenFamilies = (*Store)(nil)
 	_ storage.SigningKeys   = (*Store)(nil)
 	_ storage.Secrets       = (*Store)(nil)
 )
@@ -249,10 +251,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Prune deletes sessions, auth requests and refresh grants that have expired
-// at now, at most batch rows in all, and returns how many it deleted. Each
-// table is pruned in one short statement, so the write lock is never held
-// for long; a caller that gets batch back should call again.
+// Prune deletes sessions, auth requests, refresh grants and revoked-family
+// records that have expired at now, at most batch rows in all, and returns
+// how many it deleted. Each table is pruned in one short statement, so the
+// write lock is never held for long; a caller that gets batch back should
+// call again.
 func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("sqlite: prune: batch %d, want > 0", batch)
@@ -263,7 +266,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		return 0, fmt.Errorf("sqlite: prune: %w", e.err)
 	}
 	total := 0
-	for _, table := range []string{"sessions", "auth_requests", "refresh_grants"} {
+	for _, table := range []string{"sessions", "auth_requests", "refresh_grants", "revoked_families"} {
 		if total >= batch {
 			break
 		}
@@ -355,6 +358,15 @@ func nullString(s string) any {
 func blob(b []byte) []byte {
 	if b == nil {
 		return []byte{}
+	}
+	return b
+}
+
+// nullBlob encodes an empty or nil value as NULL, for nullable BLOB columns;
+// it reads back as nil.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
 	}
 	return b
 }

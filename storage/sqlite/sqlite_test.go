@@ -208,7 +208,8 @@ func TestPrune(t *testing.T) {
 	ctx := t.Context()
 	now := t0
 
-	// Per table: 3 expired (one at exactly now) and 2 live rows.
+	// Per table: 3 expired (one at exactly now) and 2 live rows; revoked
+	// families expire at their keepUntil.
 	expiries := []time.Duration{-time.Hour, -time.Nanosecond, 0, time.Nanosecond, time.Hour}
 	live := map[string]bool{}
 	for i, d := range expiries {
@@ -230,7 +231,11 @@ func TestPrune(t *testing.T) {
 		if err := s.CreateRefreshGrant(ctx, &g); err != nil {
 			t.Fatal(err)
 		}
-		live[sess.ID], live[r.ID], live[g.TokenHash] = isLive, isLive, isLive
+		fam := fmt.Sprintf("f%d", i)
+		if err := s.RevokeFamily(ctx, fam, now.Add(-2*time.Hour), exp); err != nil {
+			t.Fatal(err)
+		}
+		live[sess.ID], live[r.ID], live[g.TokenHash], live[fam] = isLive, isLive, isLive, isLive
 	}
 	// Rows no prune may touch.
 	u := storage.User{ID: "u1", Username: "alice"}
@@ -238,7 +243,7 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const wantExpired = 9
+	const wantExpired = 12
 	var calls []int
 	for range 10 {
 		n, err := s.Prune(ctx, now, 4)
@@ -253,7 +258,7 @@ func TestPrune(t *testing.T) {
 			break
 		}
 	}
-	want := []int{4, 4, 1}
+	want := []int{4, 4, 4, 0}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Errorf("rows deleted per Prune call with batch 4: got %v, want %v", calls, want)
 	}
@@ -261,6 +266,7 @@ func TestPrune(t *testing.T) {
 	remaining := map[string]bool{}
 	for _, q := range []string{
 		`SELECT id FROM sessions`, `SELECT id FROM auth_requests`, `SELECT token_hash FROM refresh_grants`,
+		`SELECT id FROM revoked_families`,
 	} {
 		rows, err := s.db.QueryContext(ctx, q)
 		if err != nil {

@@ -1,7 +1,10 @@
 package storagetest
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,6 +189,159 @@ func testConcurrentCreateSecret(t *testing.T, s Store) {
 		wantEqual(t, "Secret("+name+")", *stored, newSecret(name, stored.Sealed[0]))
 		for i := range got {
 			wantEqual(t, fmt.Sprintf("CreateSecret(%s) in goroutine %d", name, i), *got[i], *stored)
+		}
+	}
+}
+
+var keyRotationTests = []test{
+	{"UpdateSigningKey", testUpdateSigningKey},
+	{"UpdateUnknownSigningKey", testUpdateUnknownSigningKey},
+	{"DeleteSigningKeys", testDeleteSigningKeys},
+	{"LockRunsAndReleases", testRotationLockRelease},
+	{"LockConcurrent", testRotationLockConcurrent},
+}
+
+// keyRotation returns s as a storage.KeyRotation, or skips the test: the
+// interface is optional for a store that only serves keys.
+func keyRotation(t *testing.T, s Store) storage.KeyRotation {
+	t.Helper()
+	kr, ok := s.(storage.KeyRotation)
+	if !ok {
+		t.Skipf("%T does not implement storage.KeyRotation", s)
+	}
+	return kr
+}
+
+func testUpdateSigningKey(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	orig := newSigningKey("k1", at(-time.Hour))
+	other := newSigningKey("k2", at(-time.Minute))
+	for _, k := range []storage.SigningKey{orig, other} {
+		check(t, "CreateSigningKey("+k.ID+")", s.CreateSigningKey(t.Context(), &k))
+	}
+	upd := orig
+	upd.PrivateSealed, upd.KEKID = []byte("resealed\x00"), "kek-2"
+	upd.PublishAt, upd.ActivateAt = at(-30*time.Minute), inZone(at(-20*time.Minute))
+	upd.RetireAt, upd.DeleteAt = at(time.Hour), inZone(at(2*time.Hour))
+	// Identity fields given are ignored.
+	changed := upd
+	changed.Algorithm, changed.PublicJWK, changed.CreatedAt = "RS256", []byte(`{}`), at(time.Hour)
+	check(t, "UpdateSigningKey", kr.UpdateSigningKey(t.Context(), &changed))
+	wantKeys(t, "SigningKeys after update", listKeys(t, s, t0), []storage.SigningKey{upd, other})
+
+	// Clearing the schedule again stores zero times.
+	upd.RetireAt, upd.DeleteAt = time.Time{}, time.Time{}
+	check(t, "UpdateSigningKey clearing the schedule", kr.UpdateSigningKey(t.Context(), &upd))
+	wantKeys(t, "SigningKeys after clearing", listKeys(t, s, t0), []storage.SigningKey{upd, other})
+}
+
+func testUpdateUnknownSigningKey(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	k := newSigningKey("nope", t0)
+	wantErr(t, "UpdateSigningKey on an empty store", kr.UpdateSigningKey(t.Context(), &k), storage.ErrNotFound)
+	if got := listKeys(t, s, t0); len(got) != 0 {
+		t.Fatalf("SigningKeys after a failed update: got %d keys, want 0", len(got))
+	}
+	// A key past its DeleteAt is still found until deleted.
+	gone := newSigningKey("gone", at(-2*time.Hour))
+	gone.RetireAt, gone.DeleteAt = at(-time.Hour), at(-time.Minute)
+	check(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), &gone))
+	gone.DeleteAt = at(time.Hour)
+	check(t, "UpdateSigningKey on a key past DeleteAt", kr.UpdateSigningKey(t.Context(), &gone))
+	wantKeys(t, "SigningKeys after bringing a key back", listKeys(t, s, t0), []storage.SigningKey{gone})
+}
+
+func testDeleteSigningKeys(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	old := newSigningKey("old", at(-72*time.Hour))
+	old.RetireAt, old.DeleteAt = at(-48*time.Hour), at(-time.Hour)
+	edge := newSigningKey("edge", at(-48*time.Hour))
+	edge.RetireAt, edge.DeleteAt = at(-time.Hour), t0
+	later := newSigningKey("later", at(-24*time.Hour))
+	later.RetireAt, later.DeleteAt = t0, at(time.Microsecond)
+	forever := newSigningKey("forever", at(-time.Hour))
+	for _, k := range []storage.SigningKey{old, edge, later, forever} {
+		check(t, "CreateSigningKey("+k.ID+")", s.CreateSigningKey(t.Context(), &k))
+	}
+	n, err := kr.DeleteSigningKeys(t.Context(), inZone(t0))
+	check(t, "DeleteSigningKeys", err)
+	if n != 2 {
+		t.Errorf("DeleteSigningKeys: got %d deleted, want 2", n)
+	}
+	// Deleted for good: even an earlier now does not list them.
+	wantKeys(t, "SigningKeys after delete", listKeys(t, s, at(-100*time.Hour)), []storage.SigningKey{later, forever})
+	old.DeleteAt = at(time.Hour)
+	wantErr(t, "UpdateSigningKey on a deleted key", kr.UpdateSigningKey(t.Context(), &old), storage.ErrNotFound)
+	n, err = kr.DeleteSigningKeys(t.Context(), t0)
+	check(t, "second DeleteSigningKeys", err)
+	if n != 0 {
+		t.Errorf("second DeleteSigningKeys: got %d deleted, want 0", n)
+	}
+}
+
+func testRotationLockRelease(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	errFn := errors.New("fn failed")
+	for i, want := range []error{nil, errFn, nil} {
+		calls := 0
+		ran, err := kr.WithRotationLock(t.Context(), func(ctx context.Context) error {
+			calls++
+			if ctx.Err() != nil {
+				t.Errorf("call %d: fn's context is already done: %v", i, ctx.Err())
+			}
+			// The holder's own store calls do not wait for the lock.
+			k := newSigningKey(fmt.Sprintf("k%d", i), t0)
+			if err := s.CreateSigningKey(ctx, &k); err != nil {
+				return err
+			}
+			return want
+		})
+		if !ran || calls != 1 {
+			t.Fatalf("call %d: got ran %v and %d calls of fn, want true and 1 (the lock was not released?)", i, ran, calls)
+		}
+		wantErr(t, fmt.Sprintf("call %d", i), err, want)
+	}
+	if got := listKeys(t, s, t0); len(got) != 3 {
+		t.Errorf("SigningKeys: got %d keys, want the 3 that fn created", len(got))
+	}
+}
+
+func testRotationLockConcurrent(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	for round := range raceRounds {
+		// The holder keeps the lock until every other caller has returned,
+		// so exactly one may run whatever the timing.
+		var returned atomic.Int32
+		done := make(chan struct{})
+		ran := make([]bool, racers)
+		errs := race(func(i int) error {
+			var err error
+			ran[i], err = kr.WithRotationLock(t.Context(), func(ctx context.Context) error {
+				select {
+				case <-done:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(30 * time.Second):
+					return errors.New("the other callers did not return: did several hold the lock?")
+				}
+			})
+			if returned.Add(1) == racers-1 {
+				close(done)
+			}
+			return err
+		})
+		holders := 0
+		for i := range racers {
+			if errs[i] != nil {
+				t.Fatalf("round %d: WithRotationLock in goroutine %d: %v", round, i, errs[i])
+			}
+			if ran[i] {
+				holders++
+			}
+		}
+		if holders != 1 {
+			t.Fatalf("round %d: got %d callers that ran fn, want exactly 1", round, holders)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -17,6 +18,15 @@ var refreshGrantTests = []test{
 	{"RotateRefused", testRotateRefused},
 	{"RotateOntoTakenHash", testRotateOntoTakenHash},
 	{"ConcurrentRotate", testConcurrentRotate},
+	{"FamilyFieldsRoundTrip", testFamilyFieldsRoundTrip},
+	{"RevokedRefused", testRevokedRefused},
+	{"ByHashAnyState", testRefreshGrantByHash},
+	{"SaveReplay", testSaveRefreshReplay},
+	{"RevokeFamily", testRevokeFamily},
+	{"RevokeFamilyTwice", testRevokeFamilyTwice},
+	{"RevokeFamilyWithoutGrants", testRevokeFamilyWithoutGrants},
+	{"FamilyRevoked", testFamilyRevoked},
+	{"ConcurrentRevokeAndRotate", testConcurrentRevokeAndRotate},
 }
 
 // refreshLife is the lifetime the suite gives refresh grants.
@@ -103,6 +113,12 @@ func testRefreshGrantUnknownOrUsed(t *testing.T, s Store) {
 	createGrant(t, s, used)
 	wantNoGrant(t, s, t0, "used", "created used")
 	wantNoGrant(t, s, at(-2*time.Minute), "used", "created used, asked before its use")
+
+	revoked := newGrant("revoked")
+	revoked.RevokedAt = ptr(at(-time.Minute))
+	createGrant(t, s, revoked)
+	wantNoGrant(t, s, t0, "revoked", "created revoked")
+	wantNoGrant(t, s, at(-2*time.Minute), "revoked", "created revoked, asked before its revocation")
 }
 
 func testRefreshGrantConflict(t *testing.T, s Store) {
@@ -144,6 +160,9 @@ func testRotateRefused(t *testing.T, s Store) {
 	used := newGrant("used")
 	used.UsedAt = ptr(at(-time.Minute))
 	createGrant(t, s, used)
+	revoked := newGrant("revoked")
+	revoked.RevokedAt = ptr(at(-time.Minute))
+	createGrant(t, s, revoked)
 
 	tests := []struct {
 		name string
@@ -153,6 +172,8 @@ func testRotateRefused(t *testing.T, s Store) {
 		{"unknown token", "nope", t0},
 		{"token already rotated", "rotated", at(time.Second)},
 		{"token created used", "used", t0},
+		{"token created revoked", "revoked", t0},
+		{"token created revoked, before its revocation", "revoked", at(-2 * time.Minute)},
 		{"token at expiry", "live", live.ExpiresAt},
 		{"token after expiry", "live", live.ExpiresAt.Add(time.Hour)},
 	}
@@ -165,6 +186,7 @@ func testRotateRefused(t *testing.T, s Store) {
 	// Nothing changed: the expired-at-now token is still live before then.
 	wantGrant(t, s, t0, live)
 	wantGrant(t, s, t0, newGrant("rotated-next"))
+	wantGrantByHash(t, s, revoked)
 }
 
 func testRotateOntoTakenHash(t *testing.T, s Store) {
@@ -202,6 +224,319 @@ func testConcurrentRotate(t *testing.T, s Store) {
 			} else {
 				wantNoGrant(t, s, now, next.TokenHash, "of a losing rotation")
 			}
+		}
+	}
+}
+
+// Reuse detection and family revocation (storage.TokenFamilies).
+
+func wantGrantByHash(t *testing.T, s Store, want storage.RefreshGrant) {
+	t.Helper()
+	got, err := s.RefreshGrantByHash(t.Context(), want.TokenHash)
+	check(t, "RefreshGrantByHash("+want.TokenHash+")", err)
+	wantEqual(t, "RefreshGrantByHash("+want.TokenHash+")", *got, want)
+}
+
+func wantNoGrantByHash(t *testing.T, s Store, hash, why string) {
+	t.Helper()
+	_, err := s.RefreshGrantByHash(t.Context(), hash)
+	wantErr(t, "RefreshGrantByHash("+hash+") "+why, err, storage.ErrNotFound)
+}
+
+func wantFamilyRevoked(t *testing.T, s Store, family string, want bool, why string) {
+	t.Helper()
+	got, err := s.FamilyRevoked(t.Context(), family)
+	check(t, "FamilyRevoked("+family+") "+why, err)
+	if got != want {
+		t.Errorf("FamilyRevoked(%s) %s: got %v, want %v", family, why, got, want)
+	}
+}
+
+// replay is a sealed token response: opaque bytes, not text.
+var replay = []byte("\x00sealed\xff\xfe response")
+
+func testFamilyFieldsRoundTrip(t *testing.T, s Store) {
+	// Every field set, through CreateRefreshGrant.
+	full := newGrant("full")
+	full.UsedAt = ptr(inZone(at(-2 * time.Minute)))
+	full.RevokedAt = ptr(inZone(at(-time.Minute)))
+	full.Replay = replay
+	full.ReplayUntil = inZone(at(time.Minute))
+	// A live grant with a replay is still returned by RefreshGrant.
+	live := newGrant("live")
+	live.Replay = []byte{1}
+	live.ReplayUntil = at(time.Second)
+	// The new fields unset.
+	plain := newGrant("plain")
+	for _, g := range []storage.RefreshGrant{full, live, plain} {
+		createGrant(t, s, g)
+		wantGrantByHash(t, s, g)
+	}
+	wantGrant(t, s, t0, live)
+	wantGrant(t, s, t0, plain)
+
+	// Every field set, through RotateRefreshGrant's insert.
+	next := newGrant("next")
+	next.UsedAt = ptr(at(time.Minute))
+	next.RevokedAt = ptr(at(2 * time.Minute))
+	next.Replay = replay
+	next.ReplayUntil = at(3 * time.Minute)
+	check(t, "RotateRefreshGrant(plain -> next)", s.RotateRefreshGrant(t.Context(), "plain", &next, t0))
+	wantGrantByHash(t, s, next)
+	plain.UsedAt = ptr(t0)
+	wantGrantByHash(t, s, plain)
+}
+
+func testRevokedRefused(t *testing.T, s Store) {
+	a, b, other := newGrant("a"), newGrant("b"), newGrant("other")
+	other.FamilyID = "family-2"
+	for _, g := range []storage.RefreshGrant{a, b, other} {
+		createGrant(t, s, g)
+	}
+	now := at(time.Minute)
+	check(t, "RevokeFamily(family-1)", s.RevokeFamily(t.Context(), "family-1", now, now.Add(time.Hour)))
+
+	for _, g := range []storage.RefreshGrant{a, b} {
+		wantNoGrant(t, s, now, g.TokenHash, "of a revoked family")
+		wantNoGrant(t, s, t0, g.TokenHash, "of a revoked family, asked before the revocation")
+		for _, when := range []time.Time{t0, now, now.Add(time.Hour)} {
+			next := newGrant(g.TokenHash + "-next")
+			err := s.RotateRefreshGrant(t.Context(), g.TokenHash, &next, when)
+			wantErr(t, "RotateRefreshGrant of a revoked grant at "+when.Format(time.RFC3339), err, storage.ErrNotFound)
+			wantNoGrantByHash(t, s, next.TokenHash, "after a refused rotation of a revoked grant")
+		}
+		// Nothing changed: still revoked once, not used.
+		g.RevokedAt = ptr(now)
+		wantGrantByHash(t, s, g)
+	}
+	// The other family is untouched and still rotates.
+	wantGrant(t, s, now, other)
+	next := newGrant("other-next")
+	next.FamilyID = "family-2"
+	check(t, "RotateRefreshGrant of another family", s.RotateRefreshGrant(t.Context(), "other", &next, now))
+	wantGrant(t, s, now, next)
+}
+
+func testRefreshGrantByHash(t *testing.T, s Store) {
+	wantNoGrantByHash(t, s, "nope", "on an empty store")
+
+	live, rotated, revoked, expired := newGrant("live"), newGrant("rotated"), newGrant("revoked"), newGrant("expired")
+	revoked.FamilyID = "family-2"
+	expired.ExpiresAt = at(-time.Second)
+	for _, g := range []storage.RefreshGrant{live, rotated, revoked, expired} {
+		createGrant(t, s, g)
+	}
+	now := at(time.Minute)
+	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", ptr(newGrant("rotated-next")), now))
+	rotated.UsedAt = ptr(now)
+	check(t, "RevokeFamily(family-2)", s.RevokeFamily(t.Context(), "family-2", now, now.Add(time.Hour)))
+	revoked.RevokedAt = ptr(now)
+
+	for _, g := range []storage.RefreshGrant{live, rotated, revoked, expired, newGrant("rotated-next")} {
+		wantGrantByHash(t, s, g)
+	}
+	wantNoGrant(t, s, now, "expired", "after expiry")
+	wantNoGrantByHash(t, s, "nope", "never created")
+}
+
+func testSaveRefreshReplay(t *testing.T, s Store) {
+	err := s.SaveRefreshReplay(t.Context(), "nope", replay, at(time.Minute))
+	wantErr(t, "SaveRefreshReplay on an empty store", err, storage.ErrNotFound)
+
+	g := newGrant("h1")
+	createGrant(t, s, g)
+	other := newGrant("other")
+	createGrant(t, s, other)
+	now := at(time.Minute)
+	next := newGrant("h2")
+	check(t, "RotateRefreshGrant(h1 -> h2)", s.RotateRefreshGrant(t.Context(), "h1", &next, now))
+	g.UsedAt = ptr(now)
+
+	// On the used grant, as the provider does after a rotation.
+	g.Replay, g.ReplayUntil = replay, inZone(now.Add(30*time.Second))
+	check(t, "SaveRefreshReplay(h1)", s.SaveRefreshReplay(t.Context(), "h1", g.Replay, g.ReplayUntil))
+	wantGrantByHash(t, s, g)
+	// Saving again overwrites.
+	g.Replay, g.ReplayUntil = []byte("second"), now.Add(time.Minute)
+	check(t, "SaveRefreshReplay(h1) again", s.SaveRefreshReplay(t.Context(), "h1", g.Replay, g.ReplayUntil))
+	wantGrantByHash(t, s, g)
+	// Nothing else changed.
+	wantGrant(t, s, now, next)
+	wantGrant(t, s, now, other)
+
+	// Any state: a revoked grant and an expired one too.
+	check(t, "RevokeFamily", s.RevokeFamily(t.Context(), "family-1", now, now.Add(time.Hour)))
+	g.RevokedAt = ptr(now)
+	g.Replay, g.ReplayUntil = []byte("third"), now.Add(2*time.Minute)
+	check(t, "SaveRefreshReplay(h1) when revoked", s.SaveRefreshReplay(t.Context(), "h1", g.Replay, g.ReplayUntil))
+	wantGrantByHash(t, s, g)
+	expired := newGrant("expired")
+	expired.ExpiresAt = at(-time.Second)
+	createGrant(t, s, expired)
+	expired.Replay, expired.ReplayUntil = replay, now
+	check(t, "SaveRefreshReplay(expired)", s.SaveRefreshReplay(t.Context(), "expired", expired.Replay, expired.ReplayUntil))
+	wantGrantByHash(t, s, expired)
+
+	err = s.SaveRefreshReplay(t.Context(), "h3", replay, at(time.Minute))
+	wantErr(t, "SaveRefreshReplay of an unknown grant", err, storage.ErrNotFound)
+	wantNoGrantByHash(t, s, "h3", "after SaveRefreshReplay of an unknown grant")
+}
+
+func testRevokeFamily(t *testing.T, s Store) {
+	live, rotated, expired := newGrant("live"), newGrant("rotated"), newGrant("expired")
+	expired.ExpiresAt = at(-time.Second)
+	withReplay := newGrant("with-replay")
+	earlier := newGrant("earlier")
+	earlier.RevokedAt = ptr(at(-time.Hour))
+	other, otherRevoked := newGrant("other"), newGrant("other-revoked")
+	other.FamilyID, otherRevoked.FamilyID = "family-2", "family-2"
+	otherRevoked.RevokedAt = ptr(at(-time.Hour))
+	for _, g := range []storage.RefreshGrant{live, rotated, expired, withReplay, earlier, other, otherRevoked} {
+		createGrant(t, s, g)
+	}
+	next := newGrant("rotated-next")
+	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", &next, t0))
+	rotated.UsedAt = ptr(t0)
+	withReplay.Replay, withReplay.ReplayUntil = replay, at(time.Minute)
+	check(t, "SaveRefreshReplay", s.SaveRefreshReplay(t.Context(), "with-replay", withReplay.Replay, withReplay.ReplayUntil))
+
+	now := inZone(at(time.Minute))
+	check(t, "RevokeFamily(family-1)", s.RevokeFamily(t.Context(), "family-1", now, now.Add(time.Hour)))
+	// Every grant of the family, whatever its state, is revoked at now; one
+	// revoked before keeps its first revocation.
+	for _, g := range []storage.RefreshGrant{live, rotated, expired, withReplay, next} {
+		g.RevokedAt = ptr(now)
+		wantGrantByHash(t, s, g)
+		wantNoGrant(t, s, t0, g.TokenHash, "after its family was revoked")
+	}
+	wantGrantByHash(t, s, earlier)
+	// No other family's grant.
+	wantGrant(t, s, now, other)
+	wantGrantByHash(t, s, otherRevoked)
+	wantFamilyRevoked(t, s, "family-1", true, "after RevokeFamily")
+	wantFamilyRevoked(t, s, "family-2", false, "after RevokeFamily of another family")
+}
+
+func testRevokeFamilyTwice(t *testing.T, s Store) {
+	g := newGrant("h1")
+	createGrant(t, s, g)
+	first := at(time.Minute)
+	check(t, "RevokeFamily", s.RevokeFamily(t.Context(), "family-1", first, first.Add(time.Hour)))
+	// Again, later, with an earlier and with a later keepUntil.
+	check(t, "RevokeFamily again", s.RevokeFamily(t.Context(), "family-1", at(2*time.Minute), first))
+	check(t, "RevokeFamily a third time", s.RevokeFamily(t.Context(), "family-1", at(3*time.Minute), first.Add(2*time.Hour)))
+	// The grant keeps its first revocation.
+	g.RevokedAt = ptr(first)
+	wantGrantByHash(t, s, g)
+	wantFamilyRevoked(t, s, "family-1", true, "after RevokeFamily three times")
+}
+
+func testRevokeFamilyWithoutGrants(t *testing.T, s Store) {
+	other := newGrant("other")
+	createGrant(t, s, other)
+	check(t, "RevokeFamily of a family with no grants", s.RevokeFamily(t.Context(), "ghost", t0, at(time.Hour)))
+	wantFamilyRevoked(t, s, "ghost", true, "after RevokeFamily of a family with no grants")
+	check(t, "RevokeFamily of a family with no grants, again", s.RevokeFamily(t.Context(), "ghost", t0, at(time.Hour)))
+	wantFamilyRevoked(t, s, "ghost", true, "after RevokeFamily twice")
+	wantGrant(t, s, t0, other)
+	wantFamilyRevoked(t, s, "family-1", false, "of a family with grants, never revoked")
+}
+
+func testFamilyRevoked(t *testing.T, s Store) {
+	wantFamilyRevoked(t, s, "family-1", false, "on an empty store")
+	createGrant(t, s, newGrant("h1"))
+	wantFamilyRevoked(t, s, "family-1", false, "with a live grant")
+	// A grant created revoked does not make its family revoked: only
+	// RevokeFamily does.
+	g := newGrant("h2")
+	g.FamilyID, g.RevokedAt = "family-2", ptr(t0)
+	createGrant(t, s, g)
+	wantFamilyRevoked(t, s, "family-2", false, "with a grant created revoked")
+
+	check(t, "RevokeFamily", s.RevokeFamily(t.Context(), "family-1", t0, at(time.Hour)))
+	wantFamilyRevoked(t, s, "family-1", true, "after RevokeFamily")
+	wantFamilyRevoked(t, s, "family-2", false, "after RevokeFamily of another family")
+	wantFamilyRevoked(t, s, "Family-1", false, "differing in case only")
+}
+
+// testConcurrentRevokeAndRotate races RevokeFamily against rotations of
+// every grant of the family, each rotator following its chain: however they
+// interleave, no grant of the family may be left unrevoked, and no rotation
+// may be lost half-way.
+func testConcurrentRevokeAndRotate(t *testing.T, s Store) {
+	const (
+		chain    = 4 // rotations each rotator attempts along its chain
+		revokers = 5 // every racers/revokers-th goroutine revokes
+	)
+	now := at(time.Minute)
+	for round := range raceRounds {
+		family := fmt.Sprintf("family-%d", round)
+		hash := func(i, step int) string { return fmt.Sprintf("r%d-g%02d-%d", round, i, step) }
+		for i := range racers {
+			g := newGrant(hash(i, 0))
+			g.FamilyID = family
+			createGrant(t, s, g)
+		}
+		// rotated[i][j] is whether goroutine i's rotation of step j to j+1
+		// succeeded.
+		rotated := make([][chain]bool, racers)
+		errs := race(func(i int) error {
+			steps := chain
+			revoker := i%(racers/revokers) == 0
+			if revoker {
+				// Revokers rotate a little first, so that revocations
+				// fall among the rotations.
+				steps = i / (racers / revokers)
+			}
+			for j := range steps {
+				next := newGrant(hash(i, j+1))
+				next.FamilyID, next.CreatedAt = family, now
+				err := s.RotateRefreshGrant(t.Context(), hash(i, j), &next, now)
+				if errors.Is(err, storage.ErrNotFound) {
+					break
+				}
+				if err != nil {
+					return fmt.Errorf("RotateRefreshGrant(%s): %w", hash(i, j), err)
+				}
+				rotated[i][j] = true
+			}
+			if revoker {
+				if err := s.RevokeFamily(t.Context(), family, now, now.Add(time.Hour)); err != nil {
+					return fmt.Errorf("RevokeFamily: %w", err)
+				}
+			}
+			return nil
+		})
+		what := fmt.Sprintf("concurrent RevokeFamily and RotateRefreshGrant, round %d", round)
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("%s: goroutine %d: %v", what, i, err)
+			}
+		}
+		for i := range racers {
+			for j := 0; j <= chain; j++ {
+				h := hash(i, j)
+				exists := j == 0 || rotated[i][j-1]
+				g, err := s.RefreshGrantByHash(t.Context(), h)
+				switch {
+				case !exists:
+					wantErr(t, what+": RefreshGrantByHash of a refused rotation's grant "+h, err, storage.ErrNotFound)
+					continue
+				case err != nil:
+					t.Fatalf("%s: RefreshGrantByHash(%s) of an existing grant: %v", what, h, err)
+				}
+				if g.RevokedAt == nil {
+					t.Errorf("%s: grant %s of the revoked family is not revoked", what, h)
+				}
+				if used := j < chain && rotated[i][j]; (g.UsedAt != nil) != used {
+					t.Errorf("%s: grant %s: UsedAt %v, want set %v", what, h, g.UsedAt, used)
+				}
+				wantNoGrant(t, s, now, h, "of a revoked family")
+			}
+		}
+		wantFamilyRevoked(t, s, family, true, "after "+what)
+		if t.Failed() {
+			return
 		}
 	}
 }

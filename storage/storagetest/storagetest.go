@@ -3,7 +3,7 @@
 // A backend's tests call Run with a function that returns a fresh, empty
 // store; Run then checks every contract documented on the interfaces in
 // package storage, including the concurrency guarantees of TakeCode,
-// RotateRefreshGrant and CreateSecret.
+// RotateRefreshGrant (alone and racing RevokeFamily) and CreateSecret.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -23,6 +23,10 @@
 //     report's lists are sorted by id.
 //   - SaveCode never lengthens a request's life: its ExpiresAt becomes
 //     codeExpiresAt when that is earlier.
+//   - RevokeFamily sets RevokedAt only on grants not revoked yet, so a grant
+//     keeps its first revocation time. A grant created with RevokedAt set
+//     is revoked (RefreshGrant and RotateRefreshGrant refuse it), but only
+//     RevokeFamily makes FamilyRevoked true.
 package storagetest
 
 import (
@@ -47,6 +51,7 @@ type Store interface {
 	storage.Sessions
 	storage.AuthRequests
 	storage.RefreshGrants
+	storage.TokenFamilies
 	storage.SigningKeys
 	storage.Secrets
 }
@@ -72,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RefreshGrants", refreshGrantTests},
 		{"SigningKeys", signingKeyTests},
 		{"Secrets", secretTests},
+		{"KeyRotation", keyRotationTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {

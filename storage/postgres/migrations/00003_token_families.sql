@@ -1,0 +1,29 @@
+-- Refresh-token reuse detection and family revocation.
+--
+-- A grant records when its family was revoked (revoked_at) and the sealed
+-- token response its rotation produced, replayed to retries of the same
+-- token until replay_until. revoked_families remembers a revoked family
+-- until expires_at (the life of the access tokens it issued), also for
+-- families that never had a refresh grant; Prune deletes it after that.
+-- The new columns are nullable without a default, so adding them does not
+-- rewrite refresh_grants.
+
+-- +goose Up
+ALTER TABLE refresh_grants
+    ADD COLUMN revoked_at   timestamptz,
+    ADD COLUMN replay       bytea,
+    ADD COLUMN replay_until timestamptz;
+
+CREATE TABLE revoked_families (
+    id         text NOT NULL PRIMARY KEY,
+    revoked_at timestamptz,
+    expires_at timestamptz
+);
+CREATE INDEX revoked_families_expires_at ON revoked_families (expires_at);
+
+-- +goose Down
+DROP TABLE revoked_families;
+ALTER TABLE refresh_grants
+    DROP COLUMN replay_until,
+    DROP COLUMN replay,
+    DROP COLUMN revoked_at;
