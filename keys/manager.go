@@ -8,6 +8,7 @@
 package keys
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -56,7 +57,33 @@ type Options struct {
 	Random io.Reader
 	// JWKSMaxAge is the max-age the JWKS handler announces. Default 1h.
 	JWKSMaxAge time.Duration
+
+	// The rotation schedule (see Rotate). Each zero field takes its default.
+
+	// RotateEvery is how long a key signs before its successor takes over.
+	// Default 30 days. It must exceed PublishLead.
+	RotateEvery time.Duration
+	// PublishLead is how long a new key is published before it may sign,
+	// so that every relying party's cached JWKS holds it by then. Default
+	// twice JWKSMaxAge.
+	PublishLead time.Duration
+	// MaxTokenLifetime is how long after signing anything a key signed may
+	// still be verified: the longest ID token or JWT access token lifetime,
+	// and the refresh token lifetime too, since a relying party may keep an
+	// ID token as id_token_hint for RP-initiated logout as long as its
+	// session lasts. Default 24h.
+	MaxTokenLifetime time.Duration
+	// ClockSkew is the tolerance for relying parties' clocks, added to
+	// MaxTokenLifetime. Default 5 minutes.
+	ClockSkew time.Duration
 }
+
+// Defaults of the rotation schedule.
+const (
+	DefaultRotateEvery      = 30 * 24 * time.Hour
+	DefaultMaxTokenLifetime = 24 * time.Hour
+	DefaultClockSkew        = 5 * time.Minute
+)
 
 // KeyState is where a signing key is in its life cycle at a given instant.
 // The zero value is not a state.
@@ -154,6 +181,12 @@ type Manager struct {
 	maxAge       time.Duration
 	cacheControl string
 
+	rotateEvery time.Duration
+	publishLead time.Duration
+	// keepAfterRetire is how long a retired key stays published:
+	// MaxTokenLifetime plus ClockSkew.
+	keepAfterRetire time.Duration
+
 	// loaded is nil until the first successful Ensure or Reload.
 	loaded atomic.Pointer[keySet]
 
@@ -201,6 +234,10 @@ func NewManager(store Store, sealer *Sealer, opts Options) *Manager {
 		m.maxAge = time.Hour
 	}
 	m.cacheControl = fmt.Sprintf("public, max-age=%d", int64(m.maxAge/time.Second))
+	m.rotateEvery = cmp.Or(max(opts.RotateEvery, 0), DefaultRotateEvery)
+	m.publishLead = cmp.Or(max(opts.PublishLead, 0), 2*m.maxAge)
+	m.keepAfterRetire = cmp.Or(max(opts.MaxTokenLifetime, 0), DefaultMaxTokenLifetime) +
+		cmp.Or(max(opts.ClockSkew, 0), DefaultClockSkew)
 	return m
 }
 

@@ -27,18 +27,18 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	// opServer wrapper op would advertise its defaults (phone, address…).
 	d := op.CreateDiscoveryConfig(ctx, p.op.Provider, p.op.Storage())
 	// Advertise only what Gatehouse serves.
-	d.IntrospectionEndpoint = ""
-	d.RevocationEndpoint = ""
+	d.IntrospectionEndpoint = p.cfg.Issuer + introspectPath
+	d.RevocationEndpoint = p.cfg.Issuer + revokePath
 	d.DeviceAuthorizationEndpoint = ""
 	d.CheckSessionIframe = ""
-	d.IntrospectionEndpointAuthMethodsSupported = nil
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
 	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
-	d.RevocationEndpointAuthMethodsSupported = nil
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	d.TokenEndpointAuthSigningAlgValuesSupported = nil
 	d.RequestObjectSigningAlgValuesSupported = nil
 	d.RequestParameterSupported = false
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
 	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}

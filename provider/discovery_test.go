@@ -52,8 +52,8 @@ func TestDiscovery(t *testing.T) {
 	if got := strs("response_types_supported"); !slices.Equal(got, []string{"code"}) {
 		t.Errorf("response_types_supported: got %q, want [code]", got)
 	}
-	if got := strs("grant_types_supported"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
-		t.Errorf("grant_types_supported: got %q, want [authorization_code refresh_token]", got)
+	if got := strs("grant_types_supported"); !slices.Equal(got, []string{"authorization_code", "refresh_token", "client_credentials"}) {
+		t.Errorf("grant_types_supported: got %q, want [authorization_code refresh_token client_credentials]", got)
 	}
 	// Only what Gatehouse serves: op's defaults add phone and address.
 	if got, want := strs("scopes_supported"), []string{"openid", "profile", "email", "offline_access"}; !slices.Equal(got, want) {
@@ -70,8 +70,7 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("id_token_signing_alg_values_supported: got %q, want no none", algs)
 	}
 	for _, key := range []string{
-		"introspection_endpoint", "revocation_endpoint", "device_authorization_endpoint", "check_session_iframe",
-		"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported",
+		"device_authorization_endpoint", "check_session_iframe",
 		"request_object_signing_alg_values_supported",
 	} {
 		if v, ok := doc[key]; ok {
@@ -87,6 +86,8 @@ func TestDiscovery(t *testing.T) {
 		"userinfo_endpoint":      testIssuer + userinfoPath,
 		"end_session_endpoint":   testIssuer + endSessionPath,
 		"jwks_uri":               testIssuer + "/keys",
+		"introspection_endpoint": testIssuer + introspectPath,
+		"revocation_endpoint":    testIssuer + revokePath,
 	} {
 		if got := doc[key]; got != want {
 			t.Errorf("%s: got %v, want %q", key, got, want)

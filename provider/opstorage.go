@@ -27,6 +27,7 @@ type opStorage struct {
 
 var _ op.Storage = (*opStorage)(nil)
 var (
+	_ op.ClientCredentialsStorage       = (*opStorage)(nil)
 	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
 	_ op.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
 )
@@ -144,9 +145,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		if err := s.takeCode(ctx, r); err != nil {
 			return "", "", time.Time{}, err
 		}
-		if next.FamilyID, err = randomID(p.cfg.Random); err != nil {
-			return "", "", time.Time{}, err
-		}
+		next.FamilyID = familyForCode(r.r.CodeHash)
 		next.ClientID, next.AuthTime, next.AMR = r.r.ClientID, r.r.AuthTime, r.r.AMR
 		if err := p.store.CreateRefreshGrant(ctx, next); err != nil {
 			return "", "", time.Time{}, internal(fmt.Errorf("store refresh grant: %w", err))
@@ -323,7 +322,14 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 // tokens (op leaves "scope" empty): userinfo reads them from there, so no
 // access token needs a store row.
 func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	return map[string]any{"scope": strings.Join(req.GetScopes(), " ")}, nil
+	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
+	if fam := familyOf(req); fam != "" {
+		claims[familyClaim] = fam
+	}
+	if _, ok := req.(serviceRequest); ok {
+		claims[grantTypeClaim] = string(oidc.GrantTypeClientCredentials)
+	}
+	return claims, nil
 }
 
 // GetKeyByIDAndClientID serves private_key_jwt and the JWT bearer grant,
@@ -354,4 +360,50 @@ func setUserClaims(info *oidc.UserInfo, u *storage.User, scopes []string) {
 		info.Email = u.Email
 		info.EmailVerified = oidc.Bool(u.EmailVerified)
 	}
+}
+
+// serviceRequest is a client_credentials token request: the client acts
+// for itself, so it is the subject and the audience.
+type serviceRequest struct {
+	clientID string
+	scopes   []string
+}
+
+func (r serviceRequest) GetSubject() string    { return r.clientID }
+func (r serviceRequest) GetAudience() []string { return []string{r.clientID} }
+func (r serviceRequest) GetScopes() []string   { return r.scopes }
+
+// ClientCredentials authenticates a confidential client for the
+// client_credentials grant. The token endpoint has already pinned and
+// checked its authentication method; this repeats the secret check for op.
+func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
+	c, err := s.p.clients.get(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errors.New("unknown client")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if c.public() || !VerifyClientSecret(c.c.SecretHash, secret) {
+		return nil, errors.New("invalid client secret")
+	}
+	return c, nil
+}
+
+// ClientCredentialsTokenRequest grants the requested scopes the client is
+// registered for (its clients.yaml scope), and no others: OpenID scopes
+// mean nothing without a user.
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	c, err := s.p.clients.get(ctx, clientID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	granted := slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !c.IsScopeAllowed(sc) })
+	if len(scopes) > 0 && len(granted) == 0 {
+		return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is registered for this client")
+	}
+	if len(scopes) == 0 {
+		granted = slices.Clone(c.c.Scopes)
+	}
+	return serviceRequest{clientID: clientID, scopes: slices.Compact(granted)}, nil
 }

@@ -8,7 +8,9 @@ package provider
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,7 @@ type Store interface {
 	storage.AuthRequests
 	storage.RefreshGrants
 	storage.Sessions
+	storage.TokenFamilies
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }
@@ -61,6 +64,10 @@ type Config struct {
 	CodeTTL         time.Duration
 	// SigningAlg signs ID and access tokens; default RS256.
 	SigningAlg string
+	// RefreshGrace is how long a retry of a just-rotated refresh token
+	// gets the same answer again (default 10 s; negative turns it off, so
+	// any second use revokes the family).
+	RefreshGrace time.Duration
 	// CryptoKey seals authorization codes (op's AES-GCM crypto).
 	CryptoKey [32]byte
 	// RefreshKey (32 bytes) keys the MAC carried by every refresh token.
@@ -81,6 +88,9 @@ func (c *Config) setDefaults() {
 	def(&c.RefreshTokenTTL, 30*24*time.Hour)
 	def(&c.AuthRequestTTL, 10*time.Minute)
 	def(&c.CodeTTL, 60*time.Second)
+	if c.RefreshGrace == 0 {
+		c.RefreshGrace = 10 * time.Second
+	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = string(jose.RS256)
 	}
@@ -104,21 +114,24 @@ type Provider struct {
 	ui      *loginui.UI
 	clients *clientCache
 	op      *opServer
+	// replaySealer seals the refresh answers kept for the grace window.
+	replaySealer *keys.Sealer
 	// discovery is the pre-serialized discovery document.
 	discovery []byte
 	log       *slog.Logger
 }
 
 // opServer wraps op's Provider to switch off grants Gatehouse does not
-// offer (op enables the JWT bearer grant unconditionally).
+// offer (op enables the JWT bearer grant unconditionally). Client
+// credentials are on because opStorage implements op's
+// ClientCredentialsStorage.
 type opServer struct {
 	*op.Provider
 }
 
-func (opServer) GrantTypeJWTAuthorizationSupported() bool  { return false }
-func (opServer) GrantTypeTokenExchangeSupported() bool     { return false }
-func (opServer) GrantTypeClientCredentialsSupported() bool { return false }
-func (opServer) GrantTypeDeviceCodeSupported() bool        { return false }
+func (opServer) GrantTypeJWTAuthorizationSupported() bool { return false }
+func (opServer) GrantTypeTokenExchangeSupported() bool    { return false }
+func (opServer) GrantTypeDeviceCodeSupported() bool       { return false }
 
 // New builds the provider. ui serves the login pages and owns the browser
 // cookies; the provider routes to it.
@@ -134,13 +147,22 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 	if _, err := k.Signer(cfg.SigningAlg); err != nil {
 		return nil, fmt.Errorf("provider: no active %s signing key: %w", cfg.SigningAlg, err)
 	}
+	// The key that seals kept refresh answers is derived from the refresh
+	// MAC key, so instances sharing one share the other.
+	replayKey := hmac.New(sha256.New, cfg.RefreshKey)
+	replayKey.Write([]byte("gatehouse refresh replay"))
+	replaySealer, err := keys.NewSealer(replayKey.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
 	p := &Provider{
-		cfg:     cfg,
-		store:   store,
-		keys:    k,
-		ui:      ui,
-		clients: newClientCache(store, cfg, 5*time.Second),
-		log:     cfg.Logger,
+		replaySealer: replaySealer,
+		cfg:          cfg,
+		store:        store,
+		keys:         k,
+		ui:           ui,
+		clients:      newClientCache(store, cfg, 5*time.Second),
+		log:          cfg.Logger,
 	}
 	opConfig := &op.Config{
 		CryptoKey:             cfg.CryptoKey,

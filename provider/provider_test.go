@@ -25,14 +25,15 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 const (
-	testIssuer     = "https://op.example"
-	testWebSecret  = "web-secret-0123456789abcdef0123456789abcdef"
-	testPostSecret = "post-secret-0123456789abcdef0123456789abcdef"
-	testUsername   = "alice"
-	testPassword   = "correct horse battery staple"
-	testUserID     = "user-alice"
-	webRedirect    = "https://app.example/cb"
-	nativeLoopback = "http://127.0.0.1/callback"
+	testIssuer        = "https://op.example"
+	testWebSecret     = "web-secret-0123456789abcdef0123456789abcdef"
+	testPostSecret    = "post-secret-0123456789abcdef0123456789abcdef"
+	testServiceSecret = "service-secret-0123456789abcdef0123456789abcdef"
+	testUsername      = "alice"
+	testPassword      = "correct horse battery staple"
+	testUserID        = "user-alice"
+	webRedirect       = "https://app.example/cb"
+	nativeLoopback    = "http://127.0.0.1/callback"
 )
 
 // cheapArgon2 keeps test users fast to verify; production parameters are
@@ -55,6 +56,11 @@ func testClients() []storage.Client {
 			GrantTypes:              []string{"authorization_code"},
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+		},
+		{
+			ID: "service", Name: "Reporting job", SecretHash: HashClientSecret(testServiceSecret),
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read", "reports:write"},
+			TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web",
 		},
 		{
 			ID: "native", Name: "Native App",
@@ -92,6 +98,13 @@ func newTestEnv(t testing.TB) *testEnv {
 // newTestEnvWith is newTestEnv with the provider's store wrapped, for tests
 // that make the store fail.
 func newTestEnvWith(t testing.TB, wrap func(*sqlite.Store) Store) *testEnv {
+	t.Helper()
+	return newTestEnvConfig(t, wrap, func(*Config) {})
+}
+
+// newTestEnvConfig is newTestEnvWith with the provider's Config adjusted
+// by mod (a clock, a grace window…).
+func newTestEnvConfig(t testing.TB, wrap func(*sqlite.Store) Store, mod func(*Config)) *testEnv {
 	t.Helper()
 	ctx := t.Context()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -133,7 +146,9 @@ func newTestEnvWith(t testing.TB, wrap func(*sqlite.Store) Store) *testEnv {
 	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], randomBytes(t, 32))
-	p, err := New(context.Background(), Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}, wrapped, km, ui)
+	cfg := Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}
+	mod(&cfg)
+	p, err := New(context.Background(), cfg, wrapped, km, ui)
 	if err != nil {
 		t.Fatalf("provider.New: %v", err)
 	}

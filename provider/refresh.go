@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -79,6 +80,16 @@ func (p *Provider) refreshRequestByToken(ctx context.Context, token string) (*re
 	if err != nil {
 		return nil, err
 	}
+	return p.refreshRequestForGrant(ctx, g)
+}
+
+// refreshRequestForGrant returns the request for a grant already read: it
+// must be live, unused and unrevoked, and its user must still exist and be
+// enabled.
+func (p *Provider) refreshRequestForGrant(ctx context.Context, g *storage.RefreshGrant) (*refreshRequest, error) {
+	if g.UsedAt != nil || g.RevokedAt != nil || !p.cfg.Now().Before(g.ExpiresAt) {
+		return nil, op.ErrInvalidRefreshToken
+	}
 	u, err := p.store.UserByID(ctx, g.UserID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
 		return nil, op.ErrInvalidRefreshToken
@@ -88,3 +99,5 @@ func (p *Provider) refreshRequestByToken(ctx context.Context, token string) (*re
 	}
 	return &refreshRequest{g: g, scopes: g.Scopes}, nil
 }
+
+func joinScopes(s []string) string { return strings.Join(s, " ") }

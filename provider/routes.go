@@ -23,6 +23,8 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Post(authorizePath, p.authorize)
 	r.Get(callbackPath, p.callback)
 	r.Post(tokenPath, p.token)
+	r.Post(revokePath, p.revoke)
+	r.Post(introspectPath, p.introspect)
 	r.Get(userinfoPath, p.userinfo)
 	r.Post(userinfoPath, p.userinfo)
 	r.Get(endSessionPath, p.endSession)
@@ -40,6 +42,8 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	// and end_session endpoints are called cross-origin by design.
 	csrf := http.NewCrossOriginProtection()
 	csrf.AddInsecureBypassPattern("POST " + tokenPath)
+	csrf.AddInsecureBypassPattern("POST " + revokePath)
+	csrf.AddInsecureBypassPattern("POST " + introspectPath)
 	csrf.AddInsecureBypassPattern("POST " + userinfoPath)
 	csrf.AddInsecureBypassPattern("POST " + endSessionPath)
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -110,6 +110,23 @@ func (c *countingStore) RotateRefreshGrant(ctx context.Context, h string, next *
 	return c.Store.RotateRefreshGrant(ctx, h, next, now)
 }
 
+func (c *countingStore) RefreshGrantByHash(ctx context.Context, h string) (*storage.RefreshGrant, error) {
+	c.count("RefreshGrantByHash")
+	return c.Store.RefreshGrantByHash(ctx, h)
+}
+func (c *countingStore) SaveRefreshReplay(ctx context.Context, h string, replay []byte, until time.Time) error {
+	c.count("SaveRefreshReplay")
+	return c.Store.SaveRefreshReplay(ctx, h, replay, until)
+}
+func (c *countingStore) RevokeFamily(ctx context.Context, fam string, now, keep time.Time) error {
+	c.count("RevokeFamily")
+	return c.Store.RevokeFamily(ctx, fam, now, keep)
+}
+func (c *countingStore) FamilyRevoked(ctx context.Context, fam string) (bool, error) {
+	c.count("FamilyRevoked")
+	return c.Store.FamilyRevoked(ctx, fam)
+}
+
 // TestStoreCallsPerFlow pins how many store calls each flow makes, so that
 // a change that adds one is seen (and the figures reach the docs). Client
 // lookups are cached, so warm flows make none.
@@ -148,6 +165,13 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		t.Fatalf("refresh: %d %s", rec.Code, rec.Body)
 	}
 	refresh, refreshN := cs.take()
+	var next tokenResponse
+	if err := json.Unmarshal(e.refresh(tr.RefreshToken).Body.Bytes(), &next); err != nil {
+		t.Fatal(err)
+	}
+	cs.take()
+	e.userinfoStatus(next.AccessToken)
+	userinfo, userinfoN := cs.take()
 
 	tests := []struct {
 		flow  string
@@ -160,7 +184,11 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 10},
 		{"code exchange", exchange, exchangeN, 5},
 		{"SSO authorize (session exists)", sso, ssoN, 4},
-		{"refresh", refresh, refreshN, 4},
+		// RefreshGrantByHash (the grant in any state), FamilyRevoked,
+		// UserByID (still enabled), RotateRefreshGrant, UserByID again (ID
+		// token claims), SaveRefreshReplay (the grace window).
+		{"refresh", refresh, refreshN, 6},
+		{"userinfo", userinfo, userinfoN, 2},
 	}
 	for _, tt := range tests {
 		t.Logf("%s: %d store calls: %s", tt.flow, tt.n, tt.calls)

@@ -29,6 +29,13 @@ func (f flakyStore) RefreshGrant(ctx context.Context, hash string, now time.Time
 	return f.Store.RefreshGrant(ctx, hash, now)
 }
 
+func (f flakyStore) RefreshGrantByHash(ctx context.Context, hash string) (*storage.RefreshGrant, error) {
+	if f.failing.Load() {
+		return nil, errors.New("injected: database unavailable")
+	}
+	return f.Store.RefreshGrantByHash(ctx, hash)
+}
+
 // A store failure during refresh is a retryable server error, never
 // invalid_grant (which makes clients discard the token), and the token
 // still works once the store is back.

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -47,32 +46,30 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
-	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken:
+	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials:
 	case "":
 		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("grant_type is missing"))
 		return
 	default:
-		tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token"))
+		tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials"))
 		return
 	}
-	if e := p.checkClientAuthMethod(r); e != nil {
+	clientID, e := p.checkClientAuthMethod(r)
+	if e != nil {
 		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
 		}
 		tokenError(w, r, e)
 		return
 	}
-	if oidc.GrantType(r.PostForm.Get("grant_type")) == oidc.GrantTypeRefreshToken {
-		// op turns every error of the refresh-token lookup into
-		// invalid_grant, which makes a client throw its token away. Look it
-		// up here so that a store failure is a retryable server error, and
-		// hand the result on to op.
-		var ok bool
-		if r, ok = p.lookupRefreshToken(w, r); !ok {
-			return
-		}
+	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
+	case oidc.GrantTypeRefreshToken:
+		p.refreshGrant(w, r, clientID)
+	case oidc.GrantTypeCode:
+		p.codeGrant(w, r)
+	case oidc.GrantTypeClientCredentials:
+		op.Exchange(w, r, p.op)
 	}
-	op.Exchange(w, r, p.op)
 }
 
 // refreshMemo carries a refresh-token lookup from the token endpoint to
@@ -84,31 +81,16 @@ type refreshMemo struct {
 
 type refreshMemoKey struct{}
 
-func (p *Provider) lookupRefreshToken(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	token := r.PostForm.Get("refresh_token")
-	req, err := p.refreshRequestByToken(r.Context(), token)
-	if errors.Is(err, op.ErrInvalidRefreshToken) {
-		return r, true // op answers invalid_grant
-	}
-	if err != nil {
-		p.log.ErrorContext(r.Context(), "token: refresh token lookup", "err", err)
-		w.Header().Set("Retry-After", "5")
-		httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again"), http.StatusServiceUnavailable)
-		return r, false
-	}
-	return r.WithContext(context.WithValue(r.Context(), refreshMemoKey{}, refreshMemo{token: token, req: req})), true
-}
-
 // checkClientAuthMethod pins the client to its registered
 // token_endpoint_auth_method.
-func (p *Provider) checkClientAuthMethod(r *http.Request) *oidc.Error {
+func (p *Provider) checkClientAuthMethod(r *http.Request) (string, *oidc.Error) {
 	user, pass, basic := r.BasicAuth()
 	_, postSecret := r.PostForm["client_secret"]
 	if r.PostForm.Get("client_assertion") != "" || r.PostForm.Get("client_assertion_type") != "" {
-		return oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
+		return "", oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
 	}
 	if basic && postSecret {
-		return oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
+		return "", oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
 	}
 	id := r.PostForm.Get("client_id")
 	used := "none"
@@ -117,40 +99,40 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) *oidc.Error {
 		used = "client_secret_basic"
 		decoded, err := url.QueryUnescape(user)
 		if err != nil {
-			return oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
+			return "", oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
 		}
 		if id != "" && id != decoded {
-			return oidc.ErrInvalidClient().WithDescription("client_id does not match the authenticated client")
+			return "", oidc.ErrInvalidClient().WithDescription("client_id does not match the authenticated client")
 		}
 		id = decoded
 	case postSecret:
 		used = "client_secret_post"
 	}
 	if id == "" {
-		return oidc.ErrInvalidClient().WithDescription("client authentication is missing")
+		return "", oidc.ErrInvalidClient().WithDescription("client authentication is missing")
 	}
 	c, err := p.clients.get(r.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+		return "", oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	if err != nil {
-		return oidc.ErrServerError().WithParent(err)
+		return "", oidc.ErrServerError().WithParent(err)
 	}
 	if c.c.TokenEndpointAuthMethod != used {
-		return oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
+		return "", oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
 	}
 	// Authenticate before op looks at the grant, so that a wrong secret is
 	// always invalid_client, whatever the code or token.
 	secret := r.PostForm.Get("client_secret")
 	if basic {
 		if secret, err = url.QueryUnescape(pass); err != nil {
-			return oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
+			return "", oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
 		}
 	}
 	if used != "none" && !VerifyClientSecret(c.c.SecretHash, secret) {
-		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+		return "", oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
-	return nil
+	return id, nil
 }
 
 // tokenError writes a protocol error as JSON with the status RFC 6749 §5.2

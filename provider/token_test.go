@@ -61,8 +61,8 @@ func TestTokenEndpointClientAuthAndParameters(t *testing.T) {
 			http.StatusBadRequest, "invalid_request"},
 		{"password grant", "", url.Values{"grant_type": {"password"}, "username": {testUsername}, "password": {testPassword}}.Encode(),
 			&basic{"web", testWebSecret}, http.StatusBadRequest, "unsupported_grant_type"},
-		{"client credentials grant", "", "grant_type=client_credentials", &basic{"web", testWebSecret},
-			http.StatusBadRequest, "unsupported_grant_type"},
+		{"client credentials grant for a client without it", "", "grant_type=client_credentials", &basic{"web", testWebSecret},
+			http.StatusBadRequest, "unauthorized_client"},
 		{"jwt bearer grant", "", "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c",
 			&basic{"web", testWebSecret}, http.StatusBadRequest, "unsupported_grant_type"},
 		{"parameters in the query", "client_id=web&client_secret=" + testWebSecret, code.Encode(), nil,
@@ -164,12 +164,14 @@ func TestTokenEndpointSuccessIsNoStoreAndRotates(t *testing.T) {
 	if next.RefreshToken == "" || next.RefreshToken == tr.RefreshToken {
 		t.Errorf("rotated refresh token: got %q, want a new one", next.RefreshToken)
 	}
-	rec = refresh(tr.RefreshToken)
-	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "invalid_grant") {
-		t.Errorf("reused refresh token: got %d %s, want 400 invalid_grant", rec.Code, rec.Body)
+	// Inside the grace window a retry gets the same answer (family_test.go
+	// covers reuse after it).
+	again := refresh(tr.RefreshToken)
+	if again.Code != http.StatusOK || again.Body.String() != rec.Body.String() {
+		t.Errorf("retried refresh token: got %d %s, want 200 and the first answer", again.Code, again.Body)
 	}
-	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
-		t.Errorf("reuse Cache-Control: got %q, want no-store", got)
+	if got := again.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("retry Cache-Control: got %q, want no-store", got)
 	}
 }
 

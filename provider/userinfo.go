@@ -34,9 +34,22 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.op.AccessTokenVerifier(ctx))
 	// Only our access tokens carry jti, client_id and scope; an ID token
 	// presented here is refused.
-	if err != nil || claims.JWTID == "" || claims.ClientID == "" || len(claims.Scopes) == 0 {
+	if err != nil || claims.JWTID == "" || claims.ClientID == "" || len(claims.Scopes) == 0 || claims.Claims[grantTypeClaim] != nil {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
+	}
+	if fam, _ := claims.Claims[familyClaim].(string); fam != "" {
+		revoked, err := p.store.FamilyRevoked(ctx, fam)
+		if err != nil {
+			p.log.ErrorContext(ctx, "userinfo: family lookup", "err", err)
+			w.Header().Set("Retry-After", "5")
+			httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError(), http.StatusServiceUnavailable)
+			return
+		}
+		if revoked {
+			bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+			return
+		}
 	}
 	u, err := p.store.UserByID(ctx, claims.Subject)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {

@@ -29,6 +29,7 @@ const (
 const (
 	grantAuthorizationCode = "authorization_code"
 	grantRefreshToken      = "refresh_token"
+	grantClientCredentials = "client_credentials"
 	authMethodBasic        = "client_secret_basic"
 	authMethodPost         = "client_secret_post"
 	authMethodNone         = "none"
@@ -211,7 +212,12 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	if gt, given := lists["grant_types"]; given {
 		c.GrantTypes = gt
 	}
+	// A client without the code grant (a service on client_credentials)
+	// has no response types by default (RFC 7591 §2.1).
 	c.ResponseTypes = []string{"code"}
+	if !slices.Contains(c.GrantTypes, grantAuthorizationCode) {
+		c.ResponseTypes = nil
+	}
 	if rt, given := lists["response_types"]; given {
 		c.ResponseTypes = rt
 	}
@@ -467,27 +473,31 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 			if !hasCode {
 				bad(field, "refresh_token needs authorization_code too: refresh tokens are issued with a code exchange")
 			}
-		case "client_credentials":
-			bad(field, "client_credentials is not supported yet")
+		case grantClientCredentials:
+			if c.TokenEndpointAuthMethod == authMethodNone {
+				bad(field, "client_credentials needs a confidential client: a public client (auth method none) cannot authenticate itself")
+			}
 		case "implicit":
 			bad(field, "implicit is not supported: the implicit flow is deprecated (RFC 9700 §2.1.2); use authorization_code with PKCE")
 		case "password":
 			bad(field, "password is not supported: the resource owner password grant must not be used (RFC 9700 §2.4)")
 		default:
-			bad(field, fmt.Sprintf("%q is not supported: use authorization_code and refresh_token", g))
+			bad(field, fmt.Sprintf("%q is not supported: use authorization_code, refresh_token or client_credentials", g))
 		}
 		if slices.Index(c.GrantTypes, g) < i {
 			bad(field, fmt.Sprintf("%q is listed twice", g))
 		}
 	}
 
-	if len(c.ResponseTypes) == 0 {
+	if hasCode && len(c.ResponseTypes) == 0 {
 		bad("response_types", "must list code (leave it out for [code])")
 	}
 	for i, rt := range c.ResponseTypes {
 		field := fmt.Sprintf("response_types[%d]", i)
-		// code needs the authorization_code grant (RFC 7591 §2.1); the grant
-		// type rules above already require it.
+		// code needs the authorization_code grant (RFC 7591 §2.1).
+		if rt == "code" && !hasCode {
+			bad(field, "code needs the authorization_code grant")
+		}
 		if rt != "code" {
 			bad(field, fmt.Sprintf("%q is not supported: only code (the implicit and hybrid flows are not, RFC 9700 §2.1.2)", rt))
 		}

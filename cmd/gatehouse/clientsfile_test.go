@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,7 +169,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"redirect_uris element a list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - [https://a.example/cb]\n", "clients.yaml:7: clients[1].redirect_uris[0]: must be a single value"},
 		{"redirect_uris missing", head + "  - client_id: a\n    token_endpoint_auth_method: none\n", "clients.yaml:4: clients[1].redirect_uris: required for the authorization_code grant"},
 		{"redirect_uris empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: []\n", "clients.yaml:6: clients[1].redirect_uris: required"},
-		{"client_credentials", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, client_credentials]\n", "clients.yaml:7: clients[1].grant_types[1]: client_credentials is not supported yet"},
+		{"client_credentials for a public client", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, client_credentials]\n", "clients.yaml:7: clients[1].grant_types[1]: client_credentials needs a confidential client"},
 		{"implicit grant", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types:\n      - authorization_code\n      - implicit\n", "clients.yaml:9: clients[1].grant_types[1]: implicit is not supported"},
 		{"password grant", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [password]\n", "clients.yaml:7: clients[1].grant_types[0]: password is not supported"},
 		{"refresh without code", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [refresh_token]\n", "clients.yaml:7: clients[1].grant_types[0]: refresh_token needs authorization_code"},
@@ -248,7 +249,7 @@ func TestParseClientsFileReportsEveryProblem(t *testing.T) {
 	}
 	want := []string{
 		"clients.yaml:4: clients[0].redirect_uris[0]: must use https",
-		"clients.yaml:8: clients[1].grant_types[0]: client_credentials is not supported yet",
+		"clients.yaml:8: clients[1].grant_types[0]: client_credentials needs a confidential client",
 		"clients.yaml:10: clients[2].client_secret: the secret is too short (9 characters, need at least 32)",
 	}
 	lines := strings.Split(err.Error(), "\n")
@@ -465,4 +466,21 @@ func FuzzParseClientsFile(f *testing.F) {
 			ids[c.ID] = true
 		}
 	})
+}
+
+func TestParseClientsFileServiceClient(t *testing.T) {
+	file := "clients:\n  - client_id: reporting-job\n    client_secret: 0123456789abcdef0123456789abcdef\n    grant_types: [client_credentials]\n    scope: reports:read\n"
+	got, err := parseClientsFile([]byte(file), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+	if err != nil {
+		t.Fatalf("a client_credentials-only client: %v", err)
+	}
+	if len(got) != 1 || len(got[0].ResponseTypes) != 0 || len(got[0].RedirectURIs) != 0 ||
+		!slices.Equal(got[0].GrantTypes, []string{"client_credentials"}) || !slices.Equal(got[0].Scopes, []string{"reports:read"}) {
+		t.Errorf("got %+v, want a service client with no response types or redirect URIs", got)
+	}
+	bad := file + "    response_types: [code]\n"
+	if _, err := parseClientsFile([]byte(bad), "clients.yaml", configTestEnv(nil), configTestFiles(nil)); err == nil ||
+		!strings.Contains(err.Error(), "code needs the authorization_code grant") {
+		t.Errorf("response_types code without the code grant: got %v", err)
+	}
 }

@@ -47,6 +47,10 @@ type Config struct {
 	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
 	SessionTTL      time.Duration `yaml:"session_ttl"`
+	// RefreshGrace is how long a retry of a just-rotated refresh token
+	// gets the same answer again; 0 turns the window off, so any second
+	// use revokes the token's family.
+	RefreshGrace time.Duration `yaml:"refresh_grace"`
 
 	// RedisURL, when set, moves browser sessions and authorization
 	// requests to Redis: redis:// or rediss://, with extra ?addr=host:port
@@ -81,6 +85,7 @@ func defaultConfig() Config {
 		IDTokenTTL:       time.Hour,
 		RefreshTokenTTL:  720 * time.Hour,
 		SessionTTL:       8 * time.Hour,
+		RefreshGrace:     10 * time.Second,
 		RedisKeyPrefix:   "gatehouse:",
 		RedisTimeout:     200 * time.Millisecond,
 		DatabaseMaxConns: 20,
@@ -148,6 +153,7 @@ func configFields() []configField {
 		{"id_token_ttl", "GATEHOUSE_ID_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.IDTokenTTL })},
 		{"refresh_token_ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 		{"session_ttl", "GATEHOUSE_SESSION_TTL", dur(func(c *Config) *time.Duration { return &c.SessionTTL })},
+		{"refresh_grace", "GATEHOUSE_REFRESH_GRACE", dur(func(c *Config) *time.Duration { return &c.RefreshGrace })},
 		{"redis_url", "GATEHOUSE_REDIS_URL", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis_key_prefix", "GATEHOUSE_REDIS_KEY_PREFIX", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
 		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisTimeout })},
@@ -347,6 +353,9 @@ func (c Config) Validate() error {
 		bad("refresh_token_ttl", fmt.Sprintf("must be longer than access_token_ttl (%s), or refresh tokens are useless", c.AccessTokenTTL))
 	}
 
+	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
+		bad("refresh_grace", fmt.Sprintf("must be from 0 (off) to 1m (got %s)", c.RefreshGrace))
+	}
 	if c.RedisURL != "" {
 		lower := strings.ToLower(c.RedisURL)
 		if !strings.HasPrefix(lower, "redis://") && !strings.HasPrefix(lower, "rediss://") {

@@ -43,6 +43,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		IDTokenTTL:       time.Hour,
 		RefreshTokenTTL:  720 * time.Hour,
 		SessionTTL:       8 * time.Hour,
+		RefreshGrace:     10 * time.Second,
 		RedisKeyPrefix:   "gatehouse:",
 		RedisTimeout:     200 * time.Millisecond,
 		DatabaseMaxConns: 20,
@@ -92,6 +93,7 @@ key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 		IDTokenTTL:        10 * time.Minute,
 		RefreshTokenTTL:   720 * time.Hour,
 		SessionTTL:        30 * time.Minute,
+		RefreshGrace:      10 * time.Second,
 		RedisKeyPrefix:    "gatehouse:",
 		RedisTimeout:      200 * time.Millisecond,
 		DatabaseMaxConns:  20,
@@ -115,6 +117,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_ID_TOKEN_TTL":       "2m",
 		"GATEHOUSE_REFRESH_TOKEN_TTL":  "3h",
 		"GATEHOUSE_SESSION_TTL":        "4h",
+		"GATEHOUSE_REFRESH_GRACE":      "5s",
 		"GATEHOUSE_REDIS_URL":          "rediss://cache:6380/2",
 		"GATEHOUSE_REDIS_KEY_PREFIX":   "gh:",
 		"GATEHOUSE_REDIS_TIMEOUT":      "150ms",
@@ -128,7 +131,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	want := Config{"https://login.example.com", ":9999", "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
-		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour,
+		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 5 * time.Second,
 		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)

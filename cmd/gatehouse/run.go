@@ -20,6 +20,7 @@ Usage:
   gatehouse users list
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
+  gatehouse keys list | rotate | revoke KID       signing keys (see gatehouse keys)
   gatehouse help
 
 Every command reads the same configuration: gatehouse.yaml (or --config),
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return users(ctx, env, args[2:])
 	case "migrate":
 		return migrate(ctx, env, args[2:])
+	case "keys":
+		return keysCommand(ctx, env, args[2:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

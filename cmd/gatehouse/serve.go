@@ -87,7 +87,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	km := keys.NewManager(store, sealer, keys.Options{})
+	km := keys.NewManager(store, sealer, managerOptions(cfg))
 	if err := km.Ensure(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -118,8 +118,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		IDTokenTTL:      cfg.IDTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		RefreshGrace:    cfg.RefreshGrace,
 		RefreshKey:      secrets[1],
 		Logger:          log,
+	}
+	if cfg.RefreshGrace == 0 {
+		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
 	}
 	copy(pcfg.CryptoKey[:], secrets[0])
 	p, err := provider.New(ctx, pcfg, store, km, ui)
@@ -144,6 +148,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		"database", store.kind, "startup", time.Since(started).Round(time.Millisecond).String())
 
 	go prune(ctx, store.sql, log)
+	go rotateKeys(ctx, km, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -22,8 +22,10 @@ type stores struct {
 	storage.Sessions
 	storage.AuthRequests
 	storage.RefreshGrants
+	storage.TokenFamilies
 	keyStore
 	storage.Secrets
+	storage.KeyRotation
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
 	sql   sqlStore
@@ -39,6 +41,7 @@ type keyStore = storage.SigningKeys
 
 // sqlStore is what both SQL backends offer.
 type sqlStore interface {
+	storage.TokenFamilies
 	storage.Clients
 	storage.Users
 	storage.Sessions
@@ -46,6 +49,7 @@ type sqlStore interface {
 	storage.RefreshGrants
 	storage.SigningKeys
 	storage.Secrets
+	storage.KeyRotation
 	Ping(ctx context.Context) error
 	Prune(ctx context.Context, now time.Time, batch int) (int, error)
 }
@@ -104,7 +108,8 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
 	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
-	s.RefreshGrants, s.keyStore, s.Secrets = s.sql, s.sql, s.sql
+	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
+	s.KeyRotation = s.sql
 	if cfg.RedisURL != "" {
 		r, err := redisstore.Open(ctx, redisstore.Options{
 			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,

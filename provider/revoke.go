@@ -1,0 +1,190 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const (
+	revokePath     = "/revoke"
+	introspectPath = "/oauth/introspect"
+)
+
+// authenticatedPost parses a client-authenticated POST (revocation,
+// introspection) and returns the client, or writes the error.
+func (p *Provider) authenticatedPost(w http.ResponseWriter, r *http.Request) (string, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
+	if r.Method != http.MethodPost || r.ParseForm() != nil || len(r.URL.RawQuery) > 0 {
+		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send a form-encoded POST body"))
+		return "", false
+	}
+	if len(r.PostForm["token"]) != 1 {
+		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send exactly one token"))
+		return "", false
+	}
+	clientID, e := p.checkClientAuthMethod(r)
+	if e != nil {
+		if _, _, basic := r.BasicAuth(); basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+		}
+		tokenError(w, r, e)
+		return "", false
+	}
+	return clientID, true
+}
+
+// tokenFamily finds the family and owner of one of our tokens: a refresh
+// token (by its MAC, then the store) or a JWT access token (by its
+// signature). ok is false for anything else: garbage, expired access
+// tokens, other issuers' tokens.
+func (p *Provider) tokenFamily(ctx context.Context, token string) (family, clientID string, ok bool, err error) {
+	if hash, herr := p.refreshTokenHash(token); herr == nil {
+		g, err := p.store.RefreshGrantByHash(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", "", false, nil
+		}
+		if err != nil {
+			return "", "", false, err
+		}
+		return g.FamilyID, g.ClientID, true, nil
+	}
+	claims, verr := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.op.AccessTokenVerifier(ctx))
+	if verr != nil || claims.JWTID == "" || claims.ClientID == "" {
+		return "", "", false, nil
+	}
+	fam, _ := claims.Claims[familyClaim].(string)
+	return fam, claims.ClientID, true, nil
+}
+
+// revoke is the revocation endpoint (RFC 7009). Revoking any token of a
+// family — a refresh token or an access token — revokes the family: every
+// refresh token and access token of that grant stops working. Unknown
+// tokens, and tokens of other clients (which are left alone), answer 200
+// as well; a store failure answers 503, never 200.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	clientID, ok := p.authenticatedPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	family, owner, found, err := p.tokenFamily(ctx, r.PostForm.Get("token"))
+	if err == nil && found && owner == clientID && family != "" {
+		err = p.revokeFamily(ctx, family)
+		if err == nil {
+			p.log.InfoContext(ctx, "token family revoked", "family", family, "client", clientID)
+		}
+	}
+	if err != nil {
+		p.log.ErrorContext(ctx, "revoke", "err", err)
+		storeUnavailable(w)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// introspection is RFC 7662's answer.
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	JWTID     string   `json:"jti,omitempty"`
+	Username  string   `json:"username,omitempty"`
+}
+
+// introspect is the introspection endpoint (RFC 7662). Only confidential
+// clients may call it, and each sees only tokens issued to itself: every
+// other token — foreign, revoked, expired, garbage — answers exactly
+// {"active":false}, saying nothing of why. A store failure answers 503.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	clientID, ok := p.authenticatedPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if c, err := p.clients.get(ctx, clientID); err != nil || c.public() {
+		tokenError(w, r, oidc.ErrInvalidClient().WithDescription("introspection is for confidential clients"))
+		return
+	}
+	resp, err := p.introspectToken(ctx, r.PostForm.Get("token"), clientID)
+	if err != nil {
+		p.log.ErrorContext(ctx, "introspect", "err", err)
+		storeUnavailable(w)
+		return
+	}
+	httphelper.MarshalJSON(w, resp)
+}
+
+var inactive = introspection{}
+
+func (p *Provider) introspectToken(ctx context.Context, token, clientID string) (introspection, error) {
+	now := p.cfg.Now()
+	if hash, err := p.refreshTokenHash(token); err == nil {
+		g, err := p.store.RefreshGrant(ctx, hash, now)
+		if errors.Is(err, storage.ErrNotFound) {
+			return inactive, nil
+		}
+		if err != nil {
+			return inactive, err
+		}
+		if g.ClientID != clientID {
+			return inactive, nil
+		}
+		u, err := p.activeUser(ctx, g.UserID)
+		if err != nil || u == nil {
+			return inactive, err
+		}
+		return introspection{
+			Active: true, Scope: joinScopes(g.Scopes), ClientID: g.ClientID, Subject: g.UserID,
+			Expiry: g.ExpiresAt.Unix(), IssuedAt: g.CreatedAt.Unix(), Issuer: p.cfg.Issuer,
+			TokenType: "refresh_token", Username: u.Username,
+		}, nil
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.op.AccessTokenVerifier(ctx))
+	if err != nil || claims.JWTID == "" || claims.ClientID != clientID || len(claims.Scopes) == 0 {
+		return inactive, nil
+	}
+	if fam, _ := claims.Claims[familyClaim].(string); fam != "" {
+		revoked, err := p.store.FamilyRevoked(ctx, fam)
+		if err != nil || revoked {
+			return inactive, err
+		}
+	}
+	resp := introspection{
+		Active: true, Scope: joinScopes(claims.Scopes), ClientID: claims.ClientID, Subject: claims.Subject,
+		Expiry: claims.Expiration.AsTime().Unix(), IssuedAt: claims.IssuedAt.AsTime().Unix(),
+		Issuer: claims.Issuer, Audience: claims.Audience, TokenType: "Bearer", JWTID: claims.JWTID,
+	}
+	if gty, _ := claims.Claims[grantTypeClaim].(string); gty == string(oidc.GrantTypeClientCredentials) {
+		return resp, nil // the client's own token: no user to check
+	}
+	u, err := p.activeUser(ctx, claims.Subject)
+	if err != nil || u == nil {
+		return inactive, err
+	}
+	resp.Username = u.Username
+	return resp, nil
+}
+
+// activeUser returns the enabled user, nil if gone or disabled, or the
+// store's error.
+func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := p.store.UserByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, nil
+	}
+	return u, err
+}
