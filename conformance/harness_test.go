@@ -99,14 +99,16 @@ type server struct {
 	// backendEnv selects the stores (empty: SQLite in dir). It is set once
 	// per server, so a restart finds the same state.
 	backendEnv []string
-	dir        string
-	addr       string
-	issuer     string
-	env        []string
-	cmd        *exec.Cmd
-	mu         sync.Mutex
-	stderr     bytes.Buffer
-	started    time.Duration
+	// extraEnv is more configuration, for tests that need it.
+	extraEnv []string
+	dir      string
+	addr     string
+	issuer   string
+	env      []string
+	cmd      *exec.Cmd
+	mu       sync.Mutex
+	stderr   bytes.Buffer
+	started  time.Duration
 }
 
 // startServer starts Gatehouse on a fresh port with its state in dir
@@ -176,6 +178,7 @@ func (s *server) start() {
 	)
 	// Later entries win: the backend may replace GATEHOUSE_DATABASE_URL.
 	s.env = append(s.env, s.backendEnv...)
+	s.env = append(s.env, s.extraEnv...)
 	s.mu.Lock()
 	s.stderr.Reset()
 	s.mu.Unlock()
