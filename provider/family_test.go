@@ -150,3 +150,17 @@ func decodeTokenBody(t *testing.T, body string) tokenResponse {
 	}
 	return tr
 }
+
+// Rotation never extends a family's life: the last token of a chain
+// expires when the first one would have.
+func TestRefreshDoesNotSlide(t *testing.T) {
+	e, c := newClockEnv(t, 10*time.Second)
+	tr := e.codeFlow(t, "openid offline_access")
+	token := tr.RefreshToken
+	for range 3 {
+		c.advance(9 * 24 * time.Hour) // each rotation well inside the 30 days
+		token = decodeToken(t, e.refresh(token)).RefreshToken
+	}
+	c.advance(4 * 24 * time.Hour) // day 31 of a 30-day family
+	checkTokenResponse(t, e.refresh(token), http.StatusBadRequest, "invalid_grant")
+}

@@ -152,6 +152,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		}
 	case *refreshRequest:
 		next.FamilyID, next.ClientID, next.AuthTime, next.AMR = r.g.FamilyID, r.g.ClientID, r.g.AuthTime, r.g.AMR
+		// The family's lifetime is fixed at the code exchange: rotation
+		// never extends it, so a grant cannot slide forever.
+		next.ExpiresAt = r.g.ExpiresAt
 		// The family keeps the scopes it was granted, even when this
 		// refresh asked for fewer.
 		next.Scopes = r.g.Scopes
