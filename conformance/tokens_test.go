@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -86,5 +87,36 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	}
 	if _, err := r.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(next)); err == nil {
 		t.Error("userinfo with the family's access token after a reuse: got success, want 401")
+	}
+}
+
+// TestParallelRefresh: fifty requests with one refresh token at once, as a
+// flaky mobile network produces. Every success carries the same new token,
+// and that token goes on working: one family survives.
+func TestParallelRefresh(t *testing.T) {
+	s := startServer(t, "")
+	r := newRP(t, s, "web-basic", basicSecret, "https://rp.example/callback", oauth2.AuthStyleInHeader)
+	f := newFlow()
+	tok, _ := r.exchange(f, r.code(s, f, newBrowser(t).login(r.authURL(f), "admin", adminPassword)))
+	var wg sync.WaitGroup
+	results := make([]string, 50)
+	for i := range results {
+		wg.Go(func() {
+			next, err := r.refresh(tok.RefreshToken)
+			if err != nil {
+				results[i] = "error: " + err.Error()
+				return
+			}
+			results[i] = next.RefreshToken
+		})
+	}
+	wg.Wait()
+	for i, got := range results {
+		if got != results[0] || strings.HasPrefix(got, "error") {
+			t.Fatalf("parallel refresh %d: got %q, want the same new token as the others (%q)", i, got, results[0])
+		}
+	}
+	if _, err := r.refresh(results[0]); err != nil {
+		t.Errorf("the surviving family's token: %v", err)
 	}
 }
