@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,17 +43,37 @@ func (e *testEnv) signedInJar(tb testing.TB) cookieJar {
 // take, a new refresh family, and an RS256-signed access token and ID
 // token. Getting the code (an SSO /authorize) is outside the timer.
 func BenchmarkCodeExchange(b *testing.B) {
-	e := newTestEnv(b)
-	jar := e.signedInJar(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		code, verifier := e.ssoCode(b, jar)
-		b.StartTimer()
-		rec := e.exchangeCode(code, verifier, "web", testWebSecret)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("token: got %d %s", rec.Code, rec.Body)
-		}
+	for _, alg := range []string{"RS256", "ES256"} {
+		b.Run(alg, func(b *testing.B) {
+			e := newTestEnvConfig(b, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = alg })
+			jar := e.signedInJar(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				code, verifier := e.ssoCode(b, jar)
+				b.StartTimer()
+				rec := e.exchangeCode(code, verifier, "web", testWebSecret)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("token: got %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkClientCredentials measures one client_credentials token: client
+// authentication and one signed JWT, no store write.
+func BenchmarkClientCredentials(b *testing.B) {
+	for _, alg := range []string{"RS256", "ES256"} {
+		b.Run(alg, func(b *testing.B) {
+			e := newTestEnvConfig(b, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = alg })
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := e.serviceToken("reports:read", testServiceSecret); rec.Code != http.StatusOK {
+					b.Fatalf("client_credentials: got %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	}
 }
 
