@@ -61,15 +61,10 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 	if args[0] == "list" {
 		return listKeys(ctx, env, store)
 	}
-	kek, err := keyEncryptionKey(cfg, store, slog.New(slog.NewTextHandler(env.stderr, nil)))
+	km, err := newKeyManager(cfg, store, slog.New(slog.NewTextHandler(env.stderr, nil)))
 	if err != nil {
 		return err
 	}
-	sealer, err := keys.NewSealer(kek)
-	if err != nil {
-		return err
-	}
-	km := keys.NewManager(store, sealer, managerOptions(cfg))
 	switch args[0] {
 	case "rotate":
 		created, err := km.ForceRotate(ctx)

@@ -79,15 +79,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	defer store.Close()
 
-	kek, err := keyEncryptionKey(cfg, store, log)
+	km, err := newKeyManager(cfg, store, log)
 	if err != nil {
 		return err
 	}
-	sealer, err := keys.NewSealer(kek)
-	if err != nil {
-		return err
-	}
-	km := keys.NewManager(store, sealer, managerOptions(cfg))
 	if err := km.Ensure(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -163,6 +158,20 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newKeyManager returns the key manager over the stores, with the
+// key-encryption key of the configuration.
+func newKeyManager(cfg Config, st *stores, log *slog.Logger) (*keys.Manager, error) {
+	kek, err := keyEncryptionKey(cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewManager(st, sealer, managerOptions(cfg)), nil
 }
 
 // prune deletes expired SQL rows in bounded batches, once a minute.
