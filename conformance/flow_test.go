@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -307,11 +308,13 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	var raw map[string][]map[string]any
 	getJSON(t, d["jwks_uri"].(string), &raw)
 	keys := raw["keys"]
-	if len(keys) < 2 {
-		t.Fatalf("JWKS: got %d keys, want RS256 and ES256", len(keys))
+	if len(keys) < 3 {
+		t.Fatalf("JWKS: got %d keys, want RS256, ES256 and EdDSA", len(keys))
 	}
 	seen := map[string]bool{}
+	kinds := map[string]bool{}
 	for _, k := range keys {
+		kinds[fmt.Sprintf("%v %v %v", k["alg"], k["kty"], k["crv"])] = true
 		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
 			if _, ok := k[private]; ok {
 				t.Errorf("JWKS key %v publishes private member %q", k["kid"], private)
@@ -322,6 +325,11 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 			t.Errorf("JWKS kid %q: want unique and non-empty", kid)
 		}
 		seen[kid] = true
+	}
+	for _, want := range []string{"RS256 RSA <nil>", "ES256 EC P-256", "EdDSA OKP Ed25519"} {
+		if !kinds[want] {
+			t.Errorf("JWKS: got keys of kinds %v, want one with alg, kty, crv %s", kinds, want)
+		}
 	}
 }
 

@@ -38,6 +38,7 @@ func benchmarkSign(b *testing.B, alg string) {
 
 func BenchmarkSignRS256(b *testing.B) { benchmarkSign(b, RS256) }
 func BenchmarkSignES256(b *testing.B) { benchmarkSign(b, ES256) }
+func BenchmarkSignEdDSA(b *testing.B) { benchmarkSign(b, EdDSA) }
 
 func BenchmarkJWKSHandler(b *testing.B) {
 	m := ensured(b, newMemStore(), newKEK(b), nil)

@@ -53,13 +53,20 @@ func checkJWKSShape(t *testing.T, body []byte, wantKeys int) {
 				t.Errorf("key %s: got private member %q, want none", kid, member)
 			}
 		}
+		var kty, crv string
+		json.Unmarshal(k["kty"], &kty)
+		json.Unmarshal(k["crv"], &crv)
+		wantKty, wantCrv := map[string]string{RS256: "RSA", ES256: "EC", EdDSA: "OKP"}[alg], map[string]string{ES256: "P-256", EdDSA: "Ed25519"}[alg]
+		if kty != wantKty || crv != wantCrv {
+			t.Errorf("key %s (%s): got kty %q crv %q, want %q %q", kid, alg, kty, crv, wantKty, wantCrv)
+		}
 	}
 }
 
 func TestJWKSShape(t *testing.T) {
 	m := ensured(t, newMemStore(), newKEK(t), nil)
 	body, etag := m.JWKS()
-	checkJWKSShape(t, body, 2)
+	checkJWKSShape(t, body, 3)
 	sum := sha256.Sum256(body)
 	if want := `"` + base64.RawURLEncoding.EncodeToString(sum[:]) + `"`; etag != want {
 		t.Errorf("got ETag %s, want %s (strong, quoted SHA-256 of the body)", etag, want)
@@ -75,7 +82,7 @@ func TestJWKSNeverPublishesPrivateKeys(t *testing.T) {
 	ctx := context.Background()
 	store, kek := newMemStore(), newKEK(t)
 	m := ensured(t, store, kek, nil)
-	for _, alg := range []string{RS256, ES256} {
+	for _, alg := range KeptAlgorithms() {
 		k, _ := m.Signer(alg)
 		jwk, err := jose.JSONWebKey{Key: k.Key(), KeyID: k.ID(), Algorithm: alg, Use: "sig"}.MarshalJSON()
 		if err != nil {
@@ -91,7 +98,7 @@ func TestJWKSNeverPublishesPrivateKeys(t *testing.T) {
 		t.Fatalf("Ensure: %v", err)
 	}
 	body, _ := m2.JWKS()
-	checkJWKSShape(t, body, 2)
+	checkJWKSShape(t, body, 3)
 	for _, k := range m2.PublicKeys() {
 		if !k.IsPublic() {
 			t.Errorf("PublicKeys: got a private key for kid %q", k.KeyID)

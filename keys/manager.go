@@ -29,13 +29,19 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// Algorithms Gatehouse signs with. Ensure keeps RS256 and ES256 available;
-// EdDSA keys found in the store are loaded and used too.
+// Algorithms Gatehouse signs with. Ensure and Rotate keep one key of each
+// usable (see KeptAlgorithms).
 const (
 	RS256 = string(jose.RS256)
 	ES256 = string(jose.ES256)
 	EdDSA = string(jose.EdDSA)
 )
+
+// KeptAlgorithms returns the algorithms Ensure and Rotate always keep a
+// usable key for, in the order Algorithms lists them: RS256 (the default of
+// OpenID Connect, which discovery must list), ES256 and EdDSA (Ed25519). The
+// slice is the caller's.
+func KeptAlgorithms() []string { return []string{RS256, ES256, EdDSA} }
 
 // rsaBits is the size of generated RSA keys, and the smallest size loaded.
 const rsaBits = 2048
@@ -248,9 +254,10 @@ func (m *Manager) ready() error {
 	return nil
 }
 
-// Ensure loads the keys from the store and makes sure an RS256 and an ES256
-// key are usable (published and active) now: for each algorithm without one
-// it generates a key (RSA 2048, ECDSA P-256), published and active at once,
+// Ensure loads the keys from the store and makes sure an RS256, an ES256 and
+// an EdDSA key are usable (published and active) now: for each algorithm of
+// KeptAlgorithms without one it generates a key (RSA 2048, ECDSA P-256,
+// Ed25519), published and active at once,
 // stores it, and loads the store again. On success the Manager's cache holds
 // every key the store returned.
 //
@@ -271,7 +278,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 		return err
 	}
 	created := false
-	for _, alg := range [...]string{RS256, ES256} {
+	for _, alg := range KeptAlgorithms() {
 		if set.signer(alg, now) != nil {
 			continue
 		}
@@ -288,7 +295,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 		if set, err = m.load(ctx, now); err != nil {
 			return err
 		}
-		for _, alg := range [...]string{RS256, ES256} {
+		for _, alg := range KeptAlgorithms() {
 			if set.signer(alg, now) == nil {
 				return fmt.Errorf("keys: the store did not return the new %s key", alg)
 			}

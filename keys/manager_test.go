@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -83,7 +85,7 @@ func TestEnsureCreatesOneKeyPerAlgorithm(t *testing.T) {
 	ensured(t, store, kek, clock)
 
 	rows := store.all()
-	if got, want := countByAlg(rows), map[string]int{RS256: 1, ES256: 1}; len(rows) != 2 || got[RS256] != 1 || got[ES256] != 1 {
+	if got, want := countByAlg(rows), map[string]int{RS256: 1, ES256: 1, EdDSA: 1}; len(rows) != 3 || got[RS256] != 1 || got[ES256] != 1 || got[EdDSA] != 1 {
 		t.Fatalf("got keys by algorithm %v, want %v", got, want)
 	}
 	now := clock.Now()
@@ -131,7 +133,7 @@ func TestEnsureCreatesOneKeyPerAlgorithm(t *testing.T) {
 			}
 		})
 	}
-	if got, want := m.Algorithms(), []string{RS256, ES256}; !slices.Equal(got, want) {
+	if got, want := m.Algorithms(), []string{RS256, ES256, EdDSA}; !slices.Equal(got, want) {
 		t.Errorf("got algorithms %v, want %v", got, want)
 	}
 }
@@ -139,7 +141,7 @@ func TestEnsureCreatesOneKeyPerAlgorithm(t *testing.T) {
 func TestSignVerify(t *testing.T) {
 	m := ensured(t, newMemStore(), newKEK(t), nil)
 	body, _ := m.JWKS()
-	for _, alg := range []string{RS256, ES256} {
+	for _, alg := range KeptAlgorithms() {
 		t.Run(alg, func(t *testing.T) {
 			k, err := m.Signer(alg)
 			if err != nil {
@@ -181,7 +183,7 @@ func TestRestartKeepsKeys(t *testing.T) {
 	before := ensured(t, store, kek, nil)
 	type signed struct{ kid, token string }
 	var tokens []signed
-	for _, alg := range []string{RS256, ES256} {
+	for _, alg := range KeptAlgorithms() {
 		k, err := before.Signer(alg)
 		if err != nil {
 			t.Fatal(err)
@@ -190,11 +192,11 @@ func TestRestartKeepsKeys(t *testing.T) {
 	}
 
 	after := ensured(t, store, slices.Clone(kek), nil) // new Manager and Sealer, same KEK
-	if n := len(store.all()); n != 2 {
-		t.Errorf("got %d stored keys after restart, want 2", n)
+	if n := len(store.all()); n != 3 {
+		t.Errorf("got %d stored keys after restart, want 3", n)
 	}
 	body, _ := after.JWKS()
-	for i, alg := range []string{RS256, ES256} {
+	for i, alg := range KeptAlgorithms() {
 		k, err := after.Signer(alg)
 		if err != nil {
 			t.Fatal(err)
@@ -276,9 +278,10 @@ func TestEnsureRefusesKeysItCannotOpen(t *testing.T) {
 			first := ensured(t, store, kek, nil)
 			var rsa, ec storage.SigningKey
 			for _, k := range store.all() {
-				if k.Algorithm == RS256 {
+				switch k.Algorithm {
+				case RS256:
 					rsa = k
-				} else {
+				case ES256:
 					ec = k
 				}
 			}
@@ -295,8 +298,8 @@ func TestEnsureRefusesKeysItCannotOpen(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Ensure: got error %v, want one containing %q", err, tt.wantErr)
 			}
-			if n := len(store.all()); n != 2 {
-				t.Errorf("got %d stored keys, want 2: Ensure must not replace keys it cannot open", n)
+			if n := len(store.all()); n != 3 {
+				t.Errorf("got %d stored keys, want 3: Ensure must not replace keys it cannot open", n)
 			}
 			if _, err := m.Signer(RS256); err == nil {
 				t.Errorf("Signer after failed Ensure: got no error, want one")
@@ -392,6 +395,7 @@ func TestLifecycleFollowsClock(t *testing.T) {
 	m := ensured(t, store, kek, clock)
 	k1, _ := m.Signer(RS256)
 	e1, _ := m.Signer(ES256)
+	d1, _ := m.Signer(EdDSA)
 
 	// Schedule a rotation: k2 published at +1h, signing at +2h; k1 retires at
 	// +2h and leaves the JWKS at +5h.
@@ -416,12 +420,12 @@ func TestLifecycleFollowsClock(t *testing.T) {
 		wantJWKS   []string
 	}{
 		{h(-1), "", nil},
-		{h(0), k1.ID(), []string{k1.ID(), e1.ID()}},
-		{h(1), k1.ID(), []string{k1.ID(), e1.ID(), k2}},
-		{h(2), k2, []string{k1.ID(), e1.ID(), k2}},
-		{h(5).Add(-time.Nanosecond), k2, []string{k1.ID(), e1.ID(), k2}},
-		{h(5), k2, []string{e1.ID(), k2}},
-		{h(0), k1.ID(), []string{k1.ID(), e1.ID()}}, // the clock may go back
+		{h(0), k1.ID(), []string{k1.ID(), e1.ID(), d1.ID()}},
+		{h(1), k1.ID(), []string{k1.ID(), e1.ID(), d1.ID(), k2}},
+		{h(2), k2, []string{k1.ID(), e1.ID(), d1.ID(), k2}},
+		{h(5).Add(-time.Nanosecond), k2, []string{k1.ID(), e1.ID(), d1.ID(), k2}},
+		{h(5), k2, []string{e1.ID(), d1.ID(), k2}},
+		{h(0), k1.ID(), []string{k1.ID(), e1.ID(), d1.ID()}}, // the clock may go back
 	}
 	etags := make(map[string]string)
 	for _, tt := range tests {
@@ -466,14 +470,14 @@ func TestLifecycleFollowsClock(t *testing.T) {
 	clock.Set(h(3))
 	late := ensured(t, store, kek, clock)
 	body, _ := late.JWKS()
-	if got, want := kidsOf(t, body), []string{k1.ID(), e1.ID(), k2}; len(got) != 3 {
+	if got, want := kidsOf(t, body), []string{k1.ID(), e1.ID(), d1.ID(), k2}; len(got) != 4 {
 		t.Errorf("at +3h: got JWKS kids %v, want %v", got, want)
 	}
 	if k, err := late.Signer(RS256); err != nil || k.ID() != k2 {
 		t.Errorf("at +3h: got signer %v (%v), want %q", k, err, k2)
 	}
-	if n := len(store.all()); n != 3 {
-		t.Errorf("got %d stored keys, want 3 (no new key while k2 is usable)", n)
+	if n := len(store.all()); n != 4 {
+		t.Errorf("got %d stored keys, want 4 (no new key while k2 is usable)", n)
 	}
 }
 
@@ -490,12 +494,12 @@ func TestEnsureReplacesRetiredKey(t *testing.T) {
 	if err != nil || k.ID() == old.ID() {
 		t.Fatalf("got signer %v (%v), want a new RS256 key", k, err)
 	}
-	if got := countByAlg(store.all()); got[RS256] != 2 || got[ES256] != 1 {
-		t.Errorf("got keys by algorithm %v, want RS256:2 ES256:1", got)
+	if got := countByAlg(store.all()); got[RS256] != 2 || got[ES256] != 1 || got[EdDSA] != 1 {
+		t.Errorf("got keys by algorithm %v, want RS256:2 ES256:1 EdDSA:1", got)
 	}
 	body, _ := m.JWKS()
-	if got := kidsOf(t, body); len(got) != 3 {
-		t.Errorf("got JWKS kids %v, want 3 (the retired key stays published)", got)
+	if got := kidsOf(t, body); len(got) != 4 {
+		t.Errorf("got JWKS kids %v, want 4 (the retired key stays published)", got)
 	}
 }
 
@@ -515,17 +519,63 @@ func TestSignerErrors(t *testing.T) {
 	}
 
 	m := ensured(t, newMemStore(), newKEK(t), nil)
-	for _, alg := range []string{"HS256", "none", "", "EdDSA", "rs256"} {
+	for _, alg := range []string{"HS256", "none", "", "Ed25519", "eddsa", "rs256", "ES384"} {
 		if k, err := m.Signer(alg); err == nil {
 			t.Errorf("Signer(%q): got key %q, want an error", alg, k.ID())
 		}
 	}
 }
 
-func TestEdDSAKeysFromStore(t *testing.T) {
+// TestEdDSAKey checks the Ed25519 key Ensure creates: published as an OKP
+// JWK with nothing but its public member x, and a JWS it signs verifies
+// against the JWKS with go-jose. A second EdDSA key found in the store
+// (a rotation's successor) takes over once it is active.
+func TestEdDSAKey(t *testing.T) {
 	ctx := context.Background()
 	store, kek := newMemStore(), newKEK(t)
 	m := ensured(t, store, kek, nil)
+	k, err := m.Signer(EdDSA)
+	if err != nil {
+		t.Fatalf("Signer(EdDSA) after Ensure: %v", err)
+	}
+	if _, ok := k.Key().(ed25519.PrivateKey); !ok {
+		t.Errorf("got an EdDSA key of type %T, want ed25519.PrivateKey", k.Key())
+	}
+	body, _ := m.JWKS()
+	var raw struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var okp map[string]any
+	for _, jwk := range raw.Keys {
+		if jwk["kid"] == k.ID() {
+			okp = jwk
+		}
+	}
+	if okp == nil {
+		t.Fatalf("got no JWKS entry for the EdDSA kid %q", k.ID())
+	}
+	members := slices.Sorted(maps.Keys(okp))
+	if want := []string{"alg", "crv", "kid", "kty", "use", "x"}; !slices.Equal(members, want) {
+		t.Errorf("got EdDSA JWK members %q, want %q", members, want)
+	}
+	if okp["kty"] != "OKP" || okp["crv"] != "Ed25519" || okp["alg"] != EdDSA || okp["use"] != "sig" {
+		t.Errorf("got EdDSA JWK %v, want kty OKP, crv Ed25519, alg EdDSA, use sig", okp)
+	}
+	x, _ := okp["x"].(string)
+	if pub, err := base64.RawURLEncoding.DecodeString(x); err != nil || len(pub) != ed25519.PublicKeySize {
+		t.Errorf("got x %q, want %d bytes of base64url", x, ed25519.PublicKeySize)
+	}
+	token := signJWS(t, k, []byte("ed"))
+	if !strings.HasPrefix(token, base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA"`))) {
+		t.Errorf("got JWS header %q, want alg EdDSA", strings.SplitN(token, ".", 2)[0])
+	}
+	if got := verifyWithJWKS(t, body, token); string(got) != "ed" {
+		t.Errorf("got payload %q, want %q", got, "ed")
+	}
+
 	row, err := m.generate(EdDSA, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -539,13 +589,14 @@ func TestEdDSAKeysFromStore(t *testing.T) {
 	if got, want := m.Algorithms(), []string{RS256, ES256, EdDSA}; !slices.Equal(got, want) {
 		t.Errorf("got algorithms %v, want %v", got, want)
 	}
-	k, err := m.Signer(EdDSA)
-	if err != nil {
-		t.Fatal(err)
+	k2, err := m.Signer(EdDSA)
+	if err != nil || k2.ID() != row.ID {
+		t.Fatalf("Signer(EdDSA) after Reload: got %v, %v; want the new key %s", k2, err, row.ID)
 	}
-	body, _ := m.JWKS()
-	if got := verifyWithJWKS(t, body, signJWS(t, k, []byte("ed"))); string(got) != "ed" {
-		t.Errorf("got payload %q, want %q", got, "ed")
+	body, _ = m.JWKS()
+	checkJWKSShape(t, body, 4)
+	if got := verifyWithJWKS(t, body, signJWS(t, k2, []byte("ed2"))); string(got) != "ed2" {
+		t.Errorf("got payload %q, want %q", got, "ed2")
 	}
 }
 
@@ -558,7 +609,7 @@ func TestNoStoreAccessAfterLoad(t *testing.T) {
 	}
 	keyReads, secretReads := store.reads()
 	for range 100 {
-		for _, alg := range []string{RS256, ES256} {
+		for _, alg := range KeptAlgorithms() {
 			if _, err := m.Signer(alg); err != nil {
 				t.Fatal(err)
 			}
@@ -597,7 +648,7 @@ func TestConcurrentFirstStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, alg := range []string{RS256, ES256} {
+	for _, alg := range KeptAlgorithms() {
 		a, _ := ms[0].Signer(alg)
 		b, _ := ms[1].Signer(alg)
 		if a.ID() != b.ID() {

@@ -44,7 +44,7 @@ func (m *Manager) rotator() (storage.KeyRotation, error) {
 // Rotate does whatever the schedule calls for at the Manager's now, under
 // the store's rotation lock so that one instance acts at a time; it is meant
 // to run every minute or so on every instance. For each algorithm that has
-// a key (RS256 and ES256 always):
+// a key (every one of KeptAlgorithms always, whether or not it has one):
 //
 //   - if its active key has signed for RotateEvery − PublishLead and no
 //     successor is pending, it creates the successor, published now and
@@ -126,10 +126,10 @@ func (m *Manager) rotate(ctx context.Context, force bool) ([]string, error) {
 	return created, nil
 }
 
-// managedAlgorithms returns RS256, ES256, and any other supported algorithm
+// managedAlgorithms returns KeptAlgorithms and any other supported algorithm
 // some row uses, in Algorithms order.
 func managedAlgorithms(rows []storage.SigningKey) []string {
-	algs := []string{RS256, ES256}
+	algs := KeptAlgorithms()
 	for _, r := range rows {
 		if supported(r.Algorithm) && !slices.Contains(algs, r.Algorithm) {
 			algs = append(algs, r.Algorithm)

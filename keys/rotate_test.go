@@ -117,7 +117,7 @@ func TestRotationTimeline(t *testing.T) {
 				t.Fatalf("%s: Reload on instance %d: %v", now, i, err)
 			}
 		}
-		if n := len(created[0]) + len(created[1]); n != 0 && n != 2 {
+		if n := len(created[0]) + len(created[1]); n != 0 && n != len(KeptAlgorithms()) {
 			t.Fatalf("%s: instances created %q and %q, want one key per algorithm or none", now, created[0], created[1])
 		}
 
@@ -147,7 +147,7 @@ func TestRotationTimeline(t *testing.T) {
 		fetches = append(fetches, rpFetch{at: now, set: set})
 
 		for i, m := range ms {
-			for _, alg := range []string{RS256, ES256} {
+			for _, alg := range KeptAlgorithms() {
 				k, err := m.Signer(alg)
 				if err != nil {
 					t.Fatalf("%s: Signer(%s) on instance %d: %v", now, alg, i, err)
@@ -161,7 +161,7 @@ func TestRotationTimeline(t *testing.T) {
 				// One token per algorithm per step is enough; alternate
 				// instances.
 				if (len(fetches)+i)%2 == 0 {
-					jws, err := jose.ParseSigned(signJWS(t, k, []byte(now.String())), []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+					jws, err := jose.ParseSigned(signJWS(t, k, []byte(now.String())), []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -196,7 +196,7 @@ func TestRotationTimeline(t *testing.T) {
 	for _, r := range rows {
 		byAlg[r.Algorithm] = append(byAlg[r.Algorithm], r)
 	}
-	for _, alg := range []string{RS256, ES256} {
+	for _, alg := range KeptAlgorithms() {
 		ks := byAlg[alg]
 		if len(ks) != 4 {
 			t.Errorf("%s: got %d keys over three rotations, want 4", alg, len(ks))
@@ -228,8 +228,8 @@ func TestRotationTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != 2 {
-		t.Errorf("store holds %d keys at the end, want 2 (the last generation)", len(left))
+	if len(left) != 3 {
+		t.Errorf("store holds %d keys at the end, want 3 (the last generation)", len(left))
 	}
 }
 
@@ -243,8 +243,8 @@ func TestForceRotate(t *testing.T) {
 	}
 	old, _ := m.Signer(RS256)
 	created, err := m.ForceRotate(ctx)
-	if err != nil || len(created) != 2 {
-		t.Fatalf("ForceRotate: got %q, %v; want two new keys", created, err)
+	if err != nil || len(created) != 3 {
+		t.Fatalf("ForceRotate: got %q, %v; want three new keys", created, err)
 	}
 	if k, _ := m.Signer(RS256); k.ID() != old.ID() {
 		t.Errorf("Signer right after ForceRotate: got %s, want the old key %s until the new one activates", k.ID(), old.ID())
@@ -329,10 +329,17 @@ func TestRevoke(t *testing.T) {
 	// replacement; unknown and revoked keys are not found.
 	rs, _ := m.Signer(RS256)
 	var pendingRS string
-	for _, kid := range created {
-		if kid != repl {
-			pendingRS = kid
+	rows, err := store.SigningKeys(ctx, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Algorithm == RS256 && slices.Contains(created, r.ID) {
+			pendingRS = r.ID
 		}
+	}
+	if pendingRS == "" {
+		t.Fatalf("ForceRotate created %q, none of them RS256", created)
 	}
 	if got, err := m.Revoke(ctx, pendingRS); err != nil || got != "" {
 		t.Errorf("Revoke of a pending key: got %q, %v; want no replacement", got, err)

@@ -40,10 +40,12 @@ func (e *testEnv) signedInJar(tb testing.TB) cookieJar {
 
 // BenchmarkCodeExchange measures one token-endpoint code exchange for a
 // confidential client: client authentication, PKCE check, the atomic code
-// take, a new refresh family, and an RS256-signed access token and ID
-// token. Getting the code (an SSO /authorize) is outside the timer.
+// take, a new refresh family, and an access token and ID token signed with
+// the sub-benchmark's algorithm (Config.SigningAlg; a client's
+// id_token_signed_response_alg costs the same). Getting the code (an SSO
+// /authorize) is outside the timer.
 func BenchmarkCodeExchange(b *testing.B) {
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		b.Run(alg, func(b *testing.B) {
 			e := newTestEnvConfig(b, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = alg })
 			jar := e.signedInJar(b)
@@ -64,7 +66,7 @@ func BenchmarkCodeExchange(b *testing.B) {
 // BenchmarkClientCredentials measures one client_credentials token: client
 // authentication and one signed JWT, no store write.
 func BenchmarkClientCredentials(b *testing.B) {
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		b.Run(alg, func(b *testing.B) {
 			e := newTestEnvConfig(b, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = alg })
 			b.ReportAllocs()

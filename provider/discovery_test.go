@@ -63,8 +63,8 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("claims_supported: got %q, want %q", got, supportedClaims)
 	}
 	algs := strs("id_token_signing_alg_values_supported")
-	if !slices.Contains(algs, "RS256") {
-		t.Errorf("id_token_signing_alg_values_supported: got %q, want RS256 among them", algs)
+	if want := []string{"RS256", "ES256", "EdDSA"}; !slices.Equal(algs, want) {
+		t.Errorf("id_token_signing_alg_values_supported: got %q, want %q (RS256 first: the default)", algs, want)
 	}
 	if slices.Contains(algs, "none") {
 		t.Errorf("id_token_signing_alg_values_supported: got %q, want no none", algs)

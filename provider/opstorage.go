@@ -214,8 +214,17 @@ func (k opSigningKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.k.
 func (k opSigningKey) Key() any                                    { return k.k.Key() }
 func (k opSigningKey) ID() string                                  { return k.k.ID() }
 
-func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
-	k, err := s.p.keys.Signer(s.p.cfg.SigningAlg)
+// SigningKey returns the key op signs with. op signs both the ID token and
+// the JWT access token of a token response with it (RFC 9068 lets an access
+// token use the same algorithm), and passes no client; the algorithm comes
+// from the request: the authenticated client's id_token_signed_response_alg,
+// which the token endpoint puts into the context (withSigningAlg), else
+// Config.SigningAlg. The authorize endpoint never signs (codes are sealed,
+// not signed), and userinfo, introspection and end_session only verify,
+// against every published key. A client whose algorithm has no active key
+// gets an error, never a token signed with another algorithm.
+func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	k, err := s.p.keys.Signer(signingAlg(ctx, s.p.cfg.SigningAlg))
 	if err != nil {
 		return nil, internal(err)
 	}

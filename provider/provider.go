@@ -62,7 +62,8 @@ type Config struct {
 	RefreshTokenTTL time.Duration
 	AuthRequestTTL  time.Duration
 	CodeTTL         time.Duration
-	// SigningAlg signs ID and access tokens; default RS256.
+	// SigningAlg signs the ID and access tokens of clients that name no
+	// id_token_signed_response_alg; default RS256.
 	SigningAlg string
 	// RefreshGrace is how long a retry of a just-rotated refresh token
 	// gets the same answer again (default 10 s; negative turns it off, so
@@ -174,7 +175,16 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		// Used only when end_session has no post_logout_redirect_uri.
 		DefaultLogoutRedirectURI: signedOutPath,
 	}
-	opts := []op.Option{op.WithLogger(cfg.Logger)}
+	// op's verifiers accept RS256, ES256 and PS256 unless told otherwise.
+	// Gatehouse verifies only its own tokens (access tokens at userinfo,
+	// introspection and revocation; ID tokens as id_token_hint), so it
+	// accepts exactly the algorithms it signs with, EdDSA included.
+	signAlgs := keys.KeptAlgorithms()
+	opts := []op.Option{
+		op.WithLogger(cfg.Logger),
+		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(signAlgs...)),
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(signAlgs...)),
+	}
 	if iss.Scheme == "http" {
 		// Validated by config: http only for loopback issuers.
 		opts = append(opts, op.WithAllowInsecure())

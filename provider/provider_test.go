@@ -29,6 +29,8 @@ const (
 	testWebSecret     = "web-secret-0123456789abcdef0123456789abcdef"
 	testPostSecret    = "post-secret-0123456789abcdef0123456789abcdef"
 	testServiceSecret = "service-secret-0123456789abcdef0123456789abcdef"
+	testES256Secret   = "es256-secret-0123456789abcdef0123456789abcdef"
+	testEdDSASecret   = "eddsa-secret-0123456789abcdef0123456789abcdef"
 	testUsername      = "alice"
 	testPassword      = "correct horse battery staple"
 	testUserID        = "user-alice"
@@ -40,7 +42,9 @@ const (
 // covered in package loginui.
 var cheapArgon2 = loginui.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
-// testClients are the relying parties every test provider knows.
+// testClients are the relying parties every test provider knows. Only
+// "es256" and "eddsa" name an id_token_signed_response_alg; the others get
+// the provider's default.
 func testClients() []storage.Client {
 	return []storage.Client{
 		{
@@ -68,6 +72,23 @@ func testClients() []storage.Client {
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "none", ApplicationType: "native",
+		},
+		{
+			ID: "es256", Name: "ES256 App", SecretHash: HashClientSecret(testES256Secret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token", "client_credentials"},
+			ResponseTypes:           []string{"code"},
+			Scopes:                  []string{"reports:read"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+			IDTokenSignedResponseAlg: "ES256",
+		},
+		{
+			ID: "eddsa", Name: "EdDSA App", SecretHash: HashClientSecret(testEdDSASecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+			IDTokenSignedResponseAlg: "EdDSA",
 		},
 	}
 }
@@ -220,9 +241,16 @@ func (e *testEnv) authorizeCode(t testing.TB, scope string) (code, verifier stri
 // signIn is authorizeCode with the browser's cookies kept in jar.
 func (e *testEnv) signIn(t testing.TB, jar cookieJar, scope string) (code, verifier string) {
 	t.Helper()
+	return e.signInTo(t, jar, "web", scope)
+}
+
+// signInTo is signIn for the client clientID, which must have webRedirect
+// among its redirect URIs.
+func (e *testEnv) signInTo(t testing.TB, jar cookieJar, clientID, scope string) (code, verifier string) {
+	t.Helper()
 	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))
 	q := url.Values{
-		"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"},
+		"client_id": {clientID}, "redirect_uri": {webRedirect}, "response_type": {"code"},
 		"scope": {scope}, "state": {"st"}, "nonce": {"nn"},
 		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
 	}

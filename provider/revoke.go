@@ -30,7 +30,7 @@ func (p *Provider) authenticatedPost(w http.ResponseWriter, r *http.Request) (st
 		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send exactly one token"))
 		return "", false
 	}
-	clientID, e := p.checkClientAuthMethod(r)
+	c, e := p.checkClientAuthMethod(r)
 	if e != nil {
 		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
@@ -38,7 +38,7 @@ func (p *Provider) authenticatedPost(w http.ResponseWriter, r *http.Request) (st
 		tokenError(w, r, e)
 		return "", false
 	}
-	return clientID, true
+	return c.c.ID, true
 }
 
 // tokenFamily finds the family and owner of one of our tokens: a refresh

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -27,6 +28,10 @@ var tokenParams = []string{
 // Every response is no-store (OIDC Core §3.1.3.3), and a confidential
 // client must authenticate with the method it registered, so a
 // client_secret_basic client cannot fall back to secrets in the body.
+// Once the client is authenticated, its signing algorithm goes into the
+// request's context (withSigningAlg) for every grant, so that
+// opStorage.SigningKey signs what op issues for it with the algorithm it
+// registered.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -54,7 +59,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials"))
 		return
 	}
-	clientID, e := p.checkClientAuthMethod(r)
+	c, e := p.checkClientAuthMethod(r)
 	if e != nil {
 		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
@@ -62,9 +67,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, r, e)
 		return
 	}
+	r = r.WithContext(withSigningAlg(r.Context(), c.c.IDTokenSignedResponseAlg))
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeRefreshToken:
-		p.refreshGrant(w, r, clientID)
+		p.refreshGrant(w, r, c.c.ID)
 	case oidc.GrantTypeCode:
 		p.codeGrant(w, r)
 	case oidc.GrantTypeClientCredentials:
@@ -81,16 +87,43 @@ type refreshMemo struct {
 
 type refreshMemoKey struct{}
 
-// checkClientAuthMethod pins the client to its registered
-// token_endpoint_auth_method.
-func (p *Provider) checkClientAuthMethod(r *http.Request) (string, *oidc.Error) {
+// signingAlgKey is the context key of the JWS algorithm that signs the
+// tokens of one token request. The value is request-scoped: the token
+// endpoint sets it (withSigningAlg) on the request it hands to op, and it
+// lives no longer than that request.
+type signingAlgKey struct{}
+
+// withSigningAlg returns ctx carrying alg as the algorithm that signs the
+// tokens issued while serving this request: the authenticated client's
+// id_token_signed_response_alg. An empty alg leaves ctx unchanged, so the
+// provider's default applies.
+func withSigningAlg(ctx context.Context, alg string) context.Context {
+	if alg == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, signingAlgKey{}, alg)
+}
+
+// signingAlg returns the algorithm withSigningAlg put into ctx, or def when
+// there is none.
+func signingAlg(ctx context.Context, def string) string {
+	if alg, ok := ctx.Value(signingAlgKey{}).(string); ok {
+		return alg
+	}
+	return def
+}
+
+// checkClientAuthMethod authenticates the client of a token, revocation or
+// introspection request, pinned to its registered
+// token_endpoint_auth_method, and returns it.
+func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error) {
 	user, pass, basic := r.BasicAuth()
 	_, postSecret := r.PostForm["client_secret"]
 	if r.PostForm.Get("client_assertion") != "" || r.PostForm.Get("client_assertion_type") != "" {
-		return "", oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
+		return nil, oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
 	}
 	if basic && postSecret {
-		return "", oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
+		return nil, oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
 	}
 	id := r.PostForm.Get("client_id")
 	used := "none"
@@ -99,40 +132,40 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (string, *oidc.Error) 
 		used = "client_secret_basic"
 		decoded, err := url.QueryUnescape(user)
 		if err != nil {
-			return "", oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
+			return nil, oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
 		}
 		if id != "" && id != decoded {
-			return "", oidc.ErrInvalidClient().WithDescription("client_id does not match the authenticated client")
+			return nil, oidc.ErrInvalidClient().WithDescription("client_id does not match the authenticated client")
 		}
 		id = decoded
 	case postSecret:
 		used = "client_secret_post"
 	}
 	if id == "" {
-		return "", oidc.ErrInvalidClient().WithDescription("client authentication is missing")
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication is missing")
 	}
 	c, err := p.clients.get(r.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return "", oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	if err != nil {
-		return "", oidc.ErrServerError().WithParent(err)
+		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	if c.c.TokenEndpointAuthMethod != used {
-		return "", oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
+		return nil, oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
 	}
 	// Authenticate before op looks at the grant, so that a wrong secret is
 	// always invalid_client, whatever the code or token.
 	secret := r.PostForm.Get("client_secret")
 	if basic {
 		if secret, err = url.QueryUnescape(pass); err != nil {
-			return "", oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
+			return nil, oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
 		}
 	}
 	if used != "none" && !VerifyClientSecret(c.c.SecretHash, secret) {
-		return "", oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
-	return id, nil
+	return c, nil
 }
 
 // tokenError writes a protocol error as JSON with the status RFC 6749 §5.2

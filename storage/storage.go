@@ -43,6 +43,12 @@ type Client struct {
 	ApplicationType         string // web | native
 	// Scopes the client may request beyond the standard OIDC ones.
 	Scopes []string
+	// IDTokenSignedResponseAlg is the JWS algorithm the client registered
+	// for its ID tokens (id_token_signed_response_alg, OpenID Connect
+	// Dynamic Client Registration §2): RS256, ES256 or EdDSA, or "" for the
+	// server's default signing algorithm. Gatehouse signs the client's JWT
+	// access tokens with it too.
+	IDTokenSignedResponseAlg string
 	// Disabled clients are kept (their grants reference them) but every
 	// lookup through Clients.Client answers ErrNotFound.
 	Disabled  bool

@@ -75,5 +75,6 @@ func sameClient(a, b *Client) bool {
 		slices.Equal(a.ResponseTypes, b.ResponseTypes) &&
 		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
 		a.ApplicationType == b.ApplicationType &&
-		slices.Equal(a.Scopes, b.Scopes)
+		slices.Equal(a.Scopes, b.Scopes) &&
+		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg
 }

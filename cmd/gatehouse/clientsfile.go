@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -168,6 +169,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		lines[key] = k.Line
 		switch key {
 		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
+			"id_token_signed_response_alg",
 			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
 			s, msg := yamlString(v)
 			if msg != "" {
@@ -231,6 +233,13 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	}
 	if scope := strings.Fields(strs["scope"]); len(scope) > 0 {
 		c.Scopes = scope
+	}
+	if alg, given := strs["id_token_signed_response_alg"]; given {
+		c.IDTokenSignedResponseAlg = alg
+		if alg == "" {
+			p.bad(lines["id_token_signed_response_alg"], prefix+".id_token_signed_response_alg",
+				"must not be empty: leave it out for the server's default, RS256")
+		}
 	}
 
 	// A list key that was given but could not be read must not be replaced
@@ -389,7 +398,7 @@ func unsupportedClientFields() []string {
 	return []string{
 		"backchannel_logout_uri", "backchannel_logout_session_required",
 		"frontchannel_logout_uri", "frontchannel_logout_session_required",
-		"id_token_signed_response_alg", "jwks", "jwks_uri",
+		"jwks", "jwks_uri",
 		"access_token_format", "skip_consent",
 		"client_uri", "logo_uri", "policy_uri", "tos_uri", "contacts",
 	}
@@ -511,6 +520,17 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 	}
 	checkURIList(c.RedirectURIs, "redirect_uris", c.ApplicationType, bad)
 	checkURIList(c.PostLogoutRedirectURIs, "post_logout_redirect_uris", c.ApplicationType, bad)
+
+	if alg := c.IDTokenSignedResponseAlg; alg != "" && !slices.Contains(keys.KeptAlgorithms(), alg) {
+		msg := fmt.Sprintf("%q is not supported: use RS256, ES256 or EdDSA (leave it out for the server's default, RS256)", alg)
+		switch i := slices.IndexFunc(keys.KeptAlgorithms(), func(a string) bool { return strings.EqualFold(a, alg) }); {
+		case i >= 0:
+			msg = fmt.Sprintf("%q: algorithm names are case-sensitive, write %q", alg, keys.KeptAlgorithms()[i])
+		case alg == "none":
+			msg = `"none" is not allowed: ID tokens are always signed; use RS256, ES256 or EdDSA`
+		}
+		bad("id_token_signed_response_alg", msg)
+	}
 
 	for i, s := range c.Scopes {
 		field := fmt.Sprintf("scope[%d]", i)

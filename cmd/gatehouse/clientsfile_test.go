@@ -28,6 +28,7 @@ const clientsTestValid = `clients:
     post_logout_redirect_uris: [https://app.example.com/]
     grant_types: [authorization_code, refresh_token]
     scope: api:read api:write
+    id_token_signed_response_alg: ES256
   - client_id: post-app
     token_endpoint_auth_method: client_secret_post
     client_secret_file: secrets/post-app
@@ -43,6 +44,7 @@ const clientsTestValid = `clients:
     application_type: web
     token_endpoint_auth_method: none
     redirect_uris: [https://spa.example.com/callback]
+    id_token_signed_response_alg: EdDSA
   - client_id: plain
     client_secret: ` + clientsTestSecretPlain + `
     redirect_uris: [http://localhost:3000/callback, "http://[::1]:3000/callback"]
@@ -63,16 +65,17 @@ func TestParseClientsFileValid(t *testing.T) {
 	}
 	want := []storage.Client{
 		{
-			ID:                      "web-app",
-			Name:                    "Web App",
-			SecretHash:              provider.HashClientSecret(clientsTestSecretEnv),
-			RedirectURIs:            []string{"https://app.example.com/callback"},
-			PostLogoutRedirectURIs:  []string{"https://app.example.com/"},
-			GrantTypes:              []string{"authorization_code", "refresh_token"},
-			ResponseTypes:           []string{"code"},
-			TokenEndpointAuthMethod: "client_secret_basic",
-			ApplicationType:         "web",
-			Scopes:                  []string{"api:read", "api:write"},
+			ID:                       "web-app",
+			Name:                     "Web App",
+			SecretHash:               provider.HashClientSecret(clientsTestSecretEnv),
+			RedirectURIs:             []string{"https://app.example.com/callback"},
+			PostLogoutRedirectURIs:   []string{"https://app.example.com/"},
+			GrantTypes:               []string{"authorization_code", "refresh_token"},
+			ResponseTypes:            []string{"code"},
+			TokenEndpointAuthMethod:  "client_secret_basic",
+			ApplicationType:          "web",
+			Scopes:                   []string{"api:read", "api:write"},
+			IDTokenSignedResponseAlg: "ES256",
 		},
 		{
 			ID:                      "post-app",
@@ -94,13 +97,14 @@ func TestParseClientsFileValid(t *testing.T) {
 			ApplicationType:         "native",
 		},
 		{
-			ID:                      "spa",
-			Name:                    "spa",
-			RedirectURIs:            []string{"https://spa.example.com/callback"},
-			GrantTypes:              []string{"authorization_code"},
-			ResponseTypes:           []string{"code"},
-			TokenEndpointAuthMethod: "none",
-			ApplicationType:         "web",
+			ID:                       "spa",
+			Name:                     "spa",
+			RedirectURIs:             []string{"https://spa.example.com/callback"},
+			GrantTypes:               []string{"authorization_code"},
+			ResponseTypes:            []string{"code"},
+			TokenEndpointAuthMethod:  "none",
+			ApplicationType:          "web",
+			IDTokenSignedResponseAlg: "EdDSA",
 		},
 		{
 			ID:                      "plain",
@@ -178,6 +182,12 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"response type token", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    response_types: [token]\n", `clients.yaml:7: clients[1].response_types[0]: "token" is not supported: only code`},
 		{"response type hybrid", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    response_types: [code id_token]\n", `clients.yaml:7: clients[1].response_types[0]: "code id_token" is not supported`},
 		{"unknown auth method", head + "  - client_id: a\n    token_endpoint_auth_method: basic\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "basic" is not client_secret_basic, client_secret_post or none`},
+		{"unknown id token alg", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: HS256\n", `clients.yaml:7: clients[1].id_token_signed_response_alg: "HS256" is not supported: use RS256, ES256 or EdDSA`},
+		{"id token alg none", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    id_token_signed_response_alg: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:6: clients[1].id_token_signed_response_alg: "none" is not allowed: ID tokens are always signed`},
+		{"id token alg lower case", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: eddsa\n", `clients.yaml:7: clients[1].id_token_signed_response_alg: "eddsa": algorithm names are case-sensitive, write "EdDSA"`},
+		{"id token alg empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: ''\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: must not be empty: leave it out for the server's default, RS256"},
+		{"id token alg null", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg:\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: has no value"},
+		{"id token alg list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: [ES256]\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: must be a single value"},
 		{"private_key_jwt", head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "private_key_jwt" is not supported yet`},
 		{"unknown application type", head + "  - client_id: a\n    application_type: mobile\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].application_type: "mobile" is not web or native`},
 		{"native confidential", head + "  - client_id: a\n    application_type: native\n    client_secret_hash: " + provider.HashClientSecret("x") + "\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:4: clients[1].token_endpoint_auth_method: native apps are public clients: set it to none"},
@@ -368,6 +378,7 @@ func TestValidateClient(t *testing.T) {
 		{"no grants", func(c *storage.Client) { c.GrantTypes = nil }, "grant_types: must list at least one"},
 		{"no response types", func(c *storage.Client) { c.ResponseTypes = nil }, "response_types: must list code"},
 		{"empty id", func(c *storage.Client) { c.ID = "" }, "client_id: missing"},
+		{"unknown id token alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "PS256" }, `client "a": id_token_signed_response_alg: "PS256" is not supported`},
 	}
 	for _, tt := range tests {
 		c := good

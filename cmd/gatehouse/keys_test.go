@@ -44,7 +44,7 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("keys rotate: %q, %v", out, err)
 	}
 	rows := keyRows(t, out)
-	for _, alg := range []string{"RS256", "ES256"} {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		if n := len(countState(rows, alg, "active")); n != 1 {
 			t.Errorf("after the first rotate: got %d active %s keys, want 1 (%q)", n, alg, out)
 		}
@@ -52,8 +52,8 @@ func TestKeysCommands(t *testing.T) {
 
 	// A normal rotation: successors published now, pending.
 	out, err = cli(t, db, "", "keys", "rotate")
-	if err != nil || strings.Count(out, "created key") != 2 {
-		t.Fatalf("second keys rotate: got %q, %v; want two keys created", out, err)
+	if err != nil || strings.Count(out, "created key") != 3 {
+		t.Fatalf("second keys rotate: got %q, %v; want three keys created (RS256, ES256, EdDSA)", out, err)
 	}
 	rows = keyRows(t, out)
 	active, pending := countState(rows, "RS256", "active"), countState(rows, "RS256", "pending")

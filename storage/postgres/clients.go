@@ -13,7 +13,7 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, token_endpoint_auth_method, application_type,
-	scopes, disabled, created_at, updated_at`
+	scopes, id_token_signed_response_alg, disabled, created_at, updated_at`
 
 // scanner is a pgx.Row or pgx.Rows.
 type scanner interface {
@@ -27,7 +27,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
 		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, &c.ApplicationType,
-		&c.Scopes, &c.Disabled, &created, &updated)
+		&c.Scopes, &c.IDTokenSignedResponseAlg, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -113,21 +113,21 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	var batch pgx.Batch
 	for _, c := range plan.Create {
 		batch.Queue(`INSERT INTO clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11, $11)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, false, $12, $12)`,
 			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 			list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-			list(c.Scopes), n)
+			list(c.Scopes), c.IDTokenSignedResponseAlg, n)
 	}
 	for _, c := range plan.Update {
 		batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
 			post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
 			token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
-			disabled = false, updated_at = $10
-			WHERE id = $11`,
+			id_token_signed_response_alg = $10, disabled = false, updated_at = $11
+			WHERE id = $12`,
 			c.SecretHash, c.Name, list(c.RedirectURIs),
 			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
-			n, c.ID)
+			c.IDTokenSignedResponseAlg, n, c.ID)
 	}
 	for _, id := range plan.Disable {
 		batch.Queue(`UPDATE clients SET disabled = true, updated_at = $1 WHERE id = $2`, n, id)

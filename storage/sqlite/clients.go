@@ -11,7 +11,7 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, token_endpoint_auth_method, application_type,
-	scopes, disabled, created_at, updated_at`
+	scopes, id_token_signed_response_alg, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
@@ -22,7 +22,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &redirect, &postLogout,
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
-		&scopes, &c.Disabled, &created, &updated)
+		&scopes, &c.IDTokenSignedResponseAlg, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +102,10 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	for _, c := range plan.Create {
 		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-			e.strings(c.Scopes), n, n)
+			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
@@ -114,12 +114,12 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 		_, err = in.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
 			post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
 			token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
-			disabled = 0, updated_at = ?
+			id_token_signed_response_alg = ?, disabled = 0, updated_at = ?
 			WHERE id = ?`,
 			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
 			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
-			n, c.ID)
+			c.IDTokenSignedResponseAlg, n, c.ID)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}

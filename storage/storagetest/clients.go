@@ -21,16 +21,17 @@ var clientTests = []test{
 // lengths, including one empty and one nil.
 func newClient(id string) storage.Client {
 	return storage.Client{
-		ID:                      id,
-		SecretHash:              "sha256:" + id,
-		Name:                    "Client " + id,
-		RedirectURIs:            []string{"https://" + id + ".example/cb", "https://" + id + ".example/cb2", "http://127.0.0.1/cb"},
-		PostLogoutRedirectURIs:  []string{"https://" + id + ".example/bye"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		ResponseTypes:           []string{"code"},
-		TokenEndpointAuthMethod: "client_secret_basic",
-		ApplicationType:         "web",
-		Scopes:                  []string{},
+		ID:                       id,
+		SecretHash:               "sha256:" + id,
+		Name:                     "Client " + id,
+		RedirectURIs:             []string{"https://" + id + ".example/cb", "https://" + id + ".example/cb2", "http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs:   []string{"https://" + id + ".example/bye"},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		ResponseTypes:            []string{"code"},
+		TokenEndpointAuthMethod:  "client_secret_basic",
+		ApplicationType:          "web",
+		Scopes:                   []string{},
+		IDTokenSignedResponseAlg: "ES256",
 	}
 }
 
@@ -94,6 +95,8 @@ func testSyncCreates(t *testing.T, s Store) {
 	a, b, c := newClient("a"), newClient("b"), newClient("c")
 	b.SecretHash, b.TokenEndpointAuthMethod, b.ApplicationType = "", "none", "native"
 	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
+	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
+	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
 	// The store ignores the timestamps and the disabled flag it is given.
 	c.CreatedAt, c.UpdatedAt, c.Disabled = at(-time.Hour), at(-time.Hour), true
 
@@ -126,6 +129,8 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"auth-method", func(c *storage.Client) { c.TokenEndpointAuthMethod = "client_secret_post" }},
 		{"app-type", func(c *storage.Client) { c.ApplicationType = "native" }},
 		{"scopes", func(c *storage.Client) { c.Scopes = []string{"api"} }},
+		{"id-token-alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "EdDSA" }},
+		{"id-token-alg-removed", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "" }},
 	}
 	var first, second []storage.Client
 	var updated []string
