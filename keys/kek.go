@@ -135,33 +135,12 @@ func readKEKFile(path string) ([]byte, error) {
 // nil error, when another writer created path first.
 func createKEKFile(path string, kek []byte) (won bool, err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmpName, err := writeTempKEK(path, kek)
 	if err != nil {
-		return false, fmt.Errorf("keys: create KEK file: %w", err)
+		return false, err
 	}
-	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // after the link, path keeps the data
 
-	line := make([]byte, base64.StdEncoding.EncodedLen(len(kek))+1)
-	base64.StdEncoding.Encode(line, kek)
-	line[len(line)-1] = '\n'
-	defer clear(line)
-
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("keys: create KEK file: %w", err)
-	}
-	if _, err := tmp.Write(line); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("keys: write KEK file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("keys: sync KEK file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("keys: close KEK file: %w", err)
-	}
 	if err := os.Link(tmpName, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
@@ -185,4 +164,58 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ReplaceKEKFile writes kek as base64 to the file at path, replacing
+// whatever the file held, atomically: the key is written and synced to a
+// temporary file (mode 0600) in the same directory, which is then renamed
+// over path, and the directory is synced. A reader, or a crash, sees either
+// the old file or the new one, never a mix. It is how `gatehouse keys
+// rewrap` hands the embedded store's KEK file its new key, after the
+// database holds everything under it.
+func ReplaceKEKFile(path string, kek []byte) error {
+	if len(kek) != KEKSize {
+		return fmt.Errorf("keys: KEK is %d bytes, want %d", len(kek), KEKSize)
+	}
+	tmpName, err := writeTempKEK(path, kek)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmpName) // a no-op once renamed
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("keys: replace KEK file: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("keys: sync directory of KEK file: %w", err)
+	}
+	return nil
+}
+
+// writeTempKEK writes kek, base64 and a newline, to a new synced 0600 file
+// beside path and returns its name; the caller removes it.
+func writeTempKEK(path string, kek []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("keys: create KEK file: %w", err)
+	}
+	tmpName := tmp.Name()
+	line := make([]byte, base64.StdEncoding.EncodedLen(len(kek))+1)
+	base64.StdEncoding.Encode(line, kek)
+	line[len(line)-1] = '\n'
+	defer clear(line)
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(line)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmpName)
+		return "", fmt.Errorf("keys: write KEK file: %w", err)
+	}
+	return tmpName, nil
 }

@@ -82,6 +82,20 @@ type Options struct {
 	// ClockSkew is the tolerance for relying parties' clocks, added to
 	// MaxTokenLifetime. Default 5 minutes.
 	ClockSkew time.Duration
+
+	// The code-key schedule (see EnsureCodeKeys and CodeKeys).
+
+	// CodeKeyRotateEvery is how long a code key seals before its successor
+	// takes over. Default 24h. It must exceed CodeKeyLead.
+	CodeKeyRotateEvery time.Duration
+	// CodeKeyLead is how long a new code key is loaded before it seals, so
+	// that every instance can open what it seals: at least twice the reload
+	// period. Default 2 minutes.
+	CodeKeyLead time.Duration
+	// CodeKeyKeep is how long a code key still opens codes after its
+	// successor started sealing: at least the code lifetime plus clock
+	// skew. Default 10 minutes.
+	CodeKeyKeep time.Duration
 }
 
 // Defaults of the rotation schedule.
@@ -198,6 +212,10 @@ type Manager struct {
 
 	secretsMu sync.RWMutex
 	secrets   map[string][]byte
+
+	codeRotateEvery, codeLead, codeKeep time.Duration
+	// codeKeys is nil until the first successful EnsureCodeKeys.
+	codeKeys atomic.Pointer[codeKeySet]
 }
 
 // keySet is one immutable load of the store.
@@ -244,6 +262,9 @@ func NewManager(store Store, sealer *Sealer, opts Options) *Manager {
 	m.publishLead = cmp.Or(max(opts.PublishLead, 0), 2*m.maxAge)
 	m.keepAfterRetire = cmp.Or(max(opts.MaxTokenLifetime, 0), DefaultMaxTokenLifetime) +
 		cmp.Or(max(opts.ClockSkew, 0), DefaultClockSkew)
+	m.codeRotateEvery = cmp.Or(max(opts.CodeKeyRotateEvery, 0), DefaultCodeKeyRotateEvery)
+	m.codeLead = cmp.Or(max(opts.CodeKeyLead, 0), DefaultCodeKeyLead)
+	m.codeKeep = cmp.Or(max(opts.CodeKeyKeep, 0), DefaultCodeKeyKeep)
 	return m
 }
 
@@ -306,8 +327,9 @@ func (m *Manager) Ensure(ctx context.Context) error {
 }
 
 // Reload reads the keys from the store again and replaces the cache and the
-// pre-serialized JWKS. It generates nothing. It fails under the same
-// conditions as Ensure, and then leaves the previous cache in place.
+// pre-serialized JWKS, and the code keys too once EnsureCodeKeys has loaded
+// them. It generates nothing. It fails under the same conditions as Ensure
+// (or EnsureCodeKeys), and then leaves the previous cache in place.
 func (m *Manager) Reload(ctx context.Context) error {
 	if err := m.ready(); err != nil {
 		return err
@@ -317,6 +339,9 @@ func (m *Manager) Reload(ctx context.Context) error {
 		return err
 	}
 	m.loaded.Store(set)
+	if m.codeKeys.Load() != nil {
+		return m.loadCodeKeys(ctx)
+	}
 	return nil
 }
 

@@ -54,7 +54,10 @@ func (m *Manager) rotator() (storage.KeyRotation, error) {
 //   - if it has no active and no pending key (all revoked), it creates one
 //     that is active at once.
 //
-// It then deletes the rows of keys past their DeleteAt. It returns the ids
+// It then deletes the rows of keys past their DeleteAt and, once
+// EnsureCodeKeys has loaded them, applies the code-key schedule (see
+// CodeKeys): a successor when one is due, expired code keys deleted. It
+// returns the ids
 // of the keys it created, and reloads the Manager if it changed anything.
 // When another caller holds the lock Rotate does nothing and returns no ids
 // and no error: that caller is doing the same work. Other instances see the
@@ -107,6 +110,13 @@ func (m *Manager) rotate(ctx context.Context, force bool) ([]string, error) {
 			return fmt.Errorf("keys: rotate: %w", err)
 		}
 		changed = changed || n > 0
+		if m.codeKeys.Load() != nil {
+			c, err := m.rotateCodeKeys(ctx, kr, now)
+			changed = changed || c
+			if err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {

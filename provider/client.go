@@ -93,6 +93,50 @@ func (c *client) IsScopeAllowed(scope string) bool { return slices.Contains(c.c.
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 
+// refreshPolicy is a client's refresh-token policy with the server's
+// defaults filled in.
+type refreshPolicy struct {
+	// grace is the retry window after a rotation; 0: none.
+	grace time.Duration
+	// idle is how long a token stays valid unused; 0: no idle limit.
+	idle time.Duration
+	// absolute is the family's life from the code exchange; always > 0.
+	absolute time.Duration
+}
+
+// refreshPolicy returns the client's refresh-token policy: its own
+// clients.yaml settings where given, else the server's (Config.RefreshGrace,
+// no idle limit, Config.RefreshTokenTTL). A negative grace, the client's or
+// the server's, means no window.
+func (c *client) refreshPolicy() refreshPolicy {
+	pol := refreshPolicy{grace: c.cfg.RefreshGrace, absolute: c.cfg.RefreshTokenTTL}
+	if g := c.c.RefreshGracePeriod; g != 0 {
+		pol.grace = g
+	}
+	if pol.grace < 0 {
+		pol.grace = 0
+	}
+	if c.c.RefreshTokenIdleTTL > 0 {
+		pol.idle = c.c.RefreshTokenIdleTTL
+	}
+	if c.c.RefreshTokenAbsoluteTTL > 0 {
+		pol.absolute = c.c.RefreshTokenAbsoluteTTL
+	}
+	return pol
+}
+
+// expiry returns when a refresh token issued at now expires under the
+// policy, for a family whose absolute deadline is absolute: the idle
+// deadline, but never past the absolute one.
+func (pol refreshPolicy) expiry(now, absolute time.Time) time.Time {
+	if pol.idle > 0 {
+		if idle := now.Add(pol.idle); idle.Before(absolute) {
+			return idle
+		}
+	}
+	return absolute
+}
+
 // clientCache keeps clients in memory for a short time: op asks for the
 // same client several times per request, and every token request needs it.
 type clientCache struct {

@@ -131,12 +131,15 @@ func (p *Provider) revokeIfRedeemed(ctx context.Context, code string) {
 	p.log.WarnContext(ctx, "authorization code reused: its tokens are revoked", "family", familyForCode(hash))
 }
 
-// refreshGrant answers a refresh. A token used for the first time rotates
-// through op, and the answer is kept (sealed) for the grace window. A retry
-// of a used token inside the window gets that identical answer; any later
-// use is a reuse: the whole family is revoked, access tokens included.
-func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, clientID string) {
+// refreshGrant answers a refresh by the authenticated client c. A token
+// used for the first time rotates through op, and the answer is kept
+// (sealed) for c's grace window (client.refreshPolicy). A retry of a used
+// token inside the window gets that identical answer; any later use, or
+// any second use when c has no window, is a reuse: the whole family is
+// revoked, access tokens included.
+func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *client) {
 	ctx := r.Context()
+	clientID, grace := c.c.ID, c.refreshPolicy().grace
 	token := r.PostForm.Get("refresh_token")
 	hash, err := p.refreshTokenHash(token)
 	if err != nil {
@@ -158,7 +161,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, clientID
 		return
 	}
 	if g.UsedAt != nil || g.RevokedAt != nil {
-		p.usedRefreshToken(w, r, g)
+		p.usedRefreshToken(w, r, g, grace)
 		return
 	}
 	// A grant created while its family was being revoked (two redemptions
@@ -175,7 +178,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, clientID
 	if errors.Is(err, op.ErrInvalidRefreshToken) {
 		// Rotated by a concurrent request since the lookup above: a retry.
 		if g, err := p.store.RefreshGrantByHash(ctx, hash); err == nil && g.UsedAt != nil {
-			p.usedRefreshToken(w, r, g)
+			p.usedRefreshToken(w, r, g, grace)
 			return
 		}
 		op.Exchange(w, r, p.op) // expired, or its user is gone: invalid_grant
@@ -190,10 +193,10 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, clientID
 	buf := newResponseBuffer(w.Header())
 	op.Exchange(buf, r, p.op)
 	switch {
-	case buf.status == http.StatusOK && p.cfg.RefreshGrace > 0:
+	case buf.status == http.StatusOK && grace > 0:
 		sealed, err := p.replaySealer.Seal(buf.body.Bytes(), []byte(hash))
 		if err == nil {
-			err = p.store.SaveRefreshReplay(ctx, hash, sealed, p.cfg.Now().Add(p.cfg.RefreshGrace))
+			err = p.store.SaveRefreshReplay(ctx, hash, sealed, p.cfg.Now().Add(grace))
 		}
 		if err != nil {
 			// The client still gets its answer; a retry will not.
@@ -203,7 +206,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, clientID
 		// Another request rotated this token in the meantime: answer as
 		// a retry of it.
 		if g, err := p.store.RefreshGrantByHash(ctx, hash); err == nil && g.UsedAt != nil {
-			p.usedRefreshToken(w, r, g)
+			p.usedRefreshToken(w, r, g, grace)
 			return
 		}
 	}
@@ -214,11 +217,13 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, clientID
 const replayWait = 2 * time.Second
 
 // usedRefreshToken answers a refresh token that was already rotated or
-// revoked.
-func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *storage.RefreshGrant) {
+// revoked, under its client's grace window grace (0: none): a retry
+// within grace of the rotation gets the kept answer, anything else
+// revokes the family.
+func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *storage.RefreshGrant, grace time.Duration) {
 	ctx := r.Context()
 	now := p.cfg.Now()
-	inGrace := g.RevokedAt == nil && g.UsedAt != nil && p.cfg.RefreshGrace > 0 && now.Before(g.UsedAt.Add(p.cfg.RefreshGrace))
+	inGrace := g.RevokedAt == nil && g.UsedAt != nil && grace > 0 && now.Before(g.UsedAt.Add(grace))
 	if !inGrace {
 		if g.RevokedAt == nil {
 			if err := p.revokeFamily(ctx, g.FamilyID); err != nil {

@@ -70,10 +70,20 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 	return authRequest{ar}, nil
 }
 
+// AuthRequestByCode finds the request of a code. The code must open under
+// one of the code keys still kept (op answers invalid_grant otherwise,
+// before any store lookup) and name the request stored under its hash.
 func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	id, err := s.p.op.Crypto().Decrypt(code)
+	if err != nil {
+		return nil, errors.New("the code does not open under any current code key")
+	}
 	ar, err := s.p.store.AuthRequestByCode(ctx, tokenHash(code), s.p.cfg.Now())
 	if err != nil {
 		return nil, err
+	}
+	if ar.ID != id {
+		return nil, errors.New("the code names another request")
 	}
 	return authRequest{ar}, nil
 }
@@ -125,20 +135,40 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 // token. For a code it takes the code first, then starts a new refresh
 // family; for a refresh it rotates: the old token is marked used and the
 // new one stored in one transaction, or nothing is issued.
+//
+// Lifetimes follow the client's refresh policy (client.refreshPolicy): the
+// family's absolute deadline is fixed at the code exchange (now + the
+// absolute TTL) and copied to every rotation; each token expires at
+// now + the idle TTL, never past that deadline (with no idle limit, at the
+// deadline). Rotation never extends a family.
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	p := s.p
 	now := p.cfg.Now()
+	var clientID string
+	switch r := req.(type) {
+	case authRequest:
+		clientID = r.r.ClientID
+	case *refreshRequest:
+		clientID = r.g.ClientID
+	default:
+		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
+	}
+	c, err := p.clients.get(ctx, clientID)
+	if err != nil {
+		return "", "", time.Time{}, internal(fmt.Errorf("load client: %w", err))
+	}
+	pol := c.refreshPolicy()
 	token, err := p.newRefreshToken()
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
 	next := &storage.RefreshGrant{
 		TokenHash: tokenHash(token),
+		ClientID:  clientID,
 		UserID:    req.GetSubject(),
 		Scopes:    req.GetScopes(),
 		Audience:  req.GetAudience(),
 		CreatedAt: now,
-		ExpiresAt: now.Add(p.cfg.RefreshTokenTTL),
 	}
 	switch r := req.(type) {
 	case authRequest:
@@ -146,15 +176,22 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			return "", "", time.Time{}, err
 		}
 		next.FamilyID = familyForCode(r.r.CodeHash)
-		next.ClientID, next.AuthTime, next.AMR = r.r.ClientID, r.r.AuthTime, r.r.AMR
+		next.AuthTime, next.AMR = r.r.AuthTime, r.r.AMR
+		next.AbsoluteExpiresAt = now.Add(pol.absolute)
+		next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
 		if err := p.store.CreateRefreshGrant(ctx, next); err != nil {
 			return "", "", time.Time{}, internal(fmt.Errorf("store refresh grant: %w", err))
 		}
 	case *refreshRequest:
-		next.FamilyID, next.ClientID, next.AuthTime, next.AMR = r.g.FamilyID, r.g.ClientID, r.g.AuthTime, r.g.AMR
-		// The family's lifetime is fixed at the code exchange: rotation
-		// never extends it, so a grant cannot slide forever.
-		next.ExpiresAt = r.g.ExpiresAt
+		next.FamilyID, next.AuthTime, next.AMR = r.g.FamilyID, r.g.AuthTime, r.g.AMR
+		// The family's absolute deadline is fixed at the code exchange:
+		// rotation never extends it, so a grant cannot slide forever.
+		// Grants stored before the deadline was recorded expire at it.
+		next.AbsoluteExpiresAt = r.g.AbsoluteExpiresAt
+		if next.AbsoluteExpiresAt.IsZero() {
+			next.AbsoluteExpiresAt = r.g.ExpiresAt
+		}
+		next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
 		// The family keeps the scopes it was granted, even when this
 		// refresh asked for fewer.
 		next.Scopes = r.g.Scopes
@@ -165,8 +202,6 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		if err != nil {
 			return "", "", time.Time{}, internal(fmt.Errorf("rotate refresh grant: %w", err))
 		}
-	default:
-		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
 	id, err := randomID(p.cfg.Random)
 	if err != nil {

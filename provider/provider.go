@@ -50,13 +50,48 @@ type Keys interface {
 	Algorithms() []string
 }
 
-// Config holds the provider's settings. Issuer, CryptoKey and RefreshKey
-// are required; zero durations take the defaults noted.
+// CodeKeys supplies the symmetric keys that seal authorization codes
+// (*keys.Manager after EnsureCodeKeys). It is called on every code issued
+// or redeemed and must answer from memory.
+type CodeKeys interface {
+	// CodeKeys returns the key to seal with now and every key a code may
+	// still be opened with, newest first.
+	CodeKeys() (seal keys.CodeKey, open []keys.CodeKey, err error)
+}
+
+// codeCrypto is op's Crypto over rotating code keys: each call uses the
+// keys current at that instant, each with its name as JWE key id.
+type codeCrypto struct{ keys CodeKeys }
+
+func (c codeCrypto) Encrypt(s string) (string, error) {
+	seal, _, err := c.keys.CodeKeys()
+	if err != nil {
+		return "", err
+	}
+	return op.NewAES256GCMCrypto(seal.Key, seal.ID).Encrypt(s)
+}
+
+func (c codeCrypto) Decrypt(s string) (string, error) {
+	seal, open, err := c.keys.CodeKeys()
+	if err != nil {
+		return "", err
+	}
+	decrypters := make([]op.Decrypter, len(open))
+	for i, k := range open {
+		decrypters[i] = op.NewAES256GCMCrypto(k.Key, k.ID)
+	}
+	return op.NewCompositeCrypto(op.NewAES256GCMCrypto(seal.Key, seal.ID), decrypters).Decrypt(s)
+}
+
+// Config holds the provider's settings. Issuer, RefreshKey and either
+// CodeKeys or CryptoKey are required; zero durations take the defaults noted.
 type Config struct {
 	Issuer string
 	// AccessTokenTTL defaults to 15 minutes, IDTokenTTL to 1 hour,
 	// RefreshTokenTTL to 30 days, AuthRequestTTL to 10 minutes and CodeTTL
-	// to 60 seconds.
+	// to 60 seconds. RefreshTokenTTL is the absolute life of a refresh
+	// token family for clients without their own
+	// refresh_token_absolute_ttl (storage.Client.RefreshTokenAbsoluteTTL).
 	AccessTokenTTL  time.Duration
 	IDTokenTTL      time.Duration
 	RefreshTokenTTL time.Duration
@@ -67,10 +102,18 @@ type Config struct {
 	SigningAlg string
 	// RefreshGrace is how long a retry of a just-rotated refresh token
 	// gets the same answer again (default 10 s; negative turns it off, so
-	// any second use revokes the family).
+	// any second use revokes the family), for clients without their own
+	// refresh_token_grace_period (storage.Client.RefreshGracePeriod).
 	RefreshGrace time.Duration
-	// CryptoKey seals authorization codes (op's AES-GCM crypto).
+	// CryptoKey seals authorization codes (op's AES-GCM crypto) when
+	// CodeKeys is nil: one key, never rotated.
 	CryptoKey [32]byte
+	// CodeKeys, when set, supplies rotating keys instead of CryptoKey:
+	// codes are sealed with the current key and opened with any key it
+	// still lists (op's composite crypto), so a code sealed just before a
+	// rotation still redeems, and one sealed with a key dropped since fails
+	// with invalid_grant.
+	CodeKeys CodeKeys
 	// RefreshKey (32 bytes) keys the MAC carried by every refresh token.
 	RefreshKey []byte
 	Now        func() time.Time
@@ -184,6 +227,12 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		op.WithLogger(cfg.Logger),
 		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(signAlgs...)),
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(signAlgs...)),
+	}
+	if cfg.CodeKeys != nil {
+		if _, _, err := cfg.CodeKeys.CodeKeys(); err != nil {
+			return nil, fmt.Errorf("provider: code keys: %w", err)
+		}
+		opts = append(opts, op.WithCrypto(codeCrypto{keys: cfg.CodeKeys}))
 	}
 	if iss.Scheme == "http" {
 		// Validated by config: http only for loopback issuers.

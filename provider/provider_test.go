@@ -31,6 +31,9 @@ const (
 	testServiceSecret = "service-secret-0123456789abcdef0123456789abcdef"
 	testES256Secret   = "es256-secret-0123456789abcdef0123456789abcdef"
 	testEdDSASecret   = "eddsa-secret-0123456789abcdef0123456789abcdef"
+	testIdleSecret    = "idle-secret-0123456789abcdef0123456789abcdef"
+	testNoGraceSecret = "nograce-secret-0123456789abcdef0123456789abcdef"
+	testGraceSecret   = "grace-secret-0123456789abcdef0123456789abcdef"
 	testUsername      = "alice"
 	testPassword      = "correct horse battery staple"
 	testUserID        = "user-alice"
@@ -44,7 +47,9 @@ var cheapArgon2 = loginui.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism
 
 // testClients are the relying parties every test provider knows. Only
 // "es256" and "eddsa" name an id_token_signed_response_alg; the others get
-// the provider's default.
+// the provider's default. Only "idle", "nograce" and "grace10" (all
+// client_secret_post) have their own refresh-token policy; the others get
+// the provider's defaults.
 func testClients() []storage.Client {
 	return []storage.Client{
 		{
@@ -89,6 +94,31 @@ func testClients() []storage.Client {
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
 			IDTokenSignedResponseAlg: "EdDSA",
+		},
+		{
+			ID: "idle", Name: "Idle-limited App", SecretHash: HashClientSecret(testIdleSecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+			RefreshTokenIdleTTL:     time.Hour,
+			RefreshTokenAbsoluteTTL: 24 * time.Hour,
+		},
+		{
+			ID: "nograce", Name: "No-grace App", SecretHash: HashClientSecret(testNoGraceSecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+			RefreshGracePeriod: storage.NoRefreshGrace,
+		},
+		{
+			ID: "grace10", Name: "Grace App", SecretHash: HashClientSecret(testGraceSecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+			RefreshGracePeriod: 10 * time.Second,
 		},
 	}
 }

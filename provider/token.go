@@ -70,7 +70,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(withSigningAlg(r.Context(), c.c.IDTokenSignedResponseAlg))
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeRefreshToken:
-		p.refreshGrant(w, r, c.c.ID)
+		p.refreshGrant(w, r, c)
 	case oidc.GrantTypeCode:
 		p.codeGrant(w, r)
 	case oidc.GrantTypeClientCredentials:

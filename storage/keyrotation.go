@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// KeyRotation is what rotating signing keys needs from a store beyond
-// SigningKeys: changing a key's schedule, removing keys whose life is over,
-// and a lock so that one instance at a time decides on new keys.
+// KeyRotation is what rotating signing keys and server secrets needs from a
+// store beyond SigningKeys and Secrets: changing a key's schedule, removing
+// keys and secrets whose life is over, moving everything to a new
+// key-encryption key, and a lock so that one instance at a time decides on
+// new keys.
 type KeyRotation interface {
 	// UpdateSigningKey overwrites the mutable fields of the stored key with
 	// k.ID: its schedule (PublishAt, ActivateAt, RetireAt, DeleteAt) and its
@@ -30,4 +32,21 @@ type KeyRotation interface {
 	// fn's store calls go through the store as usual, and its ctx may carry
 	// a deadline (a lease) after which another caller may take the lock.
 	WithRotationLock(ctx context.Context, fn func(ctx context.Context) error) (ran bool, err error)
+
+	// SecretsByPrefix returns every secret whose name starts with prefix
+	// (every secret for ""), ordered by CreatedAt, then by name.
+	SecretsByPrefix(ctx context.Context, prefix string) ([]Secret, error)
+	// DeleteSecret removes the named secret; ErrNotFound if there is none.
+	DeleteSecret(ctx context.Context, name string) error
+
+	// Rewrap replaces the sealed part of signing keys and secrets, for a
+	// KEK rewrap: for each k of keys it sets the PrivateSealed and KEKID of
+	// the stored key with k.ID, and for each s of secrets the Sealed and
+	// KEKID of the stored secret named s.Name — but only where the stored
+	// KEKID is still fromKEKID. All of it happens in one transaction: if any
+	// row is missing or no longer under fromKEKID (someone changed it
+	// meanwhile) nothing is written and the error wraps ErrConflict, so the
+	// caller can read the rows again and retry. Other fields given are
+	// ignored.
+	Rewrap(ctx context.Context, fromKEKID string, keys []SigningKey, secrets []Secret) error
 }

@@ -49,12 +49,33 @@ type Client struct {
 	// server's default signing algorithm. Gatehouse signs the client's JWT
 	// access tokens with it too.
 	IDTokenSignedResponseAlg string
+	// RefreshGracePeriod is how long a retry of one of the client's
+	// just-rotated refresh tokens gets the identical answer again
+	// (refresh_token_grace_period). Zero means the server's default
+	// (refresh_grace); a negative value (NoRefreshGrace) means no window:
+	// any second use of a token revokes its family.
+	RefreshGracePeriod time.Duration
+	// RefreshTokenIdleTTL is how long one of the client's refresh tokens
+	// stays valid unused (refresh_token_idle_ttl): every rotation issues a
+	// token with a fresh idle deadline, but never past the family's
+	// absolute deadline. Zero means no idle limit.
+	RefreshTokenIdleTTL time.Duration
+	// RefreshTokenAbsoluteTTL is the life of a refresh token family from
+	// the code exchange that started it (refresh_token_absolute_ttl);
+	// rotation never extends it. Zero means the server's default
+	// (refresh_token_ttl).
+	RefreshTokenAbsoluteTTL time.Duration
 	// Disabled clients are kept (their grants reference them) but every
 	// lookup through Clients.Client answers ErrNotFound.
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// NoRefreshGrace is the Client.RefreshGracePeriod of a client whose
+// refresh tokens have no grace window (refresh_token_grace_period: 0s):
+// any negative value means the same.
+const NoRefreshGrace time.Duration = -1
 
 // User is an end user who signs in with a username and password.
 type User struct {
@@ -146,7 +167,13 @@ type RefreshGrant struct {
 	AuthTime  time.Time
 	AMR       []string
 	CreatedAt time.Time
+	// ExpiresAt is when this token stops being accepted: its idle
+	// deadline, or its family's absolute deadline, whichever comes first.
 	ExpiresAt time.Time
+	// AbsoluteExpiresAt is the family's absolute deadline, fixed at the
+	// code exchange and copied to every rotation; ExpiresAt is never
+	// later. Zero (grants stored before it was recorded) means ExpiresAt.
+	AbsoluteExpiresAt time.Time
 	// UsedAt is set when the token was rotated; a used token is never
 	// accepted again (but see Replay).
 	UsedAt *time.Time

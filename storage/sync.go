@@ -76,5 +76,8 @@ func sameClient(a, b *Client) bool {
 		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
 		a.ApplicationType == b.ApplicationType &&
 		slices.Equal(a.Scopes, b.Scopes) &&
-		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg
+		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg &&
+		a.RefreshGracePeriod == b.RefreshGracePeriod &&
+		a.RefreshTokenIdleTTL == b.RefreshTokenIdleTTL &&
+		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -24,6 +25,20 @@ const (
 	maxRedirectURILen    = 2000
 	minClientSecretLen   = 32 // characters of a plain-text secret
 	generateSecretAdvice = "generate one with `openssl rand -hex 32`"
+
+	// Bounds of the per-client refresh-token policy. The absolute TTL's
+	// upper bound is the server's, maxRefreshTokenTTL.
+	maxRefreshGracePeriod = time.Minute
+	minRefreshIdleTTL     = time.Minute
+	minRefreshAbsoluteTTL = time.Hour
+)
+
+// Keys of the per-client refresh-token policy in clients.yaml: durations
+// like 10s, 30m or 720h.
+const (
+	keyRefreshGrace    = "refresh_token_grace_period"
+	keyRefreshIdle     = "refresh_token_idle_ttl"
+	keyRefreshAbsolute = "refresh_token_absolute_ttl"
 )
 
 // Client metadata values Gatehouse accepts (RFC 7591 §2).
@@ -50,6 +65,13 @@ func secretKeys() []string {
 // The file is a mapping with one key, clients, holding a list of client
 // metadata mappings named as in RFC 7591 (see the shipped clients.yaml).
 // An empty file, or no clients key, means no clients: (nil, nil).
+//
+// A client with the refresh_token grant may set its own refresh-token
+// policy: refresh_token_grace_period (0s: no grace window; absent: the
+// server's refresh_grace), refresh_token_idle_ttl (absent: no idle limit)
+// and refresh_token_absolute_ttl (absent: the server's refresh_token_ttl),
+// stored in the storage.Client fields of the same names (a grace period of
+// 0s as storage.NoRefreshGrace).
 //
 // Secrets come from client_secret (hashed here), client_secret_env
 // (getenv), client_secret_file (readFile; a relative path is relative to
@@ -153,6 +175,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	lines := make(map[string]int)
 	strs := make(map[string]string)
 	lists := make(map[string][]string)
+	durs := make(map[string]time.Duration)
 	var secretsGiven []string // secret keys present, in file order
 	for i := 0; i+1 < len(item.Content); i += 2 {
 		k, v := item.Content[i], item.Content[i+1]
@@ -184,6 +207,25 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 			lines[key] = v.Line
 			if slices.Contains(secretKeys(), key) {
 				secretsGiven = append(secretsGiven, key)
+			}
+		case keyRefreshGrace, keyRefreshIdle, keyRefreshAbsolute:
+			str, msg := yamlString(v)
+			if msg == "" && v.ShortTag() == "!!null" {
+				msg = "has no value: give a duration like 10s, 30m or 720h, or leave it out"
+			}
+			if msg != "" {
+				p.bad(v.Line, field, msg)
+				continue
+			}
+			lines[key] = v.Line
+			d, err := time.ParseDuration(str)
+			switch {
+			case err != nil:
+				p.bad(v.Line, field, fmt.Sprintf("not a duration: %q (write it like 10s, 30m or 720h)", str))
+			case d < 0:
+				p.bad(v.Line, field, fmt.Sprintf("must not be negative (got %s)", str))
+			default:
+				durs[key] = d
 			}
 		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types":
 			list, ok := p.stringList(v, field, lines, key)
@@ -239,6 +281,27 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		if alg == "" {
 			p.bad(lines["id_token_signed_response_alg"], prefix+".id_token_signed_response_alg",
 				"must not be empty: leave it out for the server's default, RS256")
+		}
+	}
+
+	if d, given := durs[keyRefreshGrace]; given {
+		c.RefreshGracePeriod = d
+		if d == 0 {
+			c.RefreshGracePeriod = storage.NoRefreshGrace
+		}
+	}
+	if d, given := durs[keyRefreshIdle]; given {
+		c.RefreshTokenIdleTTL = d
+		if d == 0 {
+			p.bad(lines[keyRefreshIdle], prefix+"."+keyRefreshIdle,
+				fmt.Sprintf("must be at least %s: leave it out for no idle limit", fmtDuration(minRefreshIdleTTL)))
+		}
+	}
+	if d, given := durs[keyRefreshAbsolute]; given {
+		c.RefreshTokenAbsoluteTTL = d
+		if d == 0 {
+			p.bad(lines[keyRefreshAbsolute], prefix+"."+keyRefreshAbsolute,
+				fmt.Sprintf("must be at least %s: leave it out for the server's refresh_token_ttl", fmtDuration(minRefreshAbsoluteTTL)))
 		}
 	}
 
@@ -532,6 +595,8 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 		bad("id_token_signed_response_alg", msg)
 	}
 
+	checkRefreshPolicy(c, bad)
+
 	for i, s := range c.Scopes {
 		field := fmt.Sprintf("scope[%d]", i)
 		switch {
@@ -544,6 +609,64 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 			bad(field, fmt.Sprintf("%q is listed twice", s))
 		}
 	}
+}
+
+// checkRefreshPolicy checks a client's refresh-token policy: it is only
+// for clients with the refresh_token grant; the grace period is a window
+// of at most 1m (or NoRefreshGrace); the idle TTL is at least 1m and no
+// longer than the absolute TTL (or, with the server's absolute TTL, than
+// the longest one allowed); the absolute TTL is from 1h to 365 days. Zero
+// means the default and is always allowed.
+func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
+	if !slices.Contains(c.GrantTypes, grantRefreshToken) {
+		for _, f := range []struct {
+			key string
+			set bool
+		}{
+			{keyRefreshGrace, c.RefreshGracePeriod != 0},
+			{keyRefreshIdle, c.RefreshTokenIdleTTL != 0},
+			{keyRefreshAbsolute, c.RefreshTokenAbsoluteTTL != 0},
+		} {
+			if f.set {
+				bad(f.key, "applies only to clients with the refresh_token grant: add refresh_token to grant_types, or remove it")
+			}
+		}
+		return
+	}
+	if g := c.RefreshGracePeriod; g > maxRefreshGracePeriod {
+		bad(keyRefreshGrace, fmt.Sprintf("must be from 0s (no grace window) to %s (got %s)", fmtDuration(maxRefreshGracePeriod), fmtDuration(g)))
+	}
+	abs := c.RefreshTokenAbsoluteTTL
+	switch {
+	case abs < 0:
+		bad(keyRefreshAbsolute, fmt.Sprintf("must not be negative (got %s)", fmtDuration(abs)))
+	case abs > 0 && (abs < minRefreshAbsoluteTTL || abs > maxRefreshTokenTTL):
+		bad(keyRefreshAbsolute, fmt.Sprintf("must be from %s to %s (365 days) (got %s)", fmtDuration(minRefreshAbsoluteTTL), fmtDuration(maxRefreshTokenTTL), fmtDuration(abs)))
+	}
+	switch idle := c.RefreshTokenIdleTTL; {
+	case idle == 0:
+	case idle < 0:
+		bad(keyRefreshIdle, fmt.Sprintf("must not be negative (got %s)", fmtDuration(idle)))
+	case idle < minRefreshIdleTTL:
+		bad(keyRefreshIdle, fmt.Sprintf("must be at least %s (got %s)", fmtDuration(minRefreshIdleTTL), fmtDuration(idle)))
+	case abs > 0 && idle > abs:
+		bad(keyRefreshIdle, fmt.Sprintf("must not be longer than refresh_token_absolute_ttl (%s; got %s)", fmtDuration(abs), fmtDuration(idle)))
+	case idle > maxRefreshTokenTTL:
+		bad(keyRefreshIdle, fmt.Sprintf("must be at most %s (365 days) (got %s)", fmtDuration(maxRefreshTokenTTL), fmtDuration(idle)))
+	}
+}
+
+// fmtDuration writes d as clients.yaml would, without zero units:
+// 1m rather than 1m0s, 8760h rather than 8760h0m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // isClientIDChar reports whether r may appear in a client_id: the

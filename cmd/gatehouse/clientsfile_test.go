@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -146,6 +147,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 	const head = "clients:\n" +
 		"  - {client_id: ok, token_endpoint_auth_method: none, redirect_uris: [\"https://ok.example/cb\"]}\n" +
 		"  # the client under test:\n"
+	const refresh = head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, refresh_token]\n"
 	tests := []struct {
 		name string
 		file string
@@ -211,6 +213,26 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"redirect uri bad, second element", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - https://a.example/cb\n      - https://*.a.example/cb\n", "clients.yaml:8: clients[1].redirect_uris[1]: must not contain a wildcard"},
 		{"redirect uri twice", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb, https://a.example/cb]\n", `clients.yaml:6: clients[1].redirect_uris[1]: "https://a.example/cb" is listed twice`},
 		{"second document", "clients: []\n---\nclients: []\n", "clients.yaml:2: a second YAML document starts here"},
+		// The refresh-token policy; refresh is a public client with the
+		// refresh_token grant whose next line is line 8.
+		{"grace not a duration", refresh + "    refresh_token_grace_period: 10\n", `clients.yaml:8: clients[1].refresh_token_grace_period: not a duration: "10" (write it like 10s, 30m or 720h)`},
+		{"grace garbage", refresh + "    refresh_token_grace_period: soon\n", `clients.yaml:8: clients[1].refresh_token_grace_period: not a duration: "soon"`},
+		{"grace negative", refresh + "    refresh_token_grace_period: -5s\n", `clients.yaml:8: clients[1].refresh_token_grace_period: must not be negative (got -5s)`},
+		{"grace too long", refresh + "    refresh_token_grace_period: 61s\n", "clients.yaml:8: clients[1].refresh_token_grace_period: must be from 0s (no grace window) to 1m (got 1m1s)"},
+		{"grace null", refresh + "    refresh_token_grace_period:\n", "clients.yaml:8: clients[1].refresh_token_grace_period: has no value"},
+		{"grace list", refresh + "    refresh_token_grace_period: [10s]\n", "clients.yaml:8: clients[1].refresh_token_grace_period: must be a single value"},
+		{"idle zero", refresh + "    refresh_token_idle_ttl: 0s\n", "clients.yaml:8: clients[1].refresh_token_idle_ttl: must be at least 1m: leave it out for no idle limit"},
+		{"idle too short", refresh + "    refresh_token_idle_ttl: 59s\n", "clients.yaml:8: clients[1].refresh_token_idle_ttl: must be at least 1m (got 59s)"},
+		{"idle negative", refresh + "    refresh_token_idle_ttl: -1h\n", "clients.yaml:8: clients[1].refresh_token_idle_ttl: must not be negative"},
+		{"idle past absolute", refresh + "    refresh_token_idle_ttl: 25h\n    refresh_token_absolute_ttl: 24h\n", "clients.yaml:8: clients[1].refresh_token_idle_ttl: must not be longer than refresh_token_absolute_ttl (24h; got 25h)"},
+		{"idle past the longest absolute", refresh + "    refresh_token_idle_ttl: 8761h\n", "clients.yaml:8: clients[1].refresh_token_idle_ttl: must be at most 8760h (365 days) (got 8761h)"},
+		{"absolute too short", refresh + "    refresh_token_absolute_ttl: 59m\n", "clients.yaml:8: clients[1].refresh_token_absolute_ttl: must be from 1h to 8760h (365 days) (got 59m)"},
+		{"absolute too long", refresh + "    refresh_token_absolute_ttl: 8761h\n", "clients.yaml:8: clients[1].refresh_token_absolute_ttl: must be from 1h to 8760h (365 days) (got 8761h)"},
+		{"absolute zero", refresh + "    refresh_token_absolute_ttl: 0s\n", "clients.yaml:8: clients[1].refresh_token_absolute_ttl: must be at least 1h: leave it out for the server's refresh_token_ttl"},
+		{"absolute overflow", refresh + "    refresh_token_absolute_ttl: 9999999999h\n", `clients.yaml:8: clients[1].refresh_token_absolute_ttl: not a duration: "9999999999h"`},
+		{"policy without the refresh grant", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    refresh_token_idle_ttl: 1h\n", "clients.yaml:7: clients[1].refresh_token_idle_ttl: applies only to clients with the refresh_token grant"},
+		{"grace off without the refresh grant", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    refresh_token_grace_period: 0s\n", "clients.yaml:7: clients[1].refresh_token_grace_period: applies only to clients with the refresh_token grant"},
+		{"policy key twice", refresh + "    refresh_token_idle_ttl: 1h\n    refresh_token_idle_ttl: 2h\n", "clients.yaml:9: clients[1].refresh_token_idle_ttl: given twice (first at line 8)"},
 	}
 	getenv := configTestEnv(map[string]string{"A_SECRET": clientsTestSecretEnv, "SHORT_SECRET": "s3cr3"})
 	readFile := configTestFiles(map[string]string{"/run/secrets/empty": "\n", "/run/secrets/two-lines": clientsTestSecretFile + "\n" + clientsTestSecretFile + "\n"})
@@ -379,6 +401,14 @@ func TestValidateClient(t *testing.T) {
 		{"no response types", func(c *storage.Client) { c.ResponseTypes = nil }, "response_types: must list code"},
 		{"empty id", func(c *storage.Client) { c.ID = "" }, "client_id: missing"},
 		{"unknown id token alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "PS256" }, `client "a": id_token_signed_response_alg: "PS256" is not supported`},
+		{"refresh policy without the grant", func(c *storage.Client) { c.RefreshGracePeriod = storage.NoRefreshGrace }, `client "a": refresh_token_grace_period: applies only to clients with the refresh_token grant`},
+		{"grace too long", func(c *storage.Client) { withRefresh(c); c.RefreshGracePeriod = 2 * time.Minute }, "refresh_token_grace_period: must be from 0s (no grace window) to 1m (got 2m)"},
+		{"idle negative", func(c *storage.Client) { withRefresh(c); c.RefreshTokenIdleTTL = -time.Hour }, "refresh_token_idle_ttl: must not be negative"},
+		{"idle past absolute", func(c *storage.Client) {
+			withRefresh(c)
+			c.RefreshTokenIdleTTL, c.RefreshTokenAbsoluteTTL = 3*time.Hour, 2*time.Hour
+		}, "refresh_token_idle_ttl: must not be longer than refresh_token_absolute_ttl (2h; got 3h)"},
+		{"absolute negative", func(c *storage.Client) { withRefresh(c); c.RefreshTokenAbsoluteTTL = -time.Hour }, "refresh_token_absolute_ttl: must not be negative"},
 	}
 	for _, tt := range tests {
 		c := good
@@ -386,6 +416,81 @@ func TestValidateClient(t *testing.T) {
 		err := validateClient(c)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func withRefresh(c *storage.Client) {
+	c.GrantTypes = []string{"authorization_code", "refresh_token"}
+}
+
+// TestParseClientsFileRefreshPolicy checks the per-client refresh-token
+// policy: given values are kept exactly, 0s turns the grace window off
+// (storage.NoRefreshGrace), absent keys leave the server's defaults (zero),
+// and the bounds themselves are allowed.
+func TestParseClientsFileRefreshPolicy(t *testing.T) {
+	const file = `clients:
+  - client_id: policy
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token_grace_period: 10s
+    refresh_token_idle_ttl: 36h30m
+    refresh_token_absolute_ttl: 2160h
+  - client_id: no-grace
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token_grace_period: 0s
+  - client_id: bounds
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token_grace_period: 1m
+    refresh_token_idle_ttl: 1m
+    refresh_token_absolute_ttl: 1h
+  - client_id: longest
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token_idle_ttl: 8760h
+    refresh_token_absolute_ttl: 8760h
+  - client_id: idle-only
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token_idle_ttl: 720h
+  - client_id: defaults
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    grant_types: [authorization_code, refresh_token]
+`
+	got, err := parseClientsFile([]byte(file), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+	if err != nil {
+		t.Fatalf("parseClientsFile: %v", err)
+	}
+	want := []struct {
+		id                    string
+		grace, idle, absolute time.Duration
+	}{
+		{"policy", 10 * time.Second, 36*time.Hour + 30*time.Minute, 90 * 24 * time.Hour},
+		{"no-grace", storage.NoRefreshGrace, 0, 0},
+		{"bounds", time.Minute, time.Minute, time.Hour},
+		{"longest", 0, 365 * 24 * time.Hour, 365 * 24 * time.Hour},
+		{"idle-only", 0, 30 * 24 * time.Hour, 0},
+		{"defaults", 0, 0, 0},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d clients, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		c := got[i]
+		if c.ID != w.id || c.RefreshGracePeriod != w.grace || c.RefreshTokenIdleTTL != w.idle || c.RefreshTokenAbsoluteTTL != w.absolute {
+			t.Errorf("client %d: got %s grace=%v idle=%v absolute=%v, want %s grace=%v idle=%v absolute=%v",
+				i, c.ID, c.RefreshGracePeriod, c.RefreshTokenIdleTTL, c.RefreshTokenAbsoluteTTL, w.id, w.grace, w.idle, w.absolute)
+		}
+		if err := validateClient(c); err != nil {
+			t.Errorf("validateClient(%s): %v", c.ID, err)
 		}
 	}
 }
@@ -453,6 +558,7 @@ func FuzzParseClientsFile(f *testing.F) {
 	f.Add([]byte("clients:\n  - client_id: a\n    redirect_uris: [http://a.example/cb]\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &x [https://a/cb]\n    post_logout_redirect_uris: *x\n"))
 	f.Add([]byte("clients:\n  - {client_id: a, client_id: b}\n  - client_id: a\n---\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n    grant_types: [authorization_code, refresh_token]\n    refresh_token_grace_period: 0s\n    refresh_token_idle_ttl: 1h\n    refresh_token_absolute_ttl: 24h\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clients, err := parseClientsFile(data, "clients.yaml", clientsTestEnv(), clientsTestFiles())
 		if err != nil {

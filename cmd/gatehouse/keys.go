@@ -19,8 +19,22 @@ const keysUsage = `Usage:
                                 once and sign after twice the JWKS max-age
   gatehouse keys revoke KID     compromised key: out of the JWKS at once, and the
                                 tokens it signed stop verifying
+  gatehouse keys rewrap         re-seal every signing key and server secret under the
+                                key-encryption key in GATEHOUSE_NEW_KEY_ENCRYPTION_KEY
 
 Running instances pick up changes within 30 seconds.
+
+Rewrap, step by step: generate a key (openssl rand -base64 32), run rewrap with
+GATEHOUSE_NEW_KEY_ENCRYPTION_KEY set to it and the current key configured as
+usual, then give every instance the new key as GATEHOUSE_KEY_ENCRYPTION_KEY and
+restart them. Keep the old key until every instance runs with the new one: a
+key or secret an instance still on the old key creates meanwhile stays under
+it, and running rewrap again (same two keys) moves it. Rewrap leaves rows
+already under the new key alone, so it may always be run again. With the
+embedded store and its generated .kek file, stop gatehouse serve first; rewrap
+replaces the file's key itself, after the database commit (if it stops in
+between, run it again: the database part is then a no-op and the file is
+written).
 `
 
 // managerOptions is the key schedule for cfg: a retired key stays published
@@ -43,7 +57,7 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return errUsage
 	}
-	want := map[string]int{"list": 0, "rotate": 0, "revoke": 1}
+	want := map[string]int{"list": 0, "rotate": 0, "revoke": 1, "rewrap": 0}
 	if n, known := want[args[0]]; !known || len(pos) != n {
 		fmt.Fprint(env.stderr, keysUsage)
 		return errUsage
@@ -51,6 +65,15 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 	cfg, err := load()
 	if err != nil {
 		return err
+	}
+	var newKEK []byte
+	if args[0] == "rewrap" {
+		// Checked before the store is touched. The key comes from the
+		// environment only, and no message ever contains it.
+		if newKEK, err = newKeyEncryptionKey(env); err != nil {
+			return err
+		}
+		defer clear(newKEK)
 	}
 	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
 	if err != nil {
@@ -63,6 +86,14 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 	}
 	km, err := newKeyManager(cfg, store, slog.New(slog.NewTextHandler(env.stderr, nil)))
 	if err != nil {
+		return err
+	}
+	if args[0] == "rewrap" {
+		return rewrapKeys(ctx, env, cfg, store, km, newKEK)
+	}
+	// Refuse to create keys under a wrong KEK (for example the old one
+	// after a rewrap): every pending and active key must open.
+	if err := km.Reload(ctx); err != nil {
 		return err
 	}
 	switch args[0] {
@@ -90,6 +121,59 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 		}
 	}
 	return listKeys(ctx, env, store)
+}
+
+// newKEKVar names the environment variable rewrap reads the new KEK from.
+const newKEKVar = "GATEHOUSE_NEW_KEY_ENCRYPTION_KEY"
+
+// newKeyEncryptionKey parses the new KEK from the environment.
+func newKeyEncryptionKey(env environment) ([]byte, error) {
+	v := env.getenv(newKEKVar)
+	if v == "" {
+		return nil, fmt.Errorf("%s is not set: put the new key-encryption key there (openssl rand -base64 32); it is never taken from the command line", newKEKVar)
+	}
+	kek, err := keys.ParseKEK(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w; nothing was changed", newKEKVar, err)
+	}
+	return kek, nil
+}
+
+// rewrapKeys moves every signing key and secret to newKEK and, on the
+// embedded store with its generated key file, then writes newKEK to that
+// file. The order matters for a crash: the database commits first (all or
+// nothing), the file is replaced after; a rewrap that stops in between is
+// run again, finds every row under the new key, and writes the file.
+func rewrapKeys(ctx context.Context, env environment, cfg Config, store *stores, km *keys.Manager, newKEK []byte) error {
+	to, err := keys.NewSealer(newKEK)
+	if err != nil {
+		return fmt.Errorf("%s: %w", newKEKVar, err)
+	}
+	rep, err := km.Rewrap(ctx, to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "re-sealed %d signing keys and %d secrets from KEK %s to KEK %s\n",
+		rep.Keys, rep.Secrets, rep.FromKEKID, rep.ToKEKID)
+	if rep.AlreadyKeys+rep.AlreadySecrets > 0 {
+		fmt.Fprintf(env.stdout, "%d signing keys and %d secrets were under KEK %s already and were left alone\n",
+			rep.AlreadyKeys, rep.AlreadySecrets, rep.ToKEKID)
+	}
+	if cfg.KeyEncryptionKey == "" && store.kind == "sqlite" {
+		path := store.path + ".kek"
+		if err := keys.ReplaceKEKFile(path, newKEK); err != nil {
+			return fmt.Errorf("the database is under the new key, but writing it to %s failed (run rewrap again): %w", path, err)
+		}
+		fmt.Fprintf(env.stdout, "wrote the new key-encryption key to %s; start gatehouse serve again\n", path)
+		return nil
+	}
+	if rep.FromKEKID == rep.ToKEKID {
+		fmt.Fprintf(env.stdout, "%s is the key-encryption key already configured: nothing to switch\n", newKEKVar)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "now set GATEHOUSE_KEY_ENCRYPTION_KEY to the value of %s on every instance and restart them;\n"+
+		"keep the old key until all run with the new one, and run rewrap again (same two keys) if any instance created keys meanwhile\n", newKEKVar)
+	return nil
 }
 
 // listKeys prints every key the store still holds, oldest first.

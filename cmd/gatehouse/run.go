@@ -20,7 +20,7 @@ Usage:
   gatehouse users list
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
-  gatehouse keys list | rotate | revoke KID       signing keys (see gatehouse keys)
+  gatehouse keys list | rotate | revoke KID | rewrap  signing keys (see gatehouse keys)
   gatehouse help
 
 Every command reads the same configuration: gatehouse.yaml (or --config),

@@ -93,15 +93,19 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 
-	var secrets [3][]byte
-	for i, name := range []string{"op-crypto-key", "refresh-token-mac", "csrf-key"} {
+	// The keys that seal authorization codes rotate daily (rotateKeys).
+	if err := km.EnsureCodeKeys(ctx); err != nil {
+		return fmt.Errorf("code keys: %w", err)
+	}
+	var secrets [2][]byte
+	for i, name := range []string{"refresh-token-mac", "csrf-key"} {
 		if secrets[i], err = km.Secret(ctx, name); err != nil {
 			return fmt.Errorf("server secret %s: %w", name, err)
 		}
 	}
 	ui, err := loginui.New(store, loginui.Config{
 		SessionTTL:  cfg.SessionTTL,
-		CSRFKey:     secrets[2],
+		CSRFKey:     secrets[1],
 		CallbackURL: func(id string) string { return provider.CallbackURL(cfg.Issuer, id) },
 		Logger:      log,
 	})
@@ -114,13 +118,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		IDTokenTTL:      cfg.IDTokenTTL,
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
 		RefreshGrace:    cfg.RefreshGrace,
-		RefreshKey:      secrets[1],
+		RefreshKey:      secrets[0],
+		CodeKeys:        km,
 		Logger:          log,
 	}
 	if cfg.RefreshGrace == 0 {
 		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
 	}
-	copy(pcfg.CryptoKey[:], secrets[0])
 	p, err := provider.New(ctx, pcfg, store, km, ui)
 	if err != nil {
 		return err

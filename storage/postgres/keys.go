@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -185,4 +186,85 @@ func scanSecret(row scanner) (*storage.Secret, error) {
 	}
 	sec.CreatedAt = timeOf(created)
 	return &sec, nil
+}
+
+// SecretsByPrefix returns every secret whose name starts with prefix, ordered
+// by CreatedAt, then by name.
+func (s *Store) SecretsByPrefix(ctx context.Context, prefix string) ([]storage.Secret, error) {
+	const op = "secrets by prefix"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT name, sealed, kek_id, created_at FROM secrets
+		WHERE starts_with(name, $1) ORDER BY created_at, name`, prefix)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var out []storage.Secret
+	for rows.Next() {
+		sec, err := scanSecret(rows)
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		out = append(out, *sec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
+// DeleteSecret removes the named secret; ErrNotFound if there is none.
+func (s *Store) DeleteSecret(ctx context.Context, name string) error {
+	op := "delete secret " + name
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM secrets WHERE name = $1`, name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(op)
+	}
+	return nil
+}
+
+// Rewrap replaces the sealed parts of keys and secrets in one transaction,
+// each only where the stored KEK id is still fromKEKID; if any is not,
+// nothing is written and the error wraps storage.ErrConflict.
+func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret) error {
+	const op = "rewrap"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit a no-op
+	one := func(what, query string, args ...any) error {
+		tag, err := tx.Exec(ctx, query, args...)
+		if err != nil {
+			return wrap(op+" "+what, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("postgres: %s %s: missing or no longer under KEK %s: %w", op, what, fromKEKID, storage.ErrConflict)
+		}
+		return nil
+	}
+	for _, k := range keys {
+		if err := one("signing key "+k.ID, `UPDATE signing_keys SET private_sealed = $1, kek_id = $2
+			WHERE id = $3 AND kek_id = $4`, blob(k.PrivateSealed), k.KEKID, k.ID, fromKEKID); err != nil {
+			return err
+		}
+	}
+	for _, sec := range secrets {
+		if err := one("secret "+sec.Name, `UPDATE secrets SET sealed = $1, kek_id = $2
+			WHERE name = $3 AND kek_id = $4`, blob(sec.Sealed), sec.KEKID, sec.Name, fromKEKID); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wrap(op, err)
+	}
+	return nil
 }

@@ -12,17 +12,18 @@ import (
 )
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
-	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until`
+	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until,
+	absolute_expires_at`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run, with the arguments of refreshGrantArgs.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) []any {
 	return []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, list(g.Scopes), list(g.Audience),
 		ts(g.AuthTime), list(g.AMR), ts(g.CreatedAt), ts(g.ExpiresAt), tsPtr(g.UsedAt),
-		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil)}
+		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil), ts(g.AbsoluteExpiresAt)}
 }
 
 // scanRefreshGrant reads one row of refreshGrantColumns.
@@ -30,10 +31,10 @@ func scanRefreshGrant(row pgx.Row) (*storage.RefreshGrant, error) {
 	var (
 		g                                storage.RefreshGrant
 		authTime, created, expires, used pgtype.Timestamptz
-		revoked, replayUntil             pgtype.Timestamptz
+		revoked, replayUntil, absolute   pgtype.Timestamptz
 	)
 	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &g.Scopes, &g.Audience,
-		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil)
+		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute)
 	if err != nil {
 		return nil, err
 	}
@@ -43,6 +44,7 @@ func scanRefreshGrant(row pgx.Row) (*storage.RefreshGrant, error) {
 	g.UsedAt = timePtrOf(used)
 	g.RevokedAt = timePtrOf(revoked)
 	g.ReplayUntil = timeOf(replayUntil)
+	g.AbsoluteExpiresAt = timeOf(absolute)
 	return &g, nil
 }
 

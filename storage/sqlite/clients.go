@@ -11,7 +11,8 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, token_endpoint_auth_method, application_type,
-	scopes, id_token_signed_response_alg, disabled, created_at, updated_at`
+	scopes, id_token_signed_response_alg, refresh_token_grace_period,
+	refresh_token_idle_ttl, refresh_token_absolute_ttl, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
@@ -19,10 +20,11 @@ func scanClient(row scanner) (*storage.Client, error) {
 		redirect, postLogout, grants, resps string
 		scopes                              string
 		created, updated                    sql.NullInt64
+		grace, idle, absolute               int64
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &redirect, &postLogout,
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
-		&scopes, &c.IDTokenSignedResponseAlg, &c.Disabled, &created, &updated)
+		&scopes, &c.IDTokenSignedResponseAlg, &grace, &idle, &absolute, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -32,6 +34,9 @@ func scanClient(row scanner) (*storage.Client, error) {
 	c.GrantTypes = d.strings(grants)
 	c.ResponseTypes = d.strings(resps)
 	c.Scopes = d.strings(scopes)
+	c.RefreshGracePeriod = time.Duration(grace)
+	c.RefreshTokenIdleTTL = time.Duration(idle)
+	c.RefreshTokenAbsoluteTTL = time.Duration(absolute)
 	c.CreatedAt = d.time(created)
 	c.UpdatedAt = d.time(updated)
 	return &c, d.err
@@ -102,10 +107,11 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	for _, c := range plan.Create {
 		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, n, n)
+			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, int64(c.RefreshGracePeriod),
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
@@ -114,12 +120,14 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 		_, err = in.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
 			post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
 			token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
-			id_token_signed_response_alg = ?, disabled = 0, updated_at = ?
+			id_token_signed_response_alg = ?, refresh_token_grace_period = ?,
+			refresh_token_idle_ttl = ?, refresh_token_absolute_ttl = ?, disabled = 0, updated_at = ?
 			WHERE id = ?`,
 			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
 			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
-			c.IDTokenSignedResponseAlg, n, c.ID)
+			c.IDTokenSignedResponseAlg, int64(c.RefreshGracePeriod),
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), n, c.ID)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}

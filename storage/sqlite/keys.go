@@ -212,3 +212,92 @@ func secret(ctx context.Context, r runner, name string) (*storage.Secret, error)
 	sec.CreatedAt = d.time(created)
 	return &sec, nil
 }
+
+// SecretsByPrefix returns every secret whose name starts with prefix, ordered
+// by CreatedAt, then by name.
+func (s *Store) SecretsByPrefix(ctx context.Context, prefix string) ([]storage.Secret, error) {
+	const op = "secrets by prefix"
+	rows, err := s.query(ctx, `SELECT name, sealed, kek_id, created_at FROM secrets
+		WHERE substr(name, 1, length(?1)) = ?1 ORDER BY created_at, name`, prefix)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var out []storage.Secret
+	for rows.Next() {
+		var (
+			sec     storage.Secret
+			created sql.NullInt64
+		)
+		if err := rows.Scan(&sec.Name, &sec.Sealed, &sec.KEKID, &created); err != nil {
+			return nil, wrap(op, err)
+		}
+		var d decoder
+		sec.CreatedAt = d.time(created)
+		out = append(out, sec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
+// DeleteSecret removes the named secret; ErrNotFound if there is none.
+func (s *Store) DeleteSecret(ctx context.Context, name string) error {
+	op := "delete secret " + name
+	res, err := s.exec(ctx, `DELETE FROM secrets WHERE name = ?`, name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return notFound(op)
+	}
+	return nil
+}
+
+// Rewrap replaces the sealed parts of keys and secrets in one write
+// transaction, each only where the stored KEK id is still fromKEKID; if any
+// is not, nothing is written and the error wraps storage.ErrConflict.
+func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret) error {
+	const op = "rewrap"
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer tx.Rollback()
+	in := runner{s: s, tx: tx}
+	one := func(what, query string, args ...any) error {
+		res, err := in.exec(ctx, query, args...)
+		if err != nil {
+			return wrap(op+" "+what, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(op+" "+what, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite: %s %s: missing or no longer under KEK %s: %w", op, what, fromKEKID, storage.ErrConflict)
+		}
+		return nil
+	}
+	for _, k := range keys {
+		if err := one("signing key "+k.ID, `UPDATE signing_keys SET private_sealed = ?, kek_id = ?
+			WHERE id = ? AND kek_id = ?`, blob(k.PrivateSealed), k.KEKID, k.ID, fromKEKID); err != nil {
+			return err
+		}
+	}
+	for _, sec := range secrets {
+		if err := one("secret "+sec.Name, `UPDATE secrets SET sealed = ?, kek_id = ?
+			WHERE name = ? AND kek_id = ?`, blob(sec.Sealed), sec.KEKID, sec.Name, fromKEKID); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}

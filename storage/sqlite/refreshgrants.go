@@ -11,18 +11,19 @@ import (
 )
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
-	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until`
+	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until,
+	absolute_expires_at`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) ([]any, error) {
 	var e encoder
 	args := []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, e.strings(g.Scopes), e.strings(g.Audience),
 		e.time(g.AuthTime), e.strings(g.AMR), e.time(g.CreatedAt), e.time(g.ExpiresAt), e.timePtr(g.UsedAt),
-		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil)}
+		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil), e.time(g.AbsoluteExpiresAt)}
 	return args, e.err
 }
 
@@ -32,10 +33,10 @@ func scanRefreshGrant(row scanner) (*storage.RefreshGrant, error) {
 		g                                storage.RefreshGrant
 		scopes, audience, amr            string
 		authTime, created, expires, used sql.NullInt64
-		revoked, replayUntil             sql.NullInt64
+		revoked, replayUntil, absolute   sql.NullInt64
 	)
 	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &scopes, &audience,
-		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil)
+		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute)
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +50,7 @@ func scanRefreshGrant(row scanner) (*storage.RefreshGrant, error) {
 	g.UsedAt = d.timePtr(used)
 	g.RevokedAt = d.timePtr(revoked)
 	g.ReplayUntil = d.time(replayUntil)
+	g.AbsoluteExpiresAt = d.time(absolute)
 	if d.err != nil {
 		return nil, d.err
 	}

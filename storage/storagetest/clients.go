@@ -32,6 +32,9 @@ func newClient(id string) storage.Client {
 		ApplicationType:          "web",
 		Scopes:                   []string{},
 		IDTokenSignedResponseAlg: "ES256",
+		RefreshGracePeriod:       10 * time.Second,
+		RefreshTokenIdleTTL:      36*time.Hour + time.Nanosecond,
+		RefreshTokenAbsoluteTTL:  90 * 24 * time.Hour,
 	}
 }
 
@@ -97,6 +100,10 @@ func testSyncCreates(t *testing.T, s Store) {
 	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
 	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
 	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
+	// Refresh policy: unset (zero) round-trips as zero, "no grace window"
+	// as negative, odd nanoseconds exactly.
+	b.RefreshGracePeriod, b.RefreshTokenIdleTTL, b.RefreshTokenAbsoluteTTL = 0, 0, 0
+	c.RefreshGracePeriod, c.RefreshTokenIdleTTL, c.RefreshTokenAbsoluteTTL = storage.NoRefreshGrace, time.Minute+1, 365*24*time.Hour-1
 	// The store ignores the timestamps and the disabled flag it is given.
 	c.CreatedAt, c.UpdatedAt, c.Disabled = at(-time.Hour), at(-time.Hour), true
 
@@ -131,6 +138,12 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"scopes", func(c *storage.Client) { c.Scopes = []string{"api"} }},
 		{"id-token-alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "EdDSA" }},
 		{"id-token-alg-removed", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "" }},
+		{"refresh-grace", func(c *storage.Client) { c.RefreshGracePeriod = storage.NoRefreshGrace }},
+		{"refresh-grace-removed", func(c *storage.Client) { c.RefreshGracePeriod = 0 }},
+		{"refresh-idle", func(c *storage.Client) { c.RefreshTokenIdleTTL += time.Nanosecond }},
+		{"refresh-idle-removed", func(c *storage.Client) { c.RefreshTokenIdleTTL = 0 }},
+		{"refresh-absolute", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = time.Hour }},
+		{"refresh-absolute-removed", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = 0 }},
 	}
 	var first, second []storage.Client
 	var updated []string

@@ -199,6 +199,133 @@ var keyRotationTests = []test{
 	{"DeleteSigningKeys", testDeleteSigningKeys},
 	{"LockRunsAndReleases", testRotationLockRelease},
 	{"LockConcurrent", testRotationLockConcurrent},
+	{"SecretsByPrefix", testSecretsByPrefix},
+	{"DeleteSecret", testDeleteSecret},
+	{"Rewrap", testRewrap},
+	{"RewrapConflict", testRewrapConflict},
+}
+
+func createSecrets(t *testing.T, s Store, secrets ...storage.Secret) {
+	t.Helper()
+	for _, sec := range secrets {
+		_, err := s.CreateSecret(t.Context(), &sec)
+		check(t, "CreateSecret("+sec.Name+")", err)
+	}
+}
+
+func wantSecrets(t *testing.T, what string, got, want []storage.Secret) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d secrets %v, want %d", what, len(got), got, len(want))
+	}
+	for i := range want {
+		wantEqual(t, fmt.Sprintf("%s[%d]", what, i), got[i], want[i])
+	}
+}
+
+func testSecretsByPrefix(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	got, err := kr.SecretsByPrefix(t.Context(), "")
+	check(t, "SecretsByPrefix on an empty store", err)
+	wantSecrets(t, "SecretsByPrefix on an empty store", got, nil)
+
+	mk := func(name string, created time.Time) storage.Secret {
+		return storage.Secret{Name: name, Sealed: []byte("sealed\x00" + name), KEKID: "kek-1", CreatedAt: created}
+	}
+	// Created out of order; two at the same instant are ordered by name.
+	c3 := mk("code-3", at(time.Hour))
+	c1 := mk("code", at(-time.Hour))
+	c2b := mk("code-2b", t0)
+	c2a := mk("code-2a", inZone(t0))
+	other := mk("csrf", at(-2*time.Hour))
+	pct := mk("co%e", at(-3*time.Hour)) // a LIKE wildcard is not one here
+	createSecrets(t, s, c3, c1, c2b, c2a, other, pct)
+
+	got, err = kr.SecretsByPrefix(t.Context(), "code")
+	check(t, "SecretsByPrefix(code)", err)
+	wantSecrets(t, "SecretsByPrefix(code)", got, []storage.Secret{c1, c2a, c2b, c3})
+	got, err = kr.SecretsByPrefix(t.Context(), "co_e")
+	check(t, "SecretsByPrefix(co_e)", err)
+	wantSecrets(t, "SecretsByPrefix(co_e)", got, nil)
+	got, err = kr.SecretsByPrefix(t.Context(), "")
+	check(t, "SecretsByPrefix()", err)
+	wantSecrets(t, "SecretsByPrefix()", got, []storage.Secret{pct, other, c1, c2a, c2b, c3})
+}
+
+func testDeleteSecret(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	keep := storage.Secret{Name: "keep", Sealed: []byte("k"), KEKID: "kek-1", CreatedAt: t0}
+	gone := storage.Secret{Name: "gone", Sealed: []byte("g"), KEKID: "kek-1", CreatedAt: t0}
+	createSecrets(t, s, keep, gone)
+	check(t, "DeleteSecret", kr.DeleteSecret(t.Context(), "gone"))
+	_, err := s.Secret(t.Context(), "gone")
+	wantErr(t, "Secret after DeleteSecret", err, storage.ErrNotFound)
+	wantErr(t, "DeleteSecret again", kr.DeleteSecret(t.Context(), "gone"), storage.ErrNotFound)
+	got, err := s.Secret(t.Context(), "keep")
+	check(t, "Secret(keep)", err)
+	wantEqual(t, "Secret(keep)", *got, keep)
+}
+
+func testRewrap(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	k1 := newSigningKey("k1", at(-2*time.Hour))
+	k2 := newSigningKey("k2", at(-time.Hour))
+	k2.RetireAt, k2.DeleteAt = at(time.Hour), at(2*time.Hour)
+	for _, k := range []storage.SigningKey{k1, k2} {
+		check(t, "CreateSigningKey("+k.ID+")", s.CreateSigningKey(t.Context(), &k))
+	}
+	sec := storage.Secret{Name: "csrf", Sealed: []byte("old"), KEKID: "kek-1", CreatedAt: t0}
+	createSecrets(t, s, sec)
+
+	// Only the sealed part and the KEK id change, whatever else is given.
+	n1, n2, nsec := k1, k2, sec
+	n1.PrivateSealed, n1.KEKID = []byte("new\x00one"), "kek-2"
+	n2.PrivateSealed, n2.KEKID = []byte("new two"), "kek-2"
+	nsec.Sealed, nsec.KEKID = []byte("new secret"), "kek-2"
+	g1, g2, gsec := n1, n2, nsec
+	g1.Algorithm, g1.ActivateAt = "RS256", at(9*time.Hour)
+	gsec.CreatedAt = at(9 * time.Hour)
+	check(t, "Rewrap", kr.Rewrap(t.Context(), "kek-1", []storage.SigningKey{g1, g2}, []storage.Secret{gsec}))
+	wantKeys(t, "SigningKeys after Rewrap", listKeys(t, s, t0), []storage.SigningKey{n1, n2})
+	got, err := s.Secret(t.Context(), "csrf")
+	check(t, "Secret after Rewrap", err)
+	wantEqual(t, "Secret after Rewrap", *got, nsec)
+
+	// Nothing to do is fine.
+	check(t, "Rewrap of nothing", kr.Rewrap(t.Context(), "kek-1", nil, nil))
+}
+
+func testRewrapConflict(t *testing.T, s Store) {
+	kr := keyRotation(t, s)
+	k1 := newSigningKey("k1", at(-2*time.Hour))
+	moved := newSigningKey("moved", at(-time.Hour))
+	moved.KEKID = "kek-2"
+	for _, k := range []storage.SigningKey{k1, moved} {
+		check(t, "CreateSigningKey("+k.ID+")", s.CreateSigningKey(t.Context(), &k))
+	}
+	sec := storage.Secret{Name: "csrf", Sealed: []byte("old"), KEKID: "kek-1", CreatedAt: t0}
+	createSecrets(t, s, sec)
+
+	n1, nsec := k1, sec
+	n1.PrivateSealed, n1.KEKID = []byte("new"), "kek-2"
+	nsec.Sealed, nsec.KEKID = []byte("new"), "kek-2"
+	cases := []struct {
+		name    string
+		keys    []storage.SigningKey
+		secrets []storage.Secret
+	}{
+		{"a key no longer under the old KEK", []storage.SigningKey{n1, moved}, []storage.Secret{nsec}},
+		{"an unknown key", []storage.SigningKey{n1, newSigningKey("nope", t0)}, []storage.Secret{nsec}},
+		{"an unknown secret", []storage.SigningKey{n1}, []storage.Secret{nsec, {Name: "nope", KEKID: "kek-2"}}},
+	}
+	for _, c := range cases {
+		wantErr(t, "Rewrap with "+c.name, kr.Rewrap(t.Context(), "kek-1", c.keys, c.secrets), storage.ErrConflict)
+		// Nothing was written.
+		wantKeys(t, "SigningKeys after a refused Rewrap", listKeys(t, s, t0), []storage.SigningKey{k1, moved})
+		got, err := s.Secret(t.Context(), "csrf")
+		check(t, "Secret after a refused Rewrap", err)
+		wantEqual(t, "Secret after a refused Rewrap", *got, sec)
+	}
 }
 
 // keyRotation returns s as a storage.KeyRotation, or skips the test: the

@@ -44,6 +44,9 @@ func newGrant(hash string) storage.RefreshGrant {
 		AMR:       []string{"pwd"},
 		CreatedAt: t0,
 		ExpiresAt: at(refreshLife),
+		// An absolute deadline later than ExpiresAt (an idle deadline),
+		// to an odd microsecond.
+		AbsoluteExpiresAt: at(2*refreshLife + time.Microsecond),
 	}
 }
 
@@ -68,6 +71,9 @@ func wantNoGrant(t *testing.T, s Store, now time.Time, hash, why string) {
 func testRefreshGrantRoundTrip(t *testing.T, s Store) {
 	full := newGrant("h1")
 	full.AuthTime, full.ExpiresAt = inZone(full.AuthTime), inZone(full.ExpiresAt)
+	full.AbsoluteExpiresAt = inZone(full.AbsoluteExpiresAt)
+	// No AbsoluteExpiresAt (a grant stored before it was recorded) reads
+	// back as the zero time.
 	sparse := storage.RefreshGrant{TokenHash: "h2", FamilyID: "f2", ExpiresAt: at(time.Hour)}
 	empty := newGrant("h3")
 	empty.Audience, empty.AMR, empty.Scopes = []string{}, nil, []string{"openid"}
