@@ -40,16 +40,30 @@ func (c *client) ApplicationType() op.ApplicationType {
 
 func (c *client) public() bool { return c.c.TokenEndpointAuthMethod == "none" }
 
+// AuthMethod is the client's registered method. op refuses
+// private_key_jwt clients on its own paths; the token endpoint verifies
+// their assertions itself and hands op an assertedOpClient instead.
 func (c *client) AuthMethod() oidc.AuthMethod {
 	switch c.c.TokenEndpointAuthMethod {
 	case "none":
 		return oidc.AuthMethodNone
 	case "client_secret_post":
 		return oidc.AuthMethodPost
+	case privateKeyJWT:
+		return oidc.AuthMethodPrivateKeyJWT
 	default:
 		return oidc.AuthMethodBasic
 	}
 }
+
+// assertedOpClient is a private_key_jwt client whose assertion the token
+// endpoint verified for the current request: to op it looks like a client
+// that authenticated with client_secret_basic, which opStorage then accepts
+// without a secret (AuthorizeClientIDSecret). It is only ever handed to op
+// within that request.
+type assertedOpClient struct{ *client }
+
+func (assertedOpClient) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodBasic }
 
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	out := make([]oidc.ResponseType, len(c.c.ResponseTypes))

@@ -31,17 +31,21 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RevocationEndpoint = p.cfg.Issuer + revokePath
 	d.DeviceAuthorizationEndpoint = ""
 	d.CheckSessionIframe = ""
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
-	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
-	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	algs := make([]string, 0, len(AssertionSigningAlgs()))
+	for _, a := range AssertionSigningAlgs() {
+		algs = append(algs, string(a))
+	}
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = algs
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = algs
+	d.TokenEndpointAuthSigningAlgValuesSupported = algs
 	d.RequestObjectSigningAlgValuesSupported = nil
 	d.RequestParameterSupported = false
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.SubjectTypesSupported = []string{"public"}
 	d.ClaimsParameterSupported = false

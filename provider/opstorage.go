@@ -294,17 +294,30 @@ func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
 	return out, nil
 }
 
+// GetClientByClientID returns the client. A private_key_jwt client whose
+// assertion the token endpoint verified for this request
+// (withAssertedClient) comes back as an assertedOpClient, which op treats
+// as authenticated by AuthorizeClientIDSecret below.
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.p.clients.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	if assertedClient(ctx, id) && c.c.TokenEndpointAuthMethod == privateKeyJWT {
+		return assertedOpClient{c}, nil
+	}
 	return c, nil
 }
 
 // AuthorizeClientIDSecret checks a client secret against its stored hash.
-// An unknown client costs the same hash as a wrong secret.
+// An unknown client costs the same hash as a wrong secret. A
+// private_key_jwt client whose assertion the token endpoint verified for
+// this request (withAssertedClient) is authenticated already, and no
+// secret is checked.
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	if assertedClient(ctx, id) {
+		return nil
+	}
 	c, err := s.p.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		VerifyClientSecret(HashClientSecret(""), secret)
@@ -379,8 +392,10 @@ func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenR
 	return claims, nil
 }
 
-// GetKeyByIDAndClientID serves private_key_jwt and the JWT bearer grant,
-// neither of which Gatehouse offers yet.
+// GetKeyByIDAndClientID serves op's own private_key_jwt verification and
+// the JWT bearer grant. Gatehouse verifies client assertions itself before
+// op runs (verifyClientAssertion) and offers no JWT bearer grant, so op
+// never gets here.
 func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
 	return nil, errors.New("provider: client keys are not supported")
 }
@@ -422,7 +437,9 @@ func (r serviceRequest) GetScopes() []string   { return r.scopes }
 
 // ClientCredentials authenticates a confidential client for the
 // client_credentials grant. The token endpoint has already pinned and
-// checked its authentication method; this repeats the secret check for op.
+// checked its authentication method; this repeats the secret check for op,
+// except for a private_key_jwt client whose assertion the token endpoint
+// verified for this request (withAssertedClient).
 func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
 	c, err := s.p.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -430,6 +447,9 @@ func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (o
 	}
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if assertedClient(ctx, id) && c.c.TokenEndpointAuthMethod == privateKeyJWT {
+		return c, nil
 	}
 	if c.public() || !VerifyClientSecret(c.c.SecretHash, secret) {
 		return nil, errors.New("invalid client secret")

@@ -36,6 +36,7 @@ type Store interface {
 	storage.RefreshGrants
 	storage.Sessions
 	storage.TokenFamilies
+	storage.ClientAssertions
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }
@@ -157,7 +158,11 @@ type Provider struct {
 	keys    Keys
 	ui      *loginui.UI
 	clients *clientCache
-	op      *opServer
+	// jwks caches the key sets of clients' jwks_uri.
+	jwks *jwksCache
+	// assertions remembers used client assertion ids (the store).
+	assertions storage.ClientAssertions
+	op         *opServer
 	// replaySealer seals the refresh answers kept for the grace window.
 	replaySealer *keys.Sealer
 	// discovery is the pre-serialized discovery document.
@@ -206,6 +211,8 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		keys:         k,
 		ui:           ui,
 		clients:      newClientCache(store, cfg, 5*time.Second),
+		jwks:         newJWKSCache(cfg.Now),
+		assertions:   store,
 		log:          cfg.Logger,
 	}
 	opConfig := &op.Config{

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -28,6 +29,8 @@ var tokenParams = []string{
 // Every response is no-store (OIDC Core §3.1.3.3), and a confidential
 // client must authenticate with the method it registered, so a
 // client_secret_basic client cannot fall back to secrets in the body.
+// Client assertions (private_key_jwt) are verified here, for every grant,
+// and op gets the request without them (handOverAssertion).
 // Once the client is authenticated, its signing algorithm goes into the
 // request's context (withSigningAlg) for every grant, so that
 // opStorage.SigningKey signs what op issues for it with the algorithm it
@@ -67,6 +70,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, r, e)
 		return
 	}
+	r = handOverAssertion(r, c)
 	r = r.WithContext(withSigningAlg(r.Context(), c.c.IDTokenSignedResponseAlg))
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeRefreshToken:
@@ -115,18 +119,23 @@ func signingAlg(ctx context.Context, def string) string {
 
 // checkClientAuthMethod authenticates the client of a token, revocation or
 // introspection request, pinned to its registered
-// token_endpoint_auth_method, and returns it.
+// token_endpoint_auth_method, and returns it. A private_key_jwt client
+// authenticates with a client assertion (verifyClientAssertion), whose sub
+// names the client when client_id is absent; any other client sending an
+// assertion, and a private_key_jwt client sending a secret or nothing, is
+// refused with invalid_client.
 func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error) {
 	user, pass, basic := r.BasicAuth()
 	_, postSecret := r.PostForm["client_secret"]
-	if r.PostForm.Get("client_assertion") != "" || r.PostForm.Get("client_assertion_type") != "" {
-		return nil, oidc.ErrInvalidClient().WithDescription("client assertions are not supported")
-	}
-	if basic && postSecret {
+	_, hasAssertion := r.PostForm["client_assertion"]
+	_, hasAssertionType := r.PostForm["client_assertion_type"]
+	assertion := hasAssertion || hasAssertionType
+	if (basic && postSecret) || (assertion && (basic || postSecret)) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
 	}
 	id := r.PostForm.Get("client_id")
 	used := "none"
+	var tok *jwt.JSONWebToken
 	switch {
 	case basic:
 		used = "client_secret_basic"
@@ -140,6 +149,20 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error)
 		id = decoded
 	case postSecret:
 		used = "client_secret_post"
+	case assertion:
+		used = privateKeyJWT
+		if r.PostForm.Get("client_assertion_type") != clientAssertionType {
+			return nil, oidc.ErrInvalidClient().WithDescription("client_assertion_type must be %s", clientAssertionType)
+		}
+		var cl assertionClaims
+		var e *oidc.Error
+		if tok, cl, e = parseClientAssertion(r.PostForm.Get("client_assertion")); e != nil {
+			return nil, e
+		}
+		if id != "" && id != cl.Subject {
+			return nil, oidc.ErrInvalidClient().WithDescription("client_id does not match the client assertion")
+		}
+		id = cl.Subject
 	}
 	if id == "" {
 		return nil, oidc.ErrInvalidClient().WithDescription("client authentication is missing")
@@ -154,6 +177,12 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error)
 	if c.c.TokenEndpointAuthMethod != used {
 		return nil, oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
 	}
+	if used == privateKeyJWT {
+		if e := p.verifyClientAssertion(r.Context(), c, tok); e != nil {
+			return nil, e
+		}
+		return c, nil
+	}
 	// Authenticate before op looks at the grant, so that a wrong secret is
 	// always invalid_client, whatever the code or token.
 	secret := r.PostForm.Get("client_secret")
@@ -166,6 +195,26 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error)
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return c, nil
+}
+
+// handOverAssertion prepares a request whose client c authenticated with a
+// verified client assertion for op, which cannot verify assertions itself:
+// the assertion leaves the form, client_id names the client, and the
+// context records the client as authenticated (withAssertedClient) for
+// opStorage. Requests of other clients are returned unchanged.
+func handOverAssertion(r *http.Request, c *client) *http.Request {
+	if c.c.TokenEndpointAuthMethod != privateKeyJWT {
+		return r
+	}
+	for _, f := range []url.Values{r.Form, r.PostForm} {
+		if f == nil {
+			continue
+		}
+		f.Del("client_assertion")
+		f.Del("client_assertion_type")
+		f.Set("client_id", c.c.ID)
+	}
+	return r.WithContext(withAssertedClient(r.Context(), c.c.ID))
 }
 
 // tokenError writes a protocol error as JSON with the status RFC 6749 §5.2

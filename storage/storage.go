@@ -39,7 +39,7 @@ type Client struct {
 	PostLogoutRedirectURIs  []string
 	GrantTypes              []string
 	ResponseTypes           []string
-	TokenEndpointAuthMethod string // client_secret_basic | client_secret_post | none
+	TokenEndpointAuthMethod string // client_secret_basic | client_secret_post | private_key_jwt | none
 	ApplicationType         string // web | native
 	// Scopes the client may request beyond the standard OIDC ones.
 	Scopes []string
@@ -49,6 +49,15 @@ type Client struct {
 	// server's default signing algorithm. Gatehouse signs the client's JWT
 	// access tokens with it too.
 	IDTokenSignedResponseAlg string
+	// JWKS is the client's inline JWK Set (clients.yaml's jwks) as JSON:
+	// the public keys its private_key_jwt client assertions are signed
+	// with. Nil when the client has none. At most one of JWKS and JWKSURI
+	// is set, and only for private_key_jwt clients.
+	JWKS []byte
+	// JWKSURI is where the client publishes its JWK Set (jwks_uri): the
+	// provider fetches the keys of its private_key_jwt client assertions
+	// from there. "" when the client has none.
+	JWKSURI string
 	// RefreshGracePeriod is how long a retry of one of the client's
 	// just-rotated refresh tokens gets the identical answer again
 	// (refresh_token_grace_period). Zero means the server's default

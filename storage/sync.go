@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 )
@@ -77,6 +78,8 @@ func sameClient(a, b *Client) bool {
 		a.ApplicationType == b.ApplicationType &&
 		slices.Equal(a.Scopes, b.Scopes) &&
 		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg &&
+		bytes.Equal(a.JWKS, b.JWKS) &&
+		a.JWKSURI == b.JWKSURI &&
 		a.RefreshGracePeriod == b.RefreshGracePeriod &&
 		a.RefreshTokenIdleTTL == b.RefreshTokenIdleTTL &&
 		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL

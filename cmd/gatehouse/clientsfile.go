@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -49,6 +51,7 @@ const (
 	authMethodBasic        = "client_secret_basic"
 	authMethodPost         = "client_secret_post"
 	authMethodNone         = "none"
+	authMethodPrivateKey   = "private_key_jwt"
 	appTypeWeb             = "web"
 	appTypeNative          = "native"
 )
@@ -177,6 +180,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	lists := make(map[string][]string)
 	durs := make(map[string]time.Duration)
 	var secretsGiven []string // secret keys present, in file order
+	var jwks []byte           // the jwks given, as compact JSON
 	for i := 0; i+1 < len(item.Content); i += 2 {
 		k, v := item.Content[i], item.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
@@ -192,7 +196,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		lines[key] = k.Line
 		switch key {
 		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
-			"id_token_signed_response_alg",
+			"id_token_signed_response_alg", "jwks_uri",
 			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
 			s, msg := yamlString(v)
 			if msg != "" {
@@ -227,6 +231,13 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 			default:
 				durs[key] = d
 			}
+		case "jwks":
+			raw, msg := yamlJWKS(v)
+			if msg != "" {
+				p.bad(k.Line, field, msg)
+				continue
+			}
+			jwks = raw
 		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types":
 			list, ok := p.stringList(v, field, lines, key)
 			if ok {
@@ -275,6 +286,13 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	}
 	if scope := strings.Fields(strs["scope"]); len(scope) > 0 {
 		c.Scopes = scope
+	}
+	c.JWKS = jwks
+	if uri, given := strs["jwks_uri"]; given {
+		c.JWKSURI = uri
+		if uri == "" {
+			p.bad(lines["jwks_uri"], prefix+".jwks_uri", "must not be empty")
+		}
 	}
 	if alg, given := strs["id_token_signed_response_alg"]; given {
 		c.IDTokenSignedResponseAlg = alg
@@ -368,6 +386,11 @@ func (p *clientsFileParser) resolveSecret(c *storage.Client, prefix string, item
 			p.bad(lines[key], prefix+"."+key, "public clients (token_endpoint_auth_method: none) have no secret: remove it")
 		}
 		return
+	case authMethodPrivateKey:
+		for _, key := range given {
+			p.bad(lines[key], prefix+"."+key, "private_key_jwt clients authenticate with their keys (jwks or jwks_uri), not a secret: remove it")
+		}
+		return
 	case authMethodBasic, authMethodPost:
 	default:
 		return // checkClient reported the method
@@ -455,13 +478,74 @@ func validEnvName(s string) bool {
 	return true
 }
 
+// checkClientKeys checks jwks and jwks_uri: a private_key_jwt client has
+// exactly one of them, other clients neither; jwks holds public signature
+// keys only (provider.ValidateJWKS), jwks_uri is https (http only to a
+// loopback address, for tests).
+func checkClientKeys(c *storage.Client, bad func(field, msg string)) {
+	hasJWKS, hasURI := len(c.JWKS) > 0, c.JWKSURI != ""
+	if c.TokenEndpointAuthMethod != authMethodPrivateKey {
+		if hasJWKS {
+			bad("jwks", "only private_key_jwt clients have keys: set token_endpoint_auth_method: private_key_jwt or remove it")
+		}
+		if hasURI {
+			bad("jwks_uri", "only private_key_jwt clients have keys: set token_endpoint_auth_method: private_key_jwt or remove it")
+		}
+		return
+	}
+	switch {
+	case hasJWKS && hasURI:
+		bad("jwks_uri", "give exactly one of jwks and jwks_uri")
+	case !hasJWKS && !hasURI:
+		bad("token_endpoint_auth_method", "private_key_jwt clients need their public keys: give jwks (a JWK Set) or jwks_uri")
+	}
+	if hasJWKS {
+		if err := provider.ValidateJWKS(c.JWKS); err != nil {
+			bad("jwks", strings.TrimPrefix(err.Error(), "jwks: "))
+		}
+	}
+	if hasURI && !provider.AllowedJWKSURI(c.JWKSURI) {
+		bad("jwks_uri", fmt.Sprintf("%q must be an absolute https URL (http only to 127.0.0.1, [::1] or localhost)", c.JWKSURI))
+	}
+}
+
+// yamlJWKS reads clients.yaml's jwks: a mapping with keys: [...], or a
+// string holding the JWK Set as JSON. It returns the set as compact JSON,
+// or a message for the problem.
+func yamlJWKS(v *yaml.Node) ([]byte, string) {
+	var raw []byte
+	switch v.Kind {
+	case yaml.MappingNode:
+		var m map[string]any
+		if err := v.Decode(&m); err != nil {
+			return nil, fmt.Sprintf("cannot be read: %v", err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Sprintf("cannot be turned into JSON: %v", err)
+		}
+		raw = b
+	case yaml.ScalarNode:
+		if v.ShortTag() != "!!str" {
+			return nil, "must be a JWK Set: a mapping with `keys: [...]`, or a string holding its JSON"
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(v.Value)); err != nil {
+			return nil, fmt.Sprintf("is not JSON: %v", err)
+		}
+		raw = buf.Bytes()
+	default:
+		return nil, "must be a JWK Set: a mapping with `keys: [...]`, or a string holding its JSON"
+	}
+	return raw, ""
+}
+
 // unsupportedClientFields are client metadata names Gatehouse knows but
 // does not implement yet; they get a clearer message than unknown keys.
 func unsupportedClientFields() []string {
 	return []string{
 		"backchannel_logout_uri", "backchannel_logout_session_required",
 		"frontchannel_logout_uri", "frontchannel_logout_session_required",
-		"jwks", "jwks_uri",
 		"access_token_format", "skip_consent",
 		"client_uri", "logo_uri", "policy_uri", "tos_uri", "contacts",
 	}
@@ -486,6 +570,10 @@ func validateClient(c storage.Client) error {
 	case authMethodBasic, authMethodPost:
 		if c.ApplicationType != appTypeNative && !provider.ValidClientSecretHash(c.SecretHash) {
 			bad("client_secret_hash", "confidential clients need a valid secret hash")
+		}
+	case authMethodPrivateKey:
+		if c.SecretHash != "" {
+			bad("client_secret", "private_key_jwt clients have no secret")
 		}
 	}
 	if len(probs) == 0 {
@@ -523,15 +611,16 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 	}
 
 	switch c.TokenEndpointAuthMethod {
-	case authMethodBasic, authMethodPost, authMethodNone:
+	case authMethodBasic, authMethodPost, authMethodNone, authMethodPrivateKey:
 		if c.ApplicationType == appTypeNative && c.TokenEndpointAuthMethod != authMethodNone {
 			bad("token_endpoint_auth_method", "native apps are public clients: set it to none and use PKCE (RFC 8252 §8.5: a secret shipped inside an app is not a secret)")
 		}
-	case "private_key_jwt", "client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth":
-		bad("token_endpoint_auth_method", fmt.Sprintf("%q is not supported yet: use client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod))
+	case "client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth":
+		bad("token_endpoint_auth_method", fmt.Sprintf("%q is not supported yet: use client_secret_basic, client_secret_post, private_key_jwt or none", c.TokenEndpointAuthMethod))
 	default:
-		bad("token_endpoint_auth_method", fmt.Sprintf("%q is not client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod))
+		bad("token_endpoint_auth_method", fmt.Sprintf("%q is not client_secret_basic, client_secret_post, private_key_jwt or none", c.TokenEndpointAuthMethod))
 	}
+	checkClientKeys(c, bad)
 
 	hasCode := slices.Contains(c.GrantTypes, grantAuthorizationCode)
 	if len(c.GrantTypes) == 0 {

@@ -148,6 +148,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		"  - {client_id: ok, token_endpoint_auth_method: none, redirect_uris: [\"https://ok.example/cb\"]}\n" +
 		"  # the client under test:\n"
 	const refresh = head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, refresh_token]\n"
+	const pkjwt = head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n"
 	tests := []struct {
 		name string
 		file string
@@ -183,14 +184,24 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"grant_types empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: []\n", "clients.yaml:7: clients[1].grant_types: must list at least one grant type"},
 		{"response type token", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    response_types: [token]\n", `clients.yaml:7: clients[1].response_types[0]: "token" is not supported: only code`},
 		{"response type hybrid", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    response_types: [code id_token]\n", `clients.yaml:7: clients[1].response_types[0]: "code id_token" is not supported`},
-		{"unknown auth method", head + "  - client_id: a\n    token_endpoint_auth_method: basic\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "basic" is not client_secret_basic, client_secret_post or none`},
+		{"unknown auth method", head + "  - client_id: a\n    token_endpoint_auth_method: basic\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "basic" is not client_secret_basic, client_secret_post, private_key_jwt or none`},
 		{"unknown id token alg", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: HS256\n", `clients.yaml:7: clients[1].id_token_signed_response_alg: "HS256" is not supported: use RS256, ES256 or EdDSA`},
 		{"id token alg none", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    id_token_signed_response_alg: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:6: clients[1].id_token_signed_response_alg: "none" is not allowed: ID tokens are always signed`},
 		{"id token alg lower case", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: eddsa\n", `clients.yaml:7: clients[1].id_token_signed_response_alg: "eddsa": algorithm names are case-sensitive, write "EdDSA"`},
 		{"id token alg empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: ''\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: must not be empty: leave it out for the server's default, RS256"},
 		{"id token alg null", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg:\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: has no value"},
 		{"id token alg list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: [ES256]\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: must be a single value"},
-		{"private_key_jwt", head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: "private_key_jwt" is not supported yet`},
+		{"private_key_jwt without keys", head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: private_key_jwt clients need their public keys: give jwks (a JWK Set) or jwks_uri`},
+		{"private_key_jwt with both", pkjwt + "    jwks_uri: https://a.example/jwks\n    jwks: {keys: [" + testJWK + "]}\n", "clients.yaml:7: clients[1].jwks_uri: give exactly one of jwks and jwks_uri"},
+		{"private_key_jwt with a secret", pkjwt + "    jwks_uri: https://a.example/jwks\n    client_secret_env: A_SECRET\n", "clients.yaml:8: clients[1].client_secret_env: private_key_jwt clients authenticate with their keys (jwks or jwks_uri), not a secret"},
+		{"jwks_uri http", pkjwt + "    jwks_uri: http://a.example/jwks\n", `clients.yaml:7: clients[1].jwks_uri: "http://a.example/jwks" must be an absolute https URL`},
+		{"jwks_uri empty", pkjwt + "    jwks_uri: ''\n", "clients.yaml:7: clients[1].jwks_uri: must not be empty"},
+		{"jwks private key", pkjwt + "    jwks:\n      keys:\n        - {kty: OKP, crv: Ed25519, x: 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo, d: nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A}\n", `clients.yaml:7: clients[1].jwks: key 0 has the private member "d": give public keys only`},
+		{"jwks symmetric key", pkjwt + "    jwks: '{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}'\n", `clients.yaml:7: clients[1].jwks: key 0 has the private member "k"`},
+		{"jwks not JSON", pkjwt + "    jwks: '{keys'\n", "clients.yaml:7: clients[1].jwks: is not JSON"},
+		{"jwks a list", pkjwt + "    jwks: [" + testJWK + "]\n", "clients.yaml:7: clients[1].jwks: must be a JWK Set"},
+		{"jwks empty", pkjwt + "    jwks: {keys: []}\n", "clients.yaml:7: clients[1].jwks: no keys"},
+		{"jwks for a secret client", head + "  - client_id: a\n    client_secret_env: A_SECRET\n    redirect_uris: [https://a.example/cb]\n    jwks_uri: https://a.example/jwks\n", "clients.yaml:7: clients[1].jwks_uri: only private_key_jwt clients have keys"},
 		{"unknown application type", head + "  - client_id: a\n    application_type: mobile\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].application_type: "mobile" is not web or native`},
 		{"native confidential", head + "  - client_id: a\n    application_type: native\n    client_secret_hash: " + provider.HashClientSecret("x") + "\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:4: clients[1].token_endpoint_auth_method: native apps are public clients: set it to none"},
 		{"native explicit basic", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: client_secret_basic\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:6: clients[1].token_endpoint_auth_method: native apps are public clients"},
@@ -599,5 +610,67 @@ func TestParseClientsFileServiceClient(t *testing.T) {
 	if _, err := parseClientsFile([]byte(bad), "clients.yaml", configTestEnv(nil), configTestFiles(nil)); err == nil ||
 		!strings.Contains(err.Error(), "code needs the authorization_code grant") {
 		t.Errorf("response_types code without the code grant: got %v", err)
+	}
+}
+
+// testJWK is RFC 8037's Ed25519 public key, as a YAML flow mapping.
+const testJWK = "{kty: OKP, crv: Ed25519, x: 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo}"
+
+func TestParseClientsFilePrivateKeyJWT(t *testing.T) {
+	file := `clients:
+  - client_id: inline
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    jwks:
+      keys:
+        - kty: OKP
+          crv: Ed25519
+          x: 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo
+          kid: k1
+  - client_id: json
+    token_endpoint_auth_method: private_key_jwt
+    redirect_uris: [https://json.example/cb]
+    jwks: '{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}'
+  - client_id: uri
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    jwks_uri: https://uri.example/jwks.json
+  - client_id: loopback
+    token_endpoint_auth_method: private_key_jwt
+    grant_types: [client_credentials]
+    jwks_uri: http://127.0.0.1:8081/jwks.json
+`
+	got, err := parseClientsFile([]byte(file), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+	if err != nil {
+		t.Fatalf("parseClientsFile: %v", err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d clients, want 4", len(got))
+	}
+	for _, c := range got {
+		if c.TokenEndpointAuthMethod != "private_key_jwt" || c.SecretHash != "" {
+			t.Errorf("client %s: got method %q and secret hash %q, want private_key_jwt without secret", c.ID, c.TokenEndpointAuthMethod, c.SecretHash)
+		}
+		if err := validateClient(c); err != nil {
+			t.Errorf("validateClient(%s): %v", c.ID, err)
+		}
+	}
+	if want := `{"keys":[{"crv":"Ed25519","kid":"k1","kty":"OKP","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`; string(got[0].JWKS) != want || got[0].JWKSURI != "" {
+		t.Errorf("inline jwks: got %s %q, want %s", got[0].JWKS, got[0].JWKSURI, want)
+	}
+	if want := `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`; string(got[1].JWKS) != want {
+		t.Errorf("JSON jwks: got %s, want %s", got[1].JWKS, want)
+	}
+	if got[2].JWKSURI != "https://uri.example/jwks.json" || got[2].JWKS != nil {
+		t.Errorf("jwks_uri: got %q %s", got[2].JWKSURI, got[2].JWKS)
+	}
+	if got[3].JWKSURI != "http://127.0.0.1:8081/jwks.json" {
+		t.Errorf("loopback jwks_uri: got %q", got[3].JWKSURI)
+	}
+	// A private_key_jwt client must not carry a secret hash.
+	c := got[2]
+	c.SecretHash = provider.HashClientSecret("x")
+	if err := validateClient(c); err == nil {
+		t.Error("validateClient accepted a private_key_jwt client with a secret hash")
 	}
 }

@@ -26,6 +26,7 @@ type stores struct {
 	keyStore
 	storage.Secrets
 	storage.KeyRotation
+	storage.ClientAssertions
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
 	sql   sqlStore
@@ -50,6 +51,7 @@ type sqlStore interface {
 	storage.SigningKeys
 	storage.Secrets
 	storage.KeyRotation
+	storage.ClientAssertions
 	Ping(ctx context.Context) error
 	Prune(ctx context.Context, now time.Time, batch int) (int, error)
 }
@@ -109,7 +111,7 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 	}
 	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
-	s.KeyRotation = s.sql
+	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	if cfg.RedisURL != "" {
 		r, err := redisstore.Open(ctx, redisstore.Options{
 			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,

@@ -44,14 +44,15 @@ import (
 
 // Conformance to the store interfaces.
 var (
-	_ storage.Clients       = (*Store)(nil)
-	_ storage.Users         = (*Store)(nil)
-	_ storage.Sessions      = (*Store)(nil)
-	_ storage.AuthRequests  = (*Store)(nil)
-	_ storage.RefreshGrants = (*Store)(nil)
-	_ storage.TokenFamilies = (*Store)(nil)
-	_ storage.SigningKeys   = (*Store)(nil)
-	_ storage.Secrets       = (*Store)(nil)
+	_ storage.Clients          = (*Store)(nil)
+	_ storage.Users            = (*Store)(nil)
+	_ storage.Sessions         = (*Store)(nil)
+	_ storage.AuthRequests     = (*Store)(nil)
+	_ storage.RefreshGrants    = (*Store)(nil)
+	_ storage.TokenFamilies    = (*Store)(nil)
+	_ storage.SigningKeys      = (*Store)(nil)
+	_ storage.Secrets          = (*Store)(nil)
+	_ storage.ClientAssertions = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -181,8 +182,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Prune deletes sessions, auth requests, refresh grants and revoked-family
-// records that have expired at now (used and revoked refresh grants are kept
+// Prune deletes sessions, auth requests, refresh grants, revoked-family
+// records and client assertion ids that have expired at now (used and revoked refresh grants are kept
 // until they expire), at most batch rows in all, and returns how many it
 // deleted. Each table is pruned in one short statement that skips rows
 // other transactions hold locked, so concurrent Prunes on several instances
@@ -196,15 +197,15 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 	defer cancel()
 	n := ts(now)
 	total := 0
-	for _, t := range []struct{ table, key string }{
-		{"sessions", "id"}, {"auth_requests", "id"}, {"refresh_grants", "token_hash"},
-		{"revoked_families", "id"},
+	for _, t := range []struct{ table, key, cols string }{
+		{"sessions", "id", "id"}, {"auth_requests", "id", "id"}, {"refresh_grants", "token_hash", "token_hash"},
+		{"revoked_families", "id", "id"}, {"client_assertions", "(client_id, jti)", "client_id, jti"},
 	} {
 		if total >= batch {
 			break
 		}
 		tag, err := s.pool.Exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.key+` IN (
-			SELECT `+t.key+` FROM `+t.table+` WHERE expires_at IS NULL OR expires_at <= $1
+			SELECT `+t.cols+` FROM `+t.table+` WHERE expires_at IS NULL OR expires_at <= $1
 			LIMIT $2 FOR UPDATE SKIP LOCKED)`, n, batch-total)
 		if err != nil {
 			return total, wrap("prune "+t.table, err)

@@ -497,3 +497,34 @@ func TestCallTimesOut(t *testing.T) {
 		withinAbout(t, c.name+" on a server that stopped answering", elapsed, timeout)
 	}
 }
+
+// Prune forgets client assertion ids once expired, and only then.
+func TestPruneClientAssertions(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := t.Context()
+	now := t0
+	for i, d := range []time.Duration{-time.Minute, 0, time.Minute} {
+		if err := s.UseAssertionID(ctx, "c", fmt.Sprintf("jti%d", i), now.Add(d), now.Add(-time.Hour)); err != nil {
+			t.Fatalf("UseAssertionID: %v", err)
+		}
+	}
+	if n, err := s.Prune(ctx, now, 100); err != nil || n != 2 {
+		t.Fatalf("Prune: got %d, %v, want 2, nil", n, err)
+	}
+	var ids []string
+	rows, err := s.pool.Query(ctx, `SELECT jti FROM client_assertions ORDER BY jti`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != "jti2" {
+		t.Errorf("client assertions after Prune: got %v, want [jti2]", ids)
+	}
+}

@@ -110,6 +110,7 @@ type composite struct {
 	storage.TokenFamilies
 	keyStore // embedded as storage.SigningKeys, the field would hide its method SigningKeys
 	storage.Secrets
+	storage.ClientAssertions
 }
 
 type keyStore = storage.SigningKeys
@@ -122,7 +123,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, r, r, sq, sq, sq, sq}
+		return composite{sq, sq, r, r, sq, sq, sq, sq, sq}
 	})
 }
 

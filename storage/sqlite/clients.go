@@ -12,7 +12,7 @@ import (
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, token_endpoint_auth_method, application_type,
 	scopes, id_token_signed_response_alg, refresh_token_grace_period,
-	refresh_token_idle_ttl, refresh_token_absolute_ttl, disabled, created_at, updated_at`
+	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
@@ -21,10 +21,11 @@ func scanClient(row scanner) (*storage.Client, error) {
 		scopes                              string
 		created, updated                    sql.NullInt64
 		grace, idle, absolute               int64
+		jwks                                string
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &redirect, &postLogout,
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
-		&scopes, &c.IDTokenSignedResponseAlg, &grace, &idle, &absolute, &c.Disabled, &created, &updated)
+		&scopes, &c.IDTokenSignedResponseAlg, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +35,9 @@ func scanClient(row scanner) (*storage.Client, error) {
 	c.GrantTypes = d.strings(grants)
 	c.ResponseTypes = d.strings(resps)
 	c.Scopes = d.strings(scopes)
+	if jwks != "" {
+		c.JWKS = []byte(jwks)
+	}
 	c.RefreshGracePeriod = time.Duration(grace)
 	c.RefreshTokenIdleTTL = time.Duration(idle)
 	c.RefreshTokenAbsoluteTTL = time.Duration(absolute)
@@ -107,11 +111,11 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	for _, c := range plan.Create {
 		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, int64(c.RefreshGracePeriod),
-			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), n, n)
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
@@ -121,13 +125,14 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 			post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
 			token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
 			id_token_signed_response_alg = ?, refresh_token_grace_period = ?,
-			refresh_token_idle_ttl = ?, refresh_token_absolute_ttl = ?, disabled = 0, updated_at = ?
+			refresh_token_idle_ttl = ?, refresh_token_absolute_ttl = ?, jwks = ?, jwks_uri = ?,
+			disabled = 0, updated_at = ?
 			WHERE id = ?`,
 			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
 			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
 			c.IDTokenSignedResponseAlg, int64(c.RefreshGracePeriod),
-			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), n, c.ID)
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, n, c.ID)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}

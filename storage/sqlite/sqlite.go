@@ -41,14 +41,15 @@ import (
 
 // Conformance to the store interfaces.
 var (
-	_ storage.Clients       = (*Store)(nil)
-	_ storage.Users         = (*Store)(nil)
-	_ storage.Sessions      = (*Store)(nil)
-	_ storage.AuthRequests  = (*Store)(nil)
-	_ storage.RefreshGrants = (*Store)(nil)
-	_ storage.TokenFamilies = (*Store)(nil)
-	_ storage.SigningKeys   = (*Store)(nil)
-	_ storage.Secrets       = (*Store)(nil)
+	_ storage.Clients          = (*Store)(nil)
+	_ storage.Users            = (*Store)(nil)
+	_ storage.Sessions         = (*Store)(nil)
+	_ storage.AuthRequests     = (*Store)(nil)
+	_ storage.RefreshGrants    = (*Store)(nil)
+	_ storage.TokenFamilies    = (*Store)(nil)
+	_ storage.SigningKeys      = (*Store)(nil)
+	_ storage.Secrets          = (*Store)(nil)
+	_ storage.ClientAssertions = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -251,8 +252,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Prune deletes sessions, auth requests, refresh grants and revoked-family
-// records that have expired at now, at most batch rows in all, and returns
+// Prune deletes sessions, auth requests, refresh grants, revoked-family
+// records and client assertion ids that have expired at now, at most batch rows in all, and returns
 // how many it deleted. Each table is pruned in one short statement, so the
 // write lock is never held for long; a caller that gets batch back should
 // call again.
@@ -266,7 +267,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		return 0, fmt.Errorf("sqlite: prune: %w", e.err)
 	}
 	total := 0
-	for _, table := range []string{"sessions", "auth_requests", "refresh_grants", "revoked_families"} {
+	for _, table := range []string{"sessions", "auth_requests", "refresh_grants", "revoked_families", "client_assertions"} {
 		if total >= batch {
 			break
 		}

@@ -307,3 +307,34 @@ func TestPrune(t *testing.T) {
 		t.Errorf("Prune with batch 0: got nil error, want one")
 	}
 }
+
+// Prune forgets client assertion ids once expired, and only then.
+func TestPruneClientAssertions(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	now := time.Date(2031, time.March, 4, 5, 6, 7, 0, time.UTC)
+	for i, d := range []time.Duration{-time.Minute, 0, time.Minute} {
+		if err := s.UseAssertionID(ctx, "c", fmt.Sprintf("jti%d", i), now.Add(d), now.Add(-time.Hour)); err != nil {
+			t.Fatalf("UseAssertionID: %v", err)
+		}
+	}
+	if _, err := s.Prune(ctx, now, 100); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	var ids []string
+	rows, err := s.db.QueryContext(ctx, `SELECT jti FROM client_assertions ORDER BY jti`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != "jti2" {
+		t.Errorf("client assertions after Prune: got %v, want [jti2]", ids)
+	}
+}

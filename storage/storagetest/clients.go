@@ -100,6 +100,8 @@ func testSyncCreates(t *testing.T, s Store) {
 	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
 	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
 	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
+	b.TokenEndpointAuthMethod, b.JWKS = "private_key_jwt", []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+	c.TokenEndpointAuthMethod, c.JWKSURI = "private_key_jwt", "https://c.example/jwks.json"
 	// Refresh policy: unset (zero) round-trips as zero, "no grace window"
 	// as negative, odd nanoseconds exactly.
 	b.RefreshGracePeriod, b.RefreshTokenIdleTTL, b.RefreshTokenAbsoluteTTL = 0, 0, 0
@@ -138,6 +140,8 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"scopes", func(c *storage.Client) { c.Scopes = []string{"api"} }},
 		{"id-token-alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "EdDSA" }},
 		{"id-token-alg-removed", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "" }},
+		{"jwks", func(c *storage.Client) { c.JWKS = []byte(`{"keys":[]}`) }},
+		{"jwks-uri", func(c *storage.Client) { c.JWKSURI = "https://rp.example/jwks" }},
 		{"refresh-grace", func(c *storage.Client) { c.RefreshGracePeriod = storage.NoRefreshGrace }},
 		{"refresh-grace-removed", func(c *storage.Client) { c.RefreshGracePeriod = 0 }},
 		{"refresh-idle", func(c *storage.Client) { c.RefreshTokenIdleTTL += time.Nanosecond }},

@@ -3,7 +3,8 @@
 // A backend's tests call Run with a function that returns a fresh, empty
 // store; Run then checks every contract documented on the interfaces in
 // package storage, including the concurrency guarantees of TakeCode,
-// RotateRefreshGrant (alone and racing RevokeFamily) and CreateSecret.
+// RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret and
+// UseAssertionID.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -54,6 +55,7 @@ type Store interface {
 	storage.TokenFamilies
 	storage.SigningKeys
 	storage.Secrets
+	storage.ClientAssertions
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -78,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SigningKeys", signingKeyTests},
 		{"Secrets", secretTests},
 		{"KeyRotation", keyRotationTests},
+		{"ClientAssertions", assertionTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
