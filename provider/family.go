@@ -128,7 +128,8 @@ func (p *Provider) revokeIfRedeemed(ctx context.Context, code string) {
 		p.log.ErrorContext(ctx, "token: revoke the family of a reused code", "err", err)
 		return
 	}
-	p.log.WarnContext(ctx, "authorization code reused: its tokens are revoked", "family", familyForCode(hash))
+	p.emit(ctx, Event{Kind: EventCodeReuseDetected, Family: familyForCode(hash)})
+	p.emit(ctx, Event{Kind: EventFamilyRevoked, Family: familyForCode(hash), Reason: "code_reuse"})
 }
 
 // refreshGrant answers a refresh by the authenticated client c. A token
@@ -231,8 +232,8 @@ func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *s
 				storeUnavailable(w)
 				return
 			}
-			p.log.WarnContext(ctx, "refresh token reused after rotation: its family is revoked",
-				"family", g.FamilyID, "client", g.ClientID, "user", g.UserID)
+			p.emit(ctx, Event{Kind: EventRefreshReuseDetected, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
+			p.emit(ctx, Event{Kind: EventFamilyRevoked, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID, Reason: "reuse"})
 		}
 		tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used"))
 		return

@@ -128,6 +128,13 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	switch r := req.(type) {
+	case authRequest:
+		s.p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: r.r.ClientID, UserID: r.r.UserID,
+			Family: familyForCode(r.r.CodeHash), GrantType: "authorization_code"})
+	case serviceRequest:
+		s.p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: r.clientID, GrantType: "client_credentials"})
+	}
 	return id, s.p.cfg.Now().Add(s.p.cfg.AccessTokenTTL), nil
 }
 
@@ -203,6 +210,11 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			return "", "", time.Time{}, internal(fmt.Errorf("rotate refresh grant: %w", err))
 		}
 	}
+	kind, grantType := EventTokenRefreshed, ""
+	if _, ok := req.(authRequest); ok {
+		kind, grantType = EventTokenIssued, "authorization_code"
+	}
+	p.emit(ctx, Event{Kind: kind, ClientID: clientID, UserID: next.UserID, Family: next.FamilyID, GrantType: grantType})
 	id, err := randomID(p.cfg.Random)
 	if err != nil {
 		return "", "", time.Time{}, err

@@ -120,6 +120,8 @@ type Config struct {
 	Now        func() time.Time
 	Random     io.Reader
 	Logger     *slog.Logger
+	// Events receives the audit events (Event); nil logs them.
+	Events func(context.Context, Event)
 }
 
 func (c *Config) setDefaults() {

@@ -79,7 +79,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	if err == nil && found && owner == clientID && family != "" {
 		err = p.revokeFamily(ctx, family)
 		if err == nil {
-			p.log.InfoContext(ctx, "token family revoked", "family", family, "client", clientID)
+			p.emit(ctx, Event{Kind: EventFamilyRevoked, ClientID: clientID, Family: family, Reason: "revocation"})
 		}
 	}
 	if err != nil {

@@ -219,7 +219,7 @@ func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger) {
 			log.Warn("rotate signing keys", "err", err)
 		}
 		for _, kid := range created {
-			log.Info("signing key rotated: new key published", "kid", kid)
+			log.Info("audit: key_rotated", "kid", kid)
 		}
 		if err := km.Reload(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("reload signing keys", "err", err)
