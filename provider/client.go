@@ -87,7 +87,10 @@ func (c *client) hasGrant(g string) bool { return slices.Contains(c.c.GrantTypes
 // authorize handler uses the same path.
 func (c *client) LoginURL(id string) string { return loginURL(id) }
 
-func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeJWT }
+// AccessTokenType is bearer for op: op then asks its Crypto for the token,
+// and Gatehouse's tokenCrypto makes an at+jwt or an opaque token
+// (accesstoken.go).
+func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 func (c *client) IDTokenLifetime() time.Duration      { return c.cfg.IDTokenTTL }
 func (c *client) DevMode() bool                       { return false }
 

@@ -21,12 +21,7 @@ import (
 // redemption and of every refresh that followed it. Its id is derived from
 // the code's hash, so that a second redemption of the code can find and
 // revoke what the first one issued. Access tokens carry it as the "fam"
-// claim; userinfo refuses tokens of a revoked family.
-const familyClaim = "fam"
-
-// grantTypeClaim marks access tokens a client got for itself
-// (client_credentials): no user stands behind them.
-const grantTypeClaim = "gty"
+// claim (accessClaims.Family); userinfo refuses tokens of a revoked family.
 
 // familyForCode returns the family id of the tokens a code issues.
 func familyForCode(codeHash string) string {

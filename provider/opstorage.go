@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -27,9 +26,8 @@ type opStorage struct {
 
 var _ op.Storage = (*opStorage)(nil)
 var (
-	_ op.ClientCredentialsStorage       = (*opStorage)(nil)
-	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
-	_ op.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
+	_ op.ClientCredentialsStorage  = (*opStorage)(nil)
+	_ op.CanSetUserinfoFromRequest = (*opStorage)(nil)
 )
 
 // internal turns a store failure into server_error for op: the cause is
@@ -124,18 +122,19 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 			return "", time.Time{}, err
 		}
 	}
-	id, err := randomID(s.p.cfg.Random)
-	if err != nil {
-		return "", time.Time{}, err
-	}
+	var clientID string
 	switch r := req.(type) {
 	case authRequest:
+		clientID = r.r.ClientID
 		s.p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: r.r.ClientID, UserID: r.r.UserID,
 			Family: familyForCode(r.r.CodeHash), GrantType: "authorization_code"})
 	case serviceRequest:
+		clientID = r.clientID
 		s.p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: r.clientID, GrantType: "client_credentials"})
+	default:
+		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
-	return id, s.p.cfg.Now().Add(s.p.cfg.AccessTokenTTL), nil
+	return s.p.newAccessTokenID(ctx, req, clientID)
 }
 
 // CreateAccessAndRefreshTokens issues an access token id and a refresh
@@ -215,11 +214,11 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		kind, grantType = EventTokenIssued, "authorization_code"
 	}
 	p.emit(ctx, Event{Kind: kind, ClientID: clientID, UserID: next.UserID, Family: next.FamilyID, GrantType: grantType})
-	id, err := randomID(p.cfg.Random)
+	id, exp, err := p.newAccessTokenID(ctx, req, clientID)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	return id, token, now.Add(p.cfg.AccessTokenTTL), nil
+	return id, token, exp, nil
 }
 
 // TokenRequestByRefreshToken returns the grant behind a refresh token,
@@ -388,20 +387,6 @@ func (s *opStorage) SetIntrospectionFromToken(context.Context, *oidc.Introspecti
 
 func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
-}
-
-// GetPrivateClaimsFromRequest puts the granted scopes into JWT access
-// tokens (op leaves "scope" empty): userinfo reads them from there, so no
-// access token needs a store row.
-func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
-	if fam := familyOf(req); fam != "" {
-		claims[familyClaim] = fam
-	}
-	if _, ok := req.(serviceRequest); ok {
-		claims[grantTypeClaim] = string(oidc.GrantTypeClientCredentials)
-	}
-	return claims, nil
 }
 
 // GetKeyByIDAndClientID serves op's own private_key_jwt verification and

@@ -8,9 +8,7 @@ package provider
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -165,8 +163,10 @@ type Provider struct {
 	// assertions remembers used client assertion ids (the store).
 	assertions storage.ClientAssertions
 	op         *opServer
-	// replaySealer seals the refresh answers kept for the grace window.
+	// replaySealer seals the refresh answers kept for the grace window;
+	// accessSealer seals opaque access tokens.
 	replaySealer *keys.Sealer
+	accessSealer *keys.Sealer
 	// discovery is the pre-serialized discovery document.
 	discovery []byte
 	log       *slog.Logger
@@ -200,14 +200,17 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 	}
 	// The key that seals kept refresh answers is derived from the refresh
 	// MAC key, so instances sharing one share the other.
-	replayKey := hmac.New(sha256.New, cfg.RefreshKey)
-	replayKey.Write([]byte("gatehouse refresh replay"))
-	replaySealer, err := keys.NewSealer(replayKey.Sum(nil))
+	replaySealer, err := keys.NewSealer(deriveKey(cfg.RefreshKey, "gatehouse refresh replay"))
+	if err != nil {
+		return nil, err
+	}
+	accessSealer, err := keys.NewSealer(deriveKey(cfg.RefreshKey, "gatehouse opaque access token"))
 	if err != nil {
 		return nil, err
 	}
 	p := &Provider{
 		replaySealer: replaySealer,
+		accessSealer: accessSealer,
 		cfg:          cfg,
 		store:        store,
 		keys:         k,
@@ -237,12 +240,14 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(signAlgs...)),
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(signAlgs...)),
 	}
+	var codes op.Crypto = op.NewAES256GCMCrypto(cfg.CryptoKey, "")
 	if cfg.CodeKeys != nil {
 		if _, _, err := cfg.CodeKeys.CodeKeys(); err != nil {
 			return nil, fmt.Errorf("provider: code keys: %w", err)
 		}
-		opts = append(opts, op.WithCrypto(codeCrypto{keys: cfg.CodeKeys}))
+		codes = codeCrypto{keys: cfg.CodeKeys}
 	}
+	opts = append(opts, op.WithCrypto(tokenCrypto{codes: codes, p: p}))
 	if iss.Scheme == "http" {
 		// Validated by config: http only for loopback issuers.
 		opts = append(opts, op.WithAllowInsecure())

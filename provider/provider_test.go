@@ -28,6 +28,7 @@ const (
 	testIssuer        = "https://op.example"
 	testWebSecret     = "web-secret-0123456789abcdef0123456789abcdef"
 	testPostSecret    = "post-secret-0123456789abcdef0123456789abcdef"
+	testOpaqueSecret  = "opaque-secret-0123456789abcdef0123456789abcdef"
 	testServiceSecret = "service-secret-0123456789abcdef0123456789abcdef"
 	testES256Secret   = "es256-secret-0123456789abcdef0123456789abcdef"
 	testEdDSASecret   = "eddsa-secret-0123456789abcdef0123456789abcdef"
@@ -77,6 +78,14 @@ func testClients() []storage.Client {
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "none", ApplicationType: "native",
+		},
+		{
+			ID: "opaque", Name: "Opaque App", SecretHash: HashClientSecret(testOpaqueSecret),
+			RedirectURIs:            []string{webRedirect},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+			AccessTokenFormat: "opaque",
 		},
 		{
 			ID: "es256", Name: "ES256 App", SecretHash: HashClientSecret(testES256Secret),

@@ -16,6 +16,9 @@ func (e *testEnv) postAs(client, path string, form url.Values) *httptest.Respons
 	case "post":
 		form.Set("client_id", "post")
 		form.Set("client_secret", testPostSecret)
+	case "opaque-post":
+		form.Set("client_id", "opaque")
+		form.Set("client_secret", testOpaqueSecret)
 	case "native":
 		form.Set("client_id", "native")
 	}

@@ -7,7 +7,6 @@ import (
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -31,14 +30,14 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.op.AccessTokenVerifier(ctx))
-	// Only our access tokens carry jti, client_id and scope; an ID token
-	// presented here is refused.
-	if err != nil || claims.JWTID == "" || claims.ClientID == "" || len(claims.Scopes) == 0 || claims.Claims[grantTypeClaim] != nil {
+	// Only Gatehouse's access tokens (at+jwt or opaque) pass; ID tokens
+	// and service tokens (no user behind them) are refused.
+	claims, err := p.parseAccessToken(token)
+	if err != nil || claims.GrantType != "" || len(claims.scopes()) == 0 {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
 	}
-	if fam, _ := claims.Claims[familyClaim].(string); fam != "" {
+	if fam := claims.Family; fam != "" {
 		revoked, err := p.store.FamilyRevoked(ctx, fam)
 		if err != nil {
 			p.log.ErrorContext(ctx, "userinfo: family lookup", "err", err)
@@ -63,7 +62,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := new(oidc.UserInfo)
-	setUserClaims(info, u, claims.Scopes)
+	setUserClaims(info, u, claims.scopes())
 	httphelper.MarshalJSON(w, info)
 }
 

@@ -49,6 +49,10 @@ type Client struct {
 	// server's default signing algorithm. Gatehouse signs the client's JWT
 	// access tokens with it too.
 	IDTokenSignedResponseAlg string
+	// AccessTokenFormat is "jwt" (RFC 9068, typ at+jwt) or "opaque" (a
+	// sealed token only Gatehouse can read; resource servers introspect
+	// it). "" means jwt.
+	AccessTokenFormat string
 	// JWKS is the client's inline JWK Set (clients.yaml's jwks) as JSON:
 	// the public keys its private_key_jwt client assertions are signed
 	// with. Nil when the client has none. At most one of JWKS and JWKSURI

@@ -78,6 +78,7 @@ func sameClient(a, b *Client) bool {
 		a.ApplicationType == b.ApplicationType &&
 		slices.Equal(a.Scopes, b.Scopes) &&
 		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg &&
+		a.AccessTokenFormat == b.AccessTokenFormat &&
 		bytes.Equal(a.JWKS, b.JWKS) &&
 		a.JWKSURI == b.JWKSURI &&
 		a.RefreshGracePeriod == b.RefreshGracePeriod &&

@@ -56,6 +56,13 @@ const (
 	appTypeNative          = "native"
 )
 
+// Values of access_token_format in clients.yaml (storage.Client's
+// AccessTokenFormat); leaving it out means jwt and is stored as "".
+const (
+	accessTokenJWT    = "jwt"
+	accessTokenOpaque = "opaque"
+)
+
 // secretKeys are the ways clients.yaml can give a confidential client's
 // secret; exactly one is required.
 func secretKeys() []string {
@@ -196,7 +203,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		lines[key] = k.Line
 		switch key {
 		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
-			"id_token_signed_response_alg", "jwks_uri",
+			"id_token_signed_response_alg", "access_token_format", "jwks_uri",
 			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
 			s, msg := yamlString(v)
 			if msg != "" {
@@ -299,6 +306,13 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		if alg == "" {
 			p.bad(lines["id_token_signed_response_alg"], prefix+".id_token_signed_response_alg",
 				"must not be empty: leave it out for the server's default, RS256")
+		}
+	}
+	if format, given := strs["access_token_format"]; given {
+		c.AccessTokenFormat = format
+		if format == "" {
+			p.bad(lines["access_token_format"], prefix+".access_token_format",
+				"must not be empty: use jwt or opaque, or leave it out for jwt")
 		}
 	}
 
@@ -546,7 +560,7 @@ func unsupportedClientFields() []string {
 	return []string{
 		"backchannel_logout_uri", "backchannel_logout_session_required",
 		"frontchannel_logout_uri", "frontchannel_logout_session_required",
-		"access_token_format", "skip_consent",
+		"skip_consent",
 		"client_uri", "logo_uri", "policy_uri", "tos_uri", "contacts",
 	}
 }
@@ -682,6 +696,18 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 			msg = `"none" is not allowed: ID tokens are always signed; use RS256, ES256 or EdDSA`
 		}
 		bad("id_token_signed_response_alg", msg)
+	}
+
+	switch format := c.AccessTokenFormat; format {
+	case "", accessTokenJWT, accessTokenOpaque:
+	default:
+		msg := fmt.Sprintf("%q is not supported: use jwt or opaque (leave it out for jwt)", format)
+		for _, want := range []string{accessTokenJWT, accessTokenOpaque} {
+			if strings.EqualFold(format, want) {
+				msg = fmt.Sprintf("%q: values are case-sensitive, write %q", format, want)
+			}
+		}
+		bad("access_token_format", msg)
 	}
 
 	checkRefreshPolicy(c, bad)

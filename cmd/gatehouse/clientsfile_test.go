@@ -30,6 +30,7 @@ const clientsTestValid = `clients:
     grant_types: [authorization_code, refresh_token]
     scope: api:read api:write
     id_token_signed_response_alg: ES256
+    access_token_format: opaque
   - client_id: post-app
     token_endpoint_auth_method: client_secret_post
     client_secret_file: secrets/post-app
@@ -46,6 +47,7 @@ const clientsTestValid = `clients:
     token_endpoint_auth_method: none
     redirect_uris: [https://spa.example.com/callback]
     id_token_signed_response_alg: EdDSA
+    access_token_format: jwt
   - client_id: plain
     client_secret: ` + clientsTestSecretPlain + `
     redirect_uris: [http://localhost:3000/callback, "http://[::1]:3000/callback"]
@@ -77,6 +79,7 @@ func TestParseClientsFileValid(t *testing.T) {
 			ApplicationType:          "web",
 			Scopes:                   []string{"api:read", "api:write"},
 			IDTokenSignedResponseAlg: "ES256",
+			AccessTokenFormat:        "opaque",
 		},
 		{
 			ID:                      "post-app",
@@ -106,6 +109,7 @@ func TestParseClientsFileValid(t *testing.T) {
 			TokenEndpointAuthMethod:  "none",
 			ApplicationType:          "web",
 			IDTokenSignedResponseAlg: "EdDSA",
+			AccessTokenFormat:        "jwt",
 		},
 		{
 			ID:                      "plain",
@@ -191,6 +195,12 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"id token alg empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: ''\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: must not be empty: leave it out for the server's default, RS256"},
 		{"id token alg null", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg:\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: has no value"},
 		{"id token alg list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    id_token_signed_response_alg: [ES256]\n", "clients.yaml:7: clients[1].id_token_signed_response_alg: must be a single value"},
+		{"unknown access token format", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    access_token_format: reference\n", `clients.yaml:7: clients[1].access_token_format: "reference" is not supported: use jwt or opaque (leave it out for jwt)`},
+		{"access token format upper case", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    access_token_format: JWT\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:6: clients[1].access_token_format: "JWT": values are case-sensitive, write "jwt"`},
+		{"access token format empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    access_token_format: ''\n", "clients.yaml:7: clients[1].access_token_format: must not be empty: use jwt or opaque, or leave it out for jwt"},
+		{"access token format null", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    access_token_format:\n", "clients.yaml:7: clients[1].access_token_format: has no value"},
+		{"access token format list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    access_token_format: [opaque]\n", "clients.yaml:7: clients[1].access_token_format: must be a single value"},
+		{"access token format a boolean", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    access_token_format: true\n", `clients.yaml:7: clients[1].access_token_format: "true" is not supported`},
 		{"private_key_jwt without keys", head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].token_endpoint_auth_method: private_key_jwt clients need their public keys: give jwks (a JWK Set) or jwks_uri`},
 		{"private_key_jwt with both", pkjwt + "    jwks_uri: https://a.example/jwks\n    jwks: {keys: [" + testJWK + "]}\n", "clients.yaml:7: clients[1].jwks_uri: give exactly one of jwks and jwks_uri"},
 		{"private_key_jwt with a secret", pkjwt + "    jwks_uri: https://a.example/jwks\n    client_secret_env: A_SECRET\n", "clients.yaml:8: clients[1].client_secret_env: private_key_jwt clients authenticate with their keys (jwks or jwks_uri), not a secret"},
@@ -401,6 +411,13 @@ func TestValidateClient(t *testing.T) {
 	if err := validateClient(good); err != nil {
 		t.Fatalf("validateClient(good) = %v, want nil", err)
 	}
+	for _, format := range []string{"jwt", "opaque"} {
+		c := good
+		c.AccessTokenFormat = format
+		if err := validateClient(c); err != nil {
+			t.Errorf("validateClient with access_token_format %s = %v, want nil", format, err)
+		}
+	}
 	tests := []struct {
 		name   string
 		modify func(*storage.Client)
@@ -412,6 +429,8 @@ func TestValidateClient(t *testing.T) {
 		{"no response types", func(c *storage.Client) { c.ResponseTypes = nil }, "response_types: must list code"},
 		{"empty id", func(c *storage.Client) { c.ID = "" }, "client_id: missing"},
 		{"unknown id token alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "PS256" }, `client "a": id_token_signed_response_alg: "PS256" is not supported`},
+		{"unknown access token format", func(c *storage.Client) { c.AccessTokenFormat = "reference" }, `client "a": access_token_format: "reference" is not supported: use jwt or opaque`},
+		{"access token format upper case", func(c *storage.Client) { c.AccessTokenFormat = "Opaque" }, `client "a": access_token_format: "Opaque": values are case-sensitive, write "opaque"`},
 		{"refresh policy without the grant", func(c *storage.Client) { c.RefreshGracePeriod = storage.NoRefreshGrace }, `client "a": refresh_token_grace_period: applies only to clients with the refresh_token grant`},
 		{"grace too long", func(c *storage.Client) { withRefresh(c); c.RefreshGracePeriod = 2 * time.Minute }, "refresh_token_grace_period: must be from 0s (no grace window) to 1m (got 2m)"},
 		{"idle negative", func(c *storage.Client) { withRefresh(c); c.RefreshTokenIdleTTL = -time.Hour }, "refresh_token_idle_ttl: must not be negative"},

@@ -13,7 +13,7 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, token_endpoint_auth_method, application_type,
-	scopes, id_token_signed_response_alg, refresh_token_grace_period,
+	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, disabled, created_at, updated_at`
 
 // scanner is a pgx.Row or pgx.Rows.
@@ -30,7 +30,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
 		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, &c.ApplicationType,
-		&c.Scopes, &c.IDTokenSignedResponseAlg, &grace, &idle, &abs, &jwks, &c.JWKSURI, &c.Disabled, &created, &updated)
+		&c.Scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &abs, &jwks, &c.JWKSURI, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -122,24 +122,25 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	var batch pgx.Batch
 	for _, c := range plan.Create {
 		batch.Queue(`INSERT INTO clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $17)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, false, $18, $18)`,
 			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 			list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-			list(c.Scopes), c.IDTokenSignedResponseAlg, int64(c.RefreshGracePeriod),
+			list(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, n)
 	}
 	for _, c := range plan.Update {
 		batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
 			post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
 			token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
-			id_token_signed_response_alg = $10, refresh_token_grace_period = $11,
-			refresh_token_idle_ttl = $12, refresh_token_absolute_ttl = $13,
-			jwks = $14, jwks_uri = $15, disabled = false, updated_at = $16
-			WHERE id = $17`,
+			id_token_signed_response_alg = $10, access_token_format = $11,
+			refresh_token_grace_period = $12, refresh_token_idle_ttl = $13,
+			refresh_token_absolute_ttl = $14, jwks = $15, jwks_uri = $16,
+			disabled = false, updated_at = $17
+			WHERE id = $18`,
 			c.SecretHash, c.Name, list(c.RedirectURIs),
 			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
-			c.IDTokenSignedResponseAlg, int64(c.RefreshGracePeriod),
+			c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, n, c.ID)
 	}
 	for _, id := range plan.Disable {

@@ -32,6 +32,7 @@ func newClient(id string) storage.Client {
 		ApplicationType:          "web",
 		Scopes:                   []string{},
 		IDTokenSignedResponseAlg: "ES256",
+		AccessTokenFormat:        "jwt",
 		RefreshGracePeriod:       10 * time.Second,
 		RefreshTokenIdleTTL:      36*time.Hour + time.Nanosecond,
 		RefreshTokenAbsoluteTTL:  90 * 24 * time.Hour,
@@ -100,6 +101,9 @@ func testSyncCreates(t *testing.T, s Store) {
 	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
 	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
 	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
+	// Access token format: "" (jwt) round-trips as "", jwt as jwt (a),
+	// opaque as opaque.
+	b.AccessTokenFormat, c.AccessTokenFormat = "", "opaque"
 	b.TokenEndpointAuthMethod, b.JWKS = "private_key_jwt", []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
 	c.TokenEndpointAuthMethod, c.JWKSURI = "private_key_jwt", "https://c.example/jwks.json"
 	// Refresh policy: unset (zero) round-trips as zero, "no grace window"
@@ -140,6 +144,8 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"scopes", func(c *storage.Client) { c.Scopes = []string{"api"} }},
 		{"id-token-alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "EdDSA" }},
 		{"id-token-alg-removed", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "" }},
+		{"access-token-format", func(c *storage.Client) { c.AccessTokenFormat = "opaque" }},
+		{"access-token-format-removed", func(c *storage.Client) { c.AccessTokenFormat = "" }},
 		{"jwks", func(c *storage.Client) { c.JWKS = []byte(`{"keys":[]}`) }},
 		{"jwks-uri", func(c *storage.Client) { c.JWKSURI = "https://rp.example/jwks" }},
 		{"refresh-grace", func(c *storage.Client) { c.RefreshGracePeriod = storage.NoRefreshGrace }},
