@@ -62,3 +62,25 @@ func TestRefreshStoreFailureIsRetryable(t *testing.T) {
 	failing.Store(false)
 	checkTokenResponse(t, refresh(), http.StatusOK, "")
 }
+
+// Revocation never reports success when the store failed (CVE-2020-15223's
+// bug class): the answer is 503, and the token still works afterwards
+// only because nothing was revoked.
+func TestRevocationStoreFailureIsNotSuccess(t *testing.T) {
+	failing := new(atomic.Bool)
+	e := newTestEnvWith(t, func(s *sqlite.Store) Store { return flakyStore{s, failing} })
+	tr := e.codeFlow(t, "openid offline_access")
+	failing.Store(true)
+	rec := e.postAs("web", revokePath, url.Values{"token": {tr.RefreshToken}})
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("revoke with the store failing: got %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if strings.Contains(rec.Body.String(), "injected") {
+		t.Errorf("the response leaks internal error text: %s", rec.Body)
+	}
+	failing.Store(false)
+	if rec := e.postAs("web", revokePath, url.Values{"token": {tr.RefreshToken}}); rec.Code != http.StatusOK {
+		t.Fatalf("revoke once the store is back: got %d", rec.Code)
+	}
+	checkTokenResponse(t, e.refresh(tr.RefreshToken), http.StatusBadRequest, "invalid_grant")
+}

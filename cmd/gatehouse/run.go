@@ -16,6 +16,7 @@ const usage = `Gatehouse — an OpenID Connect provider in one binary.
 Usage:
   gatehouse serve [--config gatehouse.yaml]       run the server
   gatehouse migrate                               bring the database schema up to date
+  gatehouse clients secret                        generate a client secret and its hash for clients.yaml
   gatehouse users add USERNAME [--email E] [--name "Full Name"] --password-stdin
   gatehouse users list
   gatehouse users passwd USERNAME --password-stdin
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return users(ctx, env, args[2:])
 	case "migrate":
 		return migrate(ctx, env, args[2:])
+	case "clients":
+		return clients(env, args[2:])
 	case "keys":
 		return keysCommand(ctx, env, args[2:])
 	case "help", "-h", "--help":
