@@ -67,3 +67,39 @@ func TestClientCredentials(t *testing.T) {
 	checkTokenResponse(t, e.serviceToken("admin openid", testServiceSecret), http.StatusBadRequest, "invalid_scope")
 	checkTokenResponse(t, e.serviceToken("reports:read", "wrong-secret"), http.StatusUnauthorized, "invalid_client")
 }
+
+// Stored client secrets are keyed hashes: the right secret matches, a
+// wrong one does not, and without the key nothing matches.
+func TestKeyedClientSecretHash(t *testing.T) {
+	key := randomBytes(t, 32)
+	stored, err := KeyClientSecretHash(key, HashClientSecret(testServiceSecret))
+	if err != nil || !strings.HasPrefix(stored, "hmac-sha256:") {
+		t.Fatalf("KeyClientSecretHash: got %q, %v", stored, err)
+	}
+	again, _ := KeyClientSecretHash(key, HashClientSecret(testServiceSecret))
+	if again != stored {
+		t.Error("KeyClientSecretHash is not deterministic: a sync would see every client as changed")
+	}
+	other, _ := KeyClientSecretHash(randomBytes(t, 32), HashClientSecret(testServiceSecret))
+	if other == stored {
+		t.Error("two keys give the same hash")
+	}
+	for _, bad := range []string{"", "sha256:zz", "md5:00", testServiceSecret} {
+		if _, err := KeyClientSecretHash(key, bad); err == nil {
+			t.Errorf("KeyClientSecretHash(%q): got nil error", bad)
+		}
+	}
+	p := &Provider{cfg: Config{ClientSecretKey: key}}
+	if !p.clientSecretMatches(stored, testServiceSecret) {
+		t.Error("the right secret does not match its keyed hash")
+	}
+	if p.clientSecretMatches(stored, testServiceSecret+"x") || p.clientSecretMatches(stored, "") {
+		t.Error("a wrong secret matches the keyed hash")
+	}
+	if (&Provider{}).clientSecretMatches(stored, testServiceSecret) {
+		t.Error("without the key a keyed hash matched")
+	}
+	if !p.clientSecretMatches(HashClientSecret(testServiceSecret), testServiceSecret) {
+		t.Error("a plain sha256: hash (clients.yaml's form) no longer matches")
+	}
+}

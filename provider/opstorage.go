@@ -331,13 +331,13 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 	}
 	c, err := s.p.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		VerifyClientSecret(HashClientSecret(""), secret)
+		s.p.clientSecretMatches(HashClientSecret(""), secret)
 		return errors.New("unknown client")
 	}
 	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
-	if c.public() || !VerifyClientSecret(c.c.SecretHash, secret) {
+	if c.public() || !s.p.clientSecretMatches(c.c.SecretHash, secret) {
 		return errors.New("invalid client secret")
 	}
 	return nil
@@ -448,7 +448,7 @@ func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (o
 	if assertedClient(ctx, id) && c.c.TokenEndpointAuthMethod == privateKeyJWT {
 		return c, nil
 	}
-	if c.public() || !VerifyClientSecret(c.c.SecretHash, secret) {
+	if c.public() || !s.p.clientSecretMatches(c.c.SecretHash, secret) {
 		return nil, errors.New("invalid client secret")
 	}
 	return c, nil

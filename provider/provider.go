@@ -113,6 +113,10 @@ type Config struct {
 	// rotation still redeems, and one sealed with a key dropped since fails
 	// with invalid_grant.
 	CodeKeys CodeKeys
+	// ClientSecretKey (32 bytes) keys the stored client secret hashes
+	// ("hmac-sha256:", see KeyClientSecretHash). Without it only plain
+	// "sha256:" hashes can be checked.
+	ClientSecretKey []byte
 	// RefreshKey (32 bytes) keys the MAC carried by every refresh token.
 	RefreshKey []byte
 	Now        func() time.Time

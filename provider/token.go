@@ -191,7 +191,7 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error)
 			return nil, oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
 		}
 	}
-	if used != "none" && !VerifyClientSecret(c.c.SecretHash, secret) {
+	if used != "none" && !p.clientSecretMatches(c.c.SecretHash, secret) {
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return c, nil

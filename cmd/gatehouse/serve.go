@@ -86,7 +86,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err := km.Ensure(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
-	if err := syncClients(ctx, cfg, env, store, log); err != nil {
+	var secrets [3][]byte
+	for i, name := range []string{"refresh-token-mac", "csrf-key", "client-secret-key"} {
+		if secrets[i], err = km.Secret(ctx, name); err != nil {
+			return fmt.Errorf("server secret %s: %w", name, err)
+		}
+	}
+	if err := syncClients(ctx, cfg, env, store, secrets[2], log); err != nil {
 		return err
 	}
 	if err := bootstrapAdmin(ctx, cfg, store, log); err != nil {
@@ -96,12 +102,6 @@ func serve(ctx context.Context, env environment, args []string) error {
 	// The keys that seal authorization codes rotate daily (rotateKeys).
 	if err := km.EnsureCodeKeys(ctx); err != nil {
 		return fmt.Errorf("code keys: %w", err)
-	}
-	var secrets [2][]byte
-	for i, name := range []string{"refresh-token-mac", "csrf-key"} {
-		if secrets[i], err = km.Secret(ctx, name); err != nil {
-			return fmt.Errorf("server secret %s: %w", name, err)
-		}
 	}
 	ui, err := loginui.New(store, loginui.Config{
 		SessionTTL:  cfg.SessionTTL,
@@ -119,6 +119,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		RefreshTokenTTL: cfg.RefreshTokenTTL,
 		RefreshGrace:    cfg.RefreshGrace,
 		RefreshKey:      secrets[0],
+		ClientSecretKey: secrets[2],
 		CodeKeys:        km,
 		Logger:          log,
 	}
@@ -204,7 +205,7 @@ func prune(ctx context.Context, store sqlStore, log *slog.Logger) {
 
 // syncClients loads clients.yaml and makes the store match it. A missing
 // default file means no clients; a file that was asked for must exist.
-func syncClients(ctx context.Context, cfg Config, env environment, store storage.Clients, log *slog.Logger) error {
+func syncClients(ctx context.Context, cfg Config, env environment, store storage.Clients, secretKey []byte, log *slog.Logger) error {
 	data, err := env.readFile(cfg.ClientsFile)
 	if errors.Is(err, fs.ErrNotExist) && cfg.ClientsFile == defaultConfig().ClientsFile {
 		log.Warn("no clients.yaml found: no application can sign in until you add one", "path", cfg.ClientsFile)
@@ -215,6 +216,16 @@ func syncClients(ctx context.Context, cfg Config, env environment, store storage
 	clients, err := parseClientsFile(data, cfg.ClientsFile, env.getenv, env.readFile)
 	if err != nil {
 		return fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)
+	}
+	// Only keyed hashes are stored: a copy of the database alone cannot
+	// test guesses of a client secret.
+	for i := range clients {
+		if clients[i].SecretHash == "" {
+			continue
+		}
+		if clients[i].SecretHash, err = provider.KeyClientSecretHash(secretKey, clients[i].SecretHash); err != nil {
+			return fmt.Errorf("client %s: %w", clients[i].ID, err)
+		}
 	}
 	rep, err := store.SyncClients(ctx, clients, time.Now())
 	if err != nil {
