@@ -200,7 +200,7 @@ func listKeys(ctx context.Context, env environment, store *stores) error {
 
 // keyRotationPeriod is how often serve checks the key schedule and reloads
 // the keys: instances learn of new or revoked keys within this period.
-const keyRotationPeriod = 30 * time.Second
+const keyRotationPeriod = 10 * time.Second
 
 // rotateKeys runs the key schedule on every instance: Rotate (which acts on
 // one instance at a time, under the store's lock) and Reload, every
