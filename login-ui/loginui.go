@@ -157,14 +157,10 @@ func cookieValue(r *http.Request, name string) string {
 // BrowserBinding returns the hash of this browser's binding cookie, setting
 // a new cookie first if the browser has none.
 func (u *UI) BrowserBinding(w http.ResponseWriter, r *http.Request) (string, error) {
-	if v := cookieValue(r, BrowserCookie); v != "" {
-		return Hash(v), nil
-	}
-	v, err := u.randomToken()
+	v, err := u.browserCookie(w, r)
 	if err != nil {
 		return "", err
 	}
-	setCookie(w, BrowserCookie, v)
 	return Hash(v), nil
 }
 
