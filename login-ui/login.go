@@ -177,7 +177,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// A new session id at every sign-in; the old session (if any) ends.
 	if old := cookieValue(r, SessionCookie); old != "" {
-		if err := u.store.DeleteSession(r.Context(), Hash(old)); err != nil {
+		if _, err := u.store.DeleteSession(r.Context(), Hash(old)); err != nil {
 			u.log.WarnContext(r.Context(), "delete previous session", "err", err)
 		}
 	}
@@ -317,7 +317,7 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
 // cookie. The cookie is cleared only once the store has forgotten it.
 func (u *UI) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	if v := cookieValue(r, SessionCookie); v != "" {
-		if err := u.store.DeleteSession(ctx, Hash(v)); err != nil {
+		if _, err := u.store.DeleteSession(ctx, Hash(v)); err != nil {
 			return err
 		}
 	}

@@ -65,7 +65,7 @@ func (c *countingStore) Session(ctx context.Context, id string, now time.Time) (
 	c.count("Session")
 	return c.Store.Session(ctx, id, now)
 }
-func (c *countingStore) DeleteSession(ctx context.Context, id string) error {
+func (c *countingStore) DeleteSession(ctx context.Context, id string) (*storage.Session, error) {
 	c.count("DeleteSession")
 	return c.Store.DeleteSession(ctx, id)
 }

@@ -78,6 +78,21 @@ type Client struct {
 	// rotation never extends it. Zero means the server's default
 	// (refresh_token_ttl).
 	RefreshTokenAbsoluteTTL time.Duration
+	// SkipConsent marks a first-party client: its users are never asked to
+	// consent (clients.yaml's skip_consent).
+	SkipConsent bool
+	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
+	// Logout 1.0) whenever a session the client signed in through ends; ""
+	// for none. BackchannelLogoutSessionRequired says the client needs sid
+	// in those tokens (Gatehouse always sends it).
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// FrontchannelLogoutURI is loaded in an iframe of the signed-out page
+	// (OpenID Front-Channel Logout 1.0); "" for none. With
+	// FrontchannelLogoutSessionRequired it gets iss and sid as query
+	// parameters.
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
 	// Disabled clients are kept (their grants reference them) but every
 	// lookup through Clients.Client answers ErrNotFound.
 	Disabled  bool
@@ -108,7 +123,9 @@ type User struct {
 }
 
 // Session is a browser SSO session. The cookie holds a random value; the
-// store only ever sees ID, the SHA-256 of that value (hex).
+// store only ever sees ID, the SHA-256 of that value (hex). ID is also the
+// session's sid in ID and logout tokens: it names the session without
+// giving anyone the cookie.
 type Session struct {
 	ID        string
 	UserID    string
@@ -118,8 +135,19 @@ type Session struct {
 	IP        string
 	CreatedAt time.Time
 	LastSeen  time.Time
-	// ExpiresAt is when the store stops returning the session.
+	// ExpiresAt is when the store stops returning the session: the idle
+	// deadline, never later than AbsoluteExpiresAt.
 	ExpiresAt time.Time
+	// AbsoluteExpiresAt is fixed at sign-in; no use of the session extends
+	// it. Zero means ExpiresAt.
+	AbsoluteExpiresAt time.Time
+	// Remember is set when the user asked to stay signed in ("remember
+	// me"): the cookie persists and the timeouts are the longer ones.
+	Remember bool
+	// Clients are the ids of the applications signed in through the
+	// session, in the order they first were: they get the back-channel and
+	// front-channel logout notices when it ends.
+	Clients []string
 }
 
 // AuthRequest is one authorization request between /authorize and the token
@@ -187,6 +215,9 @@ type RefreshGrant struct {
 	// code exchange and copied to every rotation; ExpiresAt is never
 	// later. Zero (grants stored before it was recorded) means ExpiresAt.
 	AbsoluteExpiresAt time.Time
+	// SessionID is the SSO session the grant was issued in (the sid of
+	// its ID tokens); "" when unknown.
+	SessionID string
 	// UsedAt is set when the token was rotated; a used token is never
 	// accepted again (but see Replay).
 	UsedAt *time.Time
@@ -279,16 +310,24 @@ type Sessions interface {
 	// Session returns the session if it exists and now is before ExpiresAt;
 	// otherwise ErrNotFound.
 	Session(ctx context.Context, id string, now time.Time) (*Session, error)
-	// DeleteSession removes the session; deleting an absent one is not an
-	// error.
-	DeleteSession(ctx context.Context, id string) error
+	// UpdateSession overwrites LastSeen, IP, UserAgent, Clients and
+	// ExpiresAt of the live session s.ID (the other fields are fixed at
+	// creation). ExpiresAt is capped at the stored AbsoluteExpiresAt. It
+	// never recreates a session: ErrNotFound if the session is gone or
+	// expired at now.
+	UpdateSession(ctx context.Context, s *Session, now time.Time) error
+	// DeleteSession removes the session and returns what it held, expired
+	// or not, so the caller can notify the applications signed in through
+	// it; (nil, nil) if there was none. Of concurrent deletes of one
+	// session exactly one gets it.
+	DeleteSession(ctx context.Context, id string) (*Session, error)
 	// UserSessions returns the user's live sessions at now, ordered by
 	// CreatedAt then ID, through a per-user index: never a scan of all
 	// sessions.
 	UserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
-	// DeleteUserSessions removes every session of the user and returns how
-	// many live or expired sessions it removed.
-	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+	// DeleteUserSessions removes every session of the user and returns the
+	// sessions it removed (live or expired but still stored).
+	DeleteUserSessions(ctx context.Context, userID string) ([]Session, error)
 }
 
 // AuthRequests stores in-flight authorization requests and their codes.
@@ -356,6 +395,93 @@ type TokenFamilies interface {
 	// FamilyRevoked reports whether the family was revoked (and is still
 	// remembered).
 	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
+	// RevokeUserFamilies revokes, as RevokeFamily does, every family that
+	// has a live (unused, unrevoked, unexpired at now) grant of the user
+	// and, when clientID is not "", of that client only. It returns how
+	// many families it revoked. Used when a password changes, a user is
+	// disabled or a consent is withdrawn.
+	RevokeUserFamilies(ctx context.Context, userID, clientID string, now, keepUntil time.Time) (int, error)
+}
+
+// Consent is a user's standing approval of the scopes an application may
+// have; it lasts until the user or an operator withdraws it.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Consents stores consents, one per user and client.
+type Consents interface {
+	// SaveConsent records c, merging its scopes into any consent the user
+	// already gave the client (the stored scopes become the sorted union).
+	// CreatedAt is kept from an existing consent; UpdatedAt is c.UpdatedAt.
+	SaveConsent(ctx context.Context, c *Consent) error
+	// Consent returns the user's consent for the client, or ErrNotFound.
+	Consent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// UserConsents returns the user's consents ordered by client id.
+	UserConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent withdraws the consent; absent is not an error.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// LogoutNotice is one back-channel logout token owed to one client for one
+// ended session. The token itself is minted at each attempt, so a retry
+// never sends an expired one.
+type LogoutNotice struct {
+	ID        string
+	ClientID  string
+	UserID    string
+	SessionID string
+	CreatedAt time.Time
+	// Deadline: after it the notice is dropped undelivered.
+	Deadline time.Time
+	// Attempts made so far, and when the next one is due.
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+}
+
+// LogoutNotices is the back-channel logout delivery queue. It is shared by
+// every instance (and the CLI, which enqueues when it ends sessions).
+type LogoutNotices interface {
+	// EnqueueLogoutNotices inserts the notices in one transaction;
+	// ErrConflict if an id exists.
+	EnqueueLogoutNotices(ctx context.Context, notices []LogoutNotice) error
+	// ClaimLogoutNotices returns up to n notices whose NextAttempt is at or
+	// before now and whose Deadline is after now, oldest NextAttempt first,
+	// and moves their NextAttempt to now+lease in the same transaction, so
+	// that no other caller claims them while they are being delivered.
+	ClaimLogoutNotices(ctx context.Context, now time.Time, lease time.Duration, n int) ([]LogoutNotice, error)
+	// RetryLogoutNotice records a failed attempt: Attempts, NextAttempt and
+	// LastError are overwritten. ErrNotFound if the notice is gone.
+	RetryLogoutNotice(ctx context.Context, id string, attempts int, next time.Time, lastErr string) error
+	// DeleteLogoutNotice removes a delivered or abandoned notice; absent is
+	// not an error.
+	DeleteLogoutNotice(ctx context.Context, id string) error
+}
+
+// LoginFailures is the throttling state of one key (an account or a client
+// IP): failed sign-ins counted until Window has passed since the last one.
+type LoginFailures struct {
+	Count int
+	Last  time.Time
+}
+
+// LoginThrottle counts failed sign-ins per key. Counters expire on their
+// own a window after their last failure; no caller ever scans them.
+type LoginThrottle interface {
+	// LoginFailures returns the state of each key, in order; a key with no
+	// live counter has Count 0.
+	LoginFailures(ctx context.Context, keys []string, now time.Time) ([]LoginFailures, error)
+	// RecordLoginFailure adds one failure to each key, sets Last to now and
+	// makes each counter expire window after now.
+	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
+	// ClearLoginFailures forgets the keys' counters (after a successful
+	// sign-in); absent keys are not an error.
+	ClearLoginFailures(ctx context.Context, keys []string) error
 }
 
 // SigningKeys stores asymmetric signing keys.

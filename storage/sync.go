@@ -83,5 +83,10 @@ func sameClient(a, b *Client) bool {
 		a.JWKSURI == b.JWKSURI &&
 		a.RefreshGracePeriod == b.RefreshGracePeriod &&
 		a.RefreshTokenIdleTTL == b.RefreshTokenIdleTTL &&
-		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL
+		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL &&
+		a.SkipConsent == b.SkipConsent &&
+		a.BackchannelLogoutURI == b.BackchannelLogoutURI &&
+		a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
+		a.FrontchannelLogoutURI == b.FrontchannelLogoutURI &&
+		a.FrontchannelLogoutSessionRequired == b.FrontchannelLogoutSessionRequired
 }

@@ -15,7 +15,9 @@ import (
 
 // stores is every store Gatehouse uses, whichever backend holds each:
 // one SQL store (SQLite or Postgres) for everything, or with Redis
-// configured, Redis for browser sessions and authorization requests.
+// configured, Redis for browser sessions, authorization requests and
+// login-failure counters. Consents and the logout notice queue always stay
+// in SQL.
 type stores struct {
 	storage.Clients
 	storage.Users
@@ -27,6 +29,9 @@ type stores struct {
 	storage.Secrets
 	storage.KeyRotation
 	storage.ClientAssertions
+	storage.Consents
+	storage.LogoutNotices
+	storage.LoginThrottle
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
 	sql   sqlStore
@@ -52,6 +57,9 @@ type sqlStore interface {
 	storage.Secrets
 	storage.KeyRotation
 	storage.ClientAssertions
+	storage.Consents
+	storage.LogoutNotices
+	storage.LoginThrottle
 	Ping(ctx context.Context) error
 	Prune(ctx context.Context, now time.Time, batch int) (int, error)
 }
@@ -112,6 +120,7 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
+	s.Consents, s.LogoutNotices, s.LoginThrottle = s.sql, s.sql, s.sql
 	if cfg.RedisURL != "" {
 		r, err := redisstore.Open(ctx, redisstore.Options{
 			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,
@@ -121,7 +130,7 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 			return nil, fmt.Errorf("open redis: %w", err)
 		}
 		s.redis = r
-		s.Sessions, s.AuthRequests = r, r
+		s.Sessions, s.AuthRequests, s.LoginThrottle = r, r, r
 	}
 	if log != nil {
 		where := "sql"

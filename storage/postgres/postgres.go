@@ -21,7 +21,8 @@
 //
 // Expired sessions, auth requests and refresh grants are never returned, but
 // stay in the database until Prune deletes them; so do revoked-family
-// records (FamilyRevoked reports them until then).
+// records (FamilyRevoked reports them until then), logout notices past
+// their deadline and expired login-failure counters.
 package postgres
 
 import (
@@ -53,6 +54,9 @@ var (
 	_ storage.SigningKeys      = (*Store)(nil)
 	_ storage.Secrets          = (*Store)(nil)
 	_ storage.ClientAssertions = (*Store)(nil)
+	_ storage.Consents         = (*Store)(nil)
+	_ storage.LogoutNotices    = (*Store)(nil)
+	_ storage.LoginThrottle    = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -183,9 +187,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records and client assertion ids that have expired at now (used and revoked refresh grants are kept
-// until they expire), at most batch rows in all, and returns how many it
-// deleted. Each table is pruned in one short statement that skips rows
+// records, client assertion ids and login-failure counters that have
+// expired at now (used and revoked refresh grants are kept until they
+// expire), and logout notices whose deadline has passed, at most batch rows
+// in all, and returns how many it deleted. Each table is pruned in one short statement that skips rows
 // other transactions hold locked, so concurrent Prunes on several instances
 // do not queue behind each other; a caller that gets batch back should call
 // again.
@@ -197,15 +202,17 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 	defer cancel()
 	n := ts(now)
 	total := 0
-	for _, t := range []struct{ table, key, cols string }{
-		{"sessions", "id", "id"}, {"auth_requests", "id", "id"}, {"refresh_grants", "token_hash", "token_hash"},
-		{"revoked_families", "id", "id"}, {"client_assertions", "(client_id, jti)", "client_id, jti"},
+	for _, t := range []struct{ table, key, cols, expiry string }{
+		{"sessions", "id", "id", "expires_at"}, {"auth_requests", "id", "id", "expires_at"},
+		{"refresh_grants", "token_hash", "token_hash", "expires_at"}, {"revoked_families", "id", "id", "expires_at"},
+		{"client_assertions", "(client_id, jti)", "client_id, jti", "expires_at"},
+		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},
 	} {
 		if total >= batch {
 			break
 		}
 		tag, err := s.pool.Exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.key+` IN (
-			SELECT `+t.cols+` FROM `+t.table+` WHERE expires_at IS NULL OR expires_at <= $1
+			SELECT `+t.cols+` FROM `+t.table+` WHERE `+t.expiry+` IS NULL OR `+t.expiry+` <= $1
 			LIMIT $2 FOR UPDATE SKIP LOCKED)`, n, batch-total)
 		if err != nil {
 			return total, wrap("prune "+t.table, err)

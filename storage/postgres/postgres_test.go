@@ -528,3 +528,37 @@ func TestPruneClientAssertions(t *testing.T) {
 		t.Errorf("client assertions after Prune: got %v, want [jti2]", ids)
 	}
 }
+
+// Prune drops logout notices past their deadline and expired login-failure
+// counters, and only those.
+func TestPruneLogoutNoticesAndThrottle(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := t.Context()
+	now := t0
+	var notices []storage.LogoutNotice
+	for i, d := range []time.Duration{-time.Minute, 0, time.Minute} {
+		notices = append(notices, storage.LogoutNotice{ID: fmt.Sprintf("n%d", i), Deadline: now.Add(d), NextAttempt: now.Add(time.Hour)})
+		key := fmt.Sprintf("k%d", i)
+		if err := s.RecordLoginFailure(ctx, []string{key}, now.Add(d-time.Minute), time.Minute); err != nil {
+			t.Fatalf("RecordLoginFailure: %v", err)
+		}
+	}
+	if err := s.EnqueueLogoutNotices(ctx, notices); err != nil {
+		t.Fatalf("EnqueueLogoutNotices: %v", err)
+	}
+	if n, err := s.Prune(ctx, now, 100); err != nil || n != 4 {
+		t.Fatalf("Prune: got %d, %v, want 4, nil", n, err)
+	}
+	for _, q := range []struct{ query, want string }{
+		{`SELECT string_agg(id, ',') FROM logout_notices`, "n2"},
+		{`SELECT string_agg(key, ',') FROM login_failures`, "k2"},
+	} {
+		var got string
+		if err := s.pool.QueryRow(ctx, q.query).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != q.want {
+			t.Errorf("%s after Prune: got %q, want %q", q.query, got, q.want)
+		}
+	}
+}

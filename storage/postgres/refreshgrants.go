@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,17 +14,17 @@ import (
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
 	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until,
-	absolute_expires_at`
+	absolute_expires_at, session_id`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run, with the arguments of refreshGrantArgs.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) []any {
 	return []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, list(g.Scopes), list(g.Audience),
 		ts(g.AuthTime), list(g.AMR), ts(g.CreatedAt), ts(g.ExpiresAt), tsPtr(g.UsedAt),
-		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil), ts(g.AbsoluteExpiresAt)}
+		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil), ts(g.AbsoluteExpiresAt), g.SessionID}
 }
 
 // scanRefreshGrant reads one row of refreshGrantColumns.
@@ -34,7 +35,7 @@ func scanRefreshGrant(row pgx.Row) (*storage.RefreshGrant, error) {
 		revoked, replayUntil, absolute   pgtype.Timestamptz
 	)
 	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &g.Scopes, &g.Audience,
-		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute)
+		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute, &g.SessionID)
 	if err != nil {
 		return nil, err
 	}
@@ -170,26 +171,73 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now, keepUnti
 	const op = "revoke family"
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	n := ts(now)
-
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
 	defer tx.Rollback(ctx)
-	var b pgx.Batch
-	b.Queue(familyLock, familyID)
-	b.Queue(`UPDATE refresh_grants SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`, n, familyID)
-	b.Queue(`INSERT INTO revoked_families (id, revoked_at, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET expires_at = greatest(revoked_families.expires_at, excluded.expires_at)`,
-		familyID, n, ts(keepUntil))
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	if err := revokeFamilies(ctx, tx, []string{familyID}, now, keepUntil); err != nil {
 		return wrap(op, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return wrap(op, err)
 	}
 	return nil
+}
+
+// revokeFamilies revokes the families, given in ascending order, in tx, in
+// one round trip: it takes their advisory locks in that order (so that two
+// callers never deadlock), then revokes their grants and remembers them.
+func revokeFamilies(ctx context.Context, tx pgx.Tx, families []string, now, keepUntil time.Time) error {
+	n := ts(now)
+	var b pgx.Batch
+	for _, f := range families {
+		b.Queue(familyLock, f)
+	}
+	b.Queue(`UPDATE refresh_grants SET revoked_at = $1 WHERE family_id = ANY($2) AND revoked_at IS NULL`, n, families)
+	b.Queue(`INSERT INTO revoked_families (id, revoked_at, expires_at) SELECT unnest($1::text[]), $2, $3
+		ON CONFLICT (id) DO UPDATE SET expires_at = greatest(revoked_families.expires_at, excluded.expires_at)`,
+		families, n, ts(keepUntil))
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// RevokeUserFamilies revokes, as RevokeFamily does, every family with a
+// live grant of the user (of clientID only, unless it is "") at now, in one
+// transaction, and returns how many families it revoked. It finds the
+// families, then takes each one's advisory lock and revokes them all: a
+// rotation in one of them that commits in between is seen and its new grant
+// revoked too; a family whose first grant is created concurrently may
+// survive.
+func (s *Store) RevokeUserFamilies(ctx context.Context, userID, clientID string, now, keepUntil time.Time) (int, error) {
+	const op = "revoke user families"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT DISTINCT family_id FROM refresh_grants
+		WHERE user_id = $1 AND ($2 = '' OR client_id = $2)
+		AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3`, userID, clientID, ts(now))
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	families, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	if len(families) == 0 {
+		return 0, nil
+	}
+	slices.Sort(families)
+	if err := revokeFamilies(ctx, tx, families, now, keepUntil); err != nil {
+		return 0, wrap(op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, wrap(op, err)
+	}
+	return len(families), nil
 }
 
 // FamilyRevoked reports whether the family is remembered as revoked: from

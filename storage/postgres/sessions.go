@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,16 +12,18 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-const sessionColumns = `id, user_id, auth_time, amr, user_agent, ip, created_at, last_seen, expires_at`
+const sessionColumns = `id, user_id, auth_time, amr, user_agent, ip, created_at, last_seen, expires_at,
+	absolute_expires_at, remember, clients`
 
 // CreateSession inserts sess; ErrConflict if the id exists.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		sess.ID, sess.UserID, ts(sess.AuthTime), list(sess.AMR), sess.UserAgent, sess.IP,
-		ts(sess.CreatedAt), ts(sess.LastSeen), ts(sess.ExpiresAt))
+		ts(sess.CreatedAt), ts(sess.LastSeen), ts(sess.ExpiresAt),
+		ts(sess.AbsoluteExpiresAt), sess.Remember, list(sess.Clients))
 	if err != nil {
 		return wrap("create session", err)
 	}
@@ -39,13 +43,37 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage
 	return sess, nil
 }
 
+// UpdateSession overwrites LastSeen, IP, UserAgent, Clients and ExpiresAt
+// of the session sess.ID if it is live at now, in one statement. The new
+// ExpiresAt is capped at the stored AbsoluteExpiresAt, or, for a session
+// stored without one, at its stored ExpiresAt (which can then only
+// shrink). ErrNotFound if the session is gone or expired at now: an update
+// never recreates a session.
+func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now time.Time) error {
+	const op = "update session"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	// In an UPDATE, expires_at on the right-hand side is the stored value.
+	// A NULL new expiry compares as unknown and is stored: never live.
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen = $1, ip = $2, user_agent = $3, clients = $4,
+		expires_at = CASE WHEN $5::timestamptz > coalesce(absolute_expires_at, expires_at)
+			THEN coalesce(absolute_expires_at, expires_at) ELSE $5::timestamptz END
+		WHERE id = $6 AND expires_at > $7`,
+		ts(sess.LastSeen), sess.IP, sess.UserAgent, list(sess.Clients), ts(sess.ExpiresAt), sess.ID, ts(now))
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(tag, op)
+}
+
 func scanSession(row scanner) (*storage.Session, error) {
 	var (
 		sess                             storage.Session
 		authTime, created, seen, expires pgtype.Timestamptz
+		absolute                         pgtype.Timestamptz
 	)
 	err := row.Scan(&sess.ID, &sess.UserID, &authTime, &sess.AMR, &sess.UserAgent, &sess.IP,
-		&created, &seen, &expires)
+		&created, &seen, &expires, &absolute, &sess.Remember, &sess.Clients)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +81,7 @@ func scanSession(row scanner) (*storage.Session, error) {
 	sess.CreatedAt = timeOf(created)
 	sess.LastSeen = timeOf(seen)
 	sess.ExpiresAt = timeOf(expires)
+	sess.AbsoluteExpiresAt = timeOf(absolute)
 	return &sess, nil
 }
 
@@ -87,23 +116,38 @@ func scanSessions(rows pgx.Rows) ([]storage.Session, error) {
 }
 
 // DeleteUserSessions removes every session of the user, live or expired,
-// and returns how many it removed.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+// and returns them ordered by CreatedAt then ID, in one statement.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+	rows, err := s.pool.Query(ctx, `DELETE FROM sessions WHERE user_id = $1 RETURNING `+sessionColumns, userID)
 	if err != nil {
-		return 0, wrap("delete user sessions", err)
+		return nil, wrap("delete user sessions", err)
 	}
-	return int(tag.RowsAffected()), nil
+	list, err := scanSessions(rows)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b storage.Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return list, nil
 }
 
-// DeleteSession removes the session; deleting an absent one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
+// DeleteSession removes the session and returns what it held, or (nil,
+// nil) if there was none. One statement (DELETE ... RETURNING): of
+// concurrent deletes, the others wait for the first one's row lock and
+// then find the row gone.
+func (s *Store) DeleteSession(ctx context.Context, id string) (*storage.Session, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id); err != nil {
-		return wrap("delete session", err)
+	rows, err := s.pool.Query(ctx, `DELETE FROM sessions WHERE id = $1 RETURNING `+sessionColumns, id)
+	if err != nil {
+		return nil, wrap("delete session", err)
 	}
-	return nil
+	list, err := scanSessions(rows)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	return &list[0], nil
 }

@@ -294,7 +294,8 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 		return nil
 	}
 	// Only this request's code: the hash might be held by another request.
-	if err := s.deleteIf.Run(ctx, s.rdb, []string{s.codeKey(r.CodeHash)}, "id", id).Err(); err != nil {
+	err = s.takeIf.Run(ctx, s.rdb, []string{s.codeKey(r.CodeHash)}, "id", id).Err()
+	if err != nil && !errors.Is(err, goredis.Nil) {
 		return wrap(op+": code", err)
 	}
 	return nil

@@ -11,7 +11,8 @@ import (
 
 // The JSON forms of the records. Field names are short because every byte is
 // kept in memory for the record's life; the Lua scripts use the names of
-// authRequestJSON's x, d, u, si, at, amr, c and id, and sessionJSON's u.
+// authRequestJSON's x, d, u, si, at, amr, c and id, and sessionJSON's u,
+// x, ax, ls, ip, ua and cl.
 // Empty fields are left out: Redis's cjson would turn an empty list into an
 // empty object, and nil and empty lists are interchangeable in package
 // storage anyway.
@@ -29,6 +30,10 @@ type sessionJSON struct {
 	CreatedAt stamp    `json:"ca,omitempty"`
 	LastSeen  stamp    `json:"ls,omitempty"`
 	ExpiresAt stamp    `json:"x,omitempty"`
+	// AbsoluteExpiresAt caps ExpiresAt in UpdateSession.
+	AbsoluteExpiresAt stamp    `json:"ax,omitempty"`
+	Remember          bool     `json:"rm,omitempty"`
+	Clients           []string `json:"cl,omitempty"`
 }
 
 type authRequestJSON struct {
@@ -105,6 +110,28 @@ func encodeSession(sess *storage.Session) ([]byte, error) {
 		CreatedAt: e.time(sess.CreatedAt),
 		LastSeen:  e.time(sess.LastSeen),
 		ExpiresAt: e.time(sess.ExpiresAt),
+
+		AbsoluteExpiresAt: e.time(sess.AbsoluteExpiresAt),
+		Remember:          sess.Remember,
+		Clients:           sess.Clients,
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return json.Marshal(&v)
+}
+
+// encodeSessionUpdate returns the fields UpdateSession overwrites, as a
+// JSON object the update script copies into the stored session (a field
+// left out is removed there).
+func encodeSessionUpdate(sess *storage.Session) ([]byte, error) {
+	var e encoder
+	v := sessionJSON{
+		UserAgent: sess.UserAgent,
+		IP:        sess.IP,
+		LastSeen:  e.time(sess.LastSeen),
+		ExpiresAt: e.time(sess.ExpiresAt),
+		Clients:   sess.Clients,
 	}
 	if e.err != nil {
 		return nil, e.err
@@ -127,6 +154,10 @@ func decodeSession(id string, b []byte) (*storage.Session, error) {
 		CreatedAt: decodeTime(v.CreatedAt),
 		LastSeen:  decodeTime(v.LastSeen),
 		ExpiresAt: decodeTime(v.ExpiresAt),
+
+		AbsoluteExpiresAt: decodeTime(v.AbsoluteExpiresAt),
+		Remember:          v.Remember,
+		Clients:           v.Clients,
 	}, nil
 }
 

@@ -1,9 +1,10 @@
 // Package redis keeps Gatehouse's short-lived, shared state in Redis: browser
-// SSO sessions with their per-user index (storage.Sessions), and auth
-// requests with their authorization codes (storage.AuthRequests). It talks to
-// Redis through go-redis's UniversalClient, so one server, Sentinel and
-// Cluster all work; see ParseURL for how a URL picks one. It needs Redis 7.0
-// or later (GETDEL, SET PXAT/KEEPTTL, PEXPIRETIME, EXPIRE options).
+// SSO sessions with their per-user index (storage.Sessions), auth requests
+// with their authorization codes (storage.AuthRequests), and login-failure
+// counters (storage.LoginThrottle). It talks to Redis through go-redis's
+// UniversalClient, so one server, Sentinel and Cluster all work; see
+// ParseURL for how a URL picks one. It needs Redis 7.0 or later (GETDEL,
+// SET PXAT/KEEPTTL, PEXPIRETIME, EXPIRE options).
 //
 // # Keys
 //
@@ -11,16 +12,20 @@
 //
 //	gatehouse:s:<session id>     string: the session (JSON, without its id)
 //	gatehouse:u:<user id>        sorted set: ids of the user's sessions, scored
-//	                             by the Unix millisecond their keys expire
+//	                             by the Unix millisecond of their deadlines
+//	                             (AbsoluteExpiresAt, or ExpiresAt without one),
+//	                             which their keys never outlive
 //	gatehouse:ar:<request id>    string: the auth request (JSON)
 //	gatehouse:c:<code hash>      string: a copy of the completed auth request
 //	                             holding that code (JSON)
+//	gatehouse:t:<throttle key>   hash: a login-failure counter (see throttle.go)
 //
 // Every atomic step touches one key, as a single command or as a Lua script
 // on that one key, because the keys of one operation may live on different
-// Cluster slots; there is no MULTI and no script across keys. Where an
-// operation writes two keys it orders the writes so that a crash between them
-// fails closed:
+// Cluster slots; there is no MULTI and no script across keys. UpdateSession
+// is one script on the session key: the index entry's score, the session's
+// deadline, never changes. Where an operation writes two keys it orders the
+// writes so that a crash between them fails closed:
 //
 //   - CreateSession adds the session to the user's index first, then writes
 //     the session (SET NX). A crash in between leaves an index entry without a
@@ -49,7 +54,7 @@
 // this process's clock, so that a record already expired by the real clock is
 // still written, answers later reads for that second (callers with a
 // synthetic now, such as tests, see it), and then goes. Nothing is ever
-// written without an expiry. An index key expires with its latest session; an
+// written without an expiry. An index key expires with its latest deadline; an
 // auth request key and its code key expire at the same millisecond. So a
 // record only lasts until its ExpiresAt by the real clock: a caller whose now
 // runs behind the real clock (one that replays old timestamps, say) sees its
@@ -61,18 +66,21 @@
 //
 // Records are stored as compact JSON with short field names, empty fields
 // left out, and times as [Unix seconds, nanoseconds] (exact, years 1 to 9999,
-// the zero time left out). Measured on Redis 7.0 (TestSizes): a typical
-// session (a UUID user id, a 120-byte user agent, an IPv4 address, one AMR
-// value) is a 298-byte value, 456 bytes by MEMORY USAGE under its 64-hex-digit
-// key; a typical auth request is 394 bytes as created (536 by MEMORY USAGE),
-// and 635 bytes once completed and given a code, held twice while the code
-// is live (about 860 and 900 bytes by MEMORY USAGE for the request and code
-// keys). An index costs about 120 bytes plus 80 per session (175 past 128
-// sessions, when Redis leaves its compact encoding). The Lua scripts decode
-// and re-encode auth requests with Redis's cjson, so every number in a value
-// stays below 10^14 (max_age is stored as a string) and no empty list or
-// object is ever written. Strings are stored as encoding/json writes them:
-// invalid UTF-8 becomes U+FFFD.
+// the zero time left out); a session's clients are "cl", its absolute
+// deadline "ax" and its remember-me flag "rm". Measured on Redis 7.0
+// (TestSizes): a typical session (a UUID user id, a 120-byte user agent, an
+// IPv4 address, one AMR value, one client, an absolute deadline) is a
+// 343-byte value, 520 bytes by MEMORY USAGE under its 64-hex-digit key; a
+// typical auth request is 394 bytes as created (536 by MEMORY USAGE), and 635
+// bytes once completed and given a code, held twice while the code is live
+// (about 860 and 900 bytes by MEMORY USAGE for the request and code keys).
+// An index costs about 120 bytes plus 80 per session (175 past 128 sessions,
+// when Redis leaves its compact encoding). The Lua scripts decode and
+// re-encode auth requests and sessions with Redis's cjson, so every number
+// in a value stays below 10^14 (max_age is stored as a string) and no empty
+// list or object is ever written. Strings are stored as encoding/json writes
+// them: invalid UTF-8 becomes U+FFFD. A login-failure counter is a small
+// hash of integers.
 //
 // # Failures
 //
@@ -97,8 +105,9 @@ import (
 
 // Conformance to the store interfaces.
 var (
-	_ storage.Sessions     = (*Store)(nil)
-	_ storage.AuthRequests = (*Store)(nil)
+	_ storage.Sessions      = (*Store)(nil)
+	_ storage.AuthRequests  = (*Store)(nil)
+	_ storage.LoginThrottle = (*Store)(nil)
 )
 
 // Defaults for Options.
@@ -139,10 +148,12 @@ type Store struct {
 	// than minKeep; liveness always comes from the callers' now.
 	clock func() time.Time
 
-	addToIndex *goredis.Script
-	deleteIf   *goredis.Script
-	complete   *goredis.Script
-	attachCode *goredis.Script
+	addToIndex    *goredis.Script
+	updateSession *goredis.Script
+	takeIf        *goredis.Script
+	complete      *goredis.Script
+	attachCode    *goredis.Script
+	recordFailure *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -188,14 +199,16 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		opts.Prefix = DefaultPrefix
 	}
 	return &Store{
-		rdb:        rdb,
-		prefix:     opts.Prefix,
-		timeout:    opts.Timeout,
-		clock:      time.Now,
-		addToIndex: goredis.NewScript(addToIndexLua),
-		deleteIf:   goredis.NewScript(deleteIfLua),
-		complete:   goredis.NewScript(completeLua),
-		attachCode: goredis.NewScript(attachCodeLua),
+		rdb:           rdb,
+		prefix:        opts.Prefix,
+		timeout:       opts.Timeout,
+		clock:         time.Now,
+		addToIndex:    goredis.NewScript(addToIndexLua),
+		updateSession: goredis.NewScript(updateSessionLua),
+		takeIf:        goredis.NewScript(takeIfLua),
+		complete:      goredis.NewScript(completeLua),
+		attachCode:    goredis.NewScript(attachCodeLua),
+		recordFailure: goredis.NewScript(recordFailureLua),
 	}
 }
 
@@ -227,6 +240,7 @@ func (s *Store) sessionKey(id string) string    { return s.prefix + "s:" + id }
 func (s *Store) indexKey(userID string) string  { return s.prefix + "u:" + userID }
 func (s *Store) authKey(id string) string       { return s.prefix + "ar:" + id }
 func (s *Store) codeKey(codeHash string) string { return s.prefix + "c:" + codeHash }
+func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by
@@ -263,16 +277,17 @@ func conflict(op, why string) error {
 	return fmt.Errorf("redis: %s: %s: %w", op, why, storage.ErrConflict)
 }
 
-// deleteIfLua deletes KEYS[1] if the JSON object stored there has the string
-// ARGV[2] in field ARGV[1] (an absent field counts as ""), and returns how
-// many keys it deleted. It keeps DeleteUserSessions from deleting a session
-// that an index lists but another user owns, and DeleteAuthRequest from
-// deleting a code key that belongs to another request.
-const deleteIfLua = `
+// takeIfLua deletes KEYS[1] if the JSON object stored there has the string
+// ARGV[2] in field ARGV[1] (an absent field counts as ""), and returns the
+// value it deleted, or nil. It keeps DeleteUserSessions from deleting a
+// session that an index lists but another user owns, and DeleteAuthRequest
+// from deleting a code key that belongs to another request.
+const takeIfLua = `
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
+if not v then return false end
 local f = cjson.decode(v)[ARGV[1]]
 if f == nil then f = '' end
-if f ~= ARGV[2] then return 0 end
-return redis.call('DEL', KEYS[1])
+if f ~= ARGV[2] then return false end
+redis.call('DEL', KEYS[1])
+return v
 `

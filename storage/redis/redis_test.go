@@ -111,6 +111,9 @@ type composite struct {
 	keyStore // embedded as storage.SigningKeys, the field would hide its method SigningKeys
 	storage.Secrets
 	storage.ClientAssertions
+	storage.Consents
+	storage.LogoutNotices
+	storage.LoginThrottle
 }
 
 type keyStore = storage.SigningKeys
@@ -123,7 +126,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, r, r, sq, sq, sq, sq, sq}
+		return composite{sq, sq, r, r, sq, sq, sq, sq, sq, sq, sq, r}
 	})
 }
 
@@ -188,6 +191,83 @@ func TestLuaRoundTrip(t *testing.T) {
 			!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
 			!got.AuthTime.Equal(want.AuthTime) || got.CodeHash != want.CodeHash || !got.Done {
 			t.Errorf("round trip through Lua: got %+v, want %+v", *got, want)
+		}
+	}
+}
+
+// TestUpdateSessionLuaRoundTrip passes a session with values Redis's cjson
+// could mangle through the update script, which decodes and re-encodes it.
+func TestUpdateSessionLuaRoundTrip(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	sess := storage.Session{
+		ID:                "s/1 {tag}",
+		UserID:            `quote " backslash \ slash / <tag> & ünïcødé 🔑 ` + "\n\t\x01",
+		AuthTime:          time.Unix(-1, 1),
+		AMR:               []string{"pwd", ""},
+		UserAgent:         strings.Repeat("u", 4000),
+		CreatedAt:         time.Unix(0, 0),
+		ExpiresAt:         time.Date(9999, 12, 31, 23, 59, 59, 999999997, time.UTC),
+		AbsoluteExpiresAt: time.Date(9999, 12, 31, 23, 59, 59, 999999998, time.UTC),
+		Remember:          true,
+		Clients:           []string{"a"},
+	}
+	mustOK(t, "CreateSession", s.CreateSession(ctx, &sess))
+	u := sess
+	u.IP, u.UserAgent, u.LastSeen = "::1", "ünï <b>", time.Unix(1, 999999999)
+	u.Clients = []string{"a", "b/c", `d"e`}
+	u.ExpiresAt = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC) // capped
+	mustOK(t, "UpdateSession", s.UpdateSession(ctx, &u, t0))
+	got, err := s.Session(ctx, sess.ID, t0)
+	mustOK(t, "Session", err)
+	want := u
+	want.ExpiresAt = sess.AbsoluteExpiresAt
+	if got.UserID != want.UserID || got.UserAgent != want.UserAgent || got.IP != want.IP ||
+		!slices.Equal(got.AMR, want.AMR) || !slices.Equal(got.Clients, want.Clients) || !got.Remember ||
+		!got.AuthTime.Equal(want.AuthTime) || !got.CreatedAt.Equal(want.CreatedAt) || !got.LastSeen.Equal(want.LastSeen) ||
+		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.AbsoluteExpiresAt.Equal(want.AbsoluteExpiresAt) {
+		t.Errorf("round trip through Lua: got %+v, want %+v", *got, want)
+	}
+	// Clients emptied: the script writes no empty list.
+	u.Clients = nil
+	mustOK(t, "UpdateSession without clients", s.UpdateSession(ctx, &u, t0))
+	raw := s.rdb.Get(ctx, s.sessionKey(sess.ID)).Val()
+	if strings.Contains(raw, `"cl"`) || strings.Contains(raw, "{}") {
+		t.Errorf("session after clearing its clients: got %s, want no cl field", raw)
+	}
+}
+
+// TestUpdateSessionKeyExpiry checks that an update moves the session key's
+// expiry with ExpiresAt, never past the absolute deadline, and never past
+// the index entry's score.
+func TestUpdateSessionKeyExpiry(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Microsecond)
+	sess := storage.Session{ID: "s1", UserID: "alice", ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(8 * time.Hour)}
+	mustOK(t, "CreateSession", s.CreateSession(ctx, &sess))
+	score := s.rdb.ZScore(ctx, s.indexKey("alice"), "s1").Val()
+	if want := float64(s.expireAt(sess.AbsoluteExpiresAt)); score != want {
+		t.Errorf("index score: got %.0f, want %.0f (the absolute deadline)", score, want)
+	}
+	for _, tt := range []struct {
+		name      string
+		expiresAt time.Time
+		want      time.Time
+	}{
+		{"extended", now.Add(2 * time.Hour), now.Add(2 * time.Hour)},
+		{"past the absolute deadline", now.Add(48 * time.Hour), sess.AbsoluteExpiresAt},
+		{"shortened", now.Add(time.Minute), now.Add(time.Minute)},
+	} {
+		u := sess
+		u.ExpiresAt = tt.expiresAt
+		mustOK(t, "UpdateSession "+tt.name, s.UpdateSession(ctx, &u, now))
+		got := s.rdb.PExpireTime(ctx, s.sessionKey("s1")).Val()
+		if want := time.Duration(s.expireAt(tt.want)) * time.Millisecond; got != want {
+			t.Errorf("key expiry after UpdateSession %s: got %v, want %v", tt.name, got, want)
+		}
+		if float64(got.Milliseconds()) > score {
+			t.Errorf("key expiry after UpdateSession %s: %v, after the index score %.0f", tt.name, got, score)
 		}
 	}
 }
@@ -307,10 +387,10 @@ func TestForeignIndexEntry(t *testing.T) {
 	if len(list) != 0 {
 		t.Errorf("UserSessions(bob): got %d sessions, want 0", len(list))
 	}
-	n, err := s.DeleteUserSessions(ctx, "bob")
+	removed, err := s.DeleteUserSessions(ctx, "bob")
 	mustOK(t, "DeleteUserSessions(bob)", err)
-	if n != 0 {
-		t.Errorf("DeleteUserSessions(bob): got %d, want 0", n)
+	if len(removed) != 0 {
+		t.Errorf("DeleteUserSessions(bob): got %d, want 0", len(removed))
 	}
 	if _, err := s.Session(ctx, "s1", t0.Add(-time.Hour)); err != nil {
 		t.Errorf("Session(s1) of alice after bob's sessions were deleted: %v", err)
@@ -325,17 +405,17 @@ func TestIndexEntryBeforeSession(t *testing.T) {
 	ctx := t.Context()
 	exp := s.expireAt(t0)
 	mustOK(t, "index", s.addToIndex.Run(ctx, s.rdb, []string{s.indexKey("alice")}, exp, "s1").Err())
-	n, err := s.DeleteUserSessions(ctx, "alice")
+	removed, err := s.DeleteUserSessions(ctx, "alice")
 	mustOK(t, "DeleteUserSessions", err)
-	if n != 0 {
-		t.Errorf("DeleteUserSessions: got %d, want 0", n)
+	if len(removed) != 0 {
+		t.Errorf("DeleteUserSessions: got %d, want 0", len(removed))
 	}
 	// The session lands now: it is still indexed, so it can be ended.
 	mustOK(t, "SET", s.rdb.SetArgs(ctx, s.sessionKey("s1"), `{"u":"alice"}`, goredis.SetArgs{ExpireAt: time.UnixMilli(exp)}).Err())
-	n, err = s.DeleteUserSessions(ctx, "alice")
+	removed, err = s.DeleteUserSessions(ctx, "alice")
 	mustOK(t, "DeleteUserSessions", err)
-	if n != 1 {
-		t.Errorf("DeleteUserSessions after the session landed: got %d, want 1", n)
+	if len(removed) != 1 || removed[0].ID != "s1" {
+		t.Errorf("DeleteUserSessions after the session landed: got %d sessions, want s1", len(removed))
 	}
 	if keys := prefixKeys(t, s); len(keys) != 0 {
 		t.Errorf("keys left: got %q, want none", keys)
@@ -423,7 +503,8 @@ func TestRoundTrips(t *testing.T) {
 	// Warm the script cache.
 	issue(t, s, storage.AuthRequest{ID: "warm", ExpiresAt: t0}, "warm", t0, t0.Add(-time.Hour))
 	mustOK(t, "CreateSession", s.CreateSession(ctx, &storage.Session{ID: "warm", UserID: "warm", ExpiresAt: t0}))
-	mustOK(t, "warm", s.deleteIf.Load(ctx, s.rdb).Err())
+	mustOK(t, "warm", s.takeIf.Load(ctx, s.rdb).Err())
+	mustOK(t, "warm", s.updateSession.Load(ctx, s.rdb).Err())
 	// and a connection of the pipeline pool (a new connection's handshake
 	// goes through the hooks too).
 	_, err := s.UserSessions(ctx, "warm", t0.Add(-time.Hour))
@@ -447,7 +528,10 @@ func TestRoundTrips(t *testing.T) {
 		}, 3 * 2},
 		{"Session", func() error { _, err := s.Session(ctx, "s1", now); return err }, 1},
 		{"UserSessions", func() error { _, err := s.UserSessions(ctx, "alice", now); return err }, 2},
-		{"DeleteSession", func() error { return s.DeleteSession(ctx, "s3") }, 2},
+		{"UpdateSession", func() error {
+			return s.UpdateSession(ctx, &storage.Session{ID: "s2", UserID: "alice", ExpiresAt: t0}, now)
+		}, 1},
+		{"DeleteSession", func() error { _, err := s.DeleteSession(ctx, "s3"); return err }, 2},
 		{"DeleteUserSessions", func() error { _, err := s.DeleteUserSessions(ctx, "alice"); return err }, 3},
 		{"CreateAuthRequest", func() error { return s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "r1", ExpiresAt: t0}) }, 1},
 		{"AuthRequest", func() error { _, err := s.AuthRequest(ctx, "r1", now); return err }, 1},
@@ -456,6 +540,14 @@ func TestRoundTrips(t *testing.T) {
 		{"AuthRequestByCode", func() error { _, err := s.AuthRequestByCode(ctx, "c1", now); return err }, 1},
 		{"TakeCode", func() error { _, err := s.TakeCode(ctx, "c1", now); return err }, 2},
 		{"DeleteAuthRequest", func() error { return s.DeleteAuthRequest(ctx, "warm") }, 2},
+		{"RecordLoginFailure", func() error {
+			return s.RecordLoginFailure(ctx, []string{"user:alice", "ip:192.0.2.1"}, now, time.Minute)
+		}, 1},
+		{"LoginFailures", func() error {
+			_, err := s.LoginFailures(ctx, []string{"user:alice", "ip:192.0.2.1", "ip:192.0.2.2"}, now)
+			return err
+		}, 1},
+		{"ClearLoginFailures", func() error { return s.ClearLoginFailures(ctx, []string{"user:alice", "ip:192.0.2.1"}) }, 1},
 	}
 	for _, tt := range tests {
 		rt()
@@ -498,6 +590,9 @@ func typicalSession(id string, now time.Time) storage.Session {
 		CreatedAt: now,
 		LastSeen:  now,
 		ExpiresAt: now.Add(8 * time.Hour),
+
+		AbsoluteExpiresAt: now.Add(24 * time.Hour),
+		Clients:           []string{"web-app"},
 	}
 }
 

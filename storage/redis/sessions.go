@@ -14,11 +14,12 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// addToIndexLua adds session ARGV[2], whose key expires at the Unix
-// millisecond ARGV[1], to the user index KEYS[1]. A member's score only ever
-// grows, and the index expires with its latest member. Members whose keys
-// have expired by the server's clock are dropped on the way, so the index of
-// a user who signs in often does not grow without bound.
+// addToIndexLua adds session ARGV[2], whose deadline (see sessionDeadline)
+// is the Unix millisecond ARGV[1], to the user index KEYS[1]. A member's
+// score only ever grows, and the index expires with its latest member.
+// Members whose deadlines have passed by the server's clock (their keys are
+// gone too) are dropped on the way, so the index of a user who signs in
+// often does not grow without bound.
 const addToIndexLua = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,10 +32,48 @@ end
 return 1
 `
 
+// updateSessionLua overwrites the fields ls, ip, ua, cl and x of the session
+// KEYS[1] with those of the JSON object ARGV[3] (a field the object lacks is
+// removed), if the session is live at now (ARGV[1] Unix seconds, ARGV[2]
+// nanoseconds). The new expiry x is capped at the stored absolute deadline
+// ax, or at the stored x when there is none; the key then expires at x
+// rounded up to the millisecond, but not before the Unix millisecond
+// ARGV[4]. It returns 1 when updated, 0 if the session is absent or
+// expired.
+const updateSessionLua = liveLua + `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local s = cjson.decode(v)
+if not live(s.x, tonumber(ARGV[1]), tonumber(ARGV[2])) then return 0 end
+local p = cjson.decode(ARGV[3])
+local cap, x = s.ax or s.x, p.x
+if type(x) == 'table' and (cap[1] < x[1] or (cap[1] == x[1] and cap[2] < x[2])) then x = cap end
+s.ls, s.ip, s.ua, s.cl, s.x = p.ls, p.ip, p.ua, p.cl, x
+local ms = tonumber(ARGV[4])
+if type(x) == 'table' then
+	local xm = x[1] * 1000 + math.ceil(x[2] / 1000000)
+	if xm > ms then ms = xm end
+end
+redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', ms))
+return 1
+`
+
+// sessionDeadline is the instant after which a session can never be live,
+// since UpdateSession never moves its ExpiresAt past it: its
+// AbsoluteExpiresAt, or its ExpiresAt when that is zero (or, against the
+// contract, later).
+func sessionDeadline(sess *storage.Session) time.Time {
+	if sess.AbsoluteExpiresAt.After(sess.ExpiresAt) {
+		return sess.AbsoluteExpiresAt
+	}
+	return sess.ExpiresAt
+}
+
 // CreateSession inserts sess; ErrConflict if the id exists. It takes two
-// round trips: the index entry first, then the session (SET NX), so a
-// session is never stored unindexed. A refused duplicate may leave its id in
-// the index of sess.UserID; readers check the owner, so that entry is inert.
+// round trips: the index entry first (scored by the session's deadline),
+// then the session (SET NX, expiring at its ExpiresAt), so a session is
+// never stored unindexed. A refused duplicate may leave its id in the index
+// of sess.UserID; readers check the owner, so that entry is inert.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	op := "create session"
 	val, err := encodeSession(sess)
@@ -43,11 +82,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	exp := s.expireAt(sess.ExpiresAt)
-	err = s.addToIndex.Run(ctx, s.rdb, []string{s.indexKey(sess.UserID)}, exp, sess.ID).Err()
+	score := s.expireAt(sessionDeadline(sess))
+	err = s.addToIndex.Run(ctx, s.rdb, []string{s.indexKey(sess.UserID)}, score, sess.ID).Err()
 	if err != nil {
 		return fmt.Errorf("redis: %s: index: %w", op, err)
 	}
+	exp := s.expireAt(sess.ExpiresAt)
 	err = s.rdb.SetArgs(ctx, s.sessionKey(sess.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: time.UnixMilli(exp)}).Err()
 	switch {
 	case errors.Is(err, goredis.Nil):
@@ -78,26 +118,61 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage
 	return sess, nil
 }
 
-// DeleteSession removes the session and its index entry; deleting an absent
-// one is not an error. Two round trips (one if absent): GETDEL, which alone
-// decides success, then a ZREM of the index entry. Should the ZREM fail, the
-// session is still gone and DeleteSession still succeeds: a stale index
-// entry is skipped by readers and dropped when its score passes.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
+// UpdateSession overwrites LastSeen, IP, UserAgent, Clients and ExpiresAt
+// of the session sess.ID if it is live at now; ErrNotFound if it is gone or
+// expired at now. One round trip: a script on the session key alone reads
+// the stored session, checks it is live, caps the new ExpiresAt at the
+// stored AbsoluteExpiresAt (at the stored ExpiresAt for a session created
+// without one, which can then only shrink), and writes it back with its
+// key expiring at the new ExpiresAt. Every other field keeps its stored
+// value, whatever sess holds, and the index is not touched: its score is
+// the session's deadline, which the update never passes. A deleted session
+// is never recreated.
+func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now time.Time) error {
+	op := "update session"
+	patch, err := encodeSessionUpdate(sess)
+	if err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	sec, nsec := nowArgs(now)
+	floor := s.clock().Add(minKeep).UnixMilli()
+	n, err := s.updateSession.Run(ctx, s.rdb, []string{s.sessionKey(sess.ID)}, sec, nsec, patch, floor).Int()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return notFound(op)
+	}
+	return nil
+}
+
+// DeleteSession removes the session and its index entry, and returns what
+// the session held; (nil, nil) if there was none. Two round trips (one if
+// absent): GETDEL, which alone decides success (of concurrent deletes
+// exactly one gets the value), then a ZREM of the index entry. Should the
+// ZREM fail, the session is still gone and DeleteSession still succeeds: a
+// stale index entry is skipped by readers and dropped when its score
+// passes.
+func (s *Store) DeleteSession(ctx context.Context, id string) (*storage.Session, error) {
 	op := "delete session"
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	b, err := s.rdb.GetDel(ctx, s.sessionKey(id)).Bytes()
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return nil
+		return nil, nil
 	case err != nil:
-		return wrap(op, err)
+		return nil, wrap(op, err)
 	}
-	if sess, err := decodeSession(id, b); err == nil {
-		s.rdb.ZRem(ctx, s.indexKey(sess.UserID), id)
+	sess, err := decodeSession(id, b)
+	if err != nil {
+		// Deleted, but the caller cannot tell whom to notify.
+		return nil, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	return nil
+	s.rdb.ZRem(ctx, s.indexKey(sess.UserID), id)
+	return sess, nil
 }
 
 // UserSessions returns the user's sessions that are live at now, ordered by
@@ -149,58 +224,77 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 			list = append(list, *sess)
 		}
 	}
-	slices.SortFunc(list, func(a, b storage.Session) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
+	sortSessions(list)
 	return list, nil
 }
 
 // DeleteUserSessions removes every session of the user that is still in
-// Redis, live or expired at any caller's now, and returns how many it
-// removed. Three round trips (one if the index is empty): read the whole
-// index; a pipeline of one-key scripts that each delete a session only if
-// it belongs to the user; then ZREM of the entries whose sessions it
-// deleted (best effort, as in DeleteSession). Entries it did not delete stay: one whose session is not written
-// yet must keep pointing at it. A session created concurrently may survive;
-// one created before the call began does not.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+// Redis, live or expired at any caller's now, and returns the sessions it
+// removed, ordered by CreatedAt then ID. Three round trips (one if the
+// index is empty): read the whole index; a pipeline of one-key scripts that
+// each delete and return a session only if it belongs to the user; then
+// ZREM of the entries whose sessions it deleted (best effort, as in
+// DeleteSession). Entries it did not delete stay: one whose session is not
+// written yet must keep pointing at it. A session created concurrently may
+// survive; one created before the call began does not. On an error the
+// sessions it did remove are returned with it.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
 	op := "delete user sessions"
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	index := s.indexKey(userID)
 	ids, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
 	if err != nil {
-		return 0, wrap(op, err)
+		return nil, wrap(op, err)
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	cmds := make([]*goredis.Cmd, len(ids))
 	pipe := s.rdb.Pipeline()
 	for i, id := range ids {
 		// EVAL, not EVALSHA: in a pipeline a missing script cannot fall back.
-		cmds[i] = s.deleteIf.Eval(ctx, pipe, []string{s.sessionKey(id)}, "u", userID)
+		cmds[i] = s.takeIf.Eval(ctx, pipe, []string{s.sessionKey(id)}, "u", userID)
 	}
 	_, _ = pipe.Exec(ctx)
-	var deleted []any
-	var errs []error
+	var (
+		deleted []any
+		list    []storage.Session
+		errs    []error
+	)
 	for i, cmd := range cmds {
-		n, err := cmd.Int()
+		v, err := cmd.Text()
 		switch {
+		case errors.Is(err, goredis.Nil):
+			continue
 		case err != nil:
 			errs = append(errs, err)
-		case n > 0:
-			deleted = append(deleted, ids[i])
+			continue
 		}
+		deleted = append(deleted, ids[i])
+		sess, err := decodeSession(ids[i], []byte(v))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		list = append(list, *sess)
 	}
 	if len(deleted) > 0 {
 		// As in DeleteSession, a failed ZREM leaves only inert entries.
 		s.rdb.ZRem(ctx, index, deleted...)
 	}
+	sortSessions(list)
 	if len(errs) > 0 {
 		// Some sessions may be left: the caller must not report the user
 		// signed out everywhere.
-		return len(deleted), wrap(op, errors.Join(errs...))
+		return list, wrap(op, errors.Join(errs...))
 	}
-	return len(deleted), nil
+	return list, nil
+}
+
+// sortSessions orders sessions by CreatedAt, then ID.
+func sortSessions(list []storage.Session) {
+	slices.SortFunc(list, func(a, b storage.Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 }

@@ -12,7 +12,9 @@ import (
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, token_endpoint_auth_method, application_type,
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
-	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, disabled, created_at, updated_at`
+	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
+	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
+	frontchannel_logout_session_required, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
@@ -25,7 +27,9 @@ func scanClient(row scanner) (*storage.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &redirect, &postLogout,
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
-		&scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.Disabled, &created, &updated)
+		&scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.SkipConsent,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
+		&c.FrontchannelLogoutSessionRequired, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +115,13 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	for _, c := range plan.Create {
 		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
-			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, n, n)
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, c.SkipConsent,
+			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI,
+			c.FrontchannelLogoutSessionRequired, n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
@@ -126,13 +132,17 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 			token_endpoint_auth_method = ?, application_type = ?, scopes = ?,
 			id_token_signed_response_alg = ?, access_token_format = ?, refresh_token_grace_period = ?,
 			refresh_token_idle_ttl = ?, refresh_token_absolute_ttl = ?, jwks = ?, jwks_uri = ?,
+			skip_consent = ?, backchannel_logout_uri = ?, backchannel_logout_session_required = ?,
+			frontchannel_logout_uri = ?, frontchannel_logout_session_required = ?,
 			disabled = 0, updated_at = ?
 			WHERE id = ?`,
 			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
 			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, e.strings(c.Scopes),
 			c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
-			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, n, c.ID)
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
+			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, n, c.ID)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}

@@ -12,18 +12,18 @@ import (
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
 	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until,
-	absolute_expires_at`
+	absolute_expires_at, session_id`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) ([]any, error) {
 	var e encoder
 	args := []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, e.strings(g.Scopes), e.strings(g.Audience),
 		e.time(g.AuthTime), e.strings(g.AMR), e.time(g.CreatedAt), e.time(g.ExpiresAt), e.timePtr(g.UsedAt),
-		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil), e.time(g.AbsoluteExpiresAt)}
+		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil), e.time(g.AbsoluteExpiresAt), g.SessionID}
 	return args, e.err
 }
 
@@ -36,7 +36,7 @@ func scanRefreshGrant(row scanner) (*storage.RefreshGrant, error) {
 		revoked, replayUntil, absolute   sql.NullInt64
 	)
 	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &scopes, &audience,
-		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute)
+		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute, &g.SessionID)
 	if err != nil {
 		return nil, err
 	}
@@ -175,21 +175,76 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now, keepUnti
 		return wrap(op, err)
 	}
 	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
-	if _, err := in.exec(ctx, `UPDATE refresh_grants SET revoked_at = ?
-		WHERE family_id = ? AND revoked_at IS NULL`, n, familyID); err != nil {
-		return wrap(op, err)
-	}
-	if _, err := in.exec(ctx, `INSERT INTO revoked_families (id, revoked_at, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
-		WHERE revoked_families.expires_at IS NULL OR excluded.expires_at > revoked_families.expires_at`,
-		familyID, n, keep); err != nil {
+	if err := revokeFamily(ctx, runner{s: s, tx: tx}, familyID, n, keep); err != nil {
 		return wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil
+}
+
+// revokeFamily is RevokeFamily's work inside a transaction, with now and
+// keepUntil encoded.
+func revokeFamily(ctx context.Context, in runner, familyID string, now, keepUntil any) error {
+	if _, err := in.exec(ctx, `UPDATE refresh_grants SET revoked_at = ?
+		WHERE family_id = ? AND revoked_at IS NULL`, now, familyID); err != nil {
+		return err
+	}
+	_, err := in.exec(ctx, `INSERT INTO revoked_families (id, revoked_at, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE revoked_families.expires_at IS NULL OR excluded.expires_at > revoked_families.expires_at`,
+		familyID, now, keepUntil)
+	return err
+}
+
+// RevokeUserFamilies revokes, as RevokeFamily does, every family with a
+// live grant of the user (of clientID only, unless it is ""), in one write
+// transaction, and returns how many families it revoked. The write lock
+// orders it with rotations: none can add a grant to a family between the
+// search and the revocation.
+func (s *Store) RevokeUserFamilies(ctx context.Context, userID, clientID string, now, keepUntil time.Time) (int, error) {
+	const op = "revoke user families"
+	var e encoder
+	n, keep := e.time(now), e.time(keepUntil)
+	if e.err != nil {
+		return 0, fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	defer tx.Rollback()
+	in := runner{s: s, tx: tx}
+	rows, err := in.query(ctx, `SELECT DISTINCT family_id FROM refresh_grants
+		WHERE user_id = ?1 AND (?2 = '' OR client_id = ?2)
+		AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3
+		ORDER BY family_id`, userID, clientID, n)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	var families []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			rows.Close()
+			return 0, wrap(op, err)
+		}
+		families = append(families, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, wrap(op, err)
+	}
+	for _, f := range families {
+		if err := revokeFamily(ctx, in, f, n, keep); err != nil {
+			return 0, wrap(op+" "+f, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, wrap(op, err)
+	}
+	return len(families), nil
 }
 
 // FamilyRevoked reports whether the family is remembered as revoked: from

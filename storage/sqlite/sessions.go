@@ -1,26 +1,30 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-const sessionColumns = `id, user_id, auth_time, amr, user_agent, ip, created_at, last_seen, expires_at`
+const sessionColumns = `id, user_id, auth_time, amr, user_agent, ip, created_at, last_seen, expires_at,
+	absolute_expires_at, remember, clients`
 
 // CreateSession inserts sess; ErrConflict if the id exists.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	var e encoder
 	args := []any{sess.ID, sess.UserID, e.time(sess.AuthTime), e.strings(sess.AMR), sess.UserAgent, sess.IP,
-		e.time(sess.CreatedAt), e.time(sess.LastSeen), e.time(sess.ExpiresAt)}
+		e.time(sess.CreatedAt), e.time(sess.LastSeen), e.time(sess.ExpiresAt),
+		e.time(sess.AbsoluteExpiresAt), sess.Remember, e.strings(sess.Clients)}
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create session: %w", e.err)
 	}
 	_, err := s.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create session", err)
 	}
@@ -50,6 +54,32 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage
 	return &list[0], nil
 }
 
+// UpdateSession overwrites LastSeen, IP, UserAgent, Clients and ExpiresAt
+// of the session sess.ID if it is live at now, in one statement. The new
+// ExpiresAt is capped at the stored AbsoluteExpiresAt, or, for a session
+// stored without one, at its stored ExpiresAt (which can then only
+// shrink). ErrNotFound if the session is gone or expired at now: an update
+// never recreates a session.
+func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now time.Time) error {
+	const op = "update session"
+	var e encoder
+	args := []any{e.time(sess.LastSeen), sess.IP, sess.UserAgent, e.strings(sess.Clients),
+		e.time(sess.ExpiresAt), sess.ID, e.time(now)}
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	// In an UPDATE, expires_at on the right-hand side is the stored value.
+	// A NULL new expiry compares as unknown and is stored: never live.
+	res, err := s.exec(ctx, `UPDATE sessions SET last_seen = ?1, ip = ?2, user_agent = ?3, clients = ?4,
+		expires_at = CASE WHEN ?5 > coalesce(absolute_expires_at, expires_at)
+			THEN coalesce(absolute_expires_at, expires_at) ELSE ?5 END
+		WHERE id = ?6 AND expires_at > ?7`, args...)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(res, op)
+}
+
 // scanSessions reads and closes rows of sessionColumns.
 func scanSessions(rows *sql.Rows) ([]storage.Session, error) {
 	defer rows.Close()
@@ -57,10 +87,12 @@ func scanSessions(rows *sql.Rows) ([]storage.Session, error) {
 	for rows.Next() {
 		var (
 			sess                             storage.Session
-			amr                              string
+			amr, clients                     string
 			authTime, created, seen, expires sql.NullInt64
+			absolute                         sql.NullInt64
 		)
-		if err := rows.Scan(&sess.ID, &sess.UserID, &authTime, &amr, &sess.UserAgent, &sess.IP, &created, &seen, &expires); err != nil {
+		if err := rows.Scan(&sess.ID, &sess.UserID, &authTime, &amr, &sess.UserAgent, &sess.IP, &created, &seen, &expires,
+			&absolute, &sess.Remember, &clients); err != nil {
 			return nil, wrap("scan session", err)
 		}
 		var d decoder
@@ -69,6 +101,8 @@ func scanSessions(rows *sql.Rows) ([]storage.Session, error) {
 		sess.CreatedAt = d.time(created)
 		sess.LastSeen = d.time(seen)
 		sess.ExpiresAt = d.time(expires)
+		sess.AbsoluteExpiresAt = d.time(absolute)
+		sess.Clients = d.strings(clients)
 		if d.err != nil {
 			return nil, fmt.Errorf("sqlite: session: %w", d.err)
 		}
@@ -96,23 +130,40 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 	return scanSessions(rows)
 }
 
-// DeleteUserSessions removes every session of the user.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+// DeleteUserSessions removes every session of the user, live or expired,
+// and returns them ordered by CreatedAt then ID, in one statement.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	rows, err := s.query(ctx, `DELETE FROM sessions WHERE user_id = ? RETURNING `+sessionColumns, userID)
 	if err != nil {
-		return 0, wrap("delete user sessions", err)
+		return nil, wrap("delete user sessions", err)
 	}
-	n, err := res.RowsAffected()
+	list, err := scanSessions(rows)
 	if err != nil {
-		return 0, wrap("delete user sessions", err)
+		return nil, err
 	}
-	return int(n), nil
+	sortSessions(list)
+	return list, nil
 }
 
-// DeleteSession removes the session; deleting an absent one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
-		return wrap("delete session", err)
+// DeleteSession removes the session and returns what it held, or (nil,
+// nil) if there was none. One statement (DELETE ... RETURNING) under the
+// write lock, so of concurrent deletes exactly one gets the session.
+func (s *Store) DeleteSession(ctx context.Context, id string) (*storage.Session, error) {
+	rows, err := s.query(ctx, `DELETE FROM sessions WHERE id = ? RETURNING `+sessionColumns, id)
+	if err != nil {
+		return nil, wrap("delete session", err)
 	}
-	return nil
+	list, err := scanSessions(rows)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	return &list[0], nil
+}
+
+// sortSessions orders sessions by CreatedAt, then ID: RETURNING rows come
+// in no defined order.
+func sortSessions(list []storage.Session) {
+	slices.SortFunc(list, func(a, b storage.Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 }

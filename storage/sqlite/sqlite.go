@@ -16,7 +16,8 @@
 //
 // Expired sessions, auth requests and refresh grants are never returned, but
 // stay in the file until Prune deletes them; so do revoked-family records
-// (FamilyRevoked reports them until then).
+// (FamilyRevoked reports them until then), logout notices past their
+// deadline and expired login-failure counters.
 package sqlite
 
 import (
@@ -50,6 +51,9 @@ var (
 	_ storage.SigningKeys      = (*Store)(nil)
 	_ storage.Secrets          = (*Store)(nil)
 	_ storage.ClientAssertions = (*Store)(nil)
+	_ storage.Consents         = (*Store)(nil)
+	_ storage.LogoutNotices    = (*Store)(nil)
+	_ storage.LoginThrottle    = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -253,10 +257,11 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records and client assertion ids that have expired at now, at most batch rows in all, and returns
-// how many it deleted. Each table is pruned in one short statement, so the
-// write lock is never held for long; a caller that gets batch back should
-// call again.
+// records, client assertion ids and login-failure counters that have
+// expired at now, and logout notices whose deadline has passed, at most
+// batch rows in all, and returns how many it deleted. Each table is pruned
+// in one short statement, so the write lock is never held for long; a
+// caller that gets batch back should call again.
 func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("sqlite: prune: batch %d, want > 0", batch)
@@ -267,19 +272,23 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		return 0, fmt.Errorf("sqlite: prune: %w", e.err)
 	}
 	total := 0
-	for _, table := range []string{"sessions", "auth_requests", "refresh_grants", "revoked_families", "client_assertions"} {
+	for _, t := range []struct{ table, expiry string }{
+		{"sessions", "expires_at"}, {"auth_requests", "expires_at"}, {"refresh_grants", "expires_at"},
+		{"revoked_families", "expires_at"}, {"client_assertions", "expires_at"},
+		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
+	} {
 		if total >= batch {
 			break
 		}
-		res, err := s.exec(ctx, `DELETE FROM `+table+` WHERE rowid IN (
-			SELECT rowid FROM `+table+` WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?)`,
+		res, err := s.exec(ctx, `DELETE FROM `+t.table+` WHERE rowid IN (
+			SELECT rowid FROM `+t.table+` WHERE `+t.expiry+` IS NULL OR `+t.expiry+` <= ? LIMIT ?)`,
 			n, batch-total)
 		if err != nil {
-			return total, fmt.Errorf("sqlite: prune %s: %w", table, err)
+			return total, fmt.Errorf("sqlite: prune %s: %w", t.table, err)
 		}
 		deleted, err := res.RowsAffected()
 		if err != nil {
-			return total, fmt.Errorf("sqlite: prune %s: %w", table, err)
+			return total, fmt.Errorf("sqlite: prune %s: %w", t.table, err)
 		}
 		total += int(deleted)
 	}

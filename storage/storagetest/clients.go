@@ -36,6 +36,12 @@ func newClient(id string) storage.Client {
 		RefreshGracePeriod:       10 * time.Second,
 		RefreshTokenIdleTTL:      36*time.Hour + time.Nanosecond,
 		RefreshTokenAbsoluteTTL:  90 * 24 * time.Hour,
+
+		SkipConsent:                       true,
+		BackchannelLogoutURI:              "https://" + id + ".example/backchannel-logout",
+		BackchannelLogoutSessionRequired:  true,
+		FrontchannelLogoutURI:             "https://" + id + ".example/frontchannel-logout?x=1",
+		FrontchannelLogoutSessionRequired: true,
 	}
 }
 
@@ -110,6 +116,11 @@ func testSyncCreates(t *testing.T, s Store) {
 	// as negative, odd nanoseconds exactly.
 	b.RefreshGracePeriod, b.RefreshTokenIdleTTL, b.RefreshTokenAbsoluteTTL = 0, 0, 0
 	c.RefreshGracePeriod, c.RefreshTokenIdleTTL, c.RefreshTokenAbsoluteTTL = storage.NoRefreshGrace, time.Minute+1, 365*24*time.Hour-1
+	// Consent and logout: unset round-trips as unset, and each flag apart
+	// from its URI.
+	b.SkipConsent, b.BackchannelLogoutURI, b.BackchannelLogoutSessionRequired = false, "", false
+	b.FrontchannelLogoutURI, b.FrontchannelLogoutSessionRequired = "", false
+	c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI = false, ""
 	// The store ignores the timestamps and the disabled flag it is given.
 	c.CreatedAt, c.UpdatedAt, c.Disabled = at(-time.Hour), at(-time.Hour), true
 
@@ -154,6 +165,13 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"refresh-idle-removed", func(c *storage.Client) { c.RefreshTokenIdleTTL = 0 }},
 		{"refresh-absolute", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = time.Hour }},
 		{"refresh-absolute-removed", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = 0 }},
+		{"skip-consent-removed", func(c *storage.Client) { c.SkipConsent = false }},
+		{"backchannel-uri", func(c *storage.Client) { c.BackchannelLogoutURI = "https://rp.example/bcl" }},
+		{"backchannel-uri-removed", func(c *storage.Client) { c.BackchannelLogoutURI = "" }},
+		{"backchannel-sid-removed", func(c *storage.Client) { c.BackchannelLogoutSessionRequired = false }},
+		{"frontchannel-uri", func(c *storage.Client) { c.FrontchannelLogoutURI = "https://rp.example/fcl" }},
+		{"frontchannel-uri-removed", func(c *storage.Client) { c.FrontchannelLogoutURI = "" }},
+		{"frontchannel-sid-removed", func(c *storage.Client) { c.FrontchannelLogoutSessionRequired = false }},
 	}
 	var first, second []storage.Client
 	var updated []string
@@ -188,8 +206,11 @@ func testSyncUpdates(t *testing.T, s Store) {
 	wantClient(t, s, stamped(second[0], t0, t1, false))
 }
 
+// testSyncDisables checks disabling, and that a disabled client keeps
+// every field (those of consent and logout included) as it was.
 func testSyncDisables(t *testing.T, s Store) {
 	a, b, c := newClient("a"), newClient("b"), newClient("c")
+	c.SkipConsent, c.BackchannelLogoutSessionRequired = false, false
 	syncClients(t, s, t0, a, b, c)
 
 	t1 := at(time.Minute)

@@ -27,6 +27,8 @@ var refreshGrantTests = []test{
 	{"RevokeFamilyWithoutGrants", testRevokeFamilyWithoutGrants},
 	{"FamilyRevoked", testFamilyRevoked},
 	{"ConcurrentRevokeAndRotate", testConcurrentRevokeAndRotate},
+	{"RevokeUserFamilies", testRevokeUserFamilies},
+	{"RevokeUserFamiliesAllClients", testRevokeUserFamiliesAllClients},
 }
 
 // refreshLife is the lifetime the suite gives refresh grants.
@@ -47,6 +49,7 @@ func newGrant(hash string) storage.RefreshGrant {
 		// An absolute deadline later than ExpiresAt (an idle deadline),
 		// to an odd microsecond.
 		AbsoluteExpiresAt: at(2*refreshLife + time.Microsecond),
+		SessionID:         "session-1",
 	}
 }
 
@@ -73,7 +76,7 @@ func testRefreshGrantRoundTrip(t *testing.T, s Store) {
 	full.AuthTime, full.ExpiresAt = inZone(full.AuthTime), inZone(full.ExpiresAt)
 	full.AbsoluteExpiresAt = inZone(full.AbsoluteExpiresAt)
 	// No AbsoluteExpiresAt (a grant stored before it was recorded) reads
-	// back as the zero time.
+	// back as the zero time, no SessionID as "".
 	sparse := storage.RefreshGrant{TokenHash: "h2", FamilyID: "f2", ExpiresAt: at(time.Hour)}
 	empty := newGrant("h3")
 	empty.Audience, empty.AMR, empty.Scopes = []string{}, nil, []string{"openid"}
@@ -287,6 +290,7 @@ func testFamilyFieldsRoundTrip(t *testing.T, s Store) {
 	next.RevokedAt = ptr(at(2 * time.Minute))
 	next.Replay = replay
 	next.ReplayUntil = at(3 * time.Minute)
+	next.SessionID = "session-2"
 	check(t, "RotateRefreshGrant(plain -> next)", s.RotateRefreshGrant(t.Context(), "plain", &next, t0))
 	wantGrantByHash(t, s, next)
 	plain.UsedAt = ptr(t0)
@@ -545,4 +549,109 @@ func testConcurrentRevokeAndRotate(t *testing.T, s Store) {
 			return
 		}
 	}
+}
+
+// userGrants creates, for RevokeUserFamilies, grants in every state and
+// returns them by token hash: families f-live (two live grants and a used
+// one), f-other-client (another client's), f-used (used only), f-expired,
+// f-revoked (revoked only) of user-1, and f-bob of another user.
+func userGrants(t *testing.T, s Store) map[string]storage.RefreshGrant {
+	t.Helper()
+	mk := func(hash, family, client, user string) storage.RefreshGrant {
+		g := newGrant(hash)
+		g.FamilyID, g.ClientID, g.UserID = family, client, user
+		return g
+	}
+	grants := []storage.RefreshGrant{
+		mk("live-1", "f-live", "client-1", "user-1"),
+		mk("live-2", "f-live", "client-1", "user-1"),
+		mk("live-used", "f-live", "client-1", "user-1"),
+		mk("other-client", "f-other-client", "client-2", "user-1"),
+		mk("used", "f-used", "client-1", "user-1"),
+		mk("expired", "f-expired", "client-1", "user-1"),
+		mk("revoked", "f-revoked", "client-1", "user-1"),
+		mk("bob", "f-bob", "client-1", "user-2"),
+	}
+	grants[2].UsedAt = ptr(at(-time.Minute))
+	grants[4].UsedAt = ptr(at(-time.Minute))
+	grants[5].ExpiresAt = at(time.Minute) // expired at the suite's now
+	grants[6].RevokedAt = ptr(at(-time.Minute))
+	out := map[string]storage.RefreshGrant{}
+	for _, g := range grants {
+		createGrant(t, s, g)
+		out[g.TokenHash] = g
+	}
+	return out
+}
+
+func revokeUser(t *testing.T, s Store, user, client string, now time.Time, want int) {
+	t.Helper()
+	what := fmt.Sprintf("RevokeUserFamilies(%q, %q)", user, client)
+	n, err := s.RevokeUserFamilies(t.Context(), user, client, now, now.Add(time.Hour))
+	check(t, what, err)
+	if n != want {
+		t.Errorf("%s: got %d families revoked, want %d", what, n, want)
+	}
+}
+
+// testRevokeUserFamilies revokes one client's families of a user.
+func testRevokeUserFamilies(t *testing.T, s Store) {
+	revokeUser(t, s, "user-1", "client-1", t0, 0)
+	grants := userGrants(t, s)
+	now := at(time.Minute)
+	revokeUser(t, s, "user-1", "client-1", now, 1) // f-live, once for its two live grants
+
+	for _, h := range []string{"live-1", "live-2", "live-used"} {
+		g := grants[h]
+		g.RevokedAt = ptr(now)
+		wantGrantByHash(t, s, g)
+		wantNoGrant(t, s, t0, h, "after its user's families were revoked")
+	}
+	wantFamilyRevoked(t, s, "f-live", true, "after RevokeUserFamilies")
+	// Families without a live grant, of another client or another user are
+	// untouched.
+	for _, h := range []string{"other-client", "used", "expired", "revoked", "bob"} {
+		wantGrantByHash(t, s, grants[h])
+	}
+	for _, f := range []string{"f-other-client", "f-used", "f-expired", "f-revoked", "f-bob"} {
+		wantFamilyRevoked(t, s, f, false, "after RevokeUserFamilies of another family")
+	}
+	wantGrant(t, s, now, grants["other-client"])
+	wantGrant(t, s, now, grants["bob"])
+
+	// Again: nothing live is left for that client.
+	revokeUser(t, s, "user-1", "client-1", at(2*time.Minute), 0)
+	g := grants["live-1"]
+	g.RevokedAt = ptr(now)
+	wantGrantByHash(t, s, g)
+	revokeUser(t, s, "user-1", "client-3", now, 0)
+	revokeUser(t, s, "nobody", "", now, 0)
+}
+
+// testRevokeUserFamiliesAllClients revokes the families of every client of
+// a user.
+func testRevokeUserFamiliesAllClients(t *testing.T, s Store) {
+	grants := userGrants(t, s)
+	now := at(time.Minute)
+	revokeUser(t, s, "user-1", "", now, 2) // f-live and f-other-client
+	for _, h := range []string{"live-1", "live-2", "live-used", "other-client"} {
+		g := grants[h]
+		g.RevokedAt = ptr(now)
+		wantGrantByHash(t, s, g)
+	}
+	for _, f := range []string{"f-live", "f-other-client"} {
+		wantFamilyRevoked(t, s, f, true, "after RevokeUserFamilies of every client")
+	}
+	for _, h := range []string{"used", "expired", "revoked", "bob"} {
+		wantGrantByHash(t, s, grants[h])
+	}
+	for _, f := range []string{"f-used", "f-expired", "f-revoked", "f-bob"} {
+		wantFamilyRevoked(t, s, f, false, "after RevokeUserFamilies of another family")
+	}
+	revokeUser(t, s, "user-1", "", now, 0)
+
+	// A rotation after the revocation is refused.
+	next := newGrant("live-1-next")
+	err := s.RotateRefreshGrant(t.Context(), "live-1", &next, now)
+	wantErr(t, "RotateRefreshGrant of a grant revoked by RevokeUserFamilies", err, storage.ErrNotFound)
 }

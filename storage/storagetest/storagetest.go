@@ -3,8 +3,8 @@
 // A backend's tests call Run with a function that returns a fresh, empty
 // store; Run then checks every contract documented on the interfaces in
 // package storage, including the concurrency guarantees of TakeCode,
-// RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret and
-// UseAssertionID.
+// RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
+// UseAssertionID, DeleteSession, SaveConsent and ClaimLogoutNotices.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -27,7 +27,18 @@
 //   - RevokeFamily sets RevokedAt only on grants not revoked yet, so a grant
 //     keeps its first revocation time. A grant created with RevokedAt set
 //     is revoked (RefreshGrant and RotateRefreshGrant refuse it), but only
-//     RevokeFamily makes FamilyRevoked true.
+//     RevokeFamily (or RevokeUserFamilies) makes FamilyRevoked true.
+//   - UpdateSession ignores every field of the session it is given but
+//     LastSeen, IP, UserAgent, Clients and ExpiresAt. A session stored
+//     without an AbsoluteExpiresAt has its stored ExpiresAt as deadline:
+//     an update can shorten it, never extend it.
+//   - DeleteUserSessions returns the sessions ordered by CreatedAt, then ID.
+//   - ClaimLogoutNotices counts a zero NextAttempt as due, and returns the
+//     notices as stored after the claim (NextAttempt = now+lease), oldest
+//     previous NextAttempt first, then by id; n <= 0 claims nothing.
+//   - RecordLoginFailure counts a key given twice twice; a counter whose
+//     expiry (window after its last failure) has come at now counts as 0
+//     and starts again at 1.
 package storagetest
 
 import (
@@ -56,6 +67,9 @@ type Store interface {
 	storage.SigningKeys
 	storage.Secrets
 	storage.ClientAssertions
+	storage.Consents
+	storage.LogoutNotices
+	storage.LoginThrottle
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -81,6 +95,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Secrets", secretTests},
 		{"KeyRotation", keyRotationTests},
 		{"ClientAssertions", assertionTests},
+		{"Consents", consentTests},
+		{"LogoutNotices", logoutNoticeTests},
+		{"LoginThrottle", throttleTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
