@@ -72,7 +72,7 @@ func TestBrowserNewcomerSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(account, "admin") || !strings.Contains(account, "You are signed in") {
+	if !strings.Contains(account, "admin") || !strings.Contains(account, "Where you are signed in") {
 		t.Errorf("account page: got %q, want admin signed in", account)
 	}
 	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{s.issuer}})

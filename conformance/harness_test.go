@@ -63,6 +63,7 @@ const (
 
 const clientsYAML = `clients:
   - client_id: web-basic
+    skip_consent: true
     client_name: Web App (basic)
     client_secret_env: TEST_BASIC_SECRET
     token_endpoint_auth_method: client_secret_basic
@@ -70,18 +71,21 @@ const clientsYAML = `clients:
     redirect_uris: [https://rp.example/callback]
     post_logout_redirect_uris: [https://rp.example/bye]
   - client_id: web-post
+    skip_consent: true
     client_name: Web App (post)
     client_secret_env: TEST_POST_SECRET
     token_endpoint_auth_method: client_secret_post
     grant_types: [authorization_code, refresh_token]
     redirect_uris: [https://rp-post.example/callback]
   - client_id: native
+    skip_consent: true
     client_name: Native App
     application_type: native
     token_endpoint_auth_method: none
     grant_types: [authorization_code, refresh_token]
     redirect_uris: [http://127.0.0.1/callback, com.example.app:/oauth2redirect]
   - client_id: spa
+    skip_consent: true
     client_name: Single-Page App
     token_endpoint_auth_method: none
     redirect_uris: [https://spa.example/callback]

@@ -3,7 +3,11 @@ package loginui
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -20,6 +24,10 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/login", u.login)
 	r.Get("/account", u.accountPage)
 	r.Post("/account/signout", u.signOut)
+	r.Post("/account/sessions/end", u.endOtherSession)
+	r.Post("/account/sessions/end-others", u.endOtherSessions)
+	r.Post("/account/sessions/end-all", u.endAllSessions)
+	r.Post("/account/consents/revoke", u.revokeConsent)
 	r.Handle("/assets/*", u.assets)
 }
 
@@ -30,6 +38,9 @@ type loginData struct {
 	CSRF       string
 	Username   string
 	Error      string
+	// RememberDays is how long "keep me signed in" lasts; 0 hides it.
+	RememberDays int
+	Remember     bool
 }
 
 // browserCookie returns this browser's binding cookie value, creating the
@@ -77,7 +88,7 @@ func (u *UI) authRequestFor(w http.ResponseWriter, r *http.Request, id, browser 
 			"This sign-in has already been completed. Go back to the application.", "")
 		return nil, nil, false
 	}
-	client, err := u.store.Client(r.Context(), ar.ClientID)
+	client, err := u.clients(r.Context(), ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		u.RenderError(w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is no longer registered.", "")
@@ -97,7 +108,7 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("id")
-	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id)}
+	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id), RememberDays: u.rememberDays()}
 	if id == "" {
 		if _, _, err := u.CurrentSession(r.Context(), r); err == nil {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -128,7 +139,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ar *storage.AuthRequest
-	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token")}
+	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token"), RememberDays: u.rememberDays()}
 	if id != "" {
 		var client *storage.Client
 		var ok bool
@@ -139,9 +150,27 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	username := CanonicalUsername(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
-	data.Username = r.PostForm.Get("username")
+	remember := u.cfg.RememberFor > 0 && r.PostForm.Get("remember") == "on"
+	data.Username, data.Remember = r.PostForm.Get("username"), remember
 	if len(data.Username) > 256 {
 		data.Username = ""
+	}
+
+	// Throttled attempts are refused before the password is looked at, the
+	// same way whether or not the account exists.
+	keys := throttleKeys(truncate(username, 256), r)
+	wait, failedBefore, err := u.throttleWait(r.Context(), keys)
+	if err != nil {
+		u.serverError(w, r, "read sign-in throttle", err)
+		return
+	}
+	if wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), Detail: keys[1]})
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
+		u.render(w, http.StatusTooManyRequests, "login", data)
+		return
 	}
 
 	user, err := u.checkPassword(r.Context(), username, password)
@@ -152,6 +181,11 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 			"Gatehouse is busy. Please try again in a few seconds.", "")
 		return
 	case errors.Is(err, errBadCredentials):
+		if err := u.store.RecordLoginFailure(r.Context(), keys, u.now(), throttleWindow); err != nil {
+			u.serverError(w, r, "record failed sign-in", err)
+			return
+		}
+		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), Detail: keys[1]})
 		data.Error = "Incorrect username or password."
 		u.render(w, http.StatusOK, "login", data)
 		return
@@ -159,30 +193,50 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "check password", err)
 		return
 	}
+	if failedBefore {
+		if err := u.store.ClearLoginFailures(r.Context(), keys[:1]); err != nil {
+			u.log.WarnContext(r.Context(), "clear sign-in throttle", "err", err)
+		}
+	}
 
-	now := u.now()
 	value, err := u.randomToken()
 	if err != nil {
 		u.serverError(w, r, "session id", err)
 		return
 	}
-	s := &storage.Session{
-		ID: Hash(value), UserID: user.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IP: clientIP(r),
-		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(u.sessionTTL),
+	// A new session id at every sign-in; the browser's previous session
+	// (if any) ends. The applications signed in through it carry over when
+	// the same user signs in again (they hear of the new session's end
+	// through its sub); a different user's session ends with notices.
+	var clients []string
+	var previous *storage.Session
+	if old := cookieValue(r, SessionCookie); old != "" {
+		if previous, err = u.store.DeleteSession(r.Context(), Hash(old)); err != nil {
+			u.serverError(w, r, "end previous session", err)
+			return
+		}
+		if previous != nil && previous.UserID == user.ID {
+			clients = previous.Clients
+		} else if previous != nil {
+			u.notify(r.Context(), []storage.Session{*previous})
+		}
 	}
+	if ar != nil && !slices.Contains(clients, ar.ClientID) {
+		clients = append(slices.Clone(clients), ar.ClientID)
+	}
+	s := u.newSession(r, Hash(value), user, remember, clients)
 	if err := u.store.CreateSession(r.Context(), s); err != nil {
 		u.serverError(w, r, "create session", err)
 		return
 	}
-	// A new session id at every sign-in; the old session (if any) ends.
-	if old := cookieValue(r, SessionCookie); old != "" {
-		if _, err := u.store.DeleteSession(r.Context(), Hash(old)); err != nil {
-			u.log.WarnContext(r.Context(), "delete previous session", "err", err)
-		}
+	u.setSessionCookie(w, value, s)
+	// The pre-login browser binding is replaced too, so nothing that was
+	// known before the sign-in still identifies the signed-in browser.
+	if _, err := u.renewBrowserCookie(w); err != nil {
+		u.serverError(w, r, "browser cookie", err)
+		return
 	}
-	setCookie(w, SessionCookie, value)
-	u.log.InfoContext(r.Context(), "sign-in", "user", user.ID, "client", clientOf(ar))
+	u.emit(r.Context(), Event{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID})
 
 	if ar == nil {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -190,7 +244,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	err = u.store.CompleteAuthRequest(r.Context(), ar.ID, storage.Login{
 		UserID: user.ID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR,
-	}, now)
+	}, u.now())
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
 		u.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
 			"You are signed in, but this sign-in request is no longer valid. Go back to the application and start again.", "")
@@ -202,6 +256,18 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// 303, never 307: the browser must not re-post the credentials.
 	http.Redirect(w, r, u.cfg.CallbackURL(ar.ID), http.StatusSeeOther)
+}
+
+func (u *UI) rememberDays() int { return int(u.cfg.RememberFor / (24 * time.Hour)) }
+
+func waitText(secs int) string {
+	if secs >= 120 {
+		return fmt.Sprintf("%d minutes", (secs+59)/60)
+	}
+	if secs == 1 {
+		return "1 second"
+	}
+	return fmt.Sprintf("%d seconds", secs)
 }
 
 func clientOf(ar *storage.AuthRequest) string {
@@ -262,84 +328,8 @@ func truncate(s string, n int) string {
 // clientIP is the peer address. Forwarded headers are not trusted until a
 // trusted-proxy setting exists.
 func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	for i := len(host) - 1; i >= 0; i-- {
-		if host[i] == ':' {
-			return host[:i]
-		}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
 	}
-	return host
-}
-
-type accountData struct {
-	Title    string
-	User     *storage.User
-	AuthTime time.Time
-	CSRF     string
-}
-
-func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
-	s, user, err := u.CurrentSession(r.Context(), r)
-	if errors.Is(err, ErrNoSession) {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		u.serverError(w, r, "account session", err)
-		return
-	}
-	u.render(w, http.StatusOK, "account", accountData{
-		Title: "Your account", User: user, AuthTime: s.AuthTime.UTC(),
-		CSRF: u.csrfToken("signout", cookieValue(r, SessionCookie), ""),
-	})
-}
-
-func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return
-	}
-	value := cookieValue(r, SessionCookie)
-	if !u.validCSRF("signout", value, "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
-		return
-	}
-	if err := u.EndSession(r.Context(), w, r); err != nil {
-		u.serverError(w, r, "end session", err)
-		return
-	}
-	u.SignedOut(w)
-}
-
-// EndSession deletes the browser's SSO session, if any, and clears its
-// cookie. The cookie is cleared only once the store has forgotten it.
-func (u *UI) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	if v := cookieValue(r, SessionCookie); v != "" {
-		if _, err := u.store.DeleteSession(ctx, Hash(v)); err != nil {
-			return err
-		}
-	}
-	clearCookie(w, SessionCookie)
-	return nil
-}
-
-// SignedOut renders the "you are signed out" page.
-func (u *UI) SignedOut(w http.ResponseWriter) {
-	u.render(w, http.StatusOK, "signedout", struct{ Title string }{"Signed out"})
-}
-
-// ConfirmSignOut asks the signed-in user to confirm a sign-out that an
-// application requested without proving it concerns this session. If no
-// one is signed in it shows the signed-out page.
-func (u *UI) ConfirmSignOut(w http.ResponseWriter, r *http.Request) {
-	_, user, err := u.CurrentSession(r.Context(), r)
-	if err != nil {
-		u.SignedOut(w)
-		return
-	}
-	u.render(w, http.StatusOK, "confirm", struct {
-		Title, Username, CSRF string
-	}{"Sign out?", user.Username, u.csrfToken("signout", cookieValue(r, SessionCookie), "")})
+	return r.RemoteAddr
 }

@@ -305,16 +305,17 @@ func TestPagesSecurityHeadersAndGolden(t *testing.T) {
 		}, http.StatusOK, "account.golden"},
 		{"confirm sign-out page", func() *httptest.ResponseRecorder {
 			rec := httptest.NewRecorder()
-			env.u.ConfirmSignOut(rec, request(http.MethodGet, "/", nil, SessionCookie, session.Value))
+			env.u.ConfirmSignOut(t.Context(), rec, request(http.MethodGet, "/", nil, SessionCookie, session.Value),
+				"/end_session", url.Values{"client_id": {"web"}, "state": {"s<1>"}}, "Web App")
 			return rec
 		}, http.StatusOK, "confirm.golden"},
 		{"signed-out page", func() *httptest.ResponseRecorder {
 			rec := httptest.NewRecorder()
-			env.u.SignedOut(rec)
+			env.u.SignedOut(t.Context(), rec, nil, "", "")
 			return rec
 		}, http.StatusOK, "signedout.golden"},
 		{"sign-out", func() *httptest.ResponseRecorder {
-			form := url.Values{"csrf_token": {env.u.csrfToken("signout", session.Value, "")}}
+			form := url.Values{"csrf_token": {env.u.csrfToken("account", session.Value, "")}}
 			return env.do(request(http.MethodPost, "/account/signout", form, SessionCookie, session.Value))
 		}, http.StatusOK, ""},
 	}

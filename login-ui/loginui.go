@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -34,12 +35,27 @@ type Store interface {
 	storage.Sessions
 	storage.AuthRequests
 	storage.Clients
+	storage.Consents
+	storage.TokenFamilies
+	storage.LogoutNotices
+	storage.LoginThrottle
 }
 
 // Config configures the UI. CSRFKey and CallbackURL are required.
 type Config struct {
-	// SessionTTL is the absolute lifetime of an SSO session.
-	SessionTTL time.Duration
+	// IdleTimeout ends an SSO session that has not been used for that long
+	// (default 8 h); AbsoluteTimeout ends it that long after sign-in
+	// whatever its use (default 7 days).
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// RememberFor is the idle and absolute timeout of a session whose user
+	// ticked "keep me signed in", whose cookie then persists; zero hides
+	// the choice.
+	RememberFor time.Duration
+	// KeepOnUserAgentChange keeps a session whose browser's User-Agent
+	// changed (the change is still audited); by default such a session
+	// ends, as a stolen cookie replayed elsewhere usually shows up so.
+	KeepOnUserAgentChange bool
 	// CSRFKey (32 bytes) keys the HMAC of CSRF tokens.
 	CSRFKey []byte
 	// CallbackURL returns where to send the browser once the auth request
@@ -48,23 +64,35 @@ type Config struct {
 	// MaxConcurrentHashes bounds simultaneous argon2id verifications
 	// (each takes ~19 MiB); more logins wait briefly, then get 503.
 	MaxConcurrentHashes int
-	Now                 func() time.Time
-	Random              io.Reader
-	Logger              *slog.Logger
+	// Issuer names this server in front-channel logout URLs.
+	Issuer string
+	// Clients looks clients up (the provider's cache); default the store.
+	Clients storage.ClientLookup
+	// Events receives the UI's audit events; nil logs them.
+	Events func(context.Context, Event)
+	// LogoutQueued is called after back-channel logout notices were queued,
+	// to wake their delivery.
+	LogoutQueued func()
+	// RevokedFamilyKeep is how long a withdrawn consent's token families
+	// are remembered as revoked: at least the access token lifetime.
+	RevokedFamilyKeep time.Duration
+	Now               func() time.Time
+	Random            io.Reader
+	Logger            *slog.Logger
 }
 
 // UI serves the login pages. Create it with New.
 type UI struct {
-	store      Store
-	cfg        Config
-	pages      *pages
-	assets     http.Handler
-	hashSlots  chan struct{}
-	dummyHash  string
-	now        func() time.Time
-	random     io.Reader
-	log        *slog.Logger
-	sessionTTL time.Duration
+	store     Store
+	cfg       Config
+	pages     *pages
+	clients   storage.ClientLookup
+	assets    http.Handler
+	hashSlots chan struct{}
+	dummyHash string
+	now       func() time.Time
+	random    io.Reader
+	log       *slog.Logger
 }
 
 // New returns a UI over store. It fails when required configuration is
@@ -76,7 +104,7 @@ func New(store Store, cfg Config) (*UI, error) {
 	if cfg.CallbackURL == nil {
 		return nil, errors.New("loginui: CallbackURL is required")
 	}
-	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger, sessionTTL: cfg.SessionTTL}
+	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger}
 	if u.now == nil {
 		u.now = time.Now
 	}
@@ -86,8 +114,18 @@ func New(store Store, cfg Config) (*UI, error) {
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
-	if u.sessionTTL <= 0 {
-		u.sessionTTL = 8 * time.Hour
+	if u.cfg.IdleTimeout <= 0 {
+		u.cfg.IdleTimeout = 8 * time.Hour
+	}
+	if u.cfg.AbsoluteTimeout <= 0 {
+		u.cfg.AbsoluteTimeout = 7 * 24 * time.Hour
+	}
+	u.clients = cfg.Clients
+	if u.clients == nil {
+		u.clients = store.Client
+	}
+	if u.cfg.RevokedFamilyKeep <= 0 {
+		u.cfg.RevokedFamilyKeep = time.Hour
 	}
 	n := cfg.MaxConcurrentHashes
 	if n <= 0 {
@@ -111,6 +149,31 @@ func New(store Store, cfg Config) (*UI, error) {
 	return u, nil
 }
 
+// Hooks connect the UI to the provider that routes to it.
+type Hooks struct {
+	Issuer       string
+	Clients      storage.ClientLookup
+	Events       func(context.Context, Event)
+	LogoutQueued func()
+}
+
+// SetHooks installs the provider's hooks; call it before serving. Nil
+// members leave the current ones.
+func (u *UI) SetHooks(h Hooks) {
+	if h.Issuer != "" {
+		u.cfg.Issuer = h.Issuer
+	}
+	if h.Clients != nil {
+		u.clients = h.Clients
+	}
+	if h.Events != nil {
+		u.cfg.Events = h.Events
+	}
+	if h.LogoutQueued != nil {
+		u.cfg.LogoutQueued = h.LogoutQueued
+	}
+}
+
 // Hash returns the hex SHA-256 of a cookie value: the form in which
 // session ids and browser bindings are stored.
 func Hash(value string) string {
@@ -131,6 +194,44 @@ func setCookie(w http.ResponseWriter, name, value string) {
 		Name: name, Value: value, Path: "/",
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// setSessionCookie sets the session cookie: a browser-session cookie, or
+// for a remembered session one that lasts until the session's absolute
+// end.
+func (u *UI) setSessionCookie(w http.ResponseWriter, value string, s *storage.Session) {
+	c := &http.Cookie{
+		Name: SessionCookie, Value: value, Path: "/",
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	}
+	if s.Remember {
+		c.MaxAge = int(s.AbsoluteExpiresAt.Sub(u.now()) / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+// renewBrowserCookie replaces the browser-binding cookie with a new value.
+func (u *UI) renewBrowserCookie(w http.ResponseWriter) (string, error) {
+	v, err := u.randomToken()
+	if err != nil {
+		return "", err
+	}
+	setCookie(w, BrowserCookie, v)
+	return v, nil
+}
+
+// addQuery appends name/value pairs to a URL's query.
+func addQuery(raw string, pairs ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		q.Set(pairs[i], pairs[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func clearCookie(w http.ResponseWriter, name string) {

@@ -1,6 +1,7 @@
 package loginui
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -43,26 +44,41 @@ type uiEnv struct {
 	u     *UI
 	store *sqlite.Store
 	h     http.Handler
+	// clock is the UI's now; tests move it.
+	clock  *time.Time
+	events *[]Event
 }
 
-func newUIEnv(t *testing.T) *uiEnv {
+func newUIEnv(t *testing.T) *uiEnv { return newUIEnvWith(t, nil) }
+
+// newUIEnvWith is newUIEnv with the configuration adjusted by configure.
+// The UI's clock starts at testNow and its events are recorded.
+func newUIEnvWith(t *testing.T, configure func(*Config)) *uiEnv {
 	t.Helper()
+	clock := testNow
+	var events []Event
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
-	u, err := New(store, Config{
+	cfg := Config{
 		CSRFKey:     testCSRFKey,
 		CallbackURL: func(id string) string { return testIssuer + "/authorize/callback?id=" + url.QueryEscape(id) },
-		Now:         func() time.Time { return testNow },
-	})
+		Now:         func() time.Time { return clock },
+		Issuer:      testIssuer,
+		Events:      func(_ context.Context, e Event) { events = append(events, e) },
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	u, err := New(store, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	r := chi.NewRouter()
 	u.Routes(r)
-	env := &uiEnv{u: u, store: store, h: r}
+	env := &uiEnv{u: u, store: store, h: r, clock: &clock, events: &events}
 	env.addClient(t, "web", "Web App")
 	return env
 }
@@ -78,6 +94,24 @@ func (e *uiEnv) addClient(t *testing.T, id, name string) {
 		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
 		TokenEndpointAuthMethod: "none", ApplicationType: "web",
 	})
+	if _, err := e.store.SyncClients(t.Context(), clients, testNow); err != nil {
+		t.Fatalf("SyncClients: %v", err)
+	}
+}
+
+// addClientWith adds a client; unset protocol fields get defaults.
+func (e *uiEnv) addClientWith(t *testing.T, c storage.Client) {
+	t.Helper()
+	clients, err := e.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedirectURIs == nil {
+		c.RedirectURIs = []string{"https://app.example/cb"}
+	}
+	c.GrantTypes, c.ResponseTypes = []string{"authorization_code"}, []string{"code"}
+	c.TokenEndpointAuthMethod, c.ApplicationType = "none", "web"
+	clients = append(clients, c)
 	if _, err := e.store.SyncClients(t.Context(), clients, testNow); err != nil {
 		t.Fatalf("SyncClients: %v", err)
 	}

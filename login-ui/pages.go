@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed templates/*.html
@@ -22,7 +23,7 @@ type pages struct {
 
 func parsePages() (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"login", "error", "account", "signedout", "confirm"} {
+	for _, name := range []string{"login", "error", "account", "signedout", "confirm", "consent"} {
 		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("loginui: parse %s: %w", name, err)
@@ -35,6 +36,12 @@ func parsePages() (*pages, error) {
 // render writes a page with the security headers. Rendering into a buffer
 // first means a template failure yields a clean 500, not half a page.
 func (u *UI) render(w http.ResponseWriter, status int, name string, data any) {
+	u.renderWith(w, status, name, data, "")
+}
+
+// renderWith is render with extra Content-Security-Policy directives
+// (frameSources) appended to the standard policy.
+func (u *UI) renderWith(w http.ResponseWriter, status int, name string, data any, extraCSP string) {
 	var buf bytes.Buffer
 	if err := u.pages.byName[name].ExecuteTemplate(&buf, "base", data); err != nil {
 		u.log.Error("render page", "page", name, "err", err)
@@ -43,6 +50,9 @@ func (u *UI) render(w http.ResponseWriter, status int, name string, data any) {
 		return
 	}
 	SecurityHeaders(w.Header())
+	if extraCSP != "" {
+		w.Header().Set("Content-Security-Policy", w.Header().Get("Content-Security-Policy")+"; "+extraCSP)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
@@ -72,4 +82,22 @@ func assetsHandler() (http.Handler, error) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
 	})), nil
+}
+
+// frameSources is the CSP directive that lets the signed-out page frame
+// the front-channel logout URLs of these origins, and nothing else.
+func frameSources(origins []string) string {
+	var b strings.Builder
+	for _, o := range origins {
+		// Origins come from clients.yaml URIs validated at load; anything
+		// that could break out of the directive is dropped all the same.
+		if o == "" || strings.ContainsAny(o, " ;,'\"\n\r") {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("frame-src")
+		}
+		b.WriteString(" " + o)
+	}
+	return b.String()
 }

@@ -85,7 +85,7 @@ func newAssertionEnv(t *testing.T) *assertionEnv {
 			ResponseTypes:           []string{"code"},
 			Scopes:                  []string{"reports:read"},
 			TokenEndpointAuthMethod: "private_key_jwt", ApplicationType: "web",
-			JWKS: a.jwksJSON,
+			JWKS: a.jwksJSON, SkipConsent: true,
 		},
 		storage.Client{
 			ID: "pkjwt-uri", Name: "Key URI App",

@@ -148,33 +148,51 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ar.HintSubject = hintSub
 
-	session, user, err := p.ui.CurrentSession(ctx, r)
-	if err != nil && !errors.Is(err, loginui.ErrNoSession) {
-		// A failed lookup never counts as signed in.
-		p.unavailable(w, r, "authorize: session lookup", err)
-		return
-	}
 	forceLogin := slices.Contains(req.Prompt, oidc.PromptLogin) || slices.Contains(req.Prompt, oidc.PromptSelectAccount)
-	usable := err == nil && !forceLogin &&
-		(maxAge == nil || p.cfg.Now().Sub(session.AuthTime) <= time.Duration(*maxAge)*time.Second) &&
-		(hintSub == "" || hintSub == user.ID)
-	if slices.Contains(req.Prompt, oidc.PromptNone) && !usable {
+	var session *storage.Session
+	var user *storage.User
+	usable := false
+	if !forceLogin {
+		session, user, err = p.ui.UseSession(ctx, w, r, c.c.ID)
+		if err != nil && !errors.Is(err, loginui.ErrNoSession) {
+			// A failed lookup never counts as signed in.
+			p.unavailable(w, r, "authorize: session lookup", err)
+			return
+		}
+		usable = err == nil &&
+			(maxAge == nil || p.cfg.Now().Sub(session.AuthTime) <= time.Duration(*maxAge)*time.Second) &&
+			(hintSub == "" || hintSub == user.ID)
+	}
+	promptNone := slices.Contains(req.Prompt, oidc.PromptNone)
+	if promptNone && !usable {
 		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
 		return
 	}
+	consent := false
 	if usable {
-		// Single sign-on: the session answers without showing a page.
+		if consent, err = p.needsConsent(ctx, c, user.ID, ar.Scopes, ar.Prompt); err != nil {
+			p.unavailable(w, r, "authorize: consent lookup", err)
+			return
+		}
+		if consent && promptNone {
+			fail(&oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this application"})
+			return
+		}
+		// Single sign-on: the session answers without a sign-in page.
 		ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR = true, user.ID, session.ID, session.AuthTime, session.AMR
 	}
 	if err := p.store.CreateAuthRequest(ctx, ar); err != nil {
 		p.unavailable(w, r, "authorize: store request", err)
 		return
 	}
-	if usable {
+	switch {
+	case usable && consent:
+		http.Redirect(w, r, consentURL(ar.ID), http.StatusFound)
+	case usable:
 		p.respondCode(w, r, ar)
-		return
+	default:
+		http.Redirect(w, r, loginURL(ar.ID), http.StatusFound)
 	}
-	http.Redirect(w, r, loginURL(ar.ID), http.StatusFound)
 }
 
 func truncateName(s string) string {
@@ -288,26 +306,57 @@ func (p *Provider) newAuthRequest(req *oidc.AuthRequest, binding string) (*stora
 }
 
 // callback is where the login UI sends the browser after sign-in. It
-// answers only the browser that started the request and holds the session
-// that completed it, and only once.
+// answers only the browser that holds the session that completed the
+// request (the sign-in renewed the browser's other cookie), and only once;
+// a request that still needs the user's consent goes to the consent page.
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("id")
+	ar, ok := p.completedRequest(w, r, r.URL.Query().Get("id"))
+	if !ok {
+		return
+	}
+	c, err := p.clients.get(r.Context(), ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.ui.RenderError(w, http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is no longer registered.", "invalid_client")
+		return
+	}
+	if err != nil {
+		p.unavailable(w, r, "callback: load client", err)
+		return
+	}
+	consent, err := p.needsConsent(r.Context(), c, ar.UserID, ar.Scopes, ar.Prompt)
+	if err != nil {
+		p.unavailable(w, r, "callback: consent lookup", err)
+		return
+	}
+	if consent {
+		http.Redirect(w, r, consentURL(ar.ID), http.StatusSeeOther)
+		return
+	}
+	p.respondCode(w, r, ar)
+}
+
+// completedRequest loads the completed auth request id for the browser
+// holding its session. It writes an error page and returns ok=false when
+// the request is unknown, expired, not completed, or belongs to another
+// browser.
+func (p *Provider) completedRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, bool) {
 	ar, err := p.store.AuthRequest(r.Context(), id, p.cfg.Now())
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !ar.Done) {
 		p.ui.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
 			"Go back to the application and start signing in again.", "")
-		return
+		return nil, false
 	}
 	if err != nil {
-		p.unavailable(w, r, "callback: load request", err)
-		return
+		p.unavailable(w, r, "load auth request", err)
+		return nil, false
 	}
-	if !p.ui.SameBrowser(r, ar.BrowserHash) || !p.ui.SameSession(r, ar.SessionID) {
+	if !p.ui.SameSession(r, ar.SessionID) {
 		p.ui.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
 			"This sign-in was started in another browser or window. Go back to the application and start again here.", "")
-		return
+		return nil, false
 	}
-	p.respondCode(w, r, ar)
+	return ar, true
 }
 
 // respondCode issues the code of a completed request and sends it to the

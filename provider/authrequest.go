@@ -17,7 +17,7 @@ type authRequest struct {
 var _ op.AuthRequest = authRequest{}
 
 func (a authRequest) GetID() string          { return a.r.ID }
-func (a authRequest) GetACR() string         { return "" }
+func (a authRequest) GetACR() string         { return acrFor(a.r.AMR) }
 func (a authRequest) GetAMR() []string       { return a.r.AMR }
 func (a authRequest) GetAudience() []string  { return []string{a.r.ClientID} }
 func (a authRequest) GetAuthTime() time.Time { return a.r.AuthTime }
@@ -52,3 +52,16 @@ func (r *refreshRequest) GetClientID() string              { return r.g.ClientID
 func (r *refreshRequest) GetScopes() []string              { return r.scopes }
 func (r *refreshRequest) GetSubject() string               { return r.g.UserID }
 func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
+
+// ACRPassword is the acr of a sign-in with a password alone: level 1 of
+// ISO/IEC 29115 (and of NIST SP 800-63's AAL1).
+const ACRPassword = "1"
+
+// acrFor derives the authentication context class from how the user
+// authenticated (amr).
+func acrFor(amr []string) string {
+	if len(amr) == 0 {
+		return ""
+	}
+	return ACRPassword
+}

@@ -15,6 +15,9 @@ type discoveryDocument struct {
 	*oidc.DiscoveryConfiguration
 	// RFC 9207: every authorization response carries iss.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// OpenID Front-Channel Logout 1.0 §3 (op's type has no fields for it).
+	FrontChannelLogoutSupported        bool `json:"frontchannel_logout_supported"`
+	FrontChannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
 }
 
 // buildDiscovery renders the discovery document once: it depends only on
@@ -49,7 +52,14 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.SubjectTypesSupported = []string{"public"}
 	d.ClaimsParameterSupported = false
-	return json.Marshal(discoveryDocument{DiscoveryConfiguration: d, AuthorizationResponseIssParameterSupported: true})
+	d.BackChannelLogoutSupported = true
+	d.BackChannelLogoutSessionSupported = true
+	return json.Marshal(discoveryDocument{
+		DiscoveryConfiguration:                     d,
+		AuthorizationResponseIssParameterSupported: true,
+		FrontChannelLogoutSupported:                true,
+		FrontChannelLogoutSessionSupported:         true,
+	})
 }
 
 func (p *Provider) discoveryHandler(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,15 @@ const (
 	EventRefreshReuseDetected = "refresh_reuse_detected" // a rotated refresh token came back after the grace window
 	EventCodeReuseDetected    = "code_reuse_detected"    // a redeemed code came back
 	EventFamilyRevoked        = "family_revoked"         // every token of a grant was revoked (reuse or revocation)
+	EventBackchannelLogout    = "backchannel_logout"     // a back-channel logout notice reached its final outcome (Outcome)
+)
+
+// Outcomes of EventBackchannelLogout.
+const (
+	LogoutDelivered = "delivered" // the RP answered 2xx
+	LogoutRejected  = "rejected"  // the RP answered a 4xx: not retried
+	LogoutGaveUp    = "gave_up"   // every attempt failed until the notice's deadline
+	LogoutDropped   = "dropped"   // the client is gone, disabled or has no backchannel_logout_uri any more
 )
 
 // Event is one thing the audit trail records. Nothing secret is in it:
@@ -24,7 +33,15 @@ type Event struct {
 	UserID    string // empty for client_credentials
 	Family    string // the grant's token family, when there is one
 	GrantType string // for token_issued
-	Reason    string // for family_revoked: "reuse", "code_reuse" or "revocation"
+	Reason    string // for family_revoked: "reuse", "code_reuse" or "revocation"; for backchannel_logout: the last failure
+	// Outcome, Attempts, Status and SessionID are for backchannel_logout:
+	// the final outcome (LogoutDelivered…), how many deliveries were
+	// attempted, the RP's last HTTP status (0 when it never answered) and
+	// the first 8 characters of the ended session's sid — never all of it.
+	Outcome   string
+	Attempts  int
+	Status    int
+	SessionID string
 }
 
 // emit hands an event to Config.Events, or logs it when that is nil.
@@ -35,9 +52,14 @@ func (p *Provider) emit(ctx context.Context, e Event) {
 		return
 	}
 	level := slog.LevelInfo
-	if e.Kind == EventRefreshReuseDetected || e.Kind == EventCodeReuseDetected {
+	if e.Kind == EventRefreshReuseDetected || e.Kind == EventCodeReuseDetected ||
+		(e.Kind == EventBackchannelLogout && e.Outcome != LogoutDelivered) {
 		level = slog.LevelWarn
 	}
-	p.log.Log(ctx, level, "audit: "+e.Kind, "client", e.ClientID, "user", e.UserID,
-		"family", e.Family, "grant_type", e.GrantType, "reason", e.Reason)
+	attrs := []any{"client", e.ClientID, "user", e.UserID,
+		"family", e.Family, "grant_type", e.GrantType, "reason", e.Reason}
+	if e.Kind == EventBackchannelLogout {
+		attrs = append(attrs, "outcome", e.Outcome, "attempts", e.Attempts, "status", e.Status, "sid_prefix", e.SessionID)
+	}
+	p.log.Log(ctx, level, "audit: "+e.Kind, attrs...)
 }

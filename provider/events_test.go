@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
@@ -43,8 +44,8 @@ func TestAuditEvents(t *testing.T) {
 	})
 	code, verifier := e.authorizeCode(t, "openid offline_access")
 	tr := decodeToken(t, e.exchangeCode(code, verifier, "web", testWebSecret))
-	if got := log.take(); !slices.Equal(got, []string{EventTokenIssued}) {
-		t.Errorf("code exchange: got events %q, want [token_issued]", got)
+	if got := log.take(); !slices.Equal(got, []string{loginui.EventSignIn, EventTokenIssued}) {
+		t.Errorf("sign-in and code exchange: got events %q, want [sign_in token_issued]", got)
 	}
 	decodeToken(t, e.refresh(tr.RefreshToken))
 	if got := log.take(); !slices.Equal(got, []string{EventTokenRefreshed}) {

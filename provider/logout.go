@@ -11,14 +11,31 @@ import (
 
 const endSessionPath = "/end_session"
 
-// endSession is RP-initiated logout (GET and POST). op validates the
-// id_token_hint (expired accepted, forged refused) and the registered
-// post_logout_redirect_uri. A request that cannot be tied to the current
-// session — no hint, or a hint for another user — never ends it silently:
-// the user gets a page with a sign-out button instead, and no redirect.
+// endSession is RP-initiated logout (OpenID RP-Initiated Logout 1.0), GET
+// and POST. op validates the id_token_hint (expired accepted, forged
+// refused), that client_id matches it, and the registered
+// post_logout_redirect_uri (state is passed on). A request that cannot be
+// tied to the current session — no hint, or a hint for another user —
+// never ends it silently: the user gets a page with a sign-out button that
+// posts the request back with confirm=yes and a CSRF token. Ending the
+// session queues back-channel logout notices for every application signed
+// in through it, and the signed-out page loads their front-channel logout
+// URLs before sending the browser on.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
+	if err := r.ParseForm(); err != nil {
+		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
+			"The application sent a sign-out request Gatehouse cannot read.", "invalid_request")
+		return
+	}
+	for _, name := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "logout_hint", "ui_locales", "confirm", "csrf_token"} {
+		if len(r.Form[name]) > 1 || len(r.Form.Get(name)) > maxParamBytes {
+			p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
+				"The application sent a sign-out request Gatehouse cannot read.", "invalid_request")
+			return
+		}
+	}
 	req, err := op.ParseEndSessionRequest(r, p.op.Decoder())
 	if err != nil {
 		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
@@ -31,26 +48,35 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			"The application's sign-out request is not valid, so Gatehouse will not send you anywhere.", "invalid_request")
 		return
 	}
+	appName := ""
+	if v.ClientID != "" {
+		if c, err := p.clients.get(ctx, v.ClientID); err == nil {
+			appName = c.c.Name
+		}
+	}
+	redirect := v.RedirectURI
+	if redirect == signedOutPath {
+		redirect = ""
+	}
+	confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes" &&
+		p.ui.ValidFormToken(r, "endsession", "", r.PostForm.Get("csrf_token"))
 	_, user, err := p.ui.CurrentSession(ctx, r)
 	switch {
 	case errors.Is(err, loginui.ErrNoSession):
-		// Nothing to end.
+		// Nothing to end: already signed out.
+		p.ui.SignedOut(ctx, w, nil, redirect, appName)
+		return
 	case err != nil:
 		p.unavailable(w, r, "end_session: session lookup", err)
 		return
-	case v.UserID == "" || v.UserID != user.ID:
-		p.ui.ConfirmSignOut(w, r)
-		return
-	default:
-		if err := p.ui.EndSession(ctx, w, r); err != nil {
-			p.unavailable(w, r, "end_session: delete session", err)
-			return
-		}
-	}
-	if v.RedirectURI == signedOutPath || v.RedirectURI == "" {
-		p.ui.SignedOut(w)
+	case !confirmed && (v.UserID == "" || v.UserID != user.ID):
+		p.ui.ConfirmSignOut(ctx, w, r, endSessionPath, r.Form, appName)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, v.RedirectURI, http.StatusFound)
+	ended, err := p.ui.EndCurrentSession(ctx, w, r)
+	if err != nil {
+		p.unavailable(w, r, "end_session: end session", err)
+		return
+	}
+	p.ui.SignedOut(ctx, w, ended, redirect, appName)
 }

@@ -182,14 +182,14 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			return "", "", time.Time{}, err
 		}
 		next.FamilyID = familyForCode(r.r.CodeHash)
-		next.AuthTime, next.AMR = r.r.AuthTime, r.r.AMR
+		next.AuthTime, next.AMR, next.SessionID = r.r.AuthTime, r.r.AMR, r.r.SessionID
 		next.AbsoluteExpiresAt = now.Add(pol.absolute)
 		next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
 		if err := p.store.CreateRefreshGrant(ctx, next); err != nil {
 			return "", "", time.Time{}, internal(fmt.Errorf("store refresh grant: %w", err))
 		}
 	case *refreshRequest:
-		next.FamilyID, next.AuthTime, next.AMR = r.g.FamilyID, r.g.AuthTime, r.g.AMR
+		next.FamilyID, next.AuthTime, next.AMR, next.SessionID = r.g.FamilyID, r.g.AuthTime, r.g.AMR, r.g.SessionID
 		// The family's absolute deadline is fixed at the code exchange:
 		// rotation never extends it, so a grant cannot slide forever.
 		// Grants stored before the deadline was recorded expire at it.
@@ -361,6 +361,21 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 		return oidc.ErrInvalidGrant().WithDescription("the user is disabled")
 	}
 	setUserClaims(info, u, scopes)
+	// sid names the SSO session (OpenID Back-Channel Logout §2.1), so the
+	// client can match the session's logout token to its own session.
+	switch r := req.(type) {
+	case authRequest:
+		if r.r.SessionID != "" {
+			info.AppendClaims("sid", r.r.SessionID)
+		}
+	case *refreshRequest:
+		if r.g.SessionID != "" {
+			info.AppendClaims("sid", r.g.SessionID)
+		}
+		if acr := acrFor(r.g.AMR); acr != "" {
+			info.AppendClaims("acr", acr)
+		}
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -35,6 +36,9 @@ type Store interface {
 	storage.Sessions
 	storage.TokenFamilies
 	storage.ClientAssertions
+	storage.Consents
+	storage.LogoutNotices
+	storage.LoginThrottle
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }
@@ -174,6 +178,8 @@ type Provider struct {
 	// discovery is the pre-serialized discovery document.
 	discovery []byte
 	log       *slog.Logger
+	// logouts is the running back-channel logout delivery, if any.
+	logouts atomic.Pointer[LogoutDelivery]
 }
 
 // opServer wraps op's Provider to switch off grants Gatehouse does not
@@ -261,6 +267,18 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	p.op = &opServer{Provider: inner}
+	ui.SetHooks(loginui.Hooks{
+		Issuer: cfg.Issuer,
+		Clients: func(ctx context.Context, id string) (*storage.Client, error) {
+			c, err := p.clients.get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return c.c, nil
+		},
+		Events:       p.emitUI,
+		LogoutQueued: p.kickLogouts,
+	})
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,7 @@ const (
 	testIdleSecret    = "idle-secret-0123456789abcdef0123456789abcdef"
 	testNoGraceSecret = "nograce-secret-0123456789abcdef0123456789abcdef"
 	testGraceSecret   = "grace-secret-0123456789abcdef0123456789abcdef"
+	testThirdSecret   = "third-secret-0123456789abcdef0123456789abcdef"
 	testUsername      = "alice"
 	testPassword      = "correct horse battery staple"
 	testUserID        = "user-alice"
@@ -52,6 +53,24 @@ var cheapArgon2 = loginui.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism
 // client_secret_post) have their own refresh-token policy; the others get
 // the provider's defaults.
 func testClients() []storage.Client {
+	clients := firstPartyClients()
+	for i := range clients {
+		clients[i].SkipConsent = true
+	}
+	return append(clients, storage.Client{
+		ID: "third", Name: "Third-party <App>", SecretHash: HashClientSecret(testThirdSecret),
+		RedirectURIs:            []string{webRedirect},
+		PostLogoutRedirectURIs:  []string{webRedirect + "/bye"},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		ResponseTypes:           []string{"code"},
+		TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
+		BackchannelLogoutURI: "https://third.example/backchannel", BackchannelLogoutSessionRequired: true,
+		FrontchannelLogoutURI: "https://third.example/frontchannel", FrontchannelLogoutSessionRequired: true,
+	})
+}
+
+// firstPartyClients are the test clients that skip consent.
+func firstPartyClients() []storage.Client {
 	return []storage.Client{
 		{
 			ID: "web", Name: "Web App", SecretHash: HashClientSecret(testWebSecret),

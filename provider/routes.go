@@ -22,6 +22,8 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Get(authorizePath, p.authorize)
 	r.Post(authorizePath, p.authorize)
 	r.Get(callbackPath, p.callback)
+	r.Get(consentPath, p.consentPage)
+	r.Post(consentPath, p.consent)
 	r.Post(tokenPath, p.token)
 	r.Post(revokePath, p.revoke)
 	r.Post(introspectPath, p.introspect)
@@ -29,7 +31,7 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Post(userinfoPath, p.userinfo)
 	r.Get(endSessionPath, p.endSession)
 	r.Post(endSessionPath, p.endSession)
-	r.Get(signedOutPath, func(w http.ResponseWriter, _ *http.Request) { p.ui.SignedOut(w) })
+	r.Get(signedOutPath, func(w http.ResponseWriter, r *http.Request) { p.ui.SignedOut(r.Context(), w, nil, "", "") })
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusFound) })
 
 	p.ui.Routes(r)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -33,6 +34,15 @@ const (
 	maxRefreshGracePeriod = time.Minute
 	minRefreshIdleTTL     = time.Minute
 	minRefreshAbsoluteTTL = time.Hour
+)
+
+// Keys of the consent and logout settings in clients.yaml.
+const (
+	keySkipConsent           = "skip_consent"
+	keyBackchannelURI        = "backchannel_logout_uri"
+	keyBackchannelSessionReq = "backchannel_logout_session_required"
+	keyFrontchannelURI       = "frontchannel_logout_uri"
+	keyFrontchannelSessReq   = "frontchannel_logout_session_required"
 )
 
 // Keys of the per-client refresh-token policy in clients.yaml: durations
@@ -82,6 +92,11 @@ func secretKeys() []string {
 // and refresh_token_absolute_ttl (absent: the server's refresh_token_ttl),
 // stored in the storage.Client fields of the same names (a grace period of
 // 0s as storage.NoRefreshGrace).
+//
+// skip_consent, backchannel_logout_session_required and
+// frontchannel_logout_session_required are YAML booleans (true or false,
+// unquoted); backchannel_logout_uri and frontchannel_logout_uri are checked
+// as redirect URIs are (see checkLogoutURIs).
 //
 // Secrets come from client_secret (hashed here), client_secret_env
 // (getenv), client_secret_file (readFile; a relative path is relative to
@@ -186,6 +201,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	strs := make(map[string]string)
 	lists := make(map[string][]string)
 	durs := make(map[string]time.Duration)
+	bools := make(map[string]bool)
 	var secretsGiven []string // secret keys present, in file order
 	var jwks []byte           // the jwks given, as compact JSON
 	for i := 0; i+1 < len(item.Content); i += 2 {
@@ -204,6 +220,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		switch key {
 		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
 			"id_token_signed_response_alg", "access_token_format", "jwks_uri",
+			keyBackchannelURI, keyFrontchannelURI,
 			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
 			s, msg := yamlString(v)
 			if msg != "" {
@@ -219,6 +236,14 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 			if slices.Contains(secretKeys(), key) {
 				secretsGiven = append(secretsGiven, key)
 			}
+		case keySkipConsent, keyBackchannelSessionReq, keyFrontchannelSessReq:
+			b, msg := yamlBool(v)
+			if msg != "" {
+				p.bad(v.Line, field, msg)
+				continue
+			}
+			bools[key] = b
+			lines[key] = v.Line
 		case keyRefreshGrace, keyRefreshIdle, keyRefreshAbsolute:
 			str, msg := yamlString(v)
 			if msg == "" && v.ShortTag() == "!!null" {
@@ -313,6 +338,24 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 		if format == "" {
 			p.bad(lines["access_token_format"], prefix+".access_token_format",
 				"must not be empty: use jwt or opaque, or leave it out for jwt")
+		}
+	}
+
+	c.SkipConsent = bools[keySkipConsent]
+	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]
+	c.FrontchannelLogoutSessionRequired = bools[keyFrontchannelSessReq]
+	for _, f := range []struct {
+		key string
+		uri *string
+	}{
+		{keyBackchannelURI, &c.BackchannelLogoutURI},
+		{keyFrontchannelURI, &c.FrontchannelLogoutURI},
+	} {
+		if v, given := strs[f.key]; given {
+			*f.uri = v
+			if v == "" {
+				p.bad(lines[f.key], prefix+"."+f.key, "must not be empty: leave it out for none")
+			}
 		}
 	}
 
@@ -558,9 +601,6 @@ func yamlJWKS(v *yaml.Node) ([]byte, string) {
 // does not implement yet; they get a clearer message than unknown keys.
 func unsupportedClientFields() []string {
 	return []string{
-		"backchannel_logout_uri", "backchannel_logout_session_required",
-		"frontchannel_logout_uri", "frontchannel_logout_session_required",
-		"skip_consent",
 		"client_uri", "logo_uri", "policy_uri", "tos_uri", "contacts",
 	}
 }
@@ -711,6 +751,7 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 	}
 
 	checkRefreshPolicy(c, bad)
+	checkSignInSettings(c, bad)
 
 	for i, s := range c.Scopes {
 		field := fmt.Sprintf("scope[%d]", i)
@@ -769,6 +810,107 @@ func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
 	case idle > maxRefreshTokenTTL:
 		bad(keyRefreshIdle, fmt.Sprintf("must be at most %s (365 days) (got %s)", fmtDuration(maxRefreshTokenTTL), fmtDuration(idle)))
 	}
+}
+
+// checkSignInSettings checks the settings that concern users signing in
+// through the client: skip_consent and the logout URIs apply only to
+// clients with the authorization_code grant; each *_session_required
+// needs its URI; the URIs are checked by checkLogoutURI; a front-channel
+// logout URI has the scheme, host and port of one of the redirect URIs
+// (OpenID Connect Front-Channel Logout 1.0 §2) and no iss or sid query
+// parameter of its own (Gatehouse adds them), and native apps have none,
+// as the OP's page cannot load an app in an iframe.
+func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
+	if !slices.Contains(c.GrantTypes, grantAuthorizationCode) {
+		for _, f := range []struct {
+			key string
+			set bool
+		}{
+			{keySkipConsent, c.SkipConsent},
+			{keyBackchannelURI, c.BackchannelLogoutURI != ""},
+			{keyBackchannelSessionReq, c.BackchannelLogoutSessionRequired},
+			{keyFrontchannelURI, c.FrontchannelLogoutURI != ""},
+			{keyFrontchannelSessReq, c.FrontchannelLogoutSessionRequired},
+		} {
+			if f.set {
+				bad(f.key, "applies only to clients with the authorization_code grant, through which users sign in: remove it")
+			}
+		}
+		return
+	}
+	if c.BackchannelLogoutSessionRequired && c.BackchannelLogoutURI == "" {
+		bad(keyBackchannelSessionReq, "needs backchannel_logout_uri: add it, or remove this")
+	}
+	if c.FrontchannelLogoutSessionRequired && c.FrontchannelLogoutURI == "" {
+		bad(keyFrontchannelSessReq, "needs frontchannel_logout_uri: add it, or remove this")
+	}
+	if uri := c.BackchannelLogoutURI; uri != "" {
+		if msg := checkLogoutURI(uri); msg != "" {
+			bad(keyBackchannelURI, msg)
+		}
+	}
+	uri := c.FrontchannelLogoutURI
+	if uri == "" {
+		return
+	}
+	if c.ApplicationType == appTypeNative {
+		bad(keyFrontchannelURI, "native apps cannot be signed out in an iframe of Gatehouse's page: remove it (backchannel_logout_uri reaches a server of yours)")
+		return
+	}
+	if msg := checkLogoutURI(uri); msg != "" {
+		bad(keyFrontchannelURI, msg)
+		return
+	}
+	u, _ := url.Parse(uri) // checkLogoutURI parsed it
+	if q := u.Query(); q.Has("iss") || q.Has("sid") {
+		bad(keyFrontchannelURI, "must not have iss or sid query parameters: Gatehouse adds them")
+	}
+	sameOrigin := slices.ContainsFunc(c.RedirectURIs, func(r string) bool {
+		ru, err := url.Parse(r)
+		return err == nil && origin(ru) == origin(u)
+	})
+	if !sameOrigin && len(c.RedirectURIs) > 0 {
+		bad(keyFrontchannelURI, fmt.Sprintf("must have the scheme, host and port of one of the redirect_uris (OpenID Connect Front-Channel Logout 1.0 §2): %s is not among them", origin(u)))
+	}
+}
+
+// origin returns scheme://host:port of an http(s) URL, the port written
+// out even when it is the scheme's default.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)
+}
+
+// checkLogoutURI returns what is wrong with a back- or front-channel
+// logout URI, or "": the rules of redirect URIs for web clients (absolute,
+// normal form, https except on a loopback host, no fragment, no user
+// info), never a private-use scheme.
+func checkLogoutURI(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Sprintf("scheme %q is not allowed: use https (or http on the loopback hosts 127.0.0.1, [::1] and localhost)", u.Scheme)
+	}
+	return checkRedirectURI(raw, appTypeWeb)
+}
+
+// yamlBool reads a YAML boolean: true or false, unquoted. msg says what
+// else n is.
+func yamlBool(n *yaml.Node) (b bool, msg string) {
+	s, msg := yamlString(n)
+	switch {
+	case msg != "":
+		return false, msg
+	case n.ShortTag() == "!!null":
+		return false, "has no value: write true or false, or leave it out for false"
+	case n.ShortTag() != "!!bool":
+		return false, fmt.Sprintf("must be true or false, unquoted (got %q)", s)
+	}
+	if err := n.Decode(&b); err != nil {
+		return false, fmt.Sprintf("must be true or false (got %q)", s)
+	}
+	return b, ""
 }
 
 // fmtDuration writes d as clients.yaml would, without zero units:

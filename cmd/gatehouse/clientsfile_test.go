@@ -152,6 +152,9 @@ func TestParseClientsFileErrors(t *testing.T) {
 		"  - {client_id: ok, token_endpoint_auth_method: none, redirect_uris: [\"https://ok.example/cb\"]}\n" +
 		"  # the client under test:\n"
 	const refresh = head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, refresh_token]\n"
+	// signIn is a public web client whose next line is line 7.
+	const signIn = head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n"
+	const service = head + "  - client_id: a\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n"
 	const pkjwt = head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n"
 	tests := []struct {
 		name string
@@ -172,7 +175,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"client_id too long", head + "  - client_id: " + strings.Repeat("a", 129) + "\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", "clients.yaml:4: clients[1].client_id: is 129 characters long, the limit is 128"},
 		{"duplicate client_id", head + "  - client_id: ok\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:4: clients[1].client_id: duplicate: "ok" is already used by clients[0] (line 2)`},
 		{"unknown client key", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uri: https://a.example/cb\n", "clients.yaml:6: clients[1].redirect_uri: unknown field"},
-		{"known but unsupported key", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    backchannel_logout_uri: https://a.example/bc\n", "clients.yaml:7: clients[1].backchannel_logout_uri: not supported yet"},
+		{"known but unsupported key", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    client_uri: https://a.example/\n", "clients.yaml:7: clients[1].client_uri: not supported yet"},
 		{"key twice", head + "  - client_id: a\n    client_id: b\n", "clients.yaml:5: clients[1].client_id: given twice (first at line 4)"},
 		{"null value", head + "  - client_id:\n", "clients.yaml:4: clients[1].client_id: has no value"},
 		{"alias", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &r [https://a.example/cb]\n    post_logout_redirect_uris: *r\n", "clients.yaml:7: clients[1].post_logout_redirect_uris: must be a list"},
@@ -234,6 +237,37 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"redirect uri bad, second element", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - https://a.example/cb\n      - https://*.a.example/cb\n", "clients.yaml:8: clients[1].redirect_uris[1]: must not contain a wildcard"},
 		{"redirect uri twice", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb, https://a.example/cb]\n", `clients.yaml:6: clients[1].redirect_uris[1]: "https://a.example/cb" is listed twice`},
 		{"second document", "clients: []\n---\nclients: []\n", "clients.yaml:2: a second YAML document starts here"},
+		// Consent and logout settings.
+		{"skip_consent quoted", signIn + "    skip_consent: \"true\"\n", `clients.yaml:7: clients[1].skip_consent: must be true or false, unquoted (got "true")`},
+		{"skip_consent yes", signIn + "    skip_consent: yes\n", `clients.yaml:7: clients[1].skip_consent: must be true or false, unquoted (got "yes")`},
+		{"skip_consent null", signIn + "    skip_consent:\n", "clients.yaml:7: clients[1].skip_consent: has no value: write true or false"},
+		{"skip_consent list", signIn + "    skip_consent: [true]\n", "clients.yaml:7: clients[1].skip_consent: must be a single value"},
+		{"skip_consent twice", signIn + "    skip_consent: true\n    skip_consent: false\n", "clients.yaml:8: clients[1].skip_consent: given twice (first at line 7)"},
+		{"skip_consent for a service", service + "    skip_consent: true\n", "clients.yaml:7: clients[1].skip_consent: applies only to clients with the authorization_code grant"},
+		{"backchannel http", signIn + "    backchannel_logout_uri: http://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must use https: http is only allowed for the loopback hosts"},
+		{"backchannel fragment", signIn + "    backchannel_logout_uri: https://a.example/logout#x\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain a fragment"},
+		{"backchannel user info", signIn + "    backchannel_logout_uri: https://user:pw@a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain @"},
+		{"backchannel relative", signIn + "    backchannel_logout_uri: /logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must be an absolute URI"},
+		{"backchannel private scheme", signIn + "    backchannel_logout_uri: com.example.app:/logout\n", `clients.yaml:7: clients[1].backchannel_logout_uri: scheme "com.example.app" is not allowed: use https`},
+		{"backchannel not normal", signIn + "    backchannel_logout_uri: HTTPS://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: is not in normal form"},
+		{"backchannel empty", signIn + "    backchannel_logout_uri: ''\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not be empty: leave it out for none"},
+		{"backchannel null", signIn + "    backchannel_logout_uri:\n", "clients.yaml:7: clients[1].backchannel_logout_uri: has no value"},
+		{"backchannel list", signIn + "    backchannel_logout_uri: [https://a.example/logout]\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must be a single value"},
+		{"backchannel for a service", service + "    backchannel_logout_uri: https://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: applies only to clients with the authorization_code grant"},
+		{"backchannel session required without the URI", signIn + "    backchannel_logout_session_required: true\n", "clients.yaml:7: clients[1].backchannel_logout_session_required: needs backchannel_logout_uri: add it, or remove this"},
+		{"backchannel session required quoted", signIn + "    backchannel_logout_uri: https://a.example/logout\n    backchannel_logout_session_required: 'false'\n", `clients.yaml:8: clients[1].backchannel_logout_session_required: must be true or false, unquoted (got "false")`},
+		{"frontchannel http", signIn + "    frontchannel_logout_uri: http://a.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must use https"},
+		{"frontchannel fragment", signIn + "    frontchannel_logout_uri: https://a.example/logout#x\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must not contain a fragment"},
+		{"frontchannel user info", signIn + "    frontchannel_logout_uri: https://a@a.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must not contain @"},
+		{"frontchannel relative", signIn + "    frontchannel_logout_uri: logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must be an absolute URI"},
+		{"frontchannel other host", signIn + "    frontchannel_logout_uri: https://b.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must have the scheme, host and port of one of the redirect_uris (OpenID Connect Front-Channel Logout 1.0 §2): https://b.example:443 is not among them"},
+		{"frontchannel other port", signIn + "    frontchannel_logout_uri: https://a.example:8443/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must have the scheme, host and port of one of the redirect_uris"},
+		{"frontchannel with sid", signIn + "    frontchannel_logout_uri: https://a.example/logout?sid=x\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must not have iss or sid query parameters"},
+		{"frontchannel empty", signIn + "    frontchannel_logout_uri: ''\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must not be empty"},
+		{"frontchannel for a native app", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: none\n    redirect_uris: [http://127.0.0.1/cb]\n    frontchannel_logout_uri: http://127.0.0.1/logout\n", "clients.yaml:8: clients[1].frontchannel_logout_uri: native apps cannot be signed out in an iframe"},
+		{"frontchannel for a service", service + "    frontchannel_logout_uri: https://a.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: applies only to clients with the authorization_code grant"},
+		{"frontchannel session required without the URI", signIn + "    frontchannel_logout_session_required: true\n", "clients.yaml:7: clients[1].frontchannel_logout_session_required: needs frontchannel_logout_uri: add it, or remove this"},
+		{"frontchannel session required a number", signIn + "    frontchannel_logout_uri: https://a.example/logout\n    frontchannel_logout_session_required: 1\n", `clients.yaml:8: clients[1].frontchannel_logout_session_required: must be true or false, unquoted (got "1")`},
 		// The refresh-token policy; refresh is a public client with the
 		// refresh_token grant whose next line is line 8.
 		{"grace not a duration", refresh + "    refresh_token_grace_period: 10\n", `clients.yaml:8: clients[1].refresh_token_grace_period: not a duration: "10" (write it like 10s, 30m or 720h)`},
@@ -439,6 +473,13 @@ func TestValidateClient(t *testing.T) {
 			c.RefreshTokenIdleTTL, c.RefreshTokenAbsoluteTTL = 3*time.Hour, 2*time.Hour
 		}, "refresh_token_idle_ttl: must not be longer than refresh_token_absolute_ttl (2h; got 3h)"},
 		{"absolute negative", func(c *storage.Client) { withRefresh(c); c.RefreshTokenAbsoluteTTL = -time.Hour }, "refresh_token_absolute_ttl: must not be negative"},
+		{"backchannel http", func(c *storage.Client) { c.BackchannelLogoutURI = "http://a.example/logout" }, `client "a": backchannel_logout_uri: must use https`},
+		{"backchannel session required alone", func(c *storage.Client) { c.BackchannelLogoutSessionRequired = true }, `client "a": backchannel_logout_session_required: needs backchannel_logout_uri`},
+		{"frontchannel other origin", func(c *storage.Client) { c.FrontchannelLogoutURI = "https://b.example/logout" }, `client "a": frontchannel_logout_uri: must have the scheme, host and port`},
+		{"frontchannel session required alone", func(c *storage.Client) { c.FrontchannelLogoutSessionRequired = true }, `client "a": frontchannel_logout_session_required: needs frontchannel_logout_uri`},
+		{"skip consent without the code grant", func(c *storage.Client) {
+			c.GrantTypes, c.ResponseTypes, c.RedirectURIs, c.SkipConsent = []string{"client_credentials"}, nil, nil, true
+		}, `client "a": skip_consent: applies only to clients with the authorization_code grant`},
 	}
 	for _, tt := range tests {
 		c := good
@@ -446,6 +487,67 @@ func TestValidateClient(t *testing.T) {
 		err := validateClient(c)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestParseClientsFileSignInSettings checks skip_consent and the logout
+// settings: given values land in the storage.Client fields, absent ones
+// leave them zero, and the edges of the URI rules are allowed.
+func TestParseClientsFileSignInSettings(t *testing.T) {
+	const file = `clients:
+  - client_id: first-party
+    client_secret: ` + clientsTestSecretPlain + `
+    redirect_uris: [https://app.example.com/callback]
+    skip_consent: true
+    backchannel_logout_uri: https://app.example.com/logout/backchannel?tenant=1
+    backchannel_logout_session_required: true
+    frontchannel_logout_uri: https://app.example.com:443/logout/frontchannel
+    frontchannel_logout_session_required: true
+  - client_id: local
+    token_endpoint_auth_method: none
+    redirect_uris: [http://localhost:3000/callback]
+    skip_consent: false
+    backchannel_logout_uri: http://127.0.0.1:3001/backchannel
+    frontchannel_logout_uri: http://localhost:3000/logout
+    frontchannel_logout_session_required: false
+  - client_id: native-backchannel
+    application_type: native
+    token_endpoint_auth_method: none
+    redirect_uris: [com.example.app:/cb]
+    backchannel_logout_uri: https://api.example.com/logout
+  - client_id: plain
+    token_endpoint_auth_method: none
+    redirect_uris: [https://plain.example.com/cb]
+`
+	got, err := parseClientsFile([]byte(file), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+	if err != nil {
+		t.Fatalf("parseClientsFile: %v", err)
+	}
+	type settings struct {
+		skip          bool
+		backURI       string
+		backRequired  bool
+		frontURI      string
+		frontRequired bool
+	}
+	want := []settings{
+		{true, "https://app.example.com/logout/backchannel?tenant=1", true, "https://app.example.com:443/logout/frontchannel", true},
+		{false, "http://127.0.0.1:3001/backchannel", false, "http://localhost:3000/logout", false},
+		{false, "https://api.example.com/logout", false, "", false},
+		{},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d clients, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		c := got[i]
+		g := settings{c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired}
+		if g != w {
+			t.Errorf("client %s: got %+v, want %+v", c.ID, g, w)
+		}
+		if err := validateClient(c); err != nil {
+			t.Errorf("validateClient(%s): %v", c.ID, err)
 		}
 	}
 }
@@ -552,6 +654,7 @@ func TestShippedClientsFile(t *testing.T) {
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "client_secret_basic",
 			ApplicationType:         "web",
+			BackchannelLogoutURI:    "http://localhost:3000/backchannel-logout",
 		},
 		{
 			ID:                      "example-native",

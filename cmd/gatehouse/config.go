@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,11 +43,23 @@ type Config struct {
 	// BootstrapPassword, if set, is the first admin user's password.
 	BootstrapPassword string `yaml:"bootstrap_password"`
 
-	// Token and session lifetimes, written as Go durations ("15m", "720h").
+	// Token lifetimes, written as Go durations ("15m", "720h").
 	AccessTokenTTL  time.Duration `yaml:"access_token_ttl"`
 	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
-	SessionTTL      time.Duration `yaml:"session_ttl"`
+	// SessionIdleTimeout ends an SSO session not used for that long;
+	// SessionAbsoluteTimeout ends it that long after sign-in, however
+	// much it is used. The absolute timeout is never shorter than the idle
+	// one.
+	SessionIdleTimeout     time.Duration `yaml:"session_idle_timeout"`
+	SessionAbsoluteTimeout time.Duration `yaml:"session_absolute_timeout"`
+	// SessionRememberMe is both timeouts of a session whose user ticked
+	// "keep me signed in" (its cookie then outlives the browser); 0 hides
+	// the choice.
+	SessionRememberMe time.Duration `yaml:"session_remember_me"`
+	// SessionKeepOnUserAgentChange keeps a session whose browser's
+	// User-Agent changed; by default such a session ends.
+	SessionKeepOnUserAgentChange bool `yaml:"session_keep_on_user_agent_change"`
 	// RefreshGrace is how long a retry of a just-rotated refresh token
 	// gets the same answer again; 0 turns the window off, so any second
 	// use revokes the token's family.
@@ -77,20 +90,22 @@ type Config struct {
 // issuer, one SQLite file and clients.yaml in the working directory.
 func defaultConfig() Config {
 	return Config{
-		Issuer:           "http://localhost:8080",
-		Listen:           ":8080",
-		DatabaseURL:      "gatehouse.db",
-		ClientsFile:      "clients.yaml",
-		AccessTokenTTL:   15 * time.Minute,
-		IDTokenTTL:       time.Hour,
-		RefreshTokenTTL:  720 * time.Hour,
-		SessionTTL:       8 * time.Hour,
-		RefreshGrace:     10 * time.Second,
-		RedisKeyPrefix:   "gatehouse:",
-		RedisTimeout:     200 * time.Millisecond,
-		DatabaseMaxConns: 20,
-		DatabaseTimeout:  3 * time.Second,
-		AutoMigrate:      true,
+		Issuer:                 "http://localhost:8080",
+		Listen:                 ":8080",
+		DatabaseURL:            "gatehouse.db",
+		ClientsFile:            "clients.yaml",
+		AccessTokenTTL:         15 * time.Minute,
+		IDTokenTTL:             time.Hour,
+		RefreshTokenTTL:        720 * time.Hour,
+		SessionIdleTimeout:     8 * time.Hour,
+		SessionAbsoluteTimeout: 7 * 24 * time.Hour,
+		SessionRememberMe:      30 * 24 * time.Hour,
+		RefreshGrace:           10 * time.Second,
+		RedisKeyPrefix:         "gatehouse:",
+		RedisTimeout:           200 * time.Millisecond,
+		DatabaseMaxConns:       20,
+		DatabaseTimeout:        3 * time.Second,
+		AutoMigrate:            true,
 	}
 }
 
@@ -152,7 +167,10 @@ func configFields() []configField {
 		{"access_token_ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 		{"id_token_ttl", "GATEHOUSE_ID_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.IDTokenTTL })},
 		{"refresh_token_ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
-		{"session_ttl", "GATEHOUSE_SESSION_TTL", dur(func(c *Config) *time.Duration { return &c.SessionTTL })},
+		{"session_idle_timeout", "GATEHOUSE_SESSION_IDLE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
+		{"session_absolute_timeout", "GATEHOUSE_SESSION_ABSOLUTE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.SessionAbsoluteTimeout })},
+		{"session_remember_me", "GATEHOUSE_SESSION_REMEMBER_ME", dur(func(c *Config) *time.Duration { return &c.SessionRememberMe })},
+		{"session_keep_on_user_agent_change", "GATEHOUSE_SESSION_KEEP_ON_USER_AGENT_CHANGE", boolean(func(c *Config) *bool { return &c.SessionKeepOnUserAgentChange })},
 		{"refresh_grace", "GATEHOUSE_REFRESH_GRACE", dur(func(c *Config) *time.Duration { return &c.RefreshGrace })},
 		{"redis_url", "GATEHOUSE_REDIS_URL", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis_key_prefix", "GATEHOUSE_REDIS_KEY_PREFIX", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
@@ -161,6 +179,17 @@ func configFields() []configField {
 		{"database_max_conns", "GATEHOUSE_DATABASE_MAX_CONNS", num(func(c *Config) *int { return &c.DatabaseMaxConns })},
 		{"database_timeout", "GATEHOUSE_DATABASE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
 		{"auto_migrate", "GATEHOUSE_AUTO_MIGRATE", boolean(func(c *Config) *bool { return &c.AutoMigrate })},
+	}
+}
+
+// retiredConfigField is a setting Gatehouse no longer reads. Giving one,
+// in the file or the environment, is an error whose message says what
+// replaced it, rather than silently ignored.
+type retiredConfigField struct{ key, env, msg string }
+
+func retiredConfigFields() []retiredConfigField {
+	return []retiredConfigField{
+		{"session_ttl", "GATEHOUSE_SESSION_TTL", "no longer read: set session_idle_timeout (default 8h) and session_absolute_timeout (default 168h) instead"},
 	}
 }
 
@@ -198,6 +227,11 @@ func loadConfig(path string, pathGiven bool, getenv func(string) string, readFil
 		return Config{}, fmt.Errorf("reading config file: %w", err)
 	}
 
+	for _, f := range retiredConfigFields() {
+		if getenv(f.env) != "" {
+			probs = append(probs, configProblem{Pos: f.env, Field: f.key, Msg: f.msg})
+		}
+	}
 	for _, f := range configFields() {
 		v := getenv(f.env)
 		if v == "" {
@@ -266,7 +300,11 @@ func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string
 			}
 		}
 		if field == nil {
-			probs = append(probs, configProblem{Pos: pos, Field: k.Value, Msg: "unknown field (known: " + strings.Join(known, ", ") + ")"})
+			msg := "unknown field (known: " + strings.Join(known, ", ") + ")"
+			if i := slices.IndexFunc(retiredConfigFields(), func(f retiredConfigField) bool { return f.key == k.Value }); i >= 0 {
+				msg = retiredConfigFields()[i].msg
+			}
+			probs = append(probs, configProblem{Pos: pos, Field: k.Value, Msg: msg})
 			continue
 		}
 		s, msg := yamlString(v)
@@ -287,7 +325,12 @@ const (
 	maxAccessTokenTTL  = 24 * time.Hour
 	maxIDTokenTTL      = 24 * time.Hour
 	maxRefreshTokenTTL = 365 * 24 * time.Hour
-	maxSessionTTL      = 90 * 24 * time.Hour
+	// maxSessionTimeout bounds every session timeout: 400 days, the
+	// longest life browsers give a cookie.
+	maxSessionTimeout = 400 * 24 * time.Hour
+	// minSessionTimeout: a shorter session would end while the user is
+	// still signing in.
+	minSessionTimeout = time.Minute
 )
 
 // Validate reports every problem with c at once, as a configProblems whose
@@ -338,7 +381,6 @@ func (c Config) Validate() error {
 		{"access_token_ttl", c.AccessTokenTTL, maxAccessTokenTTL},
 		{"id_token_ttl", c.IDTokenTTL, maxIDTokenTTL},
 		{"refresh_token_ttl", c.RefreshTokenTTL, maxRefreshTokenTTL},
-		{"session_ttl", c.SessionTTL, maxSessionTTL},
 	}
 	for _, t := range ttls {
 		switch {
@@ -352,6 +394,8 @@ func (c Config) Validate() error {
 	if c.AccessTokenTTL >= time.Second && c.RefreshTokenTTL >= time.Second && c.RefreshTokenTTL <= c.AccessTokenTTL {
 		bad("refresh_token_ttl", fmt.Sprintf("must be longer than access_token_ttl (%s), or refresh tokens are useless", c.AccessTokenTTL))
 	}
+
+	checkSessionTimeouts(c, bad)
 
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		bad("refresh_grace", fmt.Sprintf("must be from 0 (off) to 1m (got %s)", c.RefreshGrace))
@@ -382,6 +426,33 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return probs
+}
+
+// checkSessionTimeouts calls bad for each problem with the session
+// timeouts: idle and absolute from 1m to 400 days, absolute at least idle,
+// and remember-me 0 (off) or from the absolute timeout to 400 days, so
+// that "keep me signed in" never signs anyone out sooner.
+func checkSessionTimeouts(c Config, bad func(field, msg string)) {
+	inRange := func(d time.Duration) bool { return d >= minSessionTimeout && d <= maxSessionTimeout }
+	bounds := fmt.Sprintf("must be from %s to %s (400 days)", fmtDuration(minSessionTimeout), fmtDuration(maxSessionTimeout))
+
+	idle, abs, remember := c.SessionIdleTimeout, c.SessionAbsoluteTimeout, c.SessionRememberMe
+	if !inRange(idle) {
+		bad("session_idle_timeout", fmt.Sprintf("%s (got %s)", bounds, fmtDuration(idle)))
+	}
+	switch {
+	case !inRange(abs):
+		bad("session_absolute_timeout", fmt.Sprintf("%s (got %s)", bounds, fmtDuration(abs)))
+	case inRange(idle) && abs < idle:
+		bad("session_absolute_timeout", fmt.Sprintf("must not be shorter than session_idle_timeout (%s; got %s)", fmtDuration(idle), fmtDuration(abs)))
+	}
+	switch {
+	case remember == 0:
+	case !inRange(remember):
+		bad("session_remember_me", fmt.Sprintf("must be 0 (off) or from %s to %s (400 days) (got %s)", fmtDuration(minSessionTimeout), fmtDuration(maxSessionTimeout), fmtDuration(remember)))
+	case inRange(abs) && remember < abs:
+		bad("session_remember_me", fmt.Sprintf("must be 0 (off) or not shorter than session_absolute_timeout (%s; got %s): \"keep me signed in\" must not sign anyone out sooner", fmtDuration(abs), fmtDuration(remember)))
+	}
 }
 
 // checkIssuer returns what is wrong with an issuer identifier, if anything

@@ -35,20 +35,22 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatalf("loadConfig with no file and no env: %v", err)
 	}
 	want := Config{
-		Issuer:           "http://localhost:8080",
-		Listen:           ":8080",
-		DatabaseURL:      "gatehouse.db",
-		ClientsFile:      "clients.yaml",
-		AccessTokenTTL:   15 * time.Minute,
-		IDTokenTTL:       time.Hour,
-		RefreshTokenTTL:  720 * time.Hour,
-		SessionTTL:       8 * time.Hour,
-		RefreshGrace:     10 * time.Second,
-		RedisKeyPrefix:   "gatehouse:",
-		RedisTimeout:     200 * time.Millisecond,
-		DatabaseMaxConns: 20,
-		DatabaseTimeout:  3 * time.Second,
-		AutoMigrate:      true,
+		Issuer:                 "http://localhost:8080",
+		Listen:                 ":8080",
+		DatabaseURL:            "gatehouse.db",
+		ClientsFile:            "clients.yaml",
+		AccessTokenTTL:         15 * time.Minute,
+		IDTokenTTL:             time.Hour,
+		RefreshTokenTTL:        720 * time.Hour,
+		SessionIdleTimeout:     8 * time.Hour,
+		SessionAbsoluteTimeout: 168 * time.Hour,
+		SessionRememberMe:      720 * time.Hour,
+		RefreshGrace:           10 * time.Second,
+		RedisKeyPrefix:         "gatehouse:",
+		RedisTimeout:           200 * time.Millisecond,
+		DatabaseMaxConns:       20,
+		DatabaseTimeout:        3 * time.Second,
+		AutoMigrate:            true,
 	}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -67,38 +69,44 @@ issuer: https://file.example.com
 listen: 127.0.0.1:9000
 database_url: sqlite:///var/lib/gatehouse/gh.db
 access_token_ttl: 5m
-session_ttl: 2h
+session_idle_timeout: 2h
+session_absolute_timeout: 12h
+session_keep_on_user_agent_change: true
 key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 `
 	env := map[string]string{
-		"GATEHOUSE_ISSUER":             "https://env.example.com",
-		"GATEHOUSE_SESSION_TTL":        "30m",
-		"GATEHOUSE_CLIENTS_FILE":       "/etc/gatehouse/clients.yaml",
-		"GATEHOUSE_BOOTSTRAP_PASSWORD": "correct horse battery staple",
-		"GATEHOUSE_ID_TOKEN_TTL":       "10m",
-		"GATEHOUSE_LISTEN":             "", // empty: does not override
+		"GATEHOUSE_ISSUER":               "https://env.example.com",
+		"GATEHOUSE_SESSION_IDLE_TIMEOUT": "30m",
+		"GATEHOUSE_SESSION_REMEMBER_ME":  "0s",
+		"GATEHOUSE_CLIENTS_FILE":         "/etc/gatehouse/clients.yaml",
+		"GATEHOUSE_BOOTSTRAP_PASSWORD":   "correct horse battery staple",
+		"GATEHOUSE_ID_TOKEN_TTL":         "10m",
+		"GATEHOUSE_LISTEN":               "", // empty: does not override
 	}
 	got, err := loadConfig("custom.yaml", true, configTestEnv(env), configTestFiles(map[string]string{"custom.yaml": file}))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	want := Config{
-		Issuer:            "https://env.example.com",
-		Listen:            "127.0.0.1:9000",
-		DatabaseURL:       "sqlite:///var/lib/gatehouse/gh.db",
-		ClientsFile:       "/etc/gatehouse/clients.yaml",
-		KeyEncryptionKey:  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		BootstrapPassword: "correct horse battery staple",
-		AccessTokenTTL:    5 * time.Minute,
-		IDTokenTTL:        10 * time.Minute,
-		RefreshTokenTTL:   720 * time.Hour,
-		SessionTTL:        30 * time.Minute,
-		RefreshGrace:      10 * time.Second,
-		RedisKeyPrefix:    "gatehouse:",
-		RedisTimeout:      200 * time.Millisecond,
-		DatabaseMaxConns:  20,
-		DatabaseTimeout:   3 * time.Second,
-		AutoMigrate:       true,
+		Issuer:                       "https://env.example.com",
+		Listen:                       "127.0.0.1:9000",
+		DatabaseURL:                  "sqlite:///var/lib/gatehouse/gh.db",
+		ClientsFile:                  "/etc/gatehouse/clients.yaml",
+		KeyEncryptionKey:             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		BootstrapPassword:            "correct horse battery staple",
+		AccessTokenTTL:               5 * time.Minute,
+		IDTokenTTL:                   10 * time.Minute,
+		RefreshTokenTTL:              720 * time.Hour,
+		SessionIdleTimeout:           30 * time.Minute,
+		SessionAbsoluteTimeout:       12 * time.Hour,
+		SessionRememberMe:            0,
+		SessionKeepOnUserAgentChange: true,
+		RefreshGrace:                 10 * time.Second,
+		RedisKeyPrefix:               "gatehouse:",
+		RedisTimeout:                 200 * time.Millisecond,
+		DatabaseMaxConns:             20,
+		DatabaseTimeout:              3 * time.Second,
+		AutoMigrate:                  true,
 	}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -107,31 +115,34 @@ key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 
 func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	env := map[string]string{
-		"GATEHOUSE_ISSUER":             "https://login.example.com",
-		"GATEHOUSE_LISTEN":             ":9999",
-		"GATEHOUSE_DATABASE_URL":       "postgres://gh@db/gh",
-		"GATEHOUSE_CLIENTS_FILE":       "c.yaml",
-		"GATEHOUSE_KEY_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
-		"GATEHOUSE_BOOTSTRAP_PASSWORD": "pw",
-		"GATEHOUSE_ACCESS_TOKEN_TTL":   "1m",
-		"GATEHOUSE_ID_TOKEN_TTL":       "2m",
-		"GATEHOUSE_REFRESH_TOKEN_TTL":  "3h",
-		"GATEHOUSE_SESSION_TTL":        "4h",
-		"GATEHOUSE_REFRESH_GRACE":      "5s",
-		"GATEHOUSE_REDIS_URL":          "rediss://cache:6380/2",
-		"GATEHOUSE_REDIS_KEY_PREFIX":   "gh:",
-		"GATEHOUSE_REDIS_TIMEOUT":      "150ms",
-		"GATEHOUSE_REDIS_POOL_SIZE":    "30",
-		"GATEHOUSE_DATABASE_MAX_CONNS": "40",
-		"GATEHOUSE_DATABASE_TIMEOUT":   "2s",
-		"GATEHOUSE_AUTO_MIGRATE":       "false",
+		"GATEHOUSE_ISSUER":                            "https://login.example.com",
+		"GATEHOUSE_LISTEN":                            ":9999",
+		"GATEHOUSE_DATABASE_URL":                      "postgres://gh@db/gh",
+		"GATEHOUSE_CLIENTS_FILE":                      "c.yaml",
+		"GATEHOUSE_KEY_ENCRYPTION_KEY":                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+		"GATEHOUSE_BOOTSTRAP_PASSWORD":                "pw",
+		"GATEHOUSE_ACCESS_TOKEN_TTL":                  "1m",
+		"GATEHOUSE_ID_TOKEN_TTL":                      "2m",
+		"GATEHOUSE_REFRESH_TOKEN_TTL":                 "3h",
+		"GATEHOUSE_SESSION_IDLE_TIMEOUT":              "4h",
+		"GATEHOUSE_SESSION_ABSOLUTE_TIMEOUT":          "24h",
+		"GATEHOUSE_SESSION_REMEMBER_ME":               "336h",
+		"GATEHOUSE_SESSION_KEEP_ON_USER_AGENT_CHANGE": "true",
+		"GATEHOUSE_REFRESH_GRACE":                     "5s",
+		"GATEHOUSE_REDIS_URL":                         "rediss://cache:6380/2",
+		"GATEHOUSE_REDIS_KEY_PREFIX":                  "gh:",
+		"GATEHOUSE_REDIS_TIMEOUT":                     "150ms",
+		"GATEHOUSE_REDIS_POOL_SIZE":                   "30",
+		"GATEHOUSE_DATABASE_MAX_CONNS":                "40",
+		"GATEHOUSE_DATABASE_TIMEOUT":                  "2s",
+		"GATEHOUSE_AUTO_MIGRATE":                      "false",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	want := Config{"https://login.example.com", ":9999", "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
-		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 5 * time.Second,
+		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second,
 		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -209,10 +220,10 @@ func TestLoadConfigErrors(t *testing.T) {
 				"issuer: ftp://x\n" +
 				"bogus: 1\n" +
 				"id_token_ttl: 0s\n"},
-			env: map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://db/x", "GATEHOUSE_SESSION_TTL": "soon"},
+			env: map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://db/x", "GATEHOUSE_SESSION_IDLE_TIMEOUT": "soon"},
 			want: []string{
 				"gatehouse.yaml:2: bogus: unknown field",
-				"GATEHOUSE_SESSION_TTL: session_ttl: not a duration",
+				"GATEHOUSE_SESSION_IDLE_TIMEOUT: session_idle_timeout: not a duration",
 				"gatehouse.yaml:1: issuer: must be an absolute http(s) URL",
 				"GATEHOUSE_DATABASE_URL: database_url: unsupported scheme",
 				"gatehouse.yaml:3: id_token_ttl: must be at least 1s",
@@ -262,14 +273,16 @@ func TestLoadConfigEmptyFile(t *testing.T) {
 
 func TestValidateListsEveryProblem(t *testing.T) {
 	c := Config{
-		Issuer:          "https://login.example.com?x=1",
-		Listen:          "",
-		DatabaseURL:     "",
-		ClientsFile:     "",
-		AccessTokenTTL:  48 * time.Hour,
-		IDTokenTTL:      -time.Second,
-		RefreshTokenTTL: 0,
-		SessionTTL:      time.Millisecond,
+		Issuer:                 "https://login.example.com?x=1",
+		Listen:                 "",
+		DatabaseURL:            "",
+		ClientsFile:            "",
+		AccessTokenTTL:         48 * time.Hour,
+		IDTokenTTL:             -time.Second,
+		RefreshTokenTTL:        0,
+		SessionIdleTimeout:     time.Millisecond,
+		SessionAbsoluteTimeout: -time.Hour,
+		SessionRememberMe:      -time.Hour,
 		// Not base64; the text must not appear in the error.
 		KeyEncryptionKey: "secret-kek-text!",
 	}
@@ -281,7 +294,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	if !errors.As(err, &probs) {
 		t.Fatalf("got %T, want configProblems", err)
 	}
-	fields := []string{"issuer", "listen", "database_url", "clients_file", "key_encryption_key", "access_token_ttl", "id_token_ttl", "refresh_token_ttl", "session_ttl"}
+	fields := []string{"issuer", "listen", "database_url", "clients_file", "key_encryption_key", "access_token_ttl", "id_token_ttl", "refresh_token_ttl", "session_idle_timeout", "session_absolute_timeout", "session_remember_me"}
 	if strings.Contains(err.Error(), c.KeyEncryptionKey) {
 		t.Errorf("got\n%s\nwhich reveals key_encryption_key", err)
 	}
@@ -352,9 +365,7 @@ func TestValidateListenAndTTLs(t *testing.T) {
 		{"access too long", func(c *Config) { c.AccessTokenTTL = 25 * time.Hour }, "access_token_ttl: must be at most 24h0m0s"},
 		{"id too long", func(c *Config) { c.IDTokenTTL = 25 * time.Hour }, "id_token_ttl: must be at most"},
 		{"refresh too long", func(c *Config) { c.RefreshTokenTTL = 400 * 24 * time.Hour }, "refresh_token_ttl: must be at most"},
-		{"session too long", func(c *Config) { c.SessionTTL = 100 * 24 * time.Hour }, "session_ttl: must be at most"},
 		{"refresh not longer than access", func(c *Config) { c.RefreshTokenTTL = 10 * time.Minute }, "refresh_token_ttl: must be longer than access_token_ttl"},
-		{"negative", func(c *Config) { c.SessionTTL = -time.Hour }, "session_ttl: must be at least 1s"},
 		{"kek not base64", func(c *Config) { c.KeyEncryptionKey = "not base64!" }, "key_encryption_key: KEK is not valid base64"},
 		{"kek too short", func(c *Config) { c.KeyEncryptionKey = "c2hvcnQ=" }, "key_encryption_key: KEK decodes to 5 bytes, want 32"},
 	}
@@ -367,6 +378,71 @@ func TestValidateListenAndTTLs(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestValidateSessionTimeouts checks the bounds of the session settings:
+// idle and absolute from 1m to 400 days, absolute never shorter than idle,
+// remember-me 0 (off) or from the absolute timeout to 400 days.
+func TestValidateSessionTimeouts(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		name                     string
+		idle, absolute, remember time.Duration
+		want                     string // "" means valid
+	}{
+		{"defaults", 8 * time.Hour, 7 * day, 30 * day, ""},
+		{"remember me off", 8 * time.Hour, 7 * day, 0, ""},
+		{"idle equals absolute", 12 * time.Hour, 12 * time.Hour, 0, ""},
+		{"remember equals absolute", time.Hour, day, day, ""},
+		{"shortest", time.Minute, time.Minute, time.Minute, ""},
+		{"longest", 400 * day, 400 * day, 400 * day, ""},
+		{"idle zero", 0, 7 * day, 30 * day, "session_idle_timeout: must be from 1m to 9600h (400 days) (got 0s)"},
+		{"idle negative", -time.Hour, 7 * day, 30 * day, "session_idle_timeout: must be from 1m to 9600h (400 days) (got -1h)"},
+		{"idle too short", 30 * time.Second, 7 * day, 30 * day, "session_idle_timeout: must be from 1m"},
+		{"idle too long", 401 * day, 400 * day, 0, "session_idle_timeout: must be from 1m to 9600h (400 days) (got 9624h)"},
+		{"absolute zero", 8 * time.Hour, 0, 30 * day, "session_absolute_timeout: must be from 1m"},
+		{"absolute negative", 8 * time.Hour, -day, 30 * day, "session_absolute_timeout: must be from 1m"},
+		{"absolute too long", 8 * time.Hour, 401 * day, 0, "session_absolute_timeout: must be from 1m to 9600h (400 days) (got 9624h)"},
+		{"idle past absolute", 9 * time.Hour, 8 * time.Hour, 30 * day, "session_absolute_timeout: must not be shorter than session_idle_timeout (9h; got 8h)"},
+		{"remember negative", 8 * time.Hour, 7 * day, -time.Hour, "session_remember_me: must be 0 (off) or from 1m to 9600h (400 days) (got -1h)"},
+		{"remember too long", 8 * time.Hour, 7 * day, 401 * day, "session_remember_me: must be 0 (off) or from 1m"},
+		{"remember too short", 8 * time.Hour, 7 * day, 30 * time.Second, "session_remember_me: must be 0 (off) or from 1m"},
+		{"remember shorter than absolute", 8 * time.Hour, 7 * day, 24 * time.Hour, "session_remember_me: must be 0 (off) or not shorter than session_absolute_timeout (168h; got 24h)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultConfig()
+			c.SessionIdleTimeout, c.SessionAbsoluteTimeout, c.SessionRememberMe = tt.idle, tt.absolute, tt.remember
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("got %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+			if err != nil && strings.Count(err.Error(), "\n") > 0 {
+				t.Errorf("got several problems\n%v\nwant one: a bad value must not be reported again through the rules that compare it", err)
+			}
+		})
+	}
+}
+
+// TestLoadConfigRetiredSessionTTL checks that the replaced session_ttl is
+// refused, in the file and in the environment, with what replaced it.
+func TestLoadConfigRetiredSessionTTL(t *testing.T) {
+	_, err := loadConfig("", false, configTestEnv(map[string]string{"GATEHOUSE_SESSION_TTL": "8h"}),
+		configTestFiles(map[string]string{"gatehouse.yaml": "issuer: https://a.example\nsession_ttl: 8h\n"}))
+	if err == nil {
+		t.Fatal("got nil, want session_ttl refused")
+	}
+	for _, want := range []string{
+		"gatehouse.yaml:2: session_ttl: no longer read: set session_idle_timeout",
+		"GATEHOUSE_SESSION_TTL: session_ttl: no longer read: set session_idle_timeout",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got\n%v\nwant it to contain %q", err, want)
+		}
 	}
 }
 
@@ -423,7 +499,8 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte("listen: [a\n"))
 	f.Add([]byte("- a\n- b\n"))
 	f.Add([]byte("a: &x 1\nb: *x\n"))
-	f.Add([]byte("session_ttl: 1h\n---\nsession_ttl: 2h\n"))
+	f.Add([]byte("session_idle_timeout: 1h\n---\nsession_idle_timeout: 2h\n"))
+	f.Add([]byte("session_idle_timeout: 9h\nsession_absolute_timeout: 8h\nsession_remember_me: 0s\nsession_keep_on_user_agent_change: yes\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := loadConfig("gatehouse.yaml", true, configTestEnv(nil), configTestFiles(map[string]string{"gatehouse.yaml": string(data)}))
 		if err != nil {

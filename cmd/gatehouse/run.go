@@ -21,8 +21,13 @@ Usage:
   gatehouse users list
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
+  gatehouse sessions list [--user USERNAME] [--full]      who is signed in, where, to which apps
+  gatehouse sessions revoke SESSION_ID | --user USERNAME  sign out (see gatehouse sessions)
   gatehouse keys list | rotate | revoke KID | rewrap  signing keys (see gatehouse keys)
   gatehouse help
+
+users passwd and users disable also sign the user out everywhere: sessions
+end and refresh tokens are revoked.
 
 Every command reads the same configuration: gatehouse.yaml (or --config),
 overridden by GATEHOUSE_* environment variables. With none at all,
@@ -54,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, env, args[2:])
 	case "users":
 		return users(ctx, env, args[2:])
+	case "sessions":
+		return sessionsCommand(ctx, env, args[2:])
 	case "migrate":
 		return migrate(ctx, env, args[2:])
 	case "clients":

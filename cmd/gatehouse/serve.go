@@ -104,10 +104,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return fmt.Errorf("code keys: %w", err)
 	}
 	ui, err := loginui.New(store, loginui.Config{
-		SessionTTL:  cfg.SessionTTL,
-		CSRFKey:     secrets[1],
-		CallbackURL: func(id string) string { return provider.CallbackURL(cfg.Issuer, id) },
-		Logger:      log,
+		IdleTimeout:           cfg.SessionIdleTimeout,
+		AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,
+		RememberFor:           cfg.SessionRememberMe,
+		KeepOnUserAgentChange: cfg.SessionKeepOnUserAgentChange,
+		CSRFKey:               secrets[1],
+		CallbackURL:           func(id string) string { return provider.CallbackURL(cfg.Issuer, id) },
+		Logger:                log,
 	})
 	if err != nil {
 		return err
@@ -149,6 +152,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 
 	go prune(ctx, store.sql, log)
 	go rotateKeys(ctx, km, log)
+	// Back-channel logout notices are delivered in the background; a
+	// delivery cut off by shutdown is retried by any instance later.
+	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDelivery()
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		p.NewLogoutDelivery(store, provider.LogoutDeliveryOptions{}).Run(deliveryCtx)
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -159,7 +171,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 	log.Info("shutting down: draining in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	stopDelivery()
+	<-delivered
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

@@ -72,6 +72,10 @@ const usersUsage = `Usage:
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
 
+passwd and disable also sign the user out everywhere: every session ends
+(apps with a backchannel_logout_uri are told) and every refresh token is
+revoked, so access tokens stop working at userinfo and introspection.
+
 Passwords are read from standard input, never from the command line:
   echo 'correct horse battery staple' | gatehouse users add alice --password-stdin
 `
@@ -143,10 +147,8 @@ func users(ctx context.Context, env environment, args []string) error {
 		}
 		return tw.Flush()
 	case "passwd", "disable":
-		u, err := store.UserByUsername(ctx, loginui.CanonicalUsername(pos[0]))
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no user %q", pos[0])
-		} else if err != nil {
+		u, err := userByName(ctx, store, pos[0])
+		if err != nil {
 			return err
 		}
 		if args[0] == "passwd" {
@@ -160,11 +162,17 @@ func users(ctx context.Context, env environment, args []string) error {
 		} else {
 			u.Disabled = true
 		}
-		u.UpdatedAt = time.Now().UTC()
+		now := time.Now()
+		u.UpdatedAt = now.UTC()
 		if err := store.UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s: %s\n", map[string]string{"passwd": "password changed", "disable": "disabled"}[args[0]], u.Username)
+		// After the update, so that no session or token made with the old
+		// password, or before the account was disabled, survives.
+		if err := endUserSessions(ctx, env, cfg, store, u, now); err != nil {
+			return fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,217 @@
+package loginui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// touchInterval: a session used again within it is not written back unless
+// something about it changed (a new application, another IP), so a session
+// check costs one store read.
+const touchInterval = time.Minute
+
+// Kinds of Event the UI reports.
+const (
+	EventSignIn              = "sign_in"
+	EventSignInFailed        = "sign_in_failed"
+	EventSignInThrottled     = "sign_in_throttled"
+	EventSignOut             = "sign_out"                   // the user ended their current session
+	EventSessionEnded        = "session_ended"              // a session ended by the account page (another session, or everywhere)
+	EventSessionIPChanged    = "session_ip_changed"         // a session came back from another IP
+	EventSessionAgentChanged = "session_user_agent_changed" // a session came back from another User-Agent
+	EventConsentGranted      = "consent_granted"
+	EventConsentRevoked      = "consent_revoked"
+)
+
+// Event is one thing the UI reports for the audit trail. SessionID is the
+// session's stored id (never the cookie); Detail is a short explanation.
+type Event struct {
+	Kind      string
+	UserID    string
+	ClientID  string
+	SessionID string
+	Detail    string
+}
+
+func (u *UI) emit(ctx context.Context, e Event) {
+	if u.cfg.Events != nil {
+		u.cfg.Events(ctx, e)
+		return
+	}
+	u.log.InfoContext(ctx, "audit: "+e.Kind, "user", e.UserID, "client", e.ClientID,
+		"session", shortID(e.SessionID), "detail", e.Detail)
+}
+
+// shortID is as much of a session id as may be logged.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// newSession builds the session a sign-in starts, with its deadlines.
+func (u *UI) newSession(r *http.Request, id string, user *storage.User, remember bool, clients []string) *storage.Session {
+	now := u.now()
+	abs := u.cfg.AbsoluteTimeout
+	if remember {
+		abs = u.cfg.RememberFor
+	}
+	s := &storage.Session{
+		ID: id, UserID: user.ID, AuthTime: now, AMR: []string{"pwd"},
+		UserAgent: truncate(r.UserAgent(), 512), IP: clientIP(r),
+		CreatedAt: now, LastSeen: now, AbsoluteExpiresAt: now.Add(abs),
+		Remember: remember, Clients: clients,
+	}
+	s.ExpiresAt = u.idleDeadline(s, now)
+	return s
+}
+
+// idleDeadline is when s ends if unused from now on: the idle timeout (for
+// a remembered session, its whole life) but never past its absolute limit.
+func (u *UI) idleDeadline(s *storage.Session, now time.Time) time.Time {
+	idle := u.cfg.IdleTimeout
+	if s.Remember && u.cfg.RememberFor > 0 {
+		idle = u.cfg.RememberFor
+	}
+	exp := now.Add(idle)
+	if !s.AbsoluteExpiresAt.IsZero() && exp.After(s.AbsoluteExpiresAt) {
+		exp = s.AbsoluteExpiresAt
+	}
+	return exp
+}
+
+// UseSession returns the browser's live session and user, recording the
+// use: clientID (when not "") joins the session's applications, the idle
+// deadline moves on, and a change of IP or User-Agent is audited. A
+// changed User-Agent ends the session (unless configured to keep it), and
+// then, like no session at all, gives ErrNoSession. It costs one store
+// read, plus one write when the session was last written over a minute ago
+// or something changed.
+func (u *UI) UseSession(ctx context.Context, w http.ResponseWriter, r *http.Request, clientID string) (*storage.Session, *storage.User, error) {
+	s, user, err := u.CurrentSession(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := u.now()
+	changed := false
+	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
+		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, Detail: ua})
+		if !u.cfg.KeepOnUserAgentChange {
+			if _, err := u.endSessions(ctx, []string{s.ID}); err != nil {
+				return nil, nil, err
+			}
+			clearCookie(w, SessionCookie)
+			return nil, nil, ErrNoSession
+		}
+		s.UserAgent, changed = ua, true
+	}
+	if ip := clientIP(r); ip != s.IP {
+		u.emit(ctx, Event{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, Detail: s.IP + " → " + ip})
+		s.IP, changed = ip, true
+	}
+	if clientID != "" && !slices.Contains(s.Clients, clientID) {
+		s.Clients, changed = append(s.Clients, clientID), true
+	}
+	if !changed && now.Sub(s.LastSeen) < touchInterval {
+		return s, user, nil
+	}
+	s.LastSeen = now
+	s.ExpiresAt = u.idleDeadline(s, now)
+	err = u.store.UpdateSession(ctx, s, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Ended between the read and the write.
+		return nil, nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("session update: %w", err)
+	}
+	return s, user, nil
+}
+
+// EndCurrentSession ends the browser's session, if any: it is deleted, its
+// applications are queued back-channel logout notices, and its cookie is
+// cleared once the store has forgotten it. It returns the ended session
+// (nil if there was none) for the front-channel logout iframes.
+func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (*storage.Session, error) {
+	v := cookieValue(r, SessionCookie)
+	if v == "" {
+		clearCookie(w, SessionCookie)
+		return nil, nil
+	}
+	ended, err := u.endSessions(ctx, []string{Hash(v)})
+	if err != nil {
+		return nil, err
+	}
+	clearCookie(w, SessionCookie)
+	if len(ended) == 0 {
+		return nil, nil
+	}
+	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID})
+	return &ended[0], nil
+}
+
+// endSessions deletes the sessions and queues their back-channel logout
+// notices. A session is gone once its delete succeeds: a failure to queue
+// the notices is logged, never undone by keeping the session.
+func (u *UI) endSessions(ctx context.Context, ids []string) ([]storage.Session, error) {
+	var ended []storage.Session
+	for _, id := range ids {
+		s, err := u.store.DeleteSession(ctx, id)
+		if err != nil {
+			return ended, fmt.Errorf("delete session: %w", err)
+		}
+		if s != nil {
+			ended = append(ended, *s)
+		}
+	}
+	u.notify(ctx, ended)
+	return ended, nil
+}
+
+// notify queues the back-channel logout notices of ended sessions and
+// wakes the delivery.
+func (u *UI) notify(ctx context.Context, ended []storage.Session) {
+	n, err := storage.QueueLogoutNotices(ctx, u.store, u.clients, ended, u.now(), u.random)
+	if err != nil {
+		u.log.ErrorContext(ctx, "queue back-channel logout notices", "sessions", len(ended), "err", err)
+		return
+	}
+	if n > 0 && u.cfg.LogoutQueued != nil {
+		u.cfg.LogoutQueued()
+	}
+}
+
+// FrontChannelFrame is one front-channel logout iframe of the signed-out
+// page.
+type FrontChannelFrame struct {
+	ClientName string
+	URL        string
+}
+
+// frontChannelFrames lists the front-channel logout URLs of the clients
+// of the ended sessions, each once per session, with iss and sid when the
+// client asked for them.
+func (u *UI) frontChannelFrames(ctx context.Context, ended []storage.Session) []FrontChannelFrame {
+	var frames []FrontChannelFrame
+	for _, s := range ended {
+		for _, id := range s.Clients {
+			c, err := u.clients(ctx, id)
+			if err != nil || c.FrontchannelLogoutURI == "" {
+				continue
+			}
+			target := c.FrontchannelLogoutURI
+			if c.FrontchannelLogoutSessionRequired {
+				target = addQuery(target, "iss", u.cfg.Issuer, "sid", s.ID)
+			}
+			frames = append(frames, FrontChannelFrame{ClientName: c.Name, URL: target})
+		}
+	}
+	return frames
+}

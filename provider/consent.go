@@ -1,0 +1,133 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const consentPath = "/consent"
+
+func consentURL(id string) string { return consentPath + "?id=" + url.QueryEscape(id) }
+
+// needsConsent reports whether the user must be asked before the client
+// gets scopes: always under prompt=consent, never for a first-party client
+// (skip_consent), otherwise unless the user's remembered consent covers
+// every scope.
+func (p *Provider) needsConsent(ctx context.Context, c *client, userID string, scopes, prompt []string) (bool, error) {
+	if slices.Contains(prompt, oidc.PromptConsent) {
+		return true, nil
+	}
+	if c.c.SkipConsent {
+		return false, nil
+	}
+	got, err := p.store.Consent(ctx, userID, c.c.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, s := range scopes {
+		if !slices.Contains(got.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// consentPage shows the consent page of a completed auth request.
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	ar, ok := p.completedRequest(w, r, id)
+	if !ok {
+		return
+	}
+	c, user, ok := p.consentParties(w, r, ar)
+	if !ok {
+		return
+	}
+	p.ui.RenderConsent(w, r, loginui.ConsentPage{
+		ID: ar.ID, ClientName: c.c.Name, Username: user.Username, Scopes: ar.Scopes, Action: consentPath,
+	})
+}
+
+// consent takes the user's answer. Allow records the consent and issues
+// the code; deny sends access_denied back to the client. Either way the
+// request is finished: its code is single-use, and a denied request is
+// deleted.
+func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
+	if err := r.ParseForm(); err != nil {
+		p.ui.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+		return
+	}
+	id := r.PostForm.Get("id")
+	if !p.ui.ValidFormToken(r, "consent", id, r.PostForm.Get("csrf_token")) {
+		p.ui.RenderError(w, http.StatusForbidden, "Form expired",
+			"This form is no longer valid. Go back to the application and start again.", "")
+		return
+	}
+	ar, ok := p.completedRequest(w, r, id)
+	if !ok {
+		return
+	}
+	c, user, ok := p.consentParties(w, r, ar)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	switch r.PostForm.Get("decision") {
+	case "allow":
+		now := p.cfg.Now()
+		if err := p.store.SaveConsent(ctx, &storage.Consent{
+			UserID: user.ID, ClientID: c.c.ID, Scopes: ar.Scopes, CreatedAt: now, UpdatedAt: now,
+		}); err != nil {
+			p.unavailable(w, r, "consent: save", err)
+			return
+		}
+		p.emitUI(ctx, loginui.Event{Kind: loginui.EventConsentGranted, UserID: user.ID, ClientID: c.c.ID, Detail: joinScopes(ar.Scopes)})
+		p.respondCode(w, r, ar)
+	case "deny":
+		if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {
+			p.unavailable(w, r, "consent: delete request", err)
+			return
+		}
+		p.authorizeError(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode), ar.State,
+			oidc.ErrAccessDenied().WithDescription("the user denied the request"))
+	default:
+		p.ui.RenderError(w, http.StatusBadRequest, "Bad request", "The form did not say whether to allow access.", "")
+	}
+}
+
+// consentParties loads the client and the signed-in user of a consent.
+func (p *Provider) consentParties(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) (*client, *storage.User, bool) {
+	c, err := p.clients.get(r.Context(), ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.ui.RenderError(w, http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is no longer registered.", "invalid_client")
+		return nil, nil, false
+	}
+	if err != nil {
+		p.unavailable(w, r, "consent: load client", err)
+		return nil, nil, false
+	}
+	_, user, err := p.ui.CurrentSession(r.Context(), r)
+	if errors.Is(err, loginui.ErrNoSession) || (err == nil && user.ID != ar.UserID) {
+		p.ui.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
+			"You are no longer signed in as the user of this request. Go back to the application and start again.", "")
+		return nil, nil, false
+	}
+	if err != nil {
+		p.unavailable(w, r, "consent: session", err)
+		return nil, nil, false
+	}
+	return c, user, true
+}
