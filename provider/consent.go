@@ -20,13 +20,18 @@ func consentURL(id string) string { return consentPath + "?id=" + url.QueryEscap
 // needsConsent reports whether the user must be asked before the client
 // gets scopes: always under prompt=consent, never for a first-party client
 // (skip_consent), otherwise unless the user's remembered consent covers
-// every scope.
+// every scope. A native app's remembered consent is never reused: any app
+// on the device can claim its redirect URI, so nothing proves the request
+// comes from the app the user approved (RFC 8252 §8.6).
 func (p *Provider) needsConsent(ctx context.Context, c *client, userID string, scopes, prompt []string) (bool, error) {
 	if slices.Contains(prompt, oidc.PromptConsent) {
 		return true, nil
 	}
 	if c.c.SkipConsent {
 		return false, nil
+	}
+	if c.c.ApplicationType == "native" {
+		return true, nil
 	}
 	got, err := p.store.Consent(ctx, userID, c.c.ID)
 	if errors.Is(err, storage.ErrNotFound) {

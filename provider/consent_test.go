@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // authorizeAs sends /authorize for clientID from the browser jar, with
@@ -217,3 +218,26 @@ func idTokenClaims(t *testing.T, jwt string) map[string]any {
 
 // loginuiHash is the stored id of the browser jar's session.
 func loginuiHash(jar cookieJar) string { return loginui.Hash(jar[loginui.SessionCookie]) }
+
+// A native app without skip_consent is asked every time: its remembered
+// consent is not reused, as nothing proves the app is the one approved.
+func TestNativeConsentNotReused(t *testing.T) {
+	e := newTestEnv(t)
+	clients := append(testClients(), storage.Client{
+		ID: "native3", Name: "Third-party native", RedirectURIs: []string{webRedirect},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		TokenEndpointAuthMethod: "none", ApplicationType: "native",
+	})
+	if _, err := e.store.SyncClients(t.Context(), clients, e.p.cfg.Now()); err != nil {
+		t.Fatal(err)
+	}
+	jar := e.signedInJar(t)
+	now := e.p.cfg.Now()
+	if err := e.store.SaveConsent(t.Context(), &storage.Consent{UserID: testUserID, ClientID: "native3", Scopes: []string{"openid", "email"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.authorizeAs(t, jar, "native3", nil)
+	if !strings.HasPrefix(rec.Header().Get("Location"), consentPath) {
+		t.Errorf("native app with a remembered consent: %d to %q, want the consent page", rec.Code, rec.Header().Get("Location"))
+	}
+}
