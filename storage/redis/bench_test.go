@@ -47,6 +47,25 @@ func BenchmarkSession(b *testing.B) {
 	reportRoundTrips(b, rt)
 }
 
+// BenchmarkUpdateSession is the write a session check adds when the
+// session was last written over a minute ago or the app is new to it.
+func BenchmarkUpdateSession(b *testing.B) {
+	s := openTest(b)
+	now := time.Now()
+	sess := typicalSession(fmt.Sprintf("%064d", 1), now)
+	if err := s.CreateSession(b.Context(), &sess); err != nil {
+		b.Fatal(err)
+	}
+	rt := roundTrips(s)
+	for b.Loop() {
+		sess.LastSeen = sess.LastSeen.Add(time.Second)
+		if err := s.UpdateSession(b.Context(), &sess, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRoundTrips(b, rt)
+}
+
 // BenchmarkUserSessions lists a user's five sessions.
 func BenchmarkUserSessions(b *testing.B) {
 	s := openTest(b)
