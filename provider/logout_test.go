@@ -1,12 +1,16 @@
 package provider
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // thirdSignedIn signs alice in to the third-party client (consenting) and
@@ -120,5 +124,49 @@ func TestLogoutRedirectWithoutFrontChannel(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "<iframe") {
 		t.Error("iframe for a client without front-channel logout")
+	}
+}
+
+// An expired but genuine id_token_hint still identifies the user (OpenID
+// RP-Initiated Logout §2): the session ends without a confirmation page.
+// One signed by a key Gatehouse does not have is refused.
+func TestLogoutExpiredHint(t *testing.T) {
+	e := newTestEnv(t)
+	jar, idToken := e.thirdSignedIn(t)
+	claims := idTokenClaims(t, idToken)
+	past := time.Now().Add(-2 * time.Hour).Unix()
+	claims["iat"], claims["exp"], claims["auth_time"] = past-3600, past, past-3600
+	sign := func(key any, kid string) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(claims)
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compact, _ := jws.CompactSerialize()
+		return compact
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.keys.Signer("RS256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := e.follow(t, jar, endSessionPath+"?"+url.Values{"id_token_hint": {sign(other, k.ID())}}.Encode())
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("expired hint signed by another key: status %d, want 400", rec.Code)
+	}
+	rec = e.follow(t, jar, endSessionPath+"?"+url.Values{"id_token_hint": {sign(k.Key(), k.ID())}}.Encode())
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You are signed out") {
+		t.Errorf("expired genuine hint: status %d, want the signed-out page without confirmation; body %s", rec.Code, rec.Body)
+	}
+	if _, ok := jar["__Host-gatehouse-session"]; ok {
+		t.Error("session cookie not cleared after logout with an expired hint")
 	}
 }
