@@ -190,10 +190,20 @@ func (s *Store) Ping(ctx context.Context) error {
 // records, client assertion ids and login-failure counters that have
 // expired at now (used and revoked refresh grants are kept until they
 // expire), and logout notices whose deadline has passed, at most batch rows
-// in all, and returns how many it deleted. Each table is pruned in one short statement that skips rows
-// other transactions hold locked, so concurrent Prunes on several instances
-// do not queue behind each other; a caller that gets batch back should call
-// again.
+// in all, and returns how many it deleted. Each table is pruned in one
+// short statement that skips rows other transactions hold locked, so
+// concurrent Prunes on several instances do not queue behind each other; a
+// caller that gets batch back should call again.
+//
+// A session expires when its ExpiresAt is at or before now. The statement
+// that deletes it also queues one back-channel logout notice (due at once,
+// dropped after storage.LogoutNoticeTTL) for each of its Clients that still
+// exists, is enabled and registered a backchannel_logout_uri: a session
+// that times out is reported at the next Prune, just as one a person ends
+// is reported by storage.QueueLogoutNotices. The notices are made from the
+// rows the delete returns, so of concurrent Prunes (or a Prune and a
+// DeleteSession) only the one that deletes a session reports it. Notices
+// are not counted in the result.
 func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("postgres: prune: batch %d, want > 0", batch)
@@ -201,9 +211,29 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	n := ts(now)
-	total := 0
+	// The notice id is 122 random bits (a version 4 UUID, from the
+	// server's strong random source) in unpadded base64url.
+	var total int
+	err := s.pool.QueryRow(ctx, `WITH ended AS (
+			DELETE FROM sessions WHERE id IN (
+				SELECT id FROM sessions WHERE expires_at IS NULL OR expires_at <= $1
+				LIMIT $2 FOR UPDATE SKIP LOCKED)
+			RETURNING id, user_id, clients
+		), queued AS (
+			INSERT INTO logout_notices (id, client_id, user_id, session_id, created_at, deadline,
+				attempts, next_attempt)
+			SELECT rtrim(translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/', '-_'), '='),
+				c.id, e.user_id, e.id, $1, $3, 0, $1
+			FROM ended e CROSS JOIN LATERAL unnest(e.clients) AS sc(client_id)
+				JOIN clients c ON c.id = sc.client_id
+			WHERE NOT c.disabled AND c.backchannel_logout_uri <> ''
+		)
+		SELECT count(*) FROM ended`, n, batch, ts(now.Add(storage.LogoutNoticeTTL))).Scan(&total)
+	if err != nil {
+		return 0, wrap("prune sessions", err)
+	}
 	for _, t := range []struct{ table, key, cols, expiry string }{
-		{"sessions", "id", "id", "expires_at"}, {"auth_requests", "id", "id", "expires_at"},
+		{"auth_requests", "id", "id", "expires_at"},
 		{"refresh_grants", "token_hash", "token_hash", "expires_at"}, {"revoked_families", "id", "id", "expires_at"},
 		{"client_assertions", "(client_id, jti)", "client_id, jti", "expires_at"},
 		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},

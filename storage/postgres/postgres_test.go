@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
@@ -560,5 +563,169 @@ func TestPruneLogoutNoticesAndThrottle(t *testing.T) {
 		if got != q.want {
 			t.Errorf("%s after Prune: got %q, want %q", q.query, got, q.want)
 		}
+	}
+}
+
+// A session that times out is reported: the statement that deletes it
+// queues one back-channel logout notice for each of its clients that
+// exists, is enabled and registered a backchannel_logout_uri, and only for
+// sessions it deleted.
+func TestPruneQueuesLogoutNotices(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := t.Context()
+	now := t0
+	bc := storage.Client{ID: "bc", BackchannelLogoutURI: "https://bc.example/logout"}
+	plain := storage.Client{ID: "plain"}
+	off := storage.Client{ID: "off", BackchannelLogoutURI: "https://off.example/logout"}
+	if _, err := s.SyncClients(ctx, []storage.Client{bc, plain, off}, now); err != nil {
+		t.Fatalf("SyncClients: %v", err)
+	}
+	if _, err := s.SyncClients(ctx, []storage.Client{bc, plain}, now); err != nil {
+		t.Fatalf("SyncClients disabling off: %v", err)
+	}
+	for _, sess := range []storage.Session{
+		{ID: "ended", UserID: "u1", ExpiresAt: now.Add(-time.Minute), Clients: []string{"bc", "plain", "gone"}},
+		{ID: "at-now", UserID: "u2", ExpiresAt: now, Clients: []string{"plain", "bc"}},
+		{ID: "disabled", UserID: "u3", ExpiresAt: now.Add(-time.Minute), Clients: []string{"off"}},
+		{ID: "no-clients", UserID: "u4", ExpiresAt: now.Add(-time.Minute)},
+		{ID: "live", UserID: "u5", ExpiresAt: now.Add(time.Microsecond), Clients: []string{"bc"}},
+	} {
+		if err := s.CreateSession(ctx, &sess); err != nil {
+			t.Fatalf("CreateSession %s: %v", sess.ID, err)
+		}
+	}
+
+	// One session per call: each call queues the notices of the session
+	// it deleted and of no other.
+	var calls []int
+	for range 10 {
+		n, err := s.Prune(ctx, now, 1)
+		if err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+		calls = append(calls, n)
+		var early int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM logout_notices
+			WHERE session_id IN (SELECT id FROM sessions)`).Scan(&early); err != nil {
+			t.Fatal(err)
+		}
+		if early != 0 {
+			t.Errorf("after Prune call %d: got %d notices for sessions still stored, want 0", len(calls), early)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if want := []int{1, 1, 1, 1, 0}; fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("rows deleted per Prune call with batch 1: got %v, want %v", calls, want)
+	}
+	if n, err := s.Prune(ctx, now, 100); err != nil || n != 0 {
+		t.Errorf("Prune again: got %d, %v, want 0, nil", n, err)
+	}
+
+	rows, err := s.pool.Query(ctx, `SELECT `+logoutNoticeColumns+` FROM logout_notices ORDER BY session_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.LogoutNotice, error) {
+		var (
+			n                       storage.LogoutNotice
+			created, deadline, next pgtype.Timestamptz
+		)
+		err := row.Scan(&n.ID, &n.ClientID, &n.UserID, &n.SessionID, &created, &deadline, &n.Attempts,
+			&next, &n.LastError)
+		n.CreatedAt, n.Deadline, n.NextAttempt = timeOf(created), timeOf(deadline), timeOf(next)
+		return n, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.LogoutNotice{
+		{ClientID: "bc", UserID: "u2", SessionID: "at-now"},
+		{ClientID: "bc", UserID: "u1", SessionID: "ended"},
+	}
+	for i := range want {
+		want[i].CreatedAt, want[i].Deadline, want[i].NextAttempt = now, now.Add(storage.LogoutNoticeTTL), now
+	}
+	ids := map[string]bool{}
+	for i := range got {
+		if b, err := base64.RawURLEncoding.DecodeString(got[i].ID); err != nil || len(b) != 16 {
+			t.Errorf("notice id %q: want 16 bytes in unpadded base64url", got[i].ID)
+		}
+		ids[got[i].ID] = true
+		got[i].ID = ""
+	}
+	if len(ids) != len(got) {
+		t.Errorf("notice ids: got %d distinct of %d", len(ids), len(got))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("logout notices after Prune:\n got %+v\nwant %+v", got, want)
+	}
+
+	var left string
+	if err := s.pool.QueryRow(ctx, `SELECT string_agg(id, ',') FROM sessions`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != "live" {
+		t.Errorf("sessions after Prune: got %q, want %q", left, "live")
+	}
+}
+
+// Of concurrent Prunes on several instances, only the one whose delete
+// takes a session queues its notice.
+func TestConcurrentPruneQueuesOnce(t *testing.T) {
+	dsn := migrated(t)
+	ctx := t.Context()
+	now := t0
+	instances := []*Store{openAt(t, dsn, Options{}), openAt(t, dsn, Options{})}
+	bc := storage.Client{ID: "bc", BackchannelLogoutURI: "https://bc.example/logout"}
+	if _, err := instances[0].SyncClients(ctx, []storage.Client{bc}, now); err != nil {
+		t.Fatalf("SyncClients: %v", err)
+	}
+	const sessions = 200
+	for i := range sessions {
+		sess := storage.Session{ID: fmt.Sprintf("s%03d", i), UserID: "u1", ExpiresAt: now.Add(-time.Minute), Clients: []string{"bc"}}
+		if err := instances[0].CreateSession(ctx, &sess); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+
+	var (
+		deleted atomic.Int64
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+	)
+	for i := range 8 {
+		s := instances[i%len(instances)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				n, err := s.Prune(ctx, now, 7)
+				if err != nil {
+					t.Errorf("Prune: %v", err)
+					return
+				}
+				deleted.Add(int64(n))
+				if n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	if got := deleted.Load(); got != sessions {
+		t.Errorf("sessions deleted by all Prunes: got %d, want %d", got, sessions)
+	}
+	var notices, distinct int
+	if err := instances[0].pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT session_id) FROM logout_notices`).
+		Scan(&notices, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if notices != sessions || distinct != sessions {
+		t.Errorf("logout notices: got %d for %d sessions, want %d for %d", notices, distinct, sessions, sessions)
 	}
 }

@@ -260,20 +260,34 @@ func (s *Store) Ping(ctx context.Context) error {
 // records, client assertion ids and login-failure counters that have
 // expired at now, and logout notices whose deadline has passed, at most
 // batch rows in all, and returns how many it deleted. Each table is pruned
-// in one short statement, so the write lock is never held for long; a
+// in one short transaction, so the write lock is never held for long; a
 // caller that gets batch back should call again.
+//
+// A session expires when its ExpiresAt is at or before now. In the
+// transaction that deletes it, Prune queues one back-channel logout notice
+// (due at once, dropped after storage.LogoutNoticeTTL) for each of its
+// Clients that still exists, is enabled and registered a
+// backchannel_logout_uri: a session that times out is reported at the next
+// Prune, just as one a person ends is reported by
+// storage.QueueLogoutNotices. Transactions take the write lock when they
+// begin, so of concurrent Prunes (or a Prune and a DeleteSession) only the
+// one that deletes a session reports it. Notices are not counted in the
+// result.
 func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("sqlite: prune: batch %d, want > 0", batch)
 	}
 	var e encoder
-	n := e.time(now)
+	n, deadline := e.time(now), e.time(now.Add(storage.LogoutNoticeTTL))
 	if e.err != nil {
 		return 0, fmt.Errorf("sqlite: prune: %w", e.err)
 	}
-	total := 0
+	total, err := s.pruneSessions(ctx, n, deadline, batch)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune sessions: %w", err)
+	}
 	for _, t := range []struct{ table, expiry string }{
-		{"sessions", "expires_at"}, {"auth_requests", "expires_at"}, {"refresh_grants", "expires_at"},
+		{"auth_requests", "expires_at"}, {"refresh_grants", "expires_at"},
 		{"revoked_families", "expires_at"}, {"client_assertions", "expires_at"},
 		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
 	} {
@@ -293,6 +307,70 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		total += int(deleted)
 	}
 	return total, nil
+}
+
+// pruneSessions deletes up to limit sessions expired at now (encoded) and
+// queues their back-channel logout notices, due at now and dropped at
+// deadline, in one write transaction, and returns how many sessions it
+// deleted. The batch is fixed by rowid first, so the notices and the
+// delete cover the same sessions.
+func (s *Store) pruneSessions(ctx context.Context, now, deadline any, limit int) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	in := runner{s: s, tx: tx}
+	rows, err := in.query(ctx, `SELECT rowid FROM sessions WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?`,
+		now, limit)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	batch, err := json.Marshal(ids)
+	if err != nil {
+		return 0, err
+	}
+	// sessions.clients is a JSON array of client ids; one notice per
+	// element that names an enabled client with a back-channel URI.
+	if _, err := in.exec(ctx, `INSERT INTO logout_notices (id, client_id, user_id, session_id, created_at,
+			deadline, attempts, next_attempt)
+		SELECT lower(hex(randomblob(16))), c.id, s.user_id, s.id, ?1, ?2, 0, ?1
+		FROM sessions s, json_each(s.clients) sc JOIN clients c ON c.id = sc.value
+		WHERE s.rowid IN (SELECT value FROM json_each(?3))
+			AND NOT c.disabled AND c.backchannel_logout_uri <> ''`,
+		now, deadline, string(batch)); err != nil {
+		return 0, fmt.Errorf("queue logout notices: %w", err)
+	}
+	res, err := in.exec(ctx, `DELETE FROM sessions WHERE rowid IN (SELECT value FROM json_each(?))`, string(batch))
+	if err != nil {
+		return 0, err
+	}
+	deleted, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return int(deleted), nil
 }
 
 // wrap translates a driver error into the storage sentinels, with op as

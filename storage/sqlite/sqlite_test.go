@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -370,5 +371,109 @@ func TestPruneLogoutNoticesAndThrottle(t *testing.T) {
 		if got != q.want {
 			t.Errorf("%s after Prune: got %q, want %q", q.query, got, q.want)
 		}
+	}
+}
+
+// A session that times out is reported: in the transaction that deletes
+// it, Prune queues one back-channel logout notice for each of its clients
+// that exists, is enabled and registered a backchannel_logout_uri, and only
+// for sessions it deleted.
+func TestPruneQueuesLogoutNotices(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	now := t0
+	bc := storage.Client{ID: "bc", BackchannelLogoutURI: "https://bc.example/logout"}
+	plain := storage.Client{ID: "plain"}
+	off := storage.Client{ID: "off", BackchannelLogoutURI: "https://off.example/logout"}
+	if _, err := s.SyncClients(ctx, []storage.Client{bc, plain, off}, now); err != nil {
+		t.Fatalf("SyncClients: %v", err)
+	}
+	if _, err := s.SyncClients(ctx, []storage.Client{bc, plain}, now); err != nil {
+		t.Fatalf("SyncClients disabling off: %v", err)
+	}
+	for _, sess := range []storage.Session{
+		{ID: "ended", UserID: "u1", ExpiresAt: now.Add(-time.Minute), Clients: []string{"bc", "plain", "gone"}},
+		{ID: "at-now", UserID: "u2", ExpiresAt: now, Clients: []string{"plain", "bc"}},
+		{ID: "disabled", UserID: "u3", ExpiresAt: now.Add(-time.Minute), Clients: []string{"off"}},
+		{ID: "no-clients", UserID: "u4", ExpiresAt: now.Add(-time.Minute)},
+		{ID: "live", UserID: "u5", ExpiresAt: now.Add(time.Nanosecond), Clients: []string{"bc"}},
+	} {
+		if err := s.CreateSession(ctx, &sess); err != nil {
+			t.Fatalf("CreateSession %s: %v", sess.ID, err)
+		}
+	}
+
+	// One session per call: each call queues the notices of the session
+	// it deleted and of no other.
+	var calls []int
+	for range 10 {
+		n, err := s.Prune(ctx, now, 1)
+		if err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+		calls = append(calls, n)
+		var early int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM logout_notices
+			WHERE session_id IN (SELECT id FROM sessions)`).Scan(&early); err != nil {
+			t.Fatal(err)
+		}
+		if early != 0 {
+			t.Errorf("after Prune call %d: got %d notices for sessions still stored, want 0", len(calls), early)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if want := []int{1, 1, 1, 1, 0}; fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("rows deleted per Prune call with batch 1: got %v, want %v", calls, want)
+	}
+	if n, err := s.Prune(ctx, now, 100); err != nil || n != 0 {
+		t.Errorf("Prune again: got %d, %v, want 0, nil", n, err)
+	}
+
+	rows, err := s.db.QueryContext(ctx, `SELECT `+logoutNoticeColumns+` FROM logout_notices ORDER BY session_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []storage.LogoutNotice
+	for rows.Next() {
+		n, err := scanLogoutNotice(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, *n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.LogoutNotice{
+		{ClientID: "bc", UserID: "u2", SessionID: "at-now"},
+		{ClientID: "bc", UserID: "u1", SessionID: "ended"},
+	}
+	for i := range want {
+		want[i].CreatedAt, want[i].Deadline, want[i].NextAttempt = now, now.Add(storage.LogoutNoticeTTL), now
+	}
+	ids := map[string]bool{}
+	for i := range got {
+		if b, err := hex.DecodeString(got[i].ID); err != nil || len(b) != 16 {
+			t.Errorf("notice id %q: want 128 bits in hex", got[i].ID)
+		}
+		ids[got[i].ID] = true
+		got[i].ID = ""
+	}
+	if len(ids) != len(got) {
+		t.Errorf("notice ids: got %d distinct of %d", len(ids), len(got))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("logout notices after Prune:\n got %+v\nwant %+v", got, want)
+	}
+
+	var left string
+	if err := s.db.QueryRowContext(ctx, `SELECT group_concat(id) FROM sessions`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != "live" {
+		t.Errorf("sessions after Prune: got %q, want %q", left, "live")
 	}
 }
