@@ -113,14 +113,7 @@ func (u *UI) clientName(ctx context.Context, id string) string {
 // accountForm checks an account page form post: the session, the CSRF
 // token. It writes the answer itself when it returns ok=false.
 func (u *UI) accountForm(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return nil, nil, false
-	}
-	if !u.ValidFormToken(r, "account", "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
+	if !u.parseAccountForm(w, r) {
 		return nil, nil, false
 	}
 	s, user, err := u.CurrentSession(r.Context(), r)
@@ -135,16 +128,25 @@ func (u *UI) accountForm(w http.ResponseWriter, r *http.Request) (*storage.Sessi
 	return s, user, true
 }
 
-// signOut ends the browser's current session.
-func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
+// parseAccountForm reads an account page form and checks its CSRF token,
+// answering the request itself when it returns false.
+func (u *UI) parseAccountForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return
+		return false
 	}
 	if !u.ValidFormToken(r, "account", "", r.PostForm.Get("csrf_token")) {
 		u.RenderError(w, http.StatusForbidden, "Form expired",
 			"This form is no longer valid. Go back, reload the page and try again.", "")
+		return false
+	}
+	return true
+}
+
+// signOut ends the browser's current session.
+func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
+	if !u.parseAccountForm(w, r) {
 		return
 	}
 	ended, err := u.EndCurrentSession(r.Context(), w, r)

@@ -131,14 +131,20 @@ func (p *Provider) mintAccessToken(pt pendingToken) (string, error) {
 		}
 		return opaquePrefix + base64.RawURLEncoding.EncodeToString(sealed), nil
 	}
-	k, err := p.keys.Signer(pt.Alg)
+	return p.signJWS(pt.Alg, atJWTType, payload)
+}
+
+// signJWS signs payload as a compact JWS with the active key of alg,
+// typed typ, with the key's kid.
+func (p *Provider) signJWS(alg string, typ jose.ContentType, payload []byte) (string, error) {
+	k, err := p.keys.Signer(alg)
 	if err != nil {
 		return "", err
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{
 		Algorithm: k.Algorithm(),
 		Key:       jose.JSONWebKey{Key: k.Key(), KeyID: k.ID()},
-	}, (&jose.SignerOptions{}).WithType(atJWTType))
+	}, (&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		return "", err
 	}

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -329,22 +328,7 @@ func (p *Provider) mintLogoutToken(c *storage.Client, n storage.LogoutNotice, no
 	if err != nil {
 		return "", err
 	}
-	k, err := p.keys.Signer(cmp.Or(c.IDTokenSignedResponseAlg, p.cfg.SigningAlg))
-	if err != nil {
-		return "", err
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: k.Algorithm(),
-		Key:       jose.JSONWebKey{Key: k.Key(), KeyID: k.ID()},
-	}, (&jose.SignerOptions{}).WithType(logoutJWTType))
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	return p.signJWS(cmp.Or(c.IDTokenSignedResponseAlg, p.cfg.SigningAlg), logoutJWTType, payload)
 }
 
 // logoutBackoff is the wait after the attempts-th failed attempt: 2 s,
