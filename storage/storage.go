@@ -511,3 +511,44 @@ type Secrets interface {
 	// Secret returns the named secret, or ErrNotFound.
 	Secret(ctx context.Context, name string) (*Secret, error)
 }
+
+// AuditEvent is one entry of the audit trail: something a person, an
+// application or an operator did, or something Gatehouse noticed. Nothing
+// secret is in it — no token, password or full session id (SessionID holds
+// at most its first 8 characters).
+type AuditEvent struct {
+	// ID orders events; the store assigns it.
+	ID        int64
+	Time      time.Time
+	Kind      string // e.g. sign_in, token_issued, client_changed (see the emitters)
+	UserID    string
+	ClientID  string
+	SessionID string // the session id's first 8 characters
+	Family    string // a token family, when the event concerns one
+	IP        string
+	// Actor says who caused it: "user", "client", "operator" (the CLI) or
+	// "system".
+	Actor string
+	// Detail is a short human-readable explanation, or the outcome.
+	Detail string
+}
+
+// AuditQuery selects audit events; zero fields select everything.
+type AuditQuery struct {
+	UserID   string
+	ClientID string
+	Since    time.Time
+	// Limit caps the answer (newest first); zero means 1000.
+	Limit int
+}
+
+// AuditLog stores the audit trail.
+type AuditLog interface {
+	// AppendAudit stores the events in one transaction, assigning IDs.
+	AppendAudit(ctx context.Context, events []AuditEvent) error
+	// AuditEvents returns the events matching q, newest first.
+	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// PruneAudit deletes up to batch events older than before and returns
+	// how many it deleted.
+	PruneAudit(ctx context.Context, before time.Time, batch int) (int, error)
+}
