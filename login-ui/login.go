@@ -166,7 +166,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), Detail: keys[1]})
+		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
 		u.render(w, http.StatusTooManyRequests, "login", data)
@@ -185,7 +185,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 			u.serverError(w, r, "record failed sign-in", err)
 			return
 		}
-		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), Detail: keys[1]})
+		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
 		data.Error = "Incorrect username or password."
 		u.render(w, http.StatusOK, "login", data)
 		return
@@ -236,7 +236,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "browser cookie", err)
 		return
 	}
-	u.emit(r.Context(), Event{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID})
+	u.emit(r.Context(), Event{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID, IP: s.IP})
 
 	if ar == nil {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -325,9 +325,10 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// clientIP is the peer address. Forwarded headers are not trusted until a
-// trusted-proxy setting exists.
-func clientIP(r *http.Request) string {
+// ClientIP is the address of the browser that sent r, as sessions and the
+// audit trail record it: the peer address. Forwarded headers are not
+// trusted until a trusted-proxy setting exists.
+func ClientIP(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return host
 	}

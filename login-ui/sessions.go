@@ -30,12 +30,14 @@ const (
 )
 
 // Event is one thing the UI reports for the audit trail. SessionID is the
-// session's stored id (never the cookie); Detail is a short explanation.
+// session's stored id (never the cookie); IP is the address of the browser
+// the event came from (ClientIP); Detail is a short explanation.
 type Event struct {
 	Kind      string
 	UserID    string
 	ClientID  string
 	SessionID string
+	IP        string
 	Detail    string
 }
 
@@ -45,7 +47,7 @@ func (u *UI) emit(ctx context.Context, e Event) {
 		return
 	}
 	u.log.InfoContext(ctx, "audit: "+e.Kind, "user", e.UserID, "client", e.ClientID,
-		"session", shortID(e.SessionID), "detail", e.Detail)
+		"session", shortID(e.SessionID), "ip", e.IP, "detail", e.Detail)
 }
 
 // shortID is as much of a session id as may be logged.
@@ -65,7 +67,7 @@ func (u *UI) newSession(r *http.Request, id string, user *storage.User, remember
 	}
 	s := &storage.Session{
 		ID: id, UserID: user.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IP: clientIP(r),
+		UserAgent: truncate(r.UserAgent(), 512), IP: ClientIP(r),
 		CreatedAt: now, LastSeen: now, AbsoluteExpiresAt: now.Add(abs),
 		Remember: remember, Clients: clients,
 	}
@@ -101,8 +103,9 @@ func (u *UI) UseSession(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	now := u.now()
 	changed := false
+	ip := ClientIP(r)
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
-		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, Detail: ua})
+		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: ua})
 		if !u.cfg.KeepOnUserAgentChange {
 			if _, err := u.endSessions(ctx, []string{s.ID}); err != nil {
 				return nil, nil, err
@@ -112,8 +115,8 @@ func (u *UI) UseSession(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		s.UserAgent, changed = ua, true
 	}
-	if ip := clientIP(r); ip != s.IP {
-		u.emit(ctx, Event{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, Detail: s.IP + " → " + ip})
+	if ip != s.IP {
+		u.emit(ctx, Event{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: s.IP + " → " + ip})
 		s.IP, changed = ip, true
 	}
 	if clientID != "" && !slices.Contains(s.Clients, clientID) {
@@ -153,7 +156,7 @@ func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *ht
 	if len(ended) == 0 {
 		return nil, nil
 	}
-	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID})
+	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID, IP: ClientIP(r)})
 	return &ended[0], nil
 }
 

@@ -131,6 +131,13 @@ func TestSessionAnomalies(t *testing.T) {
 		if !strings.Contains(strings.Join(env.kinds(), ","), EventSessionIPChanged) {
 			t.Errorf("events %v: want %s", env.kinds(), EventSessionIPChanged)
 		}
+		// Each event carries the address it came from.
+		wantIP := map[string]string{EventSignIn: "192.0.2.1", EventSessionIPChanged: "198.51.100.7"}
+		for _, ev := range *env.events {
+			if want, ok := wantIP[ev.Kind]; ok && ev.IP != want {
+				t.Errorf("%s event: IP %q, want %q", ev.Kind, ev.IP, want)
+			}
+		}
 	})
 	t.Run("new User-Agent ends the session", func(t *testing.T) {
 		env := newUIEnv(t)

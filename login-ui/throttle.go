@@ -47,7 +47,7 @@ func throttleDelay(n, free int, max time.Duration) time.Duration {
 // whether or not the account exists) and the client's IP (an IPv6
 // client's /64, which one host usually has whole).
 func throttleKeys(username string, r *http.Request) []string {
-	return []string{"acct:" + username, "ip:" + ipPrefix(clientIP(r))}
+	return []string{"acct:" + username, "ip:" + ipPrefix(ClientIP(r))}
 }
 
 func ipPrefix(ip string) string {

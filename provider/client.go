@@ -164,6 +164,9 @@ type clientCache struct {
 
 	mu      sync.Mutex
 	entries map[string]clientEntry
+	// gen counts clears: a lookup that began before one does not put what
+	// it fetched into the emptied cache.
+	gen uint64
 }
 
 type clientEntry struct {
@@ -181,6 +184,7 @@ func (cc *clientCache) get(ctx context.Context, id string) (*client, error) {
 	now := cc.now()
 	cc.mu.Lock()
 	e, ok := cc.entries[id]
+	gen := cc.gen
 	cc.mu.Unlock()
 	if ok && now.Sub(e.fetched) < cc.ttl {
 		return e.c, nil
@@ -194,10 +198,26 @@ func (cc *clientCache) get(ctx context.Context, id string) (*client, error) {
 	}
 	c := &client{c: sc, cfg: cc.cfg}
 	cc.mu.Lock()
-	cc.entries[id] = clientEntry{c: c, fetched: now}
+	if cc.gen == gen {
+		cc.entries[id] = clientEntry{c: c, fetched: now}
+	}
 	cc.mu.Unlock()
 	return c, nil
 }
+
+// clear empties the cache: every client is read from the store again.
+func (cc *clientCache) clear() {
+	cc.mu.Lock()
+	clear(cc.entries)
+	cc.gen++
+	cc.mu.Unlock()
+}
+
+// InvalidateClients drops the clients the provider keeps in memory (each
+// for up to 5 seconds), so that a change just written to the store, such as
+// a clients.yaml reload, applies from the next request on. Other instances
+// see the change when their own entries expire.
+func (p *Provider) InvalidateClients() { p.clients.clear() }
 
 // redirectAllowed reports whether uri is one of the client's registered
 // redirect URIs, compared as exact strings. The one exception is RFC 8252

@@ -98,7 +98,8 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 			p.unavailable(w, r, "consent: save", err)
 			return
 		}
-		p.emitUI(ctx, loginui.Event{Kind: loginui.EventConsentGranted, UserID: user.ID, ClientID: c.c.ID, Detail: joinScopes(ar.Scopes)})
+		p.emitUI(ctx, loginui.Event{Kind: loginui.EventConsentGranted, UserID: user.ID, ClientID: c.c.ID,
+			SessionID: ar.SessionID, IP: loginui.ClientIP(r), Detail: joinScopes(ar.Scopes)})
 		p.respondCode(w, r, ar)
 	case "deny":
 		if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {

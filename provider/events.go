@@ -33,15 +33,23 @@ type Event struct {
 	UserID    string // empty for client_credentials
 	Family    string // the grant's token family, when there is one
 	GrantType string // for token_issued
-	Reason    string // for family_revoked: "reuse", "code_reuse" or "revocation"; for backchannel_logout: the last failure
-	// Outcome, Attempts, Status and SessionID are for backchannel_logout:
-	// the final outcome (LogoutDelivered…), how many deliveries were
-	// attempted, the RP's last HTTP status (0 when it never answered) and
-	// the first 8 characters of the ended session's sid — never all of it.
-	Outcome   string
-	Attempts  int
-	Status    int
+	// Reason is, for family_revoked, "reuse", "code_reuse" or
+	// "revocation"; for backchannel_logout, the last failure; for the
+	// login UI's events (sign_in, consent_granted…), their Detail.
+	Reason string
+	// Outcome, Attempts and Status are for backchannel_logout: the final
+	// outcome (LogoutDelivered…), how many deliveries were attempted and
+	// the RP's last HTTP status (0 when it never answered).
+	Outcome  string
+	Attempts int
+	Status   int
+	// SessionID is the first 8 characters of the sid of the session the
+	// event concerns (backchannel_logout and the login UI's events) —
+	// never all of it.
 	SessionID string
+	// IP is the address of the browser a login UI event came from ("" for
+	// the provider's own events).
+	IP string
 }
 
 // emit hands an event to Config.Events, or logs it when that is nil.
@@ -57,7 +65,7 @@ func (p *Provider) emit(ctx context.Context, e Event) {
 		level = slog.LevelWarn
 	}
 	attrs := []any{"client", e.ClientID, "user", e.UserID,
-		"family", e.Family, "grant_type", e.GrantType, "reason", e.Reason}
+		"family", e.Family, "grant_type", e.GrantType, "reason", e.Reason, "ip", e.IP}
 	if e.Kind == EventBackchannelLogout {
 		attrs = append(attrs, "outcome", e.Outcome, "attempts", e.Attempts, "status", e.Status, "sid_prefix", e.SessionID)
 	}

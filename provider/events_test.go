@@ -44,6 +44,11 @@ func TestAuditEvents(t *testing.T) {
 	})
 	code, verifier := e.authorizeCode(t, "openid offline_access")
 	tr := decodeToken(t, e.exchangeCode(code, verifier, "web", testWebSecret))
+	log.mu.Lock()
+	if signIn := log.events[0]; signIn.IP == "" || len(signIn.SessionID) != 8 {
+		t.Errorf("sign_in event: IP %q, session %q; want the browser's address and the first 8 characters of the sid", signIn.IP, signIn.SessionID)
+	}
+	log.mu.Unlock()
 	if got := log.take(); !slices.Equal(got, []string{loginui.EventSignIn, EventTokenIssued}) {
 		t.Errorf("sign-in and code exchange: got events %q, want [sign_in token_issued]", got)
 	}

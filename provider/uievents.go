@@ -14,7 +14,7 @@ func (p *Provider) emitUI(ctx context.Context, e loginui.Event) {
 	if len(sid) > 8 {
 		sid = sid[:8]
 	}
-	p.emit(ctx, Event{Kind: e.Kind, UserID: e.UserID, ClientID: e.ClientID, SessionID: sid, Reason: e.Detail})
+	p.emit(ctx, Event{Kind: e.Kind, UserID: e.UserID, ClientID: e.ClientID, SessionID: sid, IP: e.IP, Reason: e.Detail})
 }
 
 // kickLogouts wakes the back-channel logout delivery, if one runs.

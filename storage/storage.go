@@ -11,6 +11,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -515,9 +516,11 @@ type Secrets interface {
 // AuditEvent is one entry of the audit trail: something a person, an
 // application or an operator did, or something Gatehouse noticed. Nothing
 // secret is in it — no token, password or full session id (SessionID holds
-// at most its first 8 characters).
+// at most its first 8 characters). Empty strings mean "not known" or "does
+// not apply".
 type AuditEvent struct {
-	// ID orders events; the store assigns it.
+	// ID orders events; the store assigns it (the ID of an event given to
+	// AppendAudit is ignored). IDs are unique and never reused.
 	ID        int64
 	Time      time.Time
 	Kind      string // e.g. sign_in, token_issued, client_changed (see the emitters)
@@ -537,18 +540,60 @@ type AuditEvent struct {
 type AuditQuery struct {
 	UserID   string
 	ClientID string
-	Since    time.Time
-	// Limit caps the answer (newest first); zero means 1000.
+	// Since selects events whose Time is at or after it.
+	Since time.Time
+	// Limit caps the answer (newest first); zero means DefaultAuditLimit,
+	// and more than MaxAuditLimit means MaxAuditLimit.
 	Limit int
 }
 
-// AuditLog stores the audit trail.
+// Bounds of AuditQuery.Limit.
+const (
+	DefaultAuditLimit = 1000
+	MaxAuditLimit     = 10000
+)
+
+// AuditLog stores the audit trail. Events are only ever appended, and
+// removed oldest first by PruneAudit when they are past retention.
 type AuditLog interface {
-	// AppendAudit stores the events in one transaction, assigning IDs.
+	// AppendAudit stores the events in one transaction, assigning IDs in
+	// the order given: all or none are stored. An empty list is a no-op.
+	// Every event needs a Kind and a non-zero Time; otherwise nothing is
+	// stored and the error says which.
 	AppendAudit(ctx context.Context, events []AuditEvent) error
-	// AuditEvents returns the events matching q, newest first.
+	// AuditEvents returns the events matching q, newest first: by Time
+	// descending, then ID descending. A negative q.Limit is an error.
 	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
-	// PruneAudit deletes up to batch events older than before and returns
-	// how many it deleted.
+	// PruneAudit deletes up to batch events whose Time is before before,
+	// oldest first, and returns how many it deleted; batch <= 0 is an
+	// error. A caller that gets batch back should call again.
 	PruneAudit(ctx context.Context, before time.Time, batch int) (int, error)
+}
+
+// AuditLimit returns how many events an AuditQuery with that Limit
+// returns at most, or an error for a negative limit.
+func AuditLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, fmt.Errorf("audit query: limit %d, want >= 0", limit)
+	case limit == 0:
+		return DefaultAuditLimit, nil
+	default:
+		return min(limit, MaxAuditLimit), nil
+	}
+}
+
+// CheckAuditEvents returns an error naming the first event AppendAudit
+// must refuse (no Kind, or a zero Time), or nil. Backends call it before
+// they store anything.
+func CheckAuditEvents(events []AuditEvent) error {
+	for i, e := range events {
+		switch {
+		case e.Kind == "":
+			return fmt.Errorf("audit event %d: no kind", i)
+		case e.Time.IsZero():
+			return fmt.Errorf("audit event %d (%s): no time", i, e.Kind)
+		}
+	}
+	return nil
 }

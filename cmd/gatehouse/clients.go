@@ -1,27 +1,106 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/provider"
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 const clientsUsage = `Usage:
-  gatehouse clients secret    generate a client secret and its client_secret_hash
+  gatehouse clients secret                   generate a client secret and its client_secret_hash
+  gatehouse clients diff [--file FILE]       what applying clients.yaml (or FILE) would change
+  gatehouse clients list                     every client in the store
+  gatehouse clients show CLIENT_ID [--json]  every stored setting of one client
 
-Give the secret to the application (for example through its secret store) and put only the hash in
-clients.yaml, as client_secret_hash. The secret is 256 random bits, base64url-encoded, so it needs no
-escaping in HTTP Basic authentication.
+secret: give the secret to the application (for example through its secret store) and put only the
+hash in clients.yaml, as client_secret_hash. The secret is 256 random bits, base64url-encoded, so it
+needs no escaping in HTTP Basic authentication.
+
+diff validates the file (every problem is listed with its line; the command then fails) and compares
+it with the store without changing anything: the clients it would create, update (with each changed
+field; a secret only as "secret changed") and disable. With nothing to change it prints "no changes".
+It exits 0 either way, and 1 only for an invalid file or an unreachable store.
+
+gatehouse serve applies clients.yaml at start, when the file changes (checked every 2 seconds) and on
+SIGHUP; an invalid file is refused and the clients already in the store stay as they are.
+
+list and show read the store: disabled clients (gone from the file) are listed too. show never
+prints a secret hash, only its scheme (hmac-sha256:…).
+
+Examples:
+  gatehouse clients secret
+  gatehouse clients diff
+  gatehouse clients diff --file clients.new.yaml
+  gatehouse clients list
+  gatehouse clients show example-web
+  gatehouse clients show example-web --json
 `
 
 // clients handles `gatehouse clients …`.
-func clients(env environment, args []string) error {
-	if len(args) != 1 || args[0] != "secret" {
+func clients(ctx context.Context, env environment, args []string) error {
+	if len(args) == 0 {
 		fmt.Fprint(env.stderr, clientsUsage)
 		return errUsage
 	}
+	if isHelp(args[0]) {
+		fmt.Fprint(env.stdout, clientsUsage)
+		return nil
+	}
+	fs := newFlagSet("clients "+args[0], env)
+	load := configFlag(fs, env)
+	file := fs.String("file", "", "the clients file to compare (diff; default: clients_file of the configuration)")
+	asJSON := fs.Bool("json", false, "print JSON (show)")
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return flagError(env, err, clientsUsage)
+	}
+	want := map[string]int{"secret": 0, "diff": 0, "list": 0, "show": 1}
+	if n, known := want[args[0]]; !known || len(pos) != n {
+		fmt.Fprint(env.stderr, clientsUsage)
+		return errUsage
+	}
+	if *file != "" && args[0] != "diff" || *asJSON && args[0] != "show" {
+		fmt.Fprint(env.stderr, "--file is for diff and --json for show\n\n"+clientsUsage)
+		return errUsage
+	}
+	if args[0] == "secret" {
+		return clientSecret(env)
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	cfg.RedisURL = "" // clients live in the SQL store
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch args[0] {
+	case "diff":
+		if *file != "" {
+			cfg.ClientsFile = *file
+		}
+		return diffClients(ctx, env, cfg, store)
+	case "list":
+		return listClients(ctx, env, store)
+	default:
+		return showClient(ctx, env, store, pos[0], *asJSON)
+	}
+}
+
+// clientSecret prints a new client secret and its hash.
+func clientSecret(env environment) error {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return err
@@ -30,4 +109,347 @@ func clients(env environment, args []string) error {
 	fmt.Fprintf(env.stdout, "client secret (give it to the application; it is shown once):\n  %s\n", secret)
 	fmt.Fprintf(env.stdout, "for clients.yaml:\n  client_secret_hash: %s\n", provider.HashClientSecret(secret))
 	return nil
+}
+
+// clientSecretKeyName names the server secret that keys stored client
+// secret hashes (see provider.KeyClientSecretHash).
+const clientSecretKeyName = "client-secret-key"
+
+// parseKeyedClients parses a clients file (data, read from filename) and
+// turns each secret hash into the keyed form the store holds, ready for
+// SyncClients. An invalid file gives parseClientsFile's configProblems.
+func parseKeyedClients(data []byte, filename string, env environment, secretKey []byte) ([]storage.Client, error) {
+	clients, err := parseClientsFile(data, filename, env.getenv, env.readFile)
+	if err != nil {
+		return nil, err
+	}
+	// Only keyed hashes are stored: a copy of the database alone cannot
+	// test guesses of a client secret.
+	for i := range clients {
+		if clients[i].SecretHash == "" {
+			continue
+		}
+		if clients[i].SecretHash, err = provider.KeyClientSecretHash(secretKey, clients[i].SecretHash); err != nil {
+			return nil, fmt.Errorf("client %s: %w", clients[i].ID, err)
+		}
+	}
+	return clients, nil
+}
+
+// diffClients prints what applying the clients file would change in the
+// store, changing nothing.
+func diffClients(ctx context.Context, env environment, cfg Config, store *stores) error {
+	data, err := env.readFile(cfg.ClientsFile)
+	if err != nil {
+		return fmt.Errorf("clients file: %w", err)
+	}
+	key, err := storedClientSecretKey(ctx, cfg, store, env)
+	if err != nil {
+		return err
+	}
+	defer clear(key)
+	given, err := parseKeyedClients(data, cfg.ClientsFile, env, key)
+	if err != nil {
+		return fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)
+	}
+	stored, err := store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := storage.PlanClientSync(stored, given)
+	if err != nil {
+		return err
+	}
+	printClientPlan(env.stdout, plan, stored)
+	return nil
+}
+
+// storedClientSecretKey returns the server secret stored client secret
+// hashes are keyed with. A store without one yet (serve creates it before
+// its first sync) holds no keyed hash: a random key then makes every secret
+// compare as changed, as a sync would find it, and nothing is written.
+func storedClientSecretKey(ctx context.Context, cfg Config, store *stores, env environment) ([]byte, error) {
+	_, err := store.Secret(ctx, clientSecretKeyName)
+	if errors.Is(err, storage.ErrNotFound) {
+		key := make([]byte, 32)
+		_, err := rand.Read(key)
+		return key, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server secret %s: %w", clientSecretKeyName, err)
+	}
+	km, err := newKeyManager(cfg, store, newLogger(env.stderr))
+	if err != nil {
+		return nil, err
+	}
+	key, err := km.Secret(ctx, clientSecretKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("server secret %s: %w", clientSecretKeyName, err)
+	}
+	return key, nil
+}
+
+// printClientPlan writes the plan for people: one line per client, the
+// changed fields of each update under it, and a summary.
+func printClientPlan(w io.Writer, plan storage.ClientSyncPlan, stored []storage.Client) {
+	rep := plan.Report()
+	if len(rep.Created)+len(rep.Updated)+len(rep.Disabled) == 0 {
+		fmt.Fprintln(w, "no changes")
+		return
+	}
+	byID := make(map[string]storage.Client, len(stored))
+	for _, c := range stored {
+		byID[c.ID] = c
+	}
+	for _, c := range plan.Create {
+		fmt.Fprintf(w, "create   %s (%s, %s)\n", c.ID, clientKind(&c), c.TokenEndpointAuthMethod)
+	}
+	for _, c := range plan.Update {
+		fmt.Fprintf(w, "update   %s\n", c.ID)
+		old := byID[c.ID]
+		if old.Disabled {
+			fmt.Fprintln(w, "           enabled again (it is back in the file)")
+		}
+		for _, line := range clientChanges(&old, &c) {
+			fmt.Fprintf(w, "           %s\n", line)
+		}
+	}
+	for _, id := range rep.Disabled {
+		fmt.Fprintf(w, "disable  %s (gone from the file)\n", id)
+	}
+	fmt.Fprintf(w, "%d to create, %d to update, %d to disable\n", len(rep.Created), len(rep.Updated), len(rep.Disabled))
+}
+
+// clientField is one setting of a stored client that a sync sets, under
+// its clients.yaml name, with its value as people read it.
+type clientField struct {
+	key   string
+	value func(c *storage.Client) string
+	// changed, if set, describes a change without the values: a secret
+	// hash is never printed, a key set is too long to.
+	changed string
+}
+
+// clientFields are the settings a sync sets, in the order of clients.yaml:
+// every field of storage.Client but ID, Disabled, CreatedAt and UpdatedAt
+// (TestClientFieldsCoverStorageClient keeps it so).
+func clientFields() []clientField {
+	list := func(l []string) string { return "[" + strings.Join(l, ", ") + "]" }
+	flag := func(b bool) string { return fmt.Sprint(b) }
+	return []clientField{
+		{key: "client_name", value: func(c *storage.Client) string { return c.Name }},
+		{key: "client_secret", value: func(c *storage.Client) string { return c.SecretHash }, changed: "secret changed"},
+		{key: "application_type", value: func(c *storage.Client) string { return c.ApplicationType }},
+		{key: "token_endpoint_auth_method", value: func(c *storage.Client) string { return c.TokenEndpointAuthMethod }},
+		{key: "redirect_uris", value: func(c *storage.Client) string { return list(c.RedirectURIs) }},
+		{key: "post_logout_redirect_uris", value: func(c *storage.Client) string { return list(c.PostLogoutRedirectURIs) }},
+		{key: "grant_types", value: func(c *storage.Client) string { return list(c.GrantTypes) }},
+		{key: "response_types", value: func(c *storage.Client) string { return list(c.ResponseTypes) }},
+		{key: "scope", value: func(c *storage.Client) string { return strings.Join(c.Scopes, " ") }},
+		{key: "id_token_signed_response_alg", value: func(c *storage.Client) string { return orDefault(c.IDTokenSignedResponseAlg, "server default") }},
+		{key: "access_token_format", value: func(c *storage.Client) string { return orDefault(c.AccessTokenFormat, accessTokenJWT) }},
+		{key: "jwks", value: func(c *storage.Client) string { return string(c.JWKS) }, changed: "jwks changed"},
+		{key: "jwks_uri", value: func(c *storage.Client) string { return c.JWKSURI }},
+		{key: keyRefreshGrace, value: func(c *storage.Client) string { return durationSetting(c.RefreshGracePeriod, "server default") }},
+		{key: keyRefreshIdle, value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenIdleTTL, "no idle limit") }},
+		{key: keyRefreshAbsolute, value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
+		{key: keySkipConsent, value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
+		{key: keyBackchannelURI, value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
+		{key: keyBackchannelSessionReq, value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
+		{key: keyFrontchannelURI, value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
+		{key: keyFrontchannelSessReq, value: func(c *storage.Client) string { return flag(c.FrontchannelLogoutSessionRequired) }},
+	}
+}
+
+// clientChanges describes how b differs from a, one line per field:
+// "redirect_uris: [x] → [x, y]". Secrets and key sets are named, never
+// shown.
+func clientChanges(a, b *storage.Client) []string {
+	var lines []string
+	for _, f := range clientFields() {
+		was, is := f.value(a), f.value(b)
+		switch {
+		case was == is:
+		case f.changed != "":
+			lines = append(lines, f.changed)
+		default:
+			lines = append(lines, fmt.Sprintf("%s: %s → %s", f.key, orDefault(was, "none"), orDefault(is, "none")))
+		}
+	}
+	return lines
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// durationSetting shows a duration setting of a client as clients.yaml
+// writes it; zero (not set) as unset says, and a negative one (the grace
+// period's NoRefreshGrace) as 0s.
+func durationSetting(d time.Duration, unset string) string {
+	switch {
+	case d == 0:
+		return unset
+	case d < 0:
+		return "0s"
+	}
+	return fmtDuration(d)
+}
+
+// clientKind is "public" for clients without a secret or key (auth method
+// none), else "confidential".
+func clientKind(c *storage.Client) string {
+	if c.TokenEndpointAuthMethod == authMethodNone {
+		return "public"
+	}
+	return "confidential"
+}
+
+// listClients prints every stored client, disabled ones included.
+func listClients(ctx context.Context, env environment, store *stores) error {
+	list, err := store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	yesNo := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tAUTH\tGRANTS\tSTATUS\tSKIP_CONSENT\tBACKCHANNEL")
+	for _, c := range list {
+		status := "enabled"
+		if c.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, printable(c.Name), clientKind(&c), c.TokenEndpointAuthMethod,
+			strings.Join(c.GrantTypes, ","), status, yesNo(c.SkipConsent), yesNo(c.BackchannelLogoutURI != ""))
+	}
+	return tw.Flush()
+}
+
+// secretScheme shows a stored secret hash by its scheme only
+// ("hmac-sha256:…"), or "none".
+func secretScheme(hash string) string {
+	scheme, _, ok := strings.Cut(hash, ":")
+	switch {
+	case hash == "":
+		return "none"
+	case !ok:
+		return "…"
+	}
+	return scheme + ":…"
+}
+
+// shownClient is a stored client as show --json prints it, under the names
+// of clients.yaml; settings left unset are left out. The secret hash is
+// reduced to its scheme.
+type shownClient struct {
+	ID                                string          `json:"client_id"`
+	Name                              string          `json:"client_name"`
+	Type                              string          `json:"type"`
+	Disabled                          bool            `json:"disabled"`
+	SecretHash                        string          `json:"client_secret_hash,omitempty"`
+	ApplicationType                   string          `json:"application_type"`
+	TokenEndpointAuthMethod           string          `json:"token_endpoint_auth_method"`
+	RedirectURIs                      []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs            []string        `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes                        []string        `json:"grant_types"`
+	ResponseTypes                     []string        `json:"response_types"`
+	Scope                             string          `json:"scope,omitempty"`
+	IDTokenSignedResponseAlg          string          `json:"id_token_signed_response_alg,omitempty"`
+	AccessTokenFormat                 string          `json:"access_token_format"`
+	JWKS                              json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                           string          `json:"jwks_uri,omitempty"`
+	RefreshTokenGracePeriod           string          `json:"refresh_token_grace_period,omitempty"`
+	RefreshTokenIdleTTL               string          `json:"refresh_token_idle_ttl,omitempty"`
+	RefreshTokenAbsoluteTTL           string          `json:"refresh_token_absolute_ttl,omitempty"`
+	SkipConsent                       bool            `json:"skip_consent"`
+	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool            `json:"frontchannel_logout_session_required"`
+	CreatedAt                         time.Time       `json:"created_at"`
+	UpdatedAt                         time.Time       `json:"updated_at"`
+}
+
+// showClient prints every stored setting of the client with that id,
+// disabled or not.
+func showClient(ctx context.Context, env environment, store *stores, id string, asJSON bool) error {
+	list, err := store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	var c *storage.Client
+	for i := range list {
+		if list[i].ID == id {
+			c = &list[i]
+		}
+	}
+	if c == nil {
+		return fmt.Errorf("no client %q (see gatehouse clients list)", id)
+	}
+	if asJSON {
+		s := shownClient{
+			ID:                                c.ID,
+			Name:                              c.Name,
+			Type:                              clientKind(c),
+			Disabled:                          c.Disabled,
+			ApplicationType:                   c.ApplicationType,
+			TokenEndpointAuthMethod:           c.TokenEndpointAuthMethod,
+			RedirectURIs:                      c.RedirectURIs,
+			PostLogoutRedirectURIs:            c.PostLogoutRedirectURIs,
+			GrantTypes:                        c.GrantTypes,
+			ResponseTypes:                     c.ResponseTypes,
+			Scope:                             strings.Join(c.Scopes, " "),
+			IDTokenSignedResponseAlg:          c.IDTokenSignedResponseAlg,
+			AccessTokenFormat:                 orDefault(c.AccessTokenFormat, accessTokenJWT),
+			JWKS:                              c.JWKS,
+			JWKSURI:                           c.JWKSURI,
+			RefreshTokenGracePeriod:           durationSetting(c.RefreshGracePeriod, ""),
+			RefreshTokenIdleTTL:               durationSetting(c.RefreshTokenIdleTTL, ""),
+			RefreshTokenAbsoluteTTL:           durationSetting(c.RefreshTokenAbsoluteTTL, ""),
+			SkipConsent:                       c.SkipConsent,
+			BackchannelLogoutURI:              c.BackchannelLogoutURI,
+			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
+			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
+			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
+			CreatedAt:                         c.CreatedAt.UTC(),
+			UpdatedAt:                         c.UpdatedAt.UTC(),
+		}
+		if c.SecretHash != "" {
+			s.SecretHash = secretScheme(c.SecretHash)
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	status := "enabled"
+	if c.Disabled {
+		status = "disabled (gone from clients.yaml)"
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("client_id", c.ID)
+	row("client_name", printable(c.Name))
+	row("type", clientKind(c))
+	row("status", status)
+	row("client_secret_hash", secretScheme(c.SecretHash))
+	for _, f := range clientFields() {
+		switch f.key {
+		case "client_name", "client_secret":
+		case "jwks":
+			row("jwks", orDefault(string(c.JWKS), "none"))
+		default:
+			row(f.key, orDefault(printable(f.value(c)), "none"))
+		}
+	}
+	row("created_at", c.CreatedAt.UTC().Format(time.RFC3339))
+	row("updated_at", c.UpdatedAt.UTC().Format(time.RFC3339))
+	return tw.Flush()
 }

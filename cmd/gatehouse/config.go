@@ -64,6 +64,9 @@ type Config struct {
 	// gets the same answer again; 0 turns the window off, so any second
 	// use revokes the token's family.
 	RefreshGrace time.Duration `yaml:"refresh_grace"`
+	// AuditRetention is how long audit events are kept; 0 keeps them
+	// forever.
+	AuditRetention time.Duration `yaml:"audit_retention"`
 
 	// RedisURL, when set, moves browser sessions and authorization
 	// requests to Redis: redis:// or rediss://, with extra ?addr=host:port
@@ -101,6 +104,7 @@ func defaultConfig() Config {
 		SessionAbsoluteTimeout: 7 * 24 * time.Hour,
 		SessionRememberMe:      30 * 24 * time.Hour,
 		RefreshGrace:           10 * time.Second,
+		AuditRetention:         90 * 24 * time.Hour,
 		RedisKeyPrefix:         "gatehouse:",
 		RedisTimeout:           200 * time.Millisecond,
 		DatabaseMaxConns:       20,
@@ -172,6 +176,7 @@ func configFields() []configField {
 		{"session_remember_me", "GATEHOUSE_SESSION_REMEMBER_ME", dur(func(c *Config) *time.Duration { return &c.SessionRememberMe })},
 		{"session_keep_on_user_agent_change", "GATEHOUSE_SESSION_KEEP_ON_USER_AGENT_CHANGE", boolean(func(c *Config) *bool { return &c.SessionKeepOnUserAgentChange })},
 		{"refresh_grace", "GATEHOUSE_REFRESH_GRACE", dur(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+		{"audit_retention", "GATEHOUSE_AUDIT_RETENTION", dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
 		{"redis_url", "GATEHOUSE_REDIS_URL", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis_key_prefix", "GATEHOUSE_REDIS_KEY_PREFIX", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
 		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisTimeout })},
@@ -399,6 +404,9 @@ func (c Config) Validate() error {
 
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		bad("refresh_grace", fmt.Sprintf("must be from 0 (off) to 1m (got %s)", c.RefreshGrace))
+	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
+		bad("audit_retention", fmt.Sprintf("must be 0 (keep forever) or at least 1h (got %s)", c.AuditRetention))
 	}
 	if c.RedisURL != "" {
 		lower := strings.ToLower(c.RedisURL)

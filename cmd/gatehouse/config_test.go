@@ -46,6 +46,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		SessionAbsoluteTimeout: 168 * time.Hour,
 		SessionRememberMe:      720 * time.Hour,
 		RefreshGrace:           10 * time.Second,
+		AuditRetention:         2160 * time.Hour,
 		RedisKeyPrefix:         "gatehouse:",
 		RedisTimeout:           200 * time.Millisecond,
 		DatabaseMaxConns:       20,
@@ -73,6 +74,7 @@ session_idle_timeout: 2h
 session_absolute_timeout: 12h
 session_keep_on_user_agent_change: true
 key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+audit_retention: 720h
 `
 	env := map[string]string{
 		"GATEHOUSE_ISSUER":               "https://env.example.com",
@@ -81,6 +83,7 @@ key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 		"GATEHOUSE_CLIENTS_FILE":         "/etc/gatehouse/clients.yaml",
 		"GATEHOUSE_BOOTSTRAP_PASSWORD":   "correct horse battery staple",
 		"GATEHOUSE_ID_TOKEN_TTL":         "10m",
+		"GATEHOUSE_AUDIT_RETENTION":      "0",
 		"GATEHOUSE_LISTEN":               "", // empty: does not override
 	}
 	got, err := loadConfig("custom.yaml", true, configTestEnv(env), configTestFiles(map[string]string{"custom.yaml": file}))
@@ -102,6 +105,7 @@ key_encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 		SessionRememberMe:            0,
 		SessionKeepOnUserAgentChange: true,
 		RefreshGrace:                 10 * time.Second,
+		AuditRetention:               0,
 		RedisKeyPrefix:               "gatehouse:",
 		RedisTimeout:                 200 * time.Millisecond,
 		DatabaseMaxConns:             20,
@@ -129,6 +133,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_SESSION_REMEMBER_ME":               "336h",
 		"GATEHOUSE_SESSION_KEEP_ON_USER_AGENT_CHANGE": "true",
 		"GATEHOUSE_REFRESH_GRACE":                     "5s",
+		"GATEHOUSE_AUDIT_RETENTION":                   "8760h",
 		"GATEHOUSE_REDIS_URL":                         "rediss://cache:6380/2",
 		"GATEHOUSE_REDIS_KEY_PREFIX":                  "gh:",
 		"GATEHOUSE_REDIS_TIMEOUT":                     "150ms",
@@ -142,7 +147,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	want := Config{"https://login.example.com", ":9999", "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
-		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second,
+		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
 		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -368,6 +373,8 @@ func TestValidateListenAndTTLs(t *testing.T) {
 		{"refresh not longer than access", func(c *Config) { c.RefreshTokenTTL = 10 * time.Minute }, "refresh_token_ttl: must be longer than access_token_ttl"},
 		{"kek not base64", func(c *Config) { c.KeyEncryptionKey = "not base64!" }, "key_encryption_key: KEK is not valid base64"},
 		{"kek too short", func(c *Config) { c.KeyEncryptionKey = "c2hvcnQ=" }, "key_encryption_key: KEK decodes to 5 bytes, want 32"},
+		{"audit retention negative", func(c *Config) { c.AuditRetention = -time.Hour }, "audit_retention: must be 0 (keep forever) or at least 1h (got -1h0m0s)"},
+		{"audit retention too short", func(c *Config) { c.AuditRetention = time.Minute }, "audit_retention: must be 0 (keep forever) or at least 1h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

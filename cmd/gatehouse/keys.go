@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"text/tabwriter"
@@ -35,6 +34,12 @@ embedded store and its generated .kek file, stop gatehouse serve first; rewrap
 replaces the file's key itself, after the database commit (if it stops in
 between, run it again: the database part is then a no-op and the file is
 written).
+
+Examples:
+  gatehouse keys list
+  gatehouse keys rotate
+  gatehouse keys revoke q0s3XxJ8k2mV7tLw9bYc1A
+  GATEHOUSE_NEW_KEY_ENCRYPTION_KEY="$(openssl rand -base64 32)" gatehouse keys rewrap
 `
 
 // managerOptions is the key schedule for cfg: a retired key stays published
@@ -49,13 +54,15 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stderr, keysUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	fs.Usage = func() { fmt.Fprint(env.stderr, keysUsage) }
+	if isHelp(args[0]) {
+		fmt.Fprint(env.stdout, keysUsage)
+		return nil
+	}
+	fs := newFlagSet("keys "+args[0], env)
 	load := configFlag(fs, env)
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
-		return errUsage
+		return flagError(env, err, keysUsage)
 	}
 	want := map[string]int{"list": 0, "rotate": 0, "revoke": 1, "rewrap": 0}
 	if n, known := want[args[0]]; !known || len(pos) != n {
@@ -108,6 +115,13 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 		for _, kid := range created {
 			fmt.Fprintf(env.stdout, "created key %s\n", kid)
 		}
+		var events []storage.AuditEvent
+		for _, kid := range created {
+			events = append(events, storage.AuditEvent{Kind: auditKeyRotated, Actor: actorOperator, Detail: "kid=" + kid})
+		}
+		if err := appendAudit(ctx, store, events...); err != nil {
+			return fmt.Errorf("the keys are created, but %w", err)
+		}
 	case "revoke":
 		repl, err := km.Revoke(ctx, pos[0])
 		if errors.Is(err, storage.ErrNotFound) {
@@ -116,8 +130,13 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "revoked key %s\n", pos[0])
+		detail := "kid=" + pos[0]
 		if repl != "" {
 			fmt.Fprintf(env.stdout, "it was the only active key of its algorithm: key %s signs from now on; relying parties that cached the JWKS earlier must fetch it again\n", repl)
+			detail += " replacement=" + repl
+		}
+		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditKeyRevoked, Actor: actorOperator, Detail: detail}); err != nil {
+			return fmt.Errorf("the key is revoked, but %w", err)
 		}
 	}
 	return listKeys(ctx, env, store)
@@ -204,8 +223,9 @@ const keyRotationPeriod = 10 * time.Second
 
 // rotateKeys runs the key schedule on every instance: Rotate (which acts on
 // one instance at a time, under the store's lock) and Reload, every
-// keyRotationPeriod until ctx ends.
-func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger) {
+// keyRotationPeriod until ctx ends. The keys a rotation creates go to the
+// audit trail (key_rotated), from the instance that created them.
+func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger, audit *auditSink) {
 	t := time.NewTicker(keyRotationPeriod)
 	defer t.Stop()
 	for {
@@ -219,7 +239,7 @@ func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger) {
 			log.Warn("rotate signing keys", "err", err)
 		}
 		for _, kid := range created {
-			log.Info("audit: key_rotated", "kid", kid)
+			audit.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Actor: actorSystem, Detail: "kid=" + kid})
 		}
 		if err := km.Reload(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("reload signing keys", "err", err)

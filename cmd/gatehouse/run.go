@@ -17,6 +17,7 @@ Usage:
   gatehouse serve [--config gatehouse.yaml]       run the server
   gatehouse migrate                               bring the database schema up to date
   gatehouse clients secret                        generate a client secret and its hash for clients.yaml
+  gatehouse clients diff | list | show CLIENT_ID  what clients.yaml would change; the stored clients
   gatehouse users add USERNAME [--email E] [--name "Full Name"] --password-stdin
   gatehouse users list
   gatehouse users passwd USERNAME --password-stdin
@@ -24,7 +25,9 @@ Usage:
   gatehouse sessions list [--user USERNAME] [--full]      who is signed in, where, to which apps
   gatehouse sessions revoke SESSION_ID | --user USERNAME  sign out (see gatehouse sessions)
   gatehouse keys list | rotate | revoke KID | rewrap  signing keys (see gatehouse keys)
+  gatehouse audit [--user U] [--client C] [--since 7d] [--json]  the audit trail, newest first
   gatehouse help
+  gatehouse COMMAND --help                        what a command does, with examples
 
 users passwd and users disable also sign the user out everywhere: sessions
 end and refresh tokens are revoked.
@@ -64,9 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return migrate(ctx, env, args[2:])
 	case "clients":
-		return clients(env, args[2:])
+		return clients(ctx, env, args[2:])
 	case "keys":
 		return keysCommand(ctx, env, args[2:])
+	case "audit":
+		return auditCommand(ctx, env, args[2:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -83,6 +88,50 @@ type environment struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	readFile func(string) ([]byte, error)
+}
+
+// isHelp reports whether arg asks for a command's usage.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// newFlagSet returns a flag set for the command name that writes parse
+// errors to stderr and leaves the usage to flagError.
+func newFlagSet(name string, env environment) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {}
+	return fs
+}
+
+// flagError answers a flag parsing error of a command whose usage is usage:
+// -h or --help print the usage to stdout and succeed; anything else prints
+// it to stderr and returns errUsage.
+func flagError(env environment, err error, usage string) error {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(env.stdout, usage)
+		return nil
+	}
+	fmt.Fprint(env.stderr, usage)
+	return errUsage
+}
+
+// parseNoArgs parses the flags of a command that takes no arguments. done
+// means the command is over, with err: after its usage was printed for
+// --help or help (nil), or for a bad command line (errUsage).
+func parseNoArgs(fs *flag.FlagSet, args []string, env environment, usage string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		return true, flagError(env, err, usage)
+	}
+	switch {
+	case fs.NArg() == 0:
+		return false, nil
+	case fs.NArg() == 1 && isHelp(fs.Arg(0)):
+		fmt.Fprint(env.stdout, usage)
+		return true, nil
+	}
+	fmt.Fprint(env.stderr, usage)
+	return true, errUsage
 }
 
 // configFlag registers --config on fs and returns a loader for after Parse.
@@ -116,13 +165,24 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+const migrateUsage = `Usage:
+  gatehouse migrate [--config gatehouse.yaml]
+
+Brings the database schema up to date and exits; with nothing pending it changes nothing.
+On Postgres, serve does the same at start unless GATEHOUSE_AUTO_MIGRATE=false: then run
+migrate before starting the new version's instances. SQLite is migrated whenever it opens.
+
+Examples:
+  gatehouse migrate
+  GATEHOUSE_DATABASE_URL=postgres://gatehouse@db/gatehouse gatehouse migrate
+`
+
 // migrate applies pending schema migrations and exits.
 func migrate(ctx context.Context, env environment, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet("migrate", env)
 	load := configFlag(fs, env)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return errUsage
+	if done, err := parseNoArgs(fs, args, env, migrateUsage); done {
+		return err
 	}
 	cfg, err := load()
 	if err != nil {

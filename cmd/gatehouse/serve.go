@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -57,12 +56,31 @@ func keyEncryptionKey(cfg Config, st *stores, log *slog.Logger) ([]byte, error) 
 	return kek, nil
 }
 
+const serveUsage = `Usage:
+  gatehouse serve [--config gatehouse.yaml]
+
+Runs the OpenID provider and its sign-in pages: reads the configuration (gatehouse.yaml or
+--config, then GATEHOUSE_* variables), opens the database, applying pending migrations unless
+GATEHOUSE_AUTO_MIGRATE=false, syncs clients.yaml into it, and serves the issuer. It logs one
+line per listener, then "gatehouse ready" with the issuer. SIGINT or SIGTERM stop it after
+in-flight requests finish (at most 15 seconds).
+
+clients.yaml is applied again on SIGHUP and whenever the file changes (checked every 2
+seconds). An invalid file is refused, each problem logged with its line, and the clients
+already in the store stay as they are. Preview a change with gatehouse clients diff.
+
+Examples:
+  gatehouse serve
+  gatehouse serve --config /etc/gatehouse/gatehouse.yaml
+  GATEHOUSE_ISSUER=https://login.example.com GATEHOUSE_LISTEN=:8080 gatehouse serve
+  kill -HUP "$(pidof gatehouse)"    # apply clients.yaml now
+`
+
 func serve(ctx context.Context, env environment, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet("serve", env)
 	load := configFlag(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if done, err := parseNoArgs(fs, args, env, serveUsage); done {
+		return err
 	}
 	cfg, err := load()
 	if err != nil {
@@ -78,6 +96,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	defer store.Close()
+	// Audit events are stored in the background; stopAudit (deferred, so
+	// after the server has drained) writes the last ones.
+	audit, stopAudit := startAuditSink(ctx, store, log)
+	defer stopAudit()
 
 	km, err := newKeyManager(cfg, store, log)
 	if err != nil {
@@ -92,6 +114,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 			return fmt.Errorf("server secret %s: %w", name, err)
 		}
 	}
+	clientsVersion := clientsFileVersion(cfg, env) // watchClients applies any later change
 	if err := syncClients(ctx, cfg, env, store, secrets[2], log); err != nil {
 		return err
 	}
@@ -125,6 +148,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		ClientSecretKey: secrets[2],
 		CodeKeys:        km,
 		Logger:          log,
+		Events:          audit.ProviderEvent,
 	}
 	if cfg.RefreshGrace == 0 {
 		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
@@ -147,11 +171,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("gatehouse ready", "listen", ln.Addr().String(), "issuer", cfg.Issuer,
+	logListener(log, "http", ln.Addr().String())
+	log.Info("gatehouse ready", "issuer", cfg.Issuer,
 		"database", store.kind, "startup", time.Since(started).Round(time.Millisecond).String())
 
-	go prune(ctx, store.sql, log)
-	go rotateKeys(ctx, km, log)
+	go prune(ctx, store.sql, cfg.AuditRetention, log)
+	go watchClients(ctx, cfg, env, store, secrets[2], p, clientsVersion, log)
+	go rotateKeys(ctx, km, log, audit)
 	// Back-channel logout notices are delivered in the background; a
 	// delivery cut off by shutdown is retried by any instance later.
 	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
@@ -180,6 +206,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 	return nil
 }
 
+// logListener logs one line for a listener serve opened: name says what it
+// serves ("http": the OpenID provider and its sign-in pages), addr where.
+func logListener(log *slog.Logger, name, addr string) {
+	log.Info("listening", "listener", name, "addr", addr)
+}
+
 // newKeyManager returns the key manager over the stores, with the
 // key-encryption key of the configuration.
 func newKeyManager(cfg Config, st *stores, log *slog.Logger) (*keys.Manager, error) {
@@ -194,9 +226,10 @@ func newKeyManager(cfg Config, st *stores, log *slog.Logger) (*keys.Manager, err
 	return keys.NewManager(st, sealer, managerOptions(cfg)), nil
 }
 
-// prune deletes expired SQL rows in bounded batches, once a minute.
-// (Redis expires its keys by itself.)
-func prune(ctx context.Context, store sqlStore, log *slog.Logger) {
+// prune deletes expired SQL rows in bounded batches, once a minute, and
+// audit events older than auditRetention (0: none). (Redis expires its
+// keys by itself.)
+func prune(ctx context.Context, store sqlStore, auditRetention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -214,13 +247,16 @@ func prune(ctx context.Context, store sqlStore, log *slog.Logger) {
 					break
 				}
 			}
+			if auditRetention > 0 {
+				pruneAudit(ctx, store, time.Now().Add(-auditRetention), log)
+			}
 		}
 	}
 }
 
 // syncClients loads clients.yaml and makes the store match it. A missing
 // default file means no clients; a file that was asked for must exist.
-func syncClients(ctx context.Context, cfg Config, env environment, store storage.Clients, secretKey []byte, log *slog.Logger) error {
+func syncClients(ctx context.Context, cfg Config, env environment, store auditedClients, secretKey []byte, log *slog.Logger) error {
 	data, err := env.readFile(cfg.ClientsFile)
 	if errors.Is(err, fs.ErrNotExist) && cfg.ClientsFile == defaultConfig().ClientsFile {
 		log.Warn("no clients.yaml found: no application can sign in until you add one", "path", cfg.ClientsFile)
@@ -228,19 +264,9 @@ func syncClients(ctx context.Context, cfg Config, env environment, store storage
 	} else if err != nil {
 		return fmt.Errorf("clients file: %w", err)
 	}
-	clients, err := parseClientsFile(data, cfg.ClientsFile, env.getenv, env.readFile)
+	clients, err := parseKeyedClients(data, cfg.ClientsFile, env, secretKey)
 	if err != nil {
 		return fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)
-	}
-	// Only keyed hashes are stored: a copy of the database alone cannot
-	// test guesses of a client secret.
-	for i := range clients {
-		if clients[i].SecretHash == "" {
-			continue
-		}
-		if clients[i].SecretHash, err = provider.KeyClientSecretHash(secretKey, clients[i].SecretHash); err != nil {
-			return fmt.Errorf("client %s: %w", clients[i].ID, err)
-		}
 	}
 	rep, err := store.SyncClients(ctx, clients, time.Now())
 	if err != nil {
@@ -248,12 +274,15 @@ func syncClients(ctx context.Context, cfg Config, env environment, store storage
 	}
 	log.Info("clients synced", "file", cfg.ClientsFile, "clients", len(clients),
 		"created", rep.Created, "updated", rep.Updated, "disabled", rep.Disabled)
+	if err := auditClientSync(ctx, store, rep, actorSystem); err != nil {
+		log.Warn("clients synced, but not recorded in the audit trail", "err", err)
+	}
 	return nil
 }
 
 // bootstrapAdmin creates the first user, admin, when there are none, with
 // GATEHOUSE_BOOTSTRAP_PASSWORD or a random password logged once.
-func bootstrapAdmin(ctx context.Context, cfg Config, store storage.Users, log *slog.Logger) error {
+func bootstrapAdmin(ctx context.Context, cfg Config, store auditedUsers, log *slog.Logger) error {
 	n, err := store.CountUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("count users: %w", err)
@@ -280,6 +309,9 @@ func bootstrapAdmin(ctx context.Context, cfg Config, store storage.Users, log *s
 	}
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: actorSystem, Detail: "the first user"}); err != nil {
+		log.Warn("created the first user, but not recorded in the audit trail", "err", err)
 	}
 	if generated {
 		log.Warn("created the first user; this password is shown once — sign in and change it with `gatehouse users passwd admin --password-stdin`",

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -50,21 +49,17 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 	case len(args) == 0:
 		fmt.Fprint(env.stderr, sessionsUsage)
 		return errUsage
-	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+	case isHelp(args[0]):
 		fmt.Fprint(env.stdout, sessionsUsage)
 		return nil
 	}
-	fs := flag.NewFlagSet("sessions "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	fs.Usage = func() { fmt.Fprint(env.stderr, sessionsUsage) }
+	fs := newFlagSet("sessions "+args[0], env)
 	load := configFlag(fs, env)
 	username := fs.String("user", "", "only this user's sessions")
 	full := fs.Bool("full", false, "print session ids whole (list)")
 	pos, err := parseInterspersed(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // fs.Usage printed the usage
-	} else if err != nil {
-		return errUsage
+	if err != nil {
+		return flagError(env, err, sessionsUsage)
 	}
 	switch {
 	case args[0] == "list" && len(pos) == 0:
@@ -106,7 +101,8 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 			return fmt.Errorf("end the sessions of %s: %w", user.Username, err)
 		}
 		fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(ended), "session", "sessions"), user.Username)
-		return queueLogoutNotices(ctx, env, store, ended, now)
+		auditErr := auditSessionsEnded(ctx, store, ended, "revoked with gatehouse sessions revoke --user", now)
+		return errors.Join(queueLogoutNotices(ctx, env, store, ended, now), auditErr)
 	default:
 		return revokeSession(ctx, env, store, pos[0], now)
 	}
@@ -142,7 +138,22 @@ func revokeSession(ctx context.Context, env environment, store *stores, id strin
 		apps = "apps: " + strings.Join(s.Clients, ", ")
 	}
 	fmt.Fprintf(env.stdout, "ended session %s of %s (%s)\n", s.ID, who, apps)
-	return queueLogoutNotices(ctx, env, store, []storage.Session{*s}, now)
+	auditErr := auditSessionsEnded(ctx, store, []storage.Session{*s}, "revoked with gatehouse sessions revoke", now)
+	return errors.Join(queueLogoutNotices(ctx, env, store, []storage.Session{*s}, now), auditErr)
+}
+
+// auditSessionsEnded records in the audit trail the sessions the operator
+// ended, and why.
+func auditSessionsEnded(ctx context.Context, store *stores, ended []storage.Session, why string, now time.Time) error {
+	events := make([]storage.AuditEvent, len(ended))
+	for i, s := range ended {
+		events[i] = storage.AuditEvent{Time: now, Kind: auditSessionEnded, UserID: s.UserID, SessionID: s.ID,
+			Actor: actorOperator, Detail: why}
+	}
+	if err := appendAudit(ctx, store, events...); err != nil {
+		return fmt.Errorf("the sessions are ended, but %w", err)
+	}
+	return nil
 }
 
 // queueLogoutNotices queues the back-channel logout notices of sessions
@@ -159,9 +170,10 @@ func queueLogoutNotices(ctx context.Context, env environment, store *stores, end
 // endUserSessions ends every session of u and revokes every refresh token
 // family of u, so that a changed password or a disabled account leaves no
 // way in: the apps signed in through the sessions get back-channel logout
-// notices, and the access tokens of the families stop working at userinfo
-// and introspection.
-func endUserSessions(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User, now time.Time) error {
+// notices, the access tokens of the families stop working at userinfo
+// and introspection, and the audit trail records the ended sessions with
+// why.
+func endUserSessions(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User, now time.Time, why string) error {
 	ended, err := store.DeleteUserSessions(ctx, u.ID)
 	if err != nil {
 		return fmt.Errorf("end the sessions of %s: %w", u.Username, err)
@@ -169,7 +181,7 @@ func endUserSessions(ctx context.Context, env environment, cfg Config, store *st
 	fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(ended), "session", "sessions"), u.Username)
 	// Queue the notices before revoking: a failure to revoke must not
 	// leave the apps of the ended sessions uninformed.
-	noticeErr := queueLogoutNotices(ctx, env, store, ended, now)
+	noticeErr := errors.Join(queueLogoutNotices(ctx, env, store, ended, now), auditSessionsEnded(ctx, store, ended, why, now))
 	families, err := store.RevokeUserFamilies(ctx, u.ID, "", now, familyKeepUntil(cfg, now))
 	if err != nil {
 		return errors.Join(noticeErr, fmt.Errorf("revoke the refresh tokens of %s: %w", u.Username, err))

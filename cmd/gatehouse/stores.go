@@ -16,8 +16,8 @@ import (
 // stores is every store Gatehouse uses, whichever backend holds each:
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests and
-// login-failure counters. Consents and the logout notice queue always stay
-// in SQL.
+// login-failure counters. Consents, the logout notice queue and the audit
+// trail always stay in SQL.
 type stores struct {
 	storage.Clients
 	storage.Users
@@ -32,6 +32,7 @@ type stores struct {
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
+	storage.AuditLog
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
 	sql   sqlStore
@@ -60,6 +61,7 @@ type sqlStore interface {
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
+	storage.AuditLog
 	Ping(ctx context.Context) error
 	Prune(ctx context.Context, now time.Time, batch int) (int, error)
 }
@@ -120,7 +122,7 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
-	s.Consents, s.LogoutNotices, s.LoginThrottle = s.sql, s.sql, s.sql
+	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	if cfg.RedisURL != "" {
 		r, err := redisstore.Open(ctx, redisstore.Options{
 			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -76,8 +75,13 @@ passwd and disable also sign the user out everywhere: every session ends
 (apps with a backchannel_logout_uri are told) and every refresh token is
 revoked, so access tokens stop working at userinfo and introspection.
 
-Passwords are read from standard input, never from the command line:
-  echo 'correct horse battery staple' | gatehouse users add alice --password-stdin
+Passwords are read from standard input, never from the command line.
+
+Examples:
+  echo 'correct horse battery staple' | gatehouse users add alice --email alice@example.com --name "Alice Liddell" --password-stdin
+  gatehouse users list
+  gatehouse users passwd alice --password-stdin < new-password.txt
+  gatehouse users disable alice
 `
 
 func users(ctx context.Context, env environment, args []string) error {
@@ -85,16 +89,18 @@ func users(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stderr, usersUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("users "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	fs.Usage = func() { fmt.Fprint(env.stderr, usersUsage) }
+	if isHelp(args[0]) {
+		fmt.Fprint(env.stdout, usersUsage)
+		return nil
+	}
+	fs := newFlagSet("users "+args[0], env)
 	load := configFlag(fs, env)
 	email := fs.String("email", "", "email address (add)")
 	name := fs.String("name", "", "full name (add)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
-		return errUsage
+		return flagError(env, err, usersUsage)
 	}
 	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "disable": 1}
 	n, known := want[args[0]]
@@ -131,6 +137,9 @@ func users(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
+		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: actorOperator}); err != nil {
+			return fmt.Errorf("the user is added, but %w", err)
+		}
 	case "list":
 		list, err := store.ListUsers(ctx)
 		if err != nil {
@@ -168,11 +177,18 @@ func users(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s: %s\n", map[string]string{"passwd": "password changed", "disable": "disabled"}[args[0]], u.Username)
+		why := map[string]string{"passwd": "password changed", "disable": "user disabled"}[args[0]]
+		kind := map[string]string{"passwd": auditUserPasswordChanged, "disable": auditUserDisabled}[args[0]]
+		auditErr := appendAudit(ctx, store, storage.AuditEvent{Time: now, Kind: kind, UserID: u.ID, Actor: actorOperator})
+		if auditErr != nil {
+			auditErr = fmt.Errorf("the change is made, but %w", auditErr)
+		}
 		// After the update, so that no session or token made with the old
 		// password, or before the account was disabled, survives.
-		if err := endUserSessions(ctx, env, cfg, store, u, now); err != nil {
-			return fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username)
+		if err := endUserSessions(ctx, env, cfg, store, u, now, why); err != nil {
+			return errors.Join(fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username), auditErr)
 		}
+		return auditErr
 	}
 	return nil
 }

@@ -23,6 +23,9 @@
 // stay in the database until Prune deletes them; so do revoked-family
 // records (FamilyRevoked reports them until then), logout notices past
 // their deadline and expired login-failure counters.
+//
+// Audit events are kept until PruneAudit deletes them (the server prunes
+// those older than its audit_retention).
 package postgres
 
 import (
@@ -57,6 +60,7 @@ var (
 	_ storage.Consents         = (*Store)(nil)
 	_ storage.LogoutNotices    = (*Store)(nil)
 	_ storage.LoginThrottle    = (*Store)(nil)
+	_ storage.AuditLog         = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql

@@ -114,6 +114,7 @@ type composite struct {
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
+	storage.AuditLog
 }
 
 type keyStore = storage.SigningKeys
@@ -126,7 +127,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, r, r, sq, sq, sq, sq, sq, sq, sq, r}
+		return composite{sq, sq, r, r, sq, sq, sq, sq, sq, sq, sq, r, sq}
 	})
 }
 

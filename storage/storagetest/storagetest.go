@@ -4,7 +4,8 @@
 // store; Run then checks every contract documented on the interfaces in
 // package storage, including the concurrency guarantees of TakeCode,
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
-// UseAssertionID, DeleteSession, SaveConsent and ClaimLogoutNotices.
+// UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices and
+// AppendAudit.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -39,6 +40,9 @@
 //   - RecordLoginFailure counts a key given twice twice; a counter whose
 //     expiry (window after its last failure) has come at now counts as 0
 //     and starts again at 1.
+//   - AppendAudit assigns IDs that increase in the order events are
+//     appended (within one call and across calls) and are never reused,
+//     not even after PruneAudit deleted the events that had the highest.
 package storagetest
 
 import (
@@ -70,6 +74,7 @@ type Store interface {
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
+	storage.AuditLog
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -98,6 +103,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Consents", consentTests},
 		{"LogoutNotices", logoutNoticeTests},
 		{"LoginThrottle", throttleTests},
+		{"Audit", auditTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {

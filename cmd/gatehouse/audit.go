@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/provider"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Kinds of audit event recorded outside the provider (whose kinds are
+// provider.Event* and loginui.Event*).
+const (
+	auditKeyRotated          = "key_rotated" // a rotation created a signing key
+	auditKeyRevoked          = "key_revoked"
+	auditUserCreated         = "user_created"
+	auditUserPasswordChanged = "user_password_changed"
+	auditUserDisabled        = "user_disabled"
+	auditSessionEnded        = loginui.EventSessionEnded
+	auditClientCreated       = "client_created"
+	auditClientChanged       = "client_changed"
+	auditClientDisabled      = "client_disabled"
+)
+
+// Actors of audit events (storage.AuditEvent.Actor).
+const (
+	actorUser     = "user"
+	actorClient   = "client"
+	actorOperator = "operator"
+	actorSystem   = "system"
+)
+
+// Bounds of the audit sink.
+const (
+	auditBuffer       = 4096                   // events queued before they are dropped
+	auditBatch        = 100                    // events per AppendAudit at most
+	auditFlushEvery   = 200 * time.Millisecond // an event waits at most this long to be written
+	auditWriteTimeout = 5 * time.Second        // one AppendAudit, and the final flush in all
+	maxAuditDetail    = 1024                   // bytes of Detail kept
+)
+
+// auditSink writes audit events to the log at once and to the store in the
+// background: Record never blocks a request. Events queue in a bounded
+// buffer that Run drains in batches; when the buffer is full an event is
+// dropped from the store (it is still logged), counted, and a warning
+// logged at most once a second. Create it with newAuditSink.
+type auditSink struct {
+	store  storage.AuditLog
+	log    *slog.Logger
+	now    func() time.Time
+	events chan storage.AuditEvent
+
+	dropped  atomic.Int64
+	mu       sync.Mutex
+	lastWarn time.Time // of a dropped event; guarded by mu
+}
+
+// newAuditSink returns a sink over store that queues up to buffer events.
+// Nothing reaches the store until Run runs.
+func newAuditSink(store storage.AuditLog, log *slog.Logger, now func() time.Time, buffer int) *auditSink {
+	return &auditSink{store: store, log: log, now: now, events: make(chan storage.AuditEvent, buffer)}
+}
+
+// startAuditSink starts a sink over store for serve. The returned stop
+// ends it: it writes what is still queued (within auditWriteTimeout) and
+// returns once that is done; events recorded after stop are only logged.
+// serve calls stop after the HTTP server has drained, so the events of the
+// last requests are written too.
+func startAuditSink(ctx context.Context, store storage.AuditLog, log *slog.Logger) (sink *auditSink, stop func()) {
+	sink = newAuditSink(store, log, time.Now, auditBuffer)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sink.Run(ctx)
+	}()
+	return sink, func() {
+		cancel()
+		<-done
+	}
+}
+
+// ProviderEvent records one of the provider's events (its Config.Events),
+// the login UI's included.
+func (a *auditSink) ProviderEvent(ctx context.Context, e provider.Event) {
+	level := slog.LevelInfo
+	if e.Kind == provider.EventRefreshReuseDetected || e.Kind == provider.EventCodeReuseDetected ||
+		(e.Kind == provider.EventBackchannelLogout && e.Outcome != provider.LogoutDelivered) {
+		level = slog.LevelWarn
+	}
+	a.record(ctx, auditEventOf(e), level)
+}
+
+// Record logs ev at Info and queues it for the store, without blocking. A
+// zero Time is now.
+func (a *auditSink) Record(ctx context.Context, ev storage.AuditEvent) {
+	a.record(ctx, ev, slog.LevelInfo)
+}
+
+func (a *auditSink) record(ctx context.Context, ev storage.AuditEvent, level slog.Level) {
+	if ev.Time.IsZero() {
+		ev.Time = a.now()
+	}
+	ev = cleanAuditEvent(ev)
+	logAuditEvent(ctx, a.log, level, ev)
+	select {
+	case a.events <- ev:
+	default:
+		a.drop(ctx)
+	}
+}
+
+// drop counts an event the buffer had no room for, and warns at most once
+// a second.
+func (a *auditSink) drop(ctx context.Context) {
+	n := a.dropped.Add(1)
+	now := a.now()
+	a.mu.Lock()
+	warn := a.lastWarn.IsZero() || now.Sub(a.lastWarn) >= time.Second
+	if warn {
+		a.lastWarn = now
+	}
+	a.mu.Unlock()
+	if warn {
+		a.log.WarnContext(ctx, "audit trail: the store is not keeping up; events are dropped from it (they are still logged)",
+			"dropped_total", n)
+	}
+}
+
+// Dropped returns how many events the store never got because the buffer
+// was full.
+func (a *auditSink) Dropped() int64 { return a.dropped.Load() }
+
+// Run writes queued events to the store until ctx ends: a batch as soon as
+// auditBatch events are queued, and whatever is queued every
+// auditFlushEvery. When ctx ends it writes what is still queued, within
+// auditWriteTimeout, and returns. A batch the store refuses is logged and
+// lost (its events were logged when recorded).
+func (a *auditSink) Run(ctx context.Context) {
+	t := time.NewTicker(auditFlushEvery)
+	defer t.Stop()
+	batch := make([]storage.AuditEvent, 0, auditBatch)
+	write := func(ctx context.Context) {
+		if len(batch) > 0 {
+			a.write(ctx, batch)
+			batch = batch[:0]
+		}
+	}
+	// Writes outlive ctx: an event taken from the queue is written even
+	// when shutdown starts meanwhile.
+	wctx := context.WithoutCancel(ctx)
+	for {
+		select {
+		case ev := <-a.events:
+			batch = append(batch, ev)
+			if len(batch) == auditBatch {
+				write(wctx)
+			}
+		case <-t.C:
+			write(wctx)
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(wctx, auditWriteTimeout)
+			defer cancel()
+			for {
+				select {
+				case ev := <-a.events:
+					batch = append(batch, ev)
+					if len(batch) == auditBatch {
+						write(fctx)
+					}
+				default:
+					write(fctx)
+					return
+				}
+			}
+		}
+	}
+}
+
+// write appends one batch, within auditWriteTimeout.
+func (a *auditSink) write(ctx context.Context, batch []storage.AuditEvent) {
+	ctx, cancel := context.WithTimeout(ctx, auditWriteTimeout)
+	defer cancel()
+	if err := a.store.AppendAudit(ctx, batch); err != nil {
+		a.log.ErrorContext(ctx, "audit trail: events not stored (they are in this log)", "events", len(batch), "err", err)
+	}
+}
+
+// pruneAudit deletes the audit events older than before, in batches of
+// 500 (each a short transaction), until none is left.
+func pruneAudit(ctx context.Context, store storage.AuditLog, before time.Time, log *slog.Logger) {
+	const batch = 500
+	for {
+		n, err := store.PruneAudit(ctx, before, batch)
+		if err != nil {
+			log.Warn("prune audit events", "err", err)
+			return
+		}
+		if n < batch {
+			return
+		}
+	}
+}
+
+// auditEventOf is the audit trail's record of a provider event.
+func auditEventOf(e provider.Event) storage.AuditEvent {
+	actor, ui := actorSystem, false
+	switch e.Kind {
+	case loginui.EventSignIn, loginui.EventSignInFailed, loginui.EventSignInThrottled, loginui.EventSignOut,
+		loginui.EventSessionEnded, loginui.EventSessionIPChanged, loginui.EventSessionAgentChanged,
+		loginui.EventConsentGranted, loginui.EventConsentRevoked:
+		actor, ui = actorUser, true
+	case provider.EventTokenIssued, provider.EventTokenRefreshed, provider.EventRefreshReuseDetected,
+		provider.EventCodeReuseDetected, provider.EventFamilyRevoked:
+		actor = actorClient
+	}
+	var detail []string
+	if e.GrantType != "" {
+		detail = append(detail, "grant_type="+e.GrantType)
+	}
+	if e.Outcome != "" {
+		detail = append(detail, "outcome="+e.Outcome)
+	}
+	if e.Attempts > 0 {
+		detail = append(detail, "attempts="+strconv.Itoa(e.Attempts))
+	}
+	if e.Status > 0 {
+		detail = append(detail, "status="+strconv.Itoa(e.Status))
+	}
+	switch {
+	case e.Reason == "":
+	case ui:
+		detail = append(detail, e.Reason) // the UI's own explanation
+	default:
+		detail = append(detail, "reason="+e.Reason)
+	}
+	return storage.AuditEvent{
+		Time: e.Time, Kind: e.Kind, UserID: e.UserID, ClientID: e.ClientID, SessionID: e.SessionID,
+		Family: e.Family, IP: e.IP, Actor: actor, Detail: strings.Join(detail, " "),
+	}
+}
+
+// cleanAuditEvent makes ev fit for the trail: no more of a session id than
+// its first 8 characters, text Postgres can hold (valid UTF-8, no NUL; the
+// User-Agent in a detail comes from a browser) and a bounded Detail.
+func cleanAuditEvent(ev storage.AuditEvent) storage.AuditEvent {
+	clean := func(s string) string {
+		if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+			return s
+		}
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	}
+	for _, f := range []*string{&ev.Kind, &ev.UserID, &ev.ClientID, &ev.SessionID, &ev.Family, &ev.IP, &ev.Actor, &ev.Detail} {
+		*f = clean(*f)
+	}
+	if len(ev.SessionID) > 8 {
+		ev.SessionID = ev.SessionID[:8]
+	}
+	if len(ev.Detail) > maxAuditDetail {
+		cut := maxAuditDetail
+		for cut > 0 && !utf8.RuneStart(ev.Detail[cut]) {
+			cut--
+		}
+		ev.Detail = ev.Detail[:cut] + "…"
+	}
+	return ev
+}
+
+// logAuditEvent writes the log line of an audit event: "audit: KIND" and
+// its fields that are set.
+func logAuditEvent(ctx context.Context, log *slog.Logger, level slog.Level, ev storage.AuditEvent) {
+	attrs := []any{"actor", ev.Actor}
+	for _, f := range []struct{ key, value string }{
+		{"user", ev.UserID}, {"client", ev.ClientID}, {"sid_prefix", ev.SessionID},
+		{"family", ev.Family}, {"ip", ev.IP}, {"detail", ev.Detail},
+	} {
+		if f.value != "" {
+			attrs = append(attrs, f.key, f.value)
+		}
+	}
+	log.Log(ctx, level, "audit: "+ev.Kind, attrs...)
+}
+
+// appendAudit stores events the CLI or a start-up step records, at once:
+// a zero Time is now. The events are not logged (the CLI prints what it
+// did).
+func appendAudit(ctx context.Context, store storage.AuditLog, events ...storage.AuditEvent) error {
+	now := time.Now()
+	for i := range events {
+		if events[i].Time.IsZero() {
+			events[i].Time = now
+		}
+		events[i] = cleanAuditEvent(events[i])
+	}
+	if err := store.AppendAudit(ctx, events); err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
+	return nil
+}
+
+// auditedClients is a clients store whose syncs are recorded in the audit
+// trail (see auditClientSync).
+type auditedClients interface {
+	storage.Clients
+	storage.AuditLog
+}
+
+// auditedUsers is a users store whose changes at start are recorded in the
+// audit trail.
+type auditedUsers interface {
+	storage.Users
+	storage.AuditLog
+}
+
+// auditClientSync records what a clients sync changed: client_created,
+// client_changed and client_disabled, one event per client, by actor
+// ("system" for the sync at start, "operator" for a reload the operator
+// asked for). A report with no change records nothing.
+func auditClientSync(ctx context.Context, store storage.AuditLog, rep storage.SyncReport, actor string) error {
+	var events []storage.AuditEvent
+	for _, c := range []struct {
+		kind string
+		ids  []string
+	}{
+		{auditClientCreated, rep.Created}, {auditClientChanged, rep.Updated}, {auditClientDisabled, rep.Disabled},
+	} {
+		for _, id := range c.ids {
+			events = append(events, storage.AuditEvent{Kind: c.kind, ClientID: id, Actor: actor, Detail: "clients.yaml"})
+		}
+	}
+	return appendAudit(ctx, store, events...)
+}

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServe runs serve in-process with exactly the environment env and
+// returns, once serve watches its clients file, the log, the address of its
+// listener and a stop function (also called when the test ends).
+func startServe(t *testing.T, env map[string]string) (logs *syncBuffer, addr string, stop func()) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"gatehouse", "serve"}, func(k string) string { return env[k] }, strings.NewReader(""), logs, logs)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v\n%s", err, logs)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	eventually(t, "serve to watch the clients file", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("serve stopped: %v\n%s", err, logs)
+		default:
+		}
+		return strings.Contains(logs.String(), "watching the clients file")
+	})
+	m := regexp.MustCompile(`"msg":"listening","listener":"http","addr":"([^"]+)"`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no listener logged:\n%s", logs)
+	}
+	return logs, m[1], stop
+}
+
+// eventually waits up to 10 seconds for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+const (
+	reloadFileV1 = `clients:
+  - client_id: app
+    token_endpoint_auth_method: none
+    redirect_uris: [https://app.example/cb]
+  - client_id: old-app
+    client_secret: old-app-secret-0123456789abcdefghijklmn
+    redirect_uris: [https://old.example/cb]
+`
+	// V2 adds new-app, changes app and drops old-app.
+	reloadFileV2 = `clients:
+  - client_id: app
+    token_endpoint_auth_method: none
+    redirect_uris: [https://app.example/cb, https://app.example/cb2]
+  - client_id: new-app
+    client_secret: new-app-secret-0123456789abcdefghijklmn
+    redirect_uris: [https://new.example/cb]
+`
+	reloadFileSyntaxError = `clients:
+  - client_id: app
+    redirect_uris: [https://app.example/cb
+`
+	reloadFileBadRedirect = `clients:
+  - client_id: app
+    token_endpoint_auth_method: none
+    redirect_uris: [https://app.example/cb]
+  - client_id: new-app
+    token_endpoint_auth_method: none
+    redirect_uris: [http://new.example/cb]
+    post_logout_redirect_uris: [ftp://new.example/]
+`
+)
+
+// reloadFixture is a store synced from a clients file as serve does at
+// start, and a watcher of that file running with a fast poll, or with
+// polling in effect off and SIGHUP (hup) as the only trigger.
+type reloadFixture struct {
+	file    string
+	store   *sqlite.Store
+	log     *syncBuffer
+	hup     chan os.Signal
+	applied chan storage.SyncReport
+}
+
+func newReloadFixture(t *testing.T, interval time.Duration) *reloadFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &reloadFixture{
+		file: filepath.Join(dir, "clients.yaml"), log: &syncBuffer{},
+		hup: make(chan os.Signal, 1), applied: make(chan storage.SyncReport, 10),
+	}
+	f.write(t, reloadFileV1)
+	var err error
+	if f.store, err = sqlite.Open(t.Context(), filepath.Join(dir, "g.db")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	key := make([]byte, 32)
+	rand.Read(key)
+	env := environment{getenv: func(string) string { return "" }, readFile: os.ReadFile}
+	log := slog.New(slog.NewTextHandler(f.log, nil))
+	cfg := defaultConfig()
+	cfg.ClientsFile = f.file
+	seen := clientsFileVersion(cfg, env)
+	if err := syncClients(t.Context(), cfg, env, f.store, key, log); err != nil {
+		t.Fatal(err)
+	}
+	w := &clientsWatcher{
+		file: f.file, env: env, stat: os.Stat, store: f.store, secretKey: key, log: log,
+		applied: func(_ context.Context, rep storage.SyncReport) { f.applied <- rep },
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.watch(ctx, f.hup, interval, seen)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// write replaces the clients file with content.
+func (f *reloadFixture) write(t *testing.T, content string) {
+	t.Helper()
+	if err := os.WriteFile(f.file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *reloadFixture) clients(t *testing.T) []storage.Client {
+	t.Helper()
+	list, err := f.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// waitApplied returns the report of the next apply.
+func (f *reloadFixture) waitApplied(t *testing.T) storage.SyncReport {
+	t.Helper()
+	select {
+	case rep := <-f.applied:
+		return rep
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no apply within 10 s; log:\n%s", f.log)
+		return storage.SyncReport{}
+	}
+}
+
+func TestWatchClientsAppliesAChangedFile(t *testing.T) {
+	f := newReloadFixture(t, 5*time.Millisecond)
+	f.write(t, reloadFileV2)
+	rep := f.waitApplied(t)
+	want := storage.SyncReport{Created: []string{"new-app"}, Updated: []string{"app"}, Disabled: []string{"old-app"}}
+	if !reflect.DeepEqual(rep, want) {
+		t.Errorf("report: got %+v, want %+v", rep, want)
+	}
+	c, err := f.store.Client(t.Context(), "new-app")
+	if err != nil || !strings.HasPrefix(c.SecretHash, "hmac-sha256:") {
+		t.Fatalf("new-app after the reload: got %+v, %v; want it enabled with a keyed secret hash", c, err)
+	}
+	if c, err := f.store.Client(t.Context(), "app"); err != nil || len(c.RedirectURIs) != 2 {
+		t.Errorf("app after the reload: got %+v, %v; want two redirect URIs", c, err)
+	}
+	for _, c := range f.clients(t) {
+		if c.ID == "old-app" && !c.Disabled {
+			t.Errorf("old-app, gone from the file: got enabled, want disabled")
+		}
+	}
+	if _, err := f.store.Client(t.Context(), "old-app"); err == nil {
+		t.Errorf("Client(old-app) after the reload: got the client, want ErrNotFound")
+	}
+	logged := f.log.String()
+	for _, want := range []string{"the clients file changed", "created=[new-app]", "updated=[app]", "disabled=[old-app]"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log does not contain %q:\n%s", want, logged)
+		}
+	}
+
+	// A file touched but not changed is applied again, changing nothing.
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(f.file, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if rep := f.waitApplied(t); len(rep.Created)+len(rep.Updated)+len(rep.Disabled) != 0 {
+		t.Errorf("report after touch: got %+v, want no change", rep)
+	}
+}
+
+func TestWatchClientsRefusesABadFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		want          []string // in the log, each at level ERROR
+	}{
+		{"syntax error", reloadFileSyntaxError, []string{"clients.yaml:2: not valid YAML"}},
+		{"http redirect to a non-loopback host", reloadFileBadRedirect, []string{
+			"clients.yaml:7: clients[1].redirect_uris[0]: must use https",
+			"clients.yaml:8: clients[1].post_logout_redirect_uris[0]",
+		}},
+		{"missing file", "", []string{"cannot be read"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newReloadFixture(t, 5*time.Millisecond)
+			before := f.clients(t)
+			if tc.content == "" {
+				if err := os.Remove(f.file); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				f.write(t, tc.content)
+			}
+			eventually(t, "the refusal", func() bool { return strings.Contains(f.log.String(), "clients file refused") })
+			logged := f.log.String()
+			for _, want := range tc.want {
+				line := lineWith(logged, want)
+				if line == "" || !strings.Contains(line, "level=ERROR") {
+					t.Errorf("log: got no ERROR line with %q:\n%s", want, logged)
+				}
+			}
+			if after := f.clients(t); !reflect.DeepEqual(after, before) {
+				t.Errorf("clients after a refused file: got %+v, want them unchanged %+v", after, before)
+			}
+			select {
+			case rep := <-f.applied:
+				t.Errorf("a refused file was applied: %+v", rep)
+			default:
+			}
+
+			// Refused once, not at every check; the good file is applied.
+			time.Sleep(50 * time.Millisecond)
+			if n := strings.Count(f.log.String(), "clients file refused"); n != 1 {
+				t.Errorf("refusals logged: got %d, want 1", n)
+			}
+			f.write(t, reloadFileV2)
+			if rep := f.waitApplied(t); !reflect.DeepEqual(rep.Created, []string{"new-app"}) {
+				t.Errorf("good file after a bad one: got %+v, want new-app created", rep)
+			}
+		})
+	}
+}
+
+// lineWith returns the first line of s containing sub, or "".
+func lineWith(s, sub string) string {
+	for line := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(line, sub) {
+			return line
+		}
+	}
+	return ""
+}
+
+func TestWatchClientsSIGHUP(t *testing.T) {
+	f := newReloadFixture(t, time.Hour) // no check comes: only SIGHUP applies
+	f.write(t, reloadFileV2)
+	f.hup <- os.Interrupt // any value: the channel is fed by SIGHUP in serve
+	rep := f.waitApplied(t)
+	if !reflect.DeepEqual(rep.Created, []string{"new-app"}) || !reflect.DeepEqual(rep.Disabled, []string{"old-app"}) {
+		t.Errorf("report: got %+v, want new-app created and old-app disabled", rep)
+	}
+	if !strings.Contains(f.log.String(), "SIGHUP: applying the clients file") {
+		t.Errorf("log does not say SIGHUP applied the file:\n%s", f.log)
+	}
+
+	// SIGHUP with a bad file: refused, the clients stay.
+	before := f.clients(t)
+	f.write(t, reloadFileBadRedirect)
+	f.hup <- os.Interrupt
+	eventually(t, "the refusal", func() bool { return strings.Contains(f.log.String(), "clients file refused") })
+	if after := f.clients(t); !reflect.DeepEqual(after, before) {
+		t.Errorf("clients after a refused file: got %+v, want them unchanged %+v", after, before)
+	}
+	// SIGHUP with an unchanged good file: applied, nothing changes.
+	f.write(t, reloadFileV2)
+	f.hup <- os.Interrupt
+	if rep := f.waitApplied(t); len(rep.Created)+len(rep.Updated)+len(rep.Disabled) != 0 {
+		t.Errorf("report: got %+v, want no change", rep)
+	}
+}
+
+func TestSettled(t *testing.T) {
+	v := func(n int64) fileVersion { return fileVersion{modTime: n, size: n} }
+	missing := fileVersion{err: "no such file"}
+	for _, tc := range []struct {
+		name   string
+		seen   fileVersion
+		checks []fileVersion
+		want   []bool // act at each check
+	}{
+		{"unchanged", v(1), []fileVersion{v(1), v(1), v(1)}, []bool{false, false, false}},
+		{"changed once", v(1), []fileVersion{v(2), v(2), v(2)}, []bool{false, true, false}},
+		{"still being written", v(1), []fileVersion{v(2), v(3), v(4), v(4)}, []bool{false, false, false, true}},
+		{"changed and changed back", v(1), []fileVersion{v(2), v(1), v(1)}, []bool{false, false, false}},
+		{"removed", v(1), []fileVersion{missing, missing, missing}, []bool{false, true, false}},
+		{"appears", missing, []fileVersion{v(1), v(1)}, []bool{false, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen, pending := tc.seen, (*fileVersion)(nil)
+			for i, check := range tc.checks {
+				var now bool
+				now, pending = settled(seen, pending, check)
+				if now != tc.want[i] {
+					t.Fatalf("check %d: got act %v, want %v", i, now, tc.want[i])
+				}
+				if now {
+					seen, pending = check, nil
+				}
+			}
+		})
+	}
+}
