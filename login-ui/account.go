@@ -343,8 +343,25 @@ func (u *UI) RenderConsent(w http.ResponseWriter, r *http.Request, page ConsentP
 	}{page, "Allow access?", u.FormToken(r, "consent", page.ID), ScopeDescriptions(page.Scopes)})
 }
 
-// ScopeDescriptions says in words what each scope lets an application do.
+// ScopeDescriptions says in words what each scope lets an application do,
+// the standard scopes first in a fixed order (stored consents keep their
+// scopes sorted by name, which reads oddly), then the others as given.
 func ScopeDescriptions(scopes []string) []string {
+	rank := map[string]int{"openid": 0, "profile": 1, "email": 2, "offline_access": 3}
+	scopes = slices.Clone(scopes)
+	slices.SortStableFunc(scopes, func(a, b string) int {
+		ra, oka := rank[a]
+		rb, okb := rank[b]
+		switch {
+		case oka && okb:
+			return ra - rb
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
 	var out []string
 	for _, s := range scopes {
 		switch s {

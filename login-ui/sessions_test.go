@@ -418,3 +418,14 @@ func TestSignedOutPageFrontChannel(t *testing.T) {
 		t.Errorf("no front-channel clients: status %d Location %q, want 302 to the app", rec.Code, rec.Header().Get("Location"))
 	}
 }
+
+func TestScopeDescriptionsOrder(t *testing.T) {
+	got := ScopeDescriptions([]string{"email", "offline_access", "openid", "reports:read", "profile"})
+	want := []string{
+		"Know who you are (your account identifier)", "See your name and username", "See your email address",
+		"Keep access while you are not using it, until you withdraw it", "Use the “reports:read” permission",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
