@@ -600,6 +600,31 @@ func (m *Manager) Algorithms() []string {
 	return algs
 }
 
+// ActiveKeyAges returns, for each algorithm with an active key now, how
+// long ago the key that signs for it (Signer's) was created: what the
+// key_age_seconds metric shows, so a stalled rotation is seen. It reads
+// only memory and is empty before the first load.
+func (m *Manager) ActiveKeyAges() map[string]time.Duration {
+	set := m.loaded.Load()
+	if set == nil {
+		return nil
+	}
+	now := m.now()
+	ages := make(map[string]time.Duration)
+	for _, alg := range [...]string{RS256, ES256, EdDSA} {
+		signer := set.signer(alg, now)
+		if signer == nil {
+			continue
+		}
+		for _, k := range set.keys {
+			if k.signer == signer {
+				ages[alg] = now.Sub(k.row.CreatedAt)
+			}
+		}
+	}
+	return ages
+}
+
 // PublicKeys returns the public keys published now (the JWKS content), in
 // store order, each with kid, alg and use "sig". The slice is the caller's;
 // the keys inside must not be modified. It is empty before the first load.

@@ -661,3 +661,43 @@ func TestConcurrentFirstStart(t *testing.T) {
 		t.Errorf("got ETags %s and %s, want the same", e0, e1)
 	}
 }
+
+// TestActiveKeyAges follows the ages of the signing keys through a
+// rotation of the RS256 key.
+func TestActiveKeyAges(t *testing.T) {
+	ctx := context.Background()
+	store, kek, clock := newMemStore(), newKEK(t), newFakeClock()
+	t0 := clock.Now()
+	h := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
+	if got := newTestManager(t, store, kek, clock).ActiveKeyAges(); len(got) != 0 {
+		t.Errorf("before the first load: got %v, want none", got)
+	}
+	m := ensured(t, store, kek, clock)
+	k1, _ := m.Signer(RS256)
+	// k2 is created at +1h and signs from +2h; k1 retires then.
+	k2, err := m.generate(RS256, h(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2.PublishAt, k2.ActivateAt = h(1), h(2)
+	if err := store.CreateSigningKey(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	store.update(t, k1.ID(), func(k *storage.SigningKey) { k.RetireAt, k.DeleteAt = h(2), h(5) })
+	if err := m.Reload(ctx); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	for _, tt := range []struct {
+		at   time.Time
+		want map[string]time.Duration
+	}{
+		{h(0), map[string]time.Duration{RS256: 0, ES256: 0, EdDSA: 0}},
+		{h(1).Add(30 * time.Minute), map[string]time.Duration{RS256: 90 * time.Minute, ES256: 90 * time.Minute, EdDSA: 90 * time.Minute}},
+		{h(3), map[string]time.Duration{RS256: 2 * time.Hour, ES256: 3 * time.Hour, EdDSA: 3 * time.Hour}},
+	} {
+		clock.Set(tt.at)
+		if got := m.ActiveKeyAges(); !maps.Equal(got, tt.want) {
+			t.Errorf("at %s: got ages %v, want %v", tt.at.Sub(t0), got, tt.want)
+		}
+	}
+}

@@ -99,7 +99,7 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
 			Scopes: ScopeDescriptions(c.Scopes), Granted: c.UpdatedAt.UTC(),
 		})
 	}
-	u.render(w, http.StatusOK, "account", data)
+	u.render(r.Context(), w, http.StatusOK, "account", data)
 }
 
 func (u *UI) clientName(ctx context.Context, id string) string {
@@ -133,11 +133,11 @@ func (u *UI) accountForm(w http.ResponseWriter, r *http.Request) (*storage.Sessi
 func (u *UI) parseAccountForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
 		return false
 	}
 	if !u.ValidFormToken(r, "account", "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(w, http.StatusForbidden, "Form expired",
+		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
 			"This form is no longer valid. Go back, reload the page and try again.", "")
 		return false
 	}
@@ -240,7 +240,7 @@ func (u *UI) revokeConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID := r.PostForm.Get("client")
 	if len(clientID) > 256 || clientID == "" {
-		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form does not name an application.", "")
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form does not name an application.", "")
 		return
 	}
 	now := u.now()
@@ -297,7 +297,7 @@ func (u *UI) SignedOut(ctx context.Context, w http.ResponseWriter, ended *storag
 			origins = append(origins, o.Scheme+"://"+o.Host)
 		}
 	}
-	u.renderWith(w, http.StatusOK, "signedout", signedOutData{
+	u.renderWith(ctx, w, http.StatusOK, "signedout", signedOutData{
 		Title: "Signed out", Frames: frames, Continue: redirectURI, AppName: appName,
 	}, frameSources(origins))
 }
@@ -319,7 +319,7 @@ func (u *UI) ConfirmSignOut(ctx context.Context, w http.ResponseWriter, r *http.
 			fields = append(fields, field{name, v})
 		}
 	}
-	u.render(w, http.StatusOK, "confirm", struct {
+	u.render(r.Context(), w, http.StatusOK, "confirm", struct {
 		Title, Username, CSRF, Action, AppName string
 		Fields                                 []field
 	}{"Sign out?", user.Username, u.FormToken(r, "endsession", ""), action, appName, fields})
@@ -336,7 +336,7 @@ type ConsentPage struct {
 
 // RenderConsent renders the consent page for the auth request page.ID.
 func (u *UI) RenderConsent(w http.ResponseWriter, r *http.Request, page ConsentPage) {
-	u.render(w, http.StatusOK, "consent", struct {
+	u.render(r.Context(), w, http.StatusOK, "consent", struct {
 		ConsentPage
 		Title, CSRF string
 		ScopeText   []string

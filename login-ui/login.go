@@ -60,7 +60,7 @@ func (u *UI) browserCookie(w http.ResponseWriter, r *http.Request) (string, erro
 func (u *UI) serverError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	u.log.ErrorContext(r.Context(), msg, "err", err)
 	w.Header().Set("Retry-After", "5")
-	u.RenderError(w, http.StatusServiceUnavailable, "Something went wrong",
+	u.RenderError(r.Context(), w, http.StatusServiceUnavailable, "Something went wrong",
 		"Gatehouse could not complete this step. Please try again in a moment.", "")
 }
 
@@ -70,7 +70,7 @@ func (u *UI) serverError(w http.ResponseWriter, r *http.Request, msg string, err
 func (u *UI) authRequestFor(w http.ResponseWriter, r *http.Request, id, browser string) (*storage.AuthRequest, *storage.Client, bool) {
 	ar, err := u.store.AuthRequest(r.Context(), id, u.now())
 	if errors.Is(err, storage.ErrNotFound) {
-		u.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "This sign-in link has expired",
 			"Go back to the application and start signing in again.", "")
 		return nil, nil, false
 	}
@@ -79,18 +79,18 @@ func (u *UI) authRequestFor(w http.ResponseWriter, r *http.Request, id, browser 
 		return nil, nil, false
 	}
 	if browser == "" || ar.BrowserHash != Hash(browser) {
-		u.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
+		u.RenderError(r.Context(), w, http.StatusForbidden, "Sign-in started elsewhere",
 			"This sign-in was started in another browser or window. Go back to the application and start again here.", "")
 		return nil, nil, false
 	}
 	if ar.Done {
-		u.RenderError(w, http.StatusBadRequest, "Already signed in",
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "Already signed in",
 			"This sign-in has already been completed. Go back to the application.", "")
 		return nil, nil, false
 	}
 	client, err := u.clients(r.Context(), ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		u.RenderError(w, http.StatusBadRequest, "Unknown application",
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is no longer registered.", "")
 		return nil, nil, false
 	}
@@ -122,19 +122,19 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		data.ClientName = client.Name
 		data.Username = ar.LoginHint
 	}
-	u.render(w, http.StatusOK, "login", data)
+	u.render(r.Context(), w, http.StatusOK, "login", data)
 }
 
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		u.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
 		return
 	}
 	id := r.PostForm.Get("id")
 	browser := cookieValue(r, BrowserCookie)
 	if !u.validCSRF("login", browser, id, r.PostForm.Get("csrf_token")) {
-		u.RenderError(w, http.StatusForbidden, "Form expired",
+		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
 			"This form is no longer valid. Go back, reload the page and try again.", "")
 		return
 	}
@@ -169,7 +169,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
-		u.render(w, http.StatusTooManyRequests, "login", data)
+		u.render(r.Context(), w, http.StatusTooManyRequests, "login", data)
 		return
 	}
 
@@ -177,7 +177,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "2")
-		u.RenderError(w, http.StatusServiceUnavailable, "Too many sign-ins right now",
+		u.RenderError(r.Context(), w, http.StatusServiceUnavailable, "Too many sign-ins right now",
 			"Gatehouse is busy. Please try again in a few seconds.", "")
 		return
 	case errors.Is(err, errBadCredentials):
@@ -187,7 +187,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		}
 		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
 		data.Error = "Incorrect username or password."
-		u.render(w, http.StatusOK, "login", data)
+		u.render(r.Context(), w, http.StatusOK, "login", data)
 		return
 	case err != nil:
 		u.serverError(w, r, "check password", err)
@@ -247,7 +247,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		UserID: user.ID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR,
 	}, u.now())
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
-		u.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
+		u.RenderError(r.Context(), w, http.StatusBadRequest, "This sign-in link has expired",
 			"You are signed in, but this sign-in request is no longer valid. Go back to the application and start again.", "")
 		return
 	}

@@ -297,7 +297,7 @@ func TestPagesSecurityHeadersAndGolden(t *testing.T) {
 		}, http.StatusForbidden, "error_csrf.golden"},
 		{"error page: RenderError", func() *httptest.ResponseRecorder {
 			rec := httptest.NewRecorder()
-			env.u.RenderError(rec, http.StatusBadRequest, "Invalid sign-in request", "The request is <bad>.", "invalid_request")
+			env.u.RenderError(t.Context(), rec, http.StatusBadRequest, "Invalid sign-in request", "The request is <bad>.", "invalid_request")
 			return rec
 		}, http.StatusBadRequest, "error.golden"},
 		{"account page", func() *httptest.ResponseRecorder {

@@ -2,6 +2,7 @@ package loginui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -35,16 +36,16 @@ func parsePages() (*pages, error) {
 
 // render writes a page with the security headers. Rendering into a buffer
 // first means a template failure yields a clean 500, not half a page.
-func (u *UI) render(w http.ResponseWriter, status int, name string, data any) {
-	u.renderWith(w, status, name, data, "")
+func (u *UI) render(ctx context.Context, w http.ResponseWriter, status int, name string, data any) {
+	u.renderWith(ctx, w, status, name, data, "")
 }
 
 // renderWith is render with extra Content-Security-Policy directives
 // (frameSources) appended to the standard policy.
-func (u *UI) renderWith(w http.ResponseWriter, status int, name string, data any, extraCSP string) {
+func (u *UI) renderWith(ctx context.Context, w http.ResponseWriter, status int, name string, data any, extraCSP string) {
 	var buf bytes.Buffer
 	if err := u.pages.byName[name].ExecuteTemplate(&buf, "base", data); err != nil {
-		u.log.Error("render page", "page", name, "err", err)
+		u.log.ErrorContext(ctx, "render page", "page", name, "err", err)
 		SecurityHeaders(w.Header())
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -66,9 +67,9 @@ type errorPage struct {
 
 // RenderError is the one HTML error renderer of Gatehouse: a page with a
 // title, a message for a person, and optionally the protocol error code.
-// Never pass internal error text as message.
-func (u *UI) RenderError(w http.ResponseWriter, status int, title, message, code string) {
-	u.render(w, status, "error", errorPage{Title: title, Message: message, Code: code})
+// Never pass internal error text as message. ctx is the request's.
+func (u *UI) RenderError(ctx context.Context, w http.ResponseWriter, status int, title, message, code string) {
+	u.render(ctx, w, status, "error", errorPage{Title: title, Message: message, Code: code})
 }
 
 func assetsHandler() (http.Handler, error) {

@@ -61,25 +61,25 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxAuthorizeBytes)
 	if len(r.URL.RawQuery) > maxAuthorizeBytes || r.ParseForm() != nil {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-in request",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-in request",
 			"The application sent a request Gatehouse cannot read.", "invalid_request")
 		return
 	}
 	form := r.Form
 	if len(form["client_id"]) > 1 || len(form["redirect_uri"]) > 1 {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-in request",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-in request",
 			"The request names more than one application or return address.", "invalid_request")
 		return
 	}
 	clientID, redirectURI := form.Get("client_id"), form.Get("redirect_uri")
 	if clientID == "" {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-in request",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-in request",
 			"The request does not say which application it comes from (client_id is missing).", "invalid_request")
 		return
 	}
 	c, err := p.clients.get(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.ui.RenderError(w, http.StatusBadRequest, "Unknown application",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is not registered with Gatehouse.", "invalid_client")
 		return
 	}
@@ -88,7 +88,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if redirectURI == "" || len(redirectURI) > maxParamBytes || !redirectAllowed(c.c, redirectURI) {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid return address",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid return address",
 			"The application asked Gatehouse to send you to an address it has not registered, so Gatehouse will not send you there.",
 			"invalid_request")
 		return
@@ -316,7 +316,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := p.clients.get(r.Context(), ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.ui.RenderError(w, http.StatusBadRequest, "Unknown application",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is no longer registered.", "invalid_client")
 		return
 	}
@@ -343,7 +343,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) completedRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, bool) {
 	ar, err := p.store.AuthRequest(r.Context(), id, p.cfg.Now())
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !ar.Done) {
-		p.ui.RenderError(w, http.StatusBadRequest, "This sign-in link has expired",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "This sign-in link has expired",
 			"Go back to the application and start signing in again.", "")
 		return nil, false
 	}
@@ -352,7 +352,7 @@ func (p *Provider) completedRequest(w http.ResponseWriter, r *http.Request, id s
 		return nil, false
 	}
 	if !p.ui.SameSession(r, ar.SessionID) {
-		p.ui.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
+		p.ui.RenderError(r.Context(), w, http.StatusForbidden, "Sign-in started elsewhere",
 			"This sign-in was started in another browser or window. Go back to the application and start again here.", "")
 		return nil, false
 	}
@@ -366,7 +366,7 @@ func (p *Provider) respondCode(w http.ResponseWriter, r *http.Request, ar *stora
 	if err != nil {
 		var e *oidc.Error
 		if errors.As(err, &e) && e.ErrorType == oidc.InvalidRequest {
-			p.ui.RenderError(w, http.StatusBadRequest, "This sign-in link has already been used",
+			p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "This sign-in link has already been used",
 				"Go back to the application and start signing in again.", "")
 			return
 		}
@@ -415,6 +415,6 @@ func (p *Provider) authorizeRedirect(w http.ResponseWriter, r *http.Request, red
 func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	p.log.ErrorContext(r.Context(), msg, "err", err)
 	w.Header().Set("Retry-After", "5")
-	p.ui.RenderError(w, http.StatusServiceUnavailable, "Gatehouse is unavailable",
+	p.ui.RenderError(r.Context(), w, http.StatusServiceUnavailable, "Gatehouse is unavailable",
 		"Gatehouse cannot complete this step right now. Please try again in a moment.", "temporarily_unavailable")
 }

@@ -91,6 +91,19 @@ func BenchmarkSSOAuthorize(b *testing.B) {
 	}
 }
 
+// BenchmarkDiscovery measures the discovery document: no store call, no
+// crypto, so what it costs is mostly the router and its middleware.
+func BenchmarkDiscovery(b *testing.B) {
+	e := newTestEnv(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+"/.well-known/openid-configuration", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("discovery: got %d", rec.Code)
+		}
+	}
+}
+
 // BenchmarkUserinfo measures one userinfo call with a valid access token:
 // JWT verification and one user read.
 func BenchmarkUserinfo(b *testing.B) {

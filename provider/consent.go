@@ -71,12 +71,12 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
 	if err := r.ParseForm(); err != nil {
-		p.ui.RenderError(w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
 		return
 	}
 	id := r.PostForm.Get("id")
 	if !p.ui.ValidFormToken(r, "consent", id, r.PostForm.Get("csrf_token")) {
-		p.ui.RenderError(w, http.StatusForbidden, "Form expired",
+		p.ui.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
 			"This form is no longer valid. Go back to the application and start again.", "")
 		return
 	}
@@ -109,7 +109,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode), ar.State,
 			oidc.ErrAccessDenied().WithDescription("the user denied the request"))
 	default:
-		p.ui.RenderError(w, http.StatusBadRequest, "Bad request", "The form did not say whether to allow access.", "")
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form did not say whether to allow access.", "")
 	}
 }
 
@@ -117,7 +117,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) consentParties(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) (*client, *storage.User, bool) {
 	c, err := p.clients.get(r.Context(), ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.ui.RenderError(w, http.StatusBadRequest, "Unknown application",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is no longer registered.", "invalid_client")
 		return nil, nil, false
 	}
@@ -127,7 +127,7 @@ func (p *Provider) consentParties(w http.ResponseWriter, r *http.Request, ar *st
 	}
 	_, user, err := p.ui.CurrentSession(r.Context(), r)
 	if errors.Is(err, loginui.ErrNoSession) || (err == nil && user.ID != ar.UserID) {
-		p.ui.RenderError(w, http.StatusForbidden, "Sign-in started elsewhere",
+		p.ui.RenderError(r.Context(), w, http.StatusForbidden, "Sign-in started elsewhere",
 			"You are no longer signed in as the user of this request. Go back to the application and start again.", "")
 		return nil, nil, false
 	}

@@ -25,26 +25,26 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
 	if err := r.ParseForm(); err != nil {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-out request",
 			"The application sent a sign-out request Gatehouse cannot read.", "invalid_request")
 		return
 	}
 	for _, name := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "logout_hint", "ui_locales", "confirm", "csrf_token"} {
 		if len(r.Form[name]) > 1 || len(r.Form.Get(name)) > maxParamBytes {
-			p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
+			p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-out request",
 				"The application sent a sign-out request Gatehouse cannot read.", "invalid_request")
 			return
 		}
 	}
 	req, err := op.ParseEndSessionRequest(r, p.op.Decoder())
 	if err != nil {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-out request",
 			"The application sent a sign-out request Gatehouse cannot read.", "invalid_request")
 		return
 	}
 	v, err := op.ValidateEndSessionRequest(ctx, req, p.op)
 	if err != nil {
-		p.ui.RenderError(w, http.StatusBadRequest, "Invalid sign-out request",
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-out request",
 			"The application's sign-out request is not valid, so Gatehouse will not send you anywhere.", "invalid_request")
 		return
 	}

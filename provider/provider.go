@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/keys"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -128,6 +129,11 @@ type Config struct {
 	Logger     *slog.Logger
 	// Events receives the audit events (Event); nil logs them.
 	Events func(context.Context, Event)
+	// Metrics, when set, counts every request (gatehouse_http_*), and
+	// Handler serves it on /metrics unless MetricsOnAdmin, where only
+	// AdminHandler does.
+	Metrics        *metrics.Metrics
+	MetricsOnAdmin bool
 }
 
 func (c *Config) setDefaults() {

@@ -215,18 +215,19 @@ func newTestEnvConfig(t testing.TB, wrap func(*sqlite.Store) Store, mod func(*Co
 		t.Fatalf("CreateUser: %v", err)
 	}
 
-	wrapped := wrap(store)
-	ui, err := loginui.New(wrapped, loginui.Config{
-		CSRFKey:     randomBytes(t, 32),
-		CallbackURL: func(id string) string { return CallbackURL(testIssuer, id) },
-	})
-	if err != nil {
-		t.Fatalf("loginui.New: %v", err)
-	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], randomBytes(t, 32))
 	cfg := Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}
 	mod(&cfg)
+	wrapped := wrap(store)
+	ui, err := loginui.New(wrapped, loginui.Config{
+		CSRFKey:     randomBytes(t, 32),
+		CallbackURL: func(id string) string { return CallbackURL(testIssuer, id) },
+		Logger:      cfg.Logger, // as serve does
+	})
+	if err != nil {
+		t.Fatalf("loginui.New: %v", err)
+	}
 	p, err := New(context.Background(), cfg, wrapped, km, ui)
 	if err != nil {
 		t.Fatalf("provider.New: %v", err)

@@ -11,10 +11,14 @@ import (
 // (keys.Manager's pre-serialized handler).
 func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r := chi.NewRouter()
-	r.Use(p.withIssuer)
+	r.Use(p.withIssuer, nameSpan)
+	r.Use(recordRoute)
 
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	r.Get("/healthz", healthz)
 	r.Get("/readyz", p.ready)
+	if p.cfg.Metrics != nil && !p.cfg.MetricsOnAdmin {
+		r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
+	}
 	r.Get("/.well-known/openid-configuration", p.discoveryHandler)
 	r.Method(http.MethodGet, "/keys", jwks)
 	r.Method(http.MethodHead, "/keys", jwks)
@@ -35,8 +39,8 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusFound) })
 
 	p.ui.Routes(r)
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		p.ui.RenderError(w, http.StatusNotFound, "Not found", "There is no page at this address.", "")
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		p.ui.RenderError(req.Context(), w, http.StatusNotFound, "Not found", "There is no page at this address.", "")
 	})
 
 	// Fetch-metadata CSRF protection for every state-changing browser
@@ -48,12 +52,27 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	csrf.AddInsecureBypassPattern("POST " + introspectPath)
 	csrf.AddInsecureBypassPattern("POST " + userinfoPath)
 	csrf.AddInsecureBypassPattern("POST " + endSessionPath)
-	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		p.ui.RenderError(w, http.StatusForbidden, "Request refused",
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		p.ui.RenderError(req.Context(), w, http.StatusForbidden, "Request refused",
 			"This form was submitted from another site, so Gatehouse refused it.", "")
 	}))
-	return csrf.Handler(r)
+	// The request id comes first, so every response and log line has one.
+	return p.withRequestID(p.countRequests(csrf.Handler(r)))
 }
+
+// AdminHandler returns the admin listener's surface (admin_listen):
+// /healthz, /readyz and /metrics (Config.Metrics), nothing a browser or an
+// application uses. Its requests are not counted.
+func (p *Provider) AdminHandler() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", healthz)
+	r.Get("/readyz", p.ready)
+	r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
+	return r
+}
+
+// healthz answers 204 while the process runs: liveness.
+func healthz(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }
 
 // withIssuer puts the issuer where op's building blocks look for it.
 func (p *Provider) withIssuer(next http.Handler) http.Handler {

@@ -340,6 +340,29 @@ type Sessions interface {
 	DeleteUserSessions(ctx context.Context, userID string) ([]Session, error)
 }
 
+// SessionCounter is what a session store may offer besides Sessions: the
+// number of live sessions, for the sessions_active metric. Every backend
+// has it.
+type SessionCounter interface {
+	// ActiveSessions returns how many sessions are live at now (stored,
+	// now before their ExpiresAt). It never scans every session: the SQL
+	// backends count on their expires_at index, Redis keeps a counting
+	// set. A backend may be off by the sessions created, updated or
+	// deleted during the call.
+	ActiveSessions(ctx context.Context, now time.Time) (int64, error)
+}
+
+// CallObserver is told of each call a backend makes to its server, for
+// metrics; backends take one in their options. backend names the backend
+// ("postgres", "redis"), op the kind of call (a statement's first keyword,
+// a command's name, "pipeline"), d how long it took. err is nil when the
+// server answered as expected, a missing row or key and a refused
+// duplicate included. It must be safe for concurrent use and must not
+// block.
+type CallObserver interface {
+	Observe(backend, op string, d time.Duration, err error)
+}
+
 // AuthRequests stores in-flight authorization requests and their codes.
 type AuthRequests interface {
 	// CreateAuthRequest inserts r; ErrConflict if the id exists.

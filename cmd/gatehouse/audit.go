@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -48,7 +49,8 @@ const (
 )
 
 // auditSink writes audit events to the log at once and to the store in the
-// background: Record never blocks a request. Events queue in a bounded
+// background: Record never blocks a request. It also counts them in its
+// metrics (countEvent), when it has any. Events queue in a bounded
 // buffer that Run drains in batches; when the buffer is full an event is
 // dropped from the store (it is still logged), counted, and a warning
 // logged at most once a second. Create it with newAuditSink.
@@ -57,6 +59,8 @@ type auditSink struct {
 	log    *slog.Logger
 	now    func() time.Time
 	events chan storage.AuditEvent
+	// metrics counts events; nil counts nothing.
+	metrics *metrics.Metrics
 
 	dropped  atomic.Int64
 	mu       sync.Mutex
@@ -69,13 +73,15 @@ func newAuditSink(store storage.AuditLog, log *slog.Logger, now func() time.Time
 	return &auditSink{store: store, log: log, now: now, events: make(chan storage.AuditEvent, buffer)}
 }
 
-// startAuditSink starts a sink over store for serve. The returned stop
+// startAuditSink starts a sink over store for serve, counting events in m
+// (nil: not counted). The returned stop
 // ends it: it writes what is still queued (within auditWriteTimeout) and
 // returns once that is done; events recorded after stop are only logged.
 // serve calls stop after the HTTP server has drained, so the events of the
 // last requests are written too.
-func startAuditSink(ctx context.Context, store storage.AuditLog, log *slog.Logger) (sink *auditSink, stop func()) {
+func startAuditSink(ctx context.Context, store storage.AuditLog, log *slog.Logger, m *metrics.Metrics) (sink *auditSink, stop func()) {
 	sink = newAuditSink(store, log, time.Now, auditBuffer)
+	sink.metrics = m
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -96,13 +102,44 @@ func (a *auditSink) ProviderEvent(ctx context.Context, e provider.Event) {
 		(e.Kind == provider.EventBackchannelLogout && e.Outcome != provider.LogoutDelivered) {
 		level = slog.LevelWarn
 	}
+	countEvent(a.metrics, e)
 	a.record(ctx, auditEventOf(e), level)
 }
 
 // Record logs ev at Info and queues it for the store, without blocking. A
 // zero Time is now.
 func (a *auditSink) Record(ctx context.Context, ev storage.AuditEvent) {
+	countEvent(a.metrics, provider.Event{Kind: ev.Kind})
 	a.record(ctx, ev, slog.LevelInfo)
+}
+
+// countEvent counts in m what the metrics take from an audit event: tokens
+// issued (a refresh counts as grant type refresh_token), sign-ins by
+// result, refresh token reuse, back-channel logout outcomes, key rotations
+// and consents. Other kinds count nothing; a nil m counts nothing.
+func countEvent(m *metrics.Metrics, e provider.Event) {
+	switch e.Kind {
+	case provider.EventTokenIssued:
+		m.TokenIssued(e.GrantType, e.ClientID)
+	case provider.EventTokenRefreshed:
+		m.TokenIssued("refresh_token", e.ClientID)
+	case provider.EventRefreshReuseDetected:
+		m.RefreshReuseDetected()
+	case provider.EventBackchannelLogout:
+		m.BackchannelLogout(e.Outcome)
+	case loginui.EventSignIn:
+		m.SignIn(metrics.SignInSuccess)
+	case loginui.EventSignInFailed:
+		m.SignIn(metrics.SignInFailed)
+	case loginui.EventSignInThrottled:
+		m.SignIn(metrics.SignInThrottled)
+	case loginui.EventConsentGranted:
+		m.Consent(metrics.ConsentGranted)
+	case loginui.EventConsentRevoked:
+		m.Consent(metrics.ConsentRevoked)
+	case auditKeyRotated:
+		m.KeyRotated()
+	}
 }
 
 func (a *auditSink) record(ctx context.Context, ev storage.AuditEvent, level slog.Level) {

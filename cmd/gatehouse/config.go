@@ -31,6 +31,10 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// Listen is the host:port the HTTP server binds.
 	Listen string `yaml:"listen"`
+	// AdminListen, when set, is the host:port of a second listener that
+	// serves /metrics, /healthz and /readyz; /metrics is then not served on
+	// Listen. Empty: /metrics is on Listen.
+	AdminListen string `yaml:"admin_listen"`
 	// DatabaseURL says where state lives: a SQLite file path, a sqlite: URL,
 	// or a postgres:// URL. See databaseKind for the accepted forms.
 	DatabaseURL string `yaml:"database_url"`
@@ -164,6 +168,7 @@ func configFields() []configField {
 	return []configField{
 		{"issuer", "GATEHOUSE_ISSUER", str(func(c *Config) *string { return &c.Issuer })},
 		{"listen", "GATEHOUSE_LISTEN", str(func(c *Config) *string { return &c.Listen })},
+		{"admin_listen", "GATEHOUSE_ADMIN_LISTEN", str(func(c *Config) *string { return &c.AdminListen })},
 		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
 		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},
@@ -354,10 +359,15 @@ func (c Config) Validate() error {
 
 	if c.Listen == "" {
 		bad("listen", "must not be empty: give host:port, such as :8080 or 127.0.0.1:8080")
-	} else if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("listen", fmt.Sprintf("must be host:port, such as :8080 or 127.0.0.1:8080 (got %q)", c.Listen))
-	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
-		bad("listen", fmt.Sprintf("port must be a number from 0 to 65535 (got %q)", port))
+	} else if msg := checkHostPort(c.Listen); msg != "" {
+		bad("listen", msg)
+	}
+	if c.AdminListen != "" {
+		if msg := checkHostPort(c.AdminListen); msg != "" {
+			bad("admin_listen", msg)
+		} else if c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") { // port 0: any free one
+			bad("admin_listen", fmt.Sprintf("must differ from listen (%s): the admin listener is a second one", c.Listen))
+		}
 	}
 
 	if msg := checkDatabaseURL(c.DatabaseURL); msg != "" {
@@ -434,6 +444,18 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return probs
+}
+
+// checkHostPort returns what is wrong with a listen address, or "".
+func checkHostPort(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("must be host:port, such as :8080 or 127.0.0.1:8080 (got %q)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		return fmt.Sprintf("port must be a number from 0 to 65535 (got %q)", port)
+	}
+	return ""
 }
 
 // checkSessionTimeouts calls bad for each problem with the session

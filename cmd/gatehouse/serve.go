@@ -17,17 +17,20 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/gatehouse-idp/gatehouse/keys"
+	"github.com/gatehouse-idp/gatehouse/logging"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// newLogger logs text to a terminal and JSON otherwise.
+// newLogger logs text to a terminal and JSON otherwise; lines logged with
+// a request's context carry its request_id (and trace_id, span_id).
 func newLogger(w io.Writer) *slog.Logger {
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(logging.NewHandler(slog.NewTextHandler(w, nil)))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(logging.NewHandler(slog.NewJSONHandler(w, nil)))
 }
 
 // keyEncryptionKey returns the configured key-encryption key or, on the
@@ -69,10 +72,14 @@ clients.yaml is applied again on SIGHUP and whenever the file changes (checked e
 seconds). An invalid file is refused, each problem logged with its line, and the clients
 already in the store stay as they are. Preview a change with gatehouse clients diff.
 
+Prometheus metrics are on /metrics; with GATEHOUSE_ADMIN_LISTEN set they are only on that
+second listener, beside /healthz and /readyz.
+
 Examples:
   gatehouse serve
   gatehouse serve --config /etc/gatehouse/gatehouse.yaml
   GATEHOUSE_ISSUER=https://login.example.com GATEHOUSE_LISTEN=:8080 gatehouse serve
+  GATEHOUSE_ADMIN_LISTEN=127.0.0.1:9100 gatehouse serve    # metrics on a port of their own
   kill -HUP "$(pidof gatehouse)"    # apply clients.yaml now
 `
 
@@ -91,14 +98,17 @@ func serve(ctx context.Context, env environment, args []string) error {
 	slog.SetDefault(log)
 	started := time.Now()
 
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, log)
+	m := metrics.New()
+	store, err := openObservedStores(ctx, cfg, cfg.AutoMigrate, log, m)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	store.watch(m)
 	// Audit events are stored in the background; stopAudit (deferred, so
-	// after the server has drained) writes the last ones.
-	audit, stopAudit := startAuditSink(ctx, store, log)
+	// after the server has drained) writes the last ones. It counts them
+	// in m too.
+	audit, stopAudit := startAuditSink(ctx, store, log, m)
 	defer stopAudit()
 
 	km, err := newKeyManager(cfg, store, log)
@@ -108,6 +118,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err := km.Ensure(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	m.WatchKeyAges(km.ActiveKeyAges)
 	var secrets [3][]byte
 	for i, name := range []string{"refresh-token-mac", "csrf-key", "client-secret-key"} {
 		if secrets[i], err = km.Secret(ctx, name); err != nil {
@@ -149,6 +160,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 		CodeKeys:        km,
 		Logger:          log,
 		Events:          audit.ProviderEvent,
+		Metrics:         m,
+		MetricsOnAdmin:  cfg.AdminListen != "",
 	}
 	if cfg.RefreshGrace == 0 {
 		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
@@ -157,13 +170,22 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	handler := p.Handler(km.JWKSHandler())
+	shutdownTracing, err := setupTracing(ctx, env.getenv, log)
+	if err != nil {
+		return err
+	}
+	if shutdownTracing != nil {
+		defer stopTracing(ctx, shutdownTracing, log) // after the server has drained
+		handler = traceRequests(handler)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           p.Handler(km.JWKSHandler()),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -171,7 +193,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	admin, adminLn, err := listenAdmin(cfg.AdminListen, p.AdminHandler(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	logListener(log, "http", ln.Addr().String())
+	if admin != nil {
+		logListener(log, "admin", adminLn.Addr().String())
+	}
 	log.Info("gatehouse ready", "issuer", cfg.Issuer,
 		"database", store.kind, "startup", time.Since(started).Round(time.Millisecond).String())
 
@@ -187,10 +217,16 @@ func serve(ctx context.Context, env environment, args []string) error {
 		defer close(delivered)
 		p.NewLogoutDelivery(store, provider.LogoutDeliveryOptions{}).Run(deliveryCtx)
 	}()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if admin != nil {
+		go func() { errc <- admin.Serve(adminLn) }()
+	}
 	select {
 	case err := <-errc:
+		if admin != nil {
+			admin.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -198,6 +234,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
+	if admin != nil {
+		err = errors.Join(err, admin.Shutdown(shutdownCtx))
+	}
 	stopDelivery()
 	<-delivered
 	if err != nil {
@@ -207,7 +246,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 }
 
 // logListener logs one line for a listener serve opened: name says what it
-// serves ("http": the OpenID provider and its sign-in pages), addr where.
+// serves ("http": the OpenID provider and its sign-in pages; "admin":
+// metrics, liveness and readiness), addr where.
 func logListener(log *slog.Logger, name, addr string) {
 	log.Info("listening", "listener", name, "addr", addr)
 }

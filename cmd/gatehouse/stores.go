@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
 	redisstore "github.com/gatehouse-idp/gatehouse/storage/redis"
@@ -96,6 +97,12 @@ func (s *stores) Close() {
 // openStores opens the configured backends. On Postgres, pending
 // migrations are applied first when migrate is true.
 func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger) (*stores, error) {
+	return openObservedStores(ctx, cfg, migrate, log, nil)
+}
+
+// openObservedStores is openStores with every call to Postgres and Redis
+// observed by obs (nil: none). SQLite, in-process, is not observed.
+func openObservedStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger, obs storage.CallObserver) (*stores, error) {
 	s := &stores{}
 	kind, path := databaseKind(cfg.DatabaseURL)
 	switch kind {
@@ -111,7 +118,7 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 				return nil, fmt.Errorf("migrate postgres: %w", err)
 			}
 		}
-		db, err := postgres.Open(ctx, path, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), Timeout: cfg.DatabaseTimeout})
+		db, err := postgres.Open(ctx, path, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), Timeout: cfg.DatabaseTimeout, Observer: obs})
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -126,6 +133,7 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 	if cfg.RedisURL != "" {
 		r, err := redisstore.Open(ctx, redisstore.Options{
 			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,
+			Observer: obs,
 		})
 		if err != nil {
 			s.Close()
@@ -142,4 +150,32 @@ func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger)
 		log.Info("stores open", "database", s.kind, "sessions", where)
 	}
 	return s, nil
+}
+
+// watch exports in m what the stores report at scrape time: the number of
+// active sessions (from whichever store holds them) and the connection
+// pools of Postgres and Redis.
+func (s *stores) watch(m *metrics.Metrics) {
+	if c, ok := s.Sessions.(storage.SessionCounter); ok {
+		m.WatchActiveSessions(c.ActiveSessions, time.Now)
+	}
+	if db, ok := s.sql.(*postgres.Store); ok {
+		m.WatchPostgresPool(func() metrics.PostgresPoolStats {
+			st := db.PoolStat()
+			return metrics.PostgresPoolStats{Acquired: int64(st.AcquiredConns()), Idle: int64(st.IdleConns()),
+				Total: int64(st.TotalConns()), Max: int64(st.MaxConns())}
+		})
+	}
+	if s.redis != nil {
+		m.WatchRedisPool(func() metrics.RedisPoolStats {
+			st := s.redis.PoolStats()
+			out := metrics.RedisPoolStats{Hits: int64(st.Hits), Misses: int64(st.Misses), Timeouts: int64(st.Timeouts),
+				Total: int64(st.TotalConns), Idle: int64(st.IdleConns)}
+			if p := st.PipelineStats; p != nil { // pipelines' own pool, when go-redis keeps one
+				out.Hits, out.Misses, out.Timeouts = out.Hits+int64(p.Hits), out.Misses+int64(p.Misses), out.Timeouts+int64(p.Timeouts)
+				out.Total, out.Idle = out.Total+int64(p.TotalConns), out.Idle+int64(p.IdleConns)
+			}
+			return out
+		})
+	}
 }

@@ -51,6 +51,7 @@ var (
 	_ storage.Clients          = (*Store)(nil)
 	_ storage.Users            = (*Store)(nil)
 	_ storage.Sessions         = (*Store)(nil)
+	_ storage.SessionCounter   = (*Store)(nil)
 	_ storage.AuthRequests     = (*Store)(nil)
 	_ storage.RefreshGrants    = (*Store)(nil)
 	_ storage.TokenFamilies    = (*Store)(nil)
@@ -81,6 +82,10 @@ type Options struct {
 	// Timeout bounds every call to the store, transactions included, and
 	// each step of Open (default DefaultTimeout).
 	Timeout time.Duration
+	// Observer, when set, is told of every statement and batch the store
+	// runs (backend "postgres", op the statement's first keyword or
+	// "batch").
+	Observer storage.CallObserver
 }
 
 // Store holds every Gatehouse store in one Postgres database. It is safe for
@@ -110,6 +115,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	cfg.MaxConns = opts.MaxConns
+	if opts.Observer != nil {
+		cfg.ConnConfig.Tracer = tracer{opts.Observer}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)

@@ -105,6 +105,7 @@ type composite struct {
 	storage.Clients
 	storage.Users
 	storage.Sessions
+	storage.SessionCounter
 	storage.AuthRequests
 	storage.RefreshGrants
 	storage.TokenFamilies
@@ -127,7 +128,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, r, r, sq, sq, sq, sq, sq, sq, sq, r, sq}
+		return composite{sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, r, sq}
 	})
 }
 
@@ -329,7 +330,7 @@ func TestKeysExpire(t *testing.T) {
 	issue(t, s, storage.AuthRequest{ID: "r1", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}, "code-1", exp, now)
 	mustOK(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "r2", ExpiresAt: exp}))
 
-	want := []string{"ar:r1", "ar:r2", "c:code-1", "s:s1", "s:s2", "u:alice"}
+	want := []string{"ar:r1", "ar:r2", "c:code-1", "s:s1", "s:s2", "sa", "u:alice"}
 	keys := prefixKeys(t, s)
 	for i := range keys {
 		keys[i] = strings.TrimPrefix(keys[i], s.prefix)
@@ -337,10 +338,10 @@ func TestKeysExpire(t *testing.T) {
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys: got %q, want %q", keys, want)
 	}
-	// The index lives as long as its latest session; a request with a code
-	// as long as its code.
+	// The index and the active set live as long as their latest session; a
+	// request with a code as long as its code.
 	wantMS := s.expireAt(exp)
-	for _, k := range []string{"s:s1", "u:alice", "ar:r1", "c:code-1", "ar:r2"} {
+	for _, k := range []string{"s:s1", "u:alice", "sa", "ar:r1", "c:code-1", "ar:r2"} {
 		got, err := s.rdb.PExpireTime(ctx, s.prefix+k).Result()
 		mustOK(t, "PEXPIRETIME "+k, err)
 		if got.Milliseconds() != wantMS {
@@ -534,6 +535,7 @@ func TestRoundTrips(t *testing.T) {
 		}, 1},
 		{"DeleteSession", func() error { _, err := s.DeleteSession(ctx, "s3"); return err }, 2},
 		{"DeleteUserSessions", func() error { _, err := s.DeleteUserSessions(ctx, "alice"); return err }, 3},
+		{"ActiveSessions", func() error { _, err := s.ActiveSessions(ctx, now); return err }, 1},
 		{"CreateAuthRequest", func() error { return s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "r1", ExpiresAt: t0}) }, 1},
 		{"AuthRequest", func() error { _, err := s.AuthRequest(ctx, "r1", now); return err }, 1},
 		{"CompleteAuthRequest", func() error { return s.CompleteAuthRequest(ctx, "r1", login, now) }, 1},
@@ -556,6 +558,77 @@ func TestRoundTrips(t *testing.T) {
 		if got := rt(); got != tt.want {
 			t.Errorf("%s: got %d round trips, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestActiveSet follows the active set through what the contract suite
+// cannot see: the set's own entries, a session stored before the set
+// existed, pruning by the real clock, and an update whose script Redis
+// has forgotten.
+func TestActiveSet(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	entries := func() map[string]float64 {
+		t.Helper()
+		zs, err := s.rdb.ZRangeWithScores(ctx, s.activeKey(), 0, -1).Result()
+		mustOK(t, "ZRANGE", err)
+		m := make(map[string]float64)
+		for _, z := range zs {
+			m[z.Member.(string)] = z.Score
+		}
+		return m
+	}
+	count := func(what string, now time.Time, want int64) {
+		t.Helper()
+		got, err := s.ActiveSessions(ctx, now)
+		mustOK(t, "ActiveSessions "+what, err)
+		if got != want {
+			t.Errorf("ActiveSessions %s: got %d, want %d", what, got, want)
+		}
+	}
+	now := t0.Add(-time.Hour)
+	exp := t0.Add(123 * time.Nanosecond) // scored rounded up to the microsecond
+	mustOK(t, "CreateSession", s.CreateSession(ctx, &storage.Session{ID: "s1", UserID: "alice", ExpiresAt: exp, AbsoluteExpiresAt: t0.Add(time.Hour)}))
+	if got, want := entries()["s1"], float64(t0.UnixMicro()+1); got != want {
+		t.Errorf("score of s1: got %v, want %v", got, want)
+	}
+	// The set lives as long as the latest deadline.
+	if got, want := s.rdb.PExpireTime(ctx, s.activeKey()).Val().Milliseconds(), s.expireAt(t0.Add(time.Hour)); got != want {
+		t.Errorf("PEXPIRETIME of the set: got %d, want %d", got, want)
+	}
+
+	// A session stored before the set existed joins it at its update.
+	mustOK(t, "CreateSession", s.CreateSession(ctx, &storage.Session{ID: "old", UserID: "bob", ExpiresAt: t0}))
+	mustOK(t, "ZREM", s.rdb.ZRem(ctx, s.activeKey(), "old").Err())
+	count("without the old session's entry", now, 1)
+	mustOK(t, "UpdateSession(old)", s.UpdateSession(ctx, &storage.Session{ID: "old", ExpiresAt: t0.Add(-time.Minute)}, now))
+	if got, want := entries()["old"], float64(t0.Add(-time.Minute).UnixMicro()+1); got != want {
+		t.Errorf("score of old after its update: got %v, want %v", got, want)
+	}
+	count("after the old session's update", now, 2)
+
+	// With the script gone from Redis (a restart, SCRIPT FLUSH), the update
+	// still runs, and still moves the entry.
+	mustOK(t, "SCRIPT FLUSH", s.rdb.ScriptFlush(ctx).Err())
+	mustOK(t, "UpdateSession(s1)", s.UpdateSession(ctx, &storage.Session{ID: "s1", ExpiresAt: t0.Add(30 * time.Minute)}, now))
+	if got, want := entries()["s1"], float64(t0.Add(30*time.Minute).UnixMicro()+1); got != want {
+		t.Errorf("score of s1 after an update without the cached script: got %v, want %v", got, want)
+	}
+
+	// Entries expired by the real clock are dropped at the next count; the
+	// others stay, even for a now past them.
+	s.clock = func() time.Time { return time.Now().Add(-time.Hour) } // lets a key get a TTL of 1ms
+	past := storage.Session{ID: "past", UserID: "carol", ExpiresAt: time.Now().Add(-time.Minute)}
+	mustOK(t, "CreateSession(past)", s.CreateSession(ctx, &past))
+	s.clock = time.Now
+	if _, ok := entries()["past"]; !ok {
+		t.Fatalf("entries: got %v, want past among them", entries())
+	}
+	count("by the real clock", time.Now(), 2)
+	count("far ahead", t0.Add(24*time.Hour), 0)
+	got := entries()
+	if _, ok := got["past"]; ok || len(got) != 2 {
+		t.Errorf("entries after the counts: got %v, want s1 and old only", got)
 	}
 }
 

@@ -73,7 +73,9 @@ func sessionDeadline(sess *storage.Session) time.Time {
 // round trips: the index entry first (scored by the session's deadline),
 // then the session (SET NX, expiring at its ExpiresAt), so a session is
 // never stored unindexed. A refused duplicate may leave its id in the index
-// of sess.UserID; readers check the owner, so that entry is inert.
+// of sess.UserID; readers check the owner, so that entry is inert. The
+// second round trip also adds the session to the active set (ZADD NX, so
+// a refused duplicate leaves the first session's entry as it was).
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	op := "create session"
 	val, err := encodeSession(sess)
@@ -88,7 +90,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 		return fmt.Errorf("redis: %s: index: %w", op, err)
 	}
 	exp := s.expireAt(sess.ExpiresAt)
-	err = s.rdb.SetArgs(ctx, s.sessionKey(sess.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: time.UnixMilli(exp)}).Err()
+	pipe := s.rdb.Pipeline()
+	set := pipe.SetArgs(ctx, s.sessionKey(sess.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: time.UnixMilli(exp)})
+	s.addActive(ctx, pipe, sess.ID, sess.ExpiresAt, sessionDeadline(sess))
+	// Only the SET decides the outcome; the active set is best effort.
+	_, _ = pipe.Exec(ctx)
+	err = set.Err()
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return conflict(op, "id exists")
@@ -128,6 +135,14 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (*storage
 // value, whatever sess holds, and the index is not touched: its score is
 // the session's deadline, which the update never passes. A deleted session
 // is never recreated.
+//
+// The same round trip moves the session's entry in the active set to the
+// new ExpiresAt (capped at sess.AbsoluteExpiresAt, as the script caps it at
+// the stored one) with ZADD XX, which never adds an entry: a session
+// deleted meanwhile stays uncounted. Two cases take a second round trip:
+// a refused update removes the entry (the session is gone or expired, so
+// never live again), and a session stored before the active set existed,
+// which has no entry, gets one at its first update.
 func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now time.Time) error {
 	op := "update session"
 	patch, err := encodeSessionUpdate(sess)
@@ -138,12 +153,45 @@ func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now ti
 	defer cancel()
 	sec, nsec := nowArgs(now)
 	floor := s.clock().Add(minKeep).UnixMilli()
-	n, err := s.updateSession.Run(ctx, s.rdb, []string{s.sessionKey(sess.ID)}, sec, nsec, patch, floor).Int()
+	keys, args := []string{s.sessionKey(sess.ID)}, []any{sec, nsec, patch, floor}
+	exp := sess.ExpiresAt
+	if !sess.AbsoluteExpiresAt.IsZero() && sess.AbsoluteExpiresAt.Before(exp) {
+		exp = sess.AbsoluteExpiresAt
+	}
+	// The script runs by its SHA in a pipeline, where go-redis cannot fall
+	// back to sending it; on NOSCRIPT the pipeline is sent again with the
+	// script itself (ZADD XX twice is harmless).
+	var update *goredis.Cmd
+	var indexed *goredis.FloatCmd
+	for _, sha := range []bool{true, false} {
+		pipe := s.rdb.Pipeline()
+		if sha {
+			update = s.updateSession.EvalSha(ctx, pipe, keys, args...)
+		} else {
+			update = s.updateSession.Eval(ctx, pipe, keys, args...)
+		}
+		indexed = pipe.ZScore(ctx, s.activeKey(), sess.ID)
+		pipe.ZAddXX(ctx, s.activeKey(), goredis.Z{Score: activeScore(exp), Member: sess.ID})
+		_, _ = pipe.Exec(ctx)
+		if !goredis.HasErrorPrefix(update.Err(), "NOSCRIPT") {
+			break
+		}
+	}
+	n, err := update.Int()
 	if err != nil {
 		return wrap(op, err)
 	}
 	if n == 0 {
+		// Gone or expired at now, so never live again: the ZADD XX must
+		// not have revived its entry. Best effort.
+		s.rdb.ZRem(ctx, s.activeKey(), sess.ID)
 		return notFound(op)
+	}
+	if errors.Is(indexed.Err(), goredis.Nil) {
+		// Best effort, as every write to the active set.
+		pipe := s.rdb.Pipeline()
+		s.addActive(ctx, pipe, sess.ID, exp, sessionDeadline(sess))
+		_, _ = pipe.Exec(ctx)
 	}
 	return nil
 }
@@ -151,10 +199,10 @@ func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now ti
 // DeleteSession removes the session and its index entry, and returns what
 // the session held; (nil, nil) if there was none. Two round trips (one if
 // absent): GETDEL, which alone decides success (of concurrent deletes
-// exactly one gets the value), then a ZREM of the index entry. Should the
-// ZREM fail, the session is still gone and DeleteSession still succeeds: a
-// stale index entry is skipped by readers and dropped when its score
-// passes.
+// exactly one gets the value), then a ZREM of the index entry and one of
+// the active set's entry. Should the ZREMs fail, the session is still gone
+// and DeleteSession still succeeds: a stale index entry is skipped by
+// readers and dropped when its score passes, as is a stale active entry.
 func (s *Store) DeleteSession(ctx context.Context, id string) (*storage.Session, error) {
 	op := "delete session"
 	ctx, cancel := s.bound(ctx)
@@ -171,7 +219,10 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (*storage.Session,
 		// Deleted, but the caller cannot tell whom to notify.
 		return nil, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	s.rdb.ZRem(ctx, s.indexKey(sess.UserID), id)
+	pipe := s.rdb.Pipeline()
+	pipe.ZRem(ctx, s.indexKey(sess.UserID), id)
+	pipe.ZRem(ctx, s.activeKey(), id)
+	_, _ = pipe.Exec(ctx)
 	return sess, nil
 }
 
@@ -233,8 +284,8 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 // removed, ordered by CreatedAt then ID. Three round trips (one if the
 // index is empty): read the whole index; a pipeline of one-key scripts that
 // each delete and return a session only if it belongs to the user; then
-// ZREM of the entries whose sessions it deleted (best effort, as in
-// DeleteSession). Entries it did not delete stay: one whose session is not
+// ZREM of the entries whose sessions it deleted, from the index and the
+// active set (best effort, as in DeleteSession). Entries it did not delete stay: one whose session is not
 // written yet must keep pointing at it. A session created concurrently may
 // survive; one created before the call began does not. On an error the
 // sessions it did remove are returned with it.
@@ -281,7 +332,10 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]storag
 	}
 	if len(deleted) > 0 {
 		// As in DeleteSession, a failed ZREM leaves only inert entries.
-		s.rdb.ZRem(ctx, index, deleted...)
+		pipe := s.rdb.Pipeline()
+		pipe.ZRem(ctx, index, deleted...)
+		pipe.ZRem(ctx, s.activeKey(), deleted...)
+		_, _ = pipe.Exec(ctx)
 	}
 	sortSessions(list)
 	if len(errs) > 0 {
@@ -297,4 +351,57 @@ func sortSessions(list []storage.Session) {
 	slices.SortFunc(list, func(a, b storage.Session) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
+}
+
+// ActiveSessions returns how many sessions are live at now, from the
+// active set: one round trip, a pipeline of ZREMRANGEBYSCORE, which drops
+// the entries of sessions expired both at now and by the real clock (so a
+// caller with a synthetic now never removes what another's now counts),
+// and ZCOUNT of the entries scored after now.
+//
+// The count is exact but for races and crashes: a session deleted while an
+// update of it is in flight can keep its entry until its ExpiresAt, as can
+// one whose delete lost its ZREM; and a session stored before the active
+// set existed is counted from its first update on.
+func (s *Store) ActiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	op := "active sessions"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	// Live means now < ExpiresAt, and a score is ExpiresAt rounded up to
+	// the microsecond: an entry scored at or below now in whole
+	// microseconds is over, one above it is live.
+	nowUS := now.UnixMicro()
+	pruneUS := min(nowUS, s.clock().UnixMicro())
+	pipe := s.rdb.Pipeline()
+	pipe.ZRemRangeByScore(ctx, s.activeKey(), "-inf", strconv.FormatInt(pruneUS, 10))
+	count := pipe.ZCount(ctx, s.activeKey(), "("+strconv.FormatInt(nowUS, 10), "+inf")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, wrap(op, err)
+	}
+	return count.Val(), nil
+}
+
+// addActive queues on pipe the writes that add session id, live until
+// expiresAt and never past deadline, to the active set: ZADD NX (an entry
+// already there keeps its score) scored by activeScore(expiresAt), and the
+// set's expiry moved to the deadline if that is later
+// (PEXPIREAT NX, then GT: for GT alone a key without expiry never expires).
+func (s *Store) addActive(ctx context.Context, pipe goredis.Pipeliner, id string, expiresAt, deadline time.Time) {
+	key := s.activeKey()
+	pipe.ZAddNX(ctx, key, goredis.Z{Score: activeScore(expiresAt), Member: id})
+	keep := s.expireAt(deadline)
+	pipe.Do(ctx, "pexpireat", key, keep, "NX")
+	pipe.Do(ctx, "pexpireat", key, keep, "GT")
+}
+
+// activeScore is the score in the active set of a session that expires
+// at t: t in Unix microseconds, rounded up. A float64 holds that exactly
+// until the year 2255 (and to 32 µs until 9999), so the count is exact to
+// the microsecond, as precise as the stores' times.
+func activeScore(t time.Time) float64 {
+	us := t.UnixMicro()
+	if t.Nanosecond()%int(time.Microsecond) != 0 {
+		us++
+	}
+	return float64(us)
 }

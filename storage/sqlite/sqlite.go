@@ -48,6 +48,7 @@ var (
 	_ storage.Clients          = (*Store)(nil)
 	_ storage.Users            = (*Store)(nil)
 	_ storage.Sessions         = (*Store)(nil)
+	_ storage.SessionCounter   = (*Store)(nil)
 	_ storage.AuthRequests     = (*Store)(nil)
 	_ storage.RefreshGrants    = (*Store)(nil)
 	_ storage.TokenFamilies    = (*Store)(nil)

@@ -20,6 +20,7 @@ var sessionTests = []test{
 	{"UpdateCapped", testUpdateSessionCapped},
 	{"UpdateRefused", testUpdateSessionRefused},
 	{"ConcurrentDelete", testConcurrentDeleteSession},
+	{"ActiveSessions", testActiveSessions},
 }
 
 func newSession(id string) storage.Session {
@@ -408,4 +409,64 @@ func testUserSessions(t *testing.T, s Store) {
 	if len(removed) != 0 {
 		t.Errorf("DeleteUserSessions of an unknown user: got %d, want 0", len(removed))
 	}
+}
+
+// testActiveSessions checks the count of live sessions through sign-ins,
+// expiry by time, updates (sliding, refused) and deletes.
+func testActiveSessions(t *testing.T, s Store) {
+	count := func(what string, now time.Time, want int64) {
+		t.Helper()
+		got, err := s.ActiveSessions(t.Context(), now)
+		check(t, "ActiveSessions "+what, err)
+		if got != want {
+			t.Errorf("ActiveSessions %s: got %d, want %d", what, got, want)
+		}
+	}
+	count("of an empty store", t0, 0)
+	a, b, c := newSession("a"), newSession("b"), newSession("c")
+	c.ExpiresAt = at(10 * time.Minute)
+	for _, sess := range []storage.Session{a, b, c} {
+		createSession(t, s, sess)
+	}
+	count("after three sign-ins", t0, 3)
+	count("a microsecond before c expires", c.ExpiresAt.Add(-time.Microsecond), 3)
+	count("when c expires", c.ExpiresAt, 2)
+	count("when c expires, in another zone", inZone(c.ExpiresAt), 2)
+	count("before, again (nothing is dropped early)", t0, 3)
+
+	_, err := s.DeleteSession(t.Context(), "b")
+	check(t, "DeleteSession(b)", err)
+	count("after b was deleted", t0, 2)
+	count("after b was deleted and c expired", c.ExpiresAt, 1)
+
+	// Refused updates count nothing: c expired, b gone.
+	u := c
+	u.ExpiresAt = at(2 * time.Hour)
+	wantErr(t, "UpdateSession(c) after its expiry", s.UpdateSession(t.Context(), &u, at(20*time.Minute)), storage.ErrNotFound)
+	u = b
+	u.ExpiresAt = at(2 * time.Hour)
+	wantErr(t, "UpdateSession(b) after its delete", s.UpdateSession(t.Context(), &u, at(20*time.Minute)), storage.ErrNotFound)
+	count("after refused updates", at(20*time.Minute), 1)
+
+	// a slides to 2h, past its first ExpiresAt (1h).
+	u = a
+	u.LastSeen, u.ExpiresAt = at(30*time.Minute), at(2*time.Hour)
+	check(t, "UpdateSession(a)", s.UpdateSession(t.Context(), &u, at(30*time.Minute)))
+	count("past a's first ExpiresAt", at(90*time.Minute), 1)
+	count("when a's new ExpiresAt comes", at(2*time.Hour), 0)
+	// Capped at a's absolute deadline (8h and a microsecond).
+	u.LastSeen, u.ExpiresAt = at(time.Hour), at(24*time.Hour)
+	check(t, "UpdateSession(a) past its deadline", s.UpdateSession(t.Context(), &u, at(time.Hour)))
+	count("just before a's deadline", a.AbsoluteExpiresAt.Add(-time.Microsecond), 1)
+	count("at a's deadline", a.AbsoluteExpiresAt, 0)
+
+	// Signing the user out everywhere. (From the refused updates on, now
+	// only moves forward: a backend may forget what it found expired.)
+	d := newSession("d")
+	d.UserID = a.UserID
+	createSession(t, s, d)
+	count("after d signed in", at(30*time.Minute), 2)
+	_, err = s.DeleteUserSessions(t.Context(), a.UserID)
+	check(t, "DeleteUserSessions", err)
+	count("after the user was signed out everywhere", at(30*time.Minute), 0)
 }

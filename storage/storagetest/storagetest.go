@@ -65,6 +65,7 @@ type Store interface {
 	storage.Clients
 	storage.Users
 	storage.Sessions
+	storage.SessionCounter
 	storage.AuthRequests
 	storage.RefreshGrants
 	storage.TokenFamilies

@@ -1,0 +1,105 @@
+package postgres
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// call is one Observe call.
+type call struct {
+	backend, op string
+	failed      bool
+}
+
+// recorder is a storage.CallObserver that keeps what it is told.
+type recorder struct {
+	mu    sync.Mutex
+	calls []call
+}
+
+func (r *recorder) Observe(backend, op string, d time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{backend, op, err != nil})
+}
+
+// take returns the calls since the last take.
+func (r *recorder) take() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+func TestObserver(t *testing.T) {
+	rec := &recorder{}
+	s := openTest(t, Options{Observer: rec})
+	ctx := t.Context()
+	sess := storage.Session{ID: "s1", UserID: "u1", ExpiresAt: t0}
+	tests := []struct {
+		name string
+		op   func() error
+		want []call
+	}{
+		{"CreateSession", func() error { return s.CreateSession(ctx, &sess) }, []call{{"postgres", "insert", false}}},
+		// A refused duplicate and a missing row are answers, not failures.
+		{"CreateSession again", func() error { s.CreateSession(ctx, &sess); return nil }, []call{{"postgres", "insert", false}}},
+		{"Session", func() error { s.Session(ctx, "nope", t0); return nil }, []call{{"postgres", "select", false}}},
+		{"AppendAudit", func() error {
+			return s.AppendAudit(ctx, []storage.AuditEvent{{Kind: "k", Time: t0}, {Kind: "k", Time: t0}})
+		}, []call{{"postgres", "batch", false}}},
+		{"a failing statement", func() error {
+			_, err := s.pool.Exec(ctx, "\n\t SELECT 1/0")
+			if err == nil {
+				t.Error("SELECT 1/0: got no error")
+			}
+			return nil
+		}, []call{{"postgres", "select", true}}},
+	}
+	rec.take()
+	for _, tt := range tests {
+		if err := tt.op(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := rec.take()
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: got calls %v, want %v", tt.name, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("%s: got calls %v, want %v", tt.name, got, tt.want)
+				break
+			}
+		}
+	}
+	if st := s.PoolStat(); st.MaxConns() != DefaultMaxConns || st.TotalConns() < 1 {
+		t.Errorf("PoolStat: got max %d, total %d; want max %d, total at least 1", st.MaxConns(), st.TotalConns(), DefaultMaxConns)
+	}
+}
+
+func TestStatementKind(t *testing.T) {
+	for sql, want := range map[string]string{
+		"SELECT 1":                             "select",
+		"\n\t\tinsert INTO x VALUES (1)":       "insert",
+		"UPDATE sessions SET":                  "update",
+		"DELETE FROM sessions":                 "delete",
+		"WITH a AS (SELECT 1) SELECT * FROM a": "with",
+		"(SELECT 1) UNION (SELECT 2)":          "select",
+		"begin isolation level serializable":   "begin",
+		"commit":                               "commit",
+		"SELECTx":                              "other",
+		"select_things()":                      "other",
+		"VACUUM":                               "other",
+		"":                                     "other",
+		"-- a comment\nSELECT 1":               "other",
+	} {
+		if got := statementKind(sql); got != want {
+			t.Errorf("statementKind(%q): got %q, want %q", sql, got, want)
+		}
+	}
+}
