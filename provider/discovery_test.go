@@ -94,3 +94,14 @@ func TestDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// HEAD is answered like GET, as for the key set.
+func TestDiscoveryHead(t *testing.T) {
+	e := newTestEnv(t)
+	for _, path := range []string{"/.well-known/openid-configuration", "/keys"} {
+		rec := e.do(httptest.NewRequest(http.MethodHead, testIssuer+path, nil))
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") == "" {
+			t.Errorf("HEAD %s: status %d, Content-Type %q, want 200 with a type", path, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+}

@@ -20,6 +20,7 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 		r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
 	}
 	r.Get("/.well-known/openid-configuration", p.discoveryHandler)
+	r.Head("/.well-known/openid-configuration", p.discoveryHandler)
 	r.Method(http.MethodGet, "/keys", jwks)
 	r.Method(http.MethodHead, "/keys", jwks)
 

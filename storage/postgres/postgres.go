@@ -261,6 +261,18 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		}
 		total += int(tag.RowsAffected())
 	}
+	if total < batch {
+		// A rotated token's kept answer (about 2 KB) is only replayed
+		// within its grace window; after it, reuse detection needs only
+		// the hash, so the bytes go.
+		tag, err := s.pool.Exec(ctx, `UPDATE refresh_grants SET replay = NULL, replay_until = NULL WHERE token_hash IN (
+			SELECT token_hash FROM refresh_grants WHERE replay IS NOT NULL AND replay_until <= $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`, n, batch-total)
+		if err != nil {
+			return total, wrap("prune refresh replays", err)
+		}
+		total += int(tag.RowsAffected())
+	}
 	return total, nil
 }
 

@@ -729,3 +729,7 @@ func TestConcurrentPruneQueuesOnce(t *testing.T) {
 		t.Errorf("logout notices: got %d for %d sessions, want %d for %d", notices, distinct, sessions, sessions)
 	}
 }
+
+func TestPruneClearsRefreshReplays(t *testing.T) {
+	storagetest.PruneClearsRefreshReplays(t, openTest(t, Options{}))
+}

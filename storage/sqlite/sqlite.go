@@ -311,6 +311,22 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		}
 		total += int(deleted)
 	}
+	if total < batch {
+		// A rotated token's kept answer (about 2 KB) is only replayed
+		// within its grace window; after it, reuse detection needs only
+		// the hash, so the bytes go.
+		res, err := s.exec(ctx, `UPDATE refresh_grants SET replay = NULL, replay_until = NULL WHERE rowid IN (
+			SELECT rowid FROM refresh_grants WHERE replay IS NOT NULL AND replay_until <= ? LIMIT ?)`,
+			n, batch-total)
+		if err != nil {
+			return total, fmt.Errorf("sqlite: prune refresh replays: %w", err)
+		}
+		cleared, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sqlite: prune refresh replays: %w", err)
+		}
+		total += int(cleared)
+	}
 	return total, nil
 }
 

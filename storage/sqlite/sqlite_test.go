@@ -477,3 +477,7 @@ func TestPruneQueuesLogoutNotices(t *testing.T) {
 		t.Errorf("sessions after Prune: got %q, want %q", left, "live")
 	}
 }
+
+func TestPruneClearsRefreshReplays(t *testing.T) {
+	storagetest.PruneClearsRefreshReplays(t, openTemp(t))
+}
