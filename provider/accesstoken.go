@@ -165,6 +165,7 @@ var errBadAccessToken = errors.New("invalid access token")
 // is errBadAccessToken. Revocation (the family) is the caller's check.
 func (p *Provider) parseAccessToken(token string) (*accessClaims, error) {
 	var payload []byte
+	kid := "" // of a JWT's verified signature
 	if rest, ok := strings.CutPrefix(token, opaquePrefix); ok {
 		sealed, err := base64.RawURLEncoding.DecodeString(rest)
 		if err != nil {
@@ -174,6 +175,9 @@ func (p *Provider) parseAccessToken(token string) (*accessClaims, error) {
 			return nil, errBadAccessToken
 		}
 	} else {
+		if c, ok := p.verified.get(token, p.keys.PublicKeys(), p.cfg.Now()); ok {
+			return c, nil
+		}
 		jws, err := jose.ParseSigned(token, signingAlgorithms())
 		if err != nil || len(jws.Signatures) != 1 {
 			return nil, errBadAccessToken
@@ -195,6 +199,7 @@ func (p *Provider) parseAccessToken(token string) (*accessClaims, error) {
 		if payload, err = jws.Verify(key); err != nil {
 			return nil, errBadAccessToken
 		}
+		kid = key.KeyID
 	}
 	var c accessClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
@@ -203,6 +208,7 @@ func (p *Provider) parseAccessToken(token string) (*accessClaims, error) {
 	if c.Issuer != p.cfg.Issuer || c.JWTID == "" || c.ClientID == "" || !p.cfg.Now().Before(time.Unix(c.Expiry, 0)) {
 		return nil, errBadAccessToken
 	}
+	p.verified.put(token, kid, &c)
 	return &c, nil
 }
 

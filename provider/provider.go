@@ -184,6 +184,8 @@ type Provider struct {
 	// discovery is the pre-serialized discovery document.
 	discovery []byte
 	log       *slog.Logger
+	// verified remembers verified JWT access tokens (verifiedtokens.go).
+	verified *verifiedTokens
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -233,6 +235,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		ui:           ui,
 		clients:      newClientCache(store, cfg, 5*time.Second),
 		jwks:         newJWKSCache(cfg.Now),
+		verified:     newVerifiedTokens(16384),
 		assertions:   store,
 		log:          cfg.Logger,
 	}
