@@ -124,9 +124,9 @@ func BenchmarkUserinfo(b *testing.B) {
 	}
 }
 
-// BenchmarkRefresh measures one refresh with rotation.
+// BenchmarkRefresh measures one refresh with rotation, with ES256 keys.
 func BenchmarkRefresh(b *testing.B) {
-	e := newTestEnv(b)
+	e := newTestEnvConfig(b, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = "ES256" })
 	tr := e.codeFlow(b, "openid offline_access")
 	token := tr.RefreshToken
 	b.ReportAllocs()
