@@ -41,6 +41,9 @@ func (a authRequest) Done() bool                         { return a.r.Done }
 type refreshRequest struct {
 	g      *storage.RefreshGrant
 	scopes []string
+	// user is the grant's user as read when the request was checked: the
+	// ID token's claims come from it, without a second read.
+	user *storage.User
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)

@@ -97,8 +97,14 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return err
 }
 
-func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
-	return s.p.store.DeleteAuthRequest(ctx, id)
+// DeleteAuthRequest is called by op after a code exchange only, once the
+// code was taken (CreateAccessToken, CreateAccessAndRefreshTokens). It
+// writes nothing: the SQL stores removed the request with its code, and in
+// Redis what is left of it expires with the code's lifetime and can issue
+// nothing (its code is gone, and a request holds one code only). Gatehouse's
+// own handlers delete requests through the store directly.
+func (s *opStorage) DeleteAuthRequest(context.Context, string) error {
+	return nil
 }
 
 // takeCode consumes the code of a request op validated: of any number of
@@ -353,9 +359,14 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 // sub: op copies the whole UserInfo over the ID token claims, so a missing
 // Subject here would erase sub from the token.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	u, err := s.p.store.UserByID(ctx, req.GetSubject())
-	if err != nil {
-		return internal(fmt.Errorf("load user: %w", err))
+	var u *storage.User
+	if r, ok := req.(*refreshRequest); ok && r.user != nil {
+		u = r.user // read moments ago, when the refresh token was checked
+	} else {
+		var err error
+		if u, err = s.p.store.UserByID(ctx, req.GetSubject()); err != nil {
+			return internal(fmt.Errorf("load user: %w", err))
+		}
 	}
 	if u.Disabled {
 		return oidc.ErrInvalidGrant().WithDescription("the user is disabled")

@@ -97,7 +97,7 @@ func (p *Provider) refreshRequestForGrant(ctx context.Context, g *storage.Refres
 	if err != nil {
 		return nil, err
 	}
-	return &refreshRequest{g: g, scopes: g.Scopes}, nil
+	return &refreshRequest{g: g, scopes: g.Scopes, user: u}, nil
 }
 
 func joinScopes(s []string) string { return strings.Join(s, " ") }

@@ -212,12 +212,14 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// login post reads the throttle counters (one call for the account
 		// and the IP) before the password is checked.
 		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 9},
-		{"code exchange", exchange, exchangeN, 5},
+		// AuthRequestByCode, TakeCode (which removes the request), UserByID
+		// (ID token claims), CreateRefreshGrant.
+		{"code exchange", exchange, exchangeN, 4},
 		{"SSO authorize (session exists)", sso, ssoN, 4},
 		// RefreshGrantByHash (the grant in any state), FamilyRevoked,
-		// UserByID (still enabled), RotateRefreshGrant, UserByID again (ID
-		// token claims), SaveRefreshReplay (the grace window).
-		{"refresh", refresh, refreshN, 6},
+		// UserByID (still enabled; the ID token's claims reuse it),
+		// RotateRefreshGrant, SaveRefreshReplay (the grace window).
+		{"refresh", refresh, refreshN, 5},
 		{"userinfo", userinfo, userinfoN, 2},
 	}
 	for _, tt := range tests {
