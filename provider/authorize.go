@@ -181,6 +181,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		// Single sign-on: the session answers without a sign-in page.
 		ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR = true, user.ID, session.ID, session.AuthTime, session.AMR
 	}
+	code := ""
+	if usable && !consent {
+		// The request is stored once, already holding its code: one store
+		// write for the whole SSO answer instead of a create and a
+		// SaveCode. The code is single-use all the same (TakeCode).
+		if code, err = op.BuildAuthRequestCode(authRequest{ar}, p.op.Crypto()); err != nil {
+			p.unavailable(w, r, "authorize: issue code", err)
+			return
+		}
+		ar.CodeHash = tokenHash(code)
+		ar.ExpiresAt = p.cfg.Now().Add(p.cfg.CodeTTL)
+	}
 	if err := p.store.CreateAuthRequest(ctx, ar); err != nil {
 		p.unavailable(w, r, "authorize: store request", err)
 		return
@@ -189,7 +201,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	case usable && consent:
 		http.Redirect(w, r, consentURL(ar.ID), http.StatusFound)
 	case usable:
-		p.respondCode(w, r, ar)
+		p.authorizeRedirect(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode),
+			codeResponse{Code: code, State: ar.State, Issuer: p.cfg.Issuer})
 	default:
 		http.Redirect(w, r, loginURL(ar.ID), http.StatusFound)
 	}

@@ -215,7 +215,8 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// AuthRequestByCode, TakeCode (which removes the request), UserByID
 		// (ID token claims), CreateRefreshGrant.
 		{"code exchange", exchange, exchangeN, 4},
-		{"SSO authorize (session exists)", sso, ssoN, 4},
+		// Session, UserByID, CreateAuthRequest (stored with its code).
+		{"SSO authorize (session exists)", sso, ssoN, 3},
 		// RefreshGrantByHash (the grant in any state), FamilyRevoked,
 		// UserByID (still enabled; the ID token's claims reuse it),
 		// RotateRefreshGrant, SaveRefreshReplay (the grace window).

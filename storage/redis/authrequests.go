@@ -59,8 +59,11 @@ return {1, v, redis.call('PEXPIRETIME', KEYS[1])}
 `
 
 // CreateAuthRequest inserts r; ErrConflict if the id exists, or if r has a
-// code hash that another request holds. One round trip (SET NX); three when
-// r already has a code hash (see SaveCode).
+// code hash that another request holds. One round trip: SET NX of the
+// request, pipelined with SET NX of its code key when r already has a code
+// hash (a single sign-on answer). Nobody can delete a request that is
+// only now created, so the code key needs none of SaveCode's checks; if
+// either key was taken, the one this call wrote is removed again.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
 	op := "create auth request " + r.ID
 	val, err := encodeAuthRequest(r)
@@ -69,24 +72,42 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	exp := s.expireAt(r.ExpiresAt)
-	err = s.rdb.SetArgs(ctx, s.authKey(r.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: time.UnixMilli(exp)}).Err()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		return conflict(op, "id exists")
-	case err != nil:
-		return wrap(op, err)
-	}
+	exp := time.UnixMilli(s.expireAt(r.ExpiresAt))
 	if r.CodeHash == "" {
+		err = s.rdb.SetArgs(ctx, s.authKey(r.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: exp}).Err()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			return conflict(op, "id exists")
+		case err != nil:
+			return wrap(op, err)
+		}
 		return nil
 	}
-	if err := s.storeCode(ctx, op, r.ID, r.CodeHash, val, exp); err != nil {
-		// Best effort: a request left behind has a code hash but no code
-		// key, so it can never be redeemed.
-		s.rdb.Del(ctx, s.authKey(r.ID))
-		return err
+	pipe := s.rdb.Pipeline()
+	req := pipe.SetArgs(ctx, s.authKey(r.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: exp})
+	code := pipe.SetArgs(ctx, s.codeKey(r.CodeHash), val, goredis.SetArgs{Mode: "NX", ExpireAt: exp})
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return wrap(op, err)
 	}
-	return nil
+	reqErr, codeErr := req.Err(), code.Err()
+	switch {
+	case reqErr == nil && codeErr == nil:
+		return nil
+	case reqErr != nil && !errors.Is(reqErr, goredis.Nil):
+		return wrap(op, reqErr)
+	case codeErr != nil && !errors.Is(codeErr, goredis.Nil):
+		return wrap(op, codeErr)
+	}
+	// One of the two keys was taken: undo the other (best effort; a key
+	// left behind expires with the code and opens nothing on its own).
+	if reqErr == nil {
+		s.rdb.Del(ctx, s.authKey(r.ID))
+		return conflict(op, "code hash held by another request")
+	}
+	if codeErr == nil {
+		s.rdb.Del(ctx, s.codeKey(r.CodeHash))
+	}
+	return conflict(op, "id exists")
 }
 
 // storeCode writes the code key for the request id (SET NX, expiring at the

@@ -537,6 +537,9 @@ func TestRoundTrips(t *testing.T) {
 		{"DeleteUserSessions", func() error { _, err := s.DeleteUserSessions(ctx, "alice"); return err }, 3},
 		{"ActiveSessions", func() error { _, err := s.ActiveSessions(ctx, now); return err }, 1},
 		{"CreateAuthRequest", func() error { return s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "r1", ExpiresAt: t0}) }, 1},
+		{"CreateAuthRequest with its code", func() error {
+			return s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "r-sso", Done: true, UserID: "alice", CodeHash: "c-sso", ExpiresAt: t0})
+		}, 1},
 		{"AuthRequest", func() error { _, err := s.AuthRequest(ctx, "r1", now); return err }, 1},
 		{"CompleteAuthRequest", func() error { return s.CompleteAuthRequest(ctx, "r1", login, now) }, 1},
 		{"SaveCode", func() error { return s.SaveCode(ctx, "r1", "c1", t0, now) }, 3},

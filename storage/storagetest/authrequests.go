@@ -125,6 +125,23 @@ func testAuthRequestRoundTrip(t *testing.T, s Store) {
 	got, err := s.AuthRequestByCode(t.Context(), "code-done", t0)
 	check(t, "AuthRequestByCode(code-done)", err)
 	wantEqual(t, "AuthRequestByCode(code-done)", *got, done)
+
+	// A request created with a code hash another request holds is refused
+	// and not stored; the holder's code still redeems once.
+	clash := completed(newAuthRequest("clash"), newLogin())
+	clash.CodeHash = "code-done"
+	if err := s.CreateAuthRequest(t.Context(), &clash); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("CreateAuthRequest with a code hash already held: got %v, want ErrConflict", err)
+	}
+	if _, err := s.AuthRequest(t.Context(), "clash", t0); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("refused request stored anyway: AuthRequest(clash) = %v, want ErrNotFound", err)
+	}
+	taken, err := s.TakeCode(t.Context(), "code-done", t0)
+	check(t, "TakeCode(code-done)", err)
+	wantEqual(t, "TakeCode(code-done)", *taken, done)
+	if _, err := s.TakeCode(t.Context(), "code-done", t0); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("second TakeCode(code-done): got %v, want ErrNotFound", err)
+	}
 }
 
 func testAuthRequestExpiry(t *testing.T, s Store) {
