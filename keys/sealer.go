@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -32,7 +33,10 @@ func NewSealer(kek []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: KEK: %w", err)
 	}
-	aead, err := cipher.NewGCMWithRandomNonce(block)
+	// cipher.NewGCM with a random nonce prepended by Seal, the layout
+	// NewGCMWithRandomNonce produces; the latter refuses the AES block of
+	// a GOEXPERIMENT=boringcrypto build, which signs RSA 1.6× faster.
+	aead, err := cipher.NewGCM(block)
 	if err != nil {
 		return nil, fmt.Errorf("keys: KEK: %w", err)
 	}
@@ -62,17 +66,22 @@ func (s *Sealer) Seal(plaintext, associatedData []byte) ([]byte, error) {
 	if len(plaintext) > maxSealSize {
 		return nil, fmt.Errorf("keys: seal: plaintext is %d bytes, limit %d", len(plaintext), maxSealSize)
 	}
-	return s.aead.Seal(nil, nil, plaintext, associatedData), nil
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("keys: seal: random nonce: %w", err)
+	}
+	return s.aead.Seal(nonce, nonce, plaintext, associatedData), nil
 }
 
 // Open decrypts a blob made by Seal under the same KEK and associatedData.
 // It returns an error, and no plaintext, if the blob was made under another
 // KEK, with other associated data, or was altered or truncated.
 func (s *Sealer) Open(sealed, associatedData []byte) ([]byte, error) {
-	if len(sealed) < s.aead.Overhead() {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
 		return nil, errors.New("keys: open: sealed data is truncated")
 	}
-	plaintext, err := s.aead.Open(nil, nil, sealed, associatedData)
+	plaintext, err := s.aead.Open(nil, sealed[:n], sealed[n:], associatedData)
 	if err != nil {
 		return nil, errors.New("keys: open: authentication failed (wrong KEK, wrong associated data, or data altered)")
 	}

@@ -2,6 +2,8 @@ package keys
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"strings"
 	"testing"
 )
@@ -99,5 +101,37 @@ func TestSealerRejects(t *testing.T) {
 				t.Errorf("got error %q, want a keys: open: error", err)
 			}
 		})
+	}
+}
+
+// Blobs sealed before Seal built its own nonce (cipher.NewGCMWithRandomNonce,
+// which prepends it the same way) still open, and new blobs open under it.
+func TestSealerFormatUnchanged(t *testing.T) {
+	kek := make([]byte, KEKSize)
+	for i := range kek {
+		kek[i] = byte(i)
+	}
+	block, err := aes.NewCipher(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		t.Skipf("this build has no NewGCMWithRandomNonce for AES: %v", err)
+	}
+	s, err := NewSealer(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := old.Seal(nil, nil, []byte("private key"), []byte("kid-1"))
+	if got, err := s.Open(blob, []byte("kid-1")); err != nil || string(got) != "private key" {
+		t.Fatalf("old blob: %q %v", got, err)
+	}
+	sealed, err := s.Seal([]byte("secret"), []byte("name"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := old.Open(nil, nil, sealed, []byte("name")); err != nil || string(got) != "secret" {
+		t.Fatalf("new blob under the old construction: %q %v", got, err)
 	}
 }

@@ -35,6 +35,11 @@ type Config struct {
 	// serves /metrics, /healthz and /readyz; /metrics is then not served on
 	// Listen. Empty: /metrics is on Listen.
 	AdminListen string `yaml:"admin_listen"`
+	// AdminPprof serves the Go profiler (net/http/pprof) under
+	// /debug/pprof/ on the admin listener, never on Listen. Off by default:
+	// a profile costs CPU and shows the program's internals. Requires
+	// AdminListen.
+	AdminPprof bool `yaml:"admin_pprof"`
 	// DatabaseURL says where state lives: a SQLite file path, a sqlite: URL,
 	// or a postgres:// URL. See databaseKind for the accepted forms.
 	DatabaseURL string `yaml:"database_url"`
@@ -169,6 +174,7 @@ func configFields() []configField {
 		{"issuer", "GATEHOUSE_ISSUER", str(func(c *Config) *string { return &c.Issuer })},
 		{"listen", "GATEHOUSE_LISTEN", str(func(c *Config) *string { return &c.Listen })},
 		{"admin_listen", "GATEHOUSE_ADMIN_LISTEN", str(func(c *Config) *string { return &c.AdminListen })},
+		{"admin_pprof", "GATEHOUSE_ADMIN_PPROF", boolean(func(c *Config) *bool { return &c.AdminPprof })},
 		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
 		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},
@@ -368,6 +374,9 @@ func (c Config) Validate() error {
 		} else if c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") { // port 0: any free one
 			bad("admin_listen", fmt.Sprintf("must differ from listen (%s): the admin listener is a second one", c.Listen))
 		}
+	}
+	if c.AdminPprof && c.AdminListen == "" {
+		bad("admin_pprof", "requires admin_listen: the profiler is served only on the admin listener")
 	}
 
 	if msg := checkDatabaseURL(c.DatabaseURL); msg != "" {

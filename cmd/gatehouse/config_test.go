@@ -124,6 +124,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_ISSUER":                            "https://login.example.com",
 		"GATEHOUSE_LISTEN":                            ":9999",
 		"GATEHOUSE_ADMIN_LISTEN":                      "127.0.0.1:9100",
+		"GATEHOUSE_ADMIN_PPROF":                       "true",
 		"GATEHOUSE_DATABASE_URL":                      "postgres://gh@db/gh",
 		"GATEHOUSE_CLIENTS_FILE":                      "c.yaml",
 		"GATEHOUSE_KEY_ENCRYPTION_KEY":                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
@@ -149,7 +150,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
+	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
 		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
@@ -374,6 +375,7 @@ func TestValidateListenAndTTLs(t *testing.T) {
 		{"admin listen bad port", func(c *Config) { c.AdminListen = ":9l00" }, "admin_listen: port must be a number"},
 		{"admin listen same as listen", func(c *Config) { c.Listen, c.AdminListen = ":9000", ":9000" }, "admin_listen: must differ from listen (:9000)"},
 		{"admin listen same host as listen", func(c *Config) { c.Listen, c.AdminListen = "127.0.0.1:9000", "127.0.0.1:9000" }, "admin_listen: must differ from listen"},
+		{"admin pprof without admin listen", func(c *Config) { c.AdminPprof = true }, "admin_pprof: requires admin_listen"},
 		{"access too long", func(c *Config) { c.AccessTokenTTL = 25 * time.Hour }, "access_token_ttl: must be at most 24h0m0s"},
 		{"id too long", func(c *Config) { c.IDTokenTTL = 25 * time.Hour }, "id_token_ttl: must be at most"},
 		{"refresh too long", func(c *Config) { c.RefreshTokenTTL = 400 * 24 * time.Hour }, "refresh_token_ttl: must be at most"},

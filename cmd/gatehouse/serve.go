@@ -193,7 +193,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	admin, adminLn, err := listenAdmin(cfg.AdminListen, p.AdminHandler(), log)
+	admin, adminLn, err := listenAdmin(cfg.AdminListen, p.AdminHandler(), cfg.AdminPprof, log)
 	if err != nil {
 		ln.Close()
 		return err
