@@ -67,11 +67,7 @@ func auditCommand(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	_, store, err := openCommandStores(ctx, load)
 	if err != nil {
 		return err
 	}

@@ -75,11 +75,7 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 		fmt.Fprint(env.stderr, sessionsUsage)
 		return errUsage
 	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	_, store, err := openCommandStores(ctx, load)
 	if err != nil {
 		return err
 	}

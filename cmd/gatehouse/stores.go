@@ -179,3 +179,18 @@ func (s *stores) watch(m *metrics.Metrics) {
 		})
 	}
 }
+
+// openCommandStores loads a command's configuration and opens its stores,
+// applying pending migrations when the configuration says so: what every
+// CLI command that reads or writes state starts with.
+func openCommandStores(ctx context.Context, load func() (Config, error)) (Config, *stores, error) {
+	cfg, err := load()
+	if err != nil {
+		return Config{}, nil, err
+	}
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, store, nil
+}

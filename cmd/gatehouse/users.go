@@ -111,11 +111,7 @@ func users(ctx context.Context, env environment, args []string) error {
 	if (args[0] == "add" || args[0] == "passwd") && !*fromStdin {
 		return errors.New("give the password on standard input with --password-stdin")
 	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	cfg, store, err := openCommandStores(ctx, load)
 	if err != nil {
 		return err
 	}
