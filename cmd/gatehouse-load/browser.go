@@ -48,6 +48,9 @@ type browser struct {
 	client   *http.Client
 	cookies  map[string]string
 	requests int64 // HTTP requests sent, for the report
+	// fixedHeader is getFixed's request header, built once (the client
+	// does not change it).
+	fixedHeader http.Header
 }
 
 // newFlow forgets every cookie: the next request comes from a fresh
@@ -132,6 +135,31 @@ func (b *browser) do(ctx context.Context, req request) (answer, error) {
 		}
 	}
 	return a, unexpected(req.step, a)
+}
+
+// getFixed is do for a GET of a fixed URL that only has to answer 200
+// (discovery, the key set): the request is built from a parsed URL and the
+// body is discarded, so that the generator, which shares the machine with
+// the server, spends as little as it can per request.
+func (b *browser) getFixed(ctx context.Context, step string, u *url.URL) error {
+	if b.fixedHeader == nil {
+		b.fixedHeader = http.Header{"User-Agent": {userAgent}}
+	}
+	hr := (&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: b.fixedHeader,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(ctx)
+	b.requests++
+	resp, err := b.client.Do(hr)
+	if err != nil {
+		return &transportError{step: step, err: err}
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)); err != nil {
+		return &transportError{step: step, err: err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return unexpected(step, answer{status: resp.StatusCode, header: resp.Header})
+	}
+	return nil
 }
 
 // keepCookies applies a response's Set-Cookie headers to jar: a cookie

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -35,18 +36,19 @@ func scenarios() []scenario {
 	return []scenario{
 		{name: "discovery", unit: "requests", about: "GET /.well-known/openid-configuration",
 			prepare: func(_ context.Context, g *generator, b *browser) (func(context.Context) error, error) {
-				u := discoveryURL(g.cfg.issuer)
-				return func(ctx context.Context) error {
-					_, err := b.do(ctx, request{step: "discovery", method: http.MethodGet, url: u, want: []int{http.StatusOK}})
-					return err
-				}, nil
+				u, err := url.Parse(discoveryURL(g.cfg.issuer))
+				if err != nil {
+					return nil, err
+				}
+				return func(ctx context.Context) error { return b.getFixed(ctx, "discovery", u) }, nil
 			}},
 		{name: "jwks", unit: "requests", about: "GET the jwks_uri",
 			prepare: func(_ context.Context, g *generator, b *browser) (func(context.Context) error, error) {
-				return func(ctx context.Context) error {
-					_, err := b.do(ctx, request{step: "jwks", method: http.MethodGet, url: g.ep.JWKS, want: []int{http.StatusOK}})
-					return err
-				}, nil
+				u, err := url.Parse(g.ep.JWKS)
+				if err != nil {
+					return nil, err
+				}
+				return func(ctx context.Context) error { return b.getFixed(ctx, "jwks", u) }, nil
 			}},
 		{name: "client_credentials", unit: "requests", needsSecret: true,
 			about: "POST the token endpoint, grant_type=client_credentials, client_secret_basic",
