@@ -185,19 +185,43 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		storeUnavailable(w)
 		return
 	}
-	r = r.WithContext(context.WithValue(ctx, refreshMemoKey{}, refreshMemo{token: token, req: req}))
+	pending := &pendingRotation{}
+	r = r.WithContext(context.WithValue(ctx, refreshMemoKey{}, refreshMemo{token: token, req: req, pending: pending}))
 	buf := newResponseBuffer(w.Header())
 	op.Exchange(buf, r, p.op)
 	switch {
-	case buf.status == http.StatusOK && grace > 0:
-		sealed, err := p.replaySealer.Seal(buf.body.Bytes(), []byte(hash))
-		if err == nil {
-			err = p.store.SaveRefreshReplay(ctx, hash, sealed, p.cfg.Now().Add(grace))
+	case buf.status == http.StatusOK && pending.next != nil:
+		// One write stores the rotation and, for the grace window, the
+		// answer sealed: until it commits the answer is not sent, and a
+		// retry never finds the token used without its answer.
+		var sealed []byte
+		var until time.Time
+		if grace > 0 {
+			var err error
+			if sealed, err = p.replaySealer.Seal(buf.body.Bytes(), []byte(hash)); err != nil {
+				p.log.ErrorContext(ctx, "token: seal the refresh answer", "err", err)
+				storeUnavailable(w)
+				return
+			}
+			until = p.cfg.Now().Add(grace)
+		}
+		err := p.store.RotateRefreshGrantWithReplay(ctx, hash, pending.next, sealed, until, p.cfg.Now())
+		if errors.Is(err, storage.ErrNotFound) {
+			// Another request rotated this token first: answer as a
+			// retry of it.
+			if g, err := p.store.RefreshGrantByHash(ctx, hash); err == nil && g.UsedAt != nil {
+				p.usedRefreshToken(w, r, g, grace)
+				return
+			}
+			tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired"))
+			return
 		}
 		if err != nil {
-			// The client still gets its answer; a retry will not.
-			p.log.WarnContext(ctx, "token: keep the refresh answer for retries", "err", err)
+			p.log.ErrorContext(ctx, "token: rotate refresh grant", "err", err)
+			storeUnavailable(w)
+			return
 		}
+		p.emit(ctx, Event{Kind: EventTokenRefreshed, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
 	case buf.errorCode() == string(oidc.InvalidGrant):
 		// Another request rotated this token in the meantime: answer as
 		// a retry of it.

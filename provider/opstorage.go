@@ -207,6 +207,16 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		// The family keeps the scopes it was granted, even when this
 		// refresh asked for fewer.
 		next.Scopes = r.g.Scopes
+		if m, ok := ctx.Value(refreshMemoKey{}).(refreshMemo); ok && m.pending != nil && m.req == r {
+			// The token endpoint stores the rotation once op has built
+			// the answer, both in one transaction (refreshGrant).
+			m.pending.next = next
+			id, exp, err := p.newAccessTokenID(ctx, req, clientID)
+			if err != nil {
+				return "", "", time.Time{}, err
+			}
+			return id, token, exp, nil
+		}
 		err := p.store.RotateRefreshGrant(ctx, r.g.TokenHash, next, now)
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired")

@@ -83,10 +83,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 }
 
 // refreshMemo carries a refresh-token lookup from the token endpoint to
-// opStorage.TokenRequestByRefreshToken within one request.
+// opStorage.TokenRequestByRefreshToken within one request, and the
+// rotation opStorage prepares back to the token endpoint, which stores it
+// together with the answer op built (refreshGrant).
 type refreshMemo struct {
-	token string
-	req   *refreshRequest
+	token   string
+	req     *refreshRequest
+	pending *pendingRotation
+}
+
+// pendingRotation is a refresh rotation not stored yet: the next grant.
+type pendingRotation struct {
+	next *storage.RefreshGrant
 }
 
 type refreshMemoKey struct{}

@@ -413,10 +413,11 @@ type TokenFamilies interface {
 	// its state (used, revoked or expired), or ErrNotFound: the provider
 	// tells a retry inside the grace window from a reuse with it.
 	RefreshGrantByHash(ctx context.Context, tokenHash string) (*RefreshGrant, error)
-	// SaveRefreshReplay records on the used grant tokenHash the sealed
-	// response its rotation produced, returned to retries until until.
-	// ErrNotFound if there is no such grant.
-	SaveRefreshReplay(ctx context.Context, tokenHash string, replay []byte, until time.Time) error
+	// RotateRefreshGrantWithReplay is RotateRefreshGrant that also records
+	// on the old grant, in the same transaction, the sealed response the
+	// rotation produced, returned to retries until until (nil replay: none).
+	// A retry therefore never sees the grant used without its answer.
+	RotateRefreshGrantWithReplay(ctx context.Context, oldHash string, next *RefreshGrant, replay []byte, until, now time.Time) error
 	// RevokeFamily revokes a token family in one transaction: every grant
 	// of the family not revoked yet gets RevokedAt = now (so none can be
 	// rotated or replayed), and the family is remembered as revoked until

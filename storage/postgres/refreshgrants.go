@@ -106,6 +106,12 @@ func (s *Store) RefreshGrantByHash(ctx context.Context, tokenHash string) (*stor
 // revocation then sees every grant a rotation committed before it, and a
 // rotation that waited for a revocation finds its old grant revoked.
 func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, now time.Time) error {
+	return s.RotateRefreshGrantWithReplay(ctx, oldHash, next, nil, time.Time{}, now)
+}
+
+// RotateRefreshGrantWithReplay is RotateRefreshGrant that also records
+// replay and until on the old grant in the same transaction.
+func (s *Store) RotateRefreshGrantWithReplay(ctx context.Context, oldHash string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error {
 	const op = "rotate refresh grant"
 	if next == nil {
 		return fmt.Errorf("postgres: %s: nil next grant", op)
@@ -121,8 +127,12 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	defer tx.Rollback(ctx)
 	var b pgx.Batch
 	b.Queue(familyLock, next.FamilyID)
-	b.Queue(`UPDATE refresh_grants SET used_at = $1
-		WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1`, n, oldHash)
+	var u any
+	if replay != nil {
+		u = ts(until)
+	}
+	b.Queue(`UPDATE refresh_grants SET used_at = $1, replay = $3, replay_until = $4
+		WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1`, n, oldHash, nullBlob(replay), u)
 	br := tx.SendBatch(ctx, &b)
 	_, err = br.Exec()
 	if err != nil {
@@ -146,20 +156,6 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return wrap(op, err)
 	}
 	return nil
-}
-
-// SaveRefreshReplay records replay and until on the grant tokenHash, whatever
-// its state; ErrNotFound if there is no such grant.
-func (s *Store) SaveRefreshReplay(ctx context.Context, tokenHash string, replay []byte, until time.Time) error {
-	const op = "save refresh replay"
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	tag, err := s.pool.Exec(ctx, `UPDATE refresh_grants SET replay = $1, replay_until = $2 WHERE token_hash = $3`,
-		nullBlob(replay), ts(until), tokenHash)
-	if err != nil {
-		return wrap(op, err)
-	}
-	return oneRow(tag, op)
 }
 
 // RevokeFamily sets RevokedAt = now on every grant of the family not revoked

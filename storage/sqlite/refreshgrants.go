@@ -105,12 +105,22 @@ func (s *Store) RefreshGrantByHash(ctx context.Context, tokenHash string) (*stor
 // which therefore either refuses the rotation (it committed first) or sees
 // and revokes next (it committed after).
 func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, now time.Time) error {
+	return s.RotateRefreshGrantWithReplay(ctx, oldHash, next, nil, time.Time{}, now)
+}
+
+// RotateRefreshGrantWithReplay is RotateRefreshGrant that also records
+// replay and until on the old grant in the same transaction.
+func (s *Store) RotateRefreshGrantWithReplay(ctx context.Context, oldHash string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error {
 	const op = "rotate refresh grant"
 	if next == nil {
 		return fmt.Errorf("sqlite: %s: nil next grant", op)
 	}
 	var e encoder
 	n := e.time(now)
+	var u any
+	if replay != nil {
+		u = e.time(until)
+	}
 	if e.err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
@@ -125,8 +135,8 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	}
 	defer tx.Rollback()
 	in := runner{s: s, tx: tx}
-	res, err := in.exec(ctx, `UPDATE refresh_grants SET used_at = ?
-		WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, n, oldHash, n)
+	res, err := in.exec(ctx, `UPDATE refresh_grants SET used_at = ?, replay = ?, replay_until = ?
+		WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, n, nullBlob(replay), u, oldHash, n)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -140,23 +150,6 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return wrap(op, err)
 	}
 	return nil
-}
-
-// SaveRefreshReplay records replay and until on the grant tokenHash, whatever
-// its state; ErrNotFound if there is no such grant.
-func (s *Store) SaveRefreshReplay(ctx context.Context, tokenHash string, replay []byte, until time.Time) error {
-	const op = "save refresh replay"
-	var e encoder
-	u := e.time(until)
-	if e.err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, e.err)
-	}
-	res, err := s.exec(ctx, `UPDATE refresh_grants SET replay = ?, replay_until = ? WHERE token_hash = ?`,
-		nullBlob(replay), u, tokenHash)
-	if err != nil {
-		return wrap(op, err)
-	}
-	return oneRow(res, op)
 }
 
 // RevokeFamily sets RevokedAt = now on every grant of the family not revoked

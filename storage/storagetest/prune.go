@@ -28,10 +28,7 @@ func PruneClearsRefreshReplays(t *testing.T, s Pruner) {
 	}
 	next := *old
 	next.TokenHash = "replay-next"
-	if err := s.RotateRefreshGrant(ctx, old.TokenHash, &next, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SaveRefreshReplay(ctx, old.TokenHash, []byte("sealed answer"), now.Add(10*time.Second)); err != nil {
+	if err := s.RotateRefreshGrantWithReplay(ctx, old.TokenHash, &next, []byte("sealed answer"), now.Add(10*time.Second), now); err != nil {
 		t.Fatal(err)
 	}
 	// Within the window the answer is kept.

@@ -21,7 +21,7 @@ var refreshGrantTests = []test{
 	{"FamilyFieldsRoundTrip", testFamilyFieldsRoundTrip},
 	{"RevokedRefused", testRevokedRefused},
 	{"ByHashAnyState", testRefreshGrantByHash},
-	{"SaveReplay", testSaveRefreshReplay},
+	{"RotateWithReplay", testRotateWithReplay},
 	{"RevokeFamily", testRevokeFamily},
 	{"RevokeFamilyTwice", testRevokeFamilyTwice},
 	{"RevokeFamilyWithoutGrants", testRevokeFamilyWithoutGrants},
@@ -349,53 +349,11 @@ func testRefreshGrantByHash(t *testing.T, s Store) {
 	wantNoGrantByHash(t, s, "nope", "never created")
 }
 
-func testSaveRefreshReplay(t *testing.T, s Store) {
-	err := s.SaveRefreshReplay(t.Context(), "nope", replay, at(time.Minute))
-	wantErr(t, "SaveRefreshReplay on an empty store", err, storage.ErrNotFound)
-
-	g := newGrant("h1")
-	createGrant(t, s, g)
-	other := newGrant("other")
-	createGrant(t, s, other)
-	now := at(time.Minute)
-	next := newGrant("h2")
-	check(t, "RotateRefreshGrant(h1 -> h2)", s.RotateRefreshGrant(t.Context(), "h1", &next, now))
-	g.UsedAt = ptr(now)
-
-	// On the used grant, as the provider does after a rotation.
-	g.Replay, g.ReplayUntil = replay, inZone(now.Add(30*time.Second))
-	check(t, "SaveRefreshReplay(h1)", s.SaveRefreshReplay(t.Context(), "h1", g.Replay, g.ReplayUntil))
-	wantGrantByHash(t, s, g)
-	// Saving again overwrites.
-	g.Replay, g.ReplayUntil = []byte("second"), now.Add(time.Minute)
-	check(t, "SaveRefreshReplay(h1) again", s.SaveRefreshReplay(t.Context(), "h1", g.Replay, g.ReplayUntil))
-	wantGrantByHash(t, s, g)
-	// Nothing else changed.
-	wantGrant(t, s, now, next)
-	wantGrant(t, s, now, other)
-
-	// Any state: a revoked grant and an expired one too.
-	check(t, "RevokeFamily", s.RevokeFamily(t.Context(), "family-1", now, now.Add(time.Hour)))
-	g.RevokedAt = ptr(now)
-	g.Replay, g.ReplayUntil = []byte("third"), now.Add(2*time.Minute)
-	check(t, "SaveRefreshReplay(h1) when revoked", s.SaveRefreshReplay(t.Context(), "h1", g.Replay, g.ReplayUntil))
-	wantGrantByHash(t, s, g)
-	expired := newGrant("expired")
-	expired.ExpiresAt = at(-time.Second)
-	createGrant(t, s, expired)
-	expired.Replay, expired.ReplayUntil = replay, now
-	check(t, "SaveRefreshReplay(expired)", s.SaveRefreshReplay(t.Context(), "expired", expired.Replay, expired.ReplayUntil))
-	wantGrantByHash(t, s, expired)
-
-	err = s.SaveRefreshReplay(t.Context(), "h3", replay, at(time.Minute))
-	wantErr(t, "SaveRefreshReplay of an unknown grant", err, storage.ErrNotFound)
-	wantNoGrantByHash(t, s, "h3", "after SaveRefreshReplay of an unknown grant")
-}
-
 func testRevokeFamily(t *testing.T, s Store) {
 	live, rotated, expired := newGrant("live"), newGrant("rotated"), newGrant("expired")
 	expired.ExpiresAt = at(-time.Second)
 	withReplay := newGrant("with-replay")
+	withReplay.UsedAt, withReplay.Replay, withReplay.ReplayUntil = ptr(at(-time.Second)), replay, at(time.Minute)
 	earlier := newGrant("earlier")
 	earlier.RevokedAt = ptr(at(-time.Hour))
 	other, otherRevoked := newGrant("other"), newGrant("other-revoked")
@@ -407,8 +365,6 @@ func testRevokeFamily(t *testing.T, s Store) {
 	next := newGrant("rotated-next")
 	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", &next, t0))
 	rotated.UsedAt = ptr(t0)
-	withReplay.Replay, withReplay.ReplayUntil = replay, at(time.Minute)
-	check(t, "SaveRefreshReplay", s.SaveRefreshReplay(t.Context(), "with-replay", withReplay.Replay, withReplay.ReplayUntil))
 
 	now := inZone(at(time.Minute))
 	check(t, "RevokeFamily(family-1)", s.RevokeFamily(t.Context(), "family-1", now, now.Add(time.Hour)))
@@ -654,4 +610,36 @@ func testRevokeUserFamiliesAllClients(t *testing.T, s Store) {
 	next := newGrant("live-1-next")
 	err := s.RotateRefreshGrant(t.Context(), "live-1", &next, now)
 	wantErr(t, "RotateRefreshGrant of a grant revoked by RevokeUserFamilies", err, storage.ErrNotFound)
+}
+
+// testRotateWithReplay: the rotation and the kept answer land together;
+// a refused rotation records no answer either.
+func testRotateWithReplay(t *testing.T, s Store) {
+	g := newGrant("h1")
+	createGrant(t, s, g)
+	now := at(time.Minute)
+	next := newGrant("h2")
+	next.CreatedAt, next.ExpiresAt = now, now.Add(refreshLife)
+	until := inZone(now.Add(10 * time.Second))
+	check(t, "RotateRefreshGrantWithReplay(h1 -> h2)",
+		s.RotateRefreshGrantWithReplay(t.Context(), "h1", &next, replay, until, now))
+	g.UsedAt, g.Replay, g.ReplayUntil = ptr(now), replay, until
+	wantGrantByHash(t, s, g)
+	wantGrant(t, s, now, next)
+
+	// A second rotation of h1 is refused and changes nothing, its answer
+	// included.
+	again := newGrant("h2-again")
+	err := s.RotateRefreshGrantWithReplay(t.Context(), "h1", &again, []byte("other answer"), until.Add(time.Minute), now.Add(time.Second))
+	wantErr(t, "RotateRefreshGrantWithReplay of a used grant", err, storage.ErrNotFound)
+	wantNoGrant(t, s, now, "h2-again", "after a refused rotation")
+	wantGrantByHash(t, s, g)
+
+	// Without an answer (no grace window) it is RotateRefreshGrant.
+	third := newGrant("h3")
+	third.CreatedAt, third.ExpiresAt = now, now.Add(refreshLife)
+	check(t, "RotateRefreshGrantWithReplay(h2 -> h3, no answer)",
+		s.RotateRefreshGrantWithReplay(t.Context(), "h2", &third, nil, time.Time{}, now))
+	next.UsedAt = ptr(now)
+	wantGrantByHash(t, s, next)
 }
