@@ -1,71 +1,43 @@
 package postgres
 
 import (
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
-// call is one Observe call.
-type call struct {
-	backend, op string
-	failed      bool
-}
-
-// recorder is a storage.CallObserver that keeps what it is told.
-type recorder struct {
-	mu    sync.Mutex
-	calls []call
-}
-
-func (r *recorder) Observe(backend, op string, d time.Duration, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{backend, op, err != nil})
-}
-
-// take returns the calls since the last take.
-func (r *recorder) take() []call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.calls
-	r.calls = nil
-	return c
-}
-
 func TestObserver(t *testing.T) {
-	rec := &recorder{}
+	rec := &storagetest.CallRecorder{}
 	s := openTest(t, Options{Observer: rec})
 	ctx := t.Context()
 	sess := storage.Session{ID: "s1", UserID: "u1", ExpiresAt: t0}
 	tests := []struct {
 		name string
 		op   func() error
-		want []call
+		want []storagetest.ObservedCall
 	}{
-		{"CreateSession", func() error { return s.CreateSession(ctx, &sess) }, []call{{"postgres", "insert", false}}},
+		{"CreateSession", func() error { return s.CreateSession(ctx, &sess) }, []storagetest.ObservedCall{{Backend: "postgres", Op: "insert"}}},
 		// A refused duplicate and a missing row are answers, not failures.
-		{"CreateSession again", func() error { s.CreateSession(ctx, &sess); return nil }, []call{{"postgres", "insert", false}}},
-		{"Session", func() error { s.Session(ctx, "nope", t0); return nil }, []call{{"postgres", "select", false}}},
+		{"CreateSession again", func() error { s.CreateSession(ctx, &sess); return nil }, []storagetest.ObservedCall{{Backend: "postgres", Op: "insert"}}},
+		{"Session", func() error { s.Session(ctx, "nope", t0); return nil }, []storagetest.ObservedCall{{Backend: "postgres", Op: "select"}}},
 		{"AppendAudit", func() error {
 			return s.AppendAudit(ctx, []storage.AuditEvent{{Kind: "k", Time: t0}, {Kind: "k", Time: t0}})
-		}, []call{{"postgres", "batch", false}}},
+		}, []storagetest.ObservedCall{{Backend: "postgres", Op: "batch"}}},
 		{"a failing statement", func() error {
 			_, err := s.pool.Exec(ctx, "\n\t SELECT 1/0")
 			if err == nil {
 				t.Error("SELECT 1/0: got no error")
 			}
 			return nil
-		}, []call{{"postgres", "select", true}}},
+		}, []storagetest.ObservedCall{{Backend: "postgres", Op: "select", Failed: true}}},
 	}
-	rec.take()
+	rec.Take()
 	for _, tt := range tests {
 		if err := tt.op(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		got := rec.take()
+		got := rec.Take()
 		if len(got) != len(tt.want) {
 			t.Errorf("%s: got calls %v, want %v", tt.name, got, tt.want)
 			continue

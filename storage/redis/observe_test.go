@@ -2,42 +2,15 @@ package redis
 
 import (
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
-// call is one Observe call.
-type call struct {
-	backend, op string
-	failed      bool
-}
-
-// recorder is a storage.CallObserver that keeps what it is told.
-type recorder struct {
-	mu    sync.Mutex
-	calls []call
-}
-
-func (r *recorder) Observe(backend, op string, d time.Duration, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{backend, op, err != nil})
-}
-
-// take returns the calls since the last take.
-func (r *recorder) take() []call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.calls
-	r.calls = nil
-	return c
-}
-
 func TestObserver(t *testing.T) {
-	rec := &recorder{}
+	rec := &storagetest.CallRecorder{}
 	s := openTest(t)
 	// A second store on the same prefix, with the observer (openTest
 	// cleans up the keys and closes the first).
@@ -45,7 +18,7 @@ func TestObserver(t *testing.T) {
 	mustOK(t, "Open", err)
 	t.Cleanup(func() { obs.Close() })
 	ctx := t.Context()
-	if got := rec.take(); !slices.Contains(got, call{"redis", "ping", false}) {
+	if got := rec.Take(); !slices.Contains(got, storagetest.ObservedCall{Backend: "redis", Op: "ping"}) {
 		t.Errorf("Open: got calls %v, want its ping among them", got)
 	}
 	// Warm the scripts and the pipeline pool, so each operation below
@@ -59,19 +32,19 @@ func TestObserver(t *testing.T) {
 	tests := []struct {
 		name string
 		op   func()
-		want []call
+		want []storagetest.ObservedCall
 	}{
 		{"CreateSession", func() {
 			mustOK(t, "CreateSession", obs.CreateSession(ctx, &storage.Session{ID: "s1", UserID: "alice", ExpiresAt: t0}))
-		}, []call{{"redis", "evalsha", false}, {"redis", "pipeline", false}}},
+		}, []storagetest.ObservedCall{{Backend: "redis", Op: "evalsha"}, {Backend: "redis", Op: "pipeline"}}},
 		// A missing key is an answer, not a failure.
 		{"Session of a missing id", func() {
 			_, err := obs.Session(ctx, "nope", now)
 			wantNotFound(t, "Session", err)
-		}, []call{{"redis", "get", false}}},
+		}, []storagetest.ObservedCall{{Backend: "redis", Op: "get"}}},
 		{"UpdateSession", func() {
 			mustOK(t, "UpdateSession", obs.UpdateSession(ctx, &storage.Session{ID: "s1", ExpiresAt: t0}, now))
-		}, []call{{"redis", "pipeline", false}}},
+		}, []storagetest.ObservedCall{{Backend: "redis", Op: "pipeline"}}},
 		{"a failing command", func() {
 			// The active set, made a string for a moment: WRONGTYPE.
 			mustOK(t, "SET", s.rdb.Set(ctx, s.activeKey(), "x", time.Minute).Err())
@@ -79,12 +52,12 @@ func TestObserver(t *testing.T) {
 				t.Error("ActiveSessions over a string: got no error")
 			}
 			mustOK(t, "DEL", s.rdb.Del(ctx, s.activeKey()).Err())
-		}, []call{{"redis", "pipeline", true}}},
+		}, []storagetest.ObservedCall{{Backend: "redis", Op: "pipeline", Failed: true}}},
 	}
-	rec.take()
+	rec.Take()
 	for _, tt := range tests {
 		tt.op()
-		if got := rec.take(); !slices.Equal(got, tt.want) {
+		if got := rec.Take(); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: got calls %v, want %v", tt.name, got, tt.want)
 		}
 	}
