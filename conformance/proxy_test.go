@@ -15,10 +15,11 @@ type faultProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	down  bool
-	delay time.Duration
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	down    bool
+	stalled bool
+	delay   time.Duration
+	conns   map[net.Conn]struct{}
 }
 
 // newFaultProxy listens on a free loopback port and forwards to target.
@@ -55,7 +56,18 @@ func (p *faultProxy) restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
+	p.stalled = false
 	p.delay = 0
+}
+
+// stall keeps connections open but holds every byte, in both directions,
+// until restore: the server answers nothing, as when it hangs or the
+// network drops packets. What was held is delivered after restore, late,
+// as TCP would.
+func (p *faultProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
 }
 
 // slow delays every chunk of data in both directions by d.
@@ -117,6 +129,15 @@ func (p *faultProxy) pipe(dst io.Writer, src io.Reader) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			for {
+				p.mu.Lock()
+				stalled := p.stalled
+				p.mu.Unlock()
+				if !stalled {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			p.mu.Lock()
 			d := p.delay
 			p.mu.Unlock()

@@ -59,15 +59,33 @@ type pendingToken struct {
 // newAccessTokenID builds the claims of the access token a request gets
 // and returns them as op's token id, with the token's expiry.
 func (p *Provider) newAccessTokenID(ctx context.Context, req op.TokenRequest, clientID string) (string, time.Time, error) {
-	jti, err := randomID(p.cfg.Random)
+	c, err := p.clients.get(ctx, clientID)
+	if err != nil {
+		return "", time.Time{}, internal(fmt.Errorf("load client: %w", err))
+	}
+	pt, exp, err := p.pendingAccessToken(ctx, req, c)
 	if err != nil {
 		return "", time.Time{}, err
+	}
+	b, err := json.Marshal(pt)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return pendingPrefix + base64.RawURLEncoding.EncodeToString(b), exp, nil
+}
+
+// pendingAccessToken builds the access token request req gets for client
+// c, not signed or sealed yet (mintAccessToken does that), and its expiry.
+func (p *Provider) pendingAccessToken(ctx context.Context, req op.TokenRequest, c *client) (pendingToken, time.Time, error) {
+	jti, err := randomID(p.cfg.Random)
+	if err != nil {
+		return pendingToken{}, time.Time{}, err
 	}
 	now := p.cfg.Now()
 	exp := now.Add(p.cfg.AccessTokenTTL)
 	pt := pendingToken{
 		Claims: accessClaims{
-			Issuer: p.cfg.Issuer, Subject: req.GetSubject(), Audience: req.GetAudience(), ClientID: clientID,
+			Issuer: p.cfg.Issuer, Subject: req.GetSubject(), Audience: req.GetAudience(), ClientID: c.c.ID,
 			Scope: strings.Join(req.GetScopes(), " "), JWTID: jti, IssuedAt: now.Unix(), Expiry: exp.Unix(),
 			Family: familyOf(req),
 		},
@@ -80,16 +98,10 @@ func (p *Provider) newAccessTokenID(ctx context.Context, req op.TokenRequest, cl
 	if _, ok := req.(serviceRequest); ok {
 		pt.Claims.GrantType = "client_credentials"
 	}
-	if c, err := p.clients.get(ctx, clientID); err == nil && c.c.AccessTokenFormat == "opaque" {
+	if c.c.AccessTokenFormat == "opaque" {
 		pt.Format = "opaque"
-	} else if err != nil {
-		return "", time.Time{}, internal(fmt.Errorf("load client: %w", err))
 	}
-	b, err := json.Marshal(pt)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	return pendingPrefix + base64.RawURLEncoding.EncodeToString(b), exp, nil
+	return pt, exp, nil
 }
 
 // tokenCrypto is op's Crypto: it mints access tokens from pending token

@@ -91,42 +91,6 @@ func storeUnavailable(w http.ResponseWriter) {
 	httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again"), http.StatusServiceUnavailable)
 }
 
-// codeGrant redeems a code through op. A code that was already redeemed
-// fails with invalid_grant, and the family its first redemption started is
-// revoked (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request) {
-	buf := newResponseBuffer(w.Header())
-	op.Exchange(buf, r, p.op)
-	if buf.errorCode() == string(oidc.InvalidGrant) {
-		p.revokeIfRedeemed(r.Context(), r.PostForm.Get("code"))
-	}
-	buf.flush(w)
-}
-
-// revokeIfRedeemed revokes the family of a code that op refused, if the
-// code is one of ours (it decrypts) and its request is gone (redeemed or
-// expired). A code refused for another reason (a wrong verifier) still has
-// its request, and nothing is revoked.
-func (p *Provider) revokeIfRedeemed(ctx context.Context, code string) {
-	if code == "" {
-		return
-	}
-	if _, err := p.op.Crypto().Decrypt(code); err != nil {
-		return
-	}
-	hash := tokenHash(code)
-	_, err := p.store.AuthRequestByCode(ctx, hash, p.cfg.Now())
-	if !errors.Is(err, storage.ErrNotFound) {
-		return
-	}
-	if err := p.revokeFamily(ctx, familyForCode(hash)); err != nil {
-		p.log.ErrorContext(ctx, "token: revoke the family of a reused code", "err", err)
-		return
-	}
-	p.emit(ctx, Event{Kind: EventCodeReuseDetected, Family: familyForCode(hash)})
-	p.emit(ctx, Event{Kind: EventFamilyRevoked, Family: familyForCode(hash), Reason: "code_reuse"})
-}
-
 // refreshGrant answers a refresh by the authenticated client c. A token
 // used for the first time rotates through op, and the answer is kept
 // (sealed) for c's grace window (client.refreshPolicy). A retry of a used
@@ -153,7 +117,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		return
 	}
 	if g.ClientID != clientID {
-		tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token was issued to another client"))
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token was issued to another client"))
 		return
 	}
 	if g.UsedAt != nil || g.RevokedAt != nil {
@@ -167,7 +131,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		storeUnavailable(w)
 		return
 	} else if revoked {
-		tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked"))
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked"))
 		return
 	}
 	req, err := p.refreshRequestForGrant(ctx, g)
@@ -213,7 +177,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 				p.usedRefreshToken(w, r, g, grace)
 				return
 			}
-			tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired"))
+			p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired"))
 			return
 		}
 		if err != nil {
@@ -254,7 +218,7 @@ func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *s
 			p.emit(ctx, Event{Kind: EventRefreshReuseDetected, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
 			p.emit(ctx, Event{Kind: EventFamilyRevoked, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID, Reason: "reuse"})
 		}
-		tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used"))
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used"))
 		return
 	}
 	// The first request may still be writing its answer.

@@ -68,22 +68,10 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 	return authRequest{ar}, nil
 }
 
-// AuthRequestByCode finds the request of a code. The code must open under
-// one of the code keys still kept (op answers invalid_grant otherwise,
-// before any store lookup) and name the request stored under its hash.
-func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	id, err := s.p.op.Crypto().Decrypt(code)
-	if err != nil {
-		return nil, errors.New("the code does not open under any current code key")
-	}
-	ar, err := s.p.store.AuthRequestByCode(ctx, tokenHash(code), s.p.cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	if ar.ID != id {
-		return nil, errors.New("the code names another request")
-	}
-	return authRequest{ar}, nil
+// AuthRequestByCode serves op's code exchange, which Gatehouse replaces
+// (provider/codegrant.go): op never redeems a code.
+func (s *opStorage) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
+	return nil, errors.New("provider: codes are redeemed by Gatehouse's own code grant")
 }
 
 // SaveAuthCode attaches the code op made for a completed request. A request
@@ -97,43 +85,17 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return err
 }
 
-// DeleteAuthRequest is called by op after a code exchange only, once the
-// code was taken (CreateAccessToken, CreateAccessAndRefreshTokens). It
-// writes nothing: the SQL stores removed the request with its code, and in
-// Redis what is left of it expires with the code's lifetime and can issue
-// nothing (its code is gone, and a request holds one code only). Gatehouse's
-// own handlers delete requests through the store directly.
+// DeleteAuthRequest is called by op after a code exchange only, which
+// Gatehouse does itself (provider/codegrant.go): it writes nothing.
 func (s *opStorage) DeleteAuthRequest(context.Context, string) error {
-	return nil
-}
-
-// takeCode consumes the code of a request op validated: of any number of
-// concurrent redemptions exactly one gets past here.
-func (s *opStorage) takeCode(ctx context.Context, a authRequest) error {
-	_, err := s.p.store.TakeCode(ctx, a.r.CodeHash, s.p.cfg.Now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return oidc.ErrInvalidGrant().WithDescription("the authorization code has already been used or has expired")
-	}
-	if err != nil {
-		return internal(fmt.Errorf("take code: %w", err))
-	}
 	return nil
 }
 
 // CreateAccessToken issues the id of a JWT access token. Access tokens are
 // self-contained (RFC 9068 style JWTs); nothing is stored per access token.
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	if a, ok := req.(authRequest); ok {
-		if err := s.takeCode(ctx, a); err != nil {
-			return "", time.Time{}, err
-		}
-	}
 	var clientID string
 	switch r := req.(type) {
-	case authRequest:
-		clientID = r.r.ClientID
-		s.p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: r.r.ClientID, UserID: r.r.UserID,
-			Family: familyForCode(r.r.CodeHash), GrantType: "authorization_code"})
 	case serviceRequest:
 		clientID = r.clientID
 		s.p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: r.clientID, GrantType: "client_credentials"})
@@ -144,9 +106,9 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 }
 
 // CreateAccessAndRefreshTokens issues an access token id and a refresh
-// token. For a code it takes the code first, then starts a new refresh
-// family; for a refresh it rotates: the old token is marked used and the
-// new one stored in one transaction, or nothing is issued.
+// token for a refresh (codes are Gatehouse's own, provider/codegrant.go): it
+// rotates: the old token is marked used and the new one stored in one
+// transaction, or nothing is issued.
 //
 // Lifetimes follow the client's refresh policy (client.refreshPolicy): the
 // family's absolute deadline is fixed at the code exchange (now + the
@@ -156,15 +118,11 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	p := s.p
 	now := p.cfg.Now()
-	var clientID string
-	switch r := req.(type) {
-	case authRequest:
-		clientID = r.r.ClientID
-	case *refreshRequest:
-		clientID = r.g.ClientID
-	default:
+	r, ok := req.(*refreshRequest)
+	if !ok {
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
+	clientID := r.g.ClientID
 	c, err := p.clients.get(ctx, clientID)
 	if err != nil {
 		return "", "", time.Time{}, internal(fmt.Errorf("load client: %w", err))
@@ -182,54 +140,36 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		Audience:  req.GetAudience(),
 		CreatedAt: now,
 	}
-	switch r := req.(type) {
-	case authRequest:
-		if err := s.takeCode(ctx, r); err != nil {
+	next.FamilyID, next.AuthTime, next.AMR, next.SessionID = r.g.FamilyID, r.g.AuthTime, r.g.AMR, r.g.SessionID
+	// The family's absolute deadline is fixed at the code exchange:
+	// rotation never extends it, so a grant cannot slide forever.
+	// Grants stored before the deadline was recorded expire at it.
+	next.AbsoluteExpiresAt = r.g.AbsoluteExpiresAt
+	if next.AbsoluteExpiresAt.IsZero() {
+		next.AbsoluteExpiresAt = r.g.ExpiresAt
+	}
+	next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
+	// The family keeps the scopes it was granted, even when this
+	// refresh asked for fewer.
+	next.Scopes = r.g.Scopes
+	if m, ok := ctx.Value(refreshMemoKey{}).(refreshMemo); ok && m.pending != nil && m.req == r {
+		// The token endpoint stores the rotation once op has built
+		// the answer, both in one transaction (refreshGrant).
+		m.pending.next = next
+		id, exp, err := p.newAccessTokenID(ctx, req, clientID)
+		if err != nil {
 			return "", "", time.Time{}, err
 		}
-		next.FamilyID = familyForCode(r.r.CodeHash)
-		next.AuthTime, next.AMR, next.SessionID = r.r.AuthTime, r.r.AMR, r.r.SessionID
-		next.AbsoluteExpiresAt = now.Add(pol.absolute)
-		next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
-		if err := p.store.CreateRefreshGrant(ctx, next); err != nil {
-			return "", "", time.Time{}, internal(fmt.Errorf("store refresh grant: %w", err))
-		}
-	case *refreshRequest:
-		next.FamilyID, next.AuthTime, next.AMR, next.SessionID = r.g.FamilyID, r.g.AuthTime, r.g.AMR, r.g.SessionID
-		// The family's absolute deadline is fixed at the code exchange:
-		// rotation never extends it, so a grant cannot slide forever.
-		// Grants stored before the deadline was recorded expire at it.
-		next.AbsoluteExpiresAt = r.g.AbsoluteExpiresAt
-		if next.AbsoluteExpiresAt.IsZero() {
-			next.AbsoluteExpiresAt = r.g.ExpiresAt
-		}
-		next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
-		// The family keeps the scopes it was granted, even when this
-		// refresh asked for fewer.
-		next.Scopes = r.g.Scopes
-		if m, ok := ctx.Value(refreshMemoKey{}).(refreshMemo); ok && m.pending != nil && m.req == r {
-			// The token endpoint stores the rotation once op has built
-			// the answer, both in one transaction (refreshGrant).
-			m.pending.next = next
-			id, exp, err := p.newAccessTokenID(ctx, req, clientID)
-			if err != nil {
-				return "", "", time.Time{}, err
-			}
-			return id, token, exp, nil
-		}
-		err := p.store.RotateRefreshGrant(ctx, r.g.TokenHash, next, now)
-		if errors.Is(err, storage.ErrNotFound) {
-			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired")
-		}
-		if err != nil {
-			return "", "", time.Time{}, internal(fmt.Errorf("rotate refresh grant: %w", err))
-		}
+		return id, token, exp, nil
 	}
-	kind, grantType := EventTokenRefreshed, ""
-	if _, ok := req.(authRequest); ok {
-		kind, grantType = EventTokenIssued, "authorization_code"
+	err = p.store.RotateRefreshGrant(ctx, r.g.TokenHash, next, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired")
 	}
-	p.emit(ctx, Event{Kind: kind, ClientID: clientID, UserID: next.UserID, Family: next.FamilyID, GrantType: grantType})
+	if err != nil {
+		return "", "", time.Time{}, internal(fmt.Errorf("rotate refresh grant: %w", err))
+	}
+	p.emit(ctx, Event{Kind: EventTokenRefreshed, ClientID: clientID, UserID: next.UserID, Family: next.FamilyID})
 	id, exp, err := p.newAccessTokenID(ctx, req, clientID)
 	if err != nil {
 		return "", "", time.Time{}, err
@@ -370,9 +310,13 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 // Subject here would erase sub from the token.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	var u *storage.User
-	if r, ok := req.(*refreshRequest); ok && r.user != nil {
+	switch r := req.(type) {
+	case *refreshRequest:
 		u = r.user // read moments ago, when the refresh token was checked
-	} else {
+	case codeIDTokenRequest:
+		u = r.user // read moments ago, when the code was checked
+	}
+	if u == nil {
 		var err error
 		if u, err = s.p.store.UserByID(ctx, req.GetSubject()); err != nil {
 			return internal(fmt.Errorf("load user: %w", err))
@@ -385,7 +329,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	// sid names the SSO session (OpenID Back-Channel Logout §2.1), so the
 	// client can match the session's logout token to its own session.
 	switch r := req.(type) {
-	case authRequest:
+	case codeIDTokenRequest:
 		if r.r.SessionID != "" {
 			info.AppendClaims("sid", r.r.SessionID)
 		}

@@ -175,7 +175,7 @@ func TestRequestIDInLogs(t *testing.T) {
 		{"failed sign-in", "", func(t *testing.T) *httptest.ResponseRecorder {
 			return env.failedSignIn(t, "not the password")
 		}, "audit: " + loginui.EventSignInFailed},
-		{"token error logged by op", "from-the-proxy-1", func(t *testing.T) *httptest.ResponseRecorder {
+		{"token error", "from-the-proxy-1", func(t *testing.T) *httptest.ResponseRecorder {
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {"no-such-code"}, "redirect_uri": {webRedirect}, "code_verifier": {strings.Repeat("v", 43)}}
 			req := httptest.NewRequest(http.MethodPost, testIssuer+tokenPath, strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -18,26 +18,26 @@ const (
 
 // authenticatedPost parses a client-authenticated POST (revocation,
 // introspection) and returns the client, or writes the error.
-func (p *Provider) authenticatedPost(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (p *Provider) authenticatedPost(w http.ResponseWriter, r *http.Request) (*client, bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
 	if r.Method != http.MethodPost || r.ParseForm() != nil || len(r.URL.RawQuery) > 0 {
-		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send a form-encoded POST body"))
-		return "", false
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send a form-encoded POST body"))
+		return nil, false
 	}
 	if len(r.PostForm["token"]) != 1 {
-		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send exactly one token"))
-		return "", false
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("send exactly one token"))
+		return nil, false
 	}
 	c, e := p.checkClientAuthMethod(r)
 	if e != nil {
 		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
 		}
-		tokenError(w, r, e)
-		return "", false
+		p.tokenError(w, r, e)
+		return nil, false
 	}
-	return c.c.ID, true
+	return c, true
 }
 
 // tokenFamily finds the family and owner of one of our tokens: a refresh
@@ -68,11 +68,11 @@ func (p *Provider) tokenFamily(ctx context.Context, token string) (family, clien
 // tokens, and tokens of other clients (which are left alone), answer 200
 // as well; a store failure answers 503, never 200.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
-	clientID, ok := p.authenticatedPost(w, r)
+	c, ok := p.authenticatedPost(w, r)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
+	ctx, clientID := r.Context(), c.c.ID
 	family, owner, found, err := p.tokenFamily(ctx, r.PostForm.Get("token"))
 	if err == nil && found && owner == clientID && family != "" {
 		err = p.revokeFamily(ctx, family)
@@ -108,13 +108,13 @@ type introspection struct {
 // other token — foreign, revoked, expired, garbage — answers exactly
 // {"active":false}, saying nothing of why. A store failure answers 503.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	clientID, ok := p.authenticatedPost(w, r)
+	c, ok := p.authenticatedPost(w, r)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	if c, err := p.clients.get(ctx, clientID); err != nil || c.public() {
-		tokenError(w, r, oidc.ErrInvalidClient().WithDescription("introspection is for confidential clients"))
+	ctx, clientID := r.Context(), c.c.ID
+	if c.public() {
+		p.tokenError(w, r, oidc.ErrInvalidClient().WithDescription("introspection is for confidential clients"))
 		return
 	}
 	resp, err := p.introspectToken(ctx, r.PostForm.Get("token"), clientID)

@@ -89,9 +89,17 @@ func (c *countingStore) AuthRequestByCode(ctx context.Context, h string, now tim
 	c.count("AuthRequestByCode")
 	return c.Store.AuthRequestByCode(ctx, h, now)
 }
-func (c *countingStore) TakeCode(ctx context.Context, h string, now time.Time) (*storage.AuthRequest, error) {
-	c.count("TakeCode")
-	return c.Store.TakeCode(ctx, h, now)
+func (c *countingStore) ClaimCode(ctx context.Context, h, claim string, now time.Time, lease time.Duration) (*storage.AuthRequest, error) {
+	c.count("ClaimCode")
+	return c.Store.ClaimCode(ctx, h, claim, now, lease)
+}
+func (c *countingStore) RedeemCode(ctx context.Context, h, claim string, now time.Time) error {
+	c.count("RedeemCode")
+	return c.Store.RedeemCode(ctx, h, claim, now)
+}
+func (c *countingStore) ReleaseCode(ctx context.Context, h, claim string) error {
+	c.count("ReleaseCode")
+	return c.Store.ReleaseCode(ctx, h, claim)
 }
 func (c *countingStore) DeleteAuthRequest(ctx context.Context, id string) error {
 	c.count("DeleteAuthRequest")
@@ -213,8 +221,8 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// login post reads the throttle counters (one call for the account
 		// and the IP) before the password is checked.
 		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 9},
-		// AuthRequestByCode, TakeCode (which removes the request), UserByID
-		// (ID token claims), CreateRefreshGrant.
+		// ClaimCode (which returns the request), UserByID (still enabled;
+		// the ID token's claims), CreateRefreshGrant, RedeemCode.
 		{"code exchange", exchange, exchangeN, 4},
 		// Session, UserByID, CreateAuthRequest (stored with its code).
 		{"SSO authorize (session exists)", sso, ssoN, 3},

@@ -40,26 +40,26 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
 	if err := r.ParseForm(); err != nil {
-		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
 		return
 	}
 	if len(r.URL.RawQuery) > 0 {
-		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
 		return
 	}
 	for _, name := range tokenParams {
 		if len(r.PostForm[name]) > 1 {
-			tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
+			p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
 			return
 		}
 	}
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials:
 	case "":
-		tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("grant_type is missing"))
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("grant_type is missing"))
 		return
 	default:
-		tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials"))
+		p.tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials"))
 		return
 	}
 	c, e := p.checkClientAuthMethod(r)
@@ -67,19 +67,31 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
 		}
-		tokenError(w, r, e)
+		p.tokenError(w, r, e)
 		return
 	}
 	r = handOverAssertion(r, c)
 	r = r.WithContext(withSigningAlg(r.Context(), c.c.IDTokenSignedResponseAlg))
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeRefreshToken:
-		p.refreshGrant(w, r, c)
+		p.refreshGrant(retryAfterOn5xx{w}, r, c)
 	case oidc.GrantTypeCode:
-		p.codeGrant(w, r)
+		p.codeGrant(w, r, c)
 	case oidc.GrantTypeClientCredentials:
-		op.Exchange(w, r, p.op)
+		op.Exchange(retryAfterOn5xx{w}, r, p.op)
 	}
+}
+
+// retryAfterOn5xx adds Retry-After to a 5xx answer that has none: op's
+// errors (the grants still answered through op.Exchange) carry none, and a
+// client should retry a server error later, not give up.
+type retryAfterOn5xx struct{ http.ResponseWriter }
+
+func (w retryAfterOn5xx) WriteHeader(status int) {
+	if status >= 500 && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // refreshMemo carries a refresh-token lookup from the token endpoint to
@@ -180,7 +192,7 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error)
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
+		return nil, storeFailure(err)
 	}
 	if c.c.TokenEndpointAuthMethod != used {
 		return nil, oidc.ErrInvalidClient().WithDescription("the client must authenticate with %s", c.c.TokenEndpointAuthMethod)
@@ -226,14 +238,50 @@ func handOverAssertion(r *http.Request, c *client) *http.Request {
 }
 
 // tokenError writes a protocol error as JSON with the status RFC 6749 §5.2
-// asks for.
-func tokenError(w http.ResponseWriter, r *http.Request, e *oidc.Error) {
+// asks for, and logs it (no secret is in an error's description). A
+// server_error is a 500 that the client may retry (Retry-After).
+func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, e *oidc.Error) {
+	p.log.Log(r.Context(), e.LogLevel(), "request error", "error", e.ErrorType, "description", e.Description)
 	status := http.StatusBadRequest
 	switch e.ErrorType {
 	case oidc.InvalidClient:
 		status = http.StatusUnauthorized
 	case oidc.ServerError:
 		status = http.StatusInternalServerError
+		if errors.As(e.Parent, new(unavailable)) {
+			status = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Retry-After", "5")
 	}
 	httphelper.MarshalJSONWithStatus(w, e, status)
+}
+
+// unavailable marks a store failure as the Parent of a server_error: the
+// answer is 503 (tokenError), the store may answer a retry.
+type unavailable struct{ err error }
+
+func (u unavailable) Error() string { return "store unavailable: " + u.err.Error() }
+func (u unavailable) Unwrap() error { return u.err }
+
+// storeFailure is the protocol error for a failed store call: server_error,
+// answered with 503 and Retry-After; the cause is kept as its parent, never
+// shown.
+func storeFailure(err error) *oidc.Error {
+	return oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again").WithParent(unavailable{err})
+}
+
+// storeError answers a request a store call failed for: 503 server_error
+// with Retry-After (storeUnavailable), never an error that blames the
+// client's credentials. The cause is logged, never shown.
+func (p *Provider) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	p.log.ErrorContext(r.Context(), what, "err", err)
+	storeUnavailable(w)
+}
+
+// serverError answers a request that failed inside Gatehouse (no
+// randomness, no signing key): 500 server_error with Retry-After. The cause
+// is logged, never shown.
+func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	p.log.ErrorContext(r.Context(), what, "err", err)
+	p.tokenError(w, r, oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again"))
 }

@@ -153,7 +153,7 @@ type Session struct {
 
 // AuthRequest is one authorization request between /authorize and the token
 // endpoint. It is created by the provider, completed by the login UI, and
-// taken (deleted atomically) when its code is redeemed.
+// claimed then redeemed when its code is exchanged (AuthRequests.ClaimCode).
 type AuthRequest struct {
 	ID                  string
 	ClientID            string
@@ -380,12 +380,35 @@ type AuthRequests interface {
 	// a code.
 	SaveCode(ctx context.Context, id, codeHash string, codeExpiresAt, now time.Time) error
 	// AuthRequestByCode returns the live request holding that code hash, or
-	// ErrNotFound. It does not consume the code.
+	// ErrNotFound (a redeemed code too). It does not consume the code.
 	AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
-	// TakeCode atomically removes and returns the live request holding that
-	// code hash. Of any number of concurrent calls with one hash, exactly
-	// one succeeds; the others get ErrNotFound.
-	TakeCode(ctx context.Context, codeHash string, now time.Time) (*AuthRequest, error)
+
+	// A code is redeemed in two steps, so that a redemption that fails
+	// half-way (a store error after the code was claimed, a lost reply)
+	// burns nothing: ClaimCode reserves the code for one redemption
+	// attempt, named by a random claim, for a short lease; RedeemCode ends
+	// it once the attempt's tokens are stored; ReleaseCode gives the code
+	// back when the attempt fails. A claim that is neither redeemed nor
+	// released lapses with its lease, and the code can be claimed again.
+
+	// ClaimCode reserves the live, unredeemed request holding codeHash for
+	// the attempt claim until now+lease and returns it. The same claim may
+	// claim again (renewing its lease), and a lapsed claim is taken over.
+	// ErrNotFound if no live request holds the code, or its code was
+	// redeemed; ErrConflict if another claim's lease is still running. Of
+	// any number of concurrent calls with different claims, at most one
+	// succeeds while its lease runs.
+	ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*AuthRequest, error)
+	// RedeemCode marks the code claimed by claim as redeemed: from then on
+	// it can never be claimed or found again. It succeeds again for the same
+	// claim (a retry whose first reply was lost), also after the lease has
+	// passed, as long as no other claim took the code over. ErrNotFound if
+	// the code is gone, or claimed or redeemed by another claim.
+	RedeemCode(ctx context.Context, codeHash, claim string, now time.Time) error
+	// ReleaseCode gives back a code claimed by claim and not redeemed, so
+	// that it can be claimed at once. Anything else (another claim holds
+	// it, it was redeemed, it is gone) is left as it is and is not an error.
+	ReleaseCode(ctx context.Context, codeHash, claim string) error
 	// DeleteAuthRequest removes the request; absent is not an error.
 	DeleteAuthRequest(ctx context.Context, id string) error
 }

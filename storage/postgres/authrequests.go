@@ -63,7 +63,7 @@ func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (*sto
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	r, err := scanAuthRequest(s.pool.QueryRow(ctx, `SELECT `+authRequestColumns+`
-		FROM auth_requests WHERE id = $1 AND expires_at > $2`, id, ts(now)))
+		FROM auth_requests WHERE id = $1 AND expires_at > $2 AND NOT code_redeemed`, id, ts(now)))
 	if err != nil {
 		return nil, wrap("auth request "+id, err)
 	}
@@ -140,7 +140,7 @@ func (s *Store) whyNot(ctx context.Context, op, id string, now pgtype.Timestampt
 		code pgtype.Text
 	)
 	err := s.pool.QueryRow(ctx, `SELECT done, code_hash FROM auth_requests
-		WHERE id = $1 AND expires_at > $2`, id, now).Scan(&done, &code)
+		WHERE id = $1 AND expires_at > $2 AND NOT code_redeemed`, id, now).Scan(&done, &code)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -151,32 +151,79 @@ func (s *Store) whyNot(ctx context.Context, op, id string, now pgtype.Timestampt
 }
 
 // AuthRequestByCode returns the live request holding that code hash, or
-// ErrNotFound. It does not consume the code.
+// ErrNotFound (a redeemed code too). It does not consume the code.
 func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	r, err := scanAuthRequest(s.pool.QueryRow(ctx, `SELECT `+authRequestColumns+`
-		FROM auth_requests WHERE code_hash = $1 AND expires_at > $2`, codeHash, ts(now)))
+		FROM auth_requests WHERE code_hash = $1 AND expires_at > $2 AND NOT code_redeemed`, codeHash, ts(now)))
 	if err != nil {
 		return nil, wrap("auth request by code", err)
 	}
 	return r, nil
 }
 
-// TakeCode atomically removes and returns the live request holding that code
-// hash, in one DELETE ... RETURNING statement. Of any number of concurrent
-// calls with one hash, exactly one succeeds: the others wait for its row
-// lock, find the row gone and get ErrNotFound. An expired request is left
-// for Prune.
-func (s *Store) TakeCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error) {
+// ClaimCode reserves the live, unredeemed request holding codeHash for
+// claim until now+lease, in one conditional UPDATE ... RETURNING: the row
+// lock makes concurrent claims wait, and the one that comes after the
+// winner no longer matches. When nothing matched, a second read says why:
+// ErrConflict while another claim's lease runs, ErrNotFound otherwise.
+func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*storage.AuthRequest, error) {
+	op := "claim code"
+	if codeHash == "" || claim == "" {
+		return nil, notFound(op)
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	r, err := scanAuthRequest(s.pool.QueryRow(ctx, `DELETE FROM auth_requests
-		WHERE code_hash = $1 AND expires_at > $2 RETURNING `+authRequestColumns, codeHash, ts(now)))
-	if err != nil {
-		return nil, wrap("take code", err)
+	n := ts(now)
+	r, err := scanAuthRequest(s.pool.QueryRow(ctx, `UPDATE auth_requests
+		SET code_claim = $1, code_claim_until = $2
+		WHERE code_hash = $3 AND expires_at > $4 AND NOT code_redeemed
+			AND (code_claim IS NULL OR code_claim = $1 OR code_claim_until <= $4)
+		RETURNING `+authRequestColumns, claim, ts(now.Add(lease)), codeHash, n))
+	if err == nil {
+		return r, nil
 	}
-	return r, nil
+	if err = wrap(op, err); !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	var held bool
+	err = s.pool.QueryRow(ctx, `SELECT true FROM auth_requests
+		WHERE code_hash = $1 AND expires_at > $2 AND NOT code_redeemed AND code_claim_until > $2`,
+		codeHash, n).Scan(&held)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return nil, fmt.Errorf("postgres: %s: another redemption holds it: %w", op, storage.ErrConflict)
+}
+
+// RedeemCode marks the code claimed by claim as redeemed, in one
+// conditional update that matches again for the same claim.
+func (s *Store) RedeemCode(ctx context.Context, codeHash, claim string, now time.Time) error {
+	op := "redeem code"
+	if codeHash == "" || claim == "" {
+		return notFound(op)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE auth_requests SET code_redeemed = true
+		WHERE code_hash = $1 AND code_claim = $2`, codeHash, claim)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(tag, op)
+}
+
+// ReleaseCode clears the claim of a code claim holds and has not redeemed.
+func (s *Store) ReleaseCode(ctx context.Context, codeHash, claim string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `UPDATE auth_requests SET code_claim = NULL, code_claim_until = NULL
+		WHERE code_hash = $1 AND code_claim = $2 AND NOT code_redeemed`, codeHash, claim)
+	if err != nil {
+		return wrap("release code", err)
+	}
+	return nil
 }
 
 // DeleteAuthRequest removes the request; absent is not an error.

@@ -87,7 +87,10 @@ func BenchmarkCodeFlow(b *testing.B) {
 		if err := s.SaveCode(ctx, id, code, t0.Add(time.Minute), t0); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.TakeCode(ctx, code, t0); err != nil {
+		if _, err := s.ClaimCode(ctx, code, "bench", t0, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.RedeemCode(ctx, code, "bench", t0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -234,7 +234,8 @@ func (s *Store) SaveCode(ctx context.Context, id, codeHash string, codeExpiresAt
 }
 
 // AuthRequestByCode returns the live request holding that code hash, or
-// ErrNotFound. It does not consume the code. One round trip.
+// ErrNotFound (a redeemed code too). It does not consume the code. One
+// round trip.
 func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error) {
 	op := "auth request by code"
 	if codeHash == "" {
@@ -250,51 +251,152 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 	if err != nil {
 		return nil, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	if r.CodeHash != codeHash || !live(r.ExpiresAt, now) {
+	if r.CodeHash != codeHash || !live(r.ExpiresAt, now) || codeRedeemed(b) {
 		return nil, notFound(op)
 	}
 	return r, nil
 }
 
-// TakeCode atomically removes and returns the live request holding that
-// code hash. Of any number of concurrent calls with one hash exactly one
-// gets the code key (GETDEL); the others get ErrNotFound. Two round trips:
-// the winner then deletes the request's key, and refuses the code
-// (ErrNotFound) if that key was already gone, since the request was deleted.
-// A code that has expired at now is consumed all the same and answers
-// ErrNotFound. An error from the second step is returned as such: the code
-// is spent, but the caller must not issue tokens for it.
-func (s *Store) TakeCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error) {
-	op := "take code"
-	if codeHash == "" {
+// The claim scripts work on a code key alone (KEYS[1]), in the request
+// copy it holds: k is the claim holding the code, ku the end of its lease
+// (a stamp), rd marks the code redeemed. ARGV[1] and ARGV[2] are now.
+
+// claimCodeLua claims the code for ARGV[3] until the stamp ARGV[4], ARGV[5]
+// and returns {1, the new value}; {0} if the code is absent, expired or
+// redeemed, {2} while another claim's lease runs.
+const claimCodeLua = liveLua + `
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+local r = cjson.decode(v)
+local s, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+if r.rd or not live(r.x, s, n) then return {0} end
+if r.k and r.k ~= ARGV[3] and live(r.ku, s, n) then return {2} end
+r.k = ARGV[3]
+r.ku = {tonumber(ARGV[4]), tonumber(ARGV[5])}
+v = cjson.encode(r)
+redis.call('SET', KEYS[1], v, 'KEEPTTL')
+return {1, v}
+`
+
+// redeemCodeLua marks the code claimed by ARGV[1] redeemed. It returns
+// {1, request id} when it did, {2, request id} when that claim had
+// redeemed it already, {0} otherwise.
+const redeemCodeLua = `
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+local r = cjson.decode(v)
+if r.k ~= ARGV[1] then return {0} end
+if r.rd then return {2, r.id} end
+r.rd = true
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+return {1, r.id}
+`
+
+// releaseCodeLua clears the claim ARGV[1] of an unredeemed code.
+const releaseCodeLua = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local r = cjson.decode(v)
+if r.k ~= ARGV[1] or r.rd then return 0 end
+r.k, r.ku = nil, nil
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+return 1
+`
+
+// ClaimCode reserves the live, unredeemed request holding codeHash for
+// claim until now+lease: one script on the code key (one round trip), so
+// of concurrent claims one wins and the others see its lease (ErrConflict).
+func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*storage.AuthRequest, error) {
+	op := "claim code"
+	if codeHash == "" || claim == "" {
 		return nil, notFound(op)
+	}
+	var e encoder
+	until := e.time(now.Add(lease))
+	if e.err != nil || until == nil {
+		return nil, fmt.Errorf("redis: %s: lease: %v", op, e.err)
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	b, err := s.rdb.GetDel(ctx, s.codeKey(codeHash)).Bytes()
+	ns, nn := nowArgs(now)
+	res, err := s.claimCode.Run(ctx, s.rdb, []string{s.codeKey(codeHash)}, ns, nn, claim, until[0], until[1]).Slice()
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	r, err := decodeAuthRequest(b)
+	status, _ := res[0].(int64)
+	switch status {
+	case 1:
+	case 2:
+		return nil, conflict(op, "another redemption holds it")
+	default:
+		return nil, notFound(op)
+	}
+	val, ok := res[1].(string)
+	if !ok {
+		return nil, fmt.Errorf("redis: %s: unexpected script reply %v", op, res)
+	}
+	r, err := decodeAuthRequest([]byte(val))
 	if err != nil {
 		return nil, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	n, err := s.rdb.Del(ctx, s.authKey(r.ID)).Result()
-	switch {
-	case err != nil:
-		return nil, wrap(op, err)
-	case n == 0:
-		return nil, notFound(op + ": request deleted")
-	case r.CodeHash != codeHash || !live(r.ExpiresAt, now):
+	if r.CodeHash != codeHash {
 		return nil, notFound(op)
 	}
 	return r, nil
+}
+
+// RedeemCode marks the code claimed by claim redeemed (a script on the code
+// key, which then stays as a marker until the code's expiry), then removes
+// the request's key: two round trips. If that key was already gone on the
+// first redemption, the request was deleted meanwhile, and the code is
+// refused (ErrNotFound); a repeated redemption by the same claim succeeds.
+func (s *Store) RedeemCode(ctx context.Context, codeHash, claim string, now time.Time) error {
+	op := "redeem code"
+	if codeHash == "" || claim == "" {
+		return notFound(op)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	res, err := s.redeemCode.Run(ctx, s.rdb, []string{s.codeKey(codeHash)}, claim).Slice()
+	if err != nil {
+		return wrap(op, err)
+	}
+	status, _ := res[0].(int64)
+	if status != 1 && status != 2 {
+		return notFound(op)
+	}
+	id, ok := res[1].(string)
+	if !ok {
+		return fmt.Errorf("redis: %s: unexpected script reply %v", op, res)
+	}
+	n, err := s.rdb.Del(ctx, s.authKey(id)).Result()
+	switch {
+	case err != nil:
+		return wrap(op, err)
+	case n == 0 && status == 1:
+		return notFound(op + ": request deleted")
+	}
+	return nil
+}
+
+// ReleaseCode clears the claim of a code claim holds and has not redeemed:
+// one script on the code key.
+func (s *Store) ReleaseCode(ctx context.Context, codeHash, claim string) error {
+	if codeHash == "" || claim == "" {
+		return nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.releaseCode.Run(ctx, s.rdb, []string{s.codeKey(codeHash)}, claim).Err(); err != nil && !errors.Is(err, goredis.Nil) {
+		return wrap("release code", err)
+	}
+	return nil
 }
 
 // DeleteAuthRequest removes the request and its code; absent is not an
 // error. One round trip (GETDEL), and a second one to delete the code key
 // when the request had a code. Should that second step fail, the error is
-// returned, but the code is dead anyway: TakeCode refuses a code whose
+// returned, but the code is dead anyway: RedeemCode refuses a code whose
 // request is gone.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 	op := "delete auth request " + id

@@ -129,7 +129,10 @@ func BenchmarkCodeFlow(b *testing.B) {
 		if err := s.SaveCode(ctx, id, code, now.Add(time.Minute), now); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.TakeCode(ctx, code, now); err != nil {
+		if _, err := s.ClaimCode(ctx, code, "bench", now, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.RedeemCode(ctx, code, "bench", now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -64,6 +64,9 @@ type authRequestJSON struct {
 	AMR       []string `json:"amr,omitempty"`
 
 	CodeHash string `json:"c,omitempty"`
+	// A code key's copy of the request also holds, written only by the
+	// claim scripts (see claimCodeLua), k (the claim holding the code), ku
+	// (its lease) and rd (redeemed); Go reads rd alone (codeRedeemed).
 }
 
 // Bounds of the times a value may hold, in Unix seconds (the starts of the
@@ -253,6 +256,14 @@ func decodeAuthRequest(b []byte) (*storage.AuthRequest, error) {
 		r.MaxAge = &ma
 	}
 	return r, nil
+}
+
+// codeRedeemed reports whether the code key value b is marked redeemed.
+func codeRedeemed(b []byte) bool {
+	var v struct {
+		Redeemed bool `json:"rd"`
+	}
+	return json.Unmarshal(b, &v) == nil && v.Redeemed
 }
 
 // live reports whether a record expiring at exp is live at now.

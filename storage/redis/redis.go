@@ -52,10 +52,11 @@
 //     SaveCode answers ErrNotFound). A crash after the first write leaves a
 //     request that has a code hash but no code key: that code can never be
 //     redeemed, and the request cannot get another one.
-//   - TakeCode removes the code key (GETDEL: of concurrent calls exactly one
-//     gets it), then removes the request; if the request was already gone the
-//     code is refused. Between the two steps, AuthRequest still returns the
-//     request for a moment.
+//   - RedeemCode marks the code key redeemed (a script: only for the claim
+//     that holds it), then removes the request; if the request was already
+//     gone the code is refused. Between the two steps, AuthRequest still
+//     returns the request for a moment. The code key stays, marked, until
+//     its expiry, so that the same claim redeeming again succeeds.
 //
 // # Expiry
 //
@@ -171,6 +172,9 @@ type Store struct {
 	takeIf        *goredis.Script
 	complete      *goredis.Script
 	attachCode    *goredis.Script
+	claimCode     *goredis.Script
+	redeemCode    *goredis.Script
+	releaseCode   *goredis.Script
 	recordFailure *goredis.Script
 }
 
@@ -229,6 +233,9 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		takeIf:        goredis.NewScript(takeIfLua),
 		complete:      goredis.NewScript(completeLua),
 		attachCode:    goredis.NewScript(attachCodeLua),
+		claimCode:     goredis.NewScript(claimCodeLua),
+		redeemCode:    goredis.NewScript(redeemCodeLua),
+		releaseCode:   goredis.NewScript(releaseCodeLua),
 		recordFailure: goredis.NewScript(recordFailureLua),
 	}
 }

@@ -184,7 +184,7 @@ func TestLuaRoundTrip(t *testing.T) {
 	want.CodeHash, want.ExpiresAt = "code", codeExp
 	for _, get := range []func() (*storage.AuthRequest, error){
 		func() (*storage.AuthRequest, error) { return s.AuthRequest(ctx, r.ID, t0) },
-		func() (*storage.AuthRequest, error) { return s.TakeCode(ctx, "code", t0) },
+		func() (*storage.AuthRequest, error) { return s.ClaimCode(ctx, "code", "claim", t0, time.Minute) },
 	} {
 		got, err := get()
 		mustOK(t, "read back", err)
@@ -431,8 +431,9 @@ func TestCodeWithoutRequest(t *testing.T) {
 	ctx := t.Context()
 	issue(t, s, storage.AuthRequest{ID: "r1", ExpiresAt: t0.Add(time.Hour)}, "code-1", t0.Add(time.Minute), t0)
 	mustOK(t, "DEL", s.rdb.Del(ctx, s.authKey("r1")).Err())
-	_, err := s.TakeCode(ctx, "code-1", t0)
-	wantNotFound(t, "TakeCode without its request", err)
+	_, err := s.ClaimCode(ctx, "code-1", "claim", t0, time.Minute)
+	mustOK(t, "ClaimCode without its request", err)
+	wantNotFound(t, "RedeemCode without its request", s.RedeemCode(ctx, "code-1", "claim", t0))
 
 	// SaveCode on a request that is deleted before its code key is written.
 	issue(t, s, storage.AuthRequest{ID: "r2", ExpiresAt: t0.Add(time.Hour)}, "code-2", t0.Add(time.Minute), t0)
@@ -462,11 +463,12 @@ func TestDeleteAuthRequestKeepsForeignCode(t *testing.T) {
 	mustOK(t, "SET", s.rdb.SetArgs(ctx, s.authKey("r2"), val, goredis.SetArgs{KeepTTL: true}).Err())
 
 	mustOK(t, "DeleteAuthRequest(r2)", s.DeleteAuthRequest(ctx, "r2"))
-	r1, err := s.TakeCode(ctx, "code-1", t0)
-	mustOK(t, "TakeCode(code-1)", err)
+	r1, err := s.ClaimCode(ctx, "code-1", "claim", t0, time.Minute)
+	mustOK(t, "ClaimCode(code-1)", err)
 	if r1.ID != "r1" {
-		t.Errorf("TakeCode(code-1): got request %q, want r1", r1.ID)
+		t.Errorf("ClaimCode(code-1): got request %q, want r1", r1.ID)
 	}
+	mustOK(t, "RedeemCode(code-1)", s.RedeemCode(ctx, "code-1", "claim", t0))
 }
 
 // countHook counts the commands and pipelines sent: each is one round trip
@@ -544,7 +546,9 @@ func TestRoundTrips(t *testing.T) {
 		{"CompleteAuthRequest", func() error { return s.CompleteAuthRequest(ctx, "r1", login, now) }, 1},
 		{"SaveCode", func() error { return s.SaveCode(ctx, "r1", "c1", t0, now) }, 3},
 		{"AuthRequestByCode", func() error { _, err := s.AuthRequestByCode(ctx, "c1", now); return err }, 1},
-		{"TakeCode", func() error { _, err := s.TakeCode(ctx, "c1", now); return err }, 2},
+		{"ClaimCode", func() error { _, err := s.ClaimCode(ctx, "c1", "k1", now, time.Minute); return err }, 1},
+		{"RedeemCode", func() error { return s.RedeemCode(ctx, "c1", "k1", now) }, 2},
+		{"ReleaseCode", func() error { return s.ReleaseCode(ctx, "c1", "k1") }, 1},
 		{"DeleteAuthRequest", func() error { return s.DeleteAuthRequest(ctx, "warm") }, 2},
 		{"RecordLoginFailure", func() error {
 			return s.RecordLoginFailure(ctx, []string{"user:alice", "ip:192.0.2.1"}, now, time.Minute)
@@ -751,7 +755,8 @@ func TestTimeout(t *testing.T) {
 		{"UserSessions", func() error { _, err := s.UserSessions(ctx, "u", now); return err }},
 		{"DeleteUserSessions", func() error { _, err := s.DeleteUserSessions(ctx, "u"); return err }},
 		{"AuthRequest", func() error { _, err := s.AuthRequest(ctx, "r1", now); return err }},
-		{"TakeCode", func() error { _, err := s.TakeCode(ctx, "c1", now); return err }},
+		{"ClaimCode", func() error { _, err := s.ClaimCode(ctx, "c1", "k1", now, time.Minute); return err }},
+		{"RedeemCode", func() error { return s.RedeemCode(ctx, "c1", "k1", now) }},
 		{"CompleteAuthRequest", func() error { return s.CompleteAuthRequest(ctx, "r1", storage.Login{}, now) }},
 	}
 	for _, tt := range ops {

@@ -76,7 +76,7 @@ func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (*sto
 		return nil, fmt.Errorf("sqlite: auth request %s: %w", id, e.err)
 	}
 	r, err := scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+`
-		FROM auth_requests WHERE id = ? AND expires_at > ?`, id, n))
+		FROM auth_requests WHERE id = ? AND expires_at > ? AND code_redeemed = 0`, id, n))
 	if err != nil {
 		return nil, wrap("auth request "+id, err)
 	}
@@ -156,7 +156,7 @@ func (s *Store) whyNot(ctx context.Context, op, id string, now any, explain func
 		code sql.NullString
 	)
 	err := s.queryRow(ctx, `SELECT done, code_hash FROM auth_requests
-		WHERE id = ? AND expires_at > ?`, id, now).Scan(&done, &code)
+		WHERE id = ? AND expires_at > ? AND code_redeemed = 0`, id, now).Scan(&done, &code)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -167,7 +167,7 @@ func (s *Store) whyNot(ctx context.Context, op, id string, now any, explain func
 }
 
 // AuthRequestByCode returns the live request holding that code hash, or
-// ErrNotFound. It does not consume the code.
+// ErrNotFound (a redeemed code too). It does not consume the code.
 func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error) {
 	var e encoder
 	n := e.time(now)
@@ -175,29 +175,72 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 		return nil, fmt.Errorf("sqlite: auth request by code: %w", e.err)
 	}
 	r, err := scanAuthRequest(s.queryRow(ctx, `SELECT `+authRequestColumns+`
-		FROM auth_requests WHERE code_hash = ? AND expires_at > ?`, codeHash, n))
+		FROM auth_requests WHERE code_hash = ? AND expires_at > ? AND code_redeemed = 0`, codeHash, n))
 	if err != nil {
 		return nil, wrap("auth request by code", err)
 	}
 	return r, nil
 }
 
-// TakeCode atomically removes and returns the live request holding that code
-// hash, in one DELETE ... RETURNING statement. Of any number of concurrent
-// calls with one hash, exactly one succeeds; the others get ErrNotFound. An
-// expired request is left for Prune.
-func (s *Store) TakeCode(ctx context.Context, codeHash string, now time.Time) (*storage.AuthRequest, error) {
+// ClaimCode reserves the live, unredeemed request holding codeHash for
+// claim until now+lease, in one conditional UPDATE ... RETURNING (SQLite
+// runs one writer at a time, so of concurrent claims the first wins and
+// the others no longer match). When nothing matched, a second read says
+// why: ErrConflict while another claim's lease runs, ErrNotFound otherwise.
+func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*storage.AuthRequest, error) {
+	op := "claim code"
+	if codeHash == "" || claim == "" {
+		return nil, notFound(op)
+	}
 	var e encoder
-	n := e.time(now)
+	n, until := e.time(now), e.time(now.Add(lease))
 	if e.err != nil {
-		return nil, fmt.Errorf("sqlite: take code: %w", e.err)
+		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	r, err := scanAuthRequest(s.queryRow(ctx, `DELETE FROM auth_requests
-		WHERE code_hash = ? AND expires_at > ? RETURNING `+authRequestColumns, codeHash, n))
+	r, err := scanAuthRequest(s.queryRow(ctx, `UPDATE auth_requests
+		SET code_claim = ?, code_claim_until = ?
+		WHERE code_hash = ? AND expires_at > ? AND code_redeemed = 0
+			AND (code_claim IS NULL OR code_claim = ? OR code_claim_until <= ?)
+		RETURNING `+authRequestColumns, claim, until, codeHash, n, claim, n))
+	if err == nil {
+		return r, nil
+	}
+	if err = wrap(op, err); !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	var held bool
+	err = s.queryRow(ctx, `SELECT 1 FROM auth_requests
+		WHERE code_hash = ? AND expires_at > ? AND code_redeemed = 0 AND code_claim_until > ?`,
+		codeHash, n, n).Scan(&held)
 	if err != nil {
-		return nil, wrap("take code", err)
+		return nil, wrap(op, err)
 	}
-	return r, nil
+	return nil, fmt.Errorf("sqlite: %s: another redemption holds it: %w", op, storage.ErrConflict)
+}
+
+// RedeemCode marks the code claimed by claim as redeemed, in one
+// conditional update that matches again for the same claim.
+func (s *Store) RedeemCode(ctx context.Context, codeHash, claim string, now time.Time) error {
+	op := "redeem code"
+	if codeHash == "" || claim == "" {
+		return notFound(op)
+	}
+	res, err := s.exec(ctx, `UPDATE auth_requests SET code_redeemed = 1
+		WHERE code_hash = ? AND code_claim = ?`, codeHash, claim)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(res, op)
+}
+
+// ReleaseCode clears the claim of a code claim holds and has not redeemed.
+func (s *Store) ReleaseCode(ctx context.Context, codeHash, claim string) error {
+	_, err := s.exec(ctx, `UPDATE auth_requests SET code_claim = NULL, code_claim_until = NULL
+		WHERE code_hash = ? AND code_claim = ? AND code_redeemed = 0`, codeHash, claim)
+	if err != nil {
+		return wrap("release code", err)
+	}
+	return nil
 }
 
 // DeleteAuthRequest removes the request; absent is not an error.

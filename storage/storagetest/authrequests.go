@@ -21,10 +21,26 @@ var authRequestTests = []test{
 	{"SaveCode", testSaveCode},
 	{"SaveCodeRefused", testSaveCodeRefused},
 	{"SaveCodeTwice", testSaveCodeTwice},
-	{"TakeCode", testTakeCode},
+	{"RedeemCode", testRedeemCode},
+	{"ClaimCode", testClaimCode},
+	{"ReleaseCode", testReleaseCode},
 	{"CodeExpiry", testCodeExpiry},
 	{"Delete", testDeleteAuthRequest},
-	{"ConcurrentTakeCode", testConcurrentTakeCode},
+	{"ConcurrentClaimCode", testConcurrentClaimCode},
+}
+
+// claimLease is the lease the suite claims codes for.
+const claimLease = 10 * time.Second
+
+// redeemCode redeems a code in one go, as a successful exchange does:
+// claimed, then redeemed. It returns the request, or the first error.
+func redeemCode(t *testing.T, s Store, codeHash, claim string, now time.Time) (*storage.AuthRequest, error) {
+	t.Helper()
+	r, err := s.ClaimCode(t.Context(), codeHash, claim, now, claimLease)
+	if err != nil {
+		return nil, err
+	}
+	return r, s.RedeemCode(t.Context(), codeHash, claim, now)
 }
 
 // authLife and codeLife are the lifetimes the suite gives auth requests and
@@ -136,11 +152,11 @@ func testAuthRequestRoundTrip(t *testing.T, s Store) {
 	if _, err := s.AuthRequest(t.Context(), "clash", t0); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("refused request stored anyway: AuthRequest(clash) = %v, want ErrNotFound", err)
 	}
-	taken, err := s.TakeCode(t.Context(), "code-done", t0)
-	check(t, "TakeCode(code-done)", err)
-	wantEqual(t, "TakeCode(code-done)", *taken, done)
-	if _, err := s.TakeCode(t.Context(), "code-done", t0); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("second TakeCode(code-done): got %v, want ErrNotFound", err)
+	taken, err := redeemCode(t, s, "code-done", "claim-1", t0)
+	check(t, "redeem code-done", err)
+	wantEqual(t, "ClaimCode(code-done)", *taken, done)
+	if _, err := s.ClaimCode(t.Context(), "code-done", "claim-2", t0, claimLease); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ClaimCode(code-done) after it was redeemed: got %v, want ErrNotFound", err)
 	}
 }
 
@@ -172,16 +188,18 @@ func testAuthRequestUnknown(t *testing.T, s Store) {
 	wantErr(t, "AuthRequest on empty store", err, storage.ErrNotFound)
 	_, err = s.AuthRequestByCode(t.Context(), "nope", t0)
 	wantErr(t, "AuthRequestByCode on empty store", err, storage.ErrNotFound)
-	_, err = s.TakeCode(t.Context(), "nope", t0)
-	wantErr(t, "TakeCode on empty store", err, storage.ErrNotFound)
+	_, err = s.ClaimCode(t.Context(), "nope", "claim-1", t0, claimLease)
+	wantErr(t, "ClaimCode on empty store", err, storage.ErrNotFound)
+	wantErr(t, "RedeemCode on empty store", s.RedeemCode(t.Context(), "nope", "claim-1", t0), storage.ErrNotFound)
+	check(t, "ReleaseCode on empty store", s.ReleaseCode(t.Context(), "nope", "claim-1"))
 
 	// A request without a code is not found by the empty code hash.
 	createAuthRequest(t, s, newAuthRequest("r1"))
 	check(t, "CompleteAuthRequest", s.CompleteAuthRequest(t.Context(), "r1", newLogin(), t0))
 	_, err = s.AuthRequestByCode(t.Context(), "", t0)
 	wantErr(t, `AuthRequestByCode("")`, err, storage.ErrNotFound)
-	_, err = s.TakeCode(t.Context(), "", t0)
-	wantErr(t, `TakeCode("")`, err, storage.ErrNotFound)
+	_, err = s.ClaimCode(t.Context(), "", "claim-1", t0, claimLease)
+	wantErr(t, `ClaimCode("")`, err, storage.ErrNotFound)
 	_, err = s.AuthRequest(t.Context(), "r2", t0)
 	wantErr(t, "AuthRequest(r2)", err, storage.ErrNotFound)
 }
@@ -312,24 +330,96 @@ func testSaveCodeTwice(t *testing.T, s Store) {
 	wantEqual(t, "AuthRequestByCode(code-1)", *got, want)
 }
 
-func testTakeCode(t *testing.T, s Store) {
+func testRedeemCode(t *testing.T, s Store) {
 	want := issueCode(t, s, "r1", "code-1")
 	other := issueCode(t, s, "r2", "code-2")
+	now := at(time.Second)
 
-	got, err := s.TakeCode(t.Context(), "code-1", at(time.Second))
-	check(t, "TakeCode", err)
-	wantEqual(t, "TakeCode", *got, want)
+	got, err := s.ClaimCode(t.Context(), "code-1", "claim-1", now, claimLease)
+	check(t, "ClaimCode", err)
+	wantEqual(t, "ClaimCode", *got, want)
+	// A claim does not consume the code: it is still found.
+	got, err = s.AuthRequestByCode(t.Context(), "code-1", now)
+	check(t, "AuthRequestByCode while claimed", err)
+	wantEqual(t, "AuthRequestByCode while claimed", *got, want)
 
-	_, err = s.TakeCode(t.Context(), "code-1", at(time.Second))
-	wantErr(t, "second TakeCode", err, storage.ErrNotFound)
-	_, err = s.AuthRequestByCode(t.Context(), "code-1", at(time.Second))
-	wantErr(t, "AuthRequestByCode after TakeCode", err, storage.ErrNotFound)
-	_, err = s.AuthRequest(t.Context(), "r1", at(time.Second))
-	wantErr(t, "AuthRequest after TakeCode", err, storage.ErrNotFound)
+	check(t, "RedeemCode", s.RedeemCode(t.Context(), "code-1", "claim-1", now))
+	// The same claim redeeming again (its first reply was lost) succeeds,
+	// also after its lease.
+	check(t, "RedeemCode again by the same claim", s.RedeemCode(t.Context(), "code-1", "claim-1", now))
+	check(t, "RedeemCode by the same claim after its lease", s.RedeemCode(t.Context(), "code-1", "claim-1", now.Add(2*claimLease)))
+	wantErr(t, "RedeemCode by another claim", s.RedeemCode(t.Context(), "code-1", "claim-2", now), storage.ErrNotFound)
 
-	got, err = s.TakeCode(t.Context(), "code-2", at(time.Second))
-	check(t, "TakeCode(code-2)", err)
-	wantEqual(t, "TakeCode(code-2)", *got, other)
+	// A redeemed code is gone for every other use, and no release brings
+	// it back.
+	check(t, "ReleaseCode after RedeemCode", s.ReleaseCode(t.Context(), "code-1", "claim-1"))
+	for _, claim := range []string{"claim-1", "claim-2"} {
+		_, err = s.ClaimCode(t.Context(), "code-1", claim, now, claimLease)
+		wantErr(t, "ClaimCode("+claim+") after RedeemCode", err, storage.ErrNotFound)
+		_, err = s.ClaimCode(t.Context(), "code-1", claim, now.Add(2*claimLease), claimLease)
+		wantErr(t, "ClaimCode("+claim+") after RedeemCode and the lease", err, storage.ErrNotFound)
+	}
+	_, err = s.AuthRequestByCode(t.Context(), "code-1", now)
+	wantErr(t, "AuthRequestByCode after RedeemCode", err, storage.ErrNotFound)
+	_, err = s.AuthRequest(t.Context(), "r1", now)
+	wantErr(t, "AuthRequest after RedeemCode", err, storage.ErrNotFound)
+
+	// The other code was not touched.
+	got, err = redeemCode(t, s, "code-2", "claim-3", now)
+	check(t, "redeem code-2", err)
+	wantEqual(t, "ClaimCode(code-2)", *got, other)
+}
+
+func testClaimCode(t *testing.T, s Store) {
+	want := issueCode(t, s, "r1", "code-1")
+	now := at(time.Second)
+
+	_, err := s.ClaimCode(t.Context(), "code-1", "claim-1", now, claimLease)
+	check(t, "ClaimCode(claim-1)", err)
+	// While the lease runs, another claim is refused with ErrConflict (a
+	// redemption is in flight), and the holder may renew.
+	_, err = s.ClaimCode(t.Context(), "code-1", "claim-2", now.Add(claimLease-time.Millisecond), claimLease)
+	wantErr(t, "ClaimCode(claim-2) during claim-1's lease", err, storage.ErrConflict)
+	got, err := s.ClaimCode(t.Context(), "code-1", "claim-1", now.Add(time.Second), claimLease)
+	check(t, "ClaimCode(claim-1) again", err)
+	wantEqual(t, "ClaimCode(claim-1) again", *got, want)
+	// The renewal moved the lease: at the first lease's end it still runs.
+	_, err = s.ClaimCode(t.Context(), "code-1", "claim-2", now.Add(claimLease), claimLease)
+	wantErr(t, "ClaimCode(claim-2) during claim-1's renewed lease", err, storage.ErrConflict)
+
+	// A lapsed claim is taken over, and then the first claim can no longer
+	// redeem.
+	later := now.Add(time.Second + claimLease)
+	got, err = s.ClaimCode(t.Context(), "code-1", "claim-2", later, claimLease)
+	check(t, "ClaimCode(claim-2) after claim-1's lease", err)
+	wantEqual(t, "ClaimCode(claim-2) after claim-1's lease", *got, want)
+	wantErr(t, "RedeemCode(claim-1) after claim-2 took over", s.RedeemCode(t.Context(), "code-1", "claim-1", later), storage.ErrNotFound)
+	check(t, "ReleaseCode(claim-1) after claim-2 took over", s.ReleaseCode(t.Context(), "code-1", "claim-1"))
+	_, err = s.ClaimCode(t.Context(), "code-1", "claim-3", later, claimLease)
+	wantErr(t, "ClaimCode(claim-3) after claim-1's release (claim-2 holds it)", err, storage.ErrConflict)
+	check(t, "RedeemCode(claim-2)", s.RedeemCode(t.Context(), "code-1", "claim-2", later))
+}
+
+func testReleaseCode(t *testing.T, s Store) {
+	want := issueCode(t, s, "r1", "code-1")
+	now := at(time.Second)
+
+	_, err := s.ClaimCode(t.Context(), "code-1", "claim-1", now, claimLease)
+	check(t, "ClaimCode(claim-1)", err)
+	check(t, "ReleaseCode(claim-1)", s.ReleaseCode(t.Context(), "code-1", "claim-1"))
+	// Released: claimable at once by another attempt, and the released
+	// claim can no longer redeem it.
+	got, err := s.ClaimCode(t.Context(), "code-1", "claim-2", now, claimLease)
+	check(t, "ClaimCode(claim-2) after release", err)
+	wantEqual(t, "ClaimCode(claim-2) after release", *got, want)
+	wantErr(t, "RedeemCode(claim-1) after its release", s.RedeemCode(t.Context(), "code-1", "claim-1", now), storage.ErrNotFound)
+	check(t, "ReleaseCode(claim-1) again", s.ReleaseCode(t.Context(), "code-1", "claim-1"))
+	_, err = s.ClaimCode(t.Context(), "code-1", "claim-3", now, claimLease)
+	wantErr(t, "ClaimCode(claim-3) while claim-2 holds it", err, storage.ErrConflict)
+
+	got, err = redeemCode(t, s, "code-1", "claim-2", now)
+	check(t, "redeem by claim-2", err)
+	wantEqual(t, "redeem by claim-2", *got, want)
 }
 
 func testCodeExpiry(t *testing.T, s Store) {
@@ -351,10 +441,10 @@ func testCodeExpiry(t *testing.T, s Store) {
 
 		_, err := s.AuthRequestByCode(t.Context(), code, tt.now)
 		wantErr(t, "AuthRequestByCode "+tt.name, err, tt.want)
-		got, err := s.TakeCode(t.Context(), code, tt.now)
-		wantErr(t, "TakeCode "+tt.name, err, tt.want)
+		got, err := s.ClaimCode(t.Context(), code, "claim", tt.now, claimLease)
+		wantErr(t, "ClaimCode "+tt.name, err, tt.want)
 		if err == nil {
-			wantEqual(t, "TakeCode "+tt.name, *got, want)
+			wantEqual(t, "ClaimCode "+tt.name, *got, want)
 		}
 	}
 }
@@ -368,8 +458,8 @@ func testDeleteAuthRequest(t *testing.T, s Store) {
 	check(t, "DeleteAuthRequest(r1)", s.DeleteAuthRequest(t.Context(), "r1"))
 	_, err := s.AuthRequest(t.Context(), "r1", t0)
 	wantErr(t, "AuthRequest after delete", err, storage.ErrNotFound)
-	_, err = s.TakeCode(t.Context(), "code-1", t0)
-	wantErr(t, "TakeCode after delete", err, storage.ErrNotFound)
+	_, err = s.ClaimCode(t.Context(), "code-1", "claim", t0, claimLease)
+	wantErr(t, "ClaimCode after delete", err, storage.ErrNotFound)
 	check(t, "DeleteAuthRequest(r1) again", s.DeleteAuthRequest(t.Context(), "r1"))
 	wantAuthRequest(t, s, t0, keep)
 }
@@ -403,6 +493,13 @@ func race(f func(i int) error) []error {
 // with ErrNotFound, and returns the index of the one that succeeded.
 func winners(t *testing.T, what string, errs []error) int {
 	t.Helper()
+	return oneWinner(t, what, errs, storage.ErrNotFound)
+}
+
+// oneWinner checks that exactly one call succeeded and every other one
+// failed with lose, and returns the index of the one that succeeded.
+func oneWinner(t *testing.T, what string, errs []error, lose error) int {
+	t.Helper()
 	won, lost := -1, 0
 	for i, err := range errs {
 		switch {
@@ -410,33 +507,46 @@ func winners(t *testing.T, what string, errs []error) int {
 			won = i
 		case err == nil:
 			t.Errorf("%s: goroutines %d and %d both succeeded", what, won, i)
-		case errors.Is(err, storage.ErrNotFound):
+		case errors.Is(err, lose):
 			lost++
 		default:
-			t.Errorf("%s: goroutine %d: got error %v, want nil or %v", what, i, err, storage.ErrNotFound)
+			t.Errorf("%s: goroutine %d: got error %v, want nil or %v", what, i, err, lose)
 		}
 	}
 	if won < 0 {
 		t.Fatalf("%s: got 0 successes, want 1", what)
 	}
 	if lost != racers-1 {
-		t.Fatalf("%s: got %d ErrNotFound, want %d", what, lost, racers-1)
+		t.Fatalf("%s: got %d %v, want %d", what, lost, lose, racers-1)
 	}
 	return won
 }
 
-func testConcurrentTakeCode(t *testing.T, s Store) {
+// testConcurrentClaimCode: of racing claims of one code exactly one wins;
+// the others are told a redemption is in flight (ErrConflict). The winner
+// redeems; a second race then finds the code gone.
+func testConcurrentClaimCode(t *testing.T, s Store) {
 	for round := range raceRounds {
 		code := fmt.Sprintf("code-%d", round)
 		want := issueCode(t, s, fmt.Sprintf("r%d", round), code)
 		got := make([]*storage.AuthRequest, racers)
 		errs := race(func(i int) error {
 			var err error
-			got[i], err = s.TakeCode(t.Context(), code, at(time.Second))
+			got[i], err = s.ClaimCode(t.Context(), code, fmt.Sprintf("claim-%d", i), at(time.Second), claimLease)
 			return err
 		})
-		what := fmt.Sprintf("concurrent TakeCode, round %d", round)
-		won := winners(t, what, errs)
+		what := fmt.Sprintf("concurrent ClaimCode, round %d", round)
+		won := oneWinner(t, what, errs, storage.ErrConflict)
 		wantEqual(t, what, *got[won], want)
+		check(t, what+": RedeemCode by the winner", s.RedeemCode(t.Context(), code, fmt.Sprintf("claim-%d", won), at(time.Second)))
+		errs = race(func(i int) error {
+			_, err := s.ClaimCode(t.Context(), code, fmt.Sprintf("late-%d", i), at(2*time.Second), claimLease)
+			return err
+		})
+		for i, err := range errs {
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: ClaimCode %d after the redemption: got %v, want ErrNotFound", what, i, err)
+			}
+		}
 	}
 }

@@ -2,7 +2,7 @@
 //
 // A backend's tests call Run with a function that returns a fresh, empty
 // store; Run then checks every contract documented on the interfaces in
-// package storage, including the concurrency guarantees of TakeCode,
+// package storage, including the concurrency guarantees of ClaimCode,
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices and
 // AppendAudit.

@@ -1,0 +1,281 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// The authorization_code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3), read
+// top to bottom in codeGrant. It is Gatehouse's own, not op's: op reads a
+// code with one call that turns every store error into invalid_grant, and
+// consumes the code before the tokens are stored, so a store failure at the
+// wrong moment would tell the client its code is bad, or burn it.
+//
+// Here the code is claimed (storage.AuthRequests.ClaimCode) for a short
+// lease, everything else is checked and stored, and only then is the code
+// redeemed, right before the answer is sent. Any failure before that gives
+// the code back (ReleaseCode), so a client that got a 5xx can retry with the
+// same code and verifier once the stores answer again; if even the release
+// fails, the claim lapses with its lease. Of concurrent redemptions one
+// claims the code; the others get 503 and, on their retry, find the code
+// redeemed (invalid_grant, and the family revoked as for any reuse).
+
+const (
+	// codeClaimLease bounds how long one redemption attempt holds a code:
+	// longer than the attempt's store calls (codeGrantBudget), short
+	// enough that a client whose attempt died with its claim retries soon.
+	codeClaimLease = 5 * time.Second
+	// codeGrantBudget bounds the store calls of one attempt, so that it
+	// ends before its claim could lapse.
+	codeGrantBudget = 4 * time.Second
+	// redeemAttempts is how often the redemption itself is tried: it is
+	// idempotent for its claim, so a retry answers a lost reply.
+	redeemAttempts = 3
+)
+
+// codeGrant answers an authorization_code grant by the authenticated
+// client c.
+func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) {
+	ctx, cancel := context.WithTimeout(r.Context(), codeGrantBudget)
+	defer cancel()
+	code, verifier := r.PostForm.Get("code"), r.PostForm.Get("code_verifier")
+	if code == "" {
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("code is missing"))
+		return
+	}
+	if !slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeCode)) {
+		p.tokenError(w, r, oidc.ErrUnauthorizedClient().WithDescription("the client is not registered for the authorization_code grant"))
+		return
+	}
+	// A code opens under a code key still kept, or it is not ours (or too
+	// old): no store lookup for garbage.
+	requestID, err := p.op.Crypto().Decrypt(code)
+	if err != nil {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid or has expired"))
+		return
+	}
+	hash := tokenHash(code)
+
+	// Claim the code for this attempt.
+	claim, err := randomID(p.cfg.Random)
+	if err != nil {
+		p.serverError(w, r, "token: claim id", err)
+		return
+	}
+	ar, err := p.store.ClaimCode(ctx, hash, claim, p.cfg.Now(), codeClaimLease)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Redeemed before, or expired: a second use revokes what the
+		// first one issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+		p.revokeCodeFamily(ctx, hash)
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code has already been used or has expired"))
+		return
+	case errors.Is(err, storage.ErrConflict):
+		w.Header().Set("Retry-After", "2")
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("another request is redeeming this authorization code; try again"), http.StatusServiceUnavailable)
+		return
+	case err != nil:
+		p.storeError(w, r, "token: claim code", err)
+		return
+	}
+	redeemed := false
+	defer func() {
+		if !redeemed {
+			p.releaseCode(ctx, hash, claim)
+		}
+	}()
+
+	// The request behind the code: this client's, this redirect URI, the
+	// verifier of its challenge.
+	if ar.ID != requestID || !ar.Done || ar.UserID == "" {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid"))
+		return
+	}
+	if ar.ClientID != c.c.ID {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code was issued to another client"))
+		return
+	}
+	if r.PostForm.Get("redirect_uri") != ar.RedirectURI {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request"))
+		return
+	}
+	if e := checkCodeVerifier(authRequest{ar}, verifier, c.public()); e != nil {
+		p.tokenError(w, r, e)
+		return
+	}
+
+	// The user must still exist and be enabled.
+	u, err := p.store.UserByID(ctx, ar.UserID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled):
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this authorization code can no longer sign in"))
+		return
+	case err != nil:
+		p.storeError(w, r, "token: load user", err)
+		return
+	}
+
+	// Build the tokens.
+	req := authRequest{ar}
+	now := p.cfg.Now()
+	pt, exp, err := p.pendingAccessToken(ctx, req, c)
+	if err != nil {
+		p.serverError(w, r, "token: access token claims", err)
+		return
+	}
+	access, err := p.mintAccessToken(pt)
+	if err != nil {
+		p.serverError(w, r, "token: mint access token", err)
+		return
+	}
+	idToken, err := op.CreateIDToken(ctx, p.cfg.Issuer, codeIDTokenRequest{req, u}, c.IDTokenLifetime(), access, code, p.op.Storage(), c)
+	if err != nil {
+		p.serverError(w, r, "token: ID token", err)
+		return
+	}
+	var refresh string
+	var grant *storage.RefreshGrant
+	if issuesRefreshToken(ar, c) {
+		if refresh, err = p.newRefreshToken(); err != nil {
+			p.serverError(w, r, "token: refresh token", err)
+			return
+		}
+		pol := c.refreshPolicy()
+		grant = &storage.RefreshGrant{
+			TokenHash: tokenHash(refresh),
+			FamilyID:  familyForCode(hash),
+			ClientID:  c.c.ID,
+			UserID:    ar.UserID,
+			Scopes:    ar.Scopes,
+			Audience:  req.GetAudience(),
+			AuthTime:  ar.AuthTime,
+			AMR:       ar.AMR,
+			SessionID: ar.SessionID,
+			CreatedAt: now,
+		}
+		grant.AbsoluteExpiresAt = now.Add(pol.absolute)
+		grant.ExpiresAt = pol.expiry(now, grant.AbsoluteExpiresAt)
+	}
+
+	// Store, then redeem: until the redemption the code is only claimed, and
+	// a refresh grant stored by an attempt that fails after this point is
+	// never handed out.
+	if grant != nil {
+		if err := p.store.CreateRefreshGrant(ctx, grant); err != nil {
+			p.storeError(w, r, "token: store refresh grant", err)
+			return
+		}
+	}
+	switch err := p.redeemCode(ctx, hash, claim); {
+	case errors.Is(err, storage.ErrNotFound):
+		// The lease lapsed and another attempt took the code over.
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code was redeemed by another request"))
+		return
+	case err != nil:
+		p.storeError(w, r, "token: redeem code", err)
+		return
+	}
+	redeemed = true
+
+	p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: c.c.ID, UserID: ar.UserID,
+		Family: familyForCode(hash), GrantType: string(oidc.GrantTypeCode)})
+	httphelper.MarshalJSON(w, &oidc.AccessTokenResponse{
+		AccessToken:  access,
+		IDToken:      idToken,
+		RefreshToken: refresh,
+		TokenType:    oidc.BearerToken,
+		ExpiresIn:    uint64(max(exp.Sub(now), 0).Seconds()),
+		Scope:        ar.Scopes,
+	})
+}
+
+// checkCodeVerifier checks the PKCE verifier against the request's
+// challenge (RFC 7636 §4.6). A request without a challenge (a confidential
+// client that sent none) must not get a verifier; a public client's request
+// always has one (authorize requires it).
+func checkCodeVerifier(ar authRequest, verifier string, public bool) *oidc.Error {
+	challenge := ar.GetCodeChallenge()
+	switch {
+	case challenge == nil && verifier != "":
+		return oidc.ErrInvalidRequest().WithDescription("code_verifier sent, but the authorization request had no code_challenge")
+	case challenge == nil && public:
+		return oidc.ErrInvalidGrant().WithDescription("the authorization request had no code_challenge")
+	case challenge == nil:
+		return nil
+	case verifier == "":
+		return oidc.ErrInvalidRequest().WithDescription("code_verifier is missing")
+	case !validVerifier(verifier) || !oidc.VerifyCodeChallenge(challenge, verifier):
+		return oidc.ErrInvalidGrant().WithDescription("code_verifier does not match the code_challenge")
+	}
+	return nil
+}
+
+// validVerifier reports whether v is a PKCE code verifier: 43 to 128
+// unreserved characters (RFC 7636 §4.1).
+func validVerifier(v string) bool {
+	const unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+	return len(v) >= 43 && len(v) <= 128 && strings.Trim(v, unreserved) == ""
+}
+
+// issuesRefreshToken reports whether a code exchange gets a refresh token:
+// offline_access was granted (authorize grants it only to clients with
+// the refresh_token grant) and the client still has that grant.
+func issuesRefreshToken(ar *storage.AuthRequest, c *client) bool {
+	return slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) &&
+		slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeRefreshToken))
+}
+
+// redeemCode redeems the code claim holds, trying again when the store did
+// not answer: a redemption whose reply was lost succeeds again for the
+// same claim. ErrNotFound means another attempt took the code over.
+func (p *Provider) redeemCode(ctx context.Context, hash, claim string) error {
+	var err error
+	for range redeemAttempts {
+		err = p.store.RedeemCode(ctx, hash, claim, p.cfg.Now())
+		if err == nil || errors.Is(err, storage.ErrNotFound) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// releaseCode gives back a code whose redemption failed, so that the
+// client's retry can claim it at once. It runs even when the request was
+// cancelled; if it fails, the claim lapses with its lease.
+func (p *Provider) releaseCode(ctx context.Context, hash, claim string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := p.store.ReleaseCode(ctx, hash, claim); err != nil {
+		p.log.WarnContext(ctx, "token: give back an unredeemed code (its claim lapses by itself)", "err", err)
+	}
+}
+
+// revokeCodeFamily revokes the family a code's first redemption started,
+// when the code is used again.
+func (p *Provider) revokeCodeFamily(ctx context.Context, hash string) {
+	family := familyForCode(hash)
+	if err := p.revokeFamily(ctx, family); err != nil {
+		p.log.ErrorContext(ctx, "token: revoke the family of a reused code", "err", err)
+		return
+	}
+	p.emit(ctx, Event{Kind: EventCodeReuseDetected, Family: family})
+	p.emit(ctx, Event{Kind: EventFamilyRevoked, Family: family, Reason: "code_reuse"})
+}
+
+// codeIDTokenRequest is a code's request together with its user, read when
+// the code was checked: the ID token's claims come from it
+// (opStorage.SetUserinfoFromRequest), without a second read.
+type codeIDTokenRequest struct {
+	authRequest
+	user *storage.User
+}
