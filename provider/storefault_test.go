@@ -84,3 +84,47 @@ func TestRevocationStoreFailureIsNotSuccess(t *testing.T) {
 	}
 	checkTokenResponse(t, e.refresh(tr.RefreshToken), http.StatusBadRequest, "invalid_grant")
 }
+
+// clientsFailing is the real store whose client reads fail while failing
+// is set.
+type clientsFailing struct {
+	*sqlite.Store
+	failing *atomic.Bool
+}
+
+func (f clientsFailing) Client(ctx context.Context, id string) (*storage.Client, error) {
+	if f.failing.Load() {
+		return nil, errors.New("injected: database unavailable")
+	}
+	return f.Store.Client(ctx, id)
+}
+
+// A client that cannot be read because the store failed has not failed to
+// authenticate: the token, revocation and introspection endpoints answer
+// 503 with Retry-After, never 401 invalid_client (which tells an app its
+// credentials are wrong), and the same request works once the store is
+// back. (Bad input tried: a valid service client's credentials while its
+// record cannot be read.)
+func TestClientLookupStoreFailureIsNotInvalidClient(t *testing.T) {
+	failing := new(atomic.Bool)
+	failing.Store(true)
+	e := newTestEnvWith(t, func(s *sqlite.Store) Store { return clientsFailing{s, failing} })
+	for _, path := range []string{tokenPath, revokePath, introspectPath} {
+		form := url.Values{"token": {"anything"}}
+		if path == tokenPath {
+			form = url.Values{"grant_type": {"client_credentials"}}
+		}
+		req := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("service", testServiceSecret)
+		rec := e.do(req)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s with the client unreadable: got %d (Retry-After %q) %s, want 503 with Retry-After", path, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), "injected") {
+			t.Errorf("%s: the response leaks internal error text: %s", path, rec.Body)
+		}
+	}
+	failing.Store(false)
+	checkTokenResponse(t, e.serviceToken("", testServiceSecret), http.StatusOK, "")
+}
