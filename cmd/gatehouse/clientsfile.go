@@ -995,6 +995,9 @@ func checkRedirectURI(raw, appType string) string {
 	if strings.HasSuffix(u.Host, ":") {
 		return "has an empty port: leave out the colon"
 	}
+	if port := u.Port(); port != "" && !provider.ValidRedirectPort(port) {
+		return fmt.Sprintf("port %q is not a TCP port: write 1 to 65535 without leading zeros (a native app's loopback redirect may leave it out: any port matches, RFC 8252 §7.3)", port)
+	}
 	if msg := checkPercentEncoding(raw); msg != "" {
 		return msg
 	}
