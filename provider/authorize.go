@@ -153,7 +153,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	var user *storage.User
 	usable := false
 	if !forceLogin {
-		session, user, err = p.ui.UseSession(ctx, w, r, c.c.ID)
+		session, user, err = p.ui.ReadSession(ctx, w, r)
 		if err != nil && !errors.Is(err, loginui.ErrNoSession) {
 			// A failed lookup never counts as signed in.
 			p.unavailable(w, r, "authorize: session lookup", err)
@@ -164,16 +164,34 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			(hintSub == "" || hintSub == user.ID)
 	}
 	promptNone := slices.Contains(req.Prompt, oidc.PromptNone)
-	if promptNone && !usable {
-		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
-		return
-	}
 	consent := false
 	if usable {
 		if consent, err = p.needsConsent(ctx, c, user.ID, ar.Scopes, ar.Prompt); err != nil {
 			p.unavailable(w, r, "authorize: consent lookup", err)
 			return
 		}
+	}
+	if session != nil {
+		// The use is recorded in one write. The app joins the session only
+		// when it gets its code now: one shown the consent page joins when
+		// the user allows it (consent.go), never before.
+		join := ""
+		if usable && !consent {
+			join = c.c.ID
+		}
+		switch err := p.ui.RecordUse(ctx, r, session, join); {
+		case errors.Is(err, loginui.ErrNoSession): // ended meanwhile
+			usable, consent = false, false
+		case err != nil:
+			p.unavailable(w, r, "authorize: session update", err)
+			return
+		}
+	}
+	if promptNone && !usable {
+		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
+		return
+	}
+	if usable {
 		if consent && promptNone {
 			fail(&oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this application"})
 			return

@@ -285,8 +285,9 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 			}
 			return c.c, nil
 		},
-		Events:       p.emitUI,
-		LogoutQueued: p.kickLogouts,
+		Events:        p.emitUI,
+		LogoutQueued:  p.kickLogouts,
+		ConsentNeeded: p.consentNeeded,
 	})
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
