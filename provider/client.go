@@ -214,10 +214,14 @@ func (cc *clientCache) clear() {
 }
 
 // InvalidateClients drops the clients the provider keeps in memory (each
-// for up to 5 seconds), so that a change just written to the store, such as
+// for up to 5 seconds, and the origins of all of them for the CORS
+// preflights), so that a change just written to the store, such as
 // a clients.yaml reload, applies from the next request on. Other instances
 // see the change when their own entries expire.
-func (p *Provider) InvalidateClients() { p.clients.clear() }
+func (p *Provider) InvalidateClients() {
+	p.clients.clear()
+	p.cors.clear()
+}
 
 // redirectAllowed reports whether uri is one of the client's registered
 // redirect URIs, compared as exact strings. The one exception is RFC 8252
