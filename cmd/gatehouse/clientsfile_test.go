@@ -2,9 +2,11 @@ package main
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -901,4 +903,46 @@ func TestParseClientsFilePrivateKeyJWT(t *testing.T) {
 	if err := validateClient(c); err == nil {
 		t.Error("validateClient accepted a private_key_jwt client with a secret hash")
 	}
+}
+
+// FuzzCheckCORSOrigin: whatever checkCORSOrigin accepts is one origin
+// exactly as browsers send it in Origin — https, or http on a loopback
+// host; a lowercase host; a port of 1–65535 without leading zeros, never
+// the scheme's default; nothing after it — and never a wildcard or null.
+func FuzzCheckCORSOrigin(f *testing.F) {
+	for _, s := range []string{
+		"https://app.example.com", "https://app.example.com:8443", "http://localhost:5173", "http://[::1]:3000",
+		"https://app.example.com/", "https://*.example.com", "null", "http://app.example.com", "https://app.example.com:443",
+		"https://APP.example.com", "https://u@app.example.com", "https://app.example.com:0", "https://app.example.com?",
+		"http://127.0.0.1:080", "https://app.example.com#", "https://[::1]", "https://a%2eb",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, origin string) {
+		if checkCORSOrigin(origin) != "" {
+			return
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", origin, err)
+		}
+		if origin != u.Scheme+"://"+u.Host || u.Host != strings.ToLower(u.Host) || strings.Contains(origin, "*") || origin == "null" {
+			t.Fatalf("accepted %q, which is not scheme://host in lowercase", origin)
+		}
+		switch {
+		case u.Scheme == "https":
+		case u.Scheme == "http" && isLoopbackHostname(u.Hostname()):
+		default:
+			t.Fatalf("accepted %q: scheme %q on host %q", origin, u.Scheme, u.Hostname())
+		}
+		if p := u.Port(); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+				t.Fatalf("accepted %q with port %q", origin, p)
+			}
+			if (u.Scheme == "https" && n == 443) || (u.Scheme == "http" && n == 80) {
+				t.Fatalf("accepted %q with the scheme's default port written out", origin)
+			}
+		}
+	})
 }
