@@ -59,6 +59,20 @@ func TestAuthorizeRefusesWithoutRedirect(t *testing.T) {
 			v.Set("client_id", "spa")
 			v.Set("redirect_uri", "http://127.0.0.1:9999/callback")
 		}},
+		// RFC 8252 §7.3's any-port rule takes only real ports (1–65535,
+		// plain decimal).
+		{name: "native loopback port 0", mutate: func(v url.Values) {
+			v.Set("client_id", "native")
+			v.Set("redirect_uri", "http://127.0.0.1:0/callback")
+		}},
+		{name: "native loopback port 99999", mutate: func(v url.Values) {
+			v.Set("client_id", "native")
+			v.Set("redirect_uri", "http://127.0.0.1:99999/callback")
+		}},
+		{name: "native loopback port with leading zero", mutate: func(v url.Values) {
+			v.Set("client_id", "native")
+			v.Set("redirect_uri", "http://127.0.0.1:08080/callback")
+		}},
 		{name: "garbage query", raw: s.issuer + "/authorize?%zz=%%&client_id=web-basic"},
 		{name: "oversized query", raw: s.issuer + "/authorize?client_id=web-basic&x=" + strings.Repeat("y", 40<<10)},
 	}

@@ -199,6 +199,18 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	// The application joins the new session only when it gets its code
+	// without a consent page; otherwise it joins when the user allows it.
+	join := ar != nil
+	if join && u.cfg.ConsentNeeded != nil {
+		needed, err := u.cfg.ConsentNeeded(r.Context(), ar, user.ID)
+		if err != nil {
+			u.serverError(w, r, "consent lookup", err)
+			return
+		}
+		join = !needed
+	}
+
 	value, err := u.randomToken()
 	if err != nil {
 		u.serverError(w, r, "session id", err)
@@ -222,7 +234,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 				IP: ClientIP(r), Detail: "replaced by a new sign-in"})
 		}
 	}
-	if ar != nil && !slices.Contains(clients, ar.ClientID) {
+	if join && !slices.Contains(clients, ar.ClientID) {
 		clients = append(slices.Clone(clients), ar.ClientID)
 	}
 	s := u.newSession(r, Hash(value), user, remember, clients)

@@ -75,6 +75,11 @@ type Config struct {
 	// LogoutQueued is called after back-channel logout notices were queued,
 	// to wake their delivery.
 	LogoutQueued func()
+	// ConsentNeeded reports whether the user signing in for ar must still
+	// allow its client on the consent page; only a client that needs no
+	// consent joins the new session at sign-in (the others join when the
+	// user allows them). Nil means no client needs consent.
+	ConsentNeeded func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
 	// RevokedFamilyKeep is how long a withdrawn consent's token families
 	// are remembered as revoked: at least the access token lifetime.
 	RevokedFamilyKeep time.Duration
@@ -156,10 +161,11 @@ func New(store Store, cfg Config) (*UI, error) {
 
 // Hooks connect the UI to the provider that routes to it.
 type Hooks struct {
-	Issuer       string
-	Clients      storage.ClientLookup
-	Events       func(context.Context, Event)
-	LogoutQueued func()
+	Issuer        string
+	Clients       storage.ClientLookup
+	Events        func(context.Context, Event)
+	LogoutQueued  func()
+	ConsentNeeded func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
 }
 
 // SetHooks installs the provider's hooks; call it before serving. Nil
@@ -176,6 +182,9 @@ func (u *UI) SetHooks(h Hooks) {
 	}
 	if h.LogoutQueued != nil {
 		u.cfg.LogoutQueued = h.LogoutQueued
+	}
+	if h.ConsentNeeded != nil {
+		u.cfg.ConsentNeeded = h.ConsentNeeded
 	}
 }
 

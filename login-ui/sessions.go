@@ -90,22 +90,31 @@ func (u *UI) idleDeadline(s *storage.Session, now time.Time) time.Time {
 }
 
 // UseSession returns the browser's live session and user, recording the
-// use: clientID (when not "") joins the session's applications, the idle
-// deadline moves on, and a change of IP or User-Agent is audited. A
-// changed User-Agent ends the session (unless configured to keep it), and
-// then, like no session at all, gives ErrNoSession. It costs one store
-// read, plus one write when the session was last written over a minute ago
-// or something changed.
+// use: ReadSession, then RecordUse with clientID. It costs one store read,
+// plus one write when the session was last written over a minute ago or
+// something changed.
 func (u *UI) UseSession(ctx context.Context, w http.ResponseWriter, r *http.Request, clientID string) (*storage.Session, *storage.User, error) {
+	s, user, err := u.ReadSession(ctx, w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := u.RecordUse(ctx, r, s, clientID); err != nil {
+		return nil, nil, err
+	}
+	return s, user, nil
+}
+
+// ReadSession returns the browser's live session and user (CurrentSession)
+// and checks its User-Agent: a change is audited and ends the session
+// (unless configured to keep it), which then, like no session at all,
+// gives ErrNoSession. It writes nothing else; RecordUse records the use.
+func (u *UI) ReadSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, error) {
 	s, user, err := u.CurrentSession(ctx, r)
 	if err != nil {
 		return nil, nil, err
 	}
-	now := u.now()
-	changed := false
-	ip := ClientIP(r)
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
-		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: ua})
+		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: ClientIP(r), Detail: ua})
 		if !u.cfg.KeepOnUserAgentChange {
 			if _, err := u.endSessions(ctx, []string{s.ID}); err != nil {
 				return nil, nil, err
@@ -113,29 +122,47 @@ func (u *UI) UseSession(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			clearCookie(w, SessionCookie)
 			return nil, nil, ErrNoSession
 		}
+	}
+	return s, user, nil
+}
+
+// RecordUse records a use of session s, read by ReadSession or
+// CurrentSession for request r: clientID (when not "") joins the session's
+// applications, the idle deadline moves on, and a new IP (audited) or a
+// new User-Agent (when configured to keep it) is recorded. Only an application that is
+// given a code joins: one whose consent page is still open joins when the
+// user allows it, never before. s is updated in place. It writes only when
+// the session was last written over a minute ago or something changed, and
+// returns ErrNoSession when the session ended meanwhile.
+func (u *UI) RecordUse(ctx context.Context, r *http.Request, s *storage.Session, clientID string) error {
+	now := u.now()
+	changed := false
+	// A changed User-Agent is recorded only where it is kept; otherwise
+	// ReadSession, at the next authorization, ends the session.
+	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent && u.cfg.KeepOnUserAgentChange {
 		s.UserAgent, changed = ua, true
 	}
-	if ip != s.IP {
+	if ip := ClientIP(r); ip != s.IP {
 		u.emit(ctx, Event{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: s.IP + " → " + ip})
 		s.IP, changed = ip, true
 	}
 	if clientID != "" && !slices.Contains(s.Clients, clientID) {
-		s.Clients, changed = append(s.Clients, clientID), true
+		s.Clients, changed = append(slices.Clone(s.Clients), clientID), true
 	}
 	if !changed && now.Sub(s.LastSeen) < touchInterval {
-		return s, user, nil
+		return nil
 	}
 	s.LastSeen = now
 	s.ExpiresAt = u.idleDeadline(s, now)
-	err = u.store.UpdateSession(ctx, s, now)
+	err := u.store.UpdateSession(ctx, s, now)
 	if errors.Is(err, storage.ErrNotFound) {
 		// Ended between the read and the write.
-		return nil, nil, ErrNoSession
+		return ErrNoSession
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("session update: %w", err)
+		return fmt.Errorf("session update: %w", err)
 	}
-	return s, user, nil
+	return nil
 }
 
 // EndCurrentSession ends the browser's session, if any: it is deleted, its

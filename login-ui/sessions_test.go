@@ -1,6 +1,8 @@
 package loginui
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -191,6 +193,57 @@ func TestUseSessionRecordsApplications(t *testing.T) {
 	}
 	if strings.Join(stored.Clients, ",") != "web,second" {
 		t.Errorf("session clients: got %v, want [web second]", stored.Clients)
+	}
+}
+
+// A sign-in for an application the user must still allow (ConsentNeeded)
+// starts a session without it; one that needs no consent joins at once. A
+// failed consent lookup is a 503, never a session that lists the app.
+func TestSignInJoinsOnlyAppsWithoutConsent(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		needed  bool
+		err     error
+		status  int
+		clients string
+	}{
+		{"consent needed", true, nil, http.StatusSeeOther, ""},
+		{"no consent needed", false, nil, http.StatusSeeOther, "web"},
+		{"consent lookup failed", false, errors.New("store down"), http.StatusServiceUnavailable, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked string
+			env := newUIEnvWith(t, func(c *Config) {
+				c.ConsentNeeded = func(_ context.Context, ar *storage.AuthRequest, userID string) (bool, error) {
+					asked = ar.ClientID + " " + userID
+					return tt.needed, tt.err
+				}
+			})
+			user := env.addUser(t, "alice", testPassword, false)
+			env.addAuthRequest(t, "ar1", "web", testBrowser, "")
+			req := request(http.MethodPost, "/login", env.loginForm("ar1", "alice", testPassword), BrowserCookie, testBrowser)
+			rec := env.do(req)
+			if rec.Code != tt.status {
+				t.Fatalf("sign-in: status %d, want %d; body %s", rec.Code, tt.status, rec.Body)
+			}
+			if asked != "web "+user.ID {
+				t.Errorf("ConsentNeeded asked for %q, want client web and user %s", asked, user.ID)
+			}
+			c := responseCookie(rec, SessionCookie)
+			if tt.status != http.StatusSeeOther {
+				if c != nil && c.Value != "" {
+					t.Errorf("a failed sign-in set a session cookie")
+				}
+				return
+			}
+			s, err := env.store.Session(t.Context(), Hash(c.Value), *env.clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(s.Clients, ","); got != tt.clients {
+				t.Errorf("session apps: got %q, want %q", got, tt.clients)
+			}
+		})
 	}
 }
 

@@ -97,7 +97,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// From here on the redirect URI is trusted: errors go back to it.
 	state := form.Get("state")
 	mode := oidc.ResponseMode(form.Get("response_mode"))
-	if mode != oidc.ResponseModeFormPost {
+	if _, ok := loginui.FormPostOrigin(redirectURI); mode != oidc.ResponseModeFormPost || !ok {
+		// A redirect URI that cannot take a form hears of that in the query.
 		mode = oidc.ResponseModeQuery
 	}
 	fail := func(e *oidc.Error) { p.authorizeError(w, r, redirectURI, mode, state, e) }
@@ -153,7 +154,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	var user *storage.User
 	usable := false
 	if !forceLogin {
-		session, user, err = p.ui.UseSession(ctx, w, r, c.c.ID)
+		session, user, err = p.ui.ReadSession(ctx, w, r)
 		if err != nil && !errors.Is(err, loginui.ErrNoSession) {
 			// A failed lookup never counts as signed in.
 			p.unavailable(w, r, "authorize: session lookup", err)
@@ -164,16 +165,34 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			(hintSub == "" || hintSub == user.ID)
 	}
 	promptNone := slices.Contains(req.Prompt, oidc.PromptNone)
-	if promptNone && !usable {
-		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
-		return
-	}
 	consent := false
 	if usable {
 		if consent, err = p.needsConsent(ctx, c, user.ID, ar.Scopes, ar.Prompt); err != nil {
 			p.unavailable(w, r, "authorize: consent lookup", err)
 			return
 		}
+	}
+	if session != nil {
+		// The use is recorded in one write. The app joins the session only
+		// when it gets its code now: one shown the consent page joins when
+		// the user allows it (consent.go), never before.
+		join := ""
+		if usable && !consent {
+			join = c.c.ID
+		}
+		switch err := p.ui.RecordUse(ctx, r, session, join); {
+		case errors.Is(err, loginui.ErrNoSession): // ended meanwhile
+			usable, consent = false, false
+		case err != nil:
+			p.unavailable(w, r, "authorize: session update", err)
+			return
+		}
+	}
+	if promptNone && !usable {
+		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
+		return
+	}
+	if usable {
 		if consent && promptNone {
 			fail(&oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this application"})
 			return
@@ -234,7 +253,11 @@ func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form 
 		return oidc.ErrRequestNotSupported().WithDescription("request_uri is not supported")
 	}
 	switch m := form.Get("response_mode"); m {
-	case "", string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost):
+	case "", string(oidc.ResponseModeQuery):
+	case string(oidc.ResponseModeFormPost):
+		if _, ok := loginui.FormPostOrigin(req.RedirectURI); !ok {
+			return oidc.ErrInvalidRequest().WithDescription("response_mode=form_post needs an http or https redirect_uri whose host is a name or an IPv4 address")
+		}
 	default:
 		return oidc.ErrInvalidRequest().WithDescription("response_mode %q is not supported", truncateName(m))
 	}
@@ -401,12 +424,15 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, redire
 // has been checked against the client's registration.
 func (p *Provider) authorizeRedirect(w http.ResponseWriter, r *http.Request, redirectURI string, mode oidc.ResponseMode, resp any) {
 	if mode == oidc.ResponseModeFormPost {
-		loginui.SecurityHeaders(w.Header())
-		// op's auto-submitting form carries an inline script.
-		w.Header().Del("Content-Security-Policy")
-		if err := op.AuthResponseFormPost(w, redirectURI, resp, p.op.Encoder()); err != nil {
+		// Gatehouse's own page: every parameter of the response (op's
+		// template posts only a fixed few, never iss or error), under a CSP
+		// that allows its one script by hash and posts only to the client.
+		params := url.Values{}
+		if err := p.op.Encoder().Encode(resp, params); err != nil {
 			p.unavailable(w, r, "form_post response", err)
+			return
 		}
+		p.ui.RenderFormPost(r.Context(), w, redirectURI, params)
 		return
 	}
 	target, err := op.AuthResponseURL(redirectURI, oidc.ResponseTypeCode, oidc.ResponseModeQuery, resp, p.op.Encoder())

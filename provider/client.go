@@ -214,10 +214,14 @@ func (cc *clientCache) clear() {
 }
 
 // InvalidateClients drops the clients the provider keeps in memory (each
-// for up to 5 seconds), so that a change just written to the store, such as
+// for up to 5 seconds, and the origins of all of them for the CORS
+// preflights), so that a change just written to the store, such as
 // a clients.yaml reload, applies from the next request on. Other instances
 // see the change when their own entries expire.
-func (p *Provider) InvalidateClients() { p.clients.clear() }
+func (p *Provider) InvalidateClients() {
+	p.clients.clear()
+	p.cors.clear()
+}
 
 // redirectAllowed reports whether uri is one of the client's registered
 // redirect URIs, compared as exact strings. The one exception is RFC 8252
@@ -261,7 +265,10 @@ func loopbackMatch(registered, requested string) bool {
 	return false
 }
 
-// stripPort removes a leading ":digits" (1–5 digits) from s.
+// stripPort removes a leading ":port" from s, where port is a TCP port
+// (1–65535) written as a plain decimal: digits only, no sign, no leading
+// zero. Anything else after the colon (an empty port, 0, 99999, 080) makes
+// the result impossible to match a registered path.
 func stripPort(s string) string {
 	if !strings.HasPrefix(s, ":") {
 		return s
@@ -270,8 +277,26 @@ func stripPort(s string) string {
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		i++
 	}
-	if i == 1 || i > 6 {
+	if !ValidRedirectPort(s[1:i]) {
 		return "\x00invalid port"
 	}
 	return s[i:]
+}
+
+// ValidRedirectPort reports whether port is a TCP port from 1 to 65535
+// written as a plain decimal without leading zeros: the only form a
+// loopback redirect's port is accepted in at authorize (RFC 8252 §7.3),
+// and the only one clients.yaml registers.
+func ValidRedirectPort(port string) bool {
+	if len(port) == 0 || len(port) > 5 || port[0] == '0' {
+		return false
+	}
+	n := 0
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n <= 65535
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,6 +111,16 @@ func TestRedirectAllowedNative(t *testing.T) {
 		{"double colon port", "http://127.0.0.1::80/callback", false},
 		{"two ports", "http://127.0.0.1:80:80/callback", false},
 		{"signed port", "http://127.0.0.1:+80/callback", false},
+		{"negative port", "http://127.0.0.1:-80/callback", false},
+		{"port 0", "http://127.0.0.1:0/callback", false},
+		{"port 00000", "http://127.0.0.1:00000/callback", false},
+		{"port 65536", "http://127.0.0.1:65536/callback", false},
+		{"port 99999", "http://127.0.0.1:99999/callback", false},
+		{"ipv6 port 0", "http://[::1]:0/callback", false},
+		{"ipv6 port 99999", "http://[::1]:99999/callback", false},
+		{"leading zero port", "http://127.0.0.1:080/callback", false},
+		{"leading zeros to 65535", "http://127.0.0.1:065535/callback", false},
+		{"port 01", "http://127.0.0.1:01/callback", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +171,11 @@ func TestLoopbackMatch(t *testing.T) {
 		{"http://localhost/cb", "http://localhost.evil.test/cb", false},
 		{"http://127.0.0.1", "http://127.0.0.1:80", false},
 		{"http://127.0.0.1:abc/cb", "http://127.0.0.1:80/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:0/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:99999/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:08080/cb", false},
+		{"http://127.0.0.1:0/cb", "http://127.0.0.1:8080/cb", false},
+		{"http://127.0.0.1:99999/cb", "http://127.0.0.1:8080/cb", false},
 		{"http://127.0.0.1.evil/cb", "http://127.0.0.1.evil:80/cb", false},
 		{"https://127.0.0.1/cb", "https://127.0.0.1:443/cb", false},
 		{"https://app.example/cb", "https://app.example:443/cb", false},
@@ -172,6 +188,26 @@ func TestLoopbackMatch(t *testing.T) {
 				t.Errorf("loopbackMatch(%q, %q): got %v, want %v", tt.registered, tt.requested, got, tt.want)
 			}
 		})
+	}
+}
+
+// ValidRedirectPort accepts exactly the decimal numbers 1 to 65535 as
+// written by strconv.Itoa: no sign, no leading zero, nothing else.
+func TestValidRedirectPort(t *testing.T) {
+	for _, p := range []string{"1", "80", "8080", "51234", "65535"} {
+		if !ValidRedirectPort(p) {
+			t.Errorf("ValidRedirectPort(%q): got false, want true", p)
+		}
+	}
+	for _, p := range []string{"", "0", "00", "080", "01", "65536", "99999", "100000", "+80", "-1", " 80", "80 ", "8a", "٨٠", "0x50"} {
+		if ValidRedirectPort(p) {
+			t.Errorf("ValidRedirectPort(%q): got true, want false", p)
+		}
+	}
+	for n := 0; n <= 70000; n++ {
+		if got, want := ValidRedirectPort(strconv.Itoa(n)), n >= 1 && n <= 65535; got != want {
+			t.Fatalf("ValidRedirectPort(%q): got %v, want %v", strconv.Itoa(n), got, want)
+		}
 	}
 }
 
@@ -192,6 +228,9 @@ func FuzzLoopbackMatch(f *testing.F) {
 		{"http://127.0.0.1:8080/cb?x=1", "http://127.0.0.1:1234567/cb?x=1"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:abc/cb"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1@evil/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:0/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:99999/cb"},
+		{"http://[::1]/cb", "http://[::1]:00080/cb"},
 		{"https://app.example/cb", "https://app.example/cb"},
 		{"", ""},
 	} {
@@ -227,8 +266,14 @@ func FuzzLoopbackMatch(f *testing.F) {
 		if len(host)+len(regRest) > len(requested) {
 			t.Fatalf("loopbackMatch(%q, %q): got true, want host and path not to overlap", registered, requested)
 		}
-		if middle := requested[len(host) : len(requested)-len(regRest)]; !portThenPath.MatchString(middle) {
+		middle := requested[len(host) : len(requested)-len(regRest)]
+		if !portThenPath.MatchString(middle) {
 			t.Fatalf("loopbackMatch(%q, %q): got true with %q between host and path, want at most a port", registered, requested, middle)
+		}
+		if port, ok := strings.CutPrefix(middle, ":"); ok {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+				t.Fatalf("loopbackMatch(%q, %q): got true with port %q, want 1–65535 in plain decimal", registered, requested, port)
+			}
 		}
 	})
 }

@@ -55,7 +55,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, user, ok := p.consentParties(w, r, ar)
+	c, _, user, ok := p.consentParties(w, r, ar)
 	if !ok {
 		return
 	}
@@ -84,7 +84,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, user, ok := p.consentParties(w, r, ar)
+	c, session, user, ok := p.consentParties(w, r, ar)
 	if !ok {
 		return
 	}
@@ -100,6 +100,17 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 		}
 		p.emitUI(ctx, loginui.Event{Kind: loginui.EventConsentGranted, UserID: user.ID, ClientID: c.c.ID,
 			SessionID: ar.SessionID, IP: loginui.ClientIP(r), Detail: joinScopes(ar.Scopes)})
+		// Allowed, the app joins the session (its logout notices, the
+		// account page) before it gets its code.
+		switch err := p.ui.RecordUse(ctx, r, session, c.c.ID); {
+		case errors.Is(err, loginui.ErrNoSession):
+			p.ui.RenderError(ctx, w, http.StatusForbidden, "You are signed out",
+				"Your session ended before you answered. Go back to the application and start again.", "")
+			return
+		case err != nil:
+			p.unavailable(w, r, "consent: session update", err)
+			return
+		}
 		p.respondCode(w, r, ar)
 	case "deny":
 		if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {
@@ -113,27 +124,41 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// consentParties loads the client and the signed-in user of a consent.
-func (p *Provider) consentParties(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) (*client, *storage.User, bool) {
+// consentParties loads the client, the browser's session and the
+// signed-in user of a consent.
+func (p *Provider) consentParties(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) (*client, *storage.Session, *storage.User, bool) {
 	c, err := p.clients.get(r.Context(), ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is no longer registered.", "invalid_client")
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if err != nil {
 		p.unavailable(w, r, "consent: load client", err)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	_, user, err := p.ui.CurrentSession(r.Context(), r)
+	session, user, err := p.ui.CurrentSession(r.Context(), r)
 	if errors.Is(err, loginui.ErrNoSession) || (err == nil && user.ID != ar.UserID) {
 		p.ui.RenderError(r.Context(), w, http.StatusForbidden, "Sign-in started elsewhere",
 			"You are no longer signed in as the user of this request. Go back to the application and start again.", "")
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if err != nil {
 		p.unavailable(w, r, "consent: session", err)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return c, user, true
+	return c, session, user, true
+}
+
+// consentNeeded is needsConsent for the login UI (loginui.Hooks): whether
+// the user signing in for ar must still allow its client.
+func (p *Provider) consentNeeded(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error) {
+	c, err := p.clients.get(ctx, ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil // gone: it joins nothing; the callback says so
+	}
+	if err != nil {
+		return false, err
+	}
+	return p.needsConsent(ctx, c, userID, ar.Scopes, ar.Prompt)
 }

@@ -241,3 +241,98 @@ func TestNativeConsentNotReused(t *testing.T) {
 		t.Errorf("native app with a remembered consent: %d to %q, want the consent page", rec.Code, rec.Header().Get("Location"))
 	}
 }
+
+// sessionClients returns the applications of the browser jar's session.
+func (e *testEnv) sessionClients(t *testing.T, jar cookieJar) string {
+	t.Helper()
+	s, err := e.store.Session(t.Context(), loginuiHash(jar), e.p.cfg.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(s.Clients, ",")
+}
+
+// An app whose consent page was only shown, or denied, is not one the
+// session signed in to: it must not join the session (the account page's
+// list, back-channel and front-channel logout) until the user allows it.
+// The fault tried: the session recorded the app as soon as /authorize or
+// the password sign-in saw it, before the consent page.
+func TestSessionJoinsOnlyApprovedApps(t *testing.T) {
+	t.Run("single sign-on, consent shown, then denied, then allowed", func(t *testing.T) {
+		e := newTestEnv(t)
+		jar := e.signedInJar(t) // through "web", a first-party client
+		if got := e.sessionClients(t, jar); got != "web" {
+			t.Fatalf("after signing in through web: session apps %q, want web", got)
+		}
+		rec, _ := e.authorizeAs(t, jar, "third", nil)
+		if !strings.HasPrefix(rec.Header().Get("Location"), consentPath) {
+			t.Fatalf("authorize for third: %d to %q, want the consent page", rec.Code, rec.Header().Get("Location"))
+		}
+		form, _ := e.consentForm(t, jar, rec.Header().Get("Location"))
+		if got := e.sessionClients(t, jar); got != "web" {
+			t.Errorf("consent page shown, not answered: session apps %q, want web only", got)
+		}
+		// prompt=none answering consent_required adds nothing either.
+		e.authorizeAs(t, jar, "third", url.Values{"prompt": {"none"}})
+		if got := e.sessionClients(t, jar); got != "web" {
+			t.Errorf("after consent_required: session apps %q, want web only", got)
+		}
+		form.Set("decision", "deny")
+		e.postFrom(jar, consentPath, form)
+		if got := e.sessionClients(t, jar); got != "web" {
+			t.Errorf("consent denied: session apps %q, want web only", got)
+		}
+
+		rec, _ = e.authorizeAs(t, jar, "third", nil)
+		form, _ = e.consentForm(t, jar, rec.Header().Get("Location"))
+		form.Set("decision", "allow")
+		if rec := e.postFrom(jar, consentPath, form); rec.Code != http.StatusSeeOther {
+			t.Fatalf("allow: status %d, want 303", rec.Code)
+		}
+		if got := e.sessionClients(t, jar); got != "web,third" {
+			t.Errorf("consent allowed: session apps %q, want web,third", got)
+		}
+		// A remembered consent: the code comes at once and the app stays.
+		if rec, _ := e.authorizeAs(t, jar, "third", nil); mustParseURL(t, rec.Header().Get("Location")).Query().Get("code") == "" {
+			t.Errorf("remembered consent: %q, want a code", rec.Header().Get("Location"))
+		}
+		if got := e.sessionClients(t, jar); got != "web,third" {
+			t.Errorf("after remembered consent: session apps %q, want web,third", got)
+		}
+	})
+
+	t.Run("password sign-in, consent shown, never answered", func(t *testing.T) {
+		e := newTestEnv(t)
+		jar := cookieJar{}
+		rec, _ := e.authorizeAs(t, jar, "third", nil)
+		loginLoc := rec.Header().Get("Location")
+		page := e.follow(t, jar, loginLoc)
+		m := csrfField.FindStringSubmatch(page.Body.String())
+		if m == nil {
+			t.Fatalf("login page: %d %s", page.Code, page.Body)
+		}
+		id := mustParseURL(t, loginLoc).Query().Get("id")
+		rec = e.postFrom(jar, "/login", url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}})
+		rec = e.follow(t, jar, rec.Header().Get("Location"))
+		if rec.Header().Get("Location") != consentURL(id) {
+			t.Fatalf("callback: %d to %q, want the consent page", rec.Code, rec.Header().Get("Location"))
+		}
+		e.consentForm(t, jar, rec.Header().Get("Location"))
+		if got := e.sessionClients(t, jar); got != "" {
+			t.Errorf("signed in for third, consent page only shown: session apps %q, want none", got)
+		}
+	})
+
+	t.Run("password sign-in with a remembered consent", func(t *testing.T) {
+		e := newTestEnv(t)
+		now := e.p.cfg.Now()
+		if err := e.store.SaveConsent(t.Context(), &storage.Consent{UserID: testUserID, ClientID: "third", Scopes: []string{"openid", "email"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		jar := cookieJar{}
+		e.signInTo(t, jar, "third", "openid email")
+		if got := e.sessionClients(t, jar); got != "third" {
+			t.Errorf("signed in for third with its consent remembered: session apps %q, want third", got)
+		}
+	})
+}

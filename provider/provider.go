@@ -172,6 +172,8 @@ type Provider struct {
 	keys    Keys
 	ui      *loginui.UI
 	clients *clientCache
+	// cors knows the origins of all public web clients (cors.go).
+	cors *corsOrigins
 	// jwks caches the key sets of clients' jwks_uri.
 	jwks *jwksCache
 	// assertions remembers used client assertion ids (the store).
@@ -234,6 +236,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		keys:         k,
 		ui:           ui,
 		clients:      newClientCache(store, cfg, 5*time.Second),
+		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
 		jwks:         newJWKSCache(cfg.Now),
 		verified:     newVerifiedTokens(16384),
 		assertions:   store,
@@ -285,8 +288,9 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 			}
 			return c.c, nil
 		},
-		Events:       p.emitUI,
-		LogoutQueued: p.kickLogouts,
+		Events:        p.emitUI,
+		LogoutQueued:  p.kickLogouts,
+		ConsentNeeded: p.consentNeeded,
 	})
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err

@@ -19,21 +19,28 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	if p.cfg.Metrics != nil && !p.cfg.MetricsOnAdmin {
 		r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
 	}
-	r.Get("/.well-known/openid-configuration", p.discoveryHandler)
-	r.Head("/.well-known/openid-configuration", p.discoveryHandler)
-	r.Method(http.MethodGet, "/keys", jwks)
-	r.Method(http.MethodHead, "/keys", jwks)
+	// Discovery and the JWKS are public: any web page may read them. The
+	// token, revocation and userinfo endpoints serve the pages of public
+	// web clients only, each its own (cors.go).
+	discovery := anyOrigin(http.HandlerFunc(p.discoveryHandler))
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
+		r.Method(m, "/.well-known/openid-configuration", discovery)
+		r.Method(m, "/keys", anyOrigin(jwks))
+	}
 
 	r.Get(authorizePath, p.authorize)
 	r.Post(authorizePath, p.authorize)
 	r.Get(callbackPath, p.callback)
 	r.Get(consentPath, p.consentPage)
 	r.Post(consentPath, p.consent)
-	r.Post(tokenPath, p.token)
-	r.Post(revokePath, p.revoke)
+	r.Post(tokenPath, p.formClientCORS(p.token))
+	r.Options(tokenPath, p.clientPreflight(http.MethodPost))
+	r.Post(revokePath, p.formClientCORS(p.revoke))
+	r.Options(revokePath, p.clientPreflight(http.MethodPost))
 	r.Post(introspectPath, p.introspect)
-	r.Get(userinfoPath, p.userinfo)
-	r.Post(userinfoPath, p.userinfo)
+	r.Get(userinfoPath, p.userinfoCORS(p.userinfo))
+	r.Post(userinfoPath, p.userinfoCORS(p.userinfo))
+	r.Options(userinfoPath, p.clientPreflight("GET, POST"))
 	r.Get(endSessionPath, p.endSession)
 	r.Post(endSessionPath, p.endSession)
 	r.Get(signedOutPath, func(w http.ResponseWriter, r *http.Request) { p.ui.SignedOut(r.Context(), w, nil, "", "") })

@@ -44,6 +44,12 @@ type Client struct {
 	ApplicationType         string // web | native
 	// Scopes the client may request beyond the standard OIDC ones.
 	Scopes []string
+	// AllowedCORSOrigins are web origins (scheme://host[:port], https or
+	// loopback http, no path) besides those of its redirect URIs from which
+	// a public web client may call the token, revocation and userinfo
+	// endpoints in a browser (clients.yaml's allowed_cors_origins). Nil or
+	// empty: only the redirect URIs' origins.
+	AllowedCORSOrigins []string
 	// IDTokenSignedResponseAlg is the JWS algorithm the client registered
 	// for its ID tokens (id_token_signed_response_alg, OpenID Connect
 	// Dynamic Client Registration §2): RS256, ES256 or EdDSA, or "" for the

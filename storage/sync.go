@@ -77,6 +77,7 @@ func sameClient(a, b *Client) bool {
 		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
 		a.ApplicationType == b.ApplicationType &&
 		slices.Equal(a.Scopes, b.Scopes) &&
+		slices.Equal(a.AllowedCORSOrigins, b.AllowedCORSOrigins) &&
 		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg &&
 		a.AccessTokenFormat == b.AccessTokenFormat &&
 		bytes.Equal(a.JWKS, b.JWKS) &&

@@ -246,6 +246,7 @@ func clientFields() []clientField {
 		{key: "grant_types", value: func(c *storage.Client) string { return list(c.GrantTypes) }},
 		{key: "response_types", value: func(c *storage.Client) string { return list(c.ResponseTypes) }},
 		{key: "scope", value: func(c *storage.Client) string { return strings.Join(c.Scopes, " ") }},
+		{key: keyCORSOrigins, value: func(c *storage.Client) string { return list(c.AllowedCORSOrigins) }},
 		{key: "id_token_signed_response_alg", value: func(c *storage.Client) string { return orDefault(c.IDTokenSignedResponseAlg, "server default") }},
 		{key: "access_token_format", value: func(c *storage.Client) string { return orDefault(c.AccessTokenFormat, accessTokenJWT) }},
 		{key: "jwks", value: func(c *storage.Client) string { return string(c.JWKS) }, changed: "jwks changed"},
@@ -362,6 +363,7 @@ type shownClient struct {
 	GrantTypes                        []string        `json:"grant_types"`
 	ResponseTypes                     []string        `json:"response_types"`
 	Scope                             string          `json:"scope,omitempty"`
+	AllowedCORSOrigins                []string        `json:"allowed_cors_origins,omitempty"`
 	IDTokenSignedResponseAlg          string          `json:"id_token_signed_response_alg,omitempty"`
 	AccessTokenFormat                 string          `json:"access_token_format"`
 	JWKS                              json.RawMessage `json:"jwks,omitempty"`
@@ -407,6 +409,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			GrantTypes:                        c.GrantTypes,
 			ResponseTypes:                     c.ResponseTypes,
 			Scope:                             strings.Join(c.Scopes, " "),
+			AllowedCORSOrigins:                c.AllowedCORSOrigins,
 			IDTokenSignedResponseAlg:          c.IDTokenSignedResponseAlg,
 			AccessTokenFormat:                 orDefault(c.AccessTokenFormat, accessTokenJWT),
 			JWKS:                              c.JWKS,

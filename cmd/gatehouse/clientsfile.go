@@ -45,6 +45,11 @@ const (
 	keyFrontchannelSessReq   = "frontchannel_logout_session_required"
 )
 
+// keyCORSOrigins lists the web origins, besides those of its redirect
+// URIs, from which a public web client may call the token, revocation and
+// userinfo endpoints in a browser.
+const keyCORSOrigins = "allowed_cors_origins"
+
 // Keys of the per-client refresh-token policy in clients.yaml: durations
 // like 10s, 30m or 720h.
 const (
@@ -270,7 +275,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 				continue
 			}
 			jwks = raw
-		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types":
+		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", keyCORSOrigins:
 			list, ok := p.stringList(v, field, lines, key)
 			if ok {
 				lists[key] = list
@@ -295,6 +300,7 @@ func (p *clientsFileParser) parseClient(item *yaml.Node, index int) (c storage.C
 	}
 	c.RedirectURIs = lists["redirect_uris"]
 	c.PostLogoutRedirectURIs = lists["post_logout_redirect_uris"]
+	c.AllowedCORSOrigins = lists[keyCORSOrigins]
 	c.GrantTypes = []string{grantAuthorizationCode}
 	if gt, given := lists["grant_types"]; given {
 		c.GrantTypes = gt
@@ -726,6 +732,7 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 	}
 	checkURIList(c.RedirectURIs, "redirect_uris", c.ApplicationType, bad)
 	checkURIList(c.PostLogoutRedirectURIs, "post_logout_redirect_uris", c.ApplicationType, bad)
+	checkCORSOrigins(c, bad)
 
 	if alg := c.IDTokenSignedResponseAlg; alg != "" && !slices.Contains(keys.KeptAlgorithms(), alg) {
 		msg := fmt.Sprintf("%q is not supported: use RS256, ES256 or EdDSA (leave it out for the server's default, RS256)", alg)
@@ -874,6 +881,76 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 	}
 }
 
+// checkCORSOrigins checks allowed_cors_origins: only a public web client
+// (token_endpoint_auth_method none, application_type web) has any, as a
+// confidential client's secret must never be in a browser and a native app
+// is no web page; each is an origin as a browser sends it in Origin
+// (checkCORSOrigin), listed once.
+func checkCORSOrigins(c *storage.Client, bad func(field, msg string)) {
+	if len(c.AllowedCORSOrigins) == 0 {
+		return
+	}
+	if c.TokenEndpointAuthMethod != authMethodNone || c.ApplicationType != appTypeWeb {
+		bad(keyCORSOrigins, "only public web clients (token_endpoint_auth_method none, application_type web) are called from browsers: "+
+			"a confidential client's secret must stay on its server, and a native app is no web page; remove it")
+		return
+	}
+	for i, o := range c.AllowedCORSOrigins {
+		field := fmt.Sprintf("%s[%d]", keyCORSOrigins, i)
+		if msg := checkCORSOrigin(o); msg != "" {
+			bad(field, msg)
+		}
+		if slices.Index(c.AllowedCORSOrigins, o) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", o))
+		}
+	}
+}
+
+// checkCORSOrigin returns what is wrong with an allowed CORS origin, or
+// "": it must be written exactly as browsers send Origin (RFC 6454 §6.2:
+// scheme://host with the port only when not the scheme's default, no
+// path, not even /), be https, or http on a loopback host, and name one
+// origin: no wildcard, no null.
+func checkCORSOrigin(raw string) string {
+	switch {
+	case raw == "":
+		return "must not be empty"
+	case strings.Contains(raw, "*"):
+		return "must not contain a wildcard (*): list every origin in full; they are compared exactly"
+	case raw == "null":
+		return `"null" is the origin of sandboxed and file pages, shared by all of them: it cannot be allowed`
+	case strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		return "must be ASCII without spaces or control characters"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "must be an origin: scheme://host[:port], such as https://app.example.com"
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(raw, "?#@") {
+		return fmt.Sprintf("must be an origin only, without path, query or user info: write %q", u.Scheme+"://"+u.Host)
+	}
+	if port := u.Port(); strings.HasSuffix(u.Host, ":") || (port != "" && !provider.ValidRedirectPort(port)) {
+		return fmt.Sprintf("port %q is not a TCP port: write 1 to 65535 without leading zeros", port)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHostname(u.Hostname()) {
+			return "must use https: http is only allowed for the loopback hosts 127.0.0.1, [::1] and localhost"
+		}
+	default:
+		return fmt.Sprintf("scheme %q is not allowed: use https (or http on a loopback host)", u.Scheme)
+	}
+	host := u.Host
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	if norm := u.Scheme + "://" + strings.ToLower(host); norm != raw {
+		return fmt.Sprintf("is not written as browsers send it in Origin: write %q", norm)
+	}
+	return ""
+}
+
 // origin returns scheme://host:port of an http(s) URL, the port written
 // out even when it is the scheme's default.
 func origin(u *url.URL) string {
@@ -994,6 +1071,9 @@ func checkRedirectURI(raw, appType string) string {
 	}
 	if strings.HasSuffix(u.Host, ":") {
 		return "has an empty port: leave out the colon"
+	}
+	if port := u.Port(); port != "" && !provider.ValidRedirectPort(port) {
+		return fmt.Sprintf("port %q is not a TCP port: write 1 to 65535 without leading zeros (a native app's loopback redirect may leave it out: any port matches, RFC 8252 §7.3)", port)
 	}
 	if msg := checkPercentEncoding(raw); msg != "" {
 		return msg

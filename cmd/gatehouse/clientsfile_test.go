@@ -2,9 +2,11 @@ package main
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +183,8 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"alias", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &r [https://a.example/cb]\n    post_logout_redirect_uris: *r\n", "clients.yaml:7: clients[1].post_logout_redirect_uris: must be a list"},
 		{"redirect_uris not a list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: https://a.example/cb\n", "clients.yaml:6: clients[1].redirect_uris: must be a list"},
 		{"redirect_uris element a list", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - [https://a.example/cb]\n", "clients.yaml:7: clients[1].redirect_uris[0]: must be a single value"},
+		{"native loopback port 0", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: none\n    redirect_uris:\n      - http://127.0.0.1/cb\n      - http://127.0.0.1:0/cb\n", `clients.yaml:9: clients[1].redirect_uris[1]: port "0" is not a TCP port`},
+		{"native loopback port 99999", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: none\n    redirect_uris: [\"http://[::1]:99999/cb\"]\n", `clients.yaml:7: clients[1].redirect_uris[0]: port "99999" is not a TCP port`},
 		{"redirect_uris missing", head + "  - client_id: a\n    token_endpoint_auth_method: none\n", "clients.yaml:4: clients[1].redirect_uris: required for the authorization_code grant"},
 		{"redirect_uris empty", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: []\n", "clients.yaml:6: clients[1].redirect_uris: required"},
 		{"client_credentials for a public client", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, client_credentials]\n", "clients.yaml:7: clients[1].grant_types[1]: client_credentials needs a confidential client"},
@@ -420,6 +424,21 @@ func TestCheckRedirectURI(t *testing.T) {
 		{"https://app.example.com/a%252Fb", "web", ""}, // an encoded %: legitimate, compared exactly
 		{"https://app.example.com/%zz", "web", "is not a valid URI"},
 		{"https://app.example.com:/cb", "web", "empty port"},
+		// Ports: 1–65535 in plain decimal, as authorize matches loopback
+		// ports (provider.ValidRedirectPort).
+		{"http://127.0.0.1:65535/callback", "native", ""},
+		{"http://127.0.0.1:1/callback", "web", ""},
+		{"http://127.0.0.1:0/callback", "native", "is not a TCP port"},
+		{"http://127.0.0.1:99999/callback", "native", "is not a TCP port"},
+		{"http://[::1]:65536/callback", "native", "is not a TCP port"},
+		{"http://localhost:0/callback", "web", "is not a TCP port"},
+		{"http://127.0.0.1:080/callback", "web", "is not a TCP port"},
+		{"https://app.example.com:0/cb", "web", "is not a TCP port"},
+		{"https://app.example.com:08443/cb", "web", "is not a TCP port"},
+		{"https://app.example.com:123456/cb", "web", "is not a TCP port"},
+		{"http://127.0.0.1:+80/callback", "native", "is not a valid URI"},
+		{"http://127.0.0.1:-80/callback", "native", "is not a valid URI"},
+		{"https://app.example.com:0/backchannel", "web", "is not a TCP port"},
 		{"https:/cb", "web", "must have a host"},
 		{"https:cb", "web", "must have a host"},
 		{"http:///cb", "web", "must have a host"},
@@ -433,6 +452,94 @@ func TestCheckRedirectURI(t *testing.T) {
 		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
 			t.Errorf("checkRedirectURI(%q, %s) = %q, want %q", tt.uri, tt.appType, got, tt.want)
 		}
+	}
+}
+
+// allowed_cors_origins takes origins exactly as browsers send them in
+// Origin; anything else (a path, a wildcard, http off loopback, null, a
+// default port written out) is refused with what to write instead.
+func TestCheckCORSOrigin(t *testing.T) {
+	tests := []struct {
+		origin string
+		want   string // "" means accepted
+	}{
+		{"https://app.example.com", ""},
+		{"https://app.example.com:8443", ""},
+		{"http://localhost:5173", ""},
+		{"http://127.0.0.1:3000", ""},
+		{"http://[::1]:3000", ""},
+		{"http://localhost", ""},
+
+		{"", "must not be empty"},
+		{"*", "wildcard"},
+		{"https://*.example.com", "wildcard"},
+		{"null", `"null" is the origin of sandboxed`},
+		{"https://app.example.com/", `without path, query or user info: write "https://app.example.com"`},
+		{"https://app.example.com/callback", `write "https://app.example.com"`},
+		{"https://app.example.com?x=1", "without path, query"},
+		{"https://app.example.com?", "without path, query"},
+		{"https://app.example.com#x", "without path, query"},
+		{"https://user@app.example.com", "without path, query or user info"},
+		{"http://app.example.com", "must use https"},
+		{"http://localhost.evil.example", "must use https"},
+		{"ftp://app.example.com", `scheme "ftp" is not allowed`},
+		{"chrome-extension://abcdef", `scheme "chrome-extension" is not allowed`},
+		{"app.example.com", "must be an origin"},
+		{"//app.example.com", "must be an origin"},
+		{"https://", "must be an origin"},
+		{"https://app.example.com:443", `write "https://app.example.com"`},
+		{"http://localhost:80", `write "http://localhost"`},
+		{"https://APP.example.com", `write "https://app.example.com"`},
+		{"HTTPS://app.example.com", `write "https://app.example.com"`},
+		{"https://app.example.com:0", "is not a TCP port"},
+		{"https://app.example.com:99999", "is not a TCP port"},
+		{"https://app.example.com:08443", "is not a TCP port"},
+		{"https://app.example.com:", "is not a TCP port"},
+		{"https://app.example.com ", "must be ASCII without spaces"},
+		{"https://app.exämple.com", "must be ASCII"},
+	}
+	for _, tt := range tests {
+		got := checkCORSOrigin(tt.origin)
+		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("checkCORSOrigin(%q) = %q, want %q", tt.origin, got, tt.want)
+		}
+	}
+}
+
+// A public web client's allowed_cors_origins are parsed and stored; other
+// clients may not have any, and each problem names its element and line.
+func TestParseClientsFileCORSOrigins(t *testing.T) {
+	const spa = "clients:\n  - client_id: spa\n    token_endpoint_auth_method: none\n    redirect_uris: [https://spa.example/cb]\n"
+	got, err := parseClientsFile([]byte(spa+"    allowed_cors_origins: [https://app.example.com, \"http://localhost:5173\"]\n"),
+		"clients.yaml", clientsTestEnv(), clientsTestFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://app.example.com", "http://localhost:5173"}; !reflect.DeepEqual(got[0].AllowedCORSOrigins, want) {
+		t.Errorf("AllowedCORSOrigins: got %q, want %q", got[0].AllowedCORSOrigins, want)
+	}
+	if err := validateClient(got[0]); err != nil {
+		t.Errorf("validateClient: %v", err)
+	}
+	for _, tt := range []struct {
+		name, file, want string
+	}{
+		{"path", spa + "    allowed_cors_origins:\n      - https://ok.example\n      - https://app.example.com/cb\n",
+			`clients.yaml:7: clients[0].allowed_cors_origins[1]: must be an origin only, without path, query or user info: write "https://app.example.com"`},
+		{"wildcard", spa + "    allowed_cors_origins: [\"*\"]\n", "clients.yaml:5: clients[0].allowed_cors_origins[0]: must not contain a wildcard"},
+		{"twice", spa + "    allowed_cors_origins: [https://a.example, https://a.example]\n", `clients.yaml:5: clients[0].allowed_cors_origins[1]: "https://a.example" is listed twice`},
+		{"not a list", spa + "    allowed_cors_origins: https://a.example\n", "clients.yaml:5: clients[0].allowed_cors_origins: must be a list"},
+		{"confidential client", "clients:\n  - client_id: web\n    client_secret_env: A_SECRET\n    redirect_uris: [https://web.example/cb]\n    allowed_cors_origins: [https://web.example]\n",
+			"clients.yaml:5: clients[0].allowed_cors_origins: only public web clients"},
+		{"native client", "clients:\n  - client_id: app\n    application_type: native\n    token_endpoint_auth_method: none\n    redirect_uris: [com.example.app:/cb]\n    allowed_cors_origins: [https://app.example]\n",
+			"clients.yaml:6: clients[0].allowed_cors_origins: only public web clients"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseClientsFile([]byte(tt.file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 
@@ -691,6 +798,7 @@ func FuzzParseClientsFile(f *testing.F) {
 	f.Add([]byte("clients:\n  - client_id: a\n    redirect_uris: [http://a.example/cb]\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &x [https://a/cb]\n    post_logout_redirect_uris: *x\n"))
 	f.Add([]byte("clients:\n  - {client_id: a, client_id: b}\n  - client_id: a\n---\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n    allowed_cors_origins: [https://b.example, \"http://[::1]:3000\", https://c:443/x]\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n    grant_types: [authorization_code, refresh_token]\n    refresh_token_grace_period: 0s\n    refresh_token_idle_ttl: 1h\n    refresh_token_absolute_ttl: 24h\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clients, err := parseClientsFile(data, "clients.yaml", clientsTestEnv(), clientsTestFiles())
@@ -795,4 +903,46 @@ func TestParseClientsFilePrivateKeyJWT(t *testing.T) {
 	if err := validateClient(c); err == nil {
 		t.Error("validateClient accepted a private_key_jwt client with a secret hash")
 	}
+}
+
+// FuzzCheckCORSOrigin: whatever checkCORSOrigin accepts is one origin
+// exactly as browsers send it in Origin — https, or http on a loopback
+// host; a lowercase host; a port of 1–65535 without leading zeros, never
+// the scheme's default; nothing after it — and never a wildcard or null.
+func FuzzCheckCORSOrigin(f *testing.F) {
+	for _, s := range []string{
+		"https://app.example.com", "https://app.example.com:8443", "http://localhost:5173", "http://[::1]:3000",
+		"https://app.example.com/", "https://*.example.com", "null", "http://app.example.com", "https://app.example.com:443",
+		"https://APP.example.com", "https://u@app.example.com", "https://app.example.com:0", "https://app.example.com?",
+		"http://127.0.0.1:080", "https://app.example.com#", "https://[::1]", "https://a%2eb",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, origin string) {
+		if checkCORSOrigin(origin) != "" {
+			return
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", origin, err)
+		}
+		if origin != u.Scheme+"://"+u.Host || u.Host != strings.ToLower(u.Host) || strings.Contains(origin, "*") || origin == "null" {
+			t.Fatalf("accepted %q, which is not scheme://host in lowercase", origin)
+		}
+		switch {
+		case u.Scheme == "https":
+		case u.Scheme == "http" && isLoopbackHostname(u.Hostname()):
+		default:
+			t.Fatalf("accepted %q: scheme %q on host %q", origin, u.Scheme, u.Hostname())
+		}
+		if p := u.Port(); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+				t.Fatalf("accepted %q with port %q", origin, p)
+			}
+			if (u.Scheme == "https" && n == 443) || (u.Scheme == "http" && n == 80) {
+				t.Fatalf("accepted %q with the scheme's default port written out", origin)
+			}
+		}
+	})
 }

@@ -14,13 +14,13 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
-	frontchannel_logout_session_required, disabled, created_at, updated_at`
+	frontchannel_logout_session_required, allowed_cors_origins, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
 		c                                   storage.Client
 		redirect, postLogout, grants, resps string
-		scopes                              string
+		scopes, corsOrigins                 string
 		created, updated                    sql.NullInt64
 		grace, idle, absolute               int64
 		jwks                                string
@@ -29,7 +29,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
 		&scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
-		&c.FrontchannelLogoutSessionRequired, &c.Disabled, &created, &updated)
+		&c.FrontchannelLogoutSessionRequired, &corsOrigins, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +39,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 	c.GrantTypes = d.strings(grants)
 	c.ResponseTypes = d.strings(resps)
 	c.Scopes = d.strings(scopes)
+	c.AllowedCORSOrigins = d.strings(corsOrigins)
 	if jwks != "" {
 		c.JWKS = []byte(jwks)
 	}
@@ -115,13 +116,13 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	for _, c := range plan.Create {
 		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, c.SkipConsent,
 			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI,
-			c.FrontchannelLogoutSessionRequired, n, n)
+			c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
@@ -134,7 +135,7 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 			refresh_token_idle_ttl = ?, refresh_token_absolute_ttl = ?, jwks = ?, jwks_uri = ?,
 			skip_consent = ?, backchannel_logout_uri = ?, backchannel_logout_session_required = ?,
 			frontchannel_logout_uri = ?, frontchannel_logout_session_required = ?,
-			disabled = 0, updated_at = ?
+			allowed_cors_origins = ?, disabled = 0, updated_at = ?
 			WHERE id = ?`,
 			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
 			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
@@ -142,7 +143,7 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 			c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
-			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, n, c.ID)
+			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), n, c.ID)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}

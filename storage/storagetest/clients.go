@@ -31,6 +31,7 @@ func newClient(id string) storage.Client {
 		TokenEndpointAuthMethod:  "client_secret_basic",
 		ApplicationType:          "web",
 		Scopes:                   []string{},
+		AllowedCORSOrigins:       []string{"https://" + id + ".example:8443", "http://localhost:3000"},
 		IDTokenSignedResponseAlg: "ES256",
 		AccessTokenFormat:        "jwt",
 		RefreshGracePeriod:       10 * time.Second,
@@ -105,6 +106,7 @@ func testSyncCreates(t *testing.T, s Store) {
 	a, b, c := newClient("a"), newClient("b"), newClient("c")
 	b.SecretHash, b.TokenEndpointAuthMethod, b.ApplicationType = "", "none", "native"
 	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
+	b.AllowedCORSOrigins, c.AllowedCORSOrigins = nil, []string{}
 	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
 	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
 	// Access token format: "" (jwt) round-trips as "", jwt as jwt (a),
@@ -153,6 +155,9 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"auth-method", func(c *storage.Client) { c.TokenEndpointAuthMethod = "client_secret_post" }},
 		{"app-type", func(c *storage.Client) { c.ApplicationType = "native" }},
 		{"scopes", func(c *storage.Client) { c.Scopes = []string{"api"} }},
+		{"cors-origins", func(c *storage.Client) { c.AllowedCORSOrigins = append(c.AllowedCORSOrigins, "https://new.example") }},
+		{"cors-origins-reordered", func(c *storage.Client) { slices.Reverse(c.AllowedCORSOrigins) }},
+		{"cors-origins-removed", func(c *storage.Client) { c.AllowedCORSOrigins = nil }},
 		{"id-token-alg", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "EdDSA" }},
 		{"id-token-alg-removed", func(c *storage.Client) { c.IDTokenSignedResponseAlg = "" }},
 		{"access-token-format", func(c *storage.Client) { c.AccessTokenFormat = "opaque" }},
@@ -179,6 +184,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		c := newClient(m.id)
 		first = append(first, c)
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
+		c.AllowedCORSOrigins = slices.Clone(c.AllowedCORSOrigins)
 		m.mutate(&c)
 		second = append(second, c)
 		updated = append(updated, m.id)
