@@ -3,10 +3,12 @@ package provider
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 const endSessionPath = "/end_session"
@@ -50,8 +52,14 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	appName := ""
 	if v.ClientID != "" {
-		if c, err := p.clients.get(ctx, v.ClientID); err == nil {
+		c, err := p.clients.get(ctx, v.ClientID)
+		if err == nil {
 			appName = c.c.Name
+		}
+		if req.PostLogoutRedirectURI != "" && (err != nil || !postLogoutRedirectAllowed(c.c, req.PostLogoutRedirectURI)) {
+			p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-out request",
+				"The application's sign-out request is not valid, so Gatehouse will not send you anywhere.", "invalid_request")
+			return
 		}
 	}
 	redirect := v.RedirectURI
@@ -79,4 +87,25 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.ui.SignedOut(ctx, w, ended, redirect, appName)
+}
+
+// postLogoutRedirectAllowed reports whether uri is one of c's registered
+// post_logout_redirect_uris, compared as redirect URIs are
+// (redirectAllowed): exactly, except that a native client's loopback URI
+// may come with another port. op's own check lets a native client's
+// loopback URI change its host (any 127/8 address, ::1, localhost) and
+// scheme as well, so Gatehouse checks again after it.
+func postLogoutRedirectAllowed(c *storage.Client, uri string) bool {
+	if slices.Contains(c.PostLogoutRedirectURIs, uri) {
+		return true
+	}
+	if c.ApplicationType != "native" {
+		return false
+	}
+	for _, reg := range c.PostLogoutRedirectURIs {
+		if loopbackMatch(reg, uri) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -168,5 +169,37 @@ func TestLogoutExpiredHint(t *testing.T) {
 	}
 	if _, ok := jar["__Host-gatehouse-session"]; ok {
 		t.Error("session cookie not cleared after logout with an expired hint")
+	}
+}
+
+// A native client's loopback post_logout_redirect_uri is matched like its
+// redirect URIs: any port, but the registered scheme and host exactly (op
+// alone let the host be any loopback name or address, and https).
+func TestEndSessionNativeLoopbackRedirect(t *testing.T) {
+	e := newLiveFuzzEnv(t, logoutClients()...)
+	for uri, allowed := range map[string]bool{
+		"http://127.0.0.1/bye":            true,
+		"http://127.0.0.1:4000/bye":       true,
+		"com.example.app:/bye":            true,
+		"http://localhost:4000/bye":       false,
+		"https://127.0.0.1/bye":           false,
+		"http://127.0.0.2/bye":            false,
+		"http://[::1]:4000/bye":           false,
+		"http://evil@127.0.0.1:4000/bye":  false,
+		"http://127.0.0.1:4000/bye/":      false,
+		"http://127.0.0.1:4000/bye?x=1":   false,
+		"com.example.app:/bye/../evil":    false,
+		"http://127.0.0.1:4000/bye#frag":  false,
+		"http://127.0.0.1:4000/other/bye": false,
+	} {
+		q := url.Values{"client_id": {"logout-native"}, "post_logout_redirect_uri": {uri}, "state": {"s"}}
+		rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+endSessionPath+"?"+q.Encode(), nil))
+		loc := rec.Header().Get("Location")
+		switch {
+		case allowed && (rec.Code != http.StatusFound || loc != uri+"?state=s"):
+			t.Errorf("%s: got %d to %q, want 302 to it with state", uri, rec.Code, loc)
+		case !allowed && (rec.Code != http.StatusBadRequest || loc != ""):
+			t.Errorf("%s: got %d to %q, want 400 and no redirect", uri, rec.Code, loc)
+		}
 	}
 }

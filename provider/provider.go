@@ -19,6 +19,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -203,6 +204,40 @@ type opServer struct {
 func (opServer) GrantTypeJWTAuthorizationSupported() bool { return false }
 func (opServer) GrantTypeTokenExchangeSupported() bool    { return false }
 func (opServer) GrantTypeDeviceCodeSupported() bool       { return false }
+
+// Decoder is op's form decoder with parameter names matched exactly. Every
+// request op parses (authorize, token, end_session) goes through it.
+func (s opServer) Decoder() httphelper.Decoder { return exactNames{s.Provider.Decoder()} }
+
+// exactNames decodes forms like inner, but only from parameters whose names
+// can be OAuth or OpenID parameter names: lowercase ASCII letters, digits
+// and underscores. op's own decoder (zitadel/schema) compares names ignoring
+// case (Unicode folding) and, given two spellings of one name, keeps either,
+// so "Redirect_Uri=https://evil.example" next to the redirect_uri Gatehouse
+// checked reached op as the redirect URI. Any other name is an unrecognized
+// parameter, which RFC 6749 §3.1 says to ignore.
+type exactNames struct{ inner httphelper.Decoder }
+
+func (d exactNames) Decode(dst any, src map[string][]string) error {
+	exact := make(map[string][]string, len(src))
+	for name, values := range src {
+		if parameterName(name) {
+			exact[name] = values
+		}
+	}
+	return d.inner.Decode(dst, exact)
+}
+
+// parameterName reports whether name is made of lowercase ASCII letters,
+// digits and underscores only, as every OAuth and OpenID parameter is.
+func parameterName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // New builds the provider. ui serves the login pages and owns the browser
 // cookies; the provider routes to it.
