@@ -28,7 +28,9 @@ import (
 // same code and verifier once the stores answer again; if even the release
 // fails, the claim lapses with its lease. Of concurrent redemptions one
 // claims the code; the others get 503 and, on their retry, find the code
-// redeemed (invalid_grant, and the family revoked as for any reuse).
+// redeemed (invalid_grant, and the family revoked as for any reuse: the
+// store remembers a redeemed code until its expiry; an unknown or expired
+// code is invalid_grant and revokes nothing).
 
 const (
 	// codeClaimLease bounds how long one redemption attempt holds a code:
@@ -57,9 +59,14 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 		p.tokenError(w, r, oidc.ErrUnauthorizedClient().WithDescription("the client is not registered for the authorization_code grant"))
 		return
 	}
-	// A code opens under a code key still kept, or it is not ours (or too
-	// old): no store lookup for garbage.
-	requestID, err := p.op.Crypto().Decrypt(code)
+	// A code is a compact JWE, base64url parts and dots, and opens under a
+	// code key still kept, or it is not ours (or too old): no store lookup
+	// for garbage, nor for another spelling of a code (go-jose skips white
+	// space), which could never match its stored hash.
+	requestID, err := "", errBadCode
+	if strings.Trim(code, base64URLChars+".") == "" {
+		requestID, err = p.op.Crypto().Decrypt(code)
+	}
 	if err != nil {
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid or has expired"))
 		return
@@ -74,10 +81,13 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	}
 	ar, err := p.store.ClaimCode(ctx, hash, claim, p.cfg.Now(), codeClaimLease)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		// Redeemed before, or expired: a second use revokes what the
-		// first one issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+	case errors.Is(err, storage.ErrRedeemed):
+		// A second use revokes what the first one issued (RFC 6749
+		// §4.1.2, RFC 9700 §4.2.4).
 		p.revokeCodeFamily(ctx, hash)
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code has already been used or has expired"))
+		return
+	case errors.Is(err, storage.ErrNotFound):
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code has already been used or has expired"))
 		return
 	case errors.Is(err, storage.ErrConflict):
@@ -219,6 +229,12 @@ func checkCodeVerifier(ar authRequest, verifier string, public bool) *oidc.Error
 	}
 	return nil
 }
+
+// errBadCode: a code that is not a compact JWE.
+var errBadCode = errors.New("malformed authorization code")
+
+// base64URLChars is the base64url alphabet (RFC 4648 §5).
+const base64URLChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // validVerifier reports whether v is a PKCE code verifier: 43 to 128
 // unreserved characters (RFC 7636 §4.1).

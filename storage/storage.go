@@ -26,6 +26,10 @@ var (
 	// refresh token that is gone answers ErrNotFound instead: to the caller
 	// a used code and an unknown one are the same.
 	ErrConflict = errors.New("storage: conflict")
+	// ErrRedeemed: the authorization code was redeemed already (and is
+	// remembered as such until its expiry; after that it is ErrNotFound).
+	// A second use of a code is a sign of theft (RFC 6749 §4.1.2).
+	ErrRedeemed = errors.New("storage: already redeemed")
 )
 
 // Client is a relying party. Clients come from clients.yaml and are synced
@@ -400,8 +404,9 @@ type AuthRequests interface {
 	// ClaimCode reserves the live, unredeemed request holding codeHash for
 	// the attempt claim until now+lease and returns it. The same claim may
 	// claim again (renewing its lease), and a lapsed claim is taken over.
-	// ErrNotFound if no live request holds the code, or its code was
-	// redeemed; ErrConflict if another claim's lease is still running. Of
+	// ErrRedeemed if the code was redeemed (until its expiry); ErrNotFound
+	// if no live request holds the code; ErrConflict if another claim's
+	// lease is still running. Of
 	// any number of concurrent calls with different claims, at most one
 	// succeeds while its lease runs.
 	ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*AuthRequest, error)

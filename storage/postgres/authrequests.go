@@ -187,12 +187,15 @@ func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.
 	if err = wrap(op, err); !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	var held bool
-	err = s.pool.QueryRow(ctx, `SELECT true FROM auth_requests
-		WHERE code_hash = $1 AND expires_at > $2 AND NOT code_redeemed AND code_claim_until > $2`,
-		codeHash, n).Scan(&held)
+	var redeemed bool
+	err = s.pool.QueryRow(ctx, `SELECT code_redeemed FROM auth_requests
+		WHERE code_hash = $1 AND expires_at > $2 AND (code_redeemed OR code_claim_until > $2)`,
+		codeHash, n).Scan(&redeemed)
 	if err != nil {
 		return nil, wrap(op, err)
+	}
+	if redeemed {
+		return nil, fmt.Errorf("postgres: %s: %w", op, storage.ErrRedeemed)
 	}
 	return nil, fmt.Errorf("postgres: %s: another redemption holds it: %w", op, storage.ErrConflict)
 }

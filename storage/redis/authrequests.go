@@ -262,14 +262,15 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 // (a stamp), rd marks the code redeemed. ARGV[1] and ARGV[2] are now.
 
 // claimCodeLua claims the code for ARGV[3] until the stamp ARGV[4], ARGV[5]
-// and returns {1, the new value}; {0} if the code is absent, expired or
-// redeemed, {2} while another claim's lease runs.
+// and returns {1, the new value}; {0} if the code is absent or expired,
+// {2} while another claim's lease runs, {3} if it was redeemed.
 const claimCodeLua = liveLua + `
 local v = redis.call('GET', KEYS[1])
 if not v then return {0} end
 local r = cjson.decode(v)
 local s, n = tonumber(ARGV[1]), tonumber(ARGV[2])
-if r.rd or not live(r.x, s, n) then return {0} end
+if not live(r.x, s, n) then return {0} end
+if r.rd then return {3} end
 if r.k and r.k ~= ARGV[3] and live(r.ku, s, n) then return {2} end
 r.k = ARGV[3]
 r.ku = {tonumber(ARGV[4]), tonumber(ARGV[5])}
@@ -328,6 +329,8 @@ func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.
 	case 1:
 	case 2:
 		return nil, conflict(op, "another redemption holds it")
+	case 3:
+		return nil, fmt.Errorf("redis: %s: %w", op, storage.ErrRedeemed)
 	default:
 		return nil, notFound(op)
 	}

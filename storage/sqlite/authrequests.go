@@ -186,7 +186,8 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 // claim until now+lease, in one conditional UPDATE ... RETURNING (SQLite
 // runs one writer at a time, so of concurrent claims the first wins and
 // the others no longer match). When nothing matched, a second read says
-// why: ErrConflict while another claim's lease runs, ErrNotFound otherwise.
+// why: ErrRedeemed for a redeemed code, ErrConflict while another claim's
+// lease runs, ErrNotFound otherwise.
 func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*storage.AuthRequest, error) {
 	op := "claim code"
 	if codeHash == "" || claim == "" {
@@ -208,12 +209,15 @@ func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.
 	if err = wrap(op, err); !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	var held bool
-	err = s.queryRow(ctx, `SELECT 1 FROM auth_requests
-		WHERE code_hash = ? AND expires_at > ? AND code_redeemed = 0 AND code_claim_until > ?`,
-		codeHash, n, n).Scan(&held)
+	var redeemed bool
+	err = s.queryRow(ctx, `SELECT code_redeemed FROM auth_requests
+		WHERE code_hash = ? AND expires_at > ? AND (code_redeemed = 1 OR code_claim_until > ?)`,
+		codeHash, n, n).Scan(&redeemed)
 	if err != nil {
 		return nil, wrap(op, err)
+	}
+	if redeemed {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, storage.ErrRedeemed)
 	}
 	return nil, fmt.Errorf("sqlite: %s: another redemption holds it: %w", op, storage.ErrConflict)
 }

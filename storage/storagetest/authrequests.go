@@ -155,8 +155,8 @@ func testAuthRequestRoundTrip(t *testing.T, s Store) {
 	taken, err := redeemCode(t, s, "code-done", "claim-1", t0)
 	check(t, "redeem code-done", err)
 	wantEqual(t, "ClaimCode(code-done)", *taken, done)
-	if _, err := s.ClaimCode(t.Context(), "code-done", "claim-2", t0, claimLease); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("ClaimCode(code-done) after it was redeemed: got %v, want ErrNotFound", err)
+	if _, err := s.ClaimCode(t.Context(), "code-done", "claim-2", t0, claimLease); !errors.Is(err, storage.ErrRedeemed) {
+		t.Errorf("ClaimCode(code-done) after it was redeemed: got %v, want ErrRedeemed", err)
 	}
 }
 
@@ -355,10 +355,13 @@ func testRedeemCode(t *testing.T, s Store) {
 	check(t, "ReleaseCode after RedeemCode", s.ReleaseCode(t.Context(), "code-1", "claim-1"))
 	for _, claim := range []string{"claim-1", "claim-2"} {
 		_, err = s.ClaimCode(t.Context(), "code-1", claim, now, claimLease)
-		wantErr(t, "ClaimCode("+claim+") after RedeemCode", err, storage.ErrNotFound)
+		wantErr(t, "ClaimCode("+claim+") after RedeemCode", err, storage.ErrRedeemed)
 		_, err = s.ClaimCode(t.Context(), "code-1", claim, now.Add(2*claimLease), claimLease)
-		wantErr(t, "ClaimCode("+claim+") after RedeemCode and the lease", err, storage.ErrNotFound)
+		wantErr(t, "ClaimCode("+claim+") after RedeemCode and the lease", err, storage.ErrRedeemed)
 	}
+	// Once the code has expired, it is simply gone.
+	_, err = s.ClaimCode(t.Context(), "code-1", "claim-1", at(codeLife), claimLease)
+	wantErr(t, "ClaimCode after RedeemCode, at the code's expiry", err, storage.ErrNotFound)
 	_, err = s.AuthRequestByCode(t.Context(), "code-1", now)
 	wantErr(t, "AuthRequestByCode after RedeemCode", err, storage.ErrNotFound)
 	_, err = s.AuthRequest(t.Context(), "r1", now)
@@ -544,8 +547,8 @@ func testConcurrentClaimCode(t *testing.T, s Store) {
 			return err
 		})
 		for i, err := range errs {
-			if !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("%s: ClaimCode %d after the redemption: got %v, want ErrNotFound", what, i, err)
+			if !errors.Is(err, storage.ErrRedeemed) {
+				t.Fatalf("%s: ClaimCode %d after the redemption: got %v, want ErrRedeemed", what, i, err)
 			}
 		}
 	}
