@@ -156,17 +156,19 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		data.Username = ""
 	}
 
-	// Throttled attempts are refused before the password is looked at, the
-	// same way whether or not the account exists.
-	keys := throttleKeys(truncate(username, 256), r)
-	wait, failedBefore, err := u.throttleWait(r.Context(), keys)
+	// The attempt is counted before the password is looked at, and a
+	// throttled one is refused, the same way whether or not the account
+	// exists (see throttle.go).
+	limits := u.throttleLimits(truncate(username, 256), r)
+	ipKey, acctKey := limits[0].Key, limits[1].Key
+	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
 	if err != nil {
-		u.serverError(w, r, "read sign-in throttle", err)
+		u.serverError(w, r, "reserve sign-in attempt", err)
 		return
 	}
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
+		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: ClientIP(r), Detail: ipKey})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
 		u.render(r.Context(), w, http.StatusTooManyRequests, "login", data)
@@ -176,28 +178,23 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	user, err := u.checkPassword(r.Context(), username, password)
 	switch {
 	case errors.Is(err, errBusy):
+		u.giveBack(r.Context(), attempt, nil)
 		w.Header().Set("Retry-After", "2")
 		u.RenderError(r.Context(), w, http.StatusServiceUnavailable, "Too many sign-ins right now",
 			"Gatehouse is busy. Please try again in a few seconds.", "")
 		return
 	case errors.Is(err, errBadCredentials):
-		if err := u.store.RecordLoginFailure(r.Context(), keys, u.now(), throttleWindow); err != nil {
-			u.serverError(w, r, "record failed sign-in", err)
-			return
-		}
-		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
+		// The attempt stays counted: it is a failure.
+		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: ClientIP(r), Detail: ipKey})
 		data.Error = "Incorrect username or password."
 		u.render(r.Context(), w, http.StatusOK, "login", data)
 		return
 	case err != nil:
+		u.giveBack(r.Context(), attempt, nil)
 		u.serverError(w, r, "check password", err)
 		return
 	}
-	if failedBefore {
-		if err := u.store.ClearLoginFailures(r.Context(), keys[:1]); err != nil {
-			u.log.WarnContext(r.Context(), "clear sign-in throttle", "err", err)
-		}
-	}
+	u.giveBack(r.Context(), attempt, []string{acctKey})
 
 	value, err := u.randomToken()
 	if err != nil {
@@ -308,7 +305,7 @@ func (u *UI) checkPassword(ctx context.Context, username, password string) (*sto
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	ok, verr := VerifyPassword(hash, password)
+	ok, verr := u.verify(hash, password)
 	<-u.hashSlots
 	if verr != nil {
 		return nil, verr

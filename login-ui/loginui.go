@@ -92,9 +92,12 @@ type UI struct {
 	assets    http.Handler
 	hashSlots chan struct{}
 	dummyHash string
-	now       func() time.Time
-	random    io.Reader
-	log       *slog.Logger
+	// verify checks a password against a PHC hash: VerifyPassword, which
+	// tests wrap to count the checks.
+	verify func(hash, password string) (bool, error)
+	now    func() time.Time
+	random io.Reader
+	log    *slog.Logger
 }
 
 // New returns a UI over store. It fails when required configuration is
@@ -106,7 +109,7 @@ func New(store Store, cfg Config) (*UI, error) {
 	if cfg.CallbackURL == nil {
 		return nil, errors.New("loginui: CallbackURL is required")
 	}
-	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger}
+	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger, verify: VerifyPassword}
 	if u.now == nil {
 		u.now = time.Now
 	}

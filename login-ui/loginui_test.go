@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,10 @@ func newUIEnv(t *testing.T) *uiEnv { return newUIEnvWith(t, nil) }
 func newUIEnvWith(t *testing.T, configure func(*Config)) *uiEnv {
 	t.Helper()
 	clock := testNow
-	var events []Event
+	var (
+		events []Event
+		mu     sync.Mutex // concurrent requests emit at once
+	)
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
@@ -67,7 +71,11 @@ func newUIEnvWith(t *testing.T, configure func(*Config)) *uiEnv {
 		CallbackURL: func(id string) string { return testIssuer + "/authorize/callback?id=" + url.QueryEscape(id) },
 		Now:         func() time.Time { return clock },
 		Issuer:      testIssuer,
-		Events:      func(_ context.Context, e Event) { events = append(events, e) },
+		Events: func(_ context.Context, e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+		},
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -295,17 +295,6 @@ func TestLoginThrottlePerIP(t *testing.T) {
 	}
 }
 
-func TestThrottleDelay(t *testing.T) {
-	for _, tc := range []struct {
-		n    int
-		want time.Duration
-	}{{0, 0}, {4, 0}, {5, time.Second}, {6, 2 * time.Second}, {10, 32 * time.Second}, {11, time.Minute}, {1000, time.Minute}} {
-		if got := throttleDelay(tc.n, 5, time.Minute); got != tc.want {
-			t.Errorf("throttleDelay(%d): got %v, want %v", tc.n, got, tc.want)
-		}
-	}
-}
-
 func TestAccountPageEndsSessions(t *testing.T) {
 	env := newUIEnv(t)
 	env.addUser(t, "alice", testPassword, false)

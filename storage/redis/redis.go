@@ -171,7 +171,8 @@ type Store struct {
 	takeIf        *goredis.Script
 	complete      *goredis.Script
 	attachCode    *goredis.Script
-	recordFailure *goredis.Script
+	reserve       *goredis.Script
+	release       *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -229,7 +230,8 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		takeIf:        goredis.NewScript(takeIfLua),
 		complete:      goredis.NewScript(completeLua),
 		attachCode:    goredis.NewScript(attachCodeLua),
-		recordFailure: goredis.NewScript(recordFailureLua),
+		reserve:       goredis.NewScript(reserveLua),
+		release:       goredis.NewScript(releaseLua),
 	}
 }
 
