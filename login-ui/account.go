@@ -176,7 +176,7 @@ func (u *UI) endOtherSession(w http.ResponseWriter, r *http.Request) {
 			u.serverError(w, r, "end session", err)
 			return
 		}
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: ClientIP(r), Detail: "ended from the account page"})
+		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: u.ClientIP(r), Detail: "ended from the account page"})
 	}
 	http.Redirect(w, r, "/account?done=ended", http.StatusSeeOther)
 }
@@ -203,7 +203,7 @@ func (u *UI) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, id := range ids {
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: ClientIP(r), Detail: "ended from the account page (all others)"})
+		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: u.ClientIP(r), Detail: "ended from the account page (all others)"})
 	}
 	http.Redirect(w, r, "/account?done=others", http.StatusSeeOther)
 }
@@ -223,7 +223,7 @@ func (u *UI) endAllSessions(w http.ResponseWriter, r *http.Request) {
 	clearCookie(w, SessionCookie)
 	var current *storage.Session
 	for i := range ended {
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: ended[i].ID, IP: ClientIP(r), Detail: "signed out everywhere"})
+		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: ended[i].ID, IP: u.ClientIP(r), Detail: "signed out everywhere"})
 		if ended[i].ID == s.ID {
 			current = &ended[i]
 		}
@@ -253,7 +253,7 @@ func (u *UI) revokeConsent(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "revoke tokens", err)
 		return
 	}
-	u.emit(r.Context(), Event{Kind: EventConsentRevoked, UserID: user.ID, ClientID: clientID, IP: ClientIP(r),
+	u.emit(r.Context(), Event{Kind: EventConsentRevoked, UserID: user.ID, ClientID: clientID, IP: u.ClientIP(r),
 		Detail: strings.TrimSpace(pluralTokens(n))})
 	http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
 }

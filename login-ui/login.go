@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -168,7 +167,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: ClientIP(r), Detail: ipKey})
+		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
 		u.render(r.Context(), w, http.StatusTooManyRequests, "login", data)
@@ -185,7 +184,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, errBadCredentials):
 		// The attempt stays counted: it is a failure.
-		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: ClientIP(r), Detail: ipKey})
+		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		data.Error = "Incorrect username or password."
 		u.render(r.Context(), w, http.StatusOK, "login", data)
 		return
@@ -216,7 +215,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		if previous != nil {
 			u.notify(r.Context(), []storage.Session{*previous})
 			u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: previous.UserID, SessionID: previous.ID,
-				IP: ClientIP(r), Detail: "replaced by a new sign-in"})
+				IP: u.ClientIP(r), Detail: "replaced by a new sign-in"})
 		}
 	}
 	if ar != nil && !slices.Contains(clients, ar.ClientID) {
@@ -323,12 +322,12 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// ClientIP is the address of the browser that sent r, as sessions and the
-// audit trail record it: the peer address. Forwarded headers are not
-// trusted until a trusted-proxy setting exists.
-func ClientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
+// ClientIP is the address of the browser that sent r, as the throttle,
+// sessions and the audit trail record it: the TCP peer, or behind a
+// trusted proxy the client it names (Config.ClientIP). "" when unknown.
+func (u *UI) ClientIP(r *http.Request) string {
+	if a := u.cfg.ClientIP.ClientIP(r); a.IsValid() {
+		return a.String()
 	}
-	return r.RemoteAddr
+	return ""
 }

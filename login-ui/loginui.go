@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -68,6 +69,9 @@ type Config struct {
 	MaxConcurrentHashes int
 	// Issuer names this server in front-channel logout URLs.
 	Issuer string
+	// ClientIP finds each request's client address: the TCP peer, or
+	// behind a trusted proxy the client it names. Nil trusts no proxy.
+	ClientIP *clientip.Resolver
 	// Clients looks clients up (the provider's cache); default the store.
 	Clients storage.ClientLookup
 	// Events receives the UI's audit events; nil logs them.

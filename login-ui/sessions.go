@@ -67,7 +67,7 @@ func (u *UI) newSession(r *http.Request, id string, user *storage.User, remember
 	}
 	s := &storage.Session{
 		ID: id, UserID: user.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IP: ClientIP(r),
+		UserAgent: truncate(r.UserAgent(), 512), IP: u.ClientIP(r),
 		CreatedAt: now, LastSeen: now, AbsoluteExpiresAt: now.Add(abs),
 		Remember: remember, Clients: clients,
 	}
@@ -103,7 +103,7 @@ func (u *UI) UseSession(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	now := u.now()
 	changed := false
-	ip := ClientIP(r)
+	ip := u.ClientIP(r)
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
 		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: ua})
 		if !u.cfg.KeepOnUserAgentChange {
@@ -156,7 +156,7 @@ func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *ht
 	if len(ended) == 0 {
 		return nil, nil
 	}
-	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID, IP: ClientIP(r)})
+	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID, IP: u.ClientIP(r)})
 	return &ended[0], nil
 }
 

@@ -47,7 +47,7 @@ const (
 // one counter, whether or not the account exists).
 func (u *UI) throttleLimits(username string, r *http.Request) []storage.ThrottleLimit {
 	return []storage.ThrottleLimit{
-		{Key: "ip:" + ipPrefix(ClientIP(r)), Free: ipFreeFailures, Delay: firstDelay, MaxDelay: ipMaxDelay},
+		{Key: "ip:" + ipPrefix(u.ClientIP(r)), Free: ipFreeFailures, Delay: firstDelay, MaxDelay: ipMaxDelay},
 		{Key: "acct:" + username, Free: accountFreeFailures, Delay: firstDelay, MaxDelay: accountMaxDelay},
 	}
 }
