@@ -1,6 +1,7 @@
 package loginui
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -60,6 +61,39 @@ func FuzzCanonicalUsername(f *testing.F) {
 			if len(v) <= maxUsernameInput && CanonicalUsername(v) != c {
 				t.Fatalf("%s variant %q of %q: canonical %q, want %q", what, v, s, CanonicalUsername(v), c)
 			}
+		}
+	})
+}
+
+// FuzzDescribeUserAgent: whatever a browser sends as User-Agent, the
+// account page shows one of a fixed set of names, "Browser" or "Browser on
+// OS": nothing of the header itself (so nothing a page could be made to
+// show), and a browser token anywhere in the header is never missed.
+func FuzzDescribeUserAgent(f *testing.F) {
+	for _, s := range []string{
+		testUA, "", "curl/8.5.0", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36 Edg/140.0",
+		"HeadlessChrome/140 Linux", "<script>alert(1)</script> on Windows", "\xff\xfe", strings.Repeat("Firefox/", 1000),
+	} {
+		f.Add(s)
+	}
+	browsers := []string{"Edge", "Opera", "Firefox", "Chrome", "Chromium", "Safari", "curl", "Headless Chrome", "Unknown browser"}
+	systems := []string{"Android", "iPhone", "iPad", "macOS", "Windows", "ChromeOS", "Linux"}
+	f.Fuzz(func(t *testing.T, ua string) {
+		got := DescribeUserAgent(ua)
+		browser, os, hasOS := strings.Cut(got, " on ")
+		if !slices.Contains(browsers, browser) || (hasOS && !slices.Contains(systems, os)) {
+			t.Fatalf("DescribeUserAgent(%q) = %q: not one of the fixed names", ua, got)
+		}
+		known := strings.Contains(ua, "HeadlessChrome")
+		for _, token := range []string{"Edg/", "OPR/", "Firefox/", "Chrome/", "Chromium/", "Safari/", "curl/"} {
+			known = known || strings.Contains(ua, token)
+		}
+		if known == (browser == "Unknown browser") {
+			t.Fatalf("DescribeUserAgent(%q) = %q: want a browser name exactly when the header names one", ua, got)
+		}
+		if again := DescribeUserAgent(ua); again != got {
+			t.Fatalf("DescribeUserAgent(%q): %q, then %q", ua, got, again)
 		}
 	})
 }
