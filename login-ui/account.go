@@ -44,9 +44,10 @@ type consentRow struct {
 // accountNotices are the messages the account page shows after an action
 // (by key in ?done=, so nothing user-supplied is echoed).
 var accountNotices = map[string]string{
-	"ended":   "The session was ended. Applications signed in through it have been told.",
-	"others":  "Every other session was ended.",
-	"revoked": "The application's access was withdrawn.",
+	"ended":    "The session was ended. Applications signed in through it have been told.",
+	"notfound": "That session was not found among your other sessions: it may have ended already.",
+	"others":   "Every other session was ended.",
+	"revoked":  "The application's access was withdrawn.",
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -169,15 +170,23 @@ func (u *UI) endOtherSession(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "list sessions", err)
 		return
 	}
-	// Only the user's own sessions can be named; any other id is treated
-	// as already ended, telling nothing about it.
-	if id != s.ID && slices.ContainsFunc(sessions, func(x storage.Session) bool { return x.ID == id }) {
-		if _, err := u.endSessions(r.Context(), []string{id}); err != nil {
-			u.serverError(w, r, "end session", err)
-			return
-		}
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: ClientIP(r), Detail: "ended from the account page"})
+	// Only the user's own other sessions can be named. Any other id
+	// (another user's, unknown, or gone meanwhile) is "not found", the
+	// same for all, so the answer tells nothing about other users.
+	if id == s.ID || !slices.ContainsFunc(sessions, func(x storage.Session) bool { return x.ID == id }) {
+		http.Redirect(w, r, "/account?done=notfound", http.StatusSeeOther)
+		return
 	}
+	ended, err := u.endSessions(r.Context(), []string{id})
+	if err != nil {
+		u.serverError(w, r, "end session", err)
+		return
+	}
+	if len(ended) == 0 {
+		http.Redirect(w, r, "/account?done=notfound", http.StatusSeeOther)
+		return
+	}
+	u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: u.ClientIP(r), Detail: "ended from the account page"})
 	http.Redirect(w, r, "/account?done=ended", http.StatusSeeOther)
 }
 
@@ -203,7 +212,7 @@ func (u *UI) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, id := range ids {
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: ClientIP(r), Detail: "ended from the account page (all others)"})
+		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: u.ClientIP(r), Detail: "ended from the account page (all others)"})
 	}
 	http.Redirect(w, r, "/account?done=others", http.StatusSeeOther)
 }
@@ -223,7 +232,7 @@ func (u *UI) endAllSessions(w http.ResponseWriter, r *http.Request) {
 	clearCookie(w, SessionCookie)
 	var current *storage.Session
 	for i := range ended {
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: ended[i].ID, IP: ClientIP(r), Detail: "signed out everywhere"})
+		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: ended[i].ID, IP: u.ClientIP(r), Detail: "signed out everywhere"})
 		if ended[i].ID == s.ID {
 			current = &ended[i]
 		}
@@ -253,7 +262,7 @@ func (u *UI) revokeConsent(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "revoke tokens", err)
 		return
 	}
-	u.emit(r.Context(), Event{Kind: EventConsentRevoked, UserID: user.ID, ClientID: clientID, IP: ClientIP(r),
+	u.emit(r.Context(), Event{Kind: EventConsentRevoked, UserID: user.ID, ClientID: clientID, IP: u.ClientIP(r),
 		Detail: strings.TrimSpace(pluralTokens(n))})
 	http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
 }

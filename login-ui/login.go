@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -156,17 +155,19 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		data.Username = ""
 	}
 
-	// Throttled attempts are refused before the password is looked at, the
-	// same way whether or not the account exists.
-	keys := throttleKeys(truncate(username, 256), r)
-	wait, failedBefore, err := u.throttleWait(r.Context(), keys)
+	// The attempt is counted before the password is looked at, and a
+	// throttled one is refused, the same way whether or not the account
+	// exists (see throttle.go).
+	limits := u.throttleLimits(truncate(username, 256), r)
+	ipKey, acctKey := limits[0].Key, limits[1].Key
+	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
 	if err != nil {
-		u.serverError(w, r, "read sign-in throttle", err)
+		u.serverError(w, r, "reserve sign-in attempt", err)
 		return
 	}
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
+		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
 		u.render(r.Context(), w, http.StatusTooManyRequests, "login", data)
@@ -176,28 +177,23 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	user, err := u.checkPassword(r.Context(), username, password)
 	switch {
 	case errors.Is(err, errBusy):
+		u.giveBack(r.Context(), attempt, nil)
 		w.Header().Set("Retry-After", "2")
 		u.RenderError(r.Context(), w, http.StatusServiceUnavailable, "Too many sign-ins right now",
 			"Gatehouse is busy. Please try again in a few seconds.", "")
 		return
 	case errors.Is(err, errBadCredentials):
-		if err := u.store.RecordLoginFailure(r.Context(), keys, u.now(), throttleWindow); err != nil {
-			u.serverError(w, r, "record failed sign-in", err)
-			return
-		}
-		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: ClientIP(r), Detail: keys[1]})
+		// The attempt stays counted: it is a failure.
+		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		data.Error = "Incorrect username or password."
 		u.render(r.Context(), w, http.StatusOK, "login", data)
 		return
 	case err != nil:
+		u.giveBack(r.Context(), attempt, nil)
 		u.serverError(w, r, "check password", err)
 		return
 	}
-	if failedBefore {
-		if err := u.store.ClearLoginFailures(r.Context(), keys[:1]); err != nil {
-			u.log.WarnContext(r.Context(), "clear sign-in throttle", "err", err)
-		}
-	}
+	u.giveBack(r.Context(), attempt, []string{acctKey})
 
 	// The application joins the new session only when it gets its code
 	// without a consent page; otherwise it joins when the user allows it.
@@ -231,7 +227,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		if previous != nil {
 			u.notify(r.Context(), []storage.Session{*previous})
 			u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: previous.UserID, SessionID: previous.ID,
-				IP: ClientIP(r), Detail: "replaced by a new sign-in"})
+				IP: u.ClientIP(r), Detail: "replaced by a new sign-in"})
 		}
 	}
 	if join && !slices.Contains(clients, ar.ClientID) {
@@ -320,7 +316,7 @@ func (u *UI) checkPassword(ctx context.Context, username, password string) (*sto
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	ok, verr := VerifyPassword(hash, password)
+	ok, verr := u.verify(hash, password)
 	<-u.hashSlots
 	if verr != nil {
 		return nil, verr
@@ -338,12 +334,12 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// ClientIP is the address of the browser that sent r, as sessions and the
-// audit trail record it: the peer address. Forwarded headers are not
-// trusted until a trusted-proxy setting exists.
-func ClientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
+// ClientIP is the address of the browser that sent r, as the throttle,
+// sessions and the audit trail record it: the TCP peer, or behind a
+// trusted proxy the client it names (Config.ClientIP). "" when unknown.
+func (u *UI) ClientIP(r *http.Request) string {
+	if a := u.cfg.ClientIP.ClientIP(r); a.IsValid() {
+		return a.String()
 	}
-	return r.RemoteAddr
+	return ""
 }

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -68,6 +69,9 @@ type Config struct {
 	MaxConcurrentHashes int
 	// Issuer names this server in front-channel logout URLs.
 	Issuer string
+	// ClientIP finds each request's client address: the TCP peer, or
+	// behind a trusted proxy the client it names. Nil trusts no proxy.
+	ClientIP *clientip.Resolver
 	// Clients looks clients up (the provider's cache); default the store.
 	Clients storage.ClientLookup
 	// Events receives the UI's audit events; nil logs them.
@@ -97,9 +101,12 @@ type UI struct {
 	assets    http.Handler
 	hashSlots chan struct{}
 	dummyHash string
-	now       func() time.Time
-	random    io.Reader
-	log       *slog.Logger
+	// verify checks a password against a PHC hash: VerifyPassword, which
+	// tests wrap to count the checks.
+	verify func(hash, password string) (bool, error)
+	now    func() time.Time
+	random io.Reader
+	log    *slog.Logger
 }
 
 // New returns a UI over store. It fails when required configuration is
@@ -111,7 +118,7 @@ func New(store Store, cfg Config) (*UI, error) {
 	if cfg.CallbackURL == nil {
 		return nil, errors.New("loginui: CallbackURL is required")
 	}
-	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger}
+	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger, verify: VerifyPassword}
 	if u.now == nil {
 		u.now = time.Now
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,14 +50,17 @@ type uiEnv struct {
 	events *[]Event
 }
 
-func newUIEnv(t *testing.T) *uiEnv { return newUIEnvWith(t, nil) }
+func newUIEnv(t testing.TB) *uiEnv { return newUIEnvWith(t, nil) }
 
 // newUIEnvWith is newUIEnv with the configuration adjusted by configure.
 // The UI's clock starts at testNow and its events are recorded.
-func newUIEnvWith(t *testing.T, configure func(*Config)) *uiEnv {
+func newUIEnvWith(t testing.TB, configure func(*Config)) *uiEnv {
 	t.Helper()
 	clock := testNow
-	var events []Event
+	var (
+		events []Event
+		mu     sync.Mutex // concurrent requests emit at once
+	)
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
@@ -67,7 +71,11 @@ func newUIEnvWith(t *testing.T, configure func(*Config)) *uiEnv {
 		CallbackURL: func(id string) string { return testIssuer + "/authorize/callback?id=" + url.QueryEscape(id) },
 		Now:         func() time.Time { return clock },
 		Issuer:      testIssuer,
-		Events:      func(_ context.Context, e Event) { events = append(events, e) },
+		Events: func(_ context.Context, e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+		},
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -83,7 +91,7 @@ func newUIEnvWith(t *testing.T, configure func(*Config)) *uiEnv {
 	return env
 }
 
-func (e *uiEnv) addClient(t *testing.T, id, name string) {
+func (e *uiEnv) addClient(t testing.TB, id, name string) {
 	t.Helper()
 	clients, err := e.store.ListClients(t.Context())
 	if err != nil {
@@ -100,7 +108,7 @@ func (e *uiEnv) addClient(t *testing.T, id, name string) {
 }
 
 // addClientWith adds a client; unset protocol fields get defaults.
-func (e *uiEnv) addClientWith(t *testing.T, c storage.Client) {
+func (e *uiEnv) addClientWith(t testing.TB, c storage.Client) {
 	t.Helper()
 	clients, err := e.store.ListClients(t.Context())
 	if err != nil {
@@ -117,7 +125,7 @@ func (e *uiEnv) addClientWith(t *testing.T, c storage.Client) {
 	}
 }
 
-func (e *uiEnv) addUser(t *testing.T, username, password string, disabled bool) *storage.User {
+func (e *uiEnv) addUser(t testing.TB, username, password string, disabled bool) *storage.User {
 	t.Helper()
 	hash, err := HashPassword(password, cheapArgon2, rand.Reader)
 	if err != nil {
@@ -135,7 +143,7 @@ func (e *uiEnv) addUser(t *testing.T, username, password string, disabled bool) 
 }
 
 // addAuthRequest stores a live auth request bound to browser.
-func (e *uiEnv) addAuthRequest(t *testing.T, id, clientID, browser, loginHint string) {
+func (e *uiEnv) addAuthRequest(t testing.TB, id, clientID, browser, loginHint string) {
 	t.Helper()
 	err := e.store.CreateAuthRequest(t.Context(), &storage.AuthRequest{
 		ID: id, ClientID: clientID, RedirectURI: "https://app.example/cb", Scopes: []string{"openid"},

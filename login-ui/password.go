@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Argon2Params are the argon2id cost parameters. The zero value is not
@@ -98,11 +101,56 @@ func parsePHC(phc string) (Argon2Params, []byte, []byte, error) {
 	return p, salt, key, nil
 }
 
-// CanonicalUsername is the one form a username is stored and looked up in:
-// surrounding space trimmed and lower-cased, so that "Alice" and "alice "
-// are one account (and share one throttle counter).
+// MaxUsernameBytes bounds a canonical username (CanonicalUsername); a
+// valid one (ValidUsername) is at most 128.
+const MaxUsernameBytes = 256
+
+// maxUsernameInput is how much of a typed username CanonicalUsername reads,
+// after trimming: a longer one can never be an account's.
+const maxUsernameInput = 1024
+
+// CanonicalUsername is the one form a username is stored and looked up in,
+// and the key of its throttle counter: surrounding space trimmed,
+// compatibility forms replaced by what they stand for (NFKC: fullwidth
+// "ａｌｉｃｅ" and mathematical "𝐚𝐥𝐢𝐜𝐞" are "alice") and case folded (Unicode full
+// case folding: "ALICE", "Alice@Example.COM", the Kelvin sign and the long
+// s fold to their ASCII letters), so that every variant that can reach an
+// account reaches the same one and shares its counter. Letters of other
+// scripts that only look like ASCII (Cyrillic а) stay themselves: no
+// account can have them (ValidUsername is ASCII), so they reach none.
+// Invalid UTF-8 becomes U+FFFD. The result is valid UTF-8 of at most
+// MaxUsernameBytes and its own canonical form; a valid username is
+// unchanged.
 func CanonicalUsername(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	if len(s) > maxUsernameInput {
+		s = cutAtRune(s, maxUsernameInput)
+	}
+	// Folding can undo a normalization and trimming can expose a mark that
+	// composes differently, so the steps repeat until nothing changes
+	// (once, or twice, for any text the fuzz target has found).
+	for range 4 {
+		c := norm.NFKC.String(strings.ToValidUTF8(s, "\uFFFD"))
+		c = strings.TrimSpace(norm.NFKC.String(cases.Fold().String(c)))
+		c = cutAtRune(c, MaxUsernameBytes)
+		if c == s {
+			break
+		}
+		s = c
+	}
+	return s
+}
+
+// cutAtRune returns the longest prefix of s of at most n bytes that does
+// not split a rune.
+func cutAtRune(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // ValidUsername reports whether a canonical username may be created.

@@ -181,6 +181,15 @@ func TestCanonicalUsername(t *testing.T) {
 		{"\u00a0alice\u00a0", "alice"}, // no-break space is Unicode space
 		{"\u212aate", "kate"},          // Kelvin sign folds to k: one account
 		{"ÅLICE", "ålice"},
+		{"ａｌｉｃｅ", "alice"},               // fullwidth forms: one account
+		{"𝐀𝐥𝐢𝐜𝐞", "alice"},               // mathematical bold
+		{"ſam", "sam"},                   // long s folds to s
+		{"STRASSE", "strasse"},           // full case folding:
+		{"straße", "strasse"},            // ß and SS are one
+		{"аlice", "аlice"},               // Cyrillic а is another letter (and no account has it)
+		{"al\xff\xfeice", "al\ufffdice"}, // invalid UTF-8: one replacement character
+		{strings.Repeat("a", 300), strings.Repeat("a", MaxUsernameBytes)},
+		{strings.Repeat("é", 200), strings.Repeat("é", MaxUsernameBytes/2)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -67,7 +67,7 @@ func (u *UI) newSession(r *http.Request, id string, user *storage.User, remember
 	}
 	s := &storage.Session{
 		ID: id, UserID: user.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IP: ClientIP(r),
+		UserAgent: truncate(r.UserAgent(), 512), IP: u.ClientIP(r),
 		CreatedAt: now, LastSeen: now, AbsoluteExpiresAt: now.Add(abs),
 		Remember: remember, Clients: clients,
 	}
@@ -114,7 +114,7 @@ func (u *UI) ReadSession(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return nil, nil, err
 	}
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
-		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: ClientIP(r), Detail: ua})
+		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: u.ClientIP(r), Detail: ua})
 		if !u.cfg.KeepOnUserAgentChange {
 			if _, err := u.endSessions(ctx, []string{s.ID}); err != nil {
 				return nil, nil, err
@@ -142,7 +142,7 @@ func (u *UI) RecordUse(ctx context.Context, r *http.Request, s *storage.Session,
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent && u.cfg.KeepOnUserAgentChange {
 		s.UserAgent, changed = ua, true
 	}
-	if ip := ClientIP(r); ip != s.IP {
+	if ip := u.ClientIP(r); ip != s.IP {
 		u.emit(ctx, Event{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: s.IP + " → " + ip})
 		s.IP, changed = ip, true
 	}
@@ -183,7 +183,7 @@ func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *ht
 	if len(ended) == 0 {
 		return nil, nil
 	}
-	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID, IP: ClientIP(r)})
+	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID, IP: u.ClientIP(r)})
 	return &ended[0], nil
 }
 

@@ -348,17 +348,6 @@ func TestLoginThrottlePerIP(t *testing.T) {
 	}
 }
 
-func TestThrottleDelay(t *testing.T) {
-	for _, tc := range []struct {
-		n    int
-		want time.Duration
-	}{{0, 0}, {4, 0}, {5, time.Second}, {6, 2 * time.Second}, {10, 32 * time.Second}, {11, time.Minute}, {1000, time.Minute}} {
-		if got := throttleDelay(tc.n, 5, time.Minute); got != tc.want {
-			t.Errorf("throttleDelay(%d): got %v, want %v", tc.n, got, tc.want)
-		}
-	}
-}
-
 func TestAccountPageEndsSessions(t *testing.T) {
 	env := newUIEnv(t)
 	env.addUser(t, "alice", testPassword, false)
@@ -384,15 +373,30 @@ func TestAccountPageEndsSessions(t *testing.T) {
 	if rec := post("/account/sessions/end", url.Values{"session": {Hash(laptop.Value)}}); rec.Code != http.StatusForbidden {
 		t.Errorf("end session without CSRF token: status %d, want 403", rec.Code)
 	}
-	if rec := post("/account/sessions/end", url.Values{"csrf_token": {token}, "session": {Hash(bobs.Value)}}); rec.Code != http.StatusSeeOther {
-		t.Errorf("end another user's session: status %d, want 303", rec.Code)
+	// Another user's session, an unknown id and this very session are
+	// not among alice's other sessions: nothing is ended, and the page
+	// says the session was not found (it used to say it was ended).
+	for _, id := range []string{Hash(bobs.Value), "no-such-session", Hash(phone.Value)} {
+		rec := post("/account/sessions/end", url.Values{"csrf_token": {token}, "session": {id}})
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || loc != "/account?done=notfound" {
+			t.Errorf("end session %.12s…: status %d to %q, want 303 to /account?done=notfound", id, rec.Code, loc)
+		}
 	}
 	if _, err := env.store.Session(t.Context(), Hash(bobs.Value), *env.clock); err != nil {
 		t.Errorf("another user's session was ended by alice: %v", err)
 	}
+	notice := env.do(browserReq(http.MethodGet, "/account?done=notfound", nil, phone.Value, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1", "198.51.100.2")).Body.String()
+	if !strings.Contains(notice, "That session was not found") || strings.Contains(notice, "The session was ended") {
+		t.Errorf("account page after ending a session that is not alice's: want the not-found notice, not the ended one")
+	}
+	for _, ev := range *env.events {
+		if ev.Kind == EventSessionEnded {
+			t.Errorf("event %+v for a session that was not ended", ev)
+		}
+	}
 	// Ending the laptop session from the phone.
-	if rec := post("/account/sessions/end", url.Values{"csrf_token": {token}, "session": {Hash(laptop.Value)}}); rec.Code != http.StatusSeeOther {
-		t.Fatalf("end other session: status %d", rec.Code)
+	if rec := post("/account/sessions/end", url.Values{"csrf_token": {token}, "session": {Hash(laptop.Value)}}); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/account?done=ended" {
+		t.Fatalf("end other session: status %d to %q, want 303 to /account?done=ended", rec.Code, rec.Header().Get("Location"))
 	}
 	if _, err := env.store.Session(t.Context(), Hash(laptop.Value), *env.clock); err == nil {
 		t.Error("laptop session still alive after being ended from the account page")

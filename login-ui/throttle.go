@@ -5,49 +5,51 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Sign-in throttling. Failed sign-ins are counted per account and per
-// client IP; past a number of free failures each further attempt must wait
-// a delay that doubles with every failure, up to a cap. There is no
+// Sign-in throttling. Attempts are counted per account and per client IP;
+// past a number of free attempts each further one must wait a delay after
+// the latest, doubling with every attempt, up to a cap. There is no
 // lockout: the account's delay never exceeds a minute, so an attacker who
 // guesses at someone's account slows that person down but cannot lock
 // them out, while guessing gets at most one try a minute per account. An
 // IP that fails across many accounts waits up to 15 minutes. Counters
-// expire 15 minutes after their last failure; a successful sign-in clears
-// the account's counter (not the IP's, or signing in to one's own account
-// would reset an attacker's count).
+// expire 15 minutes after their latest attempt.
+//
+// An attempt is counted before its password is checked, in one atomic
+// step with the check of the limits (storage.LoginThrottle's
+// ReserveLoginAttempt), so concurrent attempts cannot slip past a limit
+// between a read and a write: of 64 at once from one IP, 20 get a password
+// check. A refused attempt counts nothing, so refused attempts never push
+// a wait further; the IP is checked first, so an IP past its limit adds
+// nothing to the accounts it guesses at. A wrong password leaves the
+// attempt counted: it is a failure. A right one gives the attempt back
+// (ReleaseLoginAttempt): the account's counter is cleared, and the IP's
+// returns to what it was before the attempt, so successful sign-ins never
+// count against an IP (and cannot reset what an attacker behind it failed,
+// either). An attempt whose password was never checked (too many checks
+// at once, a store error) is given back the same way, without clearing.
 const (
 	throttleWindow      = 15 * time.Minute
 	accountFreeFailures = 5
 	accountMaxDelay     = time.Minute
 	ipFreeFailures      = 20
 	ipMaxDelay          = 15 * time.Minute
+	// firstDelay is the wait after the last free attempt.
+	firstDelay = time.Second
 )
 
-// throttleDelay is the wait after the n-th failure: none for the first
-// free ones, then 1 s, 2 s, 4 s … up to max.
-func throttleDelay(n, free int, max time.Duration) time.Duration {
-	if n < free {
-		return 0
+// throttleLimits are the limits of one sign-in attempt, the IP's first:
+// the client's IP (an IPv6 client's /64, which one host usually has whole)
+// and the canonical username (so case and Unicode variants of a name share
+// one counter, whether or not the account exists).
+func (u *UI) throttleLimits(username string, r *http.Request) []storage.ThrottleLimit {
+	return []storage.ThrottleLimit{
+		{Key: "ip:" + ipPrefix(u.ClientIP(r)), Free: ipFreeFailures, Delay: firstDelay, MaxDelay: ipMaxDelay},
+		{Key: "acct:" + username, Free: accountFreeFailures, Delay: firstDelay, MaxDelay: accountMaxDelay},
 	}
-	shift := n - free
-	if shift > 20 {
-		return max
-	}
-	d := time.Second << shift
-	if d > max {
-		return max
-	}
-	return d
-}
-
-// throttleKeys are the counters of one sign-in attempt: the canonical
-// username (so case and Unicode variants of a name share one counter,
-// whether or not the account exists) and the client's IP (an IPv6
-// client's /64, which one host usually has whole).
-func throttleKeys(username string, r *http.Request) []string {
-	return []string{"acct:" + username, "ip:" + ipPrefix(ClientIP(r))}
 }
 
 func ipPrefix(ip string) string {
@@ -58,27 +60,13 @@ func ipPrefix(ip string) string {
 	return parsed.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// throttleWait returns how long the attempt keyed by keys must still wait;
-// zero means it may go ahead. failed reports whether the account's counter
-// holds failures, so that only then a success has a counter to clear. A store failure is returned, and the caller
-// refuses the attempt: a counter that cannot be read never lets guesses
-// through.
-func (u *UI) throttleWait(ctx context.Context, keys []string) (wait time.Duration, failed bool, err error) {
-	states, err := u.store.LoginFailures(ctx, keys, u.now())
-	if err != nil {
-		return 0, false, err
+// giveBack takes back an attempt that was not a failure, forgetting the
+// counters of forget (the account's, after a success). It outlives the
+// request's cancellation: a client that hangs up must not leave its
+// attempt counted. A failure is logged: the attempt then stays counted,
+// as a failure would.
+func (u *UI) giveBack(ctx context.Context, a *storage.LoginAttempt, forget []string) {
+	if err := u.store.ReleaseLoginAttempt(context.WithoutCancel(ctx), a, forget); err != nil {
+		u.log.WarnContext(ctx, "give back a sign-in attempt", "err", err)
 	}
-	for i, st := range states {
-		free, max := accountFreeFailures, accountMaxDelay
-		if i > 0 {
-			free, max = ipFreeFailures, ipMaxDelay
-		}
-		if st.Count == 0 {
-			continue
-		}
-		if w := st.Last.Add(throttleDelay(st.Count, free, max)).Sub(u.now()); w > wait {
-			wait = w
-		}
-	}
-	return wait, len(states) > 0 && states[0].Count > 0, nil
 }

@@ -99,7 +99,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.emitUI(ctx, loginui.Event{Kind: loginui.EventConsentGranted, UserID: user.ID, ClientID: c.c.ID,
-			SessionID: ar.SessionID, IP: loginui.ClientIP(r), Detail: joinScopes(ar.Scopes)})
+			SessionID: ar.SessionID, IP: p.ui.ClientIP(r), Detail: joinScopes(ar.Scopes)})
 		// Allowed, the app joins the session (its logout notices, the
 		// account page) before it gets its code.
 		switch err := p.ui.RecordUse(ctx, r, session, c.c.ID); {

@@ -140,17 +140,13 @@ func (c *countingStore) UpdateSession(ctx context.Context, s *storage.Session, n
 	c.count("UpdateSession")
 	return c.Store.UpdateSession(ctx, s, now)
 }
-func (c *countingStore) LoginFailures(ctx context.Context, keys []string, now time.Time) ([]storage.LoginFailures, error) {
-	c.count("LoginFailures")
-	return c.Store.LoginFailures(ctx, keys, now)
+func (c *countingStore) ReserveLoginAttempt(ctx context.Context, l []storage.ThrottleLimit, now time.Time, window time.Duration) (*storage.LoginAttempt, time.Duration, error) {
+	c.count("ReserveLoginAttempt")
+	return c.Store.ReserveLoginAttempt(ctx, l, now, window)
 }
-func (c *countingStore) RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error {
-	c.count("RecordLoginFailure")
-	return c.Store.RecordLoginFailure(ctx, keys, now, window)
-}
-func (c *countingStore) ClearLoginFailures(ctx context.Context, keys []string) error {
-	c.count("ClearLoginFailures")
-	return c.Store.ClearLoginFailures(ctx, keys)
+func (c *countingStore) ReleaseLoginAttempt(ctx context.Context, a *storage.LoginAttempt, forget []string) error {
+	c.count("ReleaseLoginAttempt")
+	return c.Store.ReleaseLoginAttempt(ctx, a, forget)
 }
 func (c *countingStore) Consent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
 	c.count("Consent")
@@ -218,9 +214,10 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		want  int
 	}{
 		// The login UI reads clients through the provider's cache; the
-		// login post reads the throttle counters (one call for the account
-		// and the IP) before the password is checked.
-		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 9},
+		// login post counts the attempt on the IP and the account before
+		// the password is checked (one call) and gives it back after the
+		// right password (one call).
+		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 10},
 		// ClaimCode (which returns the request), UserByID (still enabled;
 		// the ID token's claims), CreateRefreshGrant, RedeemCode.
 		{"code exchange", exchange, exchangeN, 4},

@@ -531,27 +531,6 @@ type LogoutNotices interface {
 	DeleteLogoutNotice(ctx context.Context, id string) error
 }
 
-// LoginFailures is the throttling state of one key (an account or a client
-// IP): failed sign-ins counted until Window has passed since the last one.
-type LoginFailures struct {
-	Count int
-	Last  time.Time
-}
-
-// LoginThrottle counts failed sign-ins per key. Counters expire on their
-// own a window after their last failure; no caller ever scans them.
-type LoginThrottle interface {
-	// LoginFailures returns the state of each key, in order; a key with no
-	// live counter has Count 0.
-	LoginFailures(ctx context.Context, keys []string, now time.Time) ([]LoginFailures, error)
-	// RecordLoginFailure adds one failure to each key, sets Last to now and
-	// makes each counter expire window after now.
-	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
-	// ClearLoginFailures forgets the keys' counters (after a successful
-	// sign-in); absent keys are not an error.
-	ClearLoginFailures(ctx context.Context, keys []string) error
-}
-
 // SigningKeys stores asymmetric signing keys.
 type SigningKeys interface {
 	// CreateSigningKey inserts k; ErrConflict if the id exists.

@@ -7,14 +7,17 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/keys"
 )
 
@@ -51,6 +54,12 @@ type Config struct {
 	KeyEncryptionKey string `yaml:"key_encryption_key"`
 	// BootstrapPassword, if set, is the first admin user's password.
 	BootstrapPassword string `yaml:"bootstrap_password"`
+	// TrustedProxies lists the reverse proxies (CIDR prefixes or single
+	// addresses, separated by commas or spaces; in the file also a YAML
+	// list) whose Forwarded or X-Forwarded-For header names the client;
+	// from any other peer those headers are ignored and the client is the
+	// TCP peer (see package clientip). Empty: trust no proxy.
+	TrustedProxies string `yaml:"trusted_proxies"`
 
 	// Token lifetimes, written as Go durations ("15m", "720h").
 	AccessTokenTTL  time.Duration `yaml:"access_token_ttl"`
@@ -179,6 +188,7 @@ func configFields() []configField {
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
 		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},
 		{"bootstrap_password", "GATEHOUSE_BOOTSTRAP_PASSWORD", str(func(c *Config) *string { return &c.BootstrapPassword })},
+		{"trusted_proxies", "GATEHOUSE_TRUSTED_PROXIES", str(func(c *Config) *string { return &c.TrustedProxies })},
 		{"access_token_ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 		{"id_token_ttl", "GATEHOUSE_ID_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.IDTokenTTL })},
 		{"refresh_token_ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
@@ -324,6 +334,9 @@ func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string
 			continue
 		}
 		s, msg := yamlString(v)
+		if v.Kind == yaml.SequenceNode && listConfigKeys[field.key] {
+			s, msg = yamlList(v)
+		}
 		if msg != "" {
 			probs = append(probs, configProblem{Pos: yamlPos(filename, v), Field: k.Value, Msg: msg})
 			continue
@@ -426,6 +439,11 @@ func (c Config) Validate() error {
 	}
 	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
 		bad("audit_retention", fmt.Sprintf("must be 0 (keep forever) or at least 1h (got %s)", c.AuditRetention))
+	}
+	for i, entry := range trustedProxyEntries(c.TrustedProxies) {
+		if _, err := clientip.ParsePrefix(entry); err != nil {
+			bad("trusted_proxies", fmt.Sprintf("entry %d: %v", i+1, err))
+		}
 	}
 	if c.RedisURL != "" {
 		lower := strings.ToLower(c.RedisURL)
@@ -691,6 +709,42 @@ func yamlSyntaxProblem(filename string, err error) *configProblem {
 		}
 	}
 	return &configProblem{Pos: filename, Msg: "not valid YAML: " + msg}
+}
+
+// trustedProxyEntries splits trusted_proxies at commas and white space.
+func trustedProxyEntries(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// trustedProxies returns the prefixes of trusted_proxies (which Validate
+// has checked).
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	p, err := clientip.ParsePrefixes(trustedProxyEntries(c.TrustedProxies))
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	return p, nil
+}
+
+// listConfigKeys are the fields whose value in the file may be a YAML
+// list; its items are joined with commas, as in the environment variable.
+var listConfigKeys = map[string]bool{"trusted_proxies": true}
+
+// yamlList returns the items of a list of scalars joined with commas. msg
+// says why n is not such a list.
+func yamlList(n *yaml.Node) (s, msg string) {
+	items := make([]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		v, msg := yamlString(item)
+		if msg != "" {
+			return "", fmt.Sprintf("item %d: %s", i+1, msg)
+		}
+		if strings.Contains(v, ",") {
+			return "", fmt.Sprintf("list items must not contain commas (got %q): give one entry per item", v)
+		}
+		items = append(items, v)
+	}
+	return strings.Join(items, ","), ""
 }
 
 // yamlString returns the text of a scalar node, "" for null. msg says why n

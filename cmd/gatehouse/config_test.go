@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -129,6 +130,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_CLIENTS_FILE":                      "c.yaml",
 		"GATEHOUSE_KEY_ENCRYPTION_KEY":                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
 		"GATEHOUSE_BOOTSTRAP_PASSWORD":                "pw",
+		"GATEHOUSE_TRUSTED_PROXIES":                   "10.0.0.0/8, 192.168.1.5",
 		"GATEHOUSE_ACCESS_TOKEN_TTL":                  "1m",
 		"GATEHOUSE_ID_TOKEN_TTL":                      "2m",
 		"GATEHOUSE_REFRESH_TOKEN_TTL":                 "3h",
@@ -150,7 +152,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
+	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
 		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
@@ -217,6 +219,25 @@ func TestLoadConfigErrors(t *testing.T) {
 			name:  "list value",
 			files: map[string]string{"gatehouse.yaml": "listen: [a, b]\n"},
 			want:  []string{"gatehouse.yaml:1: listen: must be a single value"},
+		},
+		{
+			name: "every bad trusted proxy, from the environment",
+			env:  map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8 proxy.example,10.1.2.3/8 0.0.0.0/0"},
+			want: []string{
+				`GATEHOUSE_TRUSTED_PROXIES: trusted_proxies: entry 2: "proxy.example" is not an IP address or CIDR prefix`,
+				`GATEHOUSE_TRUSTED_PROXIES: trusted_proxies: entry 3: "10.1.2.3/8" has bits set past its length: did you mean 10.0.0.0/8?`,
+				`GATEHOUSE_TRUSTED_PROXIES: trusted_proxies: entry 4: "0.0.0.0/0" would trust every address`,
+			},
+		},
+		{
+			name:  "bad trusted proxy in a file list",
+			files: map[string]string{"gatehouse.yaml": "trusted_proxies:\n  - 10.0.0.0/8\n  - 10.0.0.256\n"},
+			want:  []string{`gatehouse.yaml:2: trusted_proxies: entry 2: "10.0.0.256" is not an IP address`},
+		},
+		{
+			name:  "trusted proxies list holding a mapping",
+			files: map[string]string{"gatehouse.yaml": "trusted_proxies:\n  - {a: b}\n"},
+			want:  []string{"gatehouse.yaml:2: trusted_proxies: item 1: must be a single value"},
 		},
 		{
 			name:  "second document",
@@ -532,4 +553,34 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatalf("loadConfig returned a config that fails Validate: %v", err)
 		}
 	})
+}
+
+// trusted_proxies is a YAML list or a string in the file, a list separated
+// by commas or spaces in the environment; both give the same prefixes.
+func TestLoadConfigTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		env   map[string]string
+	}{
+		{"file list", map[string]string{"gatehouse.yaml": "trusted_proxies:\n  - 10.0.0.0/8\n  - 2001:db8:ffff::/48\n  - 192.168.1.5\n"}, nil},
+		{"file flow list", map[string]string{"gatehouse.yaml": "trusted_proxies: [10.0.0.0/8, '2001:db8:ffff::/48', 192.168.1.5]\n"}, nil},
+		{"file string", map[string]string{"gatehouse.yaml": "trusted_proxies: 10.0.0.0/8, 2001:db8:ffff::/48 192.168.1.5\n"}, nil},
+		{"environment", nil, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": " 10.0.0.0/8,2001:db8:ffff::/48\t192.168.1.5 "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig("", false, configTestEnv(tc.env), configTestFiles(tc.files))
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			got, err := cfg.trustedProxies()
+			if err != nil || fmt.Sprint(got) != "[10.0.0.0/8 2001:db8:ffff::/48 192.168.1.5/32]" {
+				t.Errorf("trustedProxies: got %v, %v; want [10.0.0.0/8 2001:db8:ffff::/48 192.168.1.5/32]", got, err)
+			}
+		})
+	}
+	cfg, err := loadConfig("", false, configTestEnv(nil), configTestFiles(nil))
+	if got, perr := cfg.trustedProxies(); err != nil || perr != nil || len(got) != 0 {
+		t.Errorf("default: got %v, %v, %v; want no trusted proxy", got, err, perr)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
@@ -137,6 +138,16 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err := km.EnsureCodeKeys(ctx); err != nil {
 		return fmt.Errorf("code keys: %w", err)
 	}
+	// The client address of each request: the TCP peer, or behind one of
+	// trusted_proxies the client its forwarding header names.
+	trusted, err := cfg.trustedProxies()
+	if err != nil {
+		return err
+	}
+	clientIP := clientip.New(trusted)
+	if len(trusted) > 0 {
+		log.Info("trusting forwarded client addresses from proxies", "trusted_proxies", cfg.TrustedProxies)
+	}
 	ui, err := loginui.New(store, loginui.Config{
 		IdleTimeout:           cfg.SessionIdleTimeout,
 		AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,
@@ -144,6 +155,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		KeepOnUserAgentChange: cfg.SessionKeepOnUserAgentChange,
 		CSRFKey:               secrets[1],
 		CallbackURL:           func(id string) string { return provider.CallbackURL(cfg.Issuer, id) },
+		ClientIP:              clientIP,
 		Logger:                log,
 	})
 	if err != nil {
@@ -177,7 +189,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	if shutdownTracing != nil {
 		defer stopTracing(ctx, shutdownTracing, log) // after the server has drained
-		handler = traceRequests(handler)
+		handler = traceRequests(handler, clientIP)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -17,6 +17,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gatehouse-idp/gatehouse/clientip"
 )
 
 // setupTracing turns OpenTelemetry tracing on when the standard variables
@@ -88,10 +91,24 @@ func setupTracing(ctx context.Context, getenv func(string) string, log *slog.Log
 // provider, continuing the caller's trace (traceparent). The span is named
 // "METHOD /route" once the provider's router has matched the route.
 // Health probes (/healthz, /readyz) and metrics scrapes are not traced.
-func traceRequests(h http.Handler) http.Handler {
-	return otelhttp.NewHandler(h, "gatehouse", otelhttp.WithFilter(func(r *http.Request) bool {
+func traceRequests(h http.Handler, clientIP *clientip.Resolver) http.Handler {
+	return otelhttp.NewHandler(spanClientAddress(h, clientIP), "gatehouse", otelhttp.WithFilter(func(r *http.Request) bool {
 		return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics"
 	}))
+}
+
+// spanClientAddress sets the request span's client.address to the client
+// clientIP finds: otelhttp takes the leftmost X-Forwarded-For entry from
+// anyone, which a client writes itself.
+func spanClientAddress(h http.Handler, clientIP *clientip.Resolver) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			if a := clientIP.ClientIP(r); a.IsValid() {
+				span.SetAttributes(semconv.ClientAddress(a.String()))
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // stopTracing flushes the spans still queued, within 5 seconds; ctx may

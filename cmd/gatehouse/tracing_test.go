@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,10 +22,16 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/gatehouse-idp/gatehouse/clientip"
 )
 
 // otelVars are the variables that could turn tracing on or change it;
@@ -381,5 +388,35 @@ func TestSetupTracingGRPC(t *testing.T) {
 	defer receiver.mu.Unlock()
 	if !slices.Contains(receiver.spans, "gatehouse-eu1/grpc-span") {
 		t.Errorf("spans received over gRPC: got %q, want gatehouse-eu1/grpc-span", receiver.spans)
+	}
+}
+
+// A span's client.address is the client behind a trusted proxy, and the
+// peer otherwise, never what an untrusted caller writes in
+// X-Forwarded-For (which otelhttp records there first).
+func TestSpanClientAddress(t *testing.T) {
+	trusted := clientip.New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	for _, tc := range []struct{ peer, xff, want string }{
+		{"10.0.0.5:4000", "6.6.6.6, 198.51.100.7", "198.51.100.7"},
+		{"192.0.2.1:4000", "198.51.100.7", "192.0.2.1"},
+	} {
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = tc.peer
+		req.Header.Set("X-Forwarded-For", tc.xff)
+		ctx, span := tp.Tracer("test").Start(req.Context(), "request",
+			trace.WithAttributes(attribute.String("client.address", strings.Split(tc.xff, ",")[0])))
+		spanClientAddress(http.NotFoundHandler(), trusted).ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
+		span.End()
+		var got []string
+		for _, kv := range rec.Ended()[0].Attributes() {
+			if kv.Key == "client.address" {
+				got = append(got, kv.Value.AsString())
+			}
+		}
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: client.address %q, want %q", tc.peer, tc.xff, got, tc.want)
+		}
 	}
 }

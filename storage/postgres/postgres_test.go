@@ -542,8 +542,8 @@ func TestPruneLogoutNoticesAndThrottle(t *testing.T) {
 	for i, d := range []time.Duration{-time.Minute, 0, time.Minute} {
 		notices = append(notices, storage.LogoutNotice{ID: fmt.Sprintf("n%d", i), Deadline: now.Add(d), NextAttempt: now.Add(time.Hour)})
 		key := fmt.Sprintf("k%d", i)
-		if err := s.RecordLoginFailure(ctx, []string{key}, now.Add(d-time.Minute), time.Minute); err != nil {
-			t.Fatalf("RecordLoginFailure: %v", err)
+		if _, _, err := s.ReserveLoginAttempt(ctx, []storage.ThrottleLimit{{Key: key, Free: 1}}, now.Add(d-time.Minute), time.Minute); err != nil {
+			t.Fatalf("ReserveLoginAttempt: %v", err)
 		}
 	}
 	if err := s.EnqueueLogoutNotices(ctx, notices); err != nil {

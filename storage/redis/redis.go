@@ -175,7 +175,8 @@ type Store struct {
 	claimCode     *goredis.Script
 	redeemCode    *goredis.Script
 	releaseCode   *goredis.Script
-	recordFailure *goredis.Script
+	reserve       *goredis.Script
+	release       *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -236,7 +237,8 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		claimCode:     goredis.NewScript(claimCodeLua),
 		redeemCode:    goredis.NewScript(redeemCodeLua),
 		releaseCode:   goredis.NewScript(releaseCodeLua),
-		recordFailure: goredis.NewScript(recordFailureLua),
+		reserve:       goredis.NewScript(reserveLua),
+		release:       goredis.NewScript(releaseLua),
 	}
 }
 

@@ -499,6 +499,11 @@ func roundTrips(s *Store) func() int {
 	return func() int { return int(h.n.Swap(0)) }
 }
 
+// limit is a throttle limit of free attempts, then a minute's wait.
+func limit(key string, free int) storage.ThrottleLimit {
+	return storage.ThrottleLimit{Key: key, Free: free, Delay: time.Minute, MaxDelay: time.Minute}
+}
+
 // TestRoundTrips pins how many round trips each operation makes, with the
 // scripts cached in Redis and the connections open.
 func TestRoundTrips(t *testing.T) {
@@ -509,6 +514,7 @@ func TestRoundTrips(t *testing.T) {
 	mustOK(t, "CreateSession", s.CreateSession(ctx, &storage.Session{ID: "warm", UserID: "warm", ExpiresAt: t0}))
 	mustOK(t, "warm", s.takeIf.Load(ctx, s.rdb).Err())
 	mustOK(t, "warm", s.updateSession.Load(ctx, s.rdb).Err())
+	mustOK(t, "warm", s.reserve.Load(ctx, s.rdb).Err())
 	// and a connection of the pipeline pool (a new connection's handshake
 	// goes through the hooks too).
 	_, err := s.UserSessions(ctx, "warm", t0.Add(-time.Hour))
@@ -550,14 +556,36 @@ func TestRoundTrips(t *testing.T) {
 		{"RedeemCode", func() error { return s.RedeemCode(ctx, "c1", "k1", now) }, 2},
 		{"ReleaseCode", func() error { return s.ReleaseCode(ctx, "c1", "k1") }, 1},
 		{"DeleteAuthRequest", func() error { return s.DeleteAuthRequest(ctx, "warm") }, 2},
-		{"RecordLoginFailure", func() error {
-			return s.RecordLoginFailure(ctx, []string{"user:alice", "ip:192.0.2.1"}, now, time.Minute)
-		}, 1},
+		{"ReserveLoginAttempt", func() error {
+			_, _, err := s.ReserveLoginAttempt(ctx, []storage.ThrottleLimit{limit("ip:192.0.2.1", 1), limit("user:alice", 1)}, now, time.Minute)
+			return err
+		}, 2},
+		{"ReserveLoginAttempt refused by the first key", func() error {
+			_, wait, err := s.ReserveLoginAttempt(ctx, []storage.ThrottleLimit{limit("ip:192.0.2.1", 1), limit("user:alice", 1)}, now, time.Minute)
+			if err == nil && wait == 0 {
+				err = errors.New("not refused")
+			}
+			return err
+		}, 2},
+		{"ReserveLoginAttempt refused by the second key", func() error {
+			_, wait, err := s.ReserveLoginAttempt(ctx, []storage.ThrottleLimit{limit("ip:192.0.2.2", 1), limit("user:alice", 1)}, now, time.Minute)
+			if err == nil && wait == 0 {
+				err = errors.New("not refused")
+			}
+			return err
+		}, 3},
 		{"LoginFailures", func() error {
 			_, err := s.LoginFailures(ctx, []string{"user:alice", "ip:192.0.2.1", "ip:192.0.2.2"}, now)
 			return err
 		}, 1},
-		{"ClearLoginFailures", func() error { return s.ClearLoginFailures(ctx, []string{"user:alice", "ip:192.0.2.1"}) }, 1},
+		{"ReleaseLoginAttempt", func() error {
+			a, _, err := s.ReserveLoginAttempt(ctx, []storage.ThrottleLimit{limit("ip:192.0.2.3", 1), limit("user:bob", 1)}, now, time.Minute)
+			if err != nil {
+				return err
+			}
+			rt()
+			return s.ReleaseLoginAttempt(ctx, a, []string{"user:bob"})
+		}, 1},
 	}
 	for _, tt := range tests {
 		rt()

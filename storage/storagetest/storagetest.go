@@ -4,8 +4,8 @@
 // store; Run then checks every contract documented on the interfaces in
 // package storage, including the concurrency guarantees of ClaimCode,
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
-// UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices and
-// AppendAudit.
+// UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
+// ReserveLoginAttempt and AppendAudit.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -37,9 +37,10 @@
 //   - ClaimLogoutNotices counts a zero NextAttempt as due, and returns the
 //     notices as stored after the claim (NextAttempt = now+lease), oldest
 //     previous NextAttempt first, then by id; n <= 0 claims nothing.
-//   - RecordLoginFailure counts a key given twice twice; a counter whose
-//     expiry (window after its last failure) has come at now counts as 0
-//     and starts again at 1.
+//   - ReserveLoginAttempt and ReleaseLoginAttempt work at the instant
+//     given: a counter whose expiry (window after its latest attempt) has
+//     come at now counts as 0. Of 64 concurrent reservations sharing a key
+//     exactly as many succeed as the key's limit allows.
 //   - AppendAudit assigns IDs that increase in the order events are
 //     appended (within one call and across calls) and are never reused,
 //     not even after PruneAudit deleted the events that had the highest.
