@@ -84,8 +84,13 @@ type Config struct {
 	RedisURL string `yaml:"redis_url"`
 	// RedisKeyPrefix starts every key Gatehouse writes to Redis.
 	RedisKeyPrefix string `yaml:"redis_key_prefix"`
-	// RedisTimeout bounds every Redis call.
-	RedisTimeout time.Duration `yaml:"redis_timeout"`
+	// RedisConnectTimeout bounds opening a Redis connection (TCP, TLS,
+	// HELLO/AUTH); RedisReadTimeout waiting for a reply; RedisWriteTimeout
+	// sending a command. A call is bounded by their sum. The defaults and
+	// the measurements behind them are in docs/performance.md.
+	RedisConnectTimeout time.Duration `yaml:"redis_connect_timeout"`
+	RedisReadTimeout    time.Duration `yaml:"redis_read_timeout"`
+	RedisWriteTimeout   time.Duration `yaml:"redis_write_timeout"`
 	// RedisPoolSize is the Redis connection pool size; 0 takes go-redis's
 	// default (10 per CPU).
 	RedisPoolSize int `yaml:"redis_pool_size"`
@@ -115,7 +120,9 @@ func defaultConfig() Config {
 		RefreshGrace:           10 * time.Second,
 		AuditRetention:         90 * 24 * time.Hour,
 		RedisKeyPrefix:         "gatehouse:",
-		RedisTimeout:           200 * time.Millisecond,
+		RedisConnectTimeout:    2 * time.Second,
+		RedisReadTimeout:       time.Second,
+		RedisWriteTimeout:      time.Second,
 		DatabaseMaxConns:       20,
 		DatabaseTimeout:        3 * time.Second,
 		AutoMigrate:            true,
@@ -190,7 +197,9 @@ func configFields() []configField {
 		{"audit_retention", "GATEHOUSE_AUDIT_RETENTION", dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
 		{"redis_url", "GATEHOUSE_REDIS_URL", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis_key_prefix", "GATEHOUSE_REDIS_KEY_PREFIX", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
-		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisTimeout })},
+		{"redis_connect_timeout", "GATEHOUSE_REDIS_CONNECT_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisConnectTimeout })},
+		{"redis_read_timeout", "GATEHOUSE_REDIS_READ_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
+		{"redis_write_timeout", "GATEHOUSE_REDIS_WRITE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
 		{"redis_pool_size", "GATEHOUSE_REDIS_POOL_SIZE", num(func(c *Config) *int { return &c.RedisPoolSize })},
 		{"database_max_conns", "GATEHOUSE_DATABASE_MAX_CONNS", num(func(c *Config) *int { return &c.DatabaseMaxConns })},
 		{"database_timeout", "GATEHOUSE_DATABASE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
@@ -206,6 +215,7 @@ type retiredConfigField struct{ key, env, msg string }
 func retiredConfigFields() []retiredConfigField {
 	return []retiredConfigField{
 		{"session_ttl", "GATEHOUSE_SESSION_TTL", "no longer read: set session_idle_timeout (default 8h) and session_absolute_timeout (default 168h) instead"},
+		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", "no longer read: set redis_connect_timeout (default 2s), redis_read_timeout (default 1s) and redis_write_timeout (default 1s) instead"},
 	}
 }
 
@@ -436,8 +446,15 @@ func (c Config) Validate() error {
 	if c.RedisKeyPrefix == "" {
 		bad("redis_key_prefix", "must not be empty: it keeps Gatehouse's keys apart from others in the same Redis")
 	}
-	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 10*time.Second {
-		bad("redis_timeout", fmt.Sprintf("must be between 1ms and 10s (got %s)", c.RedisTimeout))
+	for _, t := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"redis_connect_timeout", c.RedisConnectTimeout}, {"redis_read_timeout", c.RedisReadTimeout}, {"redis_write_timeout", c.RedisWriteTimeout},
+	} {
+		if t.d < time.Millisecond || t.d > 30*time.Second {
+			bad(t.field, fmt.Sprintf("must be between 1ms and 30s (got %s)", t.d))
+		}
 	}
 	if c.RedisPoolSize < 0 || c.RedisPoolSize > 10000 {
 		bad("redis_pool_size", fmt.Sprintf("must be from 0 (go-redis's default) to 10000 (got %d)", c.RedisPoolSize))

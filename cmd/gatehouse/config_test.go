@@ -48,7 +48,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		RefreshGrace:           10 * time.Second,
 		AuditRetention:         2160 * time.Hour,
 		RedisKeyPrefix:         "gatehouse:",
-		RedisTimeout:           200 * time.Millisecond,
+		RedisConnectTimeout:    2 * time.Second,
+		RedisReadTimeout:       time.Second,
+		RedisWriteTimeout:      time.Second,
 		DatabaseMaxConns:       20,
 		DatabaseTimeout:        3 * time.Second,
 		AutoMigrate:            true,
@@ -109,7 +111,9 @@ audit_retention: 720h
 		RefreshGrace:                 10 * time.Second,
 		AuditRetention:               0,
 		RedisKeyPrefix:               "gatehouse:",
-		RedisTimeout:                 200 * time.Millisecond,
+		RedisConnectTimeout:          2 * time.Second,
+		RedisReadTimeout:             time.Second,
+		RedisWriteTimeout:            time.Second,
 		DatabaseMaxConns:             20,
 		DatabaseTimeout:              3 * time.Second,
 		AutoMigrate:                  true,
@@ -140,7 +144,9 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_AUDIT_RETENTION":                   "8760h",
 		"GATEHOUSE_REDIS_URL":                         "rediss://cache:6380/2",
 		"GATEHOUSE_REDIS_KEY_PREFIX":                  "gh:",
-		"GATEHOUSE_REDIS_TIMEOUT":                     "150ms",
+		"GATEHOUSE_REDIS_CONNECT_TIMEOUT":             "150ms",
+		"GATEHOUSE_REDIS_READ_TIMEOUT":                "1500ms",
+		"GATEHOUSE_REDIS_WRITE_TIMEOUT":               "250ms",
 		"GATEHOUSE_REDIS_POOL_SIZE":                   "30",
 		"GATEHOUSE_DATABASE_MAX_CONNS":                "40",
 		"GATEHOUSE_DATABASE_TIMEOUT":                  "2s",
@@ -152,7 +158,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}

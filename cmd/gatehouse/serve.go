@@ -99,7 +99,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	started := time.Now()
 
 	m := metrics.New()
-	store, err := openObservedStores(ctx, cfg, cfg.AutoMigrate, log, m)
+	store, err := openObservedStores(ctx, cfg, cfg.AutoMigrate, withSessions, log, m)
 	if err != nil {
 		return err
 	}

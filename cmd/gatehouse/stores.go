@@ -35,7 +35,10 @@ type stores struct {
 	storage.LoginThrottle
 	storage.AuditLog
 
-	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
+	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
+	// or when the command opened the SQL store only (sqlOnly): then
+	// Sessions, AuthRequests and LoginThrottle are nil too, so that no
+	// command reads them from SQL, where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
 	// kind names the SQL backend: "sqlite" or "postgres"; path is the
@@ -94,15 +97,31 @@ func (s *stores) Close() {
 	}
 }
 
-// openStores opens the configured backends. On Postgres, pending
-// migrations are applied first when migrate is true.
-func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger) (*stores, error) {
-	return openObservedStores(ctx, cfg, migrate, log, nil)
+// storeUse says which backends a command opens: a command opens only
+// what it uses, so that a store it does not need being down or slow does
+// not stop it.
+type storeUse int
+
+const (
+	// sqlOnly opens the SQL store alone: clients, users, refresh grants,
+	// keys and secrets, consents, logout notices and the audit trail.
+	sqlOnly storeUse = iota
+	// withSessions also opens Redis, when configured: browser sessions,
+	// auth requests and login throttling.
+	withSessions
+)
+
+// openStores opens the SQL store and, with use withSessions, Redis when
+// configured. On Postgres, pending migrations are applied first when
+// migrate is true.
+func openStores(ctx context.Context, cfg Config, migrate bool, use storeUse) (*stores, error) {
+	return openObservedStores(ctx, cfg, migrate, use, nil, nil)
 }
 
 // openObservedStores is openStores with every call to Postgres and Redis
-// observed by obs (nil: none). SQLite, in-process, is not observed.
-func openObservedStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger, obs storage.CallObserver) (*stores, error) {
+// observed by obs (nil: none), logging which backend holds the sessions
+// (log nil: nothing). SQLite, in-process, is not observed.
+func openObservedStores(ctx context.Context, cfg Config, migrate bool, use storeUse, log *slog.Logger, obs storage.CallObserver) (*stores, error) {
 	s := &stores{}
 	kind, path := databaseKind(cfg.DatabaseURL)
 	switch kind {
@@ -130,9 +149,13 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, log *slog
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
-	if cfg.RedisURL != "" {
+	if cfg.RedisURL != "" && use == sqlOnly {
+		s.Sessions, s.AuthRequests, s.LoginThrottle = nil, nil, nil
+	}
+	if cfg.RedisURL != "" && use == withSessions {
 		r, err := redisstore.Open(ctx, redisstore.Options{
-			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,
+			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, PoolSize: cfg.RedisPoolSize,
+			DialTimeout: cfg.RedisConnectTimeout, ReadTimeout: cfg.RedisReadTimeout, WriteTimeout: cfg.RedisWriteTimeout,
 			Observer: obs,
 		})
 		if err != nil {
@@ -180,15 +203,15 @@ func (s *stores) watch(m *metrics.Metrics) {
 	}
 }
 
-// openCommandStores loads a command's configuration and opens its stores,
-// applying pending migrations when the configuration says so: what every
-// CLI command that reads or writes state starts with.
-func openCommandStores(ctx context.Context, load func() (Config, error)) (Config, *stores, error) {
+// openCommandStores loads a command's configuration and opens the stores
+// it uses, applying pending migrations when the configuration says so:
+// what every CLI command that reads or writes state starts with.
+func openCommandStores(ctx context.Context, load func() (Config, error), use storeUse) (Config, *stores, error) {
 	cfg, err := load()
 	if err != nil {
 		return Config{}, nil, err
 	}
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, use)
 	if err != nil {
 		return Config{}, nil, err
 	}
