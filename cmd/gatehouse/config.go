@@ -101,6 +101,14 @@ type Config struct {
 	// AutoMigrate applies pending Postgres migrations at serve; when false,
 	// serve refuses to start on an outdated schema (run gatehouse migrate).
 	AutoMigrate bool `yaml:"auto_migrate"`
+	// StartTimeout bounds each step serve waits on before it listens
+	// (connecting to each store, opening it, loading keys and secrets,
+	// syncing clients, the first user); MigrateTimeout bounds applying
+	// migrations, which may take long on a big database or wait for
+	// another instance's. A step that runs out of time stops serve with an
+	// error naming the step and the store.
+	StartTimeout   time.Duration `yaml:"start_timeout"`
+	MigrateTimeout time.Duration `yaml:"migrate_timeout"`
 }
 
 // defaultConfig is the configuration of a bare `gatehouse serve`: a local
@@ -126,6 +134,8 @@ func defaultConfig() Config {
 		DatabaseMaxConns:       20,
 		DatabaseTimeout:        3 * time.Second,
 		AutoMigrate:            true,
+		StartTimeout:           30 * time.Second,
+		MigrateTimeout:         10 * time.Minute,
 	}
 }
 
@@ -204,6 +214,8 @@ func configFields() []configField {
 		{"database_max_conns", "GATEHOUSE_DATABASE_MAX_CONNS", num(func(c *Config) *int { return &c.DatabaseMaxConns })},
 		{"database_timeout", "GATEHOUSE_DATABASE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
 		{"auto_migrate", "GATEHOUSE_AUTO_MIGRATE", boolean(func(c *Config) *bool { return &c.AutoMigrate })},
+		{"start_timeout", "GATEHOUSE_START_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.StartTimeout })},
+		{"migrate_timeout", "GATEHOUSE_MIGRATE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.MigrateTimeout })},
 	}
 }
 
@@ -464,6 +476,12 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseTimeout < 10*time.Millisecond || c.DatabaseTimeout > time.Minute {
 		bad("database_timeout", fmt.Sprintf("must be between 10ms and 1m (got %s)", c.DatabaseTimeout))
+	}
+	if c.StartTimeout < 10*time.Millisecond || c.StartTimeout > time.Hour {
+		bad("start_timeout", fmt.Sprintf("must be between 10ms and 1h (got %s)", c.StartTimeout))
+	}
+	if c.MigrateTimeout < 10*time.Millisecond || c.MigrateTimeout > 24*time.Hour {
+		bad("migrate_timeout", fmt.Sprintf("must be between 10ms and 24h (got %s)", c.MigrateTimeout))
 	}
 
 	if len(probs) == 0 {

@@ -54,6 +54,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		DatabaseMaxConns:       20,
 		DatabaseTimeout:        3 * time.Second,
 		AutoMigrate:            true,
+		StartTimeout:           30 * time.Second,
+		MigrateTimeout:         10 * time.Minute,
 	}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -117,6 +119,8 @@ audit_retention: 720h
 		DatabaseMaxConns:             20,
 		DatabaseTimeout:              3 * time.Second,
 		AutoMigrate:                  true,
+		StartTimeout:                 30 * time.Second,
+		MigrateTimeout:               10 * time.Minute,
 	}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -151,6 +155,8 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_DATABASE_MAX_CONNS":                "40",
 		"GATEHOUSE_DATABASE_TIMEOUT":                  "2s",
 		"GATEHOUSE_AUTO_MIGRATE":                      "false",
+		"GATEHOUSE_START_TIMEOUT":                     "45s",
+		"GATEHOUSE_MIGRATE_TIMEOUT":                   "1h",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
@@ -158,7 +164,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false}
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
