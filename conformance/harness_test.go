@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage/redis/redistest"
 )
 
 // binary is the gatehouse executable built once for the whole package.
@@ -33,7 +35,7 @@ func TestMain(m *testing.M) {
 	// A child run (TestSuiteOnPostgresAndRedis) reuses its parent's binary.
 	if b := os.Getenv("GATEHOUSE_CONFORMANCE_BINARY"); b != "" {
 		binary = b
-		os.Exit(m.Run())
+		os.Exit(redistest.Main(m))
 	}
 	dir, err := os.MkdirTemp("", "gatehouse-conformance-")
 	if err != nil {
@@ -48,7 +50,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build gatehouse:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := redistest.Main(m) // fails the run if keys appeared under the production prefix
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -171,7 +173,7 @@ func (s *server) start() {
 	if s.fixedIssuer != "" {
 		s.issuer = s.fixedIssuer
 	}
-	s.env = append(os.Environ(),
+	s.env = append(serverEnviron(),
 		"GATEHOUSE_ISSUER="+s.issuer,
 		"GATEHOUSE_LISTEN="+s.addr,
 		"GATEHOUSE_DATABASE_URL="+filepath.Join(s.dir, "gatehouse.db"),
@@ -183,6 +185,7 @@ func (s *server) start() {
 	// Later entries win: the backend may replace GATEHOUSE_DATABASE_URL.
 	s.env = append(s.env, s.backendEnv...)
 	s.env = append(s.env, s.extraEnv...)
+	checkRedisPrefix(t, s.env)
 	s.mu.Lock()
 	s.stderr.Reset()
 	s.mu.Unlock()
@@ -209,6 +212,43 @@ func (s *server) start() {
 			t.Fatalf("gatehouse did not become ready: %v\n%s", err, s.log())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serverEnviron is the environment test servers and CLI runs start from:
+// this process's, without the GATEHOUSE_* settings of the shell that runs
+// the tests. A GATEHOUSE_REDIS_URL exported there, as the README's
+// production section shows, made every test server keep its sessions in
+// that Redis under the production prefix. The tests' own variables
+// (GATEHOUSE_TEST_*, GATEHOUSE_CONFORMANCE_*) stay.
+func serverEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GATEHOUSE_") && !strings.HasPrefix(kv, "GATEHOUSE_TEST_") &&
+			!strings.HasPrefix(kv, "GATEHOUSE_CONFORMANCE_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// checkRedisPrefix fails t when env (later entries win) points a server at
+// Redis without a test's own key prefix (redistest.Prefix): no test may
+// write under the production prefix.
+func checkRedisPrefix(t *testing.T, env []string) {
+	t.Helper()
+	var redisURL, prefix string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GATEHOUSE_REDIS_URL="); ok {
+			redisURL = v
+		}
+		if v, ok := strings.CutPrefix(kv, "GATEHOUSE_REDIS_KEY_PREFIX="); ok {
+			prefix = v
+		}
+	}
+	if redisURL != "" && !strings.HasPrefix(prefix, redistest.TestPrefix) {
+		t.Fatalf("a test server on Redis with key prefix %q: want a prefix of the test's own (redistest.Prefix), never the production one", prefix)
 	}
 }
 

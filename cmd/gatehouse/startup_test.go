@@ -28,6 +28,7 @@ func serveUntilExit(t *testing.T, env map[string]string, logs io.Writer) error {
 		env["GATEHOUSE_CLIENTS_FILE"] = filepath.Join(t.TempDir(), "clients.yaml") // none: no clients
 	}
 	env["GATEHOUSE_LISTEN"] = "127.0.0.1:0"
+	checkRedisPrefix(t, env)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)

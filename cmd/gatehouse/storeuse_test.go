@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/storage/redis/redistest"
 )
 
 // runCommand runs one gatehouse command in-process with exactly env and
@@ -33,7 +35,7 @@ func TestSQLCommandsWorkWithoutRedis(t *testing.T) {
 				"GATEHOUSE_DATABASE_URL":       filepath.Join(dir, "g.db"),
 				"GATEHOUSE_CLIENTS_FILE":       filepath.Join(dir, "clients.yaml"),
 				"GATEHOUSE_REDIS_URL":          "redis://" + redis.addr,
-				"GATEHOUSE_REDIS_KEY_PREFIX":   "ghtest:never-written:",
+				"GATEHOUSE_REDIS_KEY_PREFIX":   redistest.TestPrefix + "never-written:",
 				"GATEHOUSE_REDIS_READ_TIMEOUT": "100ms",
 			}
 			for _, args := range [][]string{
