@@ -149,7 +149,7 @@ func TestServeMetricsOnAdmin(t *testing.T) {
 	if code, _ := get(t, addr, "/metrics"); code != http.StatusNotFound {
 		t.Errorf("GET /metrics on the main listener: got %d, want 404", code)
 	}
-	for path, want := range map[string]int{"/healthz": http.StatusNoContent, "/readyz": http.StatusOK, "/authorize": http.StatusNotFound} {
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK, "/authorize": http.StatusNotFound} {
 		if code, _ := get(t, adminAddr, path); code != want {
 			t.Errorf("GET %s on the admin listener: got %d, want %d", path, code, want)
 		}
