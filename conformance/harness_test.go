@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,6 +215,66 @@ func (s *server) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// tellUser writes a line where the person running go test sees it, with
+// or without -v. go test prints a passing package's output only with -v
+// (or when it runs in the package's directory alone), so without -v the
+// line goes to the go command's own standard error (goStderr). When that
+// cannot be reached, it goes to this process's standard error, shown with
+// -v or on failure.
+func tellUser(line string) {
+	if !testing.Verbose() {
+		if f := goStderr(); f != nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+			return
+		}
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+// goStderr opens the standard error of the go command that runs this test
+// binary (its parent), on Linux through /proc, or returns nil. Opening it
+// makes a file description of its own, so only where that cannot garble
+// the go command's output: a terminal, a pipe, or a file it appends to. A
+// file it writes at its own offset (go test >log 2>&1) would overwrite the
+// line.
+func goStderr() *os.File {
+	ppid := os.Getppid()
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid))
+	if err != nil || strings.TrimSpace(string(comm)) != "go" {
+		return nil
+	}
+	path := fmt.Sprintf("/proc/%d/fd/2", ppid)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	switch mode := fi.Mode(); {
+	case mode&(fs.ModeCharDevice|fs.ModeNamedPipe) != 0:
+	case mode.IsRegular():
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/2", ppid))
+		if err != nil {
+			return nil
+		}
+		var flags uint64
+		for _, l := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(l, "flags:"); ok {
+				flags, _ = strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+			}
+		}
+		if flags&syscall.O_APPEND == 0 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // serverEnviron is the environment test servers and CLI runs start from:
