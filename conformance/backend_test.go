@@ -1,9 +1,6 @@
 package conformance
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/url"
 	"os"
@@ -11,11 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
+	"github.com/gatehouse-idp/gatehouse/storage/redis/redistest"
 )
 
 // backendVar selects the stores of a whole conformance run; empty is the
@@ -41,23 +36,7 @@ func suiteBackend(t *testing.T) []string {
 // test, or fails it under CI=true.
 func redisTestURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("GATEHOUSE_TEST_REDIS")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := goredis.ParseURL(u)
-	if err != nil {
-		t.Fatalf("GATEHOUSE_TEST_REDIS: %v", err)
-	}
-	c := goredis.NewClient(opts)
-	defer c.Close()
-	if err := c.Ping(t.Context()).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at GATEHOUSE_TEST_REDIS (%s) is unreachable: %v", opts.Addr, err)
-		}
-		t.Skipf("Redis at GATEHOUSE_TEST_REDIS (%s) is unreachable, skipping: %v", opts.Addr, err)
-	}
-	return u
+	return redistest.URL(t)
 }
 
 // productionBackend returns the environment of a Postgres + Redis server
@@ -67,16 +46,15 @@ func productionBackend(t *testing.T, pgProxy, redisProxy func(target string) str
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	redisURL := redisTestURL(t)
+	// The test's own prefix; its keys are deleted when the test ends,
+	// directly, not through a proxy the test may have cut.
+	prefix := redistest.Prefix(t)
 	if pgProxy != nil {
 		dsn = viaProxy(t, dsn, pgProxy)
 	}
 	if redisProxy != nil {
 		redisURL = viaProxy(t, redisURL, redisProxy)
 	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "ghconf:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() { deleteRedisPrefix(redisURL, prefix) })
 	return []string{
 		"GATEHOUSE_DATABASE_URL=" + dsn,
 		"GATEHOUSE_REDIS_URL=" + redisURL,
@@ -102,22 +80,6 @@ func viaProxy(t *testing.T, raw string, proxy func(target string) string) string
 	}
 	u.Host = proxy(host)
 	return u.String()
-}
-
-// deleteRedisPrefix removes a test's keys (they would expire anyway).
-func deleteRedisPrefix(redisURL, prefix string) {
-	opts, err := goredis.ParseURL(redisURL)
-	if err != nil {
-		return
-	}
-	c := goredis.NewClient(opts)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
 }
 
 var passLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): (\S+)`)

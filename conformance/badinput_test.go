@@ -325,7 +325,7 @@ func TestMalformedClientsFileStopsStart(t *testing.T) {
 	}
 	cmd := exec.CommandContext(context.Background(), binary, "serve")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LISTEN=127.0.0.1:0", "GATEHOUSE_CLIENTS_FILE="+path,
+	cmd.Env = append(serverEnviron(), "GATEHOUSE_LISTEN=127.0.0.1:0", "GATEHOUSE_CLIENTS_FILE="+path,
 		"GATEHOUSE_DATABASE_URL="+filepath.Join(dir, "g.db"))
 	out, err := cmd.CombinedOutput()
 	if err == nil {

@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +19,12 @@ import (
 
 // chromium returns a Chromium context, skipping the test when no browser
 // is installed (failing instead under CI=true, where .ci/run installs it).
+// A skip is said where the person running go test sees it, -v or not
+// (tellUser), and is not replayed from go test's cache once Chromium is
+// installed (dependOnPATH).
 func chromium(t *testing.T) context.Context {
 	t.Helper()
+	dependOnPATH(t)
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -30,6 +36,10 @@ func chromium(t *testing.T) context.Context {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("no Chromium found; .ci/run should have installed it (apt-get install -y chromium)")
 		}
+		noChromium.Do(func() {
+			tellUser("conformance: no Chromium found in PATH (chromium, chromium-browser, google-chrome): the browser tests " +
+				"were SKIPPED; install it (apt-get install -y chromium) and run go test again to run them")
+		})
 		t.Skip("no Chromium found: install it with `apt-get install -y chromium` to run the browser tests")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -47,6 +57,35 @@ func chromium(t *testing.T) context.Context {
 	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(cancel3)
 	return ctx
+}
+
+// noChromium says once per run that the browser tests were skipped.
+var noChromium sync.Once
+
+// dependOnPATH makes go test's result cache depend on the directories of
+// PATH, where Chromium is looked for. go test replays a cached result
+// unless a file the test opened or looked at changed, but it checks no file
+// outside the module, so not /usr/bin/chromium: a skip cached before
+// Chromium was installed was replayed after. It does compare the
+// directories a test changed into (a "chdir" in its test log) by their
+// modification time, wherever they are, and installing or removing a
+// program changes its directory's. So this changes into each directory of
+// PATH and back at once. The browser tests are not parallel: no other test
+// runs meanwhile.
+func dependOnPATH(t *testing.T) {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if !filepath.IsAbs(dir) || os.Chdir(dir) != nil {
+			continue
+		}
+		if err := os.Chdir(wd); err != nil {
+			t.Fatalf("back to %s: %v", wd, err)
+		}
+	}
 }
 
 // TestBrowserNewcomerSignIn does what the README promises on the default
@@ -115,5 +154,51 @@ func TestBrowserNewcomerSignIn(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the app never received a code with iss")
+	}
+}
+
+// TestBrowserSkipIsVisibleAndNotCached runs the browser test as a newcomer
+// would, through go test in package list mode (no -v), with PATH holding
+// no Chromium, then a Chromium appearing there. The faults it checks: the
+// skip said nothing without -v, and go test replayed the cached skip after
+// Chromium was installed. The "Chromium" here is a script that fails, so
+// the third run fails, which is what shows it ran.
+func TestBrowserSkipIsVisibleAndNotCached(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test three times: skipped with -short")
+	}
+	if os.Getenv(backendVar) != "" {
+		t.Skip("about go test and Chromium, not the stores: runs in the parent run only")
+	}
+	if strings.Contains(os.Getenv("GOFLAGS"), "-count") {
+		t.Skip("GOFLAGS sets -count, which turns go test's cache off")
+	}
+	t.Parallel() // it mostly waits for the go command
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	bin := t.TempDir()
+	// PATH: the go command and a directory with no Chromium in it.
+	env := append(serverEnviron(), "PATH="+bin+string(filepath.ListSeparator)+filepath.Dir(goTool), "CI=false")
+	goTest := func() string {
+		cmd := exec.Command(goTool, "test", "-run", "^TestBrowserNewcomerSignIn$", ".")
+		cmd.Env = env
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+
+	out := goTest()
+	if !strings.Contains(out, "no Chromium found") || !strings.Contains(out, "SKIPPED") || strings.Contains(out, "(cached)") {
+		t.Fatalf("go test without Chromium: got\n%s\nwant a line saying the browser tests were skipped, without -v", out)
+	}
+	if out := goTest(); !strings.Contains(out, "(cached)") {
+		t.Fatalf("go test again without Chromium: got\n%s\nwant the cached result", out)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "chromium"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out := goTest(); strings.Contains(out, "(cached)") || strings.Contains(out, "no Chromium found") {
+		t.Errorf("go test after installing Chromium: got\n%s\nwant the browser test run again, not the cached skip", out)
 	}
 }

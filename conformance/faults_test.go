@@ -89,11 +89,11 @@ func TestRedisOutage(t *testing.T) {
 	f = newFlow()
 	r.exchange(f, r.code(s, f, b.follow(r.authURL(f, oauth2.SetAuthURLParam("prompt", "none")))))
 
-	// A slow Redis is a dead Redis: a second per answer is far past the
-	// per-call timeout, so the answer is 503, never a code that waited.
-	rd.slow(time.Second)
+	// A slow Redis is a dead Redis: 3 seconds per answer is far past the
+	// read timeout (1 s), so the answer is 503, never a code that waited.
+	rd.slow(3 * time.Second)
 	if p := b.get(r.authURL(newFlow(), oauth2.SetAuthURLParam("prompt", "none"))); p.status != http.StatusServiceUnavailable {
-		t.Errorf("prompt=none with Redis answering after 1 s: got %d to %q, want 503", p.status, p.location)
+		t.Errorf("prompt=none with Redis answering after 3 s: got %d to %q, want 503", p.status, p.location)
 	}
 	rd.restore()
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,11 +20,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage/redis/redistest"
 )
 
 // binary is the gatehouse executable built once for the whole package.
@@ -33,7 +37,7 @@ func TestMain(m *testing.M) {
 	// A child run (TestSuiteOnPostgresAndRedis) reuses its parent's binary.
 	if b := os.Getenv("GATEHOUSE_CONFORMANCE_BINARY"); b != "" {
 		binary = b
-		os.Exit(m.Run())
+		os.Exit(redistest.Main(m))
 	}
 	dir, err := os.MkdirTemp("", "gatehouse-conformance-")
 	if err != nil {
@@ -48,7 +52,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build gatehouse:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := redistest.Main(m) // fails the run if keys appeared under the production prefix
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -171,7 +175,7 @@ func (s *server) start() {
 	if s.fixedIssuer != "" {
 		s.issuer = s.fixedIssuer
 	}
-	s.env = append(os.Environ(),
+	s.env = append(serverEnviron(),
 		"GATEHOUSE_ISSUER="+s.issuer,
 		"GATEHOUSE_LISTEN="+s.addr,
 		"GATEHOUSE_DATABASE_URL="+filepath.Join(s.dir, "gatehouse.db"),
@@ -183,6 +187,7 @@ func (s *server) start() {
 	// Later entries win: the backend may replace GATEHOUSE_DATABASE_URL.
 	s.env = append(s.env, s.backendEnv...)
 	s.env = append(s.env, s.extraEnv...)
+	checkRedisPrefix(t, s.env)
 	s.mu.Lock()
 	s.stderr.Reset()
 	s.mu.Unlock()
@@ -209,6 +214,103 @@ func (s *server) start() {
 			t.Fatalf("gatehouse did not become ready: %v\n%s", err, s.log())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tellUser writes a line where the person running go test sees it, with
+// or without -v. go test prints a passing package's output only with -v
+// (or when it runs in the package's directory alone), so without -v the
+// line goes to the go command's own standard error (goStderr). When that
+// cannot be reached, it goes to this process's standard error, shown with
+// -v or on failure.
+func tellUser(line string) {
+	if !testing.Verbose() {
+		if f := goStderr(); f != nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+			return
+		}
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+// goStderr opens the standard error of the go command that runs this test
+// binary (its parent), on Linux through /proc, or returns nil. Opening it
+// makes a file description of its own, so only where that cannot garble
+// the go command's output: a terminal, a pipe, or a file it appends to. A
+// file it writes at its own offset (go test >log 2>&1) would overwrite the
+// line.
+func goStderr() *os.File {
+	ppid := os.Getppid()
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid))
+	if err != nil || strings.TrimSpace(string(comm)) != "go" {
+		return nil
+	}
+	path := fmt.Sprintf("/proc/%d/fd/2", ppid)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	switch mode := fi.Mode(); {
+	case mode&(fs.ModeCharDevice|fs.ModeNamedPipe) != 0:
+	case mode.IsRegular():
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/2", ppid))
+		if err != nil {
+			return nil
+		}
+		var flags uint64
+		for _, l := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(l, "flags:"); ok {
+				flags, _ = strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+			}
+		}
+		if flags&syscall.O_APPEND == 0 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// serverEnviron is the environment test servers and CLI runs start from:
+// this process's, without the GATEHOUSE_* settings of the shell that runs
+// the tests. A GATEHOUSE_REDIS_URL exported there, as the README's
+// production section shows, made every test server keep its sessions in
+// that Redis under the production prefix. The tests' own variables
+// (GATEHOUSE_TEST_*, GATEHOUSE_CONFORMANCE_*) stay.
+func serverEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GATEHOUSE_") && !strings.HasPrefix(kv, "GATEHOUSE_TEST_") &&
+			!strings.HasPrefix(kv, "GATEHOUSE_CONFORMANCE_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// checkRedisPrefix fails t when env (later entries win) points a server at
+// Redis without a test's own key prefix (redistest.Prefix): no test may
+// write under the production prefix.
+func checkRedisPrefix(t *testing.T, env []string) {
+	t.Helper()
+	var redisURL, prefix string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GATEHOUSE_REDIS_URL="); ok {
+			redisURL = v
+		}
+		if v, ok := strings.CutPrefix(kv, "GATEHOUSE_REDIS_KEY_PREFIX="); ok {
+			prefix = v
+		}
+	}
+	if redisURL != "" && !strings.HasPrefix(prefix, redistest.TestPrefix) {
+		t.Fatalf("a test server on Redis with key prefix %q: want a prefix of the test's own (redistest.Prefix), never the production one", prefix)
 	}
 }
 

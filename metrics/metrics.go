@@ -64,6 +64,8 @@ type Metrics struct {
 	consents     *prometheus.CounterVec
 	storeCalls   *prometheus.HistogramVec
 	storeErrors  *prometheus.CounterVec
+	auditDropped *prometheus.CounterVec
+	auditFailed  prometheus.Counter
 	// activeSessions is nil until WatchActiveSessions.
 	activeSessions atomic.Pointer[sessionGauge]
 }
@@ -115,12 +117,21 @@ func New() *Metrics {
 			Name: "gatehouse_store_errors_total",
 			Help: "Calls to a store's server that failed (not counting a missing row or key, or a refused duplicate), by backend.",
 		}, []string{"backend"}),
+		auditDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_audit_events_dropped_total",
+			Help: "Audit events never stored because the sink's buffer was full (they are still in the log), by kind.",
+		}, []string{"kind"}),
+		auditFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_audit_write_failures_total",
+			Help: "Writes of a batch of audit events that failed and are retried.",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.tokensIssued, m.signIns, m.refreshReuse,
 		m.backchannel, m.keyRotations, m.consents, m.storeCalls, m.storeErrors,
+		m.auditDropped, m.auditFailed,
 	)
 	// Series that exist from the start, so that rates and alerts see 0
 	// rather than nothing.
@@ -230,6 +241,23 @@ func (m *Metrics) Consent(action string) {
 		return
 	}
 	m.consents.WithLabelValues(action).Inc()
+}
+
+// AuditDropped counts an audit event of kind that was never stored. Kinds
+// are the audit trail's own (a fixed set in the code), never client input.
+func (m *Metrics) AuditDropped(kind string) {
+	if m == nil {
+		return
+	}
+	m.auditDropped.WithLabelValues(kind).Inc()
+}
+
+// AuditWriteFailed counts a failed write of a batch of audit events.
+func (m *Metrics) AuditWriteFailed() {
+	if m == nil {
+		return
+	}
+	m.auditFailed.Inc()
 }
 
 // Observe records one call to a store's server: the storage backends'

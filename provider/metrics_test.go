@@ -82,7 +82,7 @@ func TestMetricsOnAdmin(t *testing.T) {
 	}
 	admin := e.p.AdminHandler()
 	for path, want := range map[string]int{
-		"/metrics": http.StatusOK, "/healthz": http.StatusNoContent, "/readyz": http.StatusOK,
+		"/metrics": http.StatusOK, "/healthz": http.StatusOK, "/readyz": http.StatusOK,
 		"/authorize": http.StatusNotFound, "/.well-known/openid-configuration": http.StatusNotFound,
 	} {
 		rec := httptest.NewRecorder()

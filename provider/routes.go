@@ -15,6 +15,7 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Use(recordRoute)
 
 	r.Get("/healthz", healthz)
+	r.Head("/healthz", healthz)
 	r.Get("/readyz", p.ready)
 	if p.cfg.Metrics != nil && !p.cfg.MetricsOnAdmin {
 		r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
@@ -74,13 +75,21 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 func (p *Provider) AdminHandler() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", healthz)
+	r.Head("/healthz", healthz)
 	r.Get("/readyz", p.ready)
 	r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
 	return r
 }
 
-// healthz answers 204 while the process runs: liveness.
-func healthz(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }
+// healthz answers 200 with the body "ok" while the process runs:
+// liveness, as probes and scripts expect it (curl -f, grep ok). It touches
+// no store; readiness is /readyz.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ok\n"))
+}
 
 // withIssuer puts the issuer where op's building blocks look for it.
 func (p *Provider) withIssuer(next http.Handler) http.Handler {

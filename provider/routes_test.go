@@ -62,3 +62,28 @@ func TestRoutesCrossSiteAndHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthz: liveness answers 200 with a short body on both surfaces
+// (probes and scripts take 204 or an empty body for a failure), to GET and
+// HEAD, and is never cached.
+func TestHealthz(t *testing.T) {
+	e, _ := newMetricsEnv(t, true)
+	for name, h := range map[string]http.Handler{"main": e.p.Handler(http.NotFoundHandler()), "admin": e.p.AdminHandler()} {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, "/healthz", nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("%s /healthz on the %s surface: got %d, want 200", method, name, rec.Code)
+			}
+			if method == http.MethodGet && rec.Body.String() != "ok\n" {
+				t.Errorf("GET /healthz on the %s surface: got body %q, want %q", name, rec.Body, "ok\n")
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				t.Errorf("%s /healthz on the %s surface: Content-Type %q, want text/plain; charset=utf-8", method, name, ct)
+			}
+			if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("%s /healthz on the %s surface: Cache-Control %q, want no-store", method, name, cc)
+			}
+		}
+	}
+}

@@ -34,7 +34,7 @@ func TestServeAdminPprof(t *testing.T) {
 				}
 			}
 			// The admin listener's own routes are still served beside it.
-			for path, want := range map[string]int{"/healthz": http.StatusNoContent, "/metrics": http.StatusOK} {
+			for path, want := range map[string]int{"/healthz": http.StatusOK, "/metrics": http.StatusOK} {
 				if code, _ := get(t, adminAddr, path); code != want {
 					t.Errorf("GET %s on the admin listener: got %d, want %d", path, code, want)
 				}

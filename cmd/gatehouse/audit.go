@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,15 +47,21 @@ const (
 	auditBatch        = 100                    // events per AppendAudit at most
 	auditFlushEvery   = 200 * time.Millisecond // an event waits at most this long to be written
 	auditWriteTimeout = 5 * time.Second        // one AppendAudit, and the final flush in all
+	auditRetryMin     = 100 * time.Millisecond // wait before the first retry of a failed batch
+	auditRetryMax     = 5 * time.Second        // longest wait between retries
+	auditDropLogEvery = 10 * time.Second       // at most one line about dropped events per period
 	maxAuditDetail    = 1024                   // bytes of Detail kept
 )
 
 // auditSink writes audit events to the log at once and to the store in the
 // background: Record never blocks a request. It also counts them in its
-// metrics (countEvent), when it has any. Events queue in a bounded
-// buffer that Run drains in batches; when the buffer is full an event is
-// dropped from the store (it is still logged), counted, and a warning
-// logged at most once a second. Create it with newAuditSink.
+// metrics (countEvent), when it has any. Events queue in a bounded buffer
+// that Run drains in batches. A batch the store refuses is kept and
+// written again, with backoff, until the store takes it; meanwhile events
+// wait in the buffer. Only when the buffer is full is an event dropped
+// from the store (it is still logged): counted, in the metrics by kind,
+// and reported in one warning per auditDropLogEvery that says how many of
+// each kind were lost. Create it with newAuditSink.
 type auditSink struct {
 	store  storage.AuditLog
 	log    *slog.Logger
@@ -61,16 +69,24 @@ type auditSink struct {
 	events chan storage.AuditEvent
 	// metrics counts events; nil counts nothing.
 	metrics *metrics.Metrics
+	// retryMin and retryMax bound the wait between attempts at a batch
+	// (auditRetryMin, auditRetryMax); flushTimeout bounds the final flush
+	// (auditWriteTimeout). Tests shorten them.
+	retryMin, retryMax, flushTimeout time.Duration
 
-	dropped  atomic.Int64
-	mu       sync.Mutex
-	lastWarn time.Time // of a dropped event; guarded by mu
+	dropped atomic.Int64
+	mu      sync.Mutex
+	// Guarded by mu: the kinds dropped since the last warning, and when
+	// that warning was logged.
+	lost     map[string]int
+	lastWarn time.Time
 }
 
 // newAuditSink returns a sink over store that queues up to buffer events.
 // Nothing reaches the store until Run runs.
 func newAuditSink(store storage.AuditLog, log *slog.Logger, now func() time.Time, buffer int) *auditSink {
-	return &auditSink{store: store, log: log, now: now, events: make(chan storage.AuditEvent, buffer)}
+	return &auditSink{store: store, log: log, now: now, events: make(chan storage.AuditEvent, buffer),
+		retryMin: auditRetryMin, retryMax: auditRetryMax, flushTimeout: auditWriteTimeout, lost: make(map[string]int)}
 }
 
 // startAuditSink starts a sink over store for serve, counting events in m
@@ -151,46 +167,69 @@ func (a *auditSink) record(ctx context.Context, ev storage.AuditEvent, level slo
 	select {
 	case a.events <- ev:
 	default:
-		a.drop(ctx)
+		a.drop(ctx, ev.Kind)
 	}
 }
 
-// drop counts an event the buffer had no room for, and warns at most once
-// a second.
-func (a *auditSink) drop(ctx context.Context) {
-	n := a.dropped.Add(1)
+// drop counts an event of kind that the store will never get, and warns
+// at once when no warning was logged for auditDropLogEvery; otherwise
+// the kind waits for the next warning (reportDrops).
+func (a *auditSink) drop(ctx context.Context, kind string) {
+	a.lose(kind)
+	a.reportDrops(ctx, false)
+}
+
+// lose counts an event of kind that the store will never get, for the next
+// warning.
+func (a *auditSink) lose(kind string) {
+	a.dropped.Add(1)
+	a.metrics.AuditDropped(kind)
+	a.mu.Lock()
+	a.lost[kind]++
+	a.mu.Unlock()
+}
+
+// reportDrops logs one warning with the events dropped since the last one,
+// by kind, if there are any and the last warning is at least
+// auditDropLogEvery old, or at once when final.
+func (a *auditSink) reportDrops(ctx context.Context, final bool) {
 	now := a.now()
 	a.mu.Lock()
-	warn := a.lastWarn.IsZero() || now.Sub(a.lastWarn) >= time.Second
-	if warn {
-		a.lastWarn = now
+	if len(a.lost) == 0 || !final && !a.lastWarn.IsZero() && now.Sub(a.lastWarn) < auditDropLogEvery {
+		a.mu.Unlock()
+		return
 	}
+	kinds := slices.Sorted(maps.Keys(a.lost))
+	var n int
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		n += a.lost[k]
+		parts[i] = k + "=" + strconv.Itoa(a.lost[k])
+	}
+	clear(a.lost)
+	a.lastWarn = now
 	a.mu.Unlock()
-	if warn {
-		a.log.WarnContext(ctx, "audit trail: the store is not keeping up; events are dropped from it (they are still logged)",
-			"dropped_total", n)
-	}
+	a.log.WarnContext(ctx, "audit trail: events dropped, never to be stored: the store did not keep up (they are in this log)",
+		"dropped", n, "kinds", strings.Join(parts, " "), "dropped_total", a.dropped.Load())
 }
 
-// Dropped returns how many events the store never got because the buffer
-// was full.
+// Dropped returns how many events the store never got: dropped because
+// the buffer was full, or left unwritten when the final flush ran out of
+// time.
 func (a *auditSink) Dropped() int64 { return a.dropped.Load() }
 
 // Run writes queued events to the store until ctx ends: a batch as soon as
 // auditBatch events are queued, and whatever is queued every
-// auditFlushEvery. When ctx ends it writes what is still queued, within
-// auditWriteTimeout, and returns. A batch the store refuses is logged and
-// lost (its events were logged when recorded).
+// auditFlushEvery. A batch the store refuses is retried, waiting from
+// retryMin, doubling, up to retryMax between attempts, while new events
+// wait in the buffer. When ctx ends, Run writes the batch at hand and what
+// is still queued, retrying too, within flushTimeout in all; events it
+// could not write by then are dropped (counted and reported). Then it
+// returns.
 func (a *auditSink) Run(ctx context.Context) {
 	t := time.NewTicker(auditFlushEvery)
 	defer t.Stop()
 	batch := make([]storage.AuditEvent, 0, auditBatch)
-	write := func(ctx context.Context) {
-		if len(batch) > 0 {
-			a.write(ctx, batch)
-			batch = batch[:0]
-		}
-	}
 	// Writes outlive ctx: an event taken from the queue is written even
 	// when shutdown starts meanwhile.
 	wctx := context.WithoutCancel(ctx)
@@ -198,37 +237,97 @@ func (a *auditSink) Run(ctx context.Context) {
 		select {
 		case ev := <-a.events:
 			batch = append(batch, ev)
-			if len(batch) == auditBatch {
-				write(wctx)
+			if len(batch) < auditBatch {
+				continue
 			}
 		case <-t.C:
-			write(wctx)
+			a.reportDrops(ctx, false)
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(wctx, auditWriteTimeout)
-			defer cancel()
-			for {
-				select {
-				case ev := <-a.events:
-					batch = append(batch, ev)
-					if len(batch) == auditBatch {
-						write(fctx)
-					}
-				default:
-					write(fctx)
-					return
-				}
-			}
+			a.flush(wctx, batch)
+			return
 		}
+		if len(batch) == 0 {
+			continue
+		}
+		if !a.writeRetrying(ctx, wctx, batch, t.C) {
+			a.flush(wctx, batch) // ctx ended before the store took it
+			return
+		}
+		batch = batch[:0]
 	}
 }
 
-// write appends one batch, within auditWriteTimeout.
-func (a *auditSink) write(ctx context.Context, batch []storage.AuditEvent) {
-	ctx, cancel := context.WithTimeout(ctx, auditWriteTimeout)
-	defer cancel()
-	if err := a.store.AppendAudit(ctx, batch); err != nil {
-		a.log.ErrorContext(ctx, "audit trail: events not stored (they are in this log)", "events", len(batch), "err", err)
+// writeRetrying writes batch, each attempt within auditWriteTimeout of
+// wctx, retrying with backoff until one succeeds (true) or ctx ends
+// (false). While it waits it reports dropped events on each tick.
+func (a *auditSink) writeRetrying(ctx, wctx context.Context, batch []storage.AuditEvent, tick <-chan time.Time) bool {
+	wait := a.retryMin
+	for attempt := 1; ; attempt++ {
+		wc, cancel := context.WithTimeout(wctx, auditWriteTimeout)
+		err := a.store.AppendAudit(wc, batch)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				a.log.InfoContext(ctx, "audit trail: the store took the events again", "events", len(batch), "attempts", attempt)
+			}
+			return true
+		}
+		a.metrics.AuditWriteFailed()
+		a.log.ErrorContext(ctx, "audit trail: events not stored yet; retrying (they are in this log)",
+			"events", len(batch), "attempt", attempt, "retry_in", wait.String(), "err", err)
+		timer := time.NewTimer(wait)
+	waiting:
+		for {
+			select {
+			case <-timer.C:
+				break waiting
+			case <-tick:
+				a.reportDrops(ctx, false)
+			case <-ctx.Done():
+				timer.Stop()
+				return false
+			}
+		}
+		wait = min(2*wait, a.retryMax)
 	}
+}
+
+// flush writes batch and everything still queued, in batches, retrying
+// failed ones with backoff, all within flushTimeout. What it could not
+// write by then is dropped, counted and reported.
+func (a *auditSink) flush(wctx context.Context, batch []storage.AuditEvent) {
+	fctx, cancel := context.WithTimeout(wctx, a.flushTimeout)
+	defer cancel()
+	for {
+	fill:
+		for len(batch) < auditBatch {
+			select {
+			case ev := <-a.events:
+				batch = append(batch, ev)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if !a.writeRetrying(fctx, fctx, batch, nil) {
+			for _, ev := range batch {
+				a.lose(ev.Kind)
+			}
+			for queued := true; queued; {
+				select {
+				case ev := <-a.events:
+					a.lose(ev.Kind)
+				default:
+					queued = false
+				}
+			}
+			break
+		}
+		batch = batch[:0]
+	}
+	a.reportDrops(wctx, true)
 }
 
 // pruneAudit deletes the audit events older than before, in batches of

@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
@@ -166,31 +170,115 @@ func TestAuditSinkStoresEvents(t *testing.T) {
 	}
 }
 
-// blockingAudit is an AuditLog whose AppendAudit blocks until release is
-// closed; entered is closed when the first call arrives.
-type blockingAudit struct {
+// auditAppendFunc is an AuditLog whose AppendAudit is a function, to
+// inject a store's faults into the sink under test; everything else is the
+// embedded store.
+type auditAppendFunc struct {
 	storage.AuditLog
-	once    sync.Once
-	entered chan struct{}
-	release chan struct{}
+	appendAudit func(ctx context.Context, events []storage.AuditEvent) error
 }
 
-func (b *blockingAudit) AppendAudit(ctx context.Context, events []storage.AuditEvent) error {
-	b.once.Do(func() { close(b.entered) })
-	<-b.release
-	return b.AuditLog.AppendAudit(ctx, events)
+func (f auditAppendFunc) AppendAudit(ctx context.Context, events []storage.AuditEvent) error {
+	return f.appendAudit(ctx, events)
 }
 
-func TestAuditSinkDropsWhenFull(t *testing.T) {
-	store := &blockingAudit{AuditLog: openAuditStore(t), entered: make(chan struct{}), release: make(chan struct{})}
+// failingFirst returns an AppendAudit that refuses its first n calls (a
+// database outage) and then writes to store; calls counts every call.
+func failingFirst(store storage.AuditLog, n int32, calls *atomic.Int32) auditAppendFunc {
+	return auditAppendFunc{AuditLog: store, appendAudit: func(ctx context.Context, events []storage.AuditEvent) error {
+		if calls.Add(1) <= n {
+			return errors.New("injected: database unavailable")
+		}
+		return store.AppendAudit(ctx, events)
+	}}
+}
+
+// recordKinds records one event per kind, in order, each a second after the
+// one before, and returns the kinds.
+func recordKinds(t *testing.T, sink *auditSink, n int) []string {
+	t.Helper()
+	var kinds []string
+	for i := range n {
+		kind := fmt.Sprintf("e%03d", i)
+		kinds = append(kinds, kind)
+		sink.Record(t.Context(), storage.AuditEvent{Kind: kind, Actor: actorSystem, Time: time.Unix(int64(i), 0)})
+	}
+	return kinds
+}
+
+// The fault: the store refuses the first writes, as during a database
+// outage. No event may be lost: the failed batches are written again once
+// the store takes them, in order, without a shutdown.
+func TestAuditSinkRetriesFailedWrites(t *testing.T) {
+	store := openAuditStore(t)
+	var calls atomic.Int32
+	var logs auditLogBuffer
+	m := metrics.New()
+	sink := newAuditSink(failingFirst(store, 5, &calls), slog.New(slog.NewTextHandler(&logs, nil)), time.Now, auditBuffer)
+	sink.metrics = m
+	sink.retryMin, sink.retryMax = time.Millisecond, 4*time.Millisecond
+	runSink(t, sink)
+
+	want := recordKinds(t, sink, 2*auditBatch+50)
+	waitStored(t, store, len(want))
+	if got := storedKinds(t, store); !slices.Equal(got, want) {
+		t.Errorf("stored %d events, want all %d in order:\n%q", len(got), len(want), got)
+	}
+	if got := sink.Dropped(); got != 0 {
+		t.Errorf("Dropped() = %d, want 0", got)
+	}
+	if got := strings.Count(logs.String(), "events not stored yet; retrying"); got != 5 {
+		t.Errorf("got %d log lines about failed writes, want 5 (one per failure):\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), "the store took the events again") {
+		t.Errorf("log:\n%s\nwant a line saying the store took the events again", logs.String())
+	}
+	wantMetric(t, m, "gatehouse_audit_write_failures_total 5")
+}
+
+// wantMetric checks that m, scraped, holds the line want.
+func wantMetric(t *testing.T, m *metrics.Metrics, want string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !slices.Contains(strings.Split(rec.Body.String(), "\n"), want) {
+		t.Errorf("metrics:\n%s\nwant the line %s", rec.Body, want)
+	}
+}
+
+// The fault: a store that hangs, then fails, while events keep coming.
+// Events wait in the buffer; only those that find it full are dropped:
+// counted by kind, still logged, and reported in one warning per period
+// that sums up the kinds lost. The rest are stored once the store is back.
+func TestAuditSinkDropsOnlyOnOverflow(t *testing.T) {
+	real := openAuditStore(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var failing atomic.Bool
+	var calls atomic.Int32
+	failing.Store(true)
+	store := auditAppendFunc{AuditLog: real, appendAudit: func(ctx context.Context, events []storage.AuditEvent) error {
+		calls.Add(1)
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		if failing.Load() {
+			return errors.New("injected: database unavailable")
+		}
+		return real.AppendAudit(ctx, events)
+	}}
 	var logs auditLogBuffer
 	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 	var clock sync.Mutex
+	m := metrics.New()
 	sink := newAuditSink(store, slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time {
 		clock.Lock()
 		defer clock.Unlock()
 		return now
 	}, 4)
+	sink.metrics = m
+	sink.retryMin, sink.retryMax = time.Millisecond, time.Millisecond
 	stop := runSink(t, sink)
 	ctx := t.Context()
 	record := func(kind string) {
@@ -205,47 +293,101 @@ func TestAuditSinkDropsWhenFull(t *testing.T) {
 			t.Fatalf("Record(%s) blocked", kind)
 		}
 	}
+	warnings := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "events dropped") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
 
 	record("first")
 	select {
-	case <-store.entered: // Run is stuck writing "first"
+	case <-entered: // Run is stuck writing "first"
 	case <-time.After(5 * time.Second):
 		t.Fatal("the sink did not write within 5s")
 	}
 	for i := range 4 {
-		record(fmt.Sprintf("queued-%d", i))
+		record(fmt.Sprintf("queued-%d", i)) // fills the buffer
 	}
-	for i := range 6 {
-		record(fmt.Sprintf("dropped-%d", i))
+	for _, kind := range []string{"sign_in", "sign_in", "token_issued", "sign_in", "token_issued", "token_issued"} {
+		record(kind)
 	}
 	if got := sink.Dropped(); got != 6 {
 		t.Errorf("Dropped() = %d, want 6", got)
 	}
-	// One warning a second at most.
-	if got := strings.Count(logs.String(), "events are dropped"); got != 1 {
-		t.Errorf("got %d warnings about dropped events within a second, want 1:\n%s", got, logs.String())
+	// The first drop is reported at once; the rest wait for the period.
+	if w := warnings(); len(w) != 1 || !strings.Contains(w[0], `dropped=1 kinds="sign_in=1" dropped_total=1`) {
+		t.Errorf("warnings about dropped events: got %q, want one for the first sign_in", w)
 	}
 	clock.Lock()
-	now = now.Add(time.Second)
+	now = now.Add(auditDropLogEvery)
 	clock.Unlock()
-	record("dropped-late")
-	if got := strings.Count(logs.String(), "events are dropped"); got != 2 {
-		t.Errorf("got %d warnings about dropped events after a second more, want 2", got)
+	record("token_issued")
+	if w := warnings(); len(w) != 2 || !strings.Contains(w[1], `dropped=6 kinds="sign_in=2 token_issued=4" dropped_total=7`) {
+		t.Errorf("warnings about dropped events: got %q, want a second one summing up the kinds lost since the first", w)
 	}
-	if !strings.Contains(logs.String(), "dropped_total=7") {
-		t.Errorf("log:\n%s\nwant the dropped total (7)", logs.String())
+	if got := strings.Count(logs.String(), `msg="audit: sign_in"`); got != 3 {
+		t.Errorf("log holds %d lines for the dropped sign_in events, want 3: dropped events are still logged", got)
 	}
-	// Dropped events are still logged.
-	if !strings.Contains(logs.String(), `msg="audit: dropped-3"`) {
-		t.Errorf("log:\n%s\nwant the dropped events logged", logs.String())
-	}
+	wantMetric(t, m, `gatehouse_audit_events_dropped_total{kind="sign_in"} 3`)
+	wantMetric(t, m, `gatehouse_audit_events_dropped_total{kind="token_issued"} 4`)
 
-	close(store.release)
+	close(release) // the hung write fails; Run retries
+	eventually(t, "a retry", func() bool { return calls.Load() >= 3 })
+	failing.Store(false)
+	waitStored(t, real, 5)
 	stop()
 	want := []string{"first", "queued-0", "queued-1", "queued-2", "queued-3"}
-	if got := storedKinds(t, store); !slices.Equal(got, want) {
+	if got := storedKinds(t, real); !slices.Equal(got, want) {
 		t.Errorf("stored %q, want %q", got, want)
 	}
+	if got := sink.Dropped(); got != 7 {
+		t.Errorf("Dropped() = %d after the store came back, want still 7", got)
+	}
+}
+
+// The fault: the store fails at shutdown. The final flush retries within
+// its bound: a store that recovers in time gets every event; one that does
+// not gets none, and stop still returns, with the events counted as
+// dropped and reported.
+func TestAuditSinkFlushRetriesWithinBound(t *testing.T) {
+	t.Run("store recovers", func(t *testing.T) {
+		store := openAuditStore(t)
+		var calls atomic.Int32
+		sink := newAuditSink(failingFirst(store, 3, &calls), slog.New(slog.DiscardHandler), time.Now, auditBuffer)
+		sink.retryMin, sink.retryMax = time.Millisecond, time.Millisecond
+		stop := runSink(t, sink)
+		want := recordKinds(t, sink, 2*auditBatch+50)
+		stop() // at once: most events are still queued
+		if got := storedKinds(t, store); !slices.Equal(got, want) {
+			t.Errorf("stored %d events after shutdown, want all %d in order", len(got), len(want))
+		}
+		if got := sink.Dropped(); got != 0 {
+			t.Errorf("Dropped() = %d, want 0", got)
+		}
+	})
+	t.Run("store stays down", func(t *testing.T) {
+		store := openAuditStore(t)
+		var calls atomic.Int32
+		var logs auditLogBuffer
+		sink := newAuditSink(failingFirst(store, 1<<30, &calls), slog.New(slog.NewTextHandler(&logs, nil)), time.Now, auditBuffer)
+		sink.retryMin, sink.retryMax, sink.flushTimeout = time.Millisecond, 5*time.Millisecond, 50*time.Millisecond
+		stop := runSink(t, sink)
+		recordKinds(t, sink, 10)
+		stop()
+		if got := sink.Dropped(); got != 10 {
+			t.Errorf("Dropped() = %d, want 10", got)
+		}
+		if !strings.Contains(logs.String(), "dropped=10 kinds=") {
+			t.Errorf("log:\n%s\nwant a warning that 10 events were dropped", logs.String())
+		}
+		if got := storedKinds(t, store); len(got) != 0 {
+			t.Errorf("stored %q, want nothing", got)
+		}
+	})
 }
 
 func TestAuditSinkFlushesOnShutdown(t *testing.T) {

@@ -67,7 +67,7 @@ func auditCommand(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 	}
-	_, store, err := openCommandStores(ctx, load)
+	_, store, err := openCommandStores(ctx, load, sqlOnly)
 	if err != nil {
 		return err
 	}

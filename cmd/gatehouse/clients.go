@@ -80,8 +80,7 @@ func clients(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.RedisURL = "" // clients live in the SQL store
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, sqlOnly) // clients live in the SQL store
 	if err != nil {
 		return err
 	}

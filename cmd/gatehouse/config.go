@@ -93,8 +93,13 @@ type Config struct {
 	RedisURL string `yaml:"redis_url"`
 	// RedisKeyPrefix starts every key Gatehouse writes to Redis.
 	RedisKeyPrefix string `yaml:"redis_key_prefix"`
-	// RedisTimeout bounds every Redis call.
-	RedisTimeout time.Duration `yaml:"redis_timeout"`
+	// RedisConnectTimeout bounds opening a Redis connection (TCP, TLS,
+	// HELLO/AUTH); RedisReadTimeout waiting for a reply; RedisWriteTimeout
+	// sending a command. A call is bounded by their sum. The defaults and
+	// the measurements behind them are in docs/performance.md.
+	RedisConnectTimeout time.Duration `yaml:"redis_connect_timeout"`
+	RedisReadTimeout    time.Duration `yaml:"redis_read_timeout"`
+	RedisWriteTimeout   time.Duration `yaml:"redis_write_timeout"`
 	// RedisPoolSize is the Redis connection pool size; 0 takes go-redis's
 	// default (10 per CPU).
 	RedisPoolSize int `yaml:"redis_pool_size"`
@@ -105,6 +110,14 @@ type Config struct {
 	// AutoMigrate applies pending Postgres migrations at serve; when false,
 	// serve refuses to start on an outdated schema (run gatehouse migrate).
 	AutoMigrate bool `yaml:"auto_migrate"`
+	// StartTimeout bounds each step serve waits on before it listens
+	// (connecting to each store, opening it, loading keys and secrets,
+	// syncing clients, the first user); MigrateTimeout bounds applying
+	// migrations, which may take long on a big database or wait for
+	// another instance's. A step that runs out of time stops serve with an
+	// error naming the step and the store.
+	StartTimeout   time.Duration `yaml:"start_timeout"`
+	MigrateTimeout time.Duration `yaml:"migrate_timeout"`
 }
 
 // defaultConfig is the configuration of a bare `gatehouse serve`: a local
@@ -124,10 +137,14 @@ func defaultConfig() Config {
 		RefreshGrace:           10 * time.Second,
 		AuditRetention:         90 * 24 * time.Hour,
 		RedisKeyPrefix:         "gatehouse:",
-		RedisTimeout:           200 * time.Millisecond,
+		RedisConnectTimeout:    2 * time.Second,
+		RedisReadTimeout:       time.Second,
+		RedisWriteTimeout:      time.Second,
 		DatabaseMaxConns:       20,
 		DatabaseTimeout:        3 * time.Second,
 		AutoMigrate:            true,
+		StartTimeout:           30 * time.Second,
+		MigrateTimeout:         10 * time.Minute,
 	}
 }
 
@@ -200,11 +217,15 @@ func configFields() []configField {
 		{"audit_retention", "GATEHOUSE_AUDIT_RETENTION", dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
 		{"redis_url", "GATEHOUSE_REDIS_URL", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis_key_prefix", "GATEHOUSE_REDIS_KEY_PREFIX", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
-		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisTimeout })},
+		{"redis_connect_timeout", "GATEHOUSE_REDIS_CONNECT_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisConnectTimeout })},
+		{"redis_read_timeout", "GATEHOUSE_REDIS_READ_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
+		{"redis_write_timeout", "GATEHOUSE_REDIS_WRITE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
 		{"redis_pool_size", "GATEHOUSE_REDIS_POOL_SIZE", num(func(c *Config) *int { return &c.RedisPoolSize })},
 		{"database_max_conns", "GATEHOUSE_DATABASE_MAX_CONNS", num(func(c *Config) *int { return &c.DatabaseMaxConns })},
 		{"database_timeout", "GATEHOUSE_DATABASE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
 		{"auto_migrate", "GATEHOUSE_AUTO_MIGRATE", boolean(func(c *Config) *bool { return &c.AutoMigrate })},
+		{"start_timeout", "GATEHOUSE_START_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.StartTimeout })},
+		{"migrate_timeout", "GATEHOUSE_MIGRATE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.MigrateTimeout })},
 	}
 }
 
@@ -216,6 +237,7 @@ type retiredConfigField struct{ key, env, msg string }
 func retiredConfigFields() []retiredConfigField {
 	return []retiredConfigField{
 		{"session_ttl", "GATEHOUSE_SESSION_TTL", "no longer read: set session_idle_timeout (default 8h) and session_absolute_timeout (default 168h) instead"},
+		{"redis_timeout", "GATEHOUSE_REDIS_TIMEOUT", "no longer read: set redis_connect_timeout (default 2s), redis_read_timeout (default 1s) and redis_write_timeout (default 1s) instead"},
 	}
 }
 
@@ -454,8 +476,15 @@ func (c Config) Validate() error {
 	if c.RedisKeyPrefix == "" {
 		bad("redis_key_prefix", "must not be empty: it keeps Gatehouse's keys apart from others in the same Redis")
 	}
-	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 10*time.Second {
-		bad("redis_timeout", fmt.Sprintf("must be between 1ms and 10s (got %s)", c.RedisTimeout))
+	for _, t := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"redis_connect_timeout", c.RedisConnectTimeout}, {"redis_read_timeout", c.RedisReadTimeout}, {"redis_write_timeout", c.RedisWriteTimeout},
+	} {
+		if t.d < time.Millisecond || t.d > 30*time.Second {
+			bad(t.field, fmt.Sprintf("must be between 1ms and 30s (got %s)", t.d))
+		}
 	}
 	if c.RedisPoolSize < 0 || c.RedisPoolSize > 10000 {
 		bad("redis_pool_size", fmt.Sprintf("must be from 0 (go-redis's default) to 10000 (got %d)", c.RedisPoolSize))
@@ -465,6 +494,12 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseTimeout < 10*time.Millisecond || c.DatabaseTimeout > time.Minute {
 		bad("database_timeout", fmt.Sprintf("must be between 10ms and 1m (got %s)", c.DatabaseTimeout))
+	}
+	if c.StartTimeout < 10*time.Millisecond || c.StartTimeout > time.Hour {
+		bad("start_timeout", fmt.Sprintf("must be between 10ms and 1h (got %s)", c.StartTimeout))
+	}
+	if c.MigrateTimeout < 10*time.Millisecond || c.MigrateTimeout > 24*time.Hour {
+		bad("migrate_timeout", fmt.Sprintf("must be between 10ms and 24h (got %s)", c.MigrateTimeout))
 	}
 
 	if len(probs) == 0 {

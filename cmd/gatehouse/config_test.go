@@ -49,10 +49,14 @@ func TestLoadConfigDefaults(t *testing.T) {
 		RefreshGrace:           10 * time.Second,
 		AuditRetention:         2160 * time.Hour,
 		RedisKeyPrefix:         "gatehouse:",
-		RedisTimeout:           200 * time.Millisecond,
+		RedisConnectTimeout:    2 * time.Second,
+		RedisReadTimeout:       time.Second,
+		RedisWriteTimeout:      time.Second,
 		DatabaseMaxConns:       20,
 		DatabaseTimeout:        3 * time.Second,
 		AutoMigrate:            true,
+		StartTimeout:           30 * time.Second,
+		MigrateTimeout:         10 * time.Minute,
 	}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -110,10 +114,14 @@ audit_retention: 720h
 		RefreshGrace:                 10 * time.Second,
 		AuditRetention:               0,
 		RedisKeyPrefix:               "gatehouse:",
-		RedisTimeout:                 200 * time.Millisecond,
+		RedisConnectTimeout:          2 * time.Second,
+		RedisReadTimeout:             time.Second,
+		RedisWriteTimeout:            time.Second,
 		DatabaseMaxConns:             20,
 		DatabaseTimeout:              3 * time.Second,
 		AutoMigrate:                  true,
+		StartTimeout:                 30 * time.Second,
+		MigrateTimeout:               10 * time.Minute,
 	}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -142,11 +150,15 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_AUDIT_RETENTION":                   "8760h",
 		"GATEHOUSE_REDIS_URL":                         "rediss://cache:6380/2",
 		"GATEHOUSE_REDIS_KEY_PREFIX":                  "gh:",
-		"GATEHOUSE_REDIS_TIMEOUT":                     "150ms",
+		"GATEHOUSE_REDIS_CONNECT_TIMEOUT":             "150ms",
+		"GATEHOUSE_REDIS_READ_TIMEOUT":                "1500ms",
+		"GATEHOUSE_REDIS_WRITE_TIMEOUT":               "250ms",
 		"GATEHOUSE_REDIS_POOL_SIZE":                   "30",
 		"GATEHOUSE_DATABASE_MAX_CONNS":                "40",
 		"GATEHOUSE_DATABASE_TIMEOUT":                  "2s",
 		"GATEHOUSE_AUTO_MIGRATE":                      "false",
+		"GATEHOUSE_START_TIMEOUT":                     "45s",
+		"GATEHOUSE_MIGRATE_TIMEOUT":                   "1h",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
@@ -154,7 +166,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 30, 40, 2 * time.Second, false}
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}

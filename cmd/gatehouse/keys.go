@@ -82,7 +82,7 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 		}
 		defer clear(newKEK)
 	}
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, sqlOnly) // keys and secrets live in SQL
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
+	"github.com/gatehouse-idp/gatehouse/storage/redis/redistest"
 )
 
 // metricsClients is a clients.yaml with one service that gets tokens by
@@ -46,6 +47,7 @@ func metricsServe(t *testing.T, env map[string]string) (addr, adminAddr string) 
 	if env["GATEHOUSE_DATABASE_URL"] == "" {
 		env["GATEHOUSE_DATABASE_URL"] = filepath.Join(dir, "g.db")
 	}
+	checkRedisPrefix(t, env)
 	logs, addr, _ := startServe(t, env)
 	if m := regexp.MustCompile(`"msg":"listening","listener":"admin","addr":"([^"]+)"`).FindStringSubmatch(logs.String()); m != nil {
 		adminAddr = m[1]
@@ -147,7 +149,7 @@ func TestServeMetricsOnAdmin(t *testing.T) {
 	if code, _ := get(t, addr, "/metrics"); code != http.StatusNotFound {
 		t.Errorf("GET /metrics on the main listener: got %d, want 404", code)
 	}
-	for path, want := range map[string]int{"/healthz": http.StatusNoContent, "/readyz": http.StatusOK, "/authorize": http.StatusNotFound} {
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK, "/authorize": http.StatusNotFound} {
 		if code, _ := get(t, adminAddr, path); code != want {
 			t.Errorf("GET %s on the admin listener: got %d, want %d", path, code, want)
 		}
@@ -167,16 +169,12 @@ func TestServeMetricsOnAdmin(t *testing.T) {
 // TestServeMetricsPostgresRedis runs serve on Postgres and Redis and checks
 // what only they report: their calls, errors and pools.
 func TestServeMetricsPostgresRedis(t *testing.T) {
-	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
 	addr, _ := metricsServe(t, map[string]string{
 		"GATEHOUSE_DATABASE_URL":       pgtest.DSN(t),
-		"GATEHOUSE_REDIS_URL":          redisURL,
-		"GATEHOUSE_REDIS_KEY_PREFIX":   "ghtest:" + rand.Text()[:12] + ":",
+		"GATEHOUSE_REDIS_URL":          redistest.URL(t),
+		"GATEHOUSE_REDIS_KEY_PREFIX":   redistest.Prefix(t),
 		"GATEHOUSE_KEY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(kek),
 	})
 	serviceToken(t, addr)

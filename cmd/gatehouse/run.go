@@ -188,8 +188,7 @@ func migrate(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.RedisURL = "" // migrations concern the SQL store only
-	st, err := openStores(ctx, cfg, true, nil)
+	st, err := openStores(ctx, cfg, true, sqlOnly) // migrations concern the SQL store only
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,13 @@ GATEHOUSE_AUTO_MIGRATE=false, syncs clients.yaml into it, and serves the issuer.
 line per listener, then "gatehouse ready" with the issuer. SIGINT or SIGTERM stop it after
 in-flight requests finish (at most 15 seconds).
 
+Every step before it listens that waits on a store (connecting to Postgres and Redis,
+migrations, opening the database, signing keys, server secrets, the clients sync, the first
+user, code keys) has a deadline: GATEHOUSE_START_TIMEOUT (default 30s) each, migrations
+GATEHOUSE_MIGRATE_TIMEOUT (default 10m). A step still waiting after 2 seconds is logged
+("waiting for postgres: migrate"), again every 10 seconds; one past its deadline stops serve
+with an error naming the step, the store and the setting, and a non-zero exit status.
+
 clients.yaml is applied again on SIGHUP and whenever the file changes (checked every 2
 seconds). An invalid file is refused, each problem logged with its line, and the clients
 already in the store stay as they are. Preview a change with gatehouse clients diff.
@@ -100,7 +107,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	started := time.Now()
 
 	m := metrics.New()
-	store, err := openObservedStores(ctx, cfg, cfg.AutoMigrate, log, m)
+	store, err := openObservedStores(ctx, cfg, cfg.AutoMigrate, withSessions, log, m)
 	if err != nil {
 		return err
 	}
@@ -116,27 +123,54 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := km.Ensure(ctx); err != nil {
-		return fmt.Errorf("signing keys: %w", err)
+	// Every step until serve listens waits on the SQL store: each has a
+	// deadline and says in the log what it waits for (startup.go).
+	steps := startStepsOf(cfg, log)
+	err = steps.run(ctx, store.kind, "signing keys", func(ctx context.Context) error {
+		if err := km.Ensure(ctx); err != nil {
+			return fmt.Errorf("signing keys: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	m.WatchKeyAges(km.ActiveKeyAges)
 	var secrets [3][]byte
-	for i, name := range []string{"refresh-token-mac", "csrf-key", "client-secret-key"} {
-		if secrets[i], err = km.Secret(ctx, name); err != nil {
-			return fmt.Errorf("server secret %s: %w", name, err)
+	err = steps.run(ctx, store.kind, "server secrets", func(ctx context.Context) (err error) {
+		for i, name := range []string{"refresh-token-mac", "csrf-key", "client-secret-key"} {
+			if secrets[i], err = km.Secret(ctx, name); err != nil {
+				return fmt.Errorf("server secret %s: %w", name, err)
+			}
 		}
-	}
-	clientsVersion := clientsFileVersion(cfg, env) // watchClients applies any later change
-	if err := syncClients(ctx, cfg, env, store, secrets[2], log); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if err := bootstrapAdmin(ctx, cfg, store, log); err != nil {
+	clientsVersion := clientsFileVersion(cfg, env) // watchClients applies any later change
+	err = steps.run(ctx, store.kind, "client sync", func(ctx context.Context) error {
+		return syncClients(ctx, cfg, env, store, secrets[2], log)
+	})
+	if err != nil {
+		return err
+	}
+	err = steps.run(ctx, store.kind, "first user", func(ctx context.Context) error {
+		return bootstrapAdmin(ctx, cfg, store, log)
+	})
+	if err != nil {
 		return err
 	}
 
 	// The keys that seal authorization codes rotate daily (rotateKeys).
-	if err := km.EnsureCodeKeys(ctx); err != nil {
-		return fmt.Errorf("code keys: %w", err)
+	err = steps.run(ctx, store.kind, "code keys", func(ctx context.Context) error {
+		if err := km.EnsureCodeKeys(ctx); err != nil {
+			return fmt.Errorf("code keys: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// The client address of each request: the TCP peer, or behind one of
 	// trusted_proxies the client its forwarding header names.

@@ -75,7 +75,7 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 		fmt.Fprint(env.stderr, sessionsUsage)
 		return errUsage
 	}
-	_, store, err := openCommandStores(ctx, load)
+	_, store, err := openCommandStores(ctx, load, withSessions)
 	if err != nil {
 		return err
 	}

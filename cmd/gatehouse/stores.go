@@ -35,7 +35,10 @@ type stores struct {
 	storage.LoginThrottle
 	storage.AuditLog
 
-	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL.
+	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
+	// or when the command opened the SQL store only (sqlOnly): then
+	// Sessions, AuthRequests and LoginThrottle are nil too, so that no
+	// command reads them from SQL, where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
 	// kind names the SQL backend: "sqlite" or "postgres"; path is the
@@ -81,46 +84,94 @@ func (s *stores) Ping(ctx context.Context) error {
 	return err
 }
 
-// Close releases every backend.
+// storesCloseWait is how long Close waits for the backends to close.
+const storesCloseWait = 2 * time.Second
+
+// Close releases every backend, waiting at most storesCloseWait: a backend
+// that takes longer is left closing in the background, so that a stalled
+// store does not hold up the exit (pgx gives a connection whose call a
+// stalled Postgres never answered up to 15 seconds to close).
 func (s *stores) Close() {
-	switch db := s.sql.(type) {
-	case *sqlite.Store:
-		db.Close()
-	case *postgres.Store:
-		db.Close()
-	}
-	if s.redis != nil {
-		s.redis.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		switch db := s.sql.(type) {
+		case *sqlite.Store:
+			db.Close()
+		case *postgres.Store:
+			db.Close()
+		}
+		if s.redis != nil {
+			s.redis.Close()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(storesCloseWait):
 	}
 }
 
-// openStores opens the configured backends. On Postgres, pending
-// migrations are applied first when migrate is true.
-func openStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger) (*stores, error) {
-	return openObservedStores(ctx, cfg, migrate, log, nil)
+// storeUse says which backends a command opens: a command opens only
+// what it uses, so that a store it does not need being down or slow does
+// not stop it.
+type storeUse int
+
+const (
+	// sqlOnly opens the SQL store alone: clients, users, refresh grants,
+	// keys and secrets, consents, logout notices and the audit trail.
+	sqlOnly storeUse = iota
+	// withSessions also opens Redis, when configured: browser sessions,
+	// auth requests and login throttling.
+	withSessions
+)
+
+// openStores opens the SQL store and, with use withSessions, Redis when
+// configured. On Postgres, pending migrations are applied first when
+// migrate is true. Each step has the deadline of the configuration
+// (start_timeout, migrate_timeout).
+func openStores(ctx context.Context, cfg Config, migrate bool, use storeUse) (*stores, error) {
+	return openObservedStores(ctx, cfg, migrate, use, nil, nil)
 }
 
 // openObservedStores is openStores with every call to Postgres and Redis
-// observed by obs (nil: none). SQLite, in-process, is not observed.
-func openObservedStores(ctx context.Context, cfg Config, migrate bool, log *slog.Logger, obs storage.CallObserver) (*stores, error) {
+// observed by obs (nil: none), logging what each step waits for and which
+// backend holds the sessions (log nil: nothing). SQLite, in-process, is not
+// observed.
+func openObservedStores(ctx context.Context, cfg Config, migrate bool, use storeUse, log *slog.Logger, obs storage.CallObserver) (*stores, error) {
+	steps := startStepsOf(cfg, log)
 	s := &stores{}
 	kind, path := databaseKind(cfg.DatabaseURL)
 	switch kind {
 	case "sqlite":
-		db, err := sqlite.Open(ctx, path)
+		var db *sqlite.Store
+		err := steps.run(ctx, "sqlite", "open", func(ctx context.Context) (err error) {
+			db, err = sqlite.Open(ctx, path)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("open database %s: %w", path, err)
 		}
 		s.sql, s.kind, s.path = db, "sqlite", path
 	case "postgres":
+		// Connect first, within the start timeout: a database that is not
+		// there must not wait for the migration's much longer one.
+		err := steps.run(ctx, "postgres", "connect", func(ctx context.Context) error { return postgres.Reachable(ctx, path) })
+		if err != nil {
+			return nil, err
+		}
 		if migrate {
-			if err := postgres.Migrate(ctx, path); err != nil {
-				return nil, fmt.Errorf("migrate postgres: %w", err)
+			err := steps.migrate(ctx, "postgres", func(ctx context.Context) error { return postgres.Migrate(ctx, path) })
+			if err != nil {
+				return nil, err
 			}
 		}
-		db, err := postgres.Open(ctx, path, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), Timeout: cfg.DatabaseTimeout, Observer: obs})
+		var db *postgres.Store
+		err = steps.run(ctx, "postgres", "open", func(ctx context.Context) (err error) {
+			db, err = postgres.Open(ctx, path, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), Timeout: cfg.DatabaseTimeout, Observer: obs})
+			return err
+		})
 		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return nil, err
 		}
 		s.sql, s.kind = db, "postgres"
 	default:
@@ -130,14 +181,22 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, log *slog
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
-	if cfg.RedisURL != "" {
-		r, err := redisstore.Open(ctx, redisstore.Options{
-			URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout, PoolSize: cfg.RedisPoolSize,
-			Observer: obs,
+	if cfg.RedisURL != "" && use == sqlOnly {
+		s.Sessions, s.AuthRequests, s.LoginThrottle = nil, nil, nil
+	}
+	if cfg.RedisURL != "" && use == withSessions {
+		var r *redisstore.Store
+		err := steps.run(ctx, "redis", "connect", func(ctx context.Context) (err error) {
+			r, err = redisstore.Open(ctx, redisstore.Options{
+				URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, PoolSize: cfg.RedisPoolSize,
+				DialTimeout: cfg.RedisConnectTimeout, ReadTimeout: cfg.RedisReadTimeout, WriteTimeout: cfg.RedisWriteTimeout,
+				Observer: obs,
+			})
+			return err
 		})
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("open redis: %w", err)
+			return nil, err
 		}
 		s.redis = r
 		s.Sessions, s.AuthRequests, s.LoginThrottle = r, r, r
@@ -180,15 +239,15 @@ func (s *stores) watch(m *metrics.Metrics) {
 	}
 }
 
-// openCommandStores loads a command's configuration and opens its stores,
-// applying pending migrations when the configuration says so: what every
-// CLI command that reads or writes state starts with.
-func openCommandStores(ctx context.Context, load func() (Config, error)) (Config, *stores, error) {
+// openCommandStores loads a command's configuration and opens the stores
+// it uses, applying pending migrations when the configuration says so:
+// what every CLI command that reads or writes state starts with.
+func openCommandStores(ctx context.Context, load func() (Config, error), use storeUse) (Config, *stores, error) {
 	cfg, err := load()
 	if err != nil {
 		return Config{}, nil, err
 	}
-	store, err := openStores(ctx, cfg, cfg.AutoMigrate, nil)
+	store, err := openStores(ctx, cfg, cfg.AutoMigrate, use)
 	if err != nil {
 		return Config{}, nil, err
 	}

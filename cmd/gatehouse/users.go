@@ -111,7 +111,12 @@ func users(ctx context.Context, env environment, args []string) error {
 	if (args[0] == "add" || args[0] == "passwd") && !*fromStdin {
 		return errors.New("give the password on standard input with --password-stdin")
 	}
-	cfg, store, err := openCommandStores(ctx, load)
+	// passwd and disable end the user's sessions; add and list need only SQL.
+	use := sqlOnly
+	if args[0] == "passwd" || args[0] == "disable" {
+		use = withSessions
+	}
+	cfg, store, err := openCommandStores(ctx, load, use)
 	if err != nil {
 		return err
 	}

@@ -134,6 +134,31 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Reachable connects to the database at dsn once, outside any pool, and
+// checks that it answers, all within ctx. Run it before Migrate, which waits
+// as long as its context lets it, to tell a database that is not there or
+// not answering from a migration that takes long. Errors never include the
+// DSN's password.
+func Reachable(ctx context.Context, dsn string) error {
+	cfg, err := pgxpool.ParseConfig(dsn) // strips pool_* settings, as Migrate does
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
+	if err := conn.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
 // checkSchema fails unless the database's schema is at least at the latest
 // embedded migration.
 func (s *Store) checkSchema(ctx context.Context) error {

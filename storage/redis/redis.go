@@ -99,8 +99,11 @@
 //
 // # Failures
 //
-// Every call runs under the store's timeout (Options.Timeout), which bounds
-// dialing, reading and writing as well. go-redis's automatic retries are
+// Dialing a connection, writing a command and reading its reply each have
+// a timeout (Options.DialTimeout, WriteTimeout, ReadTimeout), and every
+// call runs under their sum, which also bounds waiting for a free pooled
+// connection. A Redis that stops answering fails a call after the read
+// timeout. go-redis's automatic retries are
 // turned off: a one-time transition (SET NX, a completion, GETDEL) whose reply
 // was lost must surface as an error, not be replayed and misreported as a
 // conflict or as not found. Only a missing key is ErrNotFound; a timeout or
@@ -126,10 +129,15 @@ var (
 	_ storage.LoginThrottle  = (*Store)(nil)
 )
 
-// Defaults for Options.
+// Defaults for Options. The timeouts are long enough that a busy machine
+// does not turn ordinary scheduling delays into errors, and short enough
+// that a dead or stalled Redis fails a request within about a second;
+// docs/performance.md ("Store timeouts") has the measurements behind them.
 const (
-	DefaultPrefix  = "gatehouse:"
-	DefaultTimeout = 200 * time.Millisecond
+	DefaultPrefix       = "gatehouse:"
+	DefaultDialTimeout  = 2 * time.Second
+	DefaultReadTimeout  = time.Second
+	DefaultWriteTimeout = time.Second
 )
 
 // minKeep is the shortest TTL a key is written with, so that a record whose
@@ -146,8 +154,15 @@ type Options struct {
 	// Stores with different prefixes share a server without seeing each
 	// other's keys.
 	Prefix string
-	// Timeout bounds each store call, and each dial, read and write within
-	// it; default DefaultTimeout.
+	// DialTimeout bounds opening a connection (TCP, TLS, HELLO/AUTH);
+	// default DefaultDialTimeout.
+	DialTimeout time.Duration
+	// ReadTimeout bounds waiting for a reply; default DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds sending a command; default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Timeout, when set, is the default of each of the three timeouts
+	// above that is zero.
 	Timeout time.Duration
 	// PoolSize is go-redis's connection pool size per node; 0 means
 	// go-redis's default (10 per CPU).
@@ -160,8 +175,9 @@ type Options struct {
 // Store keeps sessions and auth requests in Redis. It is safe for concurrent
 // use. Create it with Open and release it with Close.
 type Store struct {
-	rdb     goredis.UniversalClient
-	prefix  string
+	rdb    goredis.UniversalClient
+	prefix string
+	// timeout bounds one call: a dial, a write and a read.
 	timeout time.Duration
 	// clock is the real clock, used only to keep TTLs from being shorter
 	// than minKeep; liveness always comes from the callers' now.
@@ -181,7 +197,7 @@ type Store struct {
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
 // URL is invalid, an option is out of range, or Redis does not answer within
-// opts.Timeout.
+// the timeouts of opts.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	s, err := connect(opts)
 	if err != nil {
@@ -200,23 +216,36 @@ func connect(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("timeout %v, want > 0", opts.Timeout)
-	case opts.PoolSize < 0:
+	for _, t := range []struct {
+		name string
+		d    *time.Duration
+		def  time.Duration
+	}{
+		{"dial timeout", &opts.DialTimeout, DefaultDialTimeout},
+		{"read timeout", &opts.ReadTimeout, DefaultReadTimeout},
+		{"write timeout", &opts.WriteTimeout, DefaultWriteTimeout},
+		{"timeout", &opts.Timeout, 0},
+	} {
+		switch {
+		case *t.d < 0:
+			return nil, fmt.Errorf("%s %v, want > 0", t.name, *t.d)
+		case *t.d == 0 && opts.Timeout > 0:
+			*t.d = opts.Timeout
+		case *t.d == 0:
+			*t.d = t.def
+		}
+	}
+	if opts.PoolSize < 0 {
 		return nil, fmt.Errorf("pool size %d, want >= 0", opts.PoolSize)
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	uo.DialTimeout, uo.ReadTimeout, uo.WriteTimeout = opts.Timeout, opts.Timeout, opts.Timeout
+	uo.DialTimeout, uo.ReadTimeout, uo.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
 	uo.ContextTimeoutEnabled = true
 	uo.MaxRetries = -1 // see "Failures" in the package doc
 	uo.PoolSize = opts.PoolSize
 	return newStore(goredis.NewUniversalClient(uo), opts), nil
 }
 
-// newStore wraps a client; opts.Timeout must be set.
+// newStore wraps a client; opts' dial, read and write timeouts must be set.
 func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -227,7 +256,7 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 	return &Store{
 		rdb:           rdb,
 		prefix:        opts.Prefix,
-		timeout:       opts.Timeout,
+		timeout:       opts.DialTimeout + opts.WriteTimeout + opts.ReadTimeout,
 		clock:         time.Now,
 		addToIndex:    goredis.NewScript(addToIndexLua),
 		updateSession: goredis.NewScript(updateSessionLua),
@@ -250,7 +279,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether Redis answers within the store's timeout.
+// Ping reports whether Redis answers within the store's timeouts.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()

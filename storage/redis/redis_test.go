@@ -805,6 +805,9 @@ func TestOpenBadOptions(t *testing.T) {
 		{URL: ""},
 		{URL: "http://127.0.0.1:6379"},
 		{URL: testURL(), Timeout: -time.Second},
+		{URL: testURL(), DialTimeout: -time.Second},
+		{URL: testURL(), ReadTimeout: -time.Second},
+		{URL: testURL(), WriteTimeout: -time.Second},
 		{URL: testURL(), PoolSize: -1},
 	} {
 		if s, err := Open(t.Context(), opts); err == nil {
@@ -903,5 +906,34 @@ func TestParseURLErrors(t *testing.T) {
 				t.Errorf("got error %q, which holds the password", err)
 			}
 		})
+	}
+}
+
+// TestOptionsTimeouts checks how the dial, read and write timeouts are
+// chosen: each its own default, Timeout as the default of those not given,
+// and the bound of a call their sum.
+func TestOptionsTimeouts(t *testing.T) {
+	tests := []struct {
+		opts              Options
+		dial, read, write time.Duration
+	}{
+		{Options{}, DefaultDialTimeout, DefaultReadTimeout, DefaultWriteTimeout},
+		{Options{Timeout: 300 * time.Millisecond}, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond},
+		{Options{Timeout: 300 * time.Millisecond, ReadTimeout: 2 * time.Second}, 300 * time.Millisecond, 2 * time.Second, 300 * time.Millisecond},
+		{Options{DialTimeout: 5 * time.Second, WriteTimeout: 50 * time.Millisecond}, 5 * time.Second, DefaultReadTimeout, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		tt.opts.URL = "redis://127.0.0.1:1"
+		s, err := connect(tt.opts)
+		mustOK(t, "connect", err)
+		o := s.rdb.(*goredis.Client).Options()
+		if o.DialTimeout != tt.dial || o.ReadTimeout != tt.read || o.WriteTimeout != tt.write {
+			t.Errorf("%+v: got dial %s, read %s, write %s; want %s, %s, %s", tt.opts,
+				o.DialTimeout, o.ReadTimeout, o.WriteTimeout, tt.dial, tt.read, tt.write)
+		}
+		if want := tt.dial + tt.read + tt.write; s.timeout != want {
+			t.Errorf("%+v: a call is bounded by %s, want %s (dial + write + read)", tt.opts, s.timeout, want)
+		}
+		s.Close()
 	}
 }
