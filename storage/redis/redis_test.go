@@ -757,16 +757,19 @@ func silentRedis(t *testing.T) string {
 }
 
 // TestTimeout checks that a Redis that accepts connections and never
-// answers makes calls fail within about twice the timeout, with an error
-// that is not ErrNotFound.
+// answers makes calls fail, with an error that is not ErrNotFound, instead
+// of hanging. The bound (hang) is ten times the timeout: it tells a call
+// bounded by the timeout from one that waits for the server, and leaves
+// room for a machine busy with other tests; it measures no speed.
 func TestTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
+	const hang = 10 * timeout
 	url := silentRedis(t)
 
 	start := time.Now()
 	_, err := Open(t.Context(), Options{URL: url, Timeout: timeout})
-	if el := time.Since(start); err == nil || el > 2*timeout {
-		t.Errorf("Open on a silent server: got error %v after %v, want one within %v", err, el, 2*timeout)
+	if el := time.Since(start); err == nil || el > hang {
+		t.Errorf("Open on a silent server: got error %v after %v, want one within %v", err, el, hang)
 	}
 
 	s, err := connect(Options{URL: url, Timeout: timeout})
@@ -794,8 +797,8 @@ func TestTimeout(t *testing.T) {
 		switch {
 		case err == nil || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict):
 			t.Errorf("%s on a silent server: got error %v, want a timeout error", tt.name, err)
-		case el > 2*timeout:
-			t.Errorf("%s on a silent server: failed after %v, want within %v", tt.name, el, 2*timeout)
+		case el > hang:
+			t.Errorf("%s on a silent server: failed after %v, want within %v", tt.name, el, hang)
 		}
 	}
 }
