@@ -66,6 +66,7 @@ type Metrics struct {
 	storeErrors  *prometheus.CounterVec
 	// activeSessions is nil until WatchActiveSessions.
 	activeSessions atomic.Pointer[sessionGauge]
+	clientsFile    *clientsFileMetrics
 }
 
 // New returns metrics registered on a new registry, with the Go runtime and
@@ -122,6 +123,7 @@ func New() *Metrics {
 		m.httpRequests, m.httpDuration, m.tokensIssued, m.signIns, m.refreshReuse,
 		m.backchannel, m.keyRotations, m.consents, m.storeCalls, m.storeErrors,
 	)
+	m.clientsFile = newClientsFileMetrics(m.reg)
 	// Series that exist from the start, so that rates and alerts see 0
 	// rather than nothing.
 	for _, r := range []string{SignInSuccess, SignInFailed, SignInThrottled} {

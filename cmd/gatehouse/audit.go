@@ -29,6 +29,7 @@ const (
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"
+	auditClientsFileRefused  = "clients_file_refused" // same revision as the applied one, other clients
 )
 
 // Actors of audit events (storage.AuditEvent.Actor).

@@ -119,18 +119,20 @@ func TestClientsDiffListShow(t *testing.T) {
 
 	_, _, stop := startServe(t, env)
 	stop()
-	if out, err := cliEnv(t, env, "clients", "diff"); err != nil || out != "no changes\n" {
+	if out, err := cliEnv(t, env, "clients", "diff"); err != nil || !strings.HasSuffix(out, "\nno changes\n") {
 		t.Errorf("clients diff after serve applied the file: got %q, %v; want no changes", out, err)
 	}
 
-	// A change: diff names every difference, never a secret or its hash.
+	// A change: diff names every difference, never a secret or its hash,
+	// and exits 1, as it would update and disable clients.
 	write("clients.yaml", clientsCmdFileV2)
 	before := storedClients()
 	out, err = cliEnv(t, env, "clients", "diff")
-	if err != nil {
-		t.Fatalf("clients diff: %v\n%s", err, out)
+	if exitStatus(err) != diffChanges {
+		t.Fatalf("clients diff that would update and disable: got %v (exit status %d), want exit status 1\n%s", err, exitStatus(err), out)
 	}
-	want := `create   new-app (public, none)
+	want := `no revision; the store applied no revision (other clients) at ` + appliedAtBy(t, db) + `
+create   new-app (public, none)
 update   app
            redirect_uris: [https://app.example/cb] → [https://app.example/cb, https://app.example/cb2]
            skip_consent: false → true
@@ -151,7 +153,7 @@ disable  gone-app (gone from the file)
 		t.Errorf("clients diff changed the store:\ngot  %+v\nwant %+v", after, before)
 	}
 	// --file compares another file.
-	if out, err := cliEnv(t, env, "clients", "diff", "--file", write("same.yaml", clientsCmdFileV1)); err != nil || out != "no changes\n" {
+	if out, err := cliEnv(t, env, "clients", "diff", "--file", write("same.yaml", clientsCmdFileV1)); err != nil || !strings.HasSuffix(out, "(the same clients) at "+appliedAtBy(t, db)+"\nno changes\n") {
 		t.Errorf("clients diff --file with the applied content: got %q, %v; want no changes", out, err)
 	}
 
@@ -249,6 +251,22 @@ disable  gone-app (gone from the file)
 	if after := storedClients(); len(after) != 4 {
 		t.Errorf("clients after the bad commands: got %d, want the 4 applied", len(after))
 	}
+}
+
+// appliedAtBy returns when and by whom the clients registry in the SQLite
+// database db was applied, as diff prints it.
+func appliedAtBy(t *testing.T, db string) string {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg, err := st.AppliedClientRegistry(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg.AppliedAt.UTC().Format(time.RFC3339) + " by " + reg.AppliedBy
 }
 
 // TestClientFieldsCoverStorageClient checks that diff describes a change of

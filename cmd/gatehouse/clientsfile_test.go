@@ -135,12 +135,91 @@ func TestParseClientsFileValid(t *testing.T) {
 	}
 }
 
-func TestParseClientsFileEmpty(t *testing.T) {
-	for _, content := range []string{"", "\n", "# nothing yet\n", "---\n", "clients:\n", "clients: []\n", "{}\n"} {
-		got, err := parseClientsFile([]byte(content), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
-		if err != nil || len(got) != 0 {
-			t.Errorf("file %q: got %v, %v; want no clients, no error", content, got, err)
+// TestParseClientsFileWithoutAList feeds files that list no clients: empty,
+// cut down to the sample's comment header, cut short after `clients:`. Each
+// must be refused, never read as "no clients" (which disabled every client
+// of every instance sharing the database); only an explicit `clients: []`
+// means none.
+func TestParseClientsFileWithoutAList(t *testing.T) {
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, ok := strings.Cut(string(sample), "\nclients:\n")
+	if !ok {
+		t.Fatal("the sample clients.yaml has no `clients:` line")
+	}
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"empty", "", "clients.yaml: holds no clients: list"},
+		{"a blank line", "\n", "clients.yaml: holds no clients: list"},
+		{"the sample's comment header", header + "\n", "clients.yaml: holds no clients: list"},
+		{"a document marker", "---\n", "clients.yaml: holds no clients: list"},
+		{"null", "~\n", "clients.yaml: holds no clients: list"},
+		{"cut after clients:", "# apps\nclients:\n", "clients.yaml:2: clients: has no list under it"},
+		{"cut after clients: with a comment", "clients:\n  # - client_id: web\n", "clients.yaml:1: clients: has no list under it"},
+		{"an empty mapping", "{}\n", "clients.yaml:1: clients: missing"},
+		{"a revision only", "revision: 4\n", "clients.yaml:1: clients: missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseClientsFile([]byte(tc.content), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "clients: []") {
+				t.Fatalf("got %+v, %v; want an error containing %q that shows `clients: []`", got, err, tc.want)
+			}
+			if got != nil {
+				t.Errorf("got %d clients with the error, want none", len(got))
+			}
+		})
+	}
+	for _, content := range []string{"clients: []\n", "# on purpose\nrevision: 3\nclients: []\n"} {
+		got, err := parseClientsFileFor([]byte(content), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil))
+		if err != nil || got.Clients == nil || len(got.Clients) != 0 {
+			t.Errorf("file %q: got %+v, %v; want an empty (non-nil) list of clients", content, got, err)
 		}
+	}
+}
+
+// TestParseClientsFileRevision checks the top-level revision: a whole number
+// from 1 up, unquoted; anything else is refused with its line.
+func TestParseClientsFileRevision(t *testing.T) {
+	const list = "clients:\n  - {client_id: a, token_endpoint_auth_method: none, redirect_uris: [\"https://a.example/cb\"]}\n"
+	for _, tc := range []struct {
+		file string
+		want int64
+	}{
+		{list, 0},
+		{"revision: 1\n" + list, 1},
+		{list + "revision: 20260301\n", 20260301},
+		{"revision: 9223372036854775807\n" + list, 9223372036854775807},
+	} {
+		got, err := parseClientsFileFor([]byte(tc.file), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil))
+		if err != nil || got.Revision != tc.want || len(got.Clients) != 1 {
+			t.Errorf("file %q: got revision %d, %d clients, %v; want revision %d, 1 client", tc.file, got.Revision, len(got.Clients), err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name, revision, want string
+	}{
+		{"zero", "0", "clients.yaml:1: revision: must be a whole number from 1 up"},
+		{"negative", "-3", "clients.yaml:1: revision: must be a whole number from 1 up"},
+		{"quoted", `"7"`, `clients.yaml:1: revision: must be a whole number from 1 up, unquoted, raised with every change (like ` + "`revision: 42`" + `) (got "7")`},
+		{"a fraction", "1.5", "clients.yaml:1: revision: must be a whole number"},
+		{"too big", "9223372036854775808", "clients.yaml:1: revision: must be a whole number"},
+		{"a date", "2026-03-01", "clients.yaml:1: revision: must be a whole number"},
+		{"null", "", "clients.yaml:1: revision: has no value"},
+		{"a list", "[1]", "clients.yaml:1: revision: must be a single value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseClientsFileFor([]byte("revision: "+tc.revision+"\n"+list), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := parseClientsFileFor([]byte("revision: 1\nrevision: 2\n"+list), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil)); err == nil ||
+		!strings.Contains(err.Error(), "clients.yaml:2: revision: given twice (first at line 1)") {
+		t.Errorf("revision given twice: got %v", err)
 	}
 }
 

@@ -147,13 +147,11 @@ func newReloadFixture(t *testing.T, interval time.Duration) *reloadFixture {
 	cfg := defaultConfig()
 	cfg.ClientsFile = f.file
 	seen := clientsFileVersion(cfg, env)
-	if err := syncClients(t.Context(), cfg, env, f.store, key, log); err != nil {
+	w := newClientsWatcher(cfg, env, f.store, key, log, nil)
+	if err := w.applyAtStart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	w := &clientsWatcher{
-		file: f.file, env: env, stat: os.Stat, store: f.store, secretKey: key, log: log,
-		applied: func(_ context.Context, rep storage.SyncReport) { f.applied <- rep },
-	}
+	w.applied = func(_ context.Context, rep storage.SyncReport) { f.applied <- rep }
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
