@@ -349,3 +349,82 @@ func TestEveryCommandHelp(t *testing.T) {
 		t.Errorf("--help created %v", entries)
 	}
 }
+
+// TestClientsDiffExitStatus checks diff's exit status, which a deploy script
+// stops on: 0 for nothing or only creations, 1 when clients would be
+// updated or disabled (clients: [] included), 2 for a file that is invalid
+// (empty, comments only, cut short, the demo secret for a public issuer) or
+// that serve would refuse (an older revision, the applied revision with
+// other clients), 3 when it cannot compare.
+func TestClientsDiffExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	db, file := filepath.Join(dir, "g.db"), filepath.Join(dir, "clients.yaml")
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": db, "GATEHOUSE_CLIENTS_FILE": file, "GATEHOUSE_LISTEN": "127.0.0.1:0"}
+	write := func(name, content string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const rev3 = "revision: 3\n" + clientsCmdFileV1
+	write("clients.yaml", rev3)
+	_, _, stop := startServe(t, env)
+	stop()
+	extra := "  - client_id: extra-app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://extra.example/cb]\n"
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(string(sample), "\nclients:\n")
+
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string // added to env
+		status     int
+		want       string // in the output or the error
+	}{
+		{"the applied file", rev3, nil, diffNoChange, "revision 3; the store applied revision 3 (the same clients)"},
+		{"a client added", "revision: 4\n" + clientsCmdFileV1 + extra, nil, diffNoChange, "create   extra-app"},
+		{"a client changed", "revision: 4\n" + strings.Replace(clientsCmdFileV1, "https://app.example/cb", "https://app.example/cb2", 1), nil, diffChanges, "update   app"},
+		{"a client removed", "revision: 4\n" + strings.TrimSuffix(clientsCmdFileV1, "  - client_id: gone-app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://gone.example/cb]\n"), nil, diffChanges, "disable  gone-app"},
+		{"every client removed on purpose", "revision: 4\nclients: []\n", nil, diffChanges, "0 to create, 0 to update, 3 to disable"},
+		{"empty", "", nil, diffInvalid, "holds no clients: list"},
+		{"the sample's comment header", header + "\n", nil, diffInvalid, "holds no clients: list"},
+		{"cut short after clients:", "revision: 4\nclients:\n", nil, diffInvalid, "clients: has no list under it"},
+		{"syntax error", "clients:\n  - client_id: [\n", nil, diffInvalid, "not valid YAML"},
+		{"an older revision", "revision: 2\n" + clientsCmdFileV1 + extra, nil, diffInvalid, "clients revision 2 is older than revision 3"},
+		{"no revision after revision 3", clientsCmdFileV1, nil, diffInvalid, "clients revision 0 is older than revision 3"},
+		{"the applied revision, other clients", rev3 + extra, nil, diffInvalid, "clients revision 3 differs from the revision 3 applied"},
+		{"the demo secret, issuer not on loopback", "revision: 4\nclients:\n" + strings.SplitN(string(sample), "\nclients:\n", 2)[1],
+			map[string]string{"GATEHOUSE_ISSUER": "https://login.example.com"}, diffInvalid, "is the demo secret published in Gatehouse's repository"},
+		{"store unreachable", rev3, map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://127.0.0.1:1/nothing?connect_timeout=2", "GATEHOUSE_KEY_ENCRYPTION_KEY": newKEKText(t)}, diffFailed, "postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			out, err := cliEnv(t, e, "clients", "diff", "--file", write("new.yaml", tc.file))
+			if got := exitStatus(err); err != nil && got != tc.status || err == nil && tc.status != 0 {
+				t.Errorf("exit status: got %d (%v), want %d\n%s", got, err, tc.status, out)
+			}
+			if err != nil {
+				out += err.Error()
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("got\n%s\nwant it to contain %q", out, tc.want)
+			}
+		})
+	}
+	if _, err := cliEnv(t, env, "clients", "diff", "--nope"); exitStatus(err) != diffFailed || !errors.Is(err, errUsage) {
+		t.Errorf("clients diff with a bad flag: got %v (exit status %d), want the usage error with exit status %d", err, exitStatus(err), diffFailed)
+	}
+	if got := exitStatus(errUsage); got != 1 {
+		t.Errorf("exit status of other commands' errors: got %d, want 1", got)
+	}
+}

@@ -875,3 +875,58 @@ func TestParseClientsFilePrivateKeyJWT(t *testing.T) {
 		t.Error("validateClient accepted a private_key_jwt client with a secret hash")
 	}
 }
+
+// TestParseClientsFileDemoSecret feeds the secrets published in this
+// repository (the sample's example-web and the load generator's), in every
+// form a file can give a secret: refused unless the issuer is on loopback,
+// with the line and what to do; accepted on loopback, and named in
+// DemoSecret so that serve can warn.
+func TestParseClientsFileDemoSecret(t *testing.T) {
+	const demo = "example-web-demo-secret-local-testing-only"
+	const load = "gatehouse-load-demo-secret-local-testing-only"
+	client := func(secretLine string) string {
+		return "clients:\n  - client_id: web\n    " + secretLine + "\n    redirect_uris: [https://web.example/cb]\n"
+	}
+	env := configTestEnv(map[string]string{"DEMO": demo})
+	files := configTestFiles(map[string]string{"demo.secret": load + "\n"})
+	for _, tc := range []struct{ name, file string }{
+		{"client_secret_hash", client("client_secret_hash: " + provider.HashClientSecret(demo))},
+		{"client_secret", client("client_secret: " + demo)},
+		{"client_secret_env", client("client_secret_env: DEMO")},
+		{"client_secret_file, the load generator's", client("client_secret_file: demo.secret")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, issuer := range []string{"https://login.example.com", "http://192.168.1.20:8080", "https://localhost.example.com"} {
+				_, err := parseClientsFileFor([]byte(tc.file), "clients.yaml", issuer, env, files)
+				if err == nil || !strings.Contains(err.Error(), "clients.yaml:3: clients[0].client_secret") ||
+					!strings.Contains(err.Error(), "is the demo secret published in Gatehouse's repository") ||
+					!strings.Contains(err.Error(), "the issuer is "+issuer) || !strings.Contains(err.Error(), "gatehouse clients secret") {
+					t.Errorf("issuer %s: got %v, want the demo secret refused at line 3", issuer, err)
+				}
+				if err != nil && (strings.Contains(err.Error(), demo) || strings.Contains(err.Error(), load)) {
+					t.Errorf("issuer %s: the error shows the secret: %v", issuer, err)
+				}
+			}
+			for _, issuer := range []string{"http://localhost:8080", "http://127.0.0.1:9000", "http://[::1]:8080", "https://localhost"} {
+				f, err := parseClientsFileFor([]byte(tc.file), "clients.yaml", issuer, env, files)
+				if err != nil || !reflect.DeepEqual(f.DemoSecret, []string{"web"}) {
+					t.Errorf("issuer %s: got %+v, %v; want web accepted and named in DemoSecret", issuer, f, err)
+				}
+			}
+		})
+	}
+	// The sample clients.yaml, as shipped, for a public issuer.
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseClientsFileFor(sample, "clients.yaml", "https://login.example.com", env, files); err == nil || !strings.Contains(err.Error(), "clients[0].client_secret_hash: is the demo secret") {
+		t.Errorf("the sample clients.yaml for https://login.example.com: got %v, want example-web's demo secret refused", err)
+	}
+	// Every published hash is the hash of a published secret.
+	for _, s := range []string{demo, load} {
+		if !slices.Contains(publishedSecretHashes(), provider.HashClientSecret(s)) {
+			t.Errorf("publishedSecretHashes lacks the hash of %s", s)
+		}
+	}
+}

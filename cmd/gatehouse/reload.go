@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -114,14 +115,15 @@ func newClientsWatcher(cfg Config, env environment, store clientsStore, secretKe
 	}
 }
 
-// instanceName names this process in the registries it applies: its host
-// name and process id.
+// instanceName names this serve in the registries it applies: its host
+// name, process id and a random tag, which tells apart two serves of one
+// process (tests) and a process id reused after a restart.
 func instanceName() string {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown host"
 	}
-	return fmt.Sprintf("%s (pid %d)", host, os.Getpid())
+	return fmt.Sprintf("%s (pid %d, %s)", host, os.Getpid(), rand.Text()[:6])
 }
 
 // fileVersion tells versions of a file apart: a change of content, size or
