@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -759,33 +761,72 @@ func TestShippedClientsFile(t *testing.T) {
 	}
 }
 
+// FuzzParseClientsFile checks, for any file, that the parser either refuses
+// it (every problem naming the file, no clients returned) or returns clients
+// that validate, with distinct ids, from a file that really lists them under
+// clients: (a file without the list must never read as "no clients"), with
+// the revision the file declares, never a published demo secret for a public
+// issuer, and a digest that ignores the clients' order.
+//
+// The seeds are small on purpose, one client each: Go's fuzzer minimizes
+// every input that finds new coverage with a number of runs that grows with
+// the square of its length, so a seed like the 6.5 KB commented sample
+// clients.yaml kept the workers minimizing instead of fuzzing (58 runs in a
+// minute). Multi-client files are covered by short seeds with two clients.
 func FuzzParseClientsFile(f *testing.F) {
-	f.Add([]byte(clientsTestValid))
+	for _, seed := range singleClientFiles(clientsTestValid) {
+		f.Add([]byte(seed))
+	}
 	if data, err := os.ReadFile("../../clients.yaml"); err == nil {
-		f.Add(data)
+		for _, seed := range singleClientFiles(string(data)) {
+			f.Add([]byte(seed))
+		}
 	}
 	f.Add([]byte(""))
+	f.Add([]byte("# only a comment\n"))
+	f.Add([]byte("clients:\n"))
+	f.Add([]byte("clients: []\n"))
+	f.Add([]byte("revision: 3\nclients: []\n"))
+	f.Add([]byte("revision: '3'\nclients: []\n"))
 	f.Add([]byte("clients: [\n"))
 	f.Add([]byte("- a\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    redirect_uris: [http://a.example/cb]\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &x [https://a/cb]\n    post_logout_redirect_uris: *x\n"))
 	f.Add([]byte("clients:\n  - {client_id: a, client_id: b}\n  - client_id: a\n---\n"))
+	f.Add([]byte("revision: 7\nclients:\n  - {client_id: a, token_endpoint_auth_method: none, redirect_uris: [\"https://a/cb\"]}\n  - {client_id: b, token_endpoint_auth_method: none, redirect_uris: [\"https://b/cb\"]}\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n    grant_types: [authorization_code, refresh_token]\n    refresh_token_grace_period: 0s\n    refresh_token_idle_ttl: 1h\n    refresh_token_absolute_ttl: 24h\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    client_secret: example-web-demo-secret-local-testing-only\n    redirect_uris: [https://a/cb]\n"))
+	const file = "conf/clients.yaml" // clientsTestFiles holds conf/secrets/post-app
 	f.Fuzz(func(t *testing.T, data []byte) {
-		clients, err := parseClientsFile(data, "clients.yaml", clientsTestEnv(), clientsTestFiles())
+		parsed, err := parseClientsFileFor(data, file, "http://localhost:8080", clientsTestEnv(), clientsTestFiles())
 		if err != nil {
-			if clients != nil {
-				t.Fatalf("got %d clients with error %v, want none", len(clients), err)
+			if parsed.Clients != nil || parsed.Revision != 0 {
+				t.Fatalf("got %+v with error %v, want nothing", parsed, err)
 			}
 			for line := range strings.SplitSeq(err.Error(), "\n") {
-				if !strings.HasPrefix(line, "clients.yaml") {
+				if !strings.HasPrefix(line, file) {
 					t.Fatalf("got error line %q without the file name", line)
 				}
 			}
 			return
 		}
+		public, perr := parseClientsFileFor(data, file, "https://login.example.com", clientsTestEnv(), clientsTestFiles())
+		// The file lists its clients under clients:, as a list.
+		var doc map[string]any
+		if yerr := yaml.Unmarshal(data, &doc); yerr != nil {
+			t.Fatalf("accepted a file yaml.Unmarshal refuses: %v", yerr)
+		}
+		if _, isList := doc["clients"].([]any); !isList || parsed.Clients == nil {
+			t.Fatalf("accepted a file without a clients list (clients: %#v) as %d clients", doc["clients"], len(parsed.Clients))
+		}
+		if rev, given := doc["revision"]; given && (rev != parsed.Revision && rev != int(parsed.Revision) || parsed.Revision < 1) {
+			t.Fatalf("revision: got %d, the file says %v", parsed.Revision, rev)
+		} else if !given && parsed.Revision != 0 {
+			t.Fatalf("revision: got %d from a file without one", parsed.Revision)
+		}
 		ids := make(map[string]bool)
-		for _, c := range clients {
+		var demo []string
+		for _, c := range parsed.Clients {
 			if err := validateClient(c); err != nil {
 				t.Fatalf("parseClientsFile accepted a client that fails validateClient: %v", err)
 			}
@@ -793,8 +834,51 @@ func FuzzParseClientsFile(f *testing.F) {
 				t.Fatalf("client_id %q returned twice", c.ID)
 			}
 			ids[c.ID] = true
+			if slices.Contains(publishedSecretHashes(), c.SecretHash) {
+				demo = append(demo, c.ID)
+			}
+		}
+		if !slices.Equal(demo, parsed.DemoSecret) {
+			t.Fatalf("DemoSecret: got %v, want %v", parsed.DemoSecret, demo)
+		}
+		if (perr == nil) != (len(demo) == 0) {
+			t.Fatalf("for a public issuer: got error %v with demo secrets %v; want refused exactly when there are some", perr, demo)
+		}
+		if perr == nil && !reflect.DeepEqual(public, parsed) {
+			t.Fatalf("the issuer changed what was parsed: %+v, %+v", public, parsed)
+		}
+		reversed := slices.Clone(parsed.Clients)
+		slices.Reverse(reversed)
+		if d := clientsDigest(parsed.Clients); d != clientsDigest(reversed) {
+			t.Fatal("the digest depends on the clients' order")
 		}
 	})
+}
+
+// singleClientFiles splits a clients file into files of one client each,
+// without comments or blank lines: small fuzz seeds.
+func singleClientFiles(file string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, "clients:\n"+cur.String())
+			cur.Reset()
+		}
+	}
+	_, list, _ := strings.Cut("\n"+file, "\nclients:\n")
+	for line := range strings.SplitSeq(list, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "  - ") {
+			flush()
+		}
+		cur.WriteString(line + "\n")
+	}
+	flush()
+	return out
 }
 
 func TestParseClientsFileServiceClient(t *testing.T) {
