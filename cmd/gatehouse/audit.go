@@ -344,13 +344,6 @@ func appendAudit(ctx context.Context, store storage.AuditLog, events ...storage.
 	return nil
 }
 
-// auditedClients is a clients store whose syncs are recorded in the audit
-// trail (see auditClientSync).
-type auditedClients interface {
-	storage.Clients
-	storage.AuditLog
-}
-
 // auditedUsers is a users store whose changes at start are recorded in the
 // audit trail.
 type auditedUsers interface {

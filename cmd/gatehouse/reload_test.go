@@ -547,3 +547,48 @@ func TestServeDemoSecret(t *testing.T) {
 		t.Errorf("clients after the refused reload: got %d, want the 2 of the applied file", len(list))
 	}
 }
+
+// TestClientsDigest: the digest identifies the clients the store would
+// hold, not the file: comments, layout, key order and client order do not
+// change it; any setting, a secret included, does.
+func TestClientsDigest(t *testing.T) {
+	parse := func(file string, env map[string]string) string {
+		t.Helper()
+		key := bytes.Repeat([]byte{7}, 32)
+		f, err := parseKeyedClients([]byte(file), "clients.yaml", "http://localhost:8080",
+			environment{getenv: func(k string) string { return env[k] }, readFile: os.ReadFile}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return clientsDigest(f.Clients)
+	}
+	const base = "clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n" +
+		"  - client_id: b\n    client_secret_env: B_SECRET\n    redirect_uris: [https://b.example/cb]\n"
+	secret := map[string]string{"B_SECRET": "b-secret-0123456789abcdefghijklmnopqrstu"}
+	want := parse(base, secret)
+	for name, file := range map[string]string{
+		"comments and a revision": "# apps\nrevision: 9\n" + strings.ReplaceAll(base, "\n  - client_id: b", "\n  # b:\n  - client_id: b"),
+		"client order": "clients:\n  - client_id: b\n    client_secret_env: B_SECRET\n    redirect_uris: [https://b.example/cb]\n" +
+			"  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n",
+		"key order and flow style": "clients:\n  - {redirect_uris: [\"https://a.example/cb\"], token_endpoint_auth_method: none, client_id: a}\n" +
+			"  - client_id: b\n    redirect_uris:\n      - https://b.example/cb\n    client_secret_env: B_SECRET\n",
+		"defaults written out": strings.Replace(base, "    token_endpoint_auth_method: none\n", "    token_endpoint_auth_method: none\n    application_type: web\n    grant_types: [authorization_code]\n", 1),
+	} {
+		if got := parse(file, secret); got != want {
+			t.Errorf("%s: got digest %s, want %s", name, got, want)
+		}
+	}
+	for name, tc := range map[string]struct {
+		file string
+		env  map[string]string
+	}{
+		"a redirect URI":     {strings.Replace(base, "https://a.example/cb", "https://a.example/cb2", 1), secret},
+		"a rotated secret":   {base, map[string]string{"B_SECRET": "b-secret-rotated-456789abcdefghijklmnopqr"}},
+		"a client removed":   {strings.SplitN(base, "  - client_id: b", 2)[0], secret},
+		"skip_consent: true": {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    skip_consent: true\n", 1), secret},
+	} {
+		if got := parse(tc.file, tc.env); got == want {
+			t.Errorf("%s: the digest did not change", name)
+		}
+	}
+}
