@@ -37,6 +37,10 @@ COPY --from=build /gatehouse /gatehouse
 COPY --from=build --chown=65532:65532 /data /data
 USER 65532:65532
 WORKDIR /data
+# Every interface of the container: a published port (docker run -p) reaches
+# it, and the container's loopback, where serve would otherwise listen for
+# the default loopback issuer, is unreachable from outside.
+ENV GATEHOUSE_LISTEN=:8080
 EXPOSE 8080
 ENTRYPOINT ["/gatehouse"]
 CMD ["serve"]

@@ -68,6 +68,7 @@ type Metrics struct {
 	auditFailed  prometheus.Counter
 	// activeSessions is nil until WatchActiveSessions.
 	activeSessions atomic.Pointer[sessionGauge]
+	clientsFile    *clientsFileMetrics
 }
 
 // New returns metrics registered on a new registry, with the Go runtime and
@@ -133,6 +134,7 @@ func New() *Metrics {
 		m.backchannel, m.keyRotations, m.consents, m.storeCalls, m.storeErrors,
 		m.auditDropped, m.auditFailed,
 	)
+	m.clientsFile = newClientsFileMetrics(m.reg)
 	// Series that exist from the start, so that rates and alerts see 0
 	// rather than nothing.
 	for _, r := range []string{SignInSuccess, SignInFailed, SignInThrottled} {

@@ -31,6 +31,7 @@ const (
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"
+	auditClientsFileRefused  = "clients_file_refused" // same revision as the applied one, other clients
 )
 
 // Actors of audit events (storage.AuditEvent.Actor).
@@ -440,13 +441,6 @@ func appendAudit(ctx context.Context, store storage.AuditLog, events ...storage.
 		return fmt.Errorf("audit trail: %w", err)
 	}
 	return nil
-}
-
-// auditedClients is a clients store whose syncs are recorded in the audit
-// trail (see auditClientSync).
-type auditedClients interface {
-	storage.Clients
-	storage.AuditLog
 }
 
 // auditedUsers is a users store whose changes at start are recorded in the

@@ -26,13 +26,21 @@ secret: give the secret to the application (for example through its secret store
 hash in clients.yaml, as client_secret_hash. The secret is 256 random bits, base64url-encoded, so it
 needs no escaping in HTTP Basic authentication.
 
-diff validates the file (every problem is listed with its line; the command then fails) and compares
-it with the store without changing anything: the clients it would create, update (with each changed
-field; a secret only as "secret changed") and disable. With nothing to change it prints "no changes".
-It exits 0 either way, and 1 only for an invalid file or an unreachable store.
+diff validates the file (every problem is listed with its line) and compares it with the store
+without changing anything: the file's revision against the one the store applied, then the clients
+it would create, update (with each changed field; a secret only as "secret changed") and disable.
+With nothing to change it prints "no changes". Its exit status is for deploy scripts:
+  0  nothing would change, or clients would only be created
+  1  clients would be updated, disabled or enabled again: look before you apply
+  2  the file is invalid (or cannot be read), or serve would refuse it: its revision is older than
+     the one applied, or it has the applied revision with other clients
+  3  it could not compare: a bad command line, configuration or store
 
 gatehouse serve applies clients.yaml at start, when the file changes (checked every 2 seconds) and on
-SIGHUP; an invalid file is refused and the clients already in the store stay as they are.
+SIGHUP; an invalid file is refused and the clients already in the store stay as they are. A file
+without a clients: list (empty, only comments, cut short) is invalid: to remove every client write
+clients: []. Instances sharing a database apply a file only over an older revision (a top-level
+revision: number, raised with every change): see the README's clients.yaml section.
 
 list and show read the store: disabled clients (gone from the file) are listed too. show never
 prints a secret hash, only its scheme (hmac-sha256:…).
@@ -41,13 +49,21 @@ Examples:
   gatehouse clients secret
   gatehouse clients diff
   gatehouse clients diff --file clients.new.yaml
+  gatehouse clients diff --file clients.new.yaml || exit    # stop a deploy on 1, 2 or 3
   gatehouse clients list
   gatehouse clients show example-web
   gatehouse clients show example-web --json
 `
 
 // clients handles `gatehouse clients …`.
-func clients(ctx context.Context, env environment, args []string) error {
+func clients(ctx context.Context, env environment, args []string) (err error) {
+	if len(args) > 0 && args[0] == "diff" {
+		defer func() {
+			if _, ok := errors.AsType[*exitError](err); err != nil && !ok {
+				err = &exitError{diffFailed, err}
+			}
+		}()
+	}
 	if len(args) == 0 {
 		fmt.Fprint(env.stderr, clientsUsage)
 		return errUsage
@@ -114,53 +130,102 @@ func clientSecret(env environment) error {
 // secret hashes (see provider.KeyClientSecretHash).
 const clientSecretKeyName = "client-secret-key"
 
-// parseKeyedClients parses a clients file (data, read from filename) and
-// turns each secret hash into the keyed form the store holds, ready for
-// SyncClients. An invalid file gives parseClientsFile's configProblems.
-func parseKeyedClients(data []byte, filename string, env environment, secretKey []byte) ([]storage.Client, error) {
-	clients, err := parseClientsFile(data, filename, env.getenv, env.readFile)
+// parseKeyedClients parses a clients file (data, read from filename) for a
+// server with that issuer, and turns each secret hash into the keyed form
+// the store holds, ready for SyncClients. An invalid file gives
+// parseClientsFileFor's configProblems.
+func parseKeyedClients(data []byte, filename, issuer string, env environment, secretKey []byte) (clientsFile, error) {
+	f, err := parseClientsFileFor(data, filename, issuer, env.getenv, env.readFile)
 	if err != nil {
-		return nil, err
+		return clientsFile{}, err
 	}
 	// Only keyed hashes are stored: a copy of the database alone cannot
 	// test guesses of a client secret.
-	for i := range clients {
-		if clients[i].SecretHash == "" {
+	for i := range f.Clients {
+		c := &f.Clients[i]
+		if c.SecretHash == "" {
 			continue
 		}
-		if clients[i].SecretHash, err = provider.KeyClientSecretHash(secretKey, clients[i].SecretHash); err != nil {
-			return nil, fmt.Errorf("client %s: %w", clients[i].ID, err)
+		if c.SecretHash, err = provider.KeyClientSecretHash(secretKey, c.SecretHash); err != nil {
+			return clientsFile{}, fmt.Errorf("client %s: %w", c.ID, err)
 		}
 	}
-	return clients, nil
+	return f, nil
 }
 
+// Exit statuses of gatehouse clients diff, for deploy scripts.
+const (
+	diffNoChange = 0 // nothing to change, or only clients to create
+	diffChanges  = 1 // would update, disable or re-enable clients
+	diffInvalid  = 2 // the file is invalid, or serve would refuse it
+	diffFailed   = 3 // could not compare: command line, store
+)
+
 // diffClients prints what applying the clients file would change in the
-// store, changing nothing.
+// store, changing nothing. The error carries diff's exit status (see
+// clientsUsage): nil when nothing would change but clients created.
 func diffClients(ctx context.Context, env environment, cfg Config, store *stores) error {
 	data, err := env.readFile(cfg.ClientsFile)
 	if err != nil {
-		return fmt.Errorf("clients file: %w", err)
+		return &exitError{diffInvalid, fmt.Errorf("clients file: %w", err)}
 	}
 	key, err := storedClientSecretKey(ctx, cfg, store, env)
 	if err != nil {
 		return err
 	}
 	defer clear(key)
-	given, err := parseKeyedClients(data, cfg.ClientsFile, env, key)
+	f, err := parseKeyedClients(data, cfg.ClientsFile, cfg.Issuer, env, key)
 	if err != nil {
-		return fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)
+		return &exitError{diffInvalid, fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)}
+	}
+	applied, err := store.AppliedClientRegistry(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		applied, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	reg := storage.ClientRegistry{Revision: f.Revision, Digest: clientsDigest(f.Clients)}
+	if err := storage.CheckClientRegistry(applied, reg); err != nil {
+		fmt.Fprintln(env.stdout, registryLine(reg, applied))
+		return &exitError{diffInvalid, fmt.Errorf("serve would not apply %s: %w", cfg.ClientsFile, err)}
 	}
 	stored, err := store.ListClients(ctx)
 	if err != nil {
 		return err
 	}
-	plan, err := storage.PlanClientSync(stored, given)
+	plan, err := storage.PlanClientSync(stored, f.Clients)
 	if err != nil {
 		return err
 	}
+	if applied != nil || reg.Revision != 0 {
+		fmt.Fprintln(env.stdout, registryLine(reg, applied))
+	}
 	printClientPlan(env.stdout, plan, stored)
+	if len(plan.Update)+len(plan.Disable) > 0 {
+		return &exitError{diffChanges, fmt.Errorf("applying %s would update or disable clients (exit status %d)", cfg.ClientsFile, diffChanges)}
+	}
 	return nil
+}
+
+// registryLine describes the file's registry (revision and digest) against
+// the one applied in the store (nil: none), for diff.
+func registryLine(file storage.ClientRegistry, applied *storage.ClientRegistry) string {
+	rev := func(n int64) string {
+		if n == 0 {
+			return "no revision"
+		}
+		return fmt.Sprintf("revision %d", n)
+	}
+	if applied == nil {
+		return fmt.Sprintf("%s; the store has applied no clients file yet", rev(file.Revision))
+	}
+	same := "other clients"
+	if file.Digest == applied.Digest {
+		same = "the same clients"
+	}
+	return fmt.Sprintf("%s; the store applied %s (%s) at %s by %s", rev(file.Revision), rev(applied.Revision), same,
+		applied.AppliedAt.UTC().Format(time.RFC3339), applied.AppliedBy)
 }
 
 // storedClientSecretKey returns the server secret stored client secret

@@ -119,18 +119,20 @@ func TestClientsDiffListShow(t *testing.T) {
 
 	_, _, stop := startServe(t, env)
 	stop()
-	if out, err := cliEnv(t, env, "clients", "diff"); err != nil || out != "no changes\n" {
+	if out, err := cliEnv(t, env, "clients", "diff"); err != nil || !strings.HasSuffix(out, "\nno changes\n") {
 		t.Errorf("clients diff after serve applied the file: got %q, %v; want no changes", out, err)
 	}
 
-	// A change: diff names every difference, never a secret or its hash.
+	// A change: diff names every difference, never a secret or its hash,
+	// and exits 1, as it would update and disable clients.
 	write("clients.yaml", clientsCmdFileV2)
 	before := storedClients()
 	out, err = cliEnv(t, env, "clients", "diff")
-	if err != nil {
-		t.Fatalf("clients diff: %v\n%s", err, out)
+	if exitStatus(err) != diffChanges {
+		t.Fatalf("clients diff that would update and disable: got %v (exit status %d), want exit status 1\n%s", err, exitStatus(err), out)
 	}
-	want := `create   new-app (public, none)
+	want := `no revision; the store applied no revision (other clients) at ` + appliedAtBy(t, db) + `
+create   new-app (public, none)
 update   app
            redirect_uris: [https://app.example/cb] → [https://app.example/cb, https://app.example/cb2]
            skip_consent: false → true
@@ -151,7 +153,7 @@ disable  gone-app (gone from the file)
 		t.Errorf("clients diff changed the store:\ngot  %+v\nwant %+v", after, before)
 	}
 	// --file compares another file.
-	if out, err := cliEnv(t, env, "clients", "diff", "--file", write("same.yaml", clientsCmdFileV1)); err != nil || out != "no changes\n" {
+	if out, err := cliEnv(t, env, "clients", "diff", "--file", write("same.yaml", clientsCmdFileV1)); err != nil || !strings.HasSuffix(out, "(the same clients) at "+appliedAtBy(t, db)+"\nno changes\n") {
 		t.Errorf("clients diff --file with the applied content: got %q, %v; want no changes", out, err)
 	}
 
@@ -251,6 +253,22 @@ disable  gone-app (gone from the file)
 	}
 }
 
+// appliedAtBy returns when and by whom the clients registry in the SQLite
+// database db was applied, as diff prints it.
+func appliedAtBy(t *testing.T, db string) string {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg, err := st.AppliedClientRegistry(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg.AppliedAt.UTC().Format(time.RFC3339) + " by " + reg.AppliedBy
+}
+
 // TestClientFieldsCoverStorageClient checks that diff describes a change of
 // every client field a sync writes, and that the sync sees each as one.
 func TestClientFieldsCoverStorageClient(t *testing.T) {
@@ -329,5 +347,84 @@ func TestEveryCommandHelp(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		t.Errorf("--help created %v", entries)
+	}
+}
+
+// TestClientsDiffExitStatus checks diff's exit status, which a deploy script
+// stops on: 0 for nothing or only creations, 1 when clients would be
+// updated or disabled (clients: [] included), 2 for a file that is invalid
+// (empty, comments only, cut short, the demo secret for a public issuer) or
+// that serve would refuse (an older revision, the applied revision with
+// other clients), 3 when it cannot compare.
+func TestClientsDiffExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	db, file := filepath.Join(dir, "g.db"), filepath.Join(dir, "clients.yaml")
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": db, "GATEHOUSE_CLIENTS_FILE": file, "GATEHOUSE_LISTEN": "127.0.0.1:0"}
+	write := func(name, content string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const rev3 = "revision: 3\n" + clientsCmdFileV1
+	write("clients.yaml", rev3)
+	_, _, stop := startServe(t, env)
+	stop()
+	extra := "  - client_id: extra-app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://extra.example/cb]\n"
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(string(sample), "\nclients:\n")
+
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string // added to env
+		status     int
+		want       string // in the output or the error
+	}{
+		{"the applied file", rev3, nil, diffNoChange, "revision 3; the store applied revision 3 (the same clients)"},
+		{"a client added", "revision: 4\n" + clientsCmdFileV1 + extra, nil, diffNoChange, "create   extra-app"},
+		{"a client changed", "revision: 4\n" + strings.Replace(clientsCmdFileV1, "https://app.example/cb", "https://app.example/cb2", 1), nil, diffChanges, "update   app"},
+		{"a client removed", "revision: 4\n" + strings.TrimSuffix(clientsCmdFileV1, "  - client_id: gone-app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://gone.example/cb]\n"), nil, diffChanges, "disable  gone-app"},
+		{"every client removed on purpose", "revision: 4\nclients: []\n", nil, diffChanges, "0 to create, 0 to update, 3 to disable"},
+		{"empty", "", nil, diffInvalid, "holds no clients: list"},
+		{"the sample's comment header", header + "\n", nil, diffInvalid, "holds no clients: list"},
+		{"cut short after clients:", "revision: 4\nclients:\n", nil, diffInvalid, "clients: has no list under it"},
+		{"syntax error", "clients:\n  - client_id: [\n", nil, diffInvalid, "not valid YAML"},
+		{"an older revision", "revision: 2\n" + clientsCmdFileV1 + extra, nil, diffInvalid, "clients revision 2 is older than revision 3"},
+		{"no revision after revision 3", clientsCmdFileV1, nil, diffInvalid, "clients revision 0 is older than revision 3"},
+		{"the applied revision, other clients", rev3 + extra, nil, diffInvalid, "clients revision 3 differs from the revision 3 applied"},
+		{"the demo secret, issuer not on loopback", "revision: 4\nclients:\n" + strings.SplitN(string(sample), "\nclients:\n", 2)[1],
+			map[string]string{"GATEHOUSE_ISSUER": "https://login.example.com"}, diffInvalid, "is the demo secret published in Gatehouse's repository"},
+		{"store unreachable", rev3, map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://127.0.0.1:1/nothing?connect_timeout=2", "GATEHOUSE_KEY_ENCRYPTION_KEY": newKEKText(t)}, diffFailed, "postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			out, err := cliEnv(t, e, "clients", "diff", "--file", write("new.yaml", tc.file))
+			if got := exitStatus(err); err != nil && got != tc.status || err == nil && tc.status != 0 {
+				t.Errorf("exit status: got %d (%v), want %d\n%s", got, err, tc.status, out)
+			}
+			if err != nil {
+				out += err.Error()
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("got\n%s\nwant it to contain %q", out, tc.want)
+			}
+		})
+	}
+	if _, err := cliEnv(t, env, "clients", "diff", "--nope"); exitStatus(err) != diffFailed || !errors.Is(err, errUsage) {
+		t.Errorf("clients diff with a bad flag: got %v (exit status %d), want the usage error with exit status %d", err, exitStatus(err), diffFailed)
+	}
+	if got := exitStatus(errUsage); got != 1 {
+		t.Errorf("exit status of other commands' errors: got %d, want 1", got)
 	}
 }

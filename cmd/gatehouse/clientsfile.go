@@ -84,12 +84,39 @@ func secretKeys() []string {
 	return []string{"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash"}
 }
 
+// clientsFile is a clients.yaml as parsed: its clients, ready for
+// storage.Clients.SyncClients, and its revision.
+type clientsFile struct {
+	// Revision is the file's top-level revision, 0 when it declares none.
+	Revision int64
+	// Clients are in file order; an explicit `clients: []` gives none.
+	Clients []storage.Client
+	// DemoSecret lists the clients whose secret is one published in
+	// Gatehouse's repository (see publishedSecretHashes): accepted only for
+	// an issuer on loopback, and worth a warning even then.
+	DemoSecret []string
+}
+
 // parseClientsFile parses clients.yaml (data, read from filename) into
-// clients ready for storage.Clients.SyncClients.
+// clients ready for storage.Clients.SyncClients, as for the default issuer
+// (on loopback): see parseClientsFileFor.
+func parseClientsFile(data []byte, filename string, getenv func(string) string, readFile func(string) ([]byte, error)) ([]storage.Client, error) {
+	f, err := parseClientsFileFor(data, filename, defaultConfig().Issuer, getenv, readFile)
+	return f.Clients, err
+}
+
+// parseClientsFileFor parses clients.yaml (data, read from filename) for a
+// server whose issuer is issuer.
 //
-// The file is a mapping with one key, clients, holding a list of client
-// metadata mappings named as in RFC 7591 (see the shipped clients.yaml).
-// An empty file, or no clients key, means no clients: (nil, nil).
+// The file is a mapping with a clients key holding a list of client
+// metadata mappings named as in RFC 7591 (see the shipped clients.yaml),
+// and optionally a revision: a whole number from 1 up that the operator
+// raises with every change, so that instances sharing a database never
+// apply an older file over a newer one (see storage.CheckClientRegistry).
+// The clients list is required: an empty file, a file of comments only, a
+// file without clients: or with `clients:` and nothing under it is an
+// error, as such a file is far more often cut short than meant to remove
+// every client; that takes an explicit `clients: []`.
 //
 // A client with the refresh_token grant may set its own refresh-token
 // policy: refresh_token_grace_period (0s: no grace window; absent: the
@@ -106,26 +133,32 @@ func secretKeys() []string {
 // Secrets come from client_secret (hashed here), client_secret_env
 // (getenv), client_secret_file (readFile; a relative path is relative to
 // filename's directory; one trailing newline is trimmed) or
-// client_secret_hash (stored as is). Only the hash is kept.
+// client_secret_hash (stored as is). Only the hash is kept. A secret
+// published in Gatehouse's repository (the sample file's demo secret) is
+// refused unless issuer is on a loopback host: anyone can read it.
 //
 // Every problem in the file is reported, not only the first: the error is
 // a configProblems whose entries read
 // "clients.yaml:14: clients[1].redirect_uris[0]: message". Messages never
-// contain secret values. On error no clients are returned.
-func parseClientsFile(data []byte, filename string, getenv func(string) string, readFile func(string) ([]byte, error)) ([]storage.Client, error) {
+// contain secret values. On error the clientsFile is empty.
+func parseClientsFileFor(data []byte, filename, issuer string, getenv func(string) string, readFile func(string) ([]byte, error)) (clientsFile, error) {
 	root, prob := parseYAMLRoot(data, filename)
 	if prob != nil {
-		return nil, configProblems{*prob}
+		return clientsFile{}, configProblems{*prob}
 	}
 	if root == nil {
-		return nil, nil
+		return clientsFile{}, configProblems{{Pos: filename, Msg: "holds no clients: list (it is empty or only comments, perhaps cut short); " + noClientsAdvice}}
 	}
-	p := &clientsFileParser{filename: filename, getenv: getenv, readFile: readFile}
+	p := &clientsFileParser{filename: filename, getenv: getenv, readFile: readFile, issuer: issuer}
 	if root.Kind != yaml.MappingNode {
 		p.bad(root.Line, "", "the top level must be a mapping with a clients list, like `clients: [...]`")
-		return nil, p.probs
+		return clientsFile{}, p.probs
 	}
-	var list *yaml.Node
+	var (
+		list     *yaml.Node
+		hasList  bool
+		revision int64
+	)
 	seen := make(map[string]int)
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
@@ -138,21 +171,34 @@ func parseClientsFile(data []byte, filename string, getenv func(string) string, 
 			continue
 		}
 		seen[k.Value] = k.Line
-		if k.Value != "clients" {
-			p.bad(k.Line, k.Value, "unknown field: the file holds only `clients:`")
-			continue
-		}
-		switch {
-		case v.Kind == yaml.SequenceNode:
-			list = v
-		case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
-			// `clients:` with nothing under it: no clients.
+		switch k.Value {
+		case "clients":
+			hasList = true
+			switch {
+			case v.Kind == yaml.SequenceNode:
+				list = v
+			case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
+				p.bad(k.Line, "clients", "has no list under it (perhaps the file was cut short); "+noClientsAdvice)
+			default:
+				p.bad(k.Line, "clients", "must be a list of clients, each item starting with `- client_id: ...`")
+			}
+		case "revision":
+			n, msg := yamlRevision(v)
+			if msg != "" {
+				p.bad(v.Line, "revision", msg)
+				continue
+			}
+			revision = n
 		default:
-			p.bad(k.Line, "clients", "must be a list of clients, each item starting with `- client_id: ...`")
+			p.bad(k.Line, k.Value, "unknown field: the file holds only `revision:` and `clients:`")
 		}
 	}
+	if !hasList {
+		p.bad(root.Line, "clients", "missing (perhaps the file was cut short); "+noClientsAdvice)
+	}
 
-	var clients []storage.Client
+	clients := []storage.Client{}
+	var demo []string
 	if list != nil {
 		firstUse := make(map[string]string) // client_id → field path and line of its first use
 		for i, item := range list.Content {
@@ -167,13 +213,59 @@ func parseClientsFile(data []byte, filename string, getenv func(string) string, 
 					firstUse[c.ID] = fmt.Sprintf("clients[%d] (line %d)", i, p.lastIDLine)
 				}
 			}
+			if slices.Contains(publishedSecretHashes(), c.SecretHash) {
+				demo = append(demo, c.ID)
+			}
 			clients = append(clients, c)
 		}
 	}
 	if len(p.probs) > 0 {
-		return nil, p.probs
+		return clientsFile{}, p.probs
 	}
-	return clients, nil
+	return clientsFile{Revision: revision, Clients: clients, DemoSecret: demo}, nil
+}
+
+// noClientsAdvice ends the message for a clients file without a clients
+// list.
+const noClientsAdvice = "list the clients under `clients:`, or write `clients: []` to remove every client on purpose"
+
+// yamlRevision reads clients.yaml's revision: a whole number from 1 up,
+// unquoted. msg says what else n is.
+func yamlRevision(n *yaml.Node) (rev int64, msg string) {
+	const want = "must be a whole number from 1 up, unquoted, raised with every change (like `revision: 42`)"
+	s, msg := yamlString(n)
+	switch {
+	case msg != "":
+		return 0, msg
+	case n.ShortTag() == "!!null":
+		return 0, "has no value: " + want + ", or leave it out"
+	case n.ShortTag() != "!!int":
+		return 0, fmt.Sprintf("%s (got %q)", want, s)
+	}
+	if err := n.Decode(&rev); err != nil || rev < 1 {
+		return 0, fmt.Sprintf("%s (got %s)", want, s)
+	}
+	return rev, ""
+}
+
+// publishedSecretHashes are the SHA-256 hashes (client_secret_hash form) of
+// the client secrets published in Gatehouse's repository, which anyone can
+// read: the sample clients.yaml's example-web demo secret
+// (example-web-demo-secret-local-testing-only) and the load generator's
+// (gatehouse-load-demo-secret-local-testing-only).
+func publishedSecretHashes() []string {
+	return []string{
+		"sha256:bf18685f35f4eac9541e7eedb863831b9781c756514c00163c10031c2a3ae3c5",
+		"sha256:e73cec7e7083bf49ae66a1be4be18e24a460e3d6420235580899c0947c2131a9",
+	}
+}
+
+// issuerOnLoopback reports whether the issuer URL's host is one of the
+// loopback hosts (localhost, 127.0.0.1, [::1]): only browsers and apps on
+// the same machine can use such an issuer.
+func issuerOnLoopback(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && isLoopbackHostname(u.Hostname())
 }
 
 // clientsFileParser collects the problems of one clients file.
@@ -181,7 +273,10 @@ type clientsFileParser struct {
 	filename string
 	getenv   func(string) string
 	readFile func(string) ([]byte, error)
-	probs    configProblems
+	// issuer is the server's; on loopback it allows the published demo
+	// secrets.
+	issuer string
+	probs  configProblems
 	// lastIDLine is the line of the client_id of the client parsed last.
 	lastIDLine int
 }
@@ -483,6 +578,7 @@ func (p *clientsFileParser) resolveSecret(c *storage.Client, prefix string, item
 			return
 		}
 		c.SecretHash = v
+		p.refusePublished(c, line, field)
 		return
 	case "client_secret":
 		secret, source = v, "the secret"
@@ -526,6 +622,20 @@ func (p *clientsFileParser) resolveSecret(c *storage.Client, prefix string, item
 		return
 	}
 	c.SecretHash = provider.HashClientSecret(secret)
+	p.refusePublished(c, line, field)
+}
+
+// refusePublished reports c's secret, given as field at line, when it is
+// one published in Gatehouse's repository and the issuer is not on
+// loopback: such a server is meant to be reached from other machines, and
+// anyone can read the secret.
+func (p *clientsFileParser) refusePublished(c *storage.Client, line int, field string) {
+	if issuerOnLoopback(p.issuer) || !slices.Contains(publishedSecretHashes(), c.SecretHash) {
+		return
+	}
+	p.bad(line, field, fmt.Sprintf("is the demo secret published in Gatehouse's repository, which anyone can read: "+
+		"it is accepted only while the issuer is on loopback (localhost, 127.0.0.1 or [::1]), and the issuer is %s. "+
+		"Give this client a secret of its own: `gatehouse clients secret` prints one and its client_secret_hash", p.issuer))
 }
 
 // validEnvName reports whether s is a portable environment variable name.

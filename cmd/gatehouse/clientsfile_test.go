@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -137,12 +139,91 @@ func TestParseClientsFileValid(t *testing.T) {
 	}
 }
 
-func TestParseClientsFileEmpty(t *testing.T) {
-	for _, content := range []string{"", "\n", "# nothing yet\n", "---\n", "clients:\n", "clients: []\n", "{}\n"} {
-		got, err := parseClientsFile([]byte(content), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
-		if err != nil || len(got) != 0 {
-			t.Errorf("file %q: got %v, %v; want no clients, no error", content, got, err)
+// TestParseClientsFileWithoutAList feeds files that list no clients: empty,
+// cut down to the sample's comment header, cut short after `clients:`. Each
+// must be refused, never read as "no clients" (which disabled every client
+// of every instance sharing the database); only an explicit `clients: []`
+// means none.
+func TestParseClientsFileWithoutAList(t *testing.T) {
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, ok := strings.Cut(string(sample), "\nclients:\n")
+	if !ok {
+		t.Fatal("the sample clients.yaml has no `clients:` line")
+	}
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"empty", "", "clients.yaml: holds no clients: list"},
+		{"a blank line", "\n", "clients.yaml: holds no clients: list"},
+		{"the sample's comment header", header + "\n", "clients.yaml: holds no clients: list"},
+		{"a document marker", "---\n", "clients.yaml: holds no clients: list"},
+		{"null", "~\n", "clients.yaml: holds no clients: list"},
+		{"cut after clients:", "# apps\nclients:\n", "clients.yaml:2: clients: has no list under it"},
+		{"cut after clients: with a comment", "clients:\n  # - client_id: web\n", "clients.yaml:1: clients: has no list under it"},
+		{"an empty mapping", "{}\n", "clients.yaml:1: clients: missing"},
+		{"a revision only", "revision: 4\n", "clients.yaml:1: clients: missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseClientsFile([]byte(tc.content), "clients.yaml", configTestEnv(nil), configTestFiles(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "clients: []") {
+				t.Fatalf("got %+v, %v; want an error containing %q that shows `clients: []`", got, err, tc.want)
+			}
+			if got != nil {
+				t.Errorf("got %d clients with the error, want none", len(got))
+			}
+		})
+	}
+	for _, content := range []string{"clients: []\n", "# on purpose\nrevision: 3\nclients: []\n"} {
+		got, err := parseClientsFileFor([]byte(content), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil))
+		if err != nil || got.Clients == nil || len(got.Clients) != 0 {
+			t.Errorf("file %q: got %+v, %v; want an empty (non-nil) list of clients", content, got, err)
 		}
+	}
+}
+
+// TestParseClientsFileRevision checks the top-level revision: a whole number
+// from 1 up, unquoted; anything else is refused with its line.
+func TestParseClientsFileRevision(t *testing.T) {
+	const list = "clients:\n  - {client_id: a, token_endpoint_auth_method: none, redirect_uris: [\"https://a.example/cb\"]}\n"
+	for _, tc := range []struct {
+		file string
+		want int64
+	}{
+		{list, 0},
+		{"revision: 1\n" + list, 1},
+		{list + "revision: 20260301\n", 20260301},
+		{"revision: 9223372036854775807\n" + list, 9223372036854775807},
+	} {
+		got, err := parseClientsFileFor([]byte(tc.file), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil))
+		if err != nil || got.Revision != tc.want || len(got.Clients) != 1 {
+			t.Errorf("file %q: got revision %d, %d clients, %v; want revision %d, 1 client", tc.file, got.Revision, len(got.Clients), err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name, revision, want string
+	}{
+		{"zero", "0", "clients.yaml:1: revision: must be a whole number from 1 up"},
+		{"negative", "-3", "clients.yaml:1: revision: must be a whole number from 1 up"},
+		{"quoted", `"7"`, `clients.yaml:1: revision: must be a whole number from 1 up, unquoted, raised with every change (like ` + "`revision: 42`" + `) (got "7")`},
+		{"a fraction", "1.5", "clients.yaml:1: revision: must be a whole number"},
+		{"too big", "9223372036854775808", "clients.yaml:1: revision: must be a whole number"},
+		{"a date", "2026-03-01", "clients.yaml:1: revision: must be a whole number"},
+		{"null", "", "clients.yaml:1: revision: has no value"},
+		{"a list", "[1]", "clients.yaml:1: revision: must be a single value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseClientsFileFor([]byte("revision: "+tc.revision+"\n"+list), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := parseClientsFileFor([]byte("revision: 1\nrevision: 2\n"+list), "clients.yaml", "http://localhost:8080", configTestEnv(nil), configTestFiles(nil)); err == nil ||
+		!strings.Contains(err.Error(), "clients.yaml:2: revision: given twice (first at line 1)") {
+		t.Errorf("revision given twice: got %v", err)
 	}
 }
 
@@ -787,34 +868,73 @@ func TestShippedClientsFile(t *testing.T) {
 	}
 }
 
+// FuzzParseClientsFile checks, for any file, that the parser either refuses
+// it (every problem naming the file, no clients returned) or returns clients
+// that validate, with distinct ids, from a file that really lists them under
+// clients: (a file without the list must never read as "no clients"), with
+// the revision the file declares, never a published demo secret for a public
+// issuer, and a digest that ignores the clients' order.
+//
+// The seeds are small on purpose, one client each: Go's fuzzer minimizes
+// every input that finds new coverage with a number of runs that grows with
+// the square of its length, so a seed like the 6.5 KB commented sample
+// clients.yaml kept the workers minimizing instead of fuzzing (58 runs in a
+// minute). Multi-client files are covered by short seeds with two clients.
 func FuzzParseClientsFile(f *testing.F) {
-	f.Add([]byte(clientsTestValid))
+	for _, seed := range singleClientFiles(clientsTestValid) {
+		f.Add([]byte(seed))
+	}
 	if data, err := os.ReadFile("../../clients.yaml"); err == nil {
-		f.Add(data)
+		for _, seed := range singleClientFiles(string(data)) {
+			f.Add([]byte(seed))
+		}
 	}
 	f.Add([]byte(""))
+	f.Add([]byte("# only a comment\n"))
+	f.Add([]byte("clients:\n"))
+	f.Add([]byte("clients: []\n"))
+	f.Add([]byte("revision: 3\nclients: []\n"))
+	f.Add([]byte("revision: '3'\nclients: []\n"))
 	f.Add([]byte("clients: [\n"))
 	f.Add([]byte("- a\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    redirect_uris: [http://a.example/cb]\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: &x [https://a/cb]\n    post_logout_redirect_uris: *x\n"))
 	f.Add([]byte("clients:\n  - {client_id: a, client_id: b}\n  - client_id: a\n---\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n    allowed_cors_origins: [https://b.example, \"http://[::1]:3000\", https://c:443/x]\n"))
+	f.Add([]byte("revision: 7\nclients:\n  - {client_id: a, token_endpoint_auth_method: none, redirect_uris: [\"https://a/cb\"]}\n  - {client_id: b, token_endpoint_auth_method: none, redirect_uris: [\"https://b/cb\"]}\n"))
 	f.Add([]byte("clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n    grant_types: [authorization_code, refresh_token]\n    refresh_token_grace_period: 0s\n    refresh_token_idle_ttl: 1h\n    refresh_token_absolute_ttl: 24h\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    client_secret: example-web-demo-secret-local-testing-only\n    redirect_uris: [https://a/cb]\n"))
+	const file = "conf/clients.yaml" // clientsTestFiles holds conf/secrets/post-app
 	f.Fuzz(func(t *testing.T, data []byte) {
-		clients, err := parseClientsFile(data, "clients.yaml", clientsTestEnv(), clientsTestFiles())
+		parsed, err := parseClientsFileFor(data, file, "http://localhost:8080", clientsTestEnv(), clientsTestFiles())
 		if err != nil {
-			if clients != nil {
-				t.Fatalf("got %d clients with error %v, want none", len(clients), err)
+			if parsed.Clients != nil || parsed.Revision != 0 {
+				t.Fatalf("got %+v with error %v, want nothing", parsed, err)
 			}
 			for line := range strings.SplitSeq(err.Error(), "\n") {
-				if !strings.HasPrefix(line, "clients.yaml") {
+				if !strings.HasPrefix(line, file) {
 					t.Fatalf("got error line %q without the file name", line)
 				}
 			}
 			return
 		}
+		public, perr := parseClientsFileFor(data, file, "https://login.example.com", clientsTestEnv(), clientsTestFiles())
+		// The file lists its clients under clients:, as a list.
+		var doc map[string]any
+		if yerr := yaml.Unmarshal(data, &doc); yerr != nil {
+			t.Fatalf("accepted a file yaml.Unmarshal refuses: %v", yerr)
+		}
+		if _, isList := doc["clients"].([]any); !isList || parsed.Clients == nil {
+			t.Fatalf("accepted a file without a clients list (clients: %#v) as %d clients", doc["clients"], len(parsed.Clients))
+		}
+		if rev, given := doc["revision"]; given && (rev != parsed.Revision && rev != int(parsed.Revision) || parsed.Revision < 1) {
+			t.Fatalf("revision: got %d, the file says %v", parsed.Revision, rev)
+		} else if !given && parsed.Revision != 0 {
+			t.Fatalf("revision: got %d from a file without one", parsed.Revision)
+		}
 		ids := make(map[string]bool)
-		for _, c := range clients {
+		var demo []string
+		for _, c := range parsed.Clients {
 			if err := validateClient(c); err != nil {
 				t.Fatalf("parseClientsFile accepted a client that fails validateClient: %v", err)
 			}
@@ -822,8 +942,51 @@ func FuzzParseClientsFile(f *testing.F) {
 				t.Fatalf("client_id %q returned twice", c.ID)
 			}
 			ids[c.ID] = true
+			if slices.Contains(publishedSecretHashes(), c.SecretHash) {
+				demo = append(demo, c.ID)
+			}
+		}
+		if !slices.Equal(demo, parsed.DemoSecret) {
+			t.Fatalf("DemoSecret: got %v, want %v", parsed.DemoSecret, demo)
+		}
+		if (perr == nil) != (len(demo) == 0) {
+			t.Fatalf("for a public issuer: got error %v with demo secrets %v; want refused exactly when there are some", perr, demo)
+		}
+		if perr == nil && !reflect.DeepEqual(public, parsed) {
+			t.Fatalf("the issuer changed what was parsed: %+v, %+v", public, parsed)
+		}
+		reversed := slices.Clone(parsed.Clients)
+		slices.Reverse(reversed)
+		if d := clientsDigest(parsed.Clients); d != clientsDigest(reversed) {
+			t.Fatal("the digest depends on the clients' order")
 		}
 	})
+}
+
+// singleClientFiles splits a clients file into files of one client each,
+// without comments or blank lines: small fuzz seeds.
+func singleClientFiles(file string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, "clients:\n"+cur.String())
+			cur.Reset()
+		}
+	}
+	_, list, _ := strings.Cut("\n"+file, "\nclients:\n")
+	for line := range strings.SplitSeq(list, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "  - ") {
+			flush()
+		}
+		cur.WriteString(line + "\n")
+	}
+	flush()
+	return out
 }
 
 func TestParseClientsFileServiceClient(t *testing.T) {
@@ -945,4 +1108,59 @@ func FuzzCheckCORSOrigin(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseClientsFileDemoSecret feeds the secrets published in this
+// repository (the sample's example-web and the load generator's), in every
+// form a file can give a secret: refused unless the issuer is on loopback,
+// with the line and what to do; accepted on loopback, and named in
+// DemoSecret so that serve can warn.
+func TestParseClientsFileDemoSecret(t *testing.T) {
+	const demo = "example-web-demo-secret-local-testing-only"
+	const load = "gatehouse-load-demo-secret-local-testing-only"
+	client := func(secretLine string) string {
+		return "clients:\n  - client_id: web\n    " + secretLine + "\n    redirect_uris: [https://web.example/cb]\n"
+	}
+	env := configTestEnv(map[string]string{"DEMO": demo})
+	files := configTestFiles(map[string]string{"demo.secret": load + "\n"})
+	for _, tc := range []struct{ name, file string }{
+		{"client_secret_hash", client("client_secret_hash: " + provider.HashClientSecret(demo))},
+		{"client_secret", client("client_secret: " + demo)},
+		{"client_secret_env", client("client_secret_env: DEMO")},
+		{"client_secret_file, the load generator's", client("client_secret_file: demo.secret")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, issuer := range []string{"https://login.example.com", "http://192.168.1.20:8080", "https://localhost.example.com"} {
+				_, err := parseClientsFileFor([]byte(tc.file), "clients.yaml", issuer, env, files)
+				if err == nil || !strings.Contains(err.Error(), "clients.yaml:3: clients[0].client_secret") ||
+					!strings.Contains(err.Error(), "is the demo secret published in Gatehouse's repository") ||
+					!strings.Contains(err.Error(), "the issuer is "+issuer) || !strings.Contains(err.Error(), "gatehouse clients secret") {
+					t.Errorf("issuer %s: got %v, want the demo secret refused at line 3", issuer, err)
+				}
+				if err != nil && (strings.Contains(err.Error(), demo) || strings.Contains(err.Error(), load)) {
+					t.Errorf("issuer %s: the error shows the secret: %v", issuer, err)
+				}
+			}
+			for _, issuer := range []string{"http://localhost:8080", "http://127.0.0.1:9000", "http://[::1]:8080", "https://localhost"} {
+				f, err := parseClientsFileFor([]byte(tc.file), "clients.yaml", issuer, env, files)
+				if err != nil || !reflect.DeepEqual(f.DemoSecret, []string{"web"}) {
+					t.Errorf("issuer %s: got %+v, %v; want web accepted and named in DemoSecret", issuer, f, err)
+				}
+			}
+		})
+	}
+	// The sample clients.yaml, as shipped, for a public issuer.
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseClientsFileFor(sample, "clients.yaml", "https://login.example.com", env, files); err == nil || !strings.Contains(err.Error(), "clients[0].client_secret_hash: is the demo secret") {
+		t.Errorf("the sample clients.yaml for https://login.example.com: got %v, want example-web's demo secret refused", err)
+	}
+	// Every published hash is the hash of a published secret.
+	for _, s := range []string{demo, load} {
+		if !slices.Contains(publishedSecretHashes(), provider.HashClientSecret(s)) {
+			t.Errorf("publishedSecretHashes lacks the hash of %s", s)
+		}
+	}
 }

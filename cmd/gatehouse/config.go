@@ -32,7 +32,10 @@ type Config struct {
 	// appears in tokens and discovery: https (http only on a loopback host),
 	// no trailing slash, no query or fragment.
 	Issuer string `yaml:"issuer"`
-	// Listen is the host:port the HTTP server binds.
+	// Listen is the host:port the HTTP server binds; the host localhost is
+	// both loopback addresses, 127.0.0.1 and [::1]. Unless set, it follows
+	// the issuer: localhost:8080 for an issuer on loopback (only browsers on
+	// this machine can use one), :8080 (every interface) for any other.
 	Listen string `yaml:"listen"`
 	// AdminListen, when set, is the host:port of a second listener that
 	// serves /metrics, /healthz and /readyz; /metrics is then not served on
@@ -125,7 +128,7 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{
 		Issuer:                 "http://localhost:8080",
-		Listen:                 ":8080",
+		Listen:                 "localhost:8080",
 		DatabaseURL:            "gatehouse.db",
 		ClientsFile:            "clients.yaml",
 		AccessTokenTTL:         15 * time.Minute,
@@ -291,6 +294,9 @@ func loadConfig(path string, pathGiven bool, getenv func(string) string, readFil
 		}
 	}
 
+	if _, given := from["listen"]; !given && !issuerOnLoopback(cfg.Issuer) {
+		cfg.Listen = ":8080" // a public issuer: every interface
+	}
 	if err := cfg.Validate(); err != nil {
 		var vp configProblems
 		if !errors.As(err, &vp) {

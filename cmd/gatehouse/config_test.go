@@ -37,7 +37,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Issuer:                 "http://localhost:8080",
-		Listen:                 ":8080",
+		Listen:                 "localhost:8080",
 		DatabaseURL:            "gatehouse.db",
 		ClientsFile:            "clients.yaml",
 		AccessTokenTTL:         15 * time.Minute,

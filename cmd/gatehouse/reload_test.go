@@ -73,6 +73,34 @@ func startServe(t *testing.T, env map[string]string) (logs *syncBuffer, addr str
 	return logs, m[1], stop
 }
 
+// serveFails runs serve with env and returns the error it stops with, and
+// its log; the test fails if serve starts instead.
+func serveFails(t *testing.T, env map[string]string) (logs string, err error) {
+	t.Helper()
+	buf := &syncBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"gatehouse", "serve"}, func(k string) string { return env[k] }, strings.NewReader(""), buf, buf)
+	}()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			return buf.String(), err
+		case <-deadline:
+			t.Fatalf("serve neither started nor stopped within 10 s:\n%s", buf)
+		case <-time.After(5 * time.Millisecond):
+			if strings.Contains(buf.String(), "watching the clients file") {
+				cancel()
+				<-done
+				t.Fatalf("serve started, want it refused:\n%s", buf)
+			}
+		}
+	}
+}
+
 // eventually waits up to 10 seconds for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -147,13 +175,11 @@ func newReloadFixture(t *testing.T, interval time.Duration) *reloadFixture {
 	cfg := defaultConfig()
 	cfg.ClientsFile = f.file
 	seen := clientsFileVersion(cfg, env)
-	if err := syncClients(t.Context(), cfg, env, f.store, key, log); err != nil {
+	w := newClientsWatcher(cfg, env, f.store, key, log, nil)
+	if err := w.applyAtStart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	w := &clientsWatcher{
-		file: f.file, env: env, stat: os.Stat, store: f.store, secretKey: key, log: log,
-		applied: func(_ context.Context, rep storage.SyncReport) { f.applied <- rep },
-	}
+	w.applied = func(_ context.Context, rep storage.SyncReport) { f.applied <- rep }
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
@@ -244,6 +270,12 @@ func TestWatchClientsRefusesABadFile(t *testing.T) {
 			"clients.yaml:8: clients[1].post_logout_redirect_uris[0]",
 		}},
 		{"missing file", "", []string{"cannot be read"}},
+		// Files that list no clients: once read as "no clients", they
+		// disabled every client.
+		{"empty file", "\n", []string{"clients.yaml: holds no clients: list"}},
+		{"comment header only", "# clients.yaml — the apps\n# that may sign in\n", []string{"clients.yaml: holds no clients: list"}},
+		{"cut short after clients:", "# the apps\nclients:\n", []string{"clients.yaml:2: clients: has no list under it"}},
+		{"cut short, a revision left", "revision: 3\n", []string{"clients.yaml:1: clients: missing"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newReloadFixture(t, 5*time.Millisecond)
@@ -282,6 +314,94 @@ func TestWatchClientsRefusesABadFile(t *testing.T) {
 				t.Errorf("good file after a bad one: got %+v, want new-app created", rep)
 			}
 		})
+	}
+}
+
+// TestWatchClientsAppliesAnEmptyList: `clients: []` removes every client on
+// purpose, on reload as at start.
+func TestWatchClientsAppliesAnEmptyList(t *testing.T) {
+	f := newReloadFixture(t, 5*time.Millisecond)
+	f.write(t, "# every app is gone on purpose\nclients: []\n")
+	rep := f.waitApplied(t)
+	if want := []string{"app", "old-app"}; !reflect.DeepEqual(rep.Disabled, want) {
+		t.Errorf("report: got %+v, want %v disabled", rep, want)
+	}
+	for _, c := range f.clients(t) {
+		if !c.Disabled {
+			t.Errorf("client %s after clients: []: got enabled, want disabled", c.ID)
+		}
+	}
+}
+
+// TestServeRefusesAClientsFileWithoutAList starts serve on a database that
+// holds clients, with files that list none: each is refused, serve does not
+// start, and the clients stay enabled; `clients: []` starts and disables
+// them.
+func TestServeRefusesAClientsFileWithoutAList(t *testing.T) {
+	dir := t.TempDir()
+	db, file := filepath.Join(dir, "g.db"), filepath.Join(dir, "clients.yaml")
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": db, "GATEHOUSE_CLIENTS_FILE": file, "GATEHOUSE_LISTEN": "127.0.0.1:0"}
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enabled := func() (ids []string) {
+		t.Helper()
+		st, err := sqlite.Open(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		list, err := st.ListClients(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list {
+			if !c.Disabled {
+				ids = append(ids, c.ID)
+			}
+		}
+		return ids
+	}
+	write(reloadFileV1)
+	_, _, stop := startServe(t, env)
+	stop()
+
+	for _, tc := range []struct{ name, content, want string }{
+		{"empty", "", "holds no clients: list"},
+		{"comment header only", "# clients.yaml — the apps that may sign in\n", "holds no clients: list"},
+		{"cut short after clients:", "clients:\n", "clients.yaml:1: clients: has no list under it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			write(tc.content)
+			logs, err := serveFails(t, env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "clients: []") {
+				t.Errorf("serve: got %v, want the file refused with %q and `clients: []` suggested\n%s", err, tc.want, logs)
+			}
+			if got := enabled(); !reflect.DeepEqual(got, []string{"app", "old-app"}) {
+				t.Errorf("enabled clients after the refused file: got %v, want [app old-app]", got)
+			}
+		})
+	}
+	// No clients.yaml where serve looks by default (the working directory,
+	// the test's package directory, has none): the clients stay.
+	noFile := map[string]string{"GATEHOUSE_DATABASE_URL": db, "GATEHOUSE_LISTEN": "127.0.0.1:0"}
+	logs, _, stop := startServe(t, noFile)
+	stop()
+	if !strings.Contains(logs.String(), "no clients.yaml found: the clients in the store are kept") {
+		t.Errorf("serve without a clients file: no warning:\n%s", logs)
+	}
+	if got := enabled(); !reflect.DeepEqual(got, []string{"app", "old-app"}) {
+		t.Errorf("enabled clients after serve without a clients file: got %v, want [app old-app]", got)
+	}
+
+	write("clients: []\n")
+	_, _, stop = startServe(t, env)
+	stop()
+	if got := enabled(); len(got) != 0 {
+		t.Errorf("enabled clients after clients: []: got %v, want none", got)
 	}
 }
 
@@ -352,5 +472,123 @@ func TestSettled(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeDemoSecret starts serve with the sample clients.yaml, whose
+// example-web has the demo secret published in this repository: refused for
+// a public issuer, at start and on reload, saying why; accepted, with a
+// warning, for the newcomer's loopback issuer, listening on the loopback
+// addresses only.
+func TestServeDemoSecret(t *testing.T) {
+	sample, err := os.ReadFile("../../clients.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clients.yaml")
+	if err := os.WriteFile(file, sample, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": filepath.Join(dir, "g.db"), "GATEHOUSE_CLIENTS_FILE": file}
+
+	public := map[string]string{"GATEHOUSE_ISSUER": "https://login.example.com", "GATEHOUSE_LISTEN": "127.0.0.1:0"}
+	for k, v := range env {
+		public[k] = v
+	}
+	logs, err := serveFails(t, public)
+	if err == nil || !strings.Contains(err.Error(), "clients[0].client_secret_hash: is the demo secret published in Gatehouse's repository") ||
+		!strings.Contains(err.Error(), "the issuer is https://login.example.com") {
+		t.Errorf("serve with the demo secret and a public issuer: got %v, want it refused\n%s", err, logs)
+	}
+
+	local := map[string]string{"GATEHOUSE_LISTEN": "localhost:0"}
+	for k, v := range env {
+		local[k] = v
+	}
+	out, _, stop := startServe(t, local)
+	stop()
+	if !strings.Contains(out.String(), `"msg":"clients.yaml gives clients the demo secret published in Gatehouse's repository: accepted only because the issuer is on loopback; for local testing only","clients":["example-web"]`) {
+		t.Errorf("serve with the demo secret on loopback: no warning:\n%s", out)
+	}
+	if m := regexp.MustCompile(`"listener":"http","addr":"([^"]+)"`).FindStringSubmatch(out.String()); m == nil || !strings.HasPrefix(m[1], "127.0.0.1:") {
+		t.Errorf("serve on localhost: got listener %v, want 127.0.0.1 (and [::1])", m)
+	}
+
+	// On reload: a server with a public issuer refuses a file that brings
+	// the demo secret, and keeps its clients.
+	key := make([]byte, 32)
+	rand.Read(key)
+	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "public.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := defaultConfig()
+	cfg.Issuer, cfg.ClientsFile = "https://login.example.com", filepath.Join(dir, "public.yaml")
+	if err := os.WriteFile(cfg.ClientsFile, []byte(reloadFileV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buf := &syncBuffer{}
+	w := newClientsWatcher(cfg, environment{getenv: func(string) string { return "" }, readFile: os.ReadFile}, store, key, slog.New(slog.NewTextHandler(buf, nil)), nil)
+	if err := w.applyAtStart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	data, v := w.read()
+	if err := w.apply(t.Context(), append(data, []byte(strings.SplitN(string(sample), "\nclients:\n", 2)[1])...), v, actorOperator); err == nil {
+		t.Fatal("reload with the demo secret and a public issuer: applied, want it refused")
+	} else {
+		w.logRefusal(err)
+	}
+	if line := lineWith(buf.String(), "is the demo secret published"); !strings.Contains(line, "level=ERROR") {
+		t.Errorf("reload with the demo secret: got no ERROR line saying why:\n%s", buf)
+	}
+	if list, _ := store.ListClients(t.Context()); len(list) != 2 {
+		t.Errorf("clients after the refused reload: got %d, want the 2 of the applied file", len(list))
+	}
+}
+
+// TestClientsDigest: the digest identifies the clients the store would
+// hold, not the file: comments, layout, key order and client order do not
+// change it; any setting, a secret included, does.
+func TestClientsDigest(t *testing.T) {
+	parse := func(file string, env map[string]string) string {
+		t.Helper()
+		key := bytes.Repeat([]byte{7}, 32)
+		f, err := parseKeyedClients([]byte(file), "clients.yaml", "http://localhost:8080",
+			environment{getenv: func(k string) string { return env[k] }, readFile: os.ReadFile}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return clientsDigest(f.Clients)
+	}
+	const base = "clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n" +
+		"  - client_id: b\n    client_secret_env: B_SECRET\n    redirect_uris: [https://b.example/cb]\n"
+	secret := map[string]string{"B_SECRET": "b-secret-0123456789abcdefghijklmnopqrstu"}
+	want := parse(base, secret)
+	for name, file := range map[string]string{
+		"comments and a revision": "# apps\nrevision: 9\n" + strings.ReplaceAll(base, "\n  - client_id: b", "\n  # b:\n  - client_id: b"),
+		"client order": "clients:\n  - client_id: b\n    client_secret_env: B_SECRET\n    redirect_uris: [https://b.example/cb]\n" +
+			"  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n",
+		"key order and flow style": "clients:\n  - {redirect_uris: [\"https://a.example/cb\"], token_endpoint_auth_method: none, client_id: a}\n" +
+			"  - client_id: b\n    redirect_uris:\n      - https://b.example/cb\n    client_secret_env: B_SECRET\n",
+		"defaults written out": strings.Replace(base, "    token_endpoint_auth_method: none\n", "    token_endpoint_auth_method: none\n    application_type: web\n    grant_types: [authorization_code]\n", 1),
+	} {
+		if got := parse(file, secret); got != want {
+			t.Errorf("%s: got digest %s, want %s", name, got, want)
+		}
+	}
+	for name, tc := range map[string]struct {
+		file string
+		env  map[string]string
+	}{
+		"a redirect URI":     {strings.Replace(base, "https://a.example/cb", "https://a.example/cb2", 1), secret},
+		"a rotated secret":   {base, map[string]string{"B_SECRET": "b-secret-rotated-456789abcdefghijklmnopqr"}},
+		"a client removed":   {strings.SplitN(base, "  - client_id: b", 2)[0], secret},
+		"skip_consent: true": {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    skip_consent: true\n", 1), secret},
+	} {
+		if got := parse(tc.file, tc.env); got == want {
+			t.Errorf("%s: the digest did not change", name)
+		}
 	}
 }

@@ -47,6 +47,26 @@ Examples:
 // errUsage means the command line was wrong; the usage text was printed.
 var errUsage = errors.New("invalid command line (see gatehouse help)")
 
+// exitError is an error that ends the process with an exit status of its
+// own, for commands whose status tells a script more than failed or not
+// (gatehouse clients diff).
+type exitError struct {
+	status int
+	err    error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitStatus is the process's exit status for an error run returned: an
+// exitError's own, else 1.
+func exitStatus(err error) int {
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.status
+	}
+	return 1
+}
+
 // run is the whole program. Signals cancel its context; serve then drains
 // in-flight requests before returning.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {

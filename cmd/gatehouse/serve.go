@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -78,7 +76,10 @@ with an error naming the step, the store and the setting, and a non-zero exit st
 
 clients.yaml is applied again on SIGHUP and whenever the file changes (checked every 2
 seconds). An invalid file is refused, each problem logged with its line, and the clients
-already in the store stay as they are. Preview a change with gatehouse clients diff.
+already in the store stay as they are; a file without a clients: list (empty, only comments)
+is invalid. Instances sharing a database apply a file only over an older revision (its
+top-level revision:); an instance whose file is older serves the newer clients and warns.
+Preview a change with gatehouse clients diff.
 
 Prometheus metrics are on /metrics; with GATEHOUSE_ADMIN_LISTEN set they are only on that
 second listener, beside /healthz and /readyz.
@@ -149,9 +150,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	clientsVersion := clientsFileVersion(cfg, env) // watchClients applies any later change
-	err = steps.run(ctx, store.kind, "client sync", func(ctx context.Context) error {
-		return syncClients(ctx, cfg, env, store, secrets[2], log)
-	})
+	clientsW := newClientsWatcher(cfg, env, store, secrets[2], log, m)
+	err = steps.run(ctx, store.kind, "client sync", clientsW.applyAtStart)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		handler = traceRequests(handler, clientIP)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -252,7 +252,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		"database", store.kind, "startup", time.Since(started).Round(time.Millisecond).String())
 
 	go prune(ctx, store.sql, cfg.AuditRetention, log)
-	go watchClients(ctx, cfg, env, store, secrets[2], p, clientsVersion, log)
+	go watchClients(ctx, clientsW, p, clientsVersion)
 	go rotateKeys(ctx, km, log, audit)
 	// Back-channel logout notices are delivered in the background; a
 	// delivery cut off by shutdown is retried by any instance later.
@@ -338,32 +338,6 @@ func prune(ctx context.Context, store sqlStore, auditRetention time.Duration, lo
 			}
 		}
 	}
-}
-
-// syncClients loads clients.yaml and makes the store match it. A missing
-// default file means no clients; a file that was asked for must exist.
-func syncClients(ctx context.Context, cfg Config, env environment, store auditedClients, secretKey []byte, log *slog.Logger) error {
-	data, err := env.readFile(cfg.ClientsFile)
-	if errors.Is(err, fs.ErrNotExist) && cfg.ClientsFile == defaultConfig().ClientsFile {
-		log.Warn("no clients.yaml found: no application can sign in until you add one", "path", cfg.ClientsFile)
-		data = nil
-	} else if err != nil {
-		return fmt.Errorf("clients file: %w", err)
-	}
-	clients, err := parseKeyedClients(data, cfg.ClientsFile, env, secretKey)
-	if err != nil {
-		return fmt.Errorf("clients file %s is invalid:\n%w", cfg.ClientsFile, err)
-	}
-	rep, err := store.SyncClients(ctx, clients, time.Now())
-	if err != nil {
-		return fmt.Errorf("sync clients: %w", err)
-	}
-	log.Info("clients synced", "file", cfg.ClientsFile, "clients", len(clients),
-		"created", rep.Created, "updated", rep.Updated, "disabled", rep.Disabled)
-	if err := auditClientSync(ctx, store, rep, actorSystem); err != nil {
-		log.Warn("clients synced, but not recorded in the audit trail", "err", err)
-	}
-	return nil
 }
 
 // bootstrapAdmin creates the first user, admin, when there are none, with

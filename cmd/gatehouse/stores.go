@@ -21,6 +21,7 @@ import (
 // trail always stay in SQL.
 type stores struct {
 	storage.Clients
+	storage.ClientRegistries
 	storage.Users
 	storage.Sessions
 	storage.AuthRequests
@@ -54,6 +55,7 @@ type keyStore = storage.SigningKeys
 type sqlStore interface {
 	storage.TokenFamilies
 	storage.Clients
+	storage.ClientRegistries
 	storage.Users
 	storage.Sessions
 	storage.AuthRequests
@@ -178,6 +180,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
 	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
+	s.ClientRegistries = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql

@@ -100,6 +100,13 @@ func listClients(ctx context.Context, q querier) ([]storage.Client, error) {
 // go on), so syncs from several instances run one after the other, and each
 // reports what it changed relative to the one before.
 func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now time.Time) (storage.SyncReport, error) {
+	return s.syncClients(ctx, clients, now, nil)
+}
+
+// syncClients is SyncClients, with first, if set, run in the transaction
+// once the clients table is locked and before anything is read: an error
+// from it ends the sync, changing nothing.
+func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now time.Time, first func(ctx context.Context, tx pgx.Tx) error) (storage.SyncReport, error) {
 	const op = "sync clients"
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -114,6 +121,11 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	// with plain SELECTs.
 	if _, err := tx.Exec(ctx, `LOCK TABLE clients IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return storage.SyncReport{}, wrap(op, err)
+	}
+	if first != nil {
+		if err := first(ctx, tx); err != nil {
+			return storage.SyncReport{}, err
+		}
 	}
 	stored, err := listClients(ctx, tx)
 	if err != nil {

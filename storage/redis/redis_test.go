@@ -103,6 +103,7 @@ func prefixKeys(t testing.TB, s *Store) []string {
 // a production deployment splits them between Redis and Postgres.
 type composite struct {
 	storage.Clients
+	storage.ClientRegistries
 	storage.Users
 	storage.Sessions
 	storage.SessionCounter
@@ -128,7 +129,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, r, sq}
+		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, r, sq}
 	})
 }
 

@@ -94,6 +94,12 @@ func listClients(ctx context.Context, r runner) ([]storage.Client, error) {
 // report's lists are sorted by id; a client that is given twice is an error
 // wrapping ErrConflict, and nothing changes.
 func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now time.Time) (storage.SyncReport, error) {
+	return s.syncClients(ctx, clients, now, nil)
+}
+
+// syncClients is SyncClients, with first, if set, run in the transaction
+// before anything is read: an error from it ends the sync, changing nothing.
+func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now time.Time, first func(ctx context.Context, in runner) error) (storage.SyncReport, error) {
 	var e encoder
 	n := e.time(now)
 	if e.err != nil {
@@ -105,6 +111,11 @@ func (s *Store) SyncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	defer tx.Rollback()
 	in := runner{s: s, tx: tx}
+	if first != nil {
+		if err := first(ctx, in); err != nil {
+			return storage.SyncReport{}, err
+		}
+	}
 
 	stored, err := listClients(ctx, in)
 	if err != nil {

@@ -64,6 +64,7 @@ import (
 // theirs in a struct that embeds each one.
 type Store interface {
 	storage.Clients
+	storage.ClientRegistries
 	storage.Users
 	storage.Sessions
 	storage.SessionCounter
@@ -94,6 +95,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		tests []test
 	}{
 		{"Clients", clientTests},
+		{"ClientRegistry", registryTests},
 		{"Users", userTests},
 		{"Sessions", sessionTests},
 		{"AuthRequests", authRequestTests},
