@@ -274,11 +274,7 @@ func TestTokenPathsDuringStoreFaults(t *testing.T) {
 // is taken (invalid_grant) or to retry (503 with Retry-After), and their
 // retries get invalid_grant.
 func TestCodeRedeemedOnceAcrossInstances(t *testing.T) {
-	env := productionBackend(t, nil, nil)
-	door := newFrontDoor(t)
-	dir := newStateDir(t)
-	a := launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
-	b := launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
+	a, b, door := startTwoInstances(t)
 	door.to(a)
 	r := newRP(t, a, "web-basic", basicSecret, "https://rp.example/callback", oauth2.AuthStyleInHeader)
 	br := newBrowser(t)

@@ -34,16 +34,24 @@ func newFrontDoor(t *testing.T) *frontDoor {
 
 func (d *frontDoor) to(s *server) { d.target.Store(&url.URL{Scheme: "http", Host: s.addr}) }
 
+// startTwoInstances starts two Gatehouse processes on one fresh Postgres
+// schema and Redis prefix, behind one issuer address: the front door.
+func startTwoInstances(t *testing.T) (a, b *server, door *frontDoor) {
+	t.Helper()
+	env := productionBackend(t, nil, nil)
+	door = newFrontDoor(t)
+	dir := newStateDir(t)
+	a = launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
+	b = launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
+	return a, b, door
+}
+
 // TestTwoInstances runs the relying-party flow across two Gatehouse
 // processes sharing one Postgres and one Redis, behind one issuer address:
 // sign in on A, redeem the code on B, refresh on A, userinfo on B, and the
 // session is seen and ended from either.
 func TestTwoInstances(t *testing.T) {
-	env := productionBackend(t, nil, nil)
-	door := newFrontDoor(t)
-	dir := newStateDir(t)
-	a := launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
-	b := launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
+	a, b, door := startTwoInstances(t)
 
 	door.to(a)
 	r := newRP(t, a, "web-basic", basicSecret, "https://rp.example/callback", oauth2.AuthStyleInHeader)
