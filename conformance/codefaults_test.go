@@ -123,16 +123,19 @@ func TestCodeExchangeStoreFaults(t *testing.T) {
 			code := r.code(s, f, b.follow(r.authURL(f)))
 
 			tt.inject(tt.proxy)
+			start := time.Now()
 			during := r.redeem(code, f.verifier)
+			took := time.Since(start)
 			tt.proxy.restore()
-			t.Logf("during the fault: %d %s (Retry-After %q)", during.status, during.errorCode, during.retryAfter)
+			t.Logf("during the fault: %d %s (Retry-After %q) after %v", during.status, during.errorCode, during.retryAfter, took.Round(time.Millisecond))
 			if during.status < 500 || during.retryAfter == "" || during.errorCode != "server_error" {
 				t.Errorf("code exchange during the fault: got %s, want a 5xx server_error with Retry-After", during)
 			}
 			eventually(t, "readiness after the fault", func() bool { return status(t, s.issuer+"/readyz") == http.StatusOK })
 
+			start = time.Now()
 			after, retries := r.retryUntilServed(code, f.verifier, 20*time.Second)
-			t.Logf("after the fault: %d %s, after %d more 5xx", after.status, after.errorCode, retries)
+			t.Logf("after the fault: %d %s, after %d more 5xx (%v)", after.status, after.errorCode, retries, time.Since(start).Round(time.Millisecond))
 			if after.status != http.StatusOK {
 				t.Fatalf("the same code and verifier once the store is back: got %s, want 200", after)
 			}
@@ -227,8 +230,9 @@ func TestTokenPathsDuringStoreFaults(t *testing.T) {
 		t.Run(ft.name, func(t *testing.T) {
 			ft.inject(ft.proxy)
 			for _, c := range calls {
+				start := time.Now()
 				a := c.do()
-				t.Logf("%s: %d (Retry-After %q)", c.name, a.status, a.retryAfter)
+				t.Logf("%s: %d (Retry-After %q) after %v", c.name, a.status, a.retryAfter, time.Since(start).Round(time.Millisecond))
 				if !c.ok(a) && (a.status < 500 || a.retryAfter == "") {
 					t.Errorf("%s during the fault: got %d %s (Retry-After %q), want a correct answer or a 5xx with Retry-After", c.name, a.status, a.body, a.retryAfter)
 				}
