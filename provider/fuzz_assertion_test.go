@@ -379,19 +379,32 @@ func servedPublicKey(body string, ed bool) bool {
 	if json.Unmarshal([]byte(body), &set) != nil {
 		return false
 	}
-	b64 := base64.RawURLEncoding.EncodeToString
 	ecPoint, err := fuzzECKey.PublicKey.Bytes() // 0x04 || x || y
 	if err != nil {
 		panic(err)
 	}
 	for _, k := range set.Keys {
-		if ed && k["kty"] == "OKP" && k["crv"] == "Ed25519" && k["x"] == b64(fuzzEdKey.Public().(ed25519.PublicKey)) {
+		if ed && k["kty"] == "OKP" && k["crv"] == "Ed25519" && sameB64(k["x"], fuzzEdKey.Public().(ed25519.PublicKey)) {
 			return true
 		}
 		if !ed && k["kty"] == "EC" && k["crv"] == "P-256" &&
-			k["x"] == b64(ecPoint[1:33]) && k["y"] == b64(ecPoint[33:]) {
+			sameB64(k["x"], ecPoint[1:33]) && sameB64(k["y"], ecPoint[33:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameB64 reports whether the JWK member v decodes to want. It compares
+// bytes, not text: base64url spells 32 bytes in 43 characters whose last
+// one carries two unused bits, so "…2xI" and "…2xK" name the same key
+// (go-jose decodes both, as RFC 4648 §3.5 lets a decoder do), and the
+// fuzzer found exactly that spelling.
+func sameB64(v any, want []byte) bool {
+	s, ok := v.(string)
+	if !ok {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && bytes.Equal(b, want)
 }
