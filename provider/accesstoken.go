@@ -1,34 +1,27 @@
 package provider
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/keys"
 )
 
-// Access tokens are Gatehouse's own, not op's: op's JWT access tokens are
-// typed "JWT" (RFC 9068 asks for "at+jwt") and carry no scope. op is told
-// every client uses bearer tokens, so it asks its Crypto to encrypt
-// "<token id>:<subject>"; the token id Gatehouse hands op is the token's
-// claims themselves (pendingPrefix + base64url JSON), and tokenCrypto turns
-// them into the real token — a signed at+jwt, or, for clients registered
-// with access_token_format: opaque, a sealed token only Gatehouse reads.
-// Codes go through the same Crypto and are sealed as before.
+// Access tokens are Gatehouse's own (RFC 9068 profile): a JWT typed
+// "at+jwt" carrying the granted scope, signed with the client's algorithm,
+// or, for clients registered with access_token_format: opaque, a sealed
+// token only Gatehouse reads. op's access tokens are typed "JWT" and carry
+// no scope, so op makes none.
 const (
-	pendingPrefix = "at."
-	opaquePrefix  = "gho_"
-	atJWTType     = "at+jwt"
+	opaquePrefix = "gho_"
+	atJWTType    = "at+jwt"
 )
 
 // accessClaims are an access token's claims (RFC 9068 §2.2).
@@ -48,102 +41,48 @@ type accessClaims struct {
 
 func (c *accessClaims) scopes() []string { return strings.Fields(c.Scope) }
 
-// pendingToken is what travels through op between CreateAccessToken and
-// tokenCrypto.Encrypt.
-type pendingToken struct {
-	Claims accessClaims `json:"c"`
-	Format string       `json:"f"` // "jwt" or "opaque"
-	Alg    string       `json:"a"` // signing algorithm for jwt
+// accessGrant is what an access token grants: to whom (subject), for
+// which audience and scopes, since when the user signed in (zero for a
+// service), the token family it belongs to ("" for client_credentials)
+// and, for a service token, its grant type.
+type accessGrant struct {
+	subject   string
+	audience  []string
+	scopes    []string
+	authTime  time.Time
+	family    string
+	grantType string
 }
 
-// newAccessTokenID builds the claims of the access token a request gets
-// and returns them as op's token id, with the token's expiry.
-func (p *Provider) newAccessTokenID(ctx context.Context, req op.TokenRequest, clientID string) (string, time.Time, error) {
-	c, err := p.clients.get(ctx, clientID)
-	if err != nil {
-		return "", time.Time{}, internal(fmt.Errorf("load client: %w", err))
-	}
-	pt, exp, err := p.pendingAccessToken(ctx, req, c)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	b, err := json.Marshal(pt)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	return pendingPrefix + base64.RawURLEncoding.EncodeToString(b), exp, nil
-}
-
-// pendingAccessToken builds the access token request req gets for client
-// c, not signed or sealed yet (mintAccessToken does that), and its expiry.
-func (p *Provider) pendingAccessToken(ctx context.Context, req op.TokenRequest, c *client) (pendingToken, time.Time, error) {
+// accessToken issues client c's access token for g, and its expiry.
+func (p *Provider) accessToken(c *client, g accessGrant) (string, time.Time, error) {
 	jti, err := randomID(p.cfg.Random)
 	if err != nil {
-		return pendingToken{}, time.Time{}, err
+		return "", time.Time{}, err
 	}
 	now := p.cfg.Now()
 	exp := now.Add(p.cfg.AccessTokenTTL)
-	pt := pendingToken{
-		Claims: accessClaims{
-			Issuer: p.cfg.Issuer, Subject: req.GetSubject(), Audience: req.GetAudience(), ClientID: c.c.ID,
-			Scope: strings.Join(req.GetScopes(), " "), JWTID: jti, IssuedAt: now.Unix(), Expiry: exp.Unix(),
-			Family: familyOf(req),
-		},
-		Format: "jwt",
-		Alg:    signingAlg(ctx, p.cfg.SigningAlg),
+	claims := accessClaims{
+		Issuer: p.cfg.Issuer, Subject: g.subject, Audience: g.audience, ClientID: c.c.ID,
+		Scope: strings.Join(g.scopes, " "), JWTID: jti, IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		Family: g.family, GrantType: g.grantType,
 	}
-	if r, ok := req.(interface{ GetAuthTime() time.Time }); ok && !r.GetAuthTime().IsZero() {
-		pt.Claims.AuthTime = r.GetAuthTime().Unix()
+	if !g.authTime.IsZero() {
+		claims.AuthTime = g.authTime.Unix()
 	}
-	if _, ok := req.(serviceRequest); ok {
-		pt.Claims.GrantType = "client_credentials"
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", time.Time{}, err
 	}
 	if c.c.AccessTokenFormat == "opaque" {
-		pt.Format = "opaque"
-	}
-	return pt, exp, nil
-}
-
-// tokenCrypto is op's Crypto: it mints access tokens from pending token
-// ids and passes everything else (codes) to the code crypto.
-type tokenCrypto struct {
-	codes op.Crypto
-	p     *Provider
-}
-
-func (c tokenCrypto) Encrypt(s string) (string, error) {
-	rest, ok := strings.CutPrefix(s, pendingPrefix)
-	if !ok {
-		return c.codes.Encrypt(s)
-	}
-	id, _, _ := strings.Cut(rest, ":")
-	b, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil {
-		return "", fmt.Errorf("pending access token: %w", err)
-	}
-	var pt pendingToken
-	if err := json.Unmarshal(b, &pt); err != nil {
-		return "", fmt.Errorf("pending access token: %w", err)
-	}
-	return c.p.mintAccessToken(pt)
-}
-
-func (c tokenCrypto) Decrypt(s string) (string, error) { return c.codes.Decrypt(s) }
-
-// mintAccessToken signs or seals the token.
-func (p *Provider) mintAccessToken(pt pendingToken) (string, error) {
-	payload, err := json.Marshal(pt.Claims)
-	if err != nil {
-		return "", err
-	}
-	if pt.Format == "opaque" {
 		sealed, err := p.accessSealer.Seal(payload, []byte(opaquePrefix))
 		if err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
-		return opaquePrefix + base64.RawURLEncoding.EncodeToString(sealed), nil
+		return opaquePrefix + base64.RawURLEncoding.EncodeToString(sealed), exp, nil
 	}
-	return p.signJWS(pt.Alg, atJWTType, payload)
+	token, err := p.signJWS(p.signingAlgFor(c), atJWTType, payload)
+	return token, exp, err
 }
 
 // signJWS signs payload as a compact JWS with the active key of alg,

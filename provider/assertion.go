@@ -24,9 +24,8 @@ import (
 )
 
 // Client assertions (private_key_jwt: RFC 7523 §3, RFC 7521 §4.2, OpenID
-// Connect Core §9) are verified by Gatehouse itself, before op sees the
-// request: op only ever sees a client that is already authenticated (see
-// withAssertedClient).
+// Connect Core §9) are verified by Gatehouse itself, at the token,
+// revocation and introspection endpoints (checkClientAuthMethod).
 const (
 	// clientAssertionType is the only client_assertion_type accepted.
 	clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -59,29 +58,6 @@ type assertionClaims struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	IssuedAt  *jwt.NumericDate `json:"iat"`
 	ID        string           `json:"jti"`
-}
-
-// assertedClientKey is the context key of the id of the client whose
-// client assertion the token endpoint verified. The value is
-// request-scoped: the token endpoint sets it (withAssertedClient) on the
-// request it hands to op, after verifying the assertion, and it lives no
-// longer than that request.
-type assertedClientKey struct{}
-
-// withAssertedClient returns ctx recording that client id authenticated
-// this request with a verified client assertion. opStorage then treats the
-// client as authenticated (GetClientByClientID, AuthorizeClientIDSecret,
-// ClientCredentials), since op cannot verify assertions against client
-// keys in clients.yaml itself.
-func withAssertedClient(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, assertedClientKey{}, id)
-}
-
-// assertedClient reports whether ctx records (withAssertedClient) that
-// client id authenticated this request with a verified client assertion.
-func assertedClient(ctx context.Context, id string) bool {
-	got, ok := ctx.Value(assertedClientKey{}).(string)
-	return ok && id != "" && got == id
 }
 
 // parseClientAssertion parses a client assertion without verifying it and

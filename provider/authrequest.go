@@ -37,25 +37,6 @@ func (a authRequest) GetState() string                   { return a.r.State }
 func (a authRequest) GetSubject() string                 { return a.r.UserID }
 func (a authRequest) Done() bool                         { return a.r.Done }
 
-// refreshRequest adapts a refresh grant to op.RefreshTokenRequest.
-type refreshRequest struct {
-	g      *storage.RefreshGrant
-	scopes []string
-	// user is the grant's user as read when the request was checked: the
-	// ID token's claims come from it, without a second read.
-	user *storage.User
-}
-
-var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
-
-func (r *refreshRequest) GetAMR() []string                 { return r.g.AMR }
-func (r *refreshRequest) GetAudience() []string            { return r.g.Audience }
-func (r *refreshRequest) GetAuthTime() time.Time           { return r.g.AuthTime }
-func (r *refreshRequest) GetClientID() string              { return r.g.ClientID }
-func (r *refreshRequest) GetScopes() []string              { return r.scopes }
-func (r *refreshRequest) GetSubject() string               { return r.g.UserID }
-func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
-
 // ACRPassword is the acr of a sign-in with a password alone: level 1 of
 // ISO/IEC 29115 (and of NIST SP 800-63's AAL1).
 const ACRPassword = "1"

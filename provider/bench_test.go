@@ -3,12 +3,13 @@ package provider
 import (
 	"encoding/base64"
 	"encoding/json"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
 // ssoCode gets a code for the web client through the single sign-on path:

@@ -40,9 +40,9 @@ func (c *client) ApplicationType() op.ApplicationType {
 
 func (c *client) public() bool { return c.c.TokenEndpointAuthMethod == "none" }
 
-// AuthMethod is the client's registered method. op refuses
-// private_key_jwt clients on its own paths; the token endpoint verifies
-// their assertions itself and hands op an assertedOpClient instead.
+// AuthMethod is the client's registered method, for op's authorize
+// checks; client authentication itself is Gatehouse's
+// (checkClientAuthMethod).
 func (c *client) AuthMethod() oidc.AuthMethod {
 	switch c.c.TokenEndpointAuthMethod {
 	case "none":
@@ -55,15 +55,6 @@ func (c *client) AuthMethod() oidc.AuthMethod {
 		return oidc.AuthMethodBasic
 	}
 }
-
-// assertedOpClient is a private_key_jwt client whose assertion the token
-// endpoint verified for the current request: to op it looks like a client
-// that authenticated with client_secret_basic, which opStorage then accepts
-// without a secret (AuthorizeClientIDSecret). It is only ever handed to op
-// within that request.
-type assertedOpClient struct{ *client }
-
-func (assertedOpClient) AuthMethod() oidc.AuthMethod { return oidc.AuthMethodBasic }
 
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	out := make([]oidc.ResponseType, len(c.c.ResponseTypes))
@@ -87,8 +78,7 @@ func (c *client) hasGrant(g string) bool { return slices.Contains(c.c.GrantTypes
 // authorize handler uses the same path.
 func (c *client) LoginURL(id string) string { return loginURL(id) }
 
-// AccessTokenType is bearer for op: op then asks its Crypto for the token,
-// and Gatehouse's tokenCrypto makes an at+jwt or an opaque token
+// AccessTokenType is bearer for op; the tokens themselves are Gatehouse's
 // (accesstoken.go).
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 func (c *client) IDTokenLifetime() time.Duration      { return c.cfg.IDTokenTTL }

@@ -10,7 +10,6 @@ import (
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -119,7 +118,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request"))
 		return
 	}
-	if e := checkCodeVerifier(authRequest{ar}, verifier, c.public()); e != nil {
+	if e := checkCodeVerifier(ar, verifier, c.public()); e != nil {
 		p.tokenError(w, r, e)
 		return
 	}
@@ -136,19 +135,19 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	}
 
 	// Build the tokens.
-	req := authRequest{ar}
 	now := p.cfg.Now()
-	pt, exp, err := p.pendingAccessToken(ctx, req, c)
+	access, exp, err := p.accessToken(c, accessGrant{
+		subject: ar.UserID, audience: []string{ar.ClientID}, scopes: ar.Scopes, authTime: ar.AuthTime,
+		family: familyForCode(hash),
+	})
 	if err != nil {
-		p.serverError(w, r, "token: access token claims", err)
+		p.serverError(w, r, "token: access token", err)
 		return
 	}
-	access, err := p.mintAccessToken(pt)
-	if err != nil {
-		p.serverError(w, r, "token: mint access token", err)
-		return
-	}
-	idToken, err := op.CreateIDToken(ctx, p.cfg.Issuer, codeIDTokenRequest{req, u}, c.IDTokenLifetime(), access, code, p.op.Storage(), c)
+	idToken, err := p.idToken(idTokenInput{
+		user: u, audience: []string{ar.ClientID}, scopes: ar.Scopes, authTime: ar.AuthTime, amr: ar.AMR,
+		nonce: ar.Nonce, sessionID: ar.SessionID,
+	}, c, access, code)
 	if err != nil {
 		p.serverError(w, r, "token: ID token", err)
 		return
@@ -167,7 +166,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 			ClientID:  c.c.ID,
 			UserID:    ar.UserID,
 			Scopes:    ar.Scopes,
-			Audience:  req.GetAudience(),
+			Audience:  []string{ar.ClientID},
 			AuthTime:  ar.AuthTime,
 			AMR:       ar.AMR,
 			SessionID: ar.SessionID,
@@ -204,7 +203,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 		IDToken:      idToken,
 		RefreshToken: refresh,
 		TokenType:    oidc.BearerToken,
-		ExpiresIn:    uint64(max(exp.Sub(now), 0).Seconds()),
+		ExpiresIn:    expiresIn(exp, now),
 		Scope:        ar.Scopes,
 	})
 }
@@ -213,8 +212,8 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 // challenge (RFC 7636 §4.6). A request without a challenge (a confidential
 // client that sent none) must not get a verifier; a public client's request
 // always has one (authorize requires it).
-func checkCodeVerifier(ar authRequest, verifier string, public bool) *oidc.Error {
-	challenge := ar.GetCodeChallenge()
+func checkCodeVerifier(ar *storage.AuthRequest, verifier string, public bool) *oidc.Error {
+	challenge := authRequest{ar}.GetCodeChallenge()
 	switch {
 	case challenge == nil && verifier != "":
 		return oidc.ErrInvalidRequest().WithDescription("code_verifier sent, but the authorization request had no code_challenge")
@@ -286,12 +285,4 @@ func (p *Provider) revokeCodeFamily(ctx context.Context, hash string) {
 	}
 	p.emit(ctx, Event{Kind: EventCodeReuseDetected, Family: family})
 	p.emit(ctx, Event{Kind: EventFamilyRevoked, Family: family, Reason: "code_reuse"})
-}
-
-// codeIDTokenRequest is a code's request together with its user, read when
-// the code was checked: the ID token's claims come from it
-// (opStorage.SetUserinfoFromRequest), without a second read.
-type codeIDTokenRequest struct {
-	authRequest
-	user *storage.User
 }

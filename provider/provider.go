@@ -189,6 +189,9 @@ type Provider struct {
 	log       *slog.Logger
 	// verified remembers verified JWT access tokens (verifiedtokens.go).
 	verified *verifiedTokens
+	// live keeps the revocation and user checks of userinfo and
+	// introspection for liveCheckTTL (livechecks.go).
+	live *liveChecks
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -274,6 +277,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
 		jwks:         newJWKSCache(cfg.Now),
 		verified:     newVerifiedTokens(16384),
+		live:         newLiveChecks(cfg.Now),
 		assertions:   store,
 		log:          cfg.Logger,
 	}
@@ -304,7 +308,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		}
 		codes = codeCrypto{keys: cfg.CodeKeys}
 	}
-	opts = append(opts, op.WithCrypto(tokenCrypto{codes: codes, p: p}))
+	opts = append(opts, op.WithCrypto(codes)) // seals codes; tokens are signed by Gatehouse
 	if iss.Scheme == "http" {
 		// Validated by config: http only for loopback issuers.
 		opts = append(opts, op.WithAllowInsecure())

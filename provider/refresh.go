@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,10 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/zitadel/oidc/v3/pkg/op"
-
-	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // A refresh token is base64url(32 random bytes || first 16 bytes of
@@ -64,40 +59,6 @@ func (p *Provider) refreshTokenHash(token string) (string, error) {
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
-}
-
-// refreshRequestByToken returns the live grant behind a refresh token. The
-// user must still exist and be enabled.
-func (p *Provider) refreshRequestByToken(ctx context.Context, token string) (*refreshRequest, error) {
-	hash, err := p.refreshTokenHash(token)
-	if err != nil {
-		return nil, op.ErrInvalidRefreshToken
-	}
-	g, err := p.store.RefreshGrant(ctx, hash, p.cfg.Now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, op.ErrInvalidRefreshToken
-	}
-	if err != nil {
-		return nil, err
-	}
-	return p.refreshRequestForGrant(ctx, g)
-}
-
-// refreshRequestForGrant returns the request for a grant already read: it
-// must be live, unused and unrevoked, and its user must still exist and be
-// enabled.
-func (p *Provider) refreshRequestForGrant(ctx context.Context, g *storage.RefreshGrant) (*refreshRequest, error) {
-	if g.UsedAt != nil || g.RevokedAt != nil || !p.cfg.Now().Before(g.ExpiresAt) {
-		return nil, op.ErrInvalidRefreshToken
-	}
-	u, err := p.store.UserByID(ctx, g.UserID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, op.ErrInvalidRefreshToken
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &refreshRequest{g: g, scopes: g.Scopes, user: u}, nil
 }
 
 func joinScopes(s []string) string { return strings.Join(s, " ") }

@@ -156,7 +156,7 @@ func (p *Provider) introspectToken(ctx context.Context, token, clientID string) 
 		return inactive, nil
 	}
 	if fam := claims.Family; fam != "" {
-		revoked, err := p.store.FamilyRevoked(ctx, fam)
+		revoked, err := p.familyRevoked(ctx, fam)
 		if err != nil || revoked {
 			return inactive, err
 		}
@@ -175,14 +175,4 @@ func (p *Provider) introspectToken(ctx context.Context, token, clientID string) 
 	}
 	resp.Username = u.Username
 	return resp, nil
-}
-
-// activeUser returns the enabled user, nil if gone or disabled, or the
-// store's error.
-func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, error) {
-	u, err := p.store.UserByID(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, nil
-	}
-	return u, err
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
@@ -157,30 +159,31 @@ func TestPerClientSigningAlgorithm(t *testing.T) {
 	})
 }
 
-// TestSigningAlgFromContext checks the request-scoped choice of algorithm
-// that opStorage.SigningKey makes: the client's, else Config.SigningAlg.
-func TestSigningAlgFromContext(t *testing.T) {
+// TestSigningAlgForClient checks the choice of algorithm for a client's
+// tokens: its registered id_token_signed_response_alg, else
+// Config.SigningAlg; an algorithm without an active key signs nothing
+// (never a token signed with another algorithm).
+func TestSigningAlgForClient(t *testing.T) {
 	e := newTestEnvConfig(t, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = "ES256" })
-	s := &opStorage{p: e.p}
-	ctx := context.Background()
+	set := e.jwks(t)
 	for _, tt := range []struct {
-		ctx  context.Context
-		want string
+		registered, want string
 	}{
-		{ctx, "ES256"},
-		{withSigningAlg(ctx, ""), "ES256"},
-		{withSigningAlg(ctx, "EdDSA"), "EdDSA"},
-		{withSigningAlg(ctx, "RS256"), "RS256"},
+		{"", "ES256"},
+		{"EdDSA", "EdDSA"},
+		{"RS256", "RS256"},
 	} {
-		k, err := s.SigningKey(tt.ctx)
+		c := &client{c: &storage.Client{ID: "c", IDTokenSignedResponseAlg: tt.registered}, cfg: &e.p.cfg}
+		if got := e.p.signingAlgFor(c); got != tt.want {
+			t.Errorf("registered %q: got algorithm %s, want %s", tt.registered, got, tt.want)
+		}
+		jws, err := e.p.signJWS(e.p.signingAlgFor(c), "JWT", []byte(`{}`))
 		if err != nil {
-			t.Fatalf("SigningKey: %v", err)
+			t.Fatalf("signJWS(%s): %v", tt.want, err)
 		}
-		if got := string(k.SignatureAlgorithm()); got != tt.want {
-			t.Errorf("got algorithm %s, want %s", got, tt.want)
-		}
+		checkSignedWith(t, set, "token of a client registered with "+cmp.Or(tt.registered, `no algorithm`), jws, tt.want)
 	}
-	if k, err := s.SigningKey(withSigningAlg(ctx, "HS256")); err == nil {
-		t.Errorf("SigningKey for HS256: got a %s key, want an error (never another algorithm)", k.SignatureAlgorithm())
+	if jws, err := e.p.signJWS("HS256", "JWT", []byte(`{}`)); err == nil {
+		t.Errorf("signJWS(HS256): got %s, want an error (never another algorithm)", jws)
 	}
 }

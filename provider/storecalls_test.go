@@ -113,14 +113,9 @@ func (c *countingStore) RefreshGrant(ctx context.Context, h string, now time.Tim
 	c.count("RefreshGrant")
 	return c.Store.RefreshGrant(ctx, h, now)
 }
-func (c *countingStore) RotateRefreshGrant(ctx context.Context, h string, next *storage.RefreshGrant, now time.Time) error {
+func (c *countingStore) RotateRefreshGrant(ctx context.Context, h string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error {
 	c.count("RotateRefreshGrant")
-	return c.Store.RotateRefreshGrant(ctx, h, next, now)
-}
-
-func (c *countingStore) RotateRefreshGrantWithReplay(ctx context.Context, h string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error {
-	c.count("RotateRefreshGrantWithReplay")
-	return c.Store.RotateRefreshGrantWithReplay(ctx, h, next, replay, until, now)
+	return c.Store.RotateRefreshGrant(ctx, h, next, replay, until, now)
 }
 
 func (c *countingStore) RefreshGrantByHash(ctx context.Context, h string) (*storage.RefreshGrant, error) {

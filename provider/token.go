@@ -1,15 +1,14 @@
 package provider
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -25,16 +24,12 @@ var tokenParams = []string{
 	"client_id", "client_secret", "client_assertion", "client_assertion_type",
 }
 
-// token is the token endpoint: op's exchange, behind Gatehouse's checks.
-// Every response is no-store (OIDC Core §3.1.3.3), and a confidential
-// client must authenticate with the method it registered, so a
-// client_secret_basic client cannot fall back to secrets in the body.
-// Client assertions (private_key_jwt) are verified here, for every grant,
-// and op gets the request without them (handOverAssertion).
-// Once the client is authenticated, its signing algorithm goes into the
-// request's context (withSigningAlg) for every grant, so that
-// opStorage.SigningKey signs what op issues for it with the algorithm it
-// registered.
+// token is the token endpoint (RFC 6749 §3.2): it checks the form, then
+// authenticates the client, pinned to the method it registered (so a
+// client_secret_basic client cannot fall back to secrets in the body;
+// private_key_jwt assertions are verified here), and hands the request to
+// the grant's own path, one file each. Every response is no-store (OIDC
+// Core §3.1.3.3); every 5xx carries Retry-After (tokenError, storeError).
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -70,71 +65,19 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, e)
 		return
 	}
-	r = handOverAssertion(r, c)
-	r = r.WithContext(withSigningAlg(r.Context(), c.c.IDTokenSignedResponseAlg))
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
-	case oidc.GrantTypeRefreshToken:
-		p.refreshGrant(retryAfterOn5xx{w}, r, c)
 	case oidc.GrantTypeCode:
-		p.codeGrant(w, r, c)
+		p.codeGrant(w, r, c) // codegrant.go
+	case oidc.GrantTypeRefreshToken:
+		p.refreshGrant(w, r, c) // refreshgrant.go
 	case oidc.GrantTypeClientCredentials:
-		op.Exchange(retryAfterOn5xx{w}, r, p.op)
+		p.clientCredentialsGrant(w, r, c) // clientcredentials.go
 	}
 }
 
-// retryAfterOn5xx adds Retry-After to a 5xx answer that has none: op's
-// errors (the grants still answered through op.Exchange) carry none, and a
-// client should retry a server error later, not give up.
-type retryAfterOn5xx struct{ http.ResponseWriter }
-
-func (w retryAfterOn5xx) WriteHeader(status int) {
-	if status >= 500 && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "5")
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-// refreshMemo carries a refresh-token lookup from the token endpoint to
-// opStorage.TokenRequestByRefreshToken within one request, and the
-// rotation opStorage prepares back to the token endpoint, which stores it
-// together with the answer op built (refreshGrant).
-type refreshMemo struct {
-	token   string
-	req     *refreshRequest
-	pending *pendingRotation
-}
-
-// pendingRotation is a refresh rotation not stored yet: the next grant.
-type pendingRotation struct {
-	next *storage.RefreshGrant
-}
-
-type refreshMemoKey struct{}
-
-// signingAlgKey is the context key of the JWS algorithm that signs the
-// tokens of one token request. The value is request-scoped: the token
-// endpoint sets it (withSigningAlg) on the request it hands to op, and it
-// lives no longer than that request.
-type signingAlgKey struct{}
-
-// withSigningAlg returns ctx carrying alg as the algorithm that signs the
-// tokens issued while serving this request: the authenticated client's
-// id_token_signed_response_alg. An empty alg leaves ctx unchanged, so the
-// provider's default applies.
-func withSigningAlg(ctx context.Context, alg string) context.Context {
-	if alg == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, signingAlgKey{}, alg)
-}
-
-// signingAlg returns the algorithm withSigningAlg put into ctx, or def when
-// there is none.
-func signingAlg(ctx context.Context, def string) string {
-	if alg, ok := ctx.Value(signingAlgKey{}).(string); ok {
-		return alg
-	}
-	return def
+// expiresIn is a token response's expires_in: the seconds from now to exp.
+func expiresIn(exp, now time.Time) uint64 {
+	return uint64(max(exp.Sub(now), 0).Seconds())
 }
 
 // checkClientAuthMethod authenticates the client of a token, revocation or
@@ -215,26 +158,6 @@ func (p *Provider) checkClientAuthMethod(r *http.Request) (*client, *oidc.Error)
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return c, nil
-}
-
-// handOverAssertion prepares a request whose client c authenticated with a
-// verified client assertion for op, which cannot verify assertions itself:
-// the assertion leaves the form, client_id names the client, and the
-// context records the client as authenticated (withAssertedClient) for
-// opStorage. Requests of other clients are returned unchanged.
-func handOverAssertion(r *http.Request, c *client) *http.Request {
-	if c.c.TokenEndpointAuthMethod != privateKeyJWT {
-		return r
-	}
-	for _, f := range []url.Values{r.Form, r.PostForm} {
-		if f == nil {
-			continue
-		}
-		f.Del("client_assertion")
-		f.Del("client_assertion_type")
-		f.Set("client_id", c.c.ID)
-	}
-	return r.WithContext(withAssertedClient(r.Context(), c.c.ID))
 }
 
 // tokenError writes a protocol error as JSON with the status RFC 6749 §5.2

@@ -1,14 +1,11 @@
 package provider
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-
-	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 const userinfoPath = "/userinfo"
@@ -38,7 +35,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fam := claims.Family; fam != "" {
-		revoked, err := p.store.FamilyRevoked(ctx, fam)
+		revoked, err := p.familyRevoked(ctx, fam)
 		if err != nil {
 			p.log.ErrorContext(ctx, "userinfo: family lookup", "err", err)
 			w.Header().Set("Retry-After", "5")
@@ -50,8 +47,8 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	u, err := p.store.UserByID(ctx, claims.Subject)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+	u, err := p.activeUser(ctx, claims.Subject)
+	if err == nil && u == nil {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
 	}

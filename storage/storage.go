@@ -435,8 +435,11 @@ type RefreshGrants interface {
 	// RotateRefreshGrant marks the grant oldHash used and inserts next, in
 	// one transaction. It succeeds only if oldHash is live, unused and not
 	// revoked at now; otherwise ErrNotFound, and nothing changes. Of
-	// concurrent calls with one oldHash exactly one succeeds.
-	RotateRefreshGrant(ctx context.Context, oldHash string, next *RefreshGrant, now time.Time) error
+	// concurrent calls with one oldHash exactly one succeeds. The same
+	// transaction records on the old grant the sealed response the
+	// rotation produced, returned to retries until until (nil replay:
+	// none), so a retry never sees the grant used without its answer.
+	RotateRefreshGrant(ctx context.Context, oldHash string, next *RefreshGrant, replay []byte, until, now time.Time) error
 }
 
 // TokenFamilies is what refresh-token reuse detection and revocation need
@@ -447,11 +450,6 @@ type TokenFamilies interface {
 	// its state (used, revoked or expired), or ErrNotFound: the provider
 	// tells a retry inside the grace window from a reuse with it.
 	RefreshGrantByHash(ctx context.Context, tokenHash string) (*RefreshGrant, error)
-	// RotateRefreshGrantWithReplay is RotateRefreshGrant that also records
-	// on the old grant, in the same transaction, the sealed response the
-	// rotation produced, returned to retries until until (nil replay: none).
-	// A retry therefore never sees the grant used without its answer.
-	RotateRefreshGrantWithReplay(ctx context.Context, oldHash string, next *RefreshGrant, replay []byte, until, now time.Time) error
 	// RevokeFamily revokes a token family in one transaction: every grant
 	// of the family not revoked yet gets RevokedAt = now (so none can be
 	// rotated or replayed), and the family is remembered as revoked until

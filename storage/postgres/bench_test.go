@@ -110,7 +110,7 @@ func BenchmarkRotateRefreshGrant(b *testing.B) {
 	}
 	i := 0
 	for b.Loop() {
-		if err := s.RotateRefreshGrant(ctx, fmt.Sprintf("h%d", i), grant(i+1), t0); err != nil {
+		if err := s.RotateRefreshGrant(ctx, fmt.Sprintf("h%d", i), grant(i+1), nil, time.Time{}, t0); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -483,7 +483,7 @@ func TestCallTimesOut(t *testing.T) {
 	}{
 		{"UserByID", func(ctx context.Context) error { _, err := s.UserByID(ctx, "u1"); return err }},
 		{"RotateRefreshGrant", func(ctx context.Context) error {
-			return s.RotateRefreshGrant(ctx, "h1", &storage.RefreshGrant{TokenHash: "h2"}, t0)
+			return s.RotateRefreshGrant(ctx, "h1", &storage.RefreshGrant{TokenHash: "h2"}, nil, time.Time{}, t0)
 		}},
 		{"Ping", s.Ping},
 	}

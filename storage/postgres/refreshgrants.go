@@ -105,13 +105,9 @@ func (s *Store) RefreshGrantByHash(ctx context.Context, tokenHash string) (*stor
 // family's advisory lock (sent in one round trip with the UPDATE): a
 // revocation then sees every grant a rotation committed before it, and a
 // rotation that waited for a revocation finds its old grant revoked.
-func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, now time.Time) error {
-	return s.RotateRefreshGrantWithReplay(ctx, oldHash, next, nil, time.Time{}, now)
-}
-
-// RotateRefreshGrantWithReplay is RotateRefreshGrant that also records
-// replay and until on the old grant in the same transaction.
-func (s *Store) RotateRefreshGrantWithReplay(ctx context.Context, oldHash string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error {
+// The old grant keeps replay (nil: none) until until, written in the same
+// transaction, for retries inside the client's grace window.
+func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error {
 	const op = "rotate refresh grant"
 	if next == nil {
 		return fmt.Errorf("postgres: %s: nil next grant", op)

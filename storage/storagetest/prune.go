@@ -28,7 +28,7 @@ func PruneClearsRefreshReplays(t *testing.T, s Pruner) {
 	}
 	next := *old
 	next.TokenHash = "replay-next"
-	if err := s.RotateRefreshGrantWithReplay(ctx, old.TokenHash, &next, []byte("sealed answer"), now.Add(10*time.Second), now); err != nil {
+	if err := s.RotateRefreshGrant(ctx, old.TokenHash, &next, []byte("sealed answer"), now.Add(10*time.Second), now); err != nil {
 		t.Fatal(err)
 	}
 	// Within the window the answer is kept.

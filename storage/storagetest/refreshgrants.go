@@ -147,7 +147,7 @@ func testRotate(t *testing.T, s Store) {
 	now := at(time.Hour)
 	next := newGrant("h2")
 	next.CreatedAt, next.ExpiresAt = now, now.Add(refreshLife)
-	check(t, "RotateRefreshGrant(h1 -> h2)", s.RotateRefreshGrant(t.Context(), "h1", &next, now))
+	check(t, "RotateRefreshGrant(h1 -> h2)", s.RotateRefreshGrant(t.Context(), "h1", &next, nil, time.Time{}, now))
 	wantNoGrant(t, s, now, "h1", "after it was rotated")
 	wantNoGrant(t, s, t0, "h1", "after it was rotated, asked at an earlier instant")
 	wantGrant(t, s, now, next)
@@ -156,7 +156,7 @@ func testRotate(t *testing.T, s Store) {
 	// The chain goes on from the new token.
 	third := newGrant("h3")
 	third.CreatedAt, third.ExpiresAt = now.Add(time.Hour), now.Add(time.Hour+refreshLife)
-	check(t, "RotateRefreshGrant(h2 -> h3)", s.RotateRefreshGrant(t.Context(), "h2", &third, now.Add(time.Hour)))
+	check(t, "RotateRefreshGrant(h2 -> h3)", s.RotateRefreshGrant(t.Context(), "h2", &third, nil, time.Time{}, now.Add(time.Hour)))
 	wantNoGrant(t, s, now.Add(time.Hour), "h2", "after it was rotated")
 	wantGrant(t, s, now.Add(time.Hour), third)
 }
@@ -165,7 +165,7 @@ func testRotateRefused(t *testing.T, s Store) {
 	live := newGrant("live")
 	createGrant(t, s, live)
 	createGrant(t, s, newGrant("rotated"))
-	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", ptr(newGrant("rotated-next")), t0))
+	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", ptr(newGrant("rotated-next")), nil, time.Time{}, t0))
 	used := newGrant("used")
 	used.UsedAt = ptr(at(-time.Minute))
 	createGrant(t, s, used)
@@ -188,7 +188,7 @@ func testRotateRefused(t *testing.T, s Store) {
 	}
 	for i, tt := range tests {
 		next := newGrant(fmt.Sprintf("next-%d", i))
-		err := s.RotateRefreshGrant(t.Context(), tt.old, &next, tt.now)
+		err := s.RotateRefreshGrant(t.Context(), tt.old, &next, nil, time.Time{}, tt.now)
 		wantErr(t, "RotateRefreshGrant of "+tt.name, err, storage.ErrNotFound)
 		wantNoGrant(t, s, t0, next.TokenHash, "after a refused rotation of "+tt.name)
 	}
@@ -204,7 +204,7 @@ func testRotateOntoTakenHash(t *testing.T, s Store) {
 	createGrant(t, s, old)
 	createGrant(t, s, taken)
 	next := newGrant("taken")
-	err := s.RotateRefreshGrant(t.Context(), "old", &next, t0)
+	err := s.RotateRefreshGrant(t.Context(), "old", &next, nil, time.Time{}, t0)
 	wantErr(t, "RotateRefreshGrant onto a taken hash", err, storage.ErrConflict)
 	// Nothing changed: the old token was not marked used.
 	wantGrant(t, s, t0, old)
@@ -222,7 +222,7 @@ func testConcurrentRotate(t *testing.T, s Store) {
 			nexts[i].CreatedAt = now
 		}
 		errs := race(func(i int) error {
-			return s.RotateRefreshGrant(t.Context(), old, &nexts[i], now)
+			return s.RotateRefreshGrant(t.Context(), old, &nexts[i], nil, time.Time{}, now)
 		})
 		won := winners(t, fmt.Sprintf("concurrent RotateRefreshGrant, round %d", round), errs)
 
@@ -291,7 +291,7 @@ func testFamilyFieldsRoundTrip(t *testing.T, s Store) {
 	next.Replay = replay
 	next.ReplayUntil = at(3 * time.Minute)
 	next.SessionID = "session-2"
-	check(t, "RotateRefreshGrant(plain -> next)", s.RotateRefreshGrant(t.Context(), "plain", &next, t0))
+	check(t, "RotateRefreshGrant(plain -> next)", s.RotateRefreshGrant(t.Context(), "plain", &next, nil, time.Time{}, t0))
 	wantGrantByHash(t, s, next)
 	plain.UsedAt = ptr(t0)
 	wantGrantByHash(t, s, plain)
@@ -311,7 +311,7 @@ func testRevokedRefused(t *testing.T, s Store) {
 		wantNoGrant(t, s, t0, g.TokenHash, "of a revoked family, asked before the revocation")
 		for _, when := range []time.Time{t0, now, now.Add(time.Hour)} {
 			next := newGrant(g.TokenHash + "-next")
-			err := s.RotateRefreshGrant(t.Context(), g.TokenHash, &next, when)
+			err := s.RotateRefreshGrant(t.Context(), g.TokenHash, &next, nil, time.Time{}, when)
 			wantErr(t, "RotateRefreshGrant of a revoked grant at "+when.Format(time.RFC3339), err, storage.ErrNotFound)
 			wantNoGrantByHash(t, s, next.TokenHash, "after a refused rotation of a revoked grant")
 		}
@@ -323,7 +323,7 @@ func testRevokedRefused(t *testing.T, s Store) {
 	wantGrant(t, s, now, other)
 	next := newGrant("other-next")
 	next.FamilyID = "family-2"
-	check(t, "RotateRefreshGrant of another family", s.RotateRefreshGrant(t.Context(), "other", &next, now))
+	check(t, "RotateRefreshGrant of another family", s.RotateRefreshGrant(t.Context(), "other", &next, nil, time.Time{}, now))
 	wantGrant(t, s, now, next)
 }
 
@@ -337,7 +337,7 @@ func testRefreshGrantByHash(t *testing.T, s Store) {
 		createGrant(t, s, g)
 	}
 	now := at(time.Minute)
-	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", ptr(newGrant("rotated-next")), now))
+	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", ptr(newGrant("rotated-next")), nil, time.Time{}, now))
 	rotated.UsedAt = ptr(now)
 	check(t, "RevokeFamily(family-2)", s.RevokeFamily(t.Context(), "family-2", now, now.Add(time.Hour)))
 	revoked.RevokedAt = ptr(now)
@@ -363,7 +363,7 @@ func testRevokeFamily(t *testing.T, s Store) {
 		createGrant(t, s, g)
 	}
 	next := newGrant("rotated-next")
-	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", &next, t0))
+	check(t, "RotateRefreshGrant(rotated)", s.RotateRefreshGrant(t.Context(), "rotated", &next, nil, time.Time{}, t0))
 	rotated.UsedAt = ptr(t0)
 
 	now := inZone(at(time.Minute))
@@ -457,7 +457,7 @@ func testConcurrentRevokeAndRotate(t *testing.T, s Store) {
 			for j := range steps {
 				next := newGrant(hash(i, j+1))
 				next.FamilyID, next.CreatedAt = family, now
-				err := s.RotateRefreshGrant(t.Context(), hash(i, j), &next, now)
+				err := s.RotateRefreshGrant(t.Context(), hash(i, j), &next, nil, time.Time{}, now)
 				if errors.Is(err, storage.ErrNotFound) {
 					break
 				}
@@ -608,7 +608,7 @@ func testRevokeUserFamiliesAllClients(t *testing.T, s Store) {
 
 	// A rotation after the revocation is refused.
 	next := newGrant("live-1-next")
-	err := s.RotateRefreshGrant(t.Context(), "live-1", &next, now)
+	err := s.RotateRefreshGrant(t.Context(), "live-1", &next, nil, time.Time{}, now)
 	wantErr(t, "RotateRefreshGrant of a grant revoked by RevokeUserFamilies", err, storage.ErrNotFound)
 }
 
@@ -621,8 +621,8 @@ func testRotateWithReplay(t *testing.T, s Store) {
 	next := newGrant("h2")
 	next.CreatedAt, next.ExpiresAt = now, now.Add(refreshLife)
 	until := inZone(now.Add(10 * time.Second))
-	check(t, "RotateRefreshGrantWithReplay(h1 -> h2)",
-		s.RotateRefreshGrantWithReplay(t.Context(), "h1", &next, replay, until, now))
+	check(t, "RotateRefreshGrant(h1 -> h2)",
+		s.RotateRefreshGrant(t.Context(), "h1", &next, replay, until, now))
 	g.UsedAt, g.Replay, g.ReplayUntil = ptr(now), replay, until
 	wantGrantByHash(t, s, g)
 	wantGrant(t, s, now, next)
@@ -630,16 +630,16 @@ func testRotateWithReplay(t *testing.T, s Store) {
 	// A second rotation of h1 is refused and changes nothing, its answer
 	// included.
 	again := newGrant("h2-again")
-	err := s.RotateRefreshGrantWithReplay(t.Context(), "h1", &again, []byte("other answer"), until.Add(time.Minute), now.Add(time.Second))
-	wantErr(t, "RotateRefreshGrantWithReplay of a used grant", err, storage.ErrNotFound)
+	err := s.RotateRefreshGrant(t.Context(), "h1", &again, []byte("other answer"), until.Add(time.Minute), now.Add(time.Second))
+	wantErr(t, "RotateRefreshGrant of a used grant", err, storage.ErrNotFound)
 	wantNoGrant(t, s, now, "h2-again", "after a refused rotation")
 	wantGrantByHash(t, s, g)
 
 	// Without an answer (no grace window) it is RotateRefreshGrant.
 	third := newGrant("h3")
 	third.CreatedAt, third.ExpiresAt = now, now.Add(refreshLife)
-	check(t, "RotateRefreshGrantWithReplay(h2 -> h3, no answer)",
-		s.RotateRefreshGrantWithReplay(t.Context(), "h2", &third, nil, time.Time{}, now))
+	check(t, "RotateRefreshGrant(h2 -> h3, no answer)",
+		s.RotateRefreshGrant(t.Context(), "h2", &third, nil, time.Time{}, now))
 	next.UsedAt = ptr(now)
 	wantGrantByHash(t, s, next)
 }

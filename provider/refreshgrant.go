@@ -1,0 +1,252 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// The refresh_token grant (RFC 6749 §6, OIDC Core §12), read top to bottom
+// in refreshGrant. Refresh tokens rotate: each use marks the grant used and
+// stores the next one, in one transaction (storage.RotateRefreshGrant), so
+// of two uses of one token at most one succeeds. The answer is kept, sealed,
+// on the used grant for the client's grace window: a retry inside it (a
+// client that lost the answer) gets the same answer again; any other second
+// use is a reuse, and the whole family is revoked, access tokens included
+// (RFC 9700 §4.14.2).
+
+// refreshGrant answers a refresh by the authenticated client c.
+func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *client) {
+	ctx := r.Context()
+	if !c.hasGrant(string(oidc.GrantTypeRefreshToken)) {
+		p.tokenError(w, r, oidc.ErrUnauthorizedClient().WithDescription("the client is not registered for the refresh_token grant"))
+		return
+	}
+	token := r.PostForm.Get("refresh_token")
+	if token == "" {
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("refresh_token is missing"))
+		return
+	}
+	invalid := oidc.ErrInvalidGrant().WithDescription("the refresh token is invalid or has expired")
+
+	// The grant behind the token: ours (its MAC), this client's, unused,
+	// its family not revoked, not expired.
+	hash, err := p.refreshTokenHash(token)
+	if err != nil {
+		p.tokenError(w, r, invalid)
+		return
+	}
+	g, err := p.store.RefreshGrantByHash(ctx, hash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		p.tokenError(w, r, invalid)
+		return
+	case err != nil:
+		p.storeError(w, r, "token: refresh grant lookup", err)
+		return
+	}
+	if g.ClientID != c.c.ID {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token was issued to another client"))
+		return
+	}
+	pol := c.refreshPolicy()
+	if g.UsedAt != nil || g.RevokedAt != nil {
+		p.usedRefreshToken(w, r, g, pol.grace)
+		return
+	}
+	// A grant created while its family was being revoked (two redemptions
+	// of one code racing) is not marked itself: the family decides.
+	if revoked, err := p.store.FamilyRevoked(ctx, g.FamilyID); err != nil {
+		p.storeError(w, r, "token: family lookup", err)
+		return
+	} else if revoked {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked"))
+		return
+	}
+	now := p.cfg.Now()
+	if !now.Before(g.ExpiresAt) {
+		p.tokenError(w, r, invalid)
+		return
+	}
+
+	// The user must still exist and be enabled.
+	u, err := p.store.UserByID(ctx, g.UserID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled):
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this refresh token can no longer sign in"))
+		return
+	case err != nil:
+		p.storeError(w, r, "token: load user", err)
+		return
+	}
+
+	// A refresh may ask for fewer scopes than the family was granted, never
+	// for more; the family keeps what it was granted.
+	scopes := g.Scopes
+	if requested := strings.Fields(r.PostForm.Get("scope")); len(requested) > 0 {
+		for _, sc := range requested {
+			if !slices.Contains(g.Scopes, sc) {
+				p.tokenError(w, r, oidc.ErrInvalidScope().WithDescription("scope %q was not granted to this refresh token", sc))
+				return
+			}
+		}
+		scopes = requested
+	}
+
+	// Build the tokens and the answer.
+	access, exp, err := p.accessToken(c, accessGrant{
+		subject: g.UserID, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, family: g.FamilyID,
+	})
+	if err != nil {
+		p.serverError(w, r, "token: access token", err)
+		return
+	}
+	idToken, err := p.idToken(idTokenInput{
+		user: u, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, sessionID: g.SessionID,
+	}, c, access, "")
+	if err != nil {
+		p.serverError(w, r, "token: ID token", err)
+		return
+	}
+	refresh, err := p.newRefreshToken()
+	if err != nil {
+		p.serverError(w, r, "token: refresh token", err)
+		return
+	}
+	next := nextRefreshGrant(g, tokenHash(refresh), pol, now)
+	body, err := json.Marshal(&oidc.AccessTokenResponse{
+		AccessToken:  access,
+		IDToken:      idToken,
+		RefreshToken: refresh,
+		TokenType:    oidc.BearerToken,
+		ExpiresIn:    expiresIn(exp, now),
+		Scope:        scopes,
+	})
+	if err != nil {
+		p.serverError(w, r, "token: encode the answer", err)
+		return
+	}
+
+	// Store once: the rotation and, for the grace window, the answer
+	// sealed. Until it commits the answer is not sent, and a retry never
+	// finds the token used without its answer.
+	var sealed []byte
+	var until time.Time
+	if pol.grace > 0 {
+		if sealed, err = p.replaySealer.Seal(body, []byte(hash)); err != nil {
+			p.serverError(w, r, "token: seal the refresh answer", err)
+			return
+		}
+		until = now.Add(pol.grace)
+	}
+	switch err := p.store.RotateRefreshGrant(ctx, hash, next, sealed, until, now); {
+	case errors.Is(err, storage.ErrNotFound):
+		// Another request rotated (or revoked) this token since it was
+		// read: answer as a retry of it.
+		if g, err := p.store.RefreshGrantByHash(ctx, hash); err == nil && (g.UsedAt != nil || g.RevokedAt != nil) {
+			p.usedRefreshToken(w, r, g, pol.grace)
+			return
+		}
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired"))
+		return
+	case err != nil:
+		p.storeError(w, r, "token: rotate refresh grant", err)
+		return
+	}
+
+	p.emit(ctx, Event{Kind: EventTokenRefreshed, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// nextRefreshGrant is the grant that replaces g, stored under nextHash.
+// Lifetimes follow the client's refresh policy pol: the family's absolute
+// deadline is fixed at the code exchange and copied to every rotation, so
+// a family cannot slide forever (grants stored before the deadline was
+// recorded expire at their own expiry); each token expires after the idle
+// TTL, never past that deadline. The family keeps the scopes it was
+// granted, even when this refresh asked for fewer.
+func nextRefreshGrant(g *storage.RefreshGrant, nextHash string, pol refreshPolicy, now time.Time) *storage.RefreshGrant {
+	next := &storage.RefreshGrant{
+		TokenHash:         nextHash,
+		FamilyID:          g.FamilyID,
+		ClientID:          g.ClientID,
+		UserID:            g.UserID,
+		Scopes:            g.Scopes,
+		Audience:          g.Audience,
+		AuthTime:          g.AuthTime,
+		AMR:               g.AMR,
+		SessionID:         g.SessionID,
+		CreatedAt:         now,
+		AbsoluteExpiresAt: g.AbsoluteExpiresAt,
+	}
+	if next.AbsoluteExpiresAt.IsZero() {
+		next.AbsoluteExpiresAt = g.ExpiresAt
+	}
+	next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
+	return next
+}
+
+// replayWait bounds how long a retry waits for the first request's answer.
+const replayWait = 2 * time.Second
+
+// usedRefreshToken answers a refresh token that was already rotated or
+// revoked, under its client's grace window grace (0: none): a retry
+// within grace of the rotation gets the kept answer, anything else
+// revokes the family.
+func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *storage.RefreshGrant, grace time.Duration) {
+	ctx := r.Context()
+	now := p.cfg.Now()
+	inGrace := g.RevokedAt == nil && g.UsedAt != nil && grace > 0 && now.Before(g.UsedAt.Add(grace))
+	if !inGrace {
+		if g.RevokedAt == nil {
+			if err := p.revokeFamily(ctx, g.FamilyID); err != nil {
+				p.storeError(w, r, "token: revoke a reused refresh family", err)
+				return
+			}
+			p.emit(ctx, Event{Kind: EventRefreshReuseDetected, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
+			p.emit(ctx, Event{Kind: EventFamilyRevoked, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID, Reason: "reuse"})
+		}
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used"))
+		return
+	}
+	// The first request may still be writing its answer.
+	deadline := time.Now().Add(replayWait)
+	for {
+		if g.Replay != nil && now.Before(g.ReplayUntil) {
+			body, err := p.replaySealer.Open(g.Replay, []byte(g.TokenHash))
+			if err != nil {
+				p.storeError(w, r, "token: open a kept refresh answer", err)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+			return
+		}
+		if time.Now().After(deadline) {
+			p.storeError(w, r, "token: the first answer to a refresh retried in its grace window was not stored in time", errReplayWait)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(25 * time.Millisecond):
+		}
+		var err error
+		if g, err = p.store.RefreshGrantByHash(ctx, g.TokenHash); err != nil {
+			p.storeError(w, r, "token: refresh grant lookup", err)
+			return
+		}
+		now = p.cfg.Now()
+	}
+}
+
+// errReplayWait: a retry waited replayWait for the answer it replays.
+var errReplayWait = errors.New("no kept answer within the wait")
