@@ -13,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -287,7 +288,7 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 	}
 	c, err := s.p.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		s.p.clientSecretMatches(HashClientSecret(""), secret)
+		s.p.clientSecretMatches(clientpolicy.HashSecret(""), secret)
 		return errors.New("unknown client")
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package provider
+package clientpolicy
 
 import (
 	"regexp"
@@ -55,8 +55,8 @@ func TestRedirectAllowedWeb(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := redirectAllowed(web, tt.uri); got != tt.want {
-				t.Errorf("redirectAllowed(web, %q): got %v, want %v", tt.uri, got, tt.want)
+			if got := RedirectAllowed(web, tt.uri); got != tt.want {
+				t.Errorf("RedirectAllowed(web, %q): got %v, want %v", tt.uri, got, tt.want)
 			}
 		})
 	}
@@ -124,8 +124,8 @@ func TestRedirectAllowedNative(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := redirectAllowed(native, tt.uri); got != tt.want {
-				t.Errorf("redirectAllowed(native, %q): got %v, want %v", tt.uri, got, tt.want)
+			if got := RedirectAllowed(native, tt.uri); got != tt.want {
+				t.Errorf("RedirectAllowed(native, %q): got %v, want %v", tt.uri, got, tt.want)
 			}
 		})
 	}
@@ -143,8 +143,8 @@ func TestRedirectAllowedWebLoopbackHasNoPortException(t *testing.T) {
 			{"http://127.0.0.1/callback", true},
 			{"http://127.0.0.1:8080/callback", false},
 		} {
-			if got := redirectAllowed(c, tt.uri); got != tt.want {
-				t.Errorf("redirectAllowed(application_type %q, %q): got %v, want %v", appType, tt.uri, got, tt.want)
+			if got := RedirectAllowed(c, tt.uri); got != tt.want {
+				t.Errorf("RedirectAllowed(application_type %q, %q): got %v, want %v", appType, tt.uri, got, tt.want)
 			}
 		}
 	}
@@ -184,29 +184,29 @@ func TestLoopbackMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.registered+" "+tt.requested, func(t *testing.T) {
-			if got := loopbackMatch(tt.registered, tt.requested); got != tt.want {
-				t.Errorf("loopbackMatch(%q, %q): got %v, want %v", tt.registered, tt.requested, got, tt.want)
+			if got := LoopbackMatch(tt.registered, tt.requested); got != tt.want {
+				t.Errorf("LoopbackMatch(%q, %q): got %v, want %v", tt.registered, tt.requested, got, tt.want)
 			}
 		})
 	}
 }
 
-// ValidRedirectPort accepts exactly the decimal numbers 1 to 65535 as
+// validRedirectPort accepts exactly the decimal numbers 1 to 65535 as
 // written by strconv.Itoa: no sign, no leading zero, nothing else.
 func TestValidRedirectPort(t *testing.T) {
 	for _, p := range []string{"1", "80", "8080", "51234", "65535"} {
-		if !ValidRedirectPort(p) {
-			t.Errorf("ValidRedirectPort(%q): got false, want true", p)
+		if !validRedirectPort(p) {
+			t.Errorf("validRedirectPort(%q): got false, want true", p)
 		}
 	}
 	for _, p := range []string{"", "0", "00", "080", "01", "65536", "99999", "100000", "+80", "-1", " 80", "80 ", "8a", "٨٠", "0x50"} {
-		if ValidRedirectPort(p) {
-			t.Errorf("ValidRedirectPort(%q): got true, want false", p)
+		if validRedirectPort(p) {
+			t.Errorf("validRedirectPort(%q): got true, want false", p)
 		}
 	}
 	for n := 0; n <= 70000; n++ {
-		if got, want := ValidRedirectPort(strconv.Itoa(n)), n >= 1 && n <= 65535; got != want {
-			t.Fatalf("ValidRedirectPort(%q): got %v, want %v", strconv.Itoa(n), got, want)
+		if got, want := validRedirectPort(strconv.Itoa(n)), n >= 1 && n <= 65535; got != want {
+			t.Fatalf("validRedirectPort(%q): got %v, want %v", strconv.Itoa(n), got, want)
 		}
 	}
 }
@@ -218,7 +218,7 @@ var (
 	leadingPort  = regexp.MustCompile(`^:[0-9]{1,5}`)
 )
 
-// FuzzLoopbackMatch: loopbackMatch never panics, and whenever it accepts,
+// FuzzLoopbackMatch: LoopbackMatch never panics, and whenever it accepts,
 // requested is the registered URI with at most the port changed.
 func FuzzLoopbackMatch(f *testing.F) {
 	for _, s := range [][2]string{
@@ -237,7 +237,7 @@ func FuzzLoopbackMatch(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, registered, requested string) {
-		if !loopbackMatch(registered, requested) {
+		if !LoopbackMatch(registered, requested) {
 			return
 		}
 		var host string
@@ -248,31 +248,31 @@ func FuzzLoopbackMatch(f *testing.F) {
 			}
 		}
 		if host == "" {
-			t.Fatalf("loopbackMatch(%q, %q): got true for a registered URI without a loopback scheme+host", registered, requested)
+			t.Fatalf("LoopbackMatch(%q, %q): got true for a registered URI without a loopback scheme+host", registered, requested)
 		}
 		if !strings.HasPrefix(requested, host) {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want requested to start with %q", registered, requested, host)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want requested to start with %q", registered, requested, host)
 		}
 		regRest := strings.TrimPrefix(registered, host)
 		if loc := leadingPort.FindStringIndex(regRest); loc != nil {
 			regRest = regRest[loc[1]:]
 		}
 		if !strings.HasPrefix(regRest, "/") {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want a registered path starting with /", registered, requested)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want a registered path starting with /", registered, requested)
 		}
 		if !strings.HasSuffix(requested, regRest) {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want requested to end with registered path+query %q", registered, requested, regRest)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want requested to end with registered path+query %q", registered, requested, regRest)
 		}
 		if len(host)+len(regRest) > len(requested) {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want host and path not to overlap", registered, requested)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want host and path not to overlap", registered, requested)
 		}
 		middle := requested[len(host) : len(requested)-len(regRest)]
 		if !portThenPath.MatchString(middle) {
-			t.Fatalf("loopbackMatch(%q, %q): got true with %q between host and path, want at most a port", registered, requested, middle)
+			t.Fatalf("LoopbackMatch(%q, %q): got true with %q between host and path, want at most a port", registered, requested, middle)
 		}
 		if port, ok := strings.CutPrefix(middle, ":"); ok {
 			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-				t.Fatalf("loopbackMatch(%q, %q): got true with port %q, want 1–65535 in plain decimal", registered, requested, port)
+				t.Fatalf("LoopbackMatch(%q, %q): got true with port %q, want 1–65535 in plain decimal", registered, requested, port)
 			}
 		}
 	})
