@@ -533,6 +533,13 @@ func TestCheckRedirectURI(t *testing.T) {
 		{"https://app.example.com/a%252Fb", "web", ""}, // an encoded %: legitimate, compared exactly
 		{"https://app.example.com/%zz", "web", "is not a valid URI"},
 		{"https://app.example.com:/cb", "web", "empty port"},
+		// Another port matches a native app's loopback URI only before a
+		// path (LoopbackMatch): registration asks for one.
+		{"http://127.0.0.1", "native", "needs a path"},
+		{"http://[::1]:8080", "native", "needs a path"},
+		{"http://localhost?x=1", "native", "needs a path"},
+		{"http://127.0.0.1/", "native", ""},
+		{"http://127.0.0.1", "web", ""},
 		// Ports: 1–65535 in plain decimal, as authorize matches loopback
 		// ports (validRedirectPort).
 		{"http://127.0.0.1:65535/callback", "native", ""},

@@ -41,9 +41,10 @@ func checkURIList(uris []string, key, appType string, bad func(field, msg string
 // send; anything ambiguous is refused.
 //
 // Allowed: https with a host; http only on a loopback host (127.0.0.1,
-// [::1], localhost), for native apps (RFC 8252 §7.3) and local development
-// of web apps; for native apps, also a private-use scheme that is a
-// reverse domain name (RFC 8252 §7.1, §8.4), like com.example.app:/cb.
+// [::1], localhost), for native apps (RFC 8252 §7.3; with a path, so that
+// any port matches) and local development of web apps; for native apps,
+// also a private-use scheme that is a reverse domain name (RFC 8252 §7.1,
+// §8.4), like com.example.app:/cb.
 func checkRedirectURI(raw, appType string) string {
 	switch {
 	case raw == "":
@@ -104,6 +105,11 @@ func checkRedirectURI(raw, appType string) string {
 		}
 		if !IsLoopbackHost(u.Hostname()) {
 			return "must use https: http is only allowed for the loopback hosts 127.0.0.1, [::1] and localhost"
+		}
+		// LoopbackMatch lets another port match only before a path: without
+		// one, the app's redirect with the port it listens on would be refused.
+		if appType == appTypeNative && u.Path == "" {
+			return "a native app's loopback redirect URI needs a path, at least / (like http://127.0.0.1/callback): only then does any port match (RFC 8252 §7.3)"
 		}
 	default:
 		if appType != appTypeNative {
