@@ -70,14 +70,46 @@ func checkCORSOrigin(raw string) string {
 	default:
 		return fmt.Sprintf("scheme %q is not allowed: use https (or http on a loopback host)", u.Scheme)
 	}
-	host := u.Host
-	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
-		host = strings.TrimSuffix(host, ":"+port)
-	}
-	if norm := u.Scheme + "://" + strings.ToLower(host); norm != raw {
+	if norm := WebOrigin(raw); norm != raw {
 		return fmt.Sprintf("is not written as browsers send it in Origin: write %q", norm)
 	}
 	return ""
+}
+
+// CORSOrigins returns the web origins whose pages may call the token,
+// revocation and userinfo endpoints for c: none unless c is an enabled
+// public web client; then the origins of its http(s) redirect URIs and its
+// allowed_cors_origins, each written as browsers send Origin.
+func CORSOrigins(c *storage.Client) []string {
+	if c == nil || c.Disabled || c.TokenEndpointAuthMethod != authMethodNone || c.ApplicationType == appTypeNative {
+		return nil
+	}
+	var out []string
+	for _, uri := range c.RedirectURIs {
+		if o := WebOrigin(uri); o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	for _, o := range c.AllowedCORSOrigins {
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// WebOrigin returns the origin of an http(s) URI as browsers serialize it
+// (RFC 6454 §6.2: the default port left out), or "" for any other URI.
+func WebOrigin(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Host)
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return u.Scheme + "://" + host
 }
 
 // origin returns scheme://host:port of an http(s) URL, the port written

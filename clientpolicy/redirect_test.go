@@ -277,3 +277,90 @@ func FuzzLoopbackMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckRedirectURI(t *testing.T) {
+	tests := []struct {
+		uri     string
+		appType string
+		want    string // "" means accepted
+	}{
+		{"https://app.example.com/callback", "web", ""},
+		{"https://app.example.com:8443/cb?tenant=1", "web", ""},
+		{"https://app.example.com", "web", ""},
+		{"http://localhost:3000/callback", "web", ""},
+		{"http://127.0.0.1:3000/callback", "web", ""},
+		{"http://[::1]:3000/callback", "web", ""},
+		{"http://127.0.0.1/callback", "native", ""},
+		{"http://localhost/callback", "native", ""}, // RFC 8252 §8.3: not recommended, accepted
+		{"com.example.app:/oauth2redirect", "native", ""},
+		{"com.example.app://callback", "native", ""},
+		{"https://app.example.com/cb", "native", ""}, // claimed https redirect, RFC 8252 §7.2
+		{"https://app.example.com/a%20b", "web", ""},
+
+		{"", "web", "must not be empty"},
+		{"/callback", "web", "must be an absolute URI"},
+		{"app.example.com/callback", "web", "must be an absolute URI"},
+		{"https://app.example.com/cb#frag", "web", "must not contain a fragment"},
+		{"https://app.example.com/cb#", "web", "must not contain a fragment"},
+		{"https://*.example.com/cb", "web", "wildcard"},
+		{"https://app.example.com/*", "web", "wildcard"},
+		{"https://app.example.com@evil.example/cb", "web", "must not contain @"},
+		{"https://user:pw@app.example.com/cb", "web", "must not contain @"},
+		{"http://app.example.com/cb", "web", "must use https"},
+		{"http://localhost.evil.example/cb", "web", "must use https"},
+		{"http://127.0.0.1.evil.example/cb", "native", "must use https"},
+		{"http://192.168.1.1/cb", "web", "must use https"},
+		{"HTTPS://app.example.com/cb", "web", `is not in normal form: write it as "https://app.example.com/cb"`},
+		{"https://APP.example.com/cb", "web", "the host must be lowercase"},
+		{"https://app.example.com/a b", "web", "must be ASCII without spaces"},
+		{"https://app.example.com/\u00e9", "web", "must be ASCII"},
+		{"https://app.example.com/a\\b", "web", "backslash"},
+		{"https://app.example.com/a/../cb", "web", "dot segments"},
+		{"https://app.example.com/./cb", "web", "dot segments"},
+		{"https://app.example.com/..;/cb", "web", "dot segments"},
+		{"https://app.example.com/cb/..", "web", "dot segments"},
+		{"https://app.example.com/%2e%2e/cb", "web", "uppercase hex"},
+		{"https://app.example.com/%2E%2E/cb", "web", `must not percent-encode '.'`},
+		{"https://app.example.com/a%2Fb", "web", "must not percent-encode / or"},
+		{"https://app.example.com/a%5Cb", "web", "must not percent-encode / or"},
+		{"https://app.example.com/%61", "web", `must not percent-encode 'a'`},
+		{"https://app.example.com/a%252Fb", "web", ""}, // an encoded %: legitimate, compared exactly
+		{"https://app.example.com/%zz", "web", "is not a valid URI"},
+		{"https://app.example.com:/cb", "web", "empty port"},
+		// Another port matches a native app's loopback URI only before a
+		// path (LoopbackMatch): registration asks for one.
+		{"http://127.0.0.1", "native", "needs a path"},
+		{"http://[::1]:8080", "native", "needs a path"},
+		{"http://localhost?x=1", "native", "needs a path"},
+		{"http://127.0.0.1/", "native", ""},
+		{"http://127.0.0.1", "web", ""},
+		// Ports: 1–65535 in plain decimal, as authorize matches loopback
+		// ports (validRedirectPort).
+		{"http://127.0.0.1:65535/callback", "native", ""},
+		{"http://127.0.0.1:1/callback", "web", ""},
+		{"http://127.0.0.1:0/callback", "native", "is not a TCP port"},
+		{"http://127.0.0.1:99999/callback", "native", "is not a TCP port"},
+		{"http://[::1]:65536/callback", "native", "is not a TCP port"},
+		{"http://localhost:0/callback", "web", "is not a TCP port"},
+		{"http://127.0.0.1:080/callback", "web", "is not a TCP port"},
+		{"https://app.example.com:0/cb", "web", "is not a TCP port"},
+		{"https://app.example.com:08443/cb", "web", "is not a TCP port"},
+		{"https://app.example.com:123456/cb", "web", "is not a TCP port"},
+		{"http://127.0.0.1:+80/callback", "native", "is not a valid URI"},
+		{"http://127.0.0.1:-80/callback", "native", "is not a valid URI"},
+		{"https://app.example.com:0/backchannel", "web", "is not a TCP port"},
+		{"https:/cb", "web", "must have a host"},
+		{"https:cb", "web", "must have a host"},
+		{"http:///cb", "web", "must have a host"},
+		{"com.example.app:/cb", "web", `scheme "com.example.app" is not allowed for web clients`},
+		{"myapp:/cb", "native", `private-use scheme "myapp" must be a reverse domain name`},
+		{"javascript:alert(1)", "native", "must be a reverse domain name"},
+		{"https://app.example.com/" + strings.Repeat("a", 2000), "web", "longer than 2000"},
+	}
+	for _, tt := range tests {
+		got := checkRedirectURI(tt.uri, tt.appType)
+		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("checkRedirectURI(%q, %s) = %q, want %q", tt.uri, tt.appType, got, tt.want)
+		}
+	}
+}
