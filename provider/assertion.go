@@ -9,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -41,14 +40,6 @@ const (
 	privateKeyJWT = "private_key_jwt"
 )
 
-// AssertionSigningAlgs are the JWS algorithms a client assertion may be
-// signed with (token_endpoint_auth_signing_alg_values_supported). none and
-// the HMAC algorithms are never accepted: an assertion is verified only
-// against the client's public keys.
-func AssertionSigningAlgs() []jose.SignatureAlgorithm {
-	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA, jose.PS256}
-}
-
 // assertionClaims are the claims of a client assertion.
 type assertionClaims struct {
 	Issuer    string           `json:"iss"`
@@ -65,7 +56,7 @@ type assertionClaims struct {
 // one of AssertionSigningAlgs parses.
 func parseClientAssertion(raw string) (*jwt.JSONWebToken, assertionClaims, *oidc.Error) {
 	var cl assertionClaims
-	tok, err := jwt.ParseSigned(raw, AssertionSigningAlgs())
+	tok, err := jwt.ParseSigned(raw, clientpolicy.AssertionSigningAlgs())
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, cl, oidc.ErrInvalidClient().WithDescription("the client assertion is not a JWT signed with RS256, ES256, EdDSA or PS256")
 	}
@@ -254,7 +245,7 @@ func (jc *jwksCache) get(ctx context.Context, uri, kid string) (*jose.JSONWebKey
 
 // fetch GETs the key set at uri: https, or http to a loopback address.
 func (jc *jwksCache) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {
-	if !AllowedJWKSURI(uri) {
+	if !clientpolicy.AllowedJWKSURI(uri) {
 		return nil, fmt.Errorf("jwks_uri %q: https required", uri)
 	}
 	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
@@ -284,70 +275,4 @@ func (jc *jwksCache) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySet
 		return nil, fmt.Errorf("jwks_uri: %w", err)
 	}
 	return set, nil
-}
-
-// AllowedJWKSURI reports whether Gatehouse fetches client keys from uri:
-// an absolute https URL, or http to a loopback address (127.0.0.0/8, ::1,
-// localhost) for tests and development.
-func AllowedJWKSURI(uri string) bool {
-	u, err := url.Parse(uri)
-	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return false
-	}
-	switch u.Scheme {
-	case "https":
-		return true
-	case "http":
-		h := u.Hostname()
-		if h == "localhost" {
-			return true
-		}
-		ip := net.ParseIP(h)
-		return ip != nil && ip.IsLoopback()
-	}
-	return false
-}
-
-// ValidateJWKS checks an inline JWK Set (clients.yaml's jwks) as JSON: it
-// must parse, hold at least one key, and every key must be a public RSA,
-// EC or OKP (Ed25519) signature key. Private members (a private key) and
-// symmetric keys are refused.
-func ValidateJWKS(raw []byte) error {
-	var probe struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return fmt.Errorf("jwks: %w", err)
-	}
-	if len(probe.Keys) == 0 {
-		return errors.New("jwks: no keys")
-	}
-	for i, k := range probe.Keys {
-		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
-			if _, ok := k[private]; ok {
-				return fmt.Errorf("jwks: key %d has the private member %q: give public keys only", i, private)
-			}
-		}
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return fmt.Errorf("jwks: %w", err)
-	}
-	for i, k := range set.Keys {
-		if !k.Valid() || !k.IsPublic() {
-			return fmt.Errorf("jwks: key %d is not a valid public key", i)
-		}
-		switch k.Key.(type) {
-		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
-		default:
-			return fmt.Errorf("jwks: key %d: only RSA, EC and Ed25519 public keys are allowed", i)
-		}
-		if k.Use != "" && k.Use != "sig" {
-			return fmt.Errorf("jwks: key %d: use must be sig", i)
-		}
-		if k.Algorithm != "" && !slices.Contains(AssertionSigningAlgs(), jose.SignatureAlgorithm(k.Algorithm)) {
-			return fmt.Errorf("jwks: key %d: alg %s is not one of RS256, ES256, EdDSA, PS256", i, k.Algorithm)
-		}
-	}
-	return nil
 }

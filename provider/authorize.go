@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -87,7 +88,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, "authorize: load client", err)
 		return
 	}
-	if redirectURI == "" || len(redirectURI) > maxParamBytes || !redirectAllowed(c.c, redirectURI) {
+	if redirectURI == "" || len(redirectURI) > maxParamBytes || !clientpolicy.RedirectAllowed(c.c, redirectURI) {
 		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid return address",
 			"The application asked Gatehouse to send you to an address it has not registered, so Gatehouse will not send you there.",
 			"invalid_request")

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 )
 
 // FuzzAuthorize sends arbitrary query strings to /authorize. Whatever the
@@ -50,7 +52,7 @@ func FuzzAuthorize(f *testing.F) {
 		base.RawQuery = ""
 		ok := false
 		for _, r := range registered[q.Get("client_id")] {
-			if base.String() == r || loopbackMatch(r, base.String()) {
+			if base.String() == r || clientpolicy.LoopbackMatch(r, base.String()) {
 				ok = true
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -78,7 +79,7 @@ func answerStatus(status int) func(int, http.ResponseWriter, *http.Request) {
 // backchannel_logout_uri and alg as its id_token_signed_response_alg.
 func backchannelClient(id, uri, alg string) storage.Client {
 	return storage.Client{
-		ID: id, Name: id, SecretHash: HashClientSecret(testWebSecret),
+		ID: id, Name: id, SecretHash: clientpolicy.HashSecret(testWebSecret),
 		RedirectURIs:            []string{webRedirect},
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		ResponseTypes:           []string{"code"},

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -211,82 +210,4 @@ func (cc *clientCache) clear() {
 func (p *Provider) InvalidateClients() {
 	p.clients.clear()
 	p.cors.clear()
-}
-
-// redirectAllowed reports whether uri is one of the client's registered
-// redirect URIs, compared as exact strings. The one exception is RFC 8252
-// §7.3: for native clients a loopback IP redirect matches with any port.
-func redirectAllowed(c *storage.Client, uri string) bool {
-	if slices.Contains(c.RedirectURIs, uri) {
-		return true
-	}
-	if c.ApplicationType != "native" {
-		return false
-	}
-	for _, reg := range c.RedirectURIs {
-		if loopbackMatch(reg, uri) {
-			return true
-		}
-	}
-	return false
-}
-
-// loopbackMatch compares registered and requested as strings, allowing only
-// a different (or absent) port after the loopback host:
-// "http://127.0.0.1/cb" matches "http://127.0.0.1:51234/cb" and nothing else.
-// Hosts are compared exactly (127.0.0.1, [::1] and localhost do not match
-// each other).
-func loopbackMatch(registered, requested string) bool {
-	for _, host := range []string{"http://127.0.0.1", "http://[::1]", "http://localhost"} {
-		regRest, ok := strings.CutPrefix(registered, host)
-		if !ok {
-			continue
-		}
-		regRest = stripPort(regRest)
-		if !strings.HasPrefix(regRest, "/") {
-			return false
-		}
-		reqRest, ok := strings.CutPrefix(requested, host)
-		if !ok {
-			return false
-		}
-		return stripPort(reqRest) == regRest
-	}
-	return false
-}
-
-// stripPort removes a leading ":port" from s, where port is a TCP port
-// (1–65535) written as a plain decimal: digits only, no sign, no leading
-// zero. Anything else after the colon (an empty port, 0, 99999, 080) makes
-// the result impossible to match a registered path.
-func stripPort(s string) string {
-	if !strings.HasPrefix(s, ":") {
-		return s
-	}
-	i := 1
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if !ValidRedirectPort(s[1:i]) {
-		return "\x00invalid port"
-	}
-	return s[i:]
-}
-
-// ValidRedirectPort reports whether port is a TCP port from 1 to 65535
-// written as a plain decimal without leading zeros: the only form a
-// loopback redirect's port is accepted in at authorize (RFC 8252 §7.3),
-// and the only one clients.yaml registers.
-func ValidRedirectPort(port string) bool {
-	if len(port) == 0 || len(port) > 5 || port[0] == '0' {
-		return false
-	}
-	n := 0
-	for _, c := range port {
-		if c < '0' || c > '9' {
-			return false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n <= 65535
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 )
 
 func (e *testEnv) serviceToken(scope, secret string) *httptest.ResponseRecorder {
@@ -72,15 +74,15 @@ func TestClientCredentials(t *testing.T) {
 // wrong one does not, and without the key nothing matches.
 func TestKeyedClientSecretHash(t *testing.T) {
 	key := randomBytes(t, 32)
-	stored, err := KeyClientSecretHash(key, HashClientSecret(testServiceSecret))
+	stored, err := KeyClientSecretHash(key, clientpolicy.HashSecret(testServiceSecret))
 	if err != nil || !strings.HasPrefix(stored, "hmac-sha256:") {
 		t.Fatalf("KeyClientSecretHash: got %q, %v", stored, err)
 	}
-	again, _ := KeyClientSecretHash(key, HashClientSecret(testServiceSecret))
+	again, _ := KeyClientSecretHash(key, clientpolicy.HashSecret(testServiceSecret))
 	if again != stored {
 		t.Error("KeyClientSecretHash is not deterministic: a sync would see every client as changed")
 	}
-	other, _ := KeyClientSecretHash(randomBytes(t, 32), HashClientSecret(testServiceSecret))
+	other, _ := KeyClientSecretHash(randomBytes(t, 32), clientpolicy.HashSecret(testServiceSecret))
 	if other == stored {
 		t.Error("two keys give the same hash")
 	}
@@ -99,7 +101,7 @@ func TestKeyedClientSecretHash(t *testing.T) {
 	if (&Provider{}).clientSecretMatches(stored, testServiceSecret) {
 		t.Error("without the key a keyed hash matched")
 	}
-	if !p.clientSecretMatches(HashClientSecret(testServiceSecret), testServiceSecret) {
+	if !p.clientSecretMatches(clientpolicy.HashSecret(testServiceSecret), testServiceSecret) {
 		t.Error("a plain sha256: hash (clients.yaml's form) no longer matches")
 	}
 }

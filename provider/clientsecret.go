@@ -7,30 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 )
-
-// clientSecretPrefix names the hash scheme of stored client secrets.
-const clientSecretPrefix = "sha256:"
-
-// HashClientSecret returns the stored form of a client secret:
-// "sha256:" followed by the hex SHA-256 of the secret. Client secrets are
-// long random strings (Gatehouse generates 256-bit ones), so a fast hash is
-// safe and keeps client authentication cheap; user passwords use argon2id.
-func HashClientSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return clientSecretPrefix + hex.EncodeToString(sum[:])
-}
-
-// ValidClientSecretHash reports whether h has the form HashClientSecret
-// produces, so that clients.yaml can carry a precomputed client_secret_hash.
-func ValidClientSecretHash(h string) bool {
-	rest, ok := strings.CutPrefix(h, clientSecretPrefix)
-	if !ok || len(rest) != sha256.Size*2 {
-		return false
-	}
-	_, err := hex.DecodeString(rest)
-	return err == nil && strings.ToLower(rest) == rest
-}
 
 // VerifyClientSecret reports whether secret matches the stored hash, in time
 // independent of where they differ.
@@ -38,7 +17,7 @@ func VerifyClientSecret(hash, secret string) bool {
 	if hash == "" {
 		return false
 	}
-	got := HashClientSecret(secret)
+	got := clientpolicy.HashSecret(secret)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1
 }
 
@@ -48,17 +27,18 @@ func VerifyClientSecret(hash, secret string) bool {
 const keyedSecretPrefix = "hmac-sha256:"
 
 // KeyClientSecretHash turns the "sha256:" hash clients.yaml carries (or
-// that HashClientSecret makes) into the keyed form Gatehouse stores:
+// that clientpolicy.HashSecret makes) into the keyed form Gatehouse stores:
 // "hmac-sha256:" + hex HMAC-SHA256(key, SHA-256(secret)). The result is
 // deterministic, so a sync sees an unchanged secret as unchanged.
 func KeyClientSecretHash(key []byte, sha256Hash string) (string, error) {
 	if len(key) < 32 {
 		return "", errors.New("client secret key: need at least 32 bytes")
 	}
-	if !ValidClientSecretHash(sha256Hash) {
+	if !clientpolicy.ValidSecretHash(sha256Hash) {
 		return "", errors.New("not a sha256: client secret hash")
 	}
-	raw, _ := hex.DecodeString(strings.TrimPrefix(sha256Hash, clientSecretPrefix))
+	_, digest, _ := strings.Cut(sha256Hash, ":")
+	raw, _ := hex.DecodeString(digest)
 	m := hmac.New(sha256.New, key)
 	m.Write(raw)
 	return keyedSecretPrefix + hex.EncodeToString(m.Sum(nil)), nil
@@ -75,6 +55,6 @@ func (p *Provider) clientSecretMatches(stored, secret string) bool {
 	if len(p.cfg.ClientSecretKey) == 0 {
 		return false
 	}
-	want, err := KeyClientSecretHash(p.cfg.ClientSecretKey, HashClientSecret(secret))
+	want, err := KeyClientSecretHash(p.cfg.ClientSecretKey, clientpolicy.HashSecret(secret))
 	return err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(stored)) == 1
 }

@@ -16,6 +16,7 @@ import (
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -27,7 +28,7 @@ import (
 //     method none, not native) is called from a browser, and it names
 //     itself with client_id in the form. A request from a page on another
 //     origin is served only when that origin is one of the named client's
-//     (clientOrigins), and its answer then carries that origin. Any other
+//     (clientpolicy.CORSOrigins), and its answer then carries that origin. Any other
 //     cross-origin request is refused with invalid_request before anything
 //     runs: one carrying a client credential (a confidential client's
 //     secret or assertion must never be in a browser), one naming no
@@ -55,42 +56,6 @@ const (
 	corsExposeHeaders = "WWW-Authenticate, Retry-After"
 	corsMaxAge        = "7200"
 )
-
-// clientOrigins returns the web origins whose pages may call the token,
-// revocation and userinfo endpoints for c: none unless c is an enabled
-// public web client; then the origins of its http(s) redirect URIs and its
-// allowed_cors_origins, each written as browsers send Origin.
-func clientOrigins(c *storage.Client) []string {
-	if c == nil || c.Disabled || c.TokenEndpointAuthMethod != "none" || c.ApplicationType == "native" {
-		return nil
-	}
-	var out []string
-	for _, uri := range c.RedirectURIs {
-		if o := webOrigin(uri); o != "" && !slices.Contains(out, o) {
-			out = append(out, o)
-		}
-	}
-	for _, o := range c.AllowedCORSOrigins {
-		if !slices.Contains(out, o) {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// webOrigin returns the origin of an http(s) URI as browsers serialize it
-// (RFC 6454 §6.2: the default port left out), or "" for any other URI.
-func webOrigin(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return ""
-	}
-	host := strings.ToLower(u.Host)
-	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
-		host = strings.TrimSuffix(host, ":"+port)
-	}
-	return u.Scheme + "://" + host
-}
 
 // corsOrigins knows every origin of every public web client, for the
 // preflights, which name no client. It lists the clients at most every ttl
@@ -127,7 +92,7 @@ func (co *corsOrigins) has(ctx context.Context, origin string) (bool, error) {
 	}
 	set = make(map[string]bool)
 	for i := range list {
-		for _, o := range clientOrigins(&list[i]) {
+		for _, o := range clientpolicy.CORSOrigins(&list[i]) {
 			set[o] = true
 		}
 	}
@@ -152,7 +117,7 @@ func (co *corsOrigins) clear() {
 // returned as is: no client has it.
 func (p *Provider) crossOrigin(r *http.Request) string {
 	o := r.Header.Get("Origin")
-	if o == "" || o == webOrigin(p.cfg.Issuer) {
+	if o == "" || o == clientpolicy.WebOrigin(p.cfg.Issuer) {
 		return ""
 	}
 	return o
@@ -229,7 +194,7 @@ func (p *Provider) formClientCORS(next http.HandlerFunc) http.HandlerFunc {
 			httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError(), http.StatusServiceUnavailable)
 			return
 		}
-		if c != nil && !slices.Contains(clientOrigins(c), origin) {
+		if c != nil && !slices.Contains(clientpolicy.CORSOrigins(c), origin) {
 			why = "origin " + truncateName(origin) + " is not one of this client's (its redirect URIs and allowed_cors_origins)"
 		}
 		if why != "" {
@@ -265,7 +230,7 @@ func (p *Provider) browserClient(r *http.Request) (c *storage.Client, why string
 	if err != nil {
 		return nil, "", err
 	}
-	if clientOrigins(cl.c) == nil {
+	if clientpolicy.CORSOrigins(cl.c) == nil {
 		return nil, "only public web clients may call this endpoint from a browser", nil
 	}
 	return cl.c, "", nil
@@ -313,7 +278,7 @@ func (p *Provider) userinfoCORS(next http.HandlerFunc) http.HandlerFunc {
 		allowed := false
 		if claims != nil {
 			c, err := p.clients.get(r.Context(), claims.ClientID)
-			allowed = err == nil && slices.Contains(clientOrigins(c.c), origin)
+			allowed = err == nil && slices.Contains(clientpolicy.CORSOrigins(c.c), origin)
 		} else {
 			// A store failure leaves the answer unreadable, never readable.
 			allowed, _ = p.cors.has(r.Context(), origin)

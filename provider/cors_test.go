@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -175,7 +176,7 @@ func TestCORSTokenEndpoint(t *testing.T) {
 	}
 	checkCORS(t, "confidential client from its server", rec, "")
 	code, verifier = e.spaCode(t, jar, "openid")
-	rec = e.fromPage(http.MethodPost, tokenPath, webOrigin(testIssuer), codeForm(code, verifier), nil)
+	rec = e.fromPage(http.MethodPost, tokenPath, clientpolicy.WebOrigin(testIssuer), codeForm(code, verifier), nil)
 	if rec.Code != http.StatusOK {
 		t.Errorf("from the issuer's origin: %d %s", rec.Code, rec.Body)
 	}
@@ -357,37 +358,4 @@ func (s *listFailStore) ListClients(ctx context.Context) ([]storage.Client, erro
 		return nil, errors.New("store down")
 	}
 	return s.Store.ListClients(ctx)
-}
-
-func TestClientOrigins(t *testing.T) {
-	spa := spaClient()
-	spa.RedirectURIs = []string{"https://app.example/cb", "https://app.example/other", "https://app.example:443/x",
-		"https://app.example:8443/cb", "http://localhost:5173/cb", "http://[::1]:3000/cb", "http://127.0.0.1:80/cb"}
-	want := []string{"https://app.example", "https://app.example:8443", "http://localhost:5173", "http://[::1]:3000", "http://127.0.0.1", spaCDNOrigin}
-	if got := clientOrigins(&spa); !slices.Equal(got, want) {
-		t.Errorf("public web client: got %q, want %q", got, want)
-	}
-	for _, tt := range []struct {
-		name   string
-		mutate func(*storage.Client)
-	}{
-		{"confidential", func(c *storage.Client) { c.TokenEndpointAuthMethod = "client_secret_basic" }},
-		{"private_key_jwt", func(c *storage.Client) { c.TokenEndpointAuthMethod = "private_key_jwt" }},
-		{"native", func(c *storage.Client) { c.ApplicationType = "native" }},
-		{"disabled", func(c *storage.Client) { c.Disabled = true }},
-	} {
-		c := spaClient()
-		tt.mutate(&c)
-		if got := clientOrigins(&c); got != nil {
-			t.Errorf("%s client: got %q, want none", tt.name, got)
-		}
-	}
-	for uri, want := range map[string]string{
-		"com.example.app:/cb": "", "https://u@app.example/cb": "", "javascript:alert(1)": "", "": "",
-		"https://APP.example/cb": "https://app.example", "http://localhost:80/": "http://localhost",
-	} {
-		if got := webOrigin(uri); got != want {
-			t.Errorf("webOrigin(%q): got %q, want %q", uri, got, want)
-		}
-	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 )
 
 // discoveryDocument is op's discovery configuration plus the metadata op
@@ -34,8 +36,8 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RevocationEndpoint = p.cfg.Issuer + revokePath
 	d.DeviceAuthorizationEndpoint = ""
 	d.CheckSessionIframe = ""
-	algs := make([]string, 0, len(AssertionSigningAlgs()))
-	for _, a := range AssertionSigningAlgs() {
+	algs := make([]string, 0, len(clientpolicy.AssertionSigningAlgs()))
+	for _, a := range clientpolicy.AssertionSigningAlgs() {
 		algs = append(algs, string(a))
 	}
 	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}

@@ -23,6 +23,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -230,7 +231,7 @@ func FuzzClientAssertion(f *testing.F) {
 			t.Fatalf("Cache-Control %q, want no-store", rec.Header().Get("Cache-Control"))
 		}
 		if tok, _, perr := parseClientAssertion(assertion); perr == nil {
-			if len(tok.Headers) != 1 || !slices.Contains(AssertionSigningAlgs(), jose.SignatureAlgorithm(tok.Headers[0].Algorithm)) {
+			if len(tok.Headers) != 1 || !slices.Contains(clientpolicy.AssertionSigningAlgs(), jose.SignatureAlgorithm(tok.Headers[0].Algorithm)) {
 				t.Fatalf("parseClientAssertion(%q) accepted headers %+v", assertion, tok.Headers)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 )
 
 // FuzzAuthorizeSignedIn is FuzzAuthorize from a signed-in browser, where a
@@ -68,7 +70,7 @@ func FuzzAuthorizeSignedIn(f *testing.F) {
 		base.RawQuery = ""
 		clientID, ok := q.Get("client_id"), false
 		for _, r := range registered[clientID] {
-			ok = ok || base.String() == r || loopbackMatch(r, base.String())
+			ok = ok || base.String() == r || clientpolicy.LoopbackMatch(r, base.String())
 		}
 		if !ok {
 			t.Fatalf("redirect to %q is not a registered URI of client %q (query %q)", loc, clientID, query)

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -228,7 +229,7 @@ const (
 
 func oddClient() storage.Client {
 	return storage.Client{
-		ID: oddClientID, Name: "Odd", SecretHash: HashClientSecret(oddClientSecret),
+		ID: oddClientID, Name: "Odd", SecretHash: clientpolicy.HashSecret(oddClientSecret),
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read"},
 		TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web",
 	}

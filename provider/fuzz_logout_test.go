@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -21,7 +22,7 @@ const testLogoutSecret = "logout-secret-0123456789abcdef0123456789abcdef"
 func logoutClients() []storage.Client {
 	return []storage.Client{
 		{
-			ID: "logout-app", Name: "Logout App", SecretHash: HashClientSecret(testLogoutSecret),
+			ID: "logout-app", Name: "Logout App", SecretHash: clientpolicy.HashSecret(testLogoutSecret),
 			RedirectURIs:            []string{webRedirect},
 			PostLogoutRedirectURIs:  []string{"https://app.example/bye", "https://app.example/bye?from=gh"},
 			GrantTypes:              []string{"authorization_code"},
@@ -61,7 +62,7 @@ func newLogoutFixture(tb testing.TB, e *testEnv) logoutFixture {
 // (a Location or a Refresh URL) is allowed for a request with state: to
 // Gatehouse's own signed-out page, or to a registered post_logout_redirect_uri
 // exactly — a native client's loopback one with at most its port changed
-// (the rule redirect URIs follow, loopbackMatch) — with state added as the
+// (the rule redirect URIs follow, clientpolicy.LoopbackMatch) — with state added as the
 // only parameter.
 func logoutRedirectAllowed(clients []storage.Client, target, state string) bool {
 	u, err := url.Parse(target)
@@ -83,7 +84,7 @@ func logoutRedirectAllowed(clients []storage.Client, target, state string) bool 
 	}
 	for _, c := range clients {
 		for _, reg := range c.PostLogoutRedirectURIs {
-			if reg == base.String() || (c.ApplicationType == "native" && loopbackMatch(reg, base.String())) {
+			if reg == base.String() || (c.ApplicationType == "native" && clientpolicy.LoopbackMatch(reg, base.String())) {
 				return true
 			}
 		}

@@ -3,12 +3,11 @@ package provider
 import (
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
-	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 const endSessionPath = "/end_session"
@@ -56,7 +55,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			appName = c.c.Name
 		}
-		if req.PostLogoutRedirectURI != "" && (err != nil || !postLogoutRedirectAllowed(c.c, req.PostLogoutRedirectURI)) {
+		if req.PostLogoutRedirectURI != "" && (err != nil || !clientpolicy.PostLogoutRedirectAllowed(c.c, req.PostLogoutRedirectURI)) {
 			p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-out request",
 				"The application's sign-out request is not valid, so Gatehouse will not send you anywhere.", "invalid_request")
 			return
@@ -87,25 +86,4 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.ui.SignedOut(ctx, w, ended, redirect, appName)
-}
-
-// postLogoutRedirectAllowed reports whether uri is one of c's registered
-// post_logout_redirect_uris, compared as redirect URIs are
-// (redirectAllowed): exactly, except that a native client's loopback URI
-// may come with another port. op's own check lets a native client's
-// loopback URI change its host (any 127/8 address, ::1, localhost) and
-// scheme as well, so Gatehouse checks again after it.
-func postLogoutRedirectAllowed(c *storage.Client, uri string) bool {
-	if slices.Contains(c.PostLogoutRedirectURIs, uri) {
-		return true
-	}
-	if c.ApplicationType != "native" {
-		return false
-	}
-	for _, reg := range c.PostLogoutRedirectURIs {
-		if loopbackMatch(reg, uri) {
-			return true
-		}
-	}
-	return false
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -58,7 +59,7 @@ func testClients() []storage.Client {
 		clients[i].SkipConsent = true
 	}
 	return append(clients, storage.Client{
-		ID: "third", Name: "Third-party <App>", SecretHash: HashClientSecret(testThirdSecret),
+		ID: "third", Name: "Third-party <App>", SecretHash: clientpolicy.HashSecret(testThirdSecret),
 		RedirectURIs:            []string{webRedirect},
 		PostLogoutRedirectURIs:  []string{webRedirect + "/bye"},
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
@@ -73,21 +74,21 @@ func testClients() []storage.Client {
 func firstPartyClients() []storage.Client {
 	return []storage.Client{
 		{
-			ID: "web", Name: "Web App", SecretHash: HashClientSecret(testWebSecret),
+			ID: "web", Name: "Web App", SecretHash: clientpolicy.HashSecret(testWebSecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web",
 		},
 		{
-			ID: "post", Name: "Post App", SecretHash: HashClientSecret(testPostSecret),
+			ID: "post", Name: "Post App", SecretHash: clientpolicy.HashSecret(testPostSecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code"},
 			ResponseTypes:           []string{"code"},
 			TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web",
 		},
 		{
-			ID: "service", Name: "Reporting job", SecretHash: HashClientSecret(testServiceSecret),
+			ID: "service", Name: "Reporting job", SecretHash: clientpolicy.HashSecret(testServiceSecret),
 			GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read", "reports:write"},
 			TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web",
 		},
@@ -99,7 +100,7 @@ func firstPartyClients() []storage.Client {
 			TokenEndpointAuthMethod: "none", ApplicationType: "native",
 		},
 		{
-			ID: "opaque", Name: "Opaque App", SecretHash: HashClientSecret(testOpaqueSecret),
+			ID: "opaque", Name: "Opaque App", SecretHash: clientpolicy.HashSecret(testOpaqueSecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
@@ -107,7 +108,7 @@ func firstPartyClients() []storage.Client {
 			AccessTokenFormat: "opaque",
 		},
 		{
-			ID: "es256", Name: "ES256 App", SecretHash: HashClientSecret(testES256Secret),
+			ID: "es256", Name: "ES256 App", SecretHash: clientpolicy.HashSecret(testES256Secret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token", "client_credentials"},
 			ResponseTypes:           []string{"code"},
@@ -116,7 +117,7 @@ func firstPartyClients() []storage.Client {
 			IDTokenSignedResponseAlg: "ES256",
 		},
 		{
-			ID: "eddsa", Name: "EdDSA App", SecretHash: HashClientSecret(testEdDSASecret),
+			ID: "eddsa", Name: "EdDSA App", SecretHash: clientpolicy.HashSecret(testEdDSASecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
@@ -124,7 +125,7 @@ func firstPartyClients() []storage.Client {
 			IDTokenSignedResponseAlg: "EdDSA",
 		},
 		{
-			ID: "idle", Name: "Idle-limited App", SecretHash: HashClientSecret(testIdleSecret),
+			ID: "idle", Name: "Idle-limited App", SecretHash: clientpolicy.HashSecret(testIdleSecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
@@ -133,7 +134,7 @@ func firstPartyClients() []storage.Client {
 			RefreshTokenAbsoluteTTL: 24 * time.Hour,
 		},
 		{
-			ID: "nograce", Name: "No-grace App", SecretHash: HashClientSecret(testNoGraceSecret),
+			ID: "nograce", Name: "No-grace App", SecretHash: clientpolicy.HashSecret(testNoGraceSecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
@@ -141,7 +142,7 @@ func firstPartyClients() []storage.Client {
 			RefreshGracePeriod: storage.NoRefreshGrace,
 		},
 		{
-			ID: "grace10", Name: "Grace App", SecretHash: HashClientSecret(testGraceSecret),
+			ID: "grace10", Name: "Grace App", SecretHash: clientpolicy.HashSecret(testGraceSecret),
 			RedirectURIs:            []string{webRedirect},
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},

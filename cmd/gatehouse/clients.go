@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -122,7 +123,7 @@ func clientSecret(env environment) error {
 	}
 	secret := base64.RawURLEncoding.EncodeToString(b)
 	fmt.Fprintf(env.stdout, "client secret (give it to the application; it is shown once):\n  %s\n", secret)
-	fmt.Fprintf(env.stdout, "for clients.yaml:\n  client_secret_hash: %s\n", provider.HashClientSecret(secret))
+	fmt.Fprintf(env.stdout, "for clients.yaml:\n  client_secret_hash: %s\n", clientpolicy.HashSecret(secret))
 	return nil
 }
 
@@ -133,11 +134,11 @@ const clientSecretKeyName = "client-secret-key"
 // parseKeyedClients parses a clients file (data, read from filename) for a
 // server with that issuer, and turns each secret hash into the keyed form
 // the store holds, ready for SyncClients. An invalid file gives
-// parseClientsFileFor's configProblems.
-func parseKeyedClients(data []byte, filename, issuer string, env environment, secretKey []byte) (clientsFile, error) {
-	f, err := parseClientsFileFor(data, filename, issuer, env.getenv, env.readFile)
+// clientpolicy.ParseFile's clientpolicy.Problems.
+func parseKeyedClients(data []byte, filename, issuer string, env environment, secretKey []byte) (clientpolicy.File, error) {
+	f, err := clientpolicy.ParseFile(data, clientpolicy.Source{Filename: filename, Issuer: issuer, Getenv: env.getenv, ReadFile: env.readFile})
 	if err != nil {
-		return clientsFile{}, err
+		return clientpolicy.File{}, err
 	}
 	// Only keyed hashes are stored: a copy of the database alone cannot
 	// test guesses of a client secret.
@@ -147,7 +148,7 @@ func parseKeyedClients(data []byte, filename, issuer string, env environment, se
 			continue
 		}
 		if c.SecretHash, err = provider.KeyClientSecretHash(secretKey, c.SecretHash); err != nil {
-			return clientsFile{}, fmt.Errorf("client %s: %w", c.ID, err)
+			return clientpolicy.File{}, fmt.Errorf("client %s: %w", c.ID, err)
 		}
 	}
 	return f, nil
@@ -310,19 +311,19 @@ func clientFields() []clientField {
 		{key: "grant_types", value: func(c *storage.Client) string { return list(c.GrantTypes) }},
 		{key: "response_types", value: func(c *storage.Client) string { return list(c.ResponseTypes) }},
 		{key: "scope", value: func(c *storage.Client) string { return strings.Join(c.Scopes, " ") }},
-		{key: keyCORSOrigins, value: func(c *storage.Client) string { return list(c.AllowedCORSOrigins) }},
+		{key: "allowed_cors_origins", value: func(c *storage.Client) string { return list(c.AllowedCORSOrigins) }},
 		{key: "id_token_signed_response_alg", value: func(c *storage.Client) string { return orDefault(c.IDTokenSignedResponseAlg, "server default") }},
-		{key: "access_token_format", value: func(c *storage.Client) string { return orDefault(c.AccessTokenFormat, accessTokenJWT) }},
+		{key: "access_token_format", value: func(c *storage.Client) string { return orDefault(c.AccessTokenFormat, "jwt") }},
 		{key: "jwks", value: func(c *storage.Client) string { return string(c.JWKS) }, changed: "jwks changed"},
 		{key: "jwks_uri", value: func(c *storage.Client) string { return c.JWKSURI }},
-		{key: keyRefreshGrace, value: func(c *storage.Client) string { return durationSetting(c.RefreshGracePeriod, "server default") }},
-		{key: keyRefreshIdle, value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenIdleTTL, "no idle limit") }},
-		{key: keyRefreshAbsolute, value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
-		{key: keySkipConsent, value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
-		{key: keyBackchannelURI, value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
-		{key: keyBackchannelSessionReq, value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
-		{key: keyFrontchannelURI, value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
-		{key: keyFrontchannelSessReq, value: func(c *storage.Client) string { return flag(c.FrontchannelLogoutSessionRequired) }},
+		{key: "refresh_token_grace_period", value: func(c *storage.Client) string { return durationSetting(c.RefreshGracePeriod, "server default") }},
+		{key: "refresh_token_idle_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenIdleTTL, "no idle limit") }},
+		{key: "refresh_token_absolute_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
+		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
+		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
+		{key: "backchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
+		{key: "frontchannel_logout_uri", value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
+		{key: "frontchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.FrontchannelLogoutSessionRequired) }},
 	}
 }
 
@@ -361,13 +362,13 @@ func durationSetting(d time.Duration, unset string) string {
 	case d < 0:
 		return "0s"
 	}
-	return fmtDuration(d)
+	return clientpolicy.FormatDuration(d)
 }
 
 // clientKind is "public" for clients without a secret or key (auth method
 // none), else "confidential".
 func clientKind(c *storage.Client) string {
-	if c.TokenEndpointAuthMethod == authMethodNone {
+	if c.TokenEndpointAuthMethod == "none" {
 		return "public"
 	}
 	return "confidential"
@@ -475,7 +476,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			Scope:                             strings.Join(c.Scopes, " "),
 			AllowedCORSOrigins:                c.AllowedCORSOrigins,
 			IDTokenSignedResponseAlg:          c.IDTokenSignedResponseAlg,
-			AccessTokenFormat:                 orDefault(c.AccessTokenFormat, accessTokenJWT),
+			AccessTokenFormat:                 orDefault(c.AccessTokenFormat, "jwt"),
 			JWKS:                              c.JWKS,
 			JWKSURI:                           c.JWKSURI,
 			RefreshTokenGracePeriod:           durationSetting(c.RefreshGracePeriod, ""),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
@@ -27,7 +28,7 @@ func TestClientsSecret(t *testing.T) {
 	if m == nil {
 		t.Fatalf("clients secret output: got %q, want a 43-character secret and its hash", out)
 	}
-	if !provider.VerifyClientSecret(m[2], m[1]) || !provider.ValidClientSecretHash(m[2]) {
+	if !provider.VerifyClientSecret(m[2], m[1]) || !clientpolicy.ValidSecretHash(m[2]) {
 		t.Errorf("the printed hash does not verify the printed secret")
 	}
 	again, _ := cli(t, t.TempDir()+"/g.db", "", "clients", "secret")

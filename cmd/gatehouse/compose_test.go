@@ -21,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
 )
 
@@ -389,7 +390,7 @@ func checkCompose(doc map[string]any, readRepoFile func(string) ([]byte, error))
 			}
 		}
 	}
-	if iss, err := url.Parse(env["GATEHOUSE_ISSUER"]); err == nil && isLoopbackHostname(iss.Hostname()) && len(ports) == 1 {
+	if iss, err := url.Parse(env["GATEHOUSE_ISSUER"]); err == nil && clientpolicy.IsLoopbackHost(iss.Hostname()) && len(ports) == 1 {
 		want := iss.Port()
 		if want == "" {
 			want = map[string]string{"http": "80", "https": "443"}[iss.Scheme]
@@ -453,7 +454,7 @@ func checkCompose(doc map[string]any, readRepoFile func(string) ([]byte, error))
 			data, err := readRepoFile(src)
 			if err != nil {
 				bad("gatehouse: volumes: got source %q, which cannot be read (%v), want the clients file", mount.source, err)
-			} else if _, err := parseClientsFile(data, src, composeGetenv(env), readRepoFile); err != nil {
+			} else if _, err := clientpolicy.ParseFile(data, clientpolicy.Source{Filename: src, Issuer: defaultConfig().Issuer, Getenv: composeGetenv(env), ReadFile: readRepoFile}); err != nil {
 				bad("gatehouse: clients file %s: got errors\n%v\nwant none", src, err)
 			}
 		}

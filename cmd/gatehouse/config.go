@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -18,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-idp/gatehouse/clientip"
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
 )
 
@@ -294,7 +293,7 @@ func loadConfig(path string, pathGiven bool, getenv func(string) string, readFil
 		}
 	}
 
-	if _, given := from["listen"]; !given && !issuerOnLoopback(cfg.Issuer) {
+	if _, given := from["listen"]; !given && !clientpolicy.IssuerOnLoopback(cfg.Issuer) {
 		cfg.Listen = ":8080" // a public issuer: every interface
 	}
 	if err := cfg.Validate(); err != nil {
@@ -318,7 +317,7 @@ func loadConfig(path string, pathGiven bool, getenv func(string) string, readFil
 // decodeConfigFile applies the YAML document in data to cfg and records in
 // from the position of every field it sets.
 func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string]string) configProblems {
-	root, prob := parseYAMLRoot(data, filename)
+	root, prob := clientpolicy.ParseYAMLRoot(data, filename)
 	if prob != nil {
 		return configProblems{*prob}
 	}
@@ -326,7 +325,7 @@ func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string
 		return nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return configProblems{{Pos: yamlPos(filename, root), Msg: "the top level must be a mapping of settings, like `issuer: https://login.example.com`"}}
+		return configProblems{{Pos: clientpolicy.YAMLPos(filename, root), Msg: "the top level must be a mapping of settings, like `issuer: https://login.example.com`"}}
 	}
 	fields := configFields()
 	var known []string
@@ -337,7 +336,7 @@ func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string
 	seen := make(map[string]int)
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
-		pos := yamlPos(filename, k)
+		pos := clientpolicy.YAMLPos(filename, k)
 		if k.Kind != yaml.ScalarNode {
 			probs = append(probs, configProblem{Pos: pos, Msg: "keys must be plain strings"})
 			continue
@@ -361,17 +360,17 @@ func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string
 			probs = append(probs, configProblem{Pos: pos, Field: k.Value, Msg: msg})
 			continue
 		}
-		s, msg := yamlString(v)
+		s, msg := clientpolicy.YAMLString(v)
 		if v.Kind == yaml.SequenceNode && listConfigKeys[field.key] {
 			s, msg = yamlList(v)
 		}
 		if msg != "" {
-			probs = append(probs, configProblem{Pos: yamlPos(filename, v), Field: k.Value, Msg: msg})
+			probs = append(probs, configProblem{Pos: clientpolicy.YAMLPos(filename, v), Field: k.Value, Msg: msg})
 			continue
 		}
-		from[field.key] = yamlPos(filename, v)
+		from[field.key] = clientpolicy.YAMLPos(filename, v)
 		if err := field.set(cfg, s); err != nil {
-			probs = append(probs, configProblem{Pos: yamlPos(filename, v), Field: k.Value, Msg: err.Error()})
+			probs = append(probs, configProblem{Pos: clientpolicy.YAMLPos(filename, v), Field: k.Value, Msg: err.Error()})
 		}
 	}
 	return probs
@@ -381,7 +380,7 @@ func decodeConfigFile(cfg *Config, data []byte, filename string, from map[string
 const (
 	maxAccessTokenTTL  = 24 * time.Hour
 	maxIDTokenTTL      = 24 * time.Hour
-	maxRefreshTokenTTL = 365 * 24 * time.Hour
+	maxRefreshTokenTTL = clientpolicy.MaxRefreshTokenTTL
 	// maxSessionTimeout bounds every session timeout: 400 days, the
 	// longest life browsers give a cookie.
 	maxSessionTimeout = 400 * 24 * time.Hour
@@ -532,24 +531,24 @@ func checkHostPort(addr string) string {
 // that "keep me signed in" never signs anyone out sooner.
 func checkSessionTimeouts(c Config, bad func(field, msg string)) {
 	inRange := func(d time.Duration) bool { return d >= minSessionTimeout && d <= maxSessionTimeout }
-	bounds := fmt.Sprintf("must be from %s to %s (400 days)", fmtDuration(minSessionTimeout), fmtDuration(maxSessionTimeout))
+	bounds := fmt.Sprintf("must be from %s to %s (400 days)", clientpolicy.FormatDuration(minSessionTimeout), clientpolicy.FormatDuration(maxSessionTimeout))
 
 	idle, abs, remember := c.SessionIdleTimeout, c.SessionAbsoluteTimeout, c.SessionRememberMe
 	if !inRange(idle) {
-		bad("session_idle_timeout", fmt.Sprintf("%s (got %s)", bounds, fmtDuration(idle)))
+		bad("session_idle_timeout", fmt.Sprintf("%s (got %s)", bounds, clientpolicy.FormatDuration(idle)))
 	}
 	switch {
 	case !inRange(abs):
-		bad("session_absolute_timeout", fmt.Sprintf("%s (got %s)", bounds, fmtDuration(abs)))
+		bad("session_absolute_timeout", fmt.Sprintf("%s (got %s)", bounds, clientpolicy.FormatDuration(abs)))
 	case inRange(idle) && abs < idle:
-		bad("session_absolute_timeout", fmt.Sprintf("must not be shorter than session_idle_timeout (%s; got %s)", fmtDuration(idle), fmtDuration(abs)))
+		bad("session_absolute_timeout", fmt.Sprintf("must not be shorter than session_idle_timeout (%s; got %s)", clientpolicy.FormatDuration(idle), clientpolicy.FormatDuration(abs)))
 	}
 	switch {
 	case remember == 0:
 	case !inRange(remember):
-		bad("session_remember_me", fmt.Sprintf("must be 0 (off) or from %s to %s (400 days) (got %s)", fmtDuration(minSessionTimeout), fmtDuration(maxSessionTimeout), fmtDuration(remember)))
+		bad("session_remember_me", fmt.Sprintf("must be 0 (off) or from %s to %s (400 days) (got %s)", clientpolicy.FormatDuration(minSessionTimeout), clientpolicy.FormatDuration(maxSessionTimeout), clientpolicy.FormatDuration(remember)))
 	case inRange(abs) && remember < abs:
-		bad("session_remember_me", fmt.Sprintf("must be 0 (off) or not shorter than session_absolute_timeout (%s; got %s): \"keep me signed in\" must not sign anyone out sooner", fmtDuration(abs), fmtDuration(remember)))
+		bad("session_remember_me", fmt.Sprintf("must be 0 (off) or not shorter than session_absolute_timeout (%s; got %s): \"keep me signed in\" must not sign anyone out sooner", clientpolicy.FormatDuration(abs), clientpolicy.FormatDuration(remember)))
 	}
 }
 
@@ -570,7 +569,7 @@ func checkIssuer(issuer string) []string {
 	if u.User != nil {
 		msgs = append(msgs, "must not contain user info (user@)")
 	}
-	if u.Scheme == "http" && !isLoopbackHostname(u.Hostname()) {
+	if u.Scheme == "http" && !clientpolicy.IsLoopbackHost(u.Hostname()) {
 		msgs = append(msgs, "must use https (http is only allowed for localhost, 127.0.0.1 and [::1])")
 	}
 	if strings.HasSuffix(issuer, "/") {
@@ -580,13 +579,6 @@ func checkIssuer(issuer string) []string {
 		msgs = append(msgs, "must be in normal form: lowercase scheme and host, no needless percent-encoding")
 	}
 	return msgs
-}
-
-// isLoopbackHostname reports whether host (as url.URL.Hostname returns it,
-// without brackets) is one of the loopback names Gatehouse allows plain
-// http for. Other names that resolve to loopback are not included.
-func isLoopbackHostname(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
 // hasURLScheme reports whether s starts with a URL scheme of two or more
@@ -663,95 +655,6 @@ func checkDatabaseURL(dbURL string) string {
 	return ""
 }
 
-// A configProblem is one thing wrong with the configuration or clients
-// file: where it is (file:line, or an environment variable's name; empty
-// when unknown), which field (a path such as clients[1].redirect_uris[0]),
-// and what is wrong. Messages never contain secret values.
-type configProblem struct {
-	Pos   string
-	Field string
-	Msg   string
-}
-
-func (p configProblem) Error() string {
-	var parts []string
-	for _, s := range []string{p.Pos, p.Field, p.Msg} {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ": ")
-}
-
-// configProblems is every problem found in one load; Error lists one per
-// line. It is never returned empty.
-type configProblems []configProblem
-
-func (ps configProblems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap lets errors.As find the individual problems.
-func (ps configProblems) Unwrap() []error {
-	errs := make([]error, len(ps))
-	for i, p := range ps {
-		errs[i] = p
-	}
-	return errs
-}
-
-// yamlPos formats the position of n in filename as "filename:line".
-func yamlPos(filename string, n *yaml.Node) string {
-	return fmt.Sprintf("%s:%d", filename, n.Line)
-}
-
-// parseYAMLRoot parses data as a single YAML document and returns its root
-// node, or nil if there is no document or it is null (empty file, only
-// comments, `---` alone).
-func parseYAMLRoot(data []byte, filename string) (*yaml.Node, *configProblem) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
-		return nil, yamlSyntaxProblem(filename, err)
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, yamlSyntaxProblem(filename, err)
-	default:
-		return nil, &configProblem{Pos: yamlPos(filename, &next), Msg: "a second YAML document starts here; the file must hold exactly one"}
-	}
-	if len(doc.Content) == 0 {
-		return nil, nil
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
-		return nil, nil
-	}
-	return root, nil
-}
-
-func yamlSyntaxProblem(filename string, err error) *configProblem {
-	// yaml.v3 writes "yaml: line N: message" when it knows the line.
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if _, err := strconv.Atoi(num); err == nil {
-				return &configProblem{Pos: filename + ":" + num, Msg: "not valid YAML: " + text}
-			}
-		}
-	}
-	return &configProblem{Pos: filename, Msg: "not valid YAML: " + msg}
-}
-
 // trustedProxyEntries splits trusted_proxies at commas and white space.
 func trustedProxyEntries(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
@@ -776,7 +679,7 @@ var listConfigKeys = map[string]bool{"trusted_proxies": true}
 func yamlList(n *yaml.Node) (s, msg string) {
 	items := make([]string, 0, len(n.Content))
 	for i, item := range n.Content {
-		v, msg := yamlString(item)
+		v, msg := clientpolicy.YAMLString(item)
 		if msg != "" {
 			return "", fmt.Sprintf("item %d: %s", i+1, msg)
 		}
@@ -788,18 +691,10 @@ func yamlList(n *yaml.Node) (s, msg string) {
 	return strings.Join(items, ","), ""
 }
 
-// yamlString returns the text of a scalar node, "" for null. msg says why n
-// is not a string value (a list, a mapping, an alias).
-func yamlString(n *yaml.Node) (s, msg string) {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		if n.ShortTag() == "!!null" {
-			return "", ""
-		}
-		return n.Value, ""
-	case yaml.AliasNode:
-		return "", "YAML aliases (*name) are not supported: write the value out"
-	default:
-		return "", "must be a single value, not a list or mapping"
-	}
-}
+// The configuration reports its problems as the clients file does: each
+// with its position (file:line, or an environment variable's name) and
+// field, all of them at once.
+type (
+	configProblem  = clientpolicy.Problem
+	configProblems = clientpolicy.Problems
+)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -178,7 +179,7 @@ func (w *clientsWatcher) applyAtStart(ctx context.Context) error {
 	}
 	err := w.apply(ctx, data, v, actorSystem)
 	var refused *storage.RegistryRefusedError
-	var probs configProblems
+	var probs clientpolicy.Problems
 	switch {
 	case err == nil:
 		return nil
@@ -211,7 +212,7 @@ func (w *clientsWatcher) watch(ctx context.Context, hup <-chan os.Signal, interv
 			return
 		}
 		w.logRefusal(err)
-		var probs configProblems
+		var probs clientpolicy.Problems
 		var refused *storage.RegistryRefusedError
 		if !errors.As(err, &probs) && !errors.As(err, &refused) && !errors.Is(err, errClientsUnreadable) {
 			seen = fileVersion{} // the store failed: the checks apply it again
@@ -258,7 +259,7 @@ func settled(seen fileVersion, pending *fileVersion, v fileVersion) (now bool, n
 // the store's clients registry. On success it logs what changed, records it
 // in the audit trail and calls w.applied. Otherwise nothing changes, and the
 // error says why, to be logged (logRefusal) or returned: errClientsUnreadable,
-// the file's configProblems, a *storage.RegistryRefusedError (recorded in the
+// the file's clientpolicy.Problems, a *storage.RegistryRefusedError (recorded in the
 // audit trail when it is a conflict), or a store failure.
 func (w *clientsWatcher) apply(ctx context.Context, data []byte, v fileVersion, actor string) error {
 	w.absent = v.missing
@@ -322,7 +323,7 @@ func (w *clientsWatcher) apply(ctx context.Context, data []byte, v fileVersion, 
 // store stay as they are.
 func (w *clientsWatcher) logRefusal(err error) {
 	var (
-		probs   configProblems
+		probs   clientpolicy.Problems
 		refused *storage.RegistryRefusedError
 	)
 	switch {

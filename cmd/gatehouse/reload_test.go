@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -546,6 +548,25 @@ func TestServeDemoSecret(t *testing.T) {
 	if list, _ := store.ListClients(t.Context()); len(list) != 2 {
 		t.Errorf("clients after the refused reload: got %d, want the 2 of the applied file", len(list))
 	}
+}
+
+// FuzzClientsDigest: whatever file parses, the digest of its clients does
+// not depend on their order (it was a property checked by
+// FuzzParseClientsFile before the parser moved to clientpolicy).
+func FuzzClientsDigest(f *testing.F) {
+	f.Add([]byte("revision: 7\nclients:\n  - {client_id: a, token_endpoint_auth_method: none, redirect_uris: [\"https://a/cb\"]}\n  - {client_id: b, token_endpoint_auth_method: none, redirect_uris: [\"https://b/cb\"]}\n"))
+	f.Add([]byte("clients:\n  - client_id: a\n    client_secret: example-web-demo-secret-local-testing-only\n    redirect_uris: [https://a/cb]\n  - client_id: b\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a/cb]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parsed, err := clientpolicy.ParseFile(data, clientpolicy.Source{Filename: "clients.yaml", Issuer: "http://localhost:8080"})
+		if err != nil {
+			return
+		}
+		reversed := slices.Clone(parsed.Clients)
+		slices.Reverse(reversed)
+		if d := clientsDigest(parsed.Clients); d != clientsDigest(reversed) {
+			t.Fatal("the digest depends on the clients' order")
+		}
+	})
 }
 
 // TestClientsDigest: the digest identifies the clients the store would

@@ -1,4 +1,4 @@
-package provider
+package clientpolicy
 
 import (
 	"regexp"
@@ -55,8 +55,8 @@ func TestRedirectAllowedWeb(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := redirectAllowed(web, tt.uri); got != tt.want {
-				t.Errorf("redirectAllowed(web, %q): got %v, want %v", tt.uri, got, tt.want)
+			if got := RedirectAllowed(web, tt.uri); got != tt.want {
+				t.Errorf("RedirectAllowed(web, %q): got %v, want %v", tt.uri, got, tt.want)
 			}
 		})
 	}
@@ -124,8 +124,8 @@ func TestRedirectAllowedNative(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := redirectAllowed(native, tt.uri); got != tt.want {
-				t.Errorf("redirectAllowed(native, %q): got %v, want %v", tt.uri, got, tt.want)
+			if got := RedirectAllowed(native, tt.uri); got != tt.want {
+				t.Errorf("RedirectAllowed(native, %q): got %v, want %v", tt.uri, got, tt.want)
 			}
 		})
 	}
@@ -143,8 +143,8 @@ func TestRedirectAllowedWebLoopbackHasNoPortException(t *testing.T) {
 			{"http://127.0.0.1/callback", true},
 			{"http://127.0.0.1:8080/callback", false},
 		} {
-			if got := redirectAllowed(c, tt.uri); got != tt.want {
-				t.Errorf("redirectAllowed(application_type %q, %q): got %v, want %v", appType, tt.uri, got, tt.want)
+			if got := RedirectAllowed(c, tt.uri); got != tt.want {
+				t.Errorf("RedirectAllowed(application_type %q, %q): got %v, want %v", appType, tt.uri, got, tt.want)
 			}
 		}
 	}
@@ -184,29 +184,29 @@ func TestLoopbackMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.registered+" "+tt.requested, func(t *testing.T) {
-			if got := loopbackMatch(tt.registered, tt.requested); got != tt.want {
-				t.Errorf("loopbackMatch(%q, %q): got %v, want %v", tt.registered, tt.requested, got, tt.want)
+			if got := LoopbackMatch(tt.registered, tt.requested); got != tt.want {
+				t.Errorf("LoopbackMatch(%q, %q): got %v, want %v", tt.registered, tt.requested, got, tt.want)
 			}
 		})
 	}
 }
 
-// ValidRedirectPort accepts exactly the decimal numbers 1 to 65535 as
+// validRedirectPort accepts exactly the decimal numbers 1 to 65535 as
 // written by strconv.Itoa: no sign, no leading zero, nothing else.
 func TestValidRedirectPort(t *testing.T) {
 	for _, p := range []string{"1", "80", "8080", "51234", "65535"} {
-		if !ValidRedirectPort(p) {
-			t.Errorf("ValidRedirectPort(%q): got false, want true", p)
+		if !validRedirectPort(p) {
+			t.Errorf("validRedirectPort(%q): got false, want true", p)
 		}
 	}
 	for _, p := range []string{"", "0", "00", "080", "01", "65536", "99999", "100000", "+80", "-1", " 80", "80 ", "8a", "٨٠", "0x50"} {
-		if ValidRedirectPort(p) {
-			t.Errorf("ValidRedirectPort(%q): got true, want false", p)
+		if validRedirectPort(p) {
+			t.Errorf("validRedirectPort(%q): got true, want false", p)
 		}
 	}
 	for n := 0; n <= 70000; n++ {
-		if got, want := ValidRedirectPort(strconv.Itoa(n)), n >= 1 && n <= 65535; got != want {
-			t.Fatalf("ValidRedirectPort(%q): got %v, want %v", strconv.Itoa(n), got, want)
+		if got, want := validRedirectPort(strconv.Itoa(n)), n >= 1 && n <= 65535; got != want {
+			t.Fatalf("validRedirectPort(%q): got %v, want %v", strconv.Itoa(n), got, want)
 		}
 	}
 }
@@ -218,7 +218,7 @@ var (
 	leadingPort  = regexp.MustCompile(`^:[0-9]{1,5}`)
 )
 
-// FuzzLoopbackMatch: loopbackMatch never panics, and whenever it accepts,
+// FuzzLoopbackMatch: LoopbackMatch never panics, and whenever it accepts,
 // requested is the registered URI with at most the port changed.
 func FuzzLoopbackMatch(f *testing.F) {
 	for _, s := range [][2]string{
@@ -237,7 +237,7 @@ func FuzzLoopbackMatch(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, registered, requested string) {
-		if !loopbackMatch(registered, requested) {
+		if !LoopbackMatch(registered, requested) {
 			return
 		}
 		var host string
@@ -248,32 +248,119 @@ func FuzzLoopbackMatch(f *testing.F) {
 			}
 		}
 		if host == "" {
-			t.Fatalf("loopbackMatch(%q, %q): got true for a registered URI without a loopback scheme+host", registered, requested)
+			t.Fatalf("LoopbackMatch(%q, %q): got true for a registered URI without a loopback scheme+host", registered, requested)
 		}
 		if !strings.HasPrefix(requested, host) {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want requested to start with %q", registered, requested, host)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want requested to start with %q", registered, requested, host)
 		}
 		regRest := strings.TrimPrefix(registered, host)
 		if loc := leadingPort.FindStringIndex(regRest); loc != nil {
 			regRest = regRest[loc[1]:]
 		}
 		if !strings.HasPrefix(regRest, "/") {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want a registered path starting with /", registered, requested)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want a registered path starting with /", registered, requested)
 		}
 		if !strings.HasSuffix(requested, regRest) {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want requested to end with registered path+query %q", registered, requested, regRest)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want requested to end with registered path+query %q", registered, requested, regRest)
 		}
 		if len(host)+len(regRest) > len(requested) {
-			t.Fatalf("loopbackMatch(%q, %q): got true, want host and path not to overlap", registered, requested)
+			t.Fatalf("LoopbackMatch(%q, %q): got true, want host and path not to overlap", registered, requested)
 		}
 		middle := requested[len(host) : len(requested)-len(regRest)]
 		if !portThenPath.MatchString(middle) {
-			t.Fatalf("loopbackMatch(%q, %q): got true with %q between host and path, want at most a port", registered, requested, middle)
+			t.Fatalf("LoopbackMatch(%q, %q): got true with %q between host and path, want at most a port", registered, requested, middle)
 		}
 		if port, ok := strings.CutPrefix(middle, ":"); ok {
 			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-				t.Fatalf("loopbackMatch(%q, %q): got true with port %q, want 1–65535 in plain decimal", registered, requested, port)
+				t.Fatalf("LoopbackMatch(%q, %q): got true with port %q, want 1–65535 in plain decimal", registered, requested, port)
 			}
 		}
 	})
+}
+
+func TestCheckRedirectURI(t *testing.T) {
+	tests := []struct {
+		uri     string
+		appType string
+		want    string // "" means accepted
+	}{
+		{"https://app.example.com/callback", "web", ""},
+		{"https://app.example.com:8443/cb?tenant=1", "web", ""},
+		{"https://app.example.com", "web", ""},
+		{"http://localhost:3000/callback", "web", ""},
+		{"http://127.0.0.1:3000/callback", "web", ""},
+		{"http://[::1]:3000/callback", "web", ""},
+		{"http://127.0.0.1/callback", "native", ""},
+		{"http://localhost/callback", "native", ""}, // RFC 8252 §8.3: not recommended, accepted
+		{"com.example.app:/oauth2redirect", "native", ""},
+		{"com.example.app://callback", "native", ""},
+		{"https://app.example.com/cb", "native", ""}, // claimed https redirect, RFC 8252 §7.2
+		{"https://app.example.com/a%20b", "web", ""},
+
+		{"", "web", "must not be empty"},
+		{"/callback", "web", "must be an absolute URI"},
+		{"app.example.com/callback", "web", "must be an absolute URI"},
+		{"https://app.example.com/cb#frag", "web", "must not contain a fragment"},
+		{"https://app.example.com/cb#", "web", "must not contain a fragment"},
+		{"https://*.example.com/cb", "web", "wildcard"},
+		{"https://app.example.com/*", "web", "wildcard"},
+		{"https://app.example.com@evil.example/cb", "web", "must not contain @"},
+		{"https://user:pw@app.example.com/cb", "web", "must not contain @"},
+		{"http://app.example.com/cb", "web", "must use https"},
+		{"http://localhost.evil.example/cb", "web", "must use https"},
+		{"http://127.0.0.1.evil.example/cb", "native", "must use https"},
+		{"http://192.168.1.1/cb", "web", "must use https"},
+		{"HTTPS://app.example.com/cb", "web", `is not in normal form: write it as "https://app.example.com/cb"`},
+		{"https://APP.example.com/cb", "web", "the host must be lowercase"},
+		{"https://app.example.com/a b", "web", "must be ASCII without spaces"},
+		{"https://app.example.com/\u00e9", "web", "must be ASCII"},
+		{"https://app.example.com/a\\b", "web", "backslash"},
+		{"https://app.example.com/a/../cb", "web", "dot segments"},
+		{"https://app.example.com/./cb", "web", "dot segments"},
+		{"https://app.example.com/..;/cb", "web", "dot segments"},
+		{"https://app.example.com/cb/..", "web", "dot segments"},
+		{"https://app.example.com/%2e%2e/cb", "web", "uppercase hex"},
+		{"https://app.example.com/%2E%2E/cb", "web", `must not percent-encode '.'`},
+		{"https://app.example.com/a%2Fb", "web", "must not percent-encode / or"},
+		{"https://app.example.com/a%5Cb", "web", "must not percent-encode / or"},
+		{"https://app.example.com/%61", "web", `must not percent-encode 'a'`},
+		{"https://app.example.com/a%252Fb", "web", ""}, // an encoded %: legitimate, compared exactly
+		{"https://app.example.com/%zz", "web", "is not a valid URI"},
+		{"https://app.example.com:/cb", "web", "empty port"},
+		// Another port matches a native app's loopback URI only before a
+		// path (LoopbackMatch): registration asks for one.
+		{"http://127.0.0.1", "native", "needs a path"},
+		{"http://[::1]:8080", "native", "needs a path"},
+		{"http://localhost?x=1", "native", "needs a path"},
+		{"http://127.0.0.1/", "native", ""},
+		{"http://127.0.0.1", "web", ""},
+		// Ports: 1–65535 in plain decimal, as authorize matches loopback
+		// ports (validRedirectPort).
+		{"http://127.0.0.1:65535/callback", "native", ""},
+		{"http://127.0.0.1:1/callback", "web", ""},
+		{"http://127.0.0.1:0/callback", "native", "is not a TCP port"},
+		{"http://127.0.0.1:99999/callback", "native", "is not a TCP port"},
+		{"http://[::1]:65536/callback", "native", "is not a TCP port"},
+		{"http://localhost:0/callback", "web", "is not a TCP port"},
+		{"http://127.0.0.1:080/callback", "web", "is not a TCP port"},
+		{"https://app.example.com:0/cb", "web", "is not a TCP port"},
+		{"https://app.example.com:08443/cb", "web", "is not a TCP port"},
+		{"https://app.example.com:123456/cb", "web", "is not a TCP port"},
+		{"http://127.0.0.1:+80/callback", "native", "is not a valid URI"},
+		{"http://127.0.0.1:-80/callback", "native", "is not a valid URI"},
+		{"https://app.example.com:0/backchannel", "web", "is not a TCP port"},
+		{"https:/cb", "web", "must have a host"},
+		{"https:cb", "web", "must have a host"},
+		{"http:///cb", "web", "must have a host"},
+		{"com.example.app:/cb", "web", `scheme "com.example.app" is not allowed for web clients`},
+		{"myapp:/cb", "native", `private-use scheme "myapp" must be a reverse domain name`},
+		{"javascript:alert(1)", "native", "must be a reverse domain name"},
+		{"https://app.example.com/" + strings.Repeat("a", 2000), "web", "longer than 2000"},
+	}
+	for _, tt := range tests {
+		got := checkRedirectURI(tt.uri, tt.appType)
+		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("checkRedirectURI(%q, %s) = %q, want %q", tt.uri, tt.appType, got, tt.want)
+		}
+	}
 }
