@@ -320,7 +320,7 @@ type Users interface {
 // the store can report it. The SQL backends (storage/sqlite,
 // storage/postgres) do: their Prune, which the server runs every minute,
 // deletes expired sessions and, in the same transaction, queues the
-// back-channel logout notices QueueLogoutNotices would have queued for
+// back-channel logout notices signout.QueueNotices would have queued for
 // them, so an expired session is reported within about a minute, exactly
 // once even when several instances prune. Redis lets an expired session's
 // key lapse by its TTL, silently: no notice is queued for it.
