@@ -45,6 +45,21 @@ func prune(t *testing.T, p storage.Pruner, now time.Time, batch int) int {
 	return n
 }
 
+// pruneCalls calls Prune(now, batch) until it answers 0 (10 calls at
+// most) and returns its answers.
+func pruneCalls(t *testing.T, p storage.Pruner, now time.Time, batch int) []int {
+	t.Helper()
+	var calls []int
+	for range 10 {
+		n := prune(t, p, now, batch)
+		calls = append(calls, n)
+		if n == 0 {
+			break
+		}
+	}
+	return calls
+}
+
 // pruneNow is the instant the prune tests prune at; readBefore, an
 // instant before every expiry they set, reads back whatever is still
 // stored, expired at pruneNow or not (expiry is decided by the now
@@ -207,14 +222,7 @@ func testPruneBatch(t *testing.T, s Store) {
 			k.create(t, s, fmt.Sprintf("%s-%d", k.name, i), pruneNow.Add(-time.Minute))
 		}
 	}
-	var calls []int
-	for range 10 {
-		n := prune(t, p, pruneNow, 4)
-		calls = append(calls, n)
-		if n == 0 {
-			break
-		}
-	}
+	calls := pruneCalls(t, p, pruneNow, 4)
 	if want := []int{4, 4, 1, 0}; !slices.Equal(calls, want) {
 		t.Errorf("rows per Prune call with batch 4: got %v, want %v", calls, want)
 	}
@@ -249,14 +257,7 @@ func testPruneQueuesLogoutNotices(t *testing.T, s Store) {
 		sess.CreatedAt, sess.LastSeen = t0, t0
 		check(t, "CreateSession("+sess.ID+")", s.CreateSession(t.Context(), &sess))
 	}
-	var calls []int
-	for range 10 {
-		n := prune(t, p, pruneNow, 1)
-		calls = append(calls, n)
-		if n == 0 {
-			break
-		}
-	}
+	calls := pruneCalls(t, p, pruneNow, 1)
 	if want := []int{1, 1, 1, 1, 0}; !slices.Equal(calls, want) {
 		t.Errorf("rows per Prune call with batch 1: got %v, want %v (the notices are not counted)", calls, want)
 	}
