@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -177,7 +178,7 @@ func (u *UI) endOtherSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account?done=notfound", http.StatusSeeOther)
 		return
 	}
-	ended, err := u.endSessions(r.Context(), []string{id})
+	ended, err := u.endSessions(r.Context(), []string{id}, signout.Reason{IP: u.ClientIP(r), Detail: "ended from the account page"})
 	if err != nil {
 		u.serverError(w, r, "end session", err)
 		return
@@ -186,7 +187,6 @@ func (u *UI) endOtherSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account?done=notfound", http.StatusSeeOther)
 		return
 	}
-	u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: u.ClientIP(r), Detail: "ended from the account page"})
 	http.Redirect(w, r, "/account?done=ended", http.StatusSeeOther)
 }
 
@@ -207,12 +207,10 @@ func (u *UI) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 			ids = append(ids, x.ID)
 		}
 	}
-	if _, err := u.endSessions(r.Context(), ids); err != nil {
+	why := signout.Reason{IP: u.ClientIP(r), Detail: "ended from the account page (all others)"}
+	if _, err := u.endSessions(r.Context(), ids, why); err != nil {
 		u.serverError(w, r, "end sessions", err)
 		return
-	}
-	for _, id := range ids {
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: id, IP: u.ClientIP(r), Detail: "ended from the account page (all others)"})
 	}
 	http.Redirect(w, r, "/account?done=others", http.StatusSeeOther)
 }
@@ -223,16 +221,15 @@ func (u *UI) endAllSessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ended, err := u.store.DeleteUserSessions(r.Context(), user.ID)
+	res, err := u.ender.EndUser(r.Context(), user.ID, signout.Reason{IP: u.ClientIP(r), Detail: "signed out everywhere"})
+	ended, err := u.ended(r.Context(), res, err)
 	if err != nil {
 		u.serverError(w, r, "end sessions", err)
 		return
 	}
-	u.notify(r.Context(), ended)
 	clearCookie(w, SessionCookie)
 	var current *storage.Session
 	for i := range ended {
-		u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: user.ID, SessionID: ended[i].ID, IP: u.ClientIP(r), Detail: "signed out everywhere"})
 		if ended[i].ID == s.ID {
 			current = &ended[i]
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -219,15 +220,10 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	// the new session, silently, on their next authorization request.
 	var clients []string
 	if old := cookieValue(r, SessionCookie); old != "" {
-		previous, err := u.store.DeleteSession(r.Context(), Hash(old))
-		if err != nil {
+		why := signout.Reason{IP: u.ClientIP(r), Detail: "replaced by a new sign-in"}
+		if _, err := u.endSessions(r.Context(), []string{Hash(old)}, why); err != nil {
 			u.serverError(w, r, "end previous session", err)
 			return
-		}
-		if previous != nil {
-			u.notify(r.Context(), []storage.Session{*previous})
-			u.emit(r.Context(), Event{Kind: EventSessionEnded, UserID: previous.UserID, SessionID: previous.ID,
-				IP: u.ClientIP(r), Detail: "replaced by a new sign-in"})
 		}
 	}
 	if join && !slices.Contains(clients, ar.ClientID) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/clientip"
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -98,6 +99,7 @@ type UI struct {
 	cfg       Config
 	pages     *pages
 	clients   storage.ClientLookup
+	ender     *signout.Ender // every session the UI ends, it ends through this
 	assets    http.Handler
 	hashSlots chan struct{}
 	dummyHash string
@@ -141,6 +143,19 @@ func New(store Store, cfg Config) (*UI, error) {
 	if u.cfg.RevokedFamilyKeep <= 0 {
 		u.cfg.RevokedFamilyKeep = time.Hour
 	}
+	// The hooks are read at each ending, so SetHooks reaches the ender.
+	u.ender = signout.New(signout.Config{
+		Store:   store,
+		Clients: func(ctx context.Context, id string) (*storage.Client, error) { return u.clients(ctx, id) },
+		Record:  u.recordEnded,
+		Queued: func() {
+			if u.cfg.LogoutQueued != nil {
+				u.cfg.LogoutQueued()
+			}
+		},
+		Now:    u.now,
+		Random: u.random,
+	})
 	// By default one argon2id check per core, at most 4: on a small
 	// machine more at once only makes each slower (2 cores: 89 checks/s
 	// with 2 at a time, 82 with 4, 52 with 8).

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -116,7 +117,8 @@ func (u *UI) ReadSession(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
 		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: u.ClientIP(r), Detail: ua})
 		if !u.cfg.KeepOnUserAgentChange {
-			if _, err := u.endSessions(ctx, []string{s.ID}); err != nil {
+			why := signout.Reason{IP: u.ClientIP(r), Detail: "its browser's User-Agent changed"}
+			if _, err := u.endSessions(ctx, []string{s.ID}, why); err != nil {
 				return nil, nil, err
 			}
 			clearCookie(w, SessionCookie)
@@ -165,9 +167,10 @@ func (u *UI) RecordUse(ctx context.Context, r *http.Request, s *storage.Session,
 	return nil
 }
 
-// EndCurrentSession ends the browser's session, if any: it is deleted, its
-// applications are queued back-channel logout notices, and its cookie is
-// cleared once the store has forgotten it. It returns the ended session
+// EndCurrentSession ends the browser's session, if any (signout.Ender:
+// deleted, its applications queued back-channel logout notices, the
+// sign-out recorded), and clears its cookie once the store has forgotten
+// it. It returns the ended session
 // (nil if there was none) for the front-channel logout iframes.
 func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (*storage.Session, error) {
 	v := cookieValue(r, SessionCookie)
@@ -175,7 +178,7 @@ func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *ht
 		clearCookie(w, SessionCookie)
 		return nil, nil
 	}
-	ended, err := u.endSessions(ctx, []string{Hash(v)})
+	ended, err := u.endSessions(ctx, []string{Hash(v)}, signout.Reason{Kind: EventSignOut, IP: u.ClientIP(r)})
 	if err != nil {
 		return nil, err
 	}
@@ -183,39 +186,37 @@ func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *ht
 	if len(ended) == 0 {
 		return nil, nil
 	}
-	u.emit(ctx, Event{Kind: EventSignOut, UserID: ended[0].UserID, SessionID: ended[0].ID, IP: u.ClientIP(r)})
 	return &ended[0], nil
 }
 
-// endSessions deletes the sessions and queues their back-channel logout
-// notices. A session is gone once its delete succeeds: a failure to queue
-// the notices is logged, never undone by keeping the session.
-func (u *UI) endSessions(ctx context.Context, ids []string) ([]storage.Session, error) {
-	var ended []storage.Session
-	for _, id := range ids {
-		s, err := u.store.DeleteSession(ctx, id)
-		if err != nil {
-			return ended, fmt.Errorf("delete session: %w", err)
-		}
-		if s != nil {
-			ended = append(ended, *s)
-		}
-	}
-	u.notify(ctx, ended)
-	return ended, nil
+// endSessions ends the sessions with those ids (signout.Ender.End) and
+// returns those it ended. An error means a delete failed, and sessions
+// may still be alive. A failure after the sessions were deleted (queueing
+// their back-channel logout notices) is logged, never undone by keeping
+// the session: the user is signed out all the same.
+func (u *UI) endSessions(ctx context.Context, ids []string, why signout.Reason) ([]storage.Session, error) {
+	res, err := u.ender.End(ctx, ids, why)
+	return u.ended(ctx, res, err)
 }
 
-// notify queues the back-channel logout notices of ended sessions and
-// wakes the delivery.
-func (u *UI) notify(ctx context.Context, ended []storage.Session) {
-	n, err := storage.QueueLogoutNotices(ctx, u.store, u.clients, ended, u.now(), u.random)
+// ended is endSessions' answer for what an Ender did.
+func (u *UI) ended(ctx context.Context, res signout.Result, err error) ([]storage.Session, error) {
+	if errors.Is(err, signout.ErrNotEnded) {
+		return res.Sessions, err
+	}
 	if err != nil {
-		u.log.ErrorContext(ctx, "queue back-channel logout notices", "sessions", len(ended), "err", err)
-		return
+		u.log.ErrorContext(ctx, "end sessions", "sessions", len(res.Sessions), "err", err)
 	}
-	if n > 0 && u.cfg.LogoutQueued != nil {
-		u.cfg.LogoutQueued()
+	return res.Sessions, nil
+}
+
+// recordEnded reports the ender's audit events as the UI's own (emit);
+// the provider's audit sink gives them their actor.
+func (u *UI) recordEnded(ctx context.Context, events []storage.AuditEvent) error {
+	for _, ev := range events {
+		u.emit(ctx, Event{Kind: ev.Kind, UserID: ev.UserID, SessionID: ev.SessionID, IP: ev.IP, Detail: ev.Detail})
 	}
+	return nil
 }
 
 // FrontChannelFrame is one front-channel logout iframe of the signed-out

@@ -15,12 +15,13 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // OpenID Back-Channel Logout 1.0: when a session ends, the provider queues
 // one notice per relying party that signed in through it and has a
-// backchannel_logout_uri (storage.QueueLogoutNotices); a LogoutDelivery
+// backchannel_logout_uri (signout.QueueNotices); a LogoutDelivery
 // drains that queue in the background, POSTing each RP a freshly minted
 // logout token, retrying with backoff until the notice's deadline. No user
 // request ever waits for a relying party.
@@ -123,7 +124,7 @@ func (d *LogoutDelivery) Kick() {
 }
 
 // Enqueue queues the notices owed for the ended sessions (see
-// storage.QueueLogoutNotices) and kicks the delivery. It returns how many
+// signout.QueueNotices) and kicks the delivery. It returns how many
 // it queued.
 func (d *LogoutDelivery) Enqueue(ctx context.Context, ended []storage.Session) (int, error) {
 	lookup := func(ctx context.Context, id string) (*storage.Client, error) {
@@ -133,7 +134,7 @@ func (d *LogoutDelivery) Enqueue(ctx context.Context, ended []storage.Session) (
 		}
 		return c.c, nil
 	}
-	n, err := storage.QueueLogoutNotices(ctx, d.q, lookup, ended, d.p.cfg.Now(), d.p.cfg.Random)
+	n, err := signout.QueueNotices(ctx, d.q, lookup, ended, d.p.cfg.Now(), d.p.cfg.Random)
 	if n > 0 {
 		d.Kick()
 	}

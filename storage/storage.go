@@ -320,7 +320,7 @@ type Users interface {
 // the store can report it. The SQL backends (storage/sqlite,
 // storage/postgres) do: their Prune, which the server runs every minute,
 // deletes expired sessions and, in the same transaction, queues the
-// back-channel logout notices QueueLogoutNotices would have queued for
+// back-channel logout notices signout.QueueNotices would have queued for
 // them, so an expired session is reported within about a minute, exactly
 // once even when several instances prune. Redis lets an expired session's
 // key lapse by its TTL, silently: no notice is queued for it.
@@ -348,6 +348,30 @@ type Sessions interface {
 	// DeleteUserSessions removes every session of the user and returns the
 	// sessions it removed (live or expired but still stored).
 	DeleteUserSessions(ctx context.Context, userID string) ([]Session, error)
+}
+
+// Pruner deletes what has expired, in bounded batches; the server calls it
+// every minute. The SQL backends have it; Redis needs none, its keys expire
+// by their TTL.
+type Pruner interface {
+	// Prune deletes what has expired at now (an expiry at or before now):
+	// sessions, auth requests (and so their codes), refresh grants (used
+	// and revoked ones too, but only once expired), revoked-family
+	// records (at their keepUntil), client assertion ids and login-failure
+	// counters; logout notices whose Deadline has passed; and the kept
+	// answers of rotated refresh tokens whose ReplayUntil has passed (the
+	// grant itself stays). It touches at most batch records in all and
+	// returns how many; a caller that gets batch back should call again.
+	// A batch below 1 is an error.
+	//
+	// In the transaction that deletes an expired session it queues the
+	// back-channel logout notices signout.QueueNotices would have queued
+	// for it (one per client of the session that exists, is enabled and
+	// registered a backchannel_logout_uri; due at now, dropped at now +
+	// LogoutNoticeTTL), not counted in the result; of concurrent Prunes
+	// (or a Prune and a DeleteSession) only the one that deletes a session
+	// reports it.
+	Prune(ctx context.Context, now time.Time, batch int) (int, error)
 }
 
 // SessionCounter is what a session store may offer besides Sessions: the

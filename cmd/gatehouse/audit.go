@@ -27,7 +27,6 @@ const (
 	auditUserCreated         = "user_created"
 	auditUserPasswordChanged = "user_password_changed"
 	auditUserDisabled        = "user_disabled"
-	auditSessionEnded        = loginui.EventSessionEnded
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -75,7 +76,7 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 		fmt.Fprint(env.stderr, sessionsUsage)
 		return errUsage
 	}
-	_, store, err := openCommandStores(ctx, load, withSessions)
+	cfg, store, err := openCommandStores(ctx, load, withSessions)
 	if err != nil {
 		return err
 	}
@@ -92,16 +93,27 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 	case args[0] == "list":
 		return listSessions(ctx, env, store, user, *full, now)
 	case user != nil:
-		ended, err := store.DeleteUserSessions(ctx, user.ID)
-		if err != nil {
-			return fmt.Errorf("end the sessions of %s: %w", user.Username, err)
-		}
-		fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(ended), "session", "sessions"), user.Username)
-		auditErr := auditSessionsEnded(ctx, store, ended, "revoked with gatehouse sessions revoke --user", now)
-		return errors.Join(queueLogoutNotices(ctx, env, store, ended, now), auditErr)
+		return endUserSessions(ctx, env, cfg, store, user, signout.Reason{Actor: actorOperator,
+			Detail: "revoked with gatehouse sessions revoke --user"})
 	default:
-		return revokeSession(ctx, env, store, pos[0], now)
+		return revokeSession(ctx, env, cfg, store, pos[0])
 	}
+}
+
+// sessionEnder is how the CLI ends sessions (signout.Ender): the audit
+// events are appended at once, the notices are queued for the running
+// server to deliver, and revoked families are remembered as long as an
+// access token they issued may be used, plus 5 minutes for clock skew, as
+// the provider's own revocations do (provider.revokeFamily).
+func sessionEnder(cfg Config, store *stores) *signout.Ender {
+	return signout.New(signout.Config{
+		Store:   store,
+		Clients: store.Client,
+		Record: func(ctx context.Context, events []storage.AuditEvent) error {
+			return appendAudit(ctx, store, events...)
+		},
+		FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
+	})
 }
 
 // userByName looks a user up by the username as typed (any case).
@@ -114,17 +126,19 @@ func userByName(ctx context.Context, store *stores, name string) (*storage.User,
 }
 
 // revokeSession ends the session with that full id.
-func revokeSession(ctx context.Context, env environment, store *stores, id string, now time.Time) error {
-	s, err := store.DeleteSession(ctx, id)
-	if err != nil {
+func revokeSession(ctx context.Context, env environment, cfg Config, store *stores, id string) error {
+	why := signout.Reason{Actor: actorOperator, Detail: "revoked with gatehouse sessions revoke"}
+	res, err := sessionEnder(cfg, store).End(ctx, []string{id}, why)
+	if errors.Is(err, signout.ErrNotEnded) {
 		return fmt.Errorf("end session: %w", err)
 	}
-	if s == nil {
+	if len(res.Sessions) == 0 {
 		if strings.HasSuffix(id, "…") || strings.HasSuffix(id, "...") || len(id) <= shortSessionID {
 			return fmt.Errorf("no session %q: give the full id, as gatehouse sessions list --full prints it", id)
 		}
 		return fmt.Errorf("no session %q (see gatehouse sessions list --full)", id)
 	}
+	s := res.Sessions[0]
 	who := s.UserID
 	if u, err := store.UserByID(ctx, s.UserID); err == nil {
 		who = u.Username
@@ -134,63 +148,36 @@ func revokeSession(ctx context.Context, env environment, store *stores, id strin
 		apps = "apps: " + strings.Join(s.Clients, ", ")
 	}
 	fmt.Fprintf(env.stdout, "ended session %s of %s (%s)\n", s.ID, who, apps)
-	auditErr := auditSessionsEnded(ctx, store, []storage.Session{*s}, "revoked with gatehouse sessions revoke", now)
-	return errors.Join(queueLogoutNotices(ctx, env, store, []storage.Session{*s}, now), auditErr)
+	reportEnded(env, res, why, err)
+	return err
 }
 
-// auditSessionsEnded records in the audit trail the sessions the operator
-// ended, and why.
-func auditSessionsEnded(ctx context.Context, store *stores, ended []storage.Session, why string, now time.Time) error {
-	events := make([]storage.AuditEvent, len(ended))
-	for i, s := range ended {
-		events[i] = storage.AuditEvent{Time: now, Kind: auditSessionEnded, UserID: s.UserID, SessionID: s.ID,
-			Actor: actorOperator, Detail: why}
-	}
-	if err := appendAudit(ctx, store, events...); err != nil {
-		return fmt.Errorf("the sessions are ended, but %w", err)
-	}
-	return nil
-}
-
-// queueLogoutNotices queues the back-channel logout notices of sessions
-// just deleted, for the running server to deliver, and says how many.
-func queueLogoutNotices(ctx context.Context, env environment, store *stores, ended []storage.Session, now time.Time) error {
-	n, err := storage.QueueLogoutNotices(ctx, store, store.Client, ended, now, nil)
-	if err != nil {
-		return fmt.Errorf("the sessions are ended, but their apps will not be told: %w", err)
-	}
-	fmt.Fprintf(env.stdout, "queued %s for the running server to deliver\n", plural(n, "back-channel logout notice", "back-channel logout notices"))
-	return nil
-}
-
-// endUserSessions ends every session of u and revokes every refresh token
-// family of u, so that a changed password or a disabled account leaves no
-// way in: the apps signed in through the sessions get back-channel logout
-// notices, the access tokens of the families stop working at userinfo
-// and introspection, and the audit trail records the ended sessions with
-// why.
-func endUserSessions(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User, now time.Time, why string) error {
-	ended, err := store.DeleteUserSessions(ctx, u.ID)
-	if err != nil {
+// endUserSessions ends every session of u, for why: the apps signed in
+// through them get back-channel logout notices and the audit trail records
+// the ended sessions with why. With why.RevokeTokens (a changed password,
+// a disabled account) every refresh token family of u is revoked too, so
+// no way in is left: the access tokens of the families stop working at
+// userinfo and introspection.
+func endUserSessions(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User, why signout.Reason) error {
+	res, err := sessionEnder(cfg, store).EndUser(ctx, u.ID, why)
+	if errors.Is(err, signout.ErrNotEnded) {
 		return fmt.Errorf("end the sessions of %s: %w", u.Username, err)
 	}
-	fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(ended), "session", "sessions"), u.Username)
-	// Queue the notices before revoking: a failure to revoke must not
-	// leave the apps of the ended sessions uninformed.
-	noticeErr := errors.Join(queueLogoutNotices(ctx, env, store, ended, now), auditSessionsEnded(ctx, store, ended, why, now))
-	families, err := store.RevokeUserFamilies(ctx, u.ID, "", now, familyKeepUntil(cfg, now))
-	if err != nil {
-		return errors.Join(noticeErr, fmt.Errorf("revoke the refresh tokens of %s: %w", u.Username, err))
-	}
-	fmt.Fprintf(env.stdout, "revoked %s\n", plural(families, "refresh token family", "refresh token families"))
-	return noticeErr
+	fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(res.Sessions), "session", "sessions"), u.Username)
+	reportEnded(env, res, why, err)
+	return err
 }
 
-// familyKeepUntil is how long a revoked token family is remembered: as long
-// as an access token it issued may be used, plus 5 minutes for clock skew,
-// as the provider's own revocations do (provider.revokeFamily).
-func familyKeepUntil(cfg Config, now time.Time) time.Time {
-	return now.Add(cfg.AccessTokenTTL + 5*time.Minute)
+// reportEnded says what followed the ending of sessions: the notices
+// queued and the families revoked, each unless its step failed (err,
+// returned by the caller, says so).
+func reportEnded(env environment, res signout.Result, why signout.Reason, err error) {
+	if !errors.Is(err, signout.ErrNotNotified) {
+		fmt.Fprintf(env.stdout, "queued %s for the running server to deliver\n", plural(res.Notices, "back-channel logout notice", "back-channel logout notices"))
+	}
+	if why.RevokeTokens && !errors.Is(err, signout.ErrNotRevoked) {
+		fmt.Fprintf(env.stdout, "revoked %s\n", plural(res.Families, "refresh token family", "refresh token families"))
+	}
 }
 
 // listSessions prints the live sessions of user, or of every user when

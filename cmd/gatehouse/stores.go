@@ -68,8 +68,8 @@ type sqlStore interface {
 	storage.LogoutNotices
 	storage.LoginThrottle
 	storage.AuditLog
+	storage.Pruner
 	Ping(ctx context.Context) error
-	Prune(ctx context.Context, now time.Time, batch int) (int, error)
 }
 
 // Ping reports whether every backend answers: readiness.

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -186,7 +187,7 @@ func users(ctx context.Context, env environment, args []string) error {
 		}
 		// After the update, so that no session or token made with the old
 		// password, or before the account was disabled, survives.
-		if err := endUserSessions(ctx, env, cfg, store, u, now, why); err != nil {
+		if err := endUserSessions(ctx, env, cfg, store, u, signout.Reason{Actor: actorOperator, Detail: why, RevokeTokens: true}); err != nil {
 			return errors.Join(fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username), auditErr)
 		}
 		return auditErr

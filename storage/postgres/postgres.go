@@ -237,7 +237,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // dropped after storage.LogoutNoticeTTL) for each of its Clients that still
 // exists, is enabled and registered a backchannel_logout_uri: a session
 // that times out is reported at the next Prune, just as one a person ends
-// is reported by storage.QueueLogoutNotices. The notices are made from the
+// is reported by signout.QueueNotices. The notices are made from the
 // rows the delete returns, so of concurrent Prunes (or a Prune and a
 // DeleteSession) only the one that deletes a session reports it. Notices
 // are not counted in the result.

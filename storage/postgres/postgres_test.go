@@ -23,7 +23,10 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
-var _ storagetest.Store = (*Store)(nil)
+var (
+	_ storagetest.Store = (*Store)(nil)
+	_ storage.Pruner    = (*Store)(nil)
+)
 
 func TestContract(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storagetest.Store {
@@ -728,8 +731,4 @@ func TestConcurrentPruneQueuesOnce(t *testing.T) {
 	if notices != sessions || distinct != sessions {
 		t.Errorf("logout notices: got %d for %d sessions, want %d for %d", notices, distinct, sessions, sessions)
 	}
-}
-
-func TestPruneClearsRefreshReplays(t *testing.T) {
-	storagetest.PruneClearsRefreshReplays(t, openTest(t, Options{}))
 }

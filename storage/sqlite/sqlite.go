@@ -274,7 +274,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Clients that still exists, is enabled and registered a
 // backchannel_logout_uri: a session that times out is reported at the next
 // Prune, just as one a person ends is reported by
-// storage.QueueLogoutNotices. Transactions take the write lock when they
+// signout.QueueNotices. Transactions take the write lock when they
 // begin, so of concurrent Prunes (or a Prune and a DeleteSession) only the
 // one that deletes a session reports it. Notices are not counted in the
 // result.

@@ -15,7 +15,10 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
-var _ storagetest.Store = (*Store)(nil)
+var (
+	_ storagetest.Store = (*Store)(nil)
+	_ storage.Pruner    = (*Store)(nil)
+)
 
 func TestContract(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storagetest.Store {
@@ -476,8 +479,4 @@ func TestPruneQueuesLogoutNotices(t *testing.T) {
 	if left != "live" {
 		t.Errorf("sessions after Prune: got %q, want %q", left, "live")
 	}
-}
-
-func TestPruneClearsRefreshReplays(t *testing.T) {
-	storagetest.PruneClearsRefreshReplays(t, openTemp(t))
 }

@@ -108,6 +108,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LogoutNotices", logoutNoticeTests},
 		{"LoginThrottle", throttleTests},
 		{"Audit", auditTests},
+		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
