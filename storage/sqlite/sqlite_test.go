@@ -481,3 +481,37 @@ func TestPruneQueuesLogoutNotices(t *testing.T) {
 func TestPruneClearsRefreshReplays(t *testing.T) {
 	storagetest.PruneClearsRefreshReplays(t, openTemp(t))
 }
+
+// TestAppendAuditKeepsBytes: strings reach the table byte for byte, even
+// those that are not UTF-8 or hold NUL (Postgres refuses them; SQLite has
+// always stored them as given, and the batch's encoding must not change
+// that).
+func TestAppendAuditKeepsBytes(t *testing.T) {
+	s := openTemp(t)
+	odd := []string{"a\xffb", "nul\x00inside", "\xc3", "\x00"}
+	var events []storage.AuditEvent
+	for i, v := range odd {
+		events = append(events, storage.AuditEvent{Time: t0.Add(time.Duration(i) * time.Second), Kind: fmt.Sprint(i),
+			UserID: v, ClientID: v, SessionID: v, Family: v, IP: v, Actor: v, Detail: v})
+	}
+	if err := s.AppendAudit(t.Context(), events); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	got, err := s.AuditEvents(t.Context(), storage.AuditQuery{})
+	if err != nil {
+		t.Fatalf("AuditEvents: %v", err)
+	}
+	if len(got) != len(odd) {
+		t.Fatalf("AuditEvents: got %d events, want %d", len(got), len(odd))
+	}
+	for _, g := range got {
+		var i int
+		fmt.Sscan(g.Kind, &i)
+		want := odd[i]
+		for _, f := range []string{g.UserID, g.ClientID, g.SessionID, g.Family, g.IP, g.Actor, g.Detail} {
+			if f != want {
+				t.Errorf("event %s: got field %q, want %q", g.Kind, f, want)
+			}
+		}
+	}
+}
