@@ -515,3 +515,48 @@ func TestAppendAuditKeepsBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionsCacheStatements: a statement first met inside a
+// transaction is prepared on the pool once the transaction has ended, so
+// later transactions reuse it instead of compiling it again.
+func TestTransactionsCacheStatements(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	grant := func(i int) *storage.RefreshGrant {
+		return &storage.RefreshGrant{TokenHash: fmt.Sprintf("h%d", i), FamilyID: "f1", ClientID: "web", UserID: "u1",
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	if err := s.CreateRefreshGrant(ctx, grant(0)); err != nil {
+		t.Fatalf("CreateRefreshGrant: %v", err)
+	}
+	cachedRotation := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for q := range s.stmts {
+			if strings.HasPrefix(q, "UPDATE refresh_grants SET used_at") {
+				return true
+			}
+		}
+		return false
+	}
+	if cachedRotation() {
+		t.Fatal("the rotation's UPDATE is cached before any rotation ran")
+	}
+	if err := s.RotateRefreshGrant(ctx, "h0", grant(1), t0); err != nil {
+		t.Fatalf("RotateRefreshGrant: %v", err)
+	}
+	if !cachedRotation() {
+		t.Error("after a rotation: its UPDATE is not cached, want it prepared once for every later rotation")
+	}
+	s.mu.Lock()
+	n := len(s.stmts)
+	s.mu.Unlock()
+	if err := s.RotateRefreshGrant(ctx, "h1", grant(2), t0); err != nil {
+		t.Fatalf("RotateRefreshGrant: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.stmts) != n {
+		t.Errorf("after a second rotation: %d cached statements, want still %d", len(s.stmts), n)
+	}
+}
