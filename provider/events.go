@@ -52,6 +52,23 @@ type Event struct {
 	IP string
 }
 
+// LogLevel is the level of e's log line: Warn for what an operator should
+// look into (a reused refresh token or code, a back-channel logout that did
+// not reach its app); Debug for a token issued or refreshed, which happens
+// on nearly every token request, so that at the default level (Info) the
+// token endpoint writes no line per request (the audit trail still records
+// the event); Info for the rest.
+func (e Event) LogLevel() slog.Level {
+	switch {
+	case e.Kind == EventRefreshReuseDetected || e.Kind == EventCodeReuseDetected ||
+		(e.Kind == EventBackchannelLogout && e.Outcome != LogoutDelivered):
+		return slog.LevelWarn
+	case e.Kind == EventTokenIssued || e.Kind == EventTokenRefreshed:
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 // emit hands an event to Config.Events, or logs it when that is nil.
 func (p *Provider) emit(ctx context.Context, e Event) {
 	e.Time = p.cfg.Now()
@@ -59,10 +76,9 @@ func (p *Provider) emit(ctx context.Context, e Event) {
 		p.cfg.Events(ctx, e)
 		return
 	}
-	level := slog.LevelInfo
-	if e.Kind == EventRefreshReuseDetected || e.Kind == EventCodeReuseDetected ||
-		(e.Kind == EventBackchannelLogout && e.Outcome != LogoutDelivered) {
-		level = slog.LevelWarn
+	level := e.LogLevel()
+	if !p.log.Enabled(ctx, level) {
+		return
 	}
 	attrs := []any{"client", e.ClientID, "user", e.UserID,
 		"family", e.Family, "grant_type", e.GrantType, "reason", e.Reason, "ip", e.IP}

@@ -53,15 +53,17 @@ const (
 	maxAuditDetail    = 1024                   // bytes of Detail kept
 )
 
-// auditSink writes audit events to the log at once and to the store in the
-// background: Record never blocks a request. It also counts them in its
-// metrics (countEvent), when it has any. Events queue in a bounded buffer
-// that Run drains in batches. A batch the store refuses is kept and
-// written again, with backoff, until the store takes it; meanwhile events
-// wait in the buffer. Only when the buffer is full is an event dropped
-// from the store (it is still logged): counted, in the metrics by kind,
-// and reported in one warning per auditDropLogEvery that says how many of
-// each kind were lost. Create it with newAuditSink.
+// auditSink writes audit events to the log at once, each at its level
+// (provider.Event.LogLevel: a token issued or refreshed only at Debug),
+// and to the store in the background: Record never blocks a request. It
+// also counts them in its metrics (countEvent), when it has any. Events
+// queue in a bounded buffer that Run drains in batches. A batch the store
+// refuses is kept and written again, with backoff, until the store takes
+// it; meanwhile events wait in the buffer. Only when the buffer is full is
+// an event dropped from the store (it is then logged at Info at least,
+// whatever its level): counted, in the metrics by kind, and reported in
+// one warning per auditDropLogEvery that says how many of each kind were
+// lost. Create it with newAuditSink.
 type auditSink struct {
 	store  storage.AuditLog
 	log    *slog.Logger
@@ -112,14 +114,10 @@ func startAuditSink(ctx context.Context, store storage.AuditLog, log *slog.Logge
 
 // ProviderEvent records one of the provider's events (its Config.Events),
 // the login UI's included.
+// It is logged at e.LogLevel(): a token issued or refreshed only at Debug.
 func (a *auditSink) ProviderEvent(ctx context.Context, e provider.Event) {
-	level := slog.LevelInfo
-	if e.Kind == provider.EventRefreshReuseDetected || e.Kind == provider.EventCodeReuseDetected ||
-		(e.Kind == provider.EventBackchannelLogout && e.Outcome != provider.LogoutDelivered) {
-		level = slog.LevelWarn
-	}
 	countEvent(a.metrics, e)
-	a.record(ctx, auditEventOf(e), level)
+	a.record(ctx, auditEventOf(e), e.LogLevel())
 }
 
 // Record logs ev at Info and queues it for the store, without blocking. A
@@ -163,10 +161,13 @@ func (a *auditSink) record(ctx context.Context, ev storage.AuditEvent, level slo
 		ev.Time = a.now()
 	}
 	ev = cleanAuditEvent(ev)
-	logAuditEvent(ctx, a.log, level, ev)
 	select {
 	case a.events <- ev:
+		logAuditEvent(ctx, a.log, level, ev)
 	default:
+		// The store will never have it: the log keeps it, at Info at
+		// least, even when its level is below.
+		logAuditEvent(ctx, a.log, max(level, slog.LevelInfo), ev)
 		a.drop(ctx, ev.Kind)
 	}
 }
@@ -209,7 +210,7 @@ func (a *auditSink) reportDrops(ctx context.Context, final bool) {
 	clear(a.lost)
 	a.lastWarn = now
 	a.mu.Unlock()
-	a.log.WarnContext(ctx, "audit trail: events dropped, never to be stored: the store did not keep up (they are in this log)",
+	a.log.WarnContext(ctx, "audit trail: events dropped, never to be stored: the store did not keep up (they are in this log, at info at least)",
 		"dropped", n, "kinds", strings.Join(parts, " "), "dropped_total", a.dropped.Load())
 }
 
@@ -273,7 +274,7 @@ func (a *auditSink) writeRetrying(ctx, wctx context.Context, batch []storage.Aud
 			return true
 		}
 		a.metrics.AuditWriteFailed()
-		a.log.ErrorContext(ctx, "audit trail: events not stored yet; retrying (they are in this log)",
+		a.log.ErrorContext(ctx, "audit trail: events not stored yet; retrying (they wait in memory)",
 			"events", len(batch), "attempt", attempt, "retry_in", wait.String(), "err", err)
 		timer := time.NewTimer(wait)
 	waiting:
@@ -413,6 +414,9 @@ func cleanAuditEvent(ev storage.AuditEvent) storage.AuditEvent {
 // logAuditEvent writes the log line of an audit event: "audit: KIND" and
 // its fields that are set.
 func logAuditEvent(ctx context.Context, log *slog.Logger, level slog.Level, ev storage.AuditEvent) {
+	if !log.Enabled(ctx, level) {
+		return // nothing built for a line that is not written
+	}
 	attrs := []any{"actor", ev.Actor}
 	for _, f := range []struct{ key, value string }{
 		{"user", ev.UserID}, {"client", ev.ClientID}, {"sid_prefix", ev.SessionID},

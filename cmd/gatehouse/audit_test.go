@@ -610,3 +610,43 @@ func TestAuditCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditSinkTokenEventsAtDebug: a token issued or refreshed is logged
+// at Debug, so not at the default level, unless the store will never get
+// it: a dropped event is logged at Info at least.
+func TestAuditSinkTokenEventsAtDebug(t *testing.T) {
+	issued := provider.Event{Kind: provider.EventTokenIssued, ClientID: "web", GrantType: "client_credentials"}
+	refreshed := provider.Event{Kind: provider.EventTokenRefreshed, ClientID: "web", Family: "fam-1"}
+	for _, tt := range []struct {
+		name   string
+		level  slog.Level
+		buffer int // 0: every event is dropped
+		want   []string
+	}{
+		{"queued, at info", slog.LevelInfo, 8, nil},
+		{"queued, at debug", slog.LevelDebug, 8, []string{
+			`level=DEBUG msg="audit: token_issued" actor=client client=web detail="grant_type=client_credentials"`,
+			`level=DEBUG msg="audit: token_refreshed" actor=client client=web family=fam-1`}},
+		{"dropped, at info", slog.LevelInfo, 0, []string{
+			`level=INFO msg="audit: token_issued" actor=client client=web detail="grant_type=client_credentials"`,
+			`level=INFO msg="audit: token_refreshed" actor=client client=web family=fam-1`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs auditLogBuffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: tt.level}))
+			sink := newAuditSink(openAuditStore(t), log, time.Now, tt.buffer)
+			sink.ProviderEvent(t.Context(), issued)
+			sink.ProviderEvent(t.Context(), refreshed)
+			var got []string
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				if strings.Contains(line, `msg="audit: `) {
+					_, rest, _ := strings.Cut(line, " ") // drop time=…
+					got = append(got, rest)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("audit lines: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -243,7 +243,7 @@ func storedClientSecretKey(ctx context.Context, cfg Config, store *stores, env e
 	if err != nil {
 		return nil, fmt.Errorf("server secret %s: %w", clientSecretKeyName, err)
 	}
-	km, err := newKeyManager(cfg, store, newLogger(env.stderr))
+	km, err := newKeyManager(cfg, store, newLogger(env.stderr, cfg.slogLevel()))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -120,6 +121,28 @@ type Config struct {
 	// error naming the step and the store.
 	StartTimeout   time.Duration `yaml:"start_timeout"`
 	MigrateTimeout time.Duration `yaml:"migrate_timeout"`
+	// LogLevel is the least severe level logged: debug, info, warn or
+	// error, in any case; empty (the default) means info. At info a token issued or
+	// refreshed writes no line (its audit event is logged at debug and
+	// stored in the audit trail); sign-ins and other audit events do.
+	LogLevel string `yaml:"log_level"`
+}
+
+// logLevels are the values of Config.LogLevel, least severe first.
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// slogLevel is c.LogLevel as a slog level: info when empty or unknown
+// (Validate refuses an unknown one).
+func (c Config) slogLevel() slog.Level {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // defaultConfig is the configuration of a bare `gatehouse serve`: a local
@@ -228,6 +251,7 @@ func configFields() []configField {
 		{"auto_migrate", "GATEHOUSE_AUTO_MIGRATE", boolean(func(c *Config) *bool { return &c.AutoMigrate })},
 		{"start_timeout", "GATEHOUSE_START_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.StartTimeout })},
 		{"migrate_timeout", "GATEHOUSE_MIGRATE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.MigrateTimeout })},
+		{"log_level", "GATEHOUSE_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel })},
 	}
 }
 
@@ -505,6 +529,9 @@ func (c Config) Validate() error {
 	}
 	if c.MigrateTimeout < 10*time.Millisecond || c.MigrateTimeout > 24*time.Hour {
 		bad("migrate_timeout", fmt.Sprintf("must be between 10ms and 24h (got %s)", c.MigrateTimeout))
+	}
+	if c.LogLevel != "" && !slices.Contains(logLevels, strings.ToLower(c.LogLevel)) {
+		bad("log_level", fmt.Sprintf("must be one of %s (got %q)", strings.Join(logLevels, ", "), c.LogLevel))
 	}
 
 	if len(probs) == 0 {

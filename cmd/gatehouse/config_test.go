@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_AUTO_MIGRATE":                      "false",
 		"GATEHOUSE_START_TIMEOUT":                     "45s",
 		"GATEHOUSE_MIGRATE_TIMEOUT":                   "1h",
+		"GATEHOUSE_LOG_LEVEL":                         "debug",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
@@ -166,7 +168,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour}
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug"}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -594,5 +596,49 @@ func TestLoadConfigTrustedProxies(t *testing.T) {
 	cfg, err := loadConfig("", false, configTestEnv(nil), configTestFiles(nil))
 	if got, perr := cfg.trustedProxies(); err != nil || perr != nil || len(got) != 0 {
 		t.Errorf("default: got %v, %v, %v; want no trusted proxy", got, err, perr)
+	}
+}
+
+func TestLoadConfigLogLevel(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		file  string
+		env   string
+		want  slog.Level
+		error string // a substring of the error; "" for none
+	}{
+		{name: "default", want: slog.LevelInfo},
+		{name: "debug from the file", file: "log_level: debug\n", want: slog.LevelDebug},
+		{name: "info from the file", file: "log_level: info\n", want: slog.LevelInfo},
+		{name: "warn from the environment", env: "warn", want: slog.LevelWarn},
+		{name: "error from the environment", env: "error", want: slog.LevelError},
+		{name: "any case", env: "DEBUG", want: slog.LevelDebug},
+		{name: "the environment over the file", file: "log_level: error\n", env: "debug", want: slog.LevelDebug},
+		{name: "unknown in the file", file: "issuer: https://a.example\nlog_level: verbose\n",
+			error: `gatehouse.yaml:2: log_level: must be one of debug, info, warn, error (got "verbose")`},
+		{name: "slog's warning spelling", env: "warning",
+			error: `GATEHOUSE_LOG_LEVEL: log_level: must be one of debug, info, warn, error (got "warning")`},
+		{name: "a number", env: "-4", error: `log_level: must be one of debug, info, warn, error (got "-4")`},
+		{name: "a list", file: "log_level: [debug]\n", error: "gatehouse.yaml:1: log_level: must be a single value"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{}
+			if tt.file != "" {
+				files["gatehouse.yaml"] = tt.file
+			}
+			cfg, err := loadConfig("", false, configTestEnv(map[string]string{"GATEHOUSE_LOG_LEVEL": tt.env}), configTestFiles(files))
+			if tt.error != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.error) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if got := cfg.slogLevel(); got != tt.want {
+				t.Errorf("got level %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

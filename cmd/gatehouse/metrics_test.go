@@ -37,6 +37,13 @@ const metricsClients = `clients:
 // its main and admin listeners' addresses ("" without one).
 func metricsServe(t *testing.T, env map[string]string) (addr, adminAddr string) {
 	t.Helper()
+	_, addr, adminAddr = serviceServe(t, env)
+	return addr, adminAddr
+}
+
+// serviceServe is metricsServe that returns serve's log too.
+func serviceServe(t *testing.T, env map[string]string) (logs *syncBuffer, addr, adminAddr string) {
+	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "clients.yaml")
 	if err := os.WriteFile(file, []byte(metricsClients), 0o600); err != nil {
@@ -48,11 +55,11 @@ func metricsServe(t *testing.T, env map[string]string) (addr, adminAddr string) 
 		env["GATEHOUSE_DATABASE_URL"] = filepath.Join(dir, "g.db")
 	}
 	checkRedisPrefix(t, env)
-	logs, addr, _ := startServe(t, env)
+	logs, addr, _ = startServe(t, env)
 	if m := regexp.MustCompile(`"msg":"listening","listener":"admin","addr":"([^"]+)"`).FindStringSubmatch(logs.String()); m != nil {
 		adminAddr = m[1]
 	}
-	return addr, adminAddr
+	return logs, addr, adminAddr
 }
 
 // get returns the status and body of GET http://addr+path.
@@ -255,5 +262,35 @@ gatehouse_consents_total{action="revoked"} 0
 		"gatehouse_tokens_issued_total", "gatehouse_sign_ins_total", "gatehouse_refresh_reuse_detected_total",
 		"gatehouse_backchannel_logout_deliveries_total", "gatehouse_key_rotations_total", "gatehouse_consents_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestServeLogLevel: at the default level (info) a token issued writes no
+// log line, though its event is still counted (and stored); at debug it
+// writes its audit line. (Above info the test could not find the
+// listener's address, which serve logs at info.)
+func TestServeLogLevel(t *testing.T) {
+	for _, tt := range []struct {
+		level     string
+		tokenLine bool // "audit: token_issued" logged
+	}{
+		{"", false},
+		{"info", false},
+		{"debug", true},
+	} {
+		t.Run("log_level="+tt.level, func(t *testing.T) {
+			logs, addr, _ := serviceServe(t, map[string]string{"GATEHOUSE_LOG_LEVEL": tt.level})
+			before := logs.String()
+			serviceToken(t, addr)
+			_, body := get(t, addr, "/metrics")
+			wantLines(t, "GET /metrics after a token", body, tokenIssuedLine)
+			added := strings.TrimPrefix(logs.String(), before)
+			if got := strings.Contains(added, `"msg":"audit: token_issued"`); got != tt.tokenLine {
+				t.Errorf("log after a token holds an audit: token_issued line: got %v, want %v; the log added:\n%s", got, tt.tokenLine, added)
+			}
+			if !tt.tokenLine && added != "" {
+				t.Errorf("log after a token: got\n%s\nwant nothing", added)
+			}
+		})
 	}
 }

@@ -23,13 +23,15 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// newLogger logs text to a terminal and JSON otherwise; lines logged with
-// a request's context carry its request_id (and trace_id, span_id).
-func newLogger(w io.Writer) *slog.Logger {
+// newLogger logs lines at level and above (Config.slogLevel), as text to a
+// terminal and JSON otherwise; lines logged with a request's context carry
+// its request_id (and trace_id, span_id).
+func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		return slog.New(logging.NewHandler(slog.NewTextHandler(w, nil)))
+		return slog.New(logging.NewHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(logging.NewHandler(slog.NewJSONHandler(w, nil)))
+	return slog.New(logging.NewHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // keyEncryptionKey returns the configured key-encryption key or, on the
@@ -102,7 +104,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(env.stderr)
+	log := newLogger(env.stderr, cfg.slogLevel())
 	// op logs through slog's default logger; give it ours.
 	slog.SetDefault(log)
 	started := time.Now()

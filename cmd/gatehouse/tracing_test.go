@@ -219,6 +219,7 @@ func TestServeExportsTraces(t *testing.T) {
 		"GATEHOUSE_DATABASE_URL": filepath.Join(dir, "g.db"),
 		"GATEHOUSE_CLIENTS_FILE": clients,
 		"GATEHOUSE_LISTEN":       "127.0.0.1:0",
+		"GATEHOUSE_LOG_LEVEL":    "debug", // the token_issued line checked below is a debug line
 	}
 	setOTELEnv(t, env, map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL,

@@ -15,10 +15,21 @@ import (
 
 const auditColumns = `id, time, kind, user_id, client_id, session_id, family, ip, actor, detail`
 
-// AppendAudit stores the events in one transaction and one round trip, in
-// the order given; the sequence assigns their IDs. An empty list is a
-// no-op; an event without Kind or Time, or with a string Postgres cannot
-// hold, fails the call and nothing is stored.
+// appendAuditEvents inserts a batch of events in one statement: one array
+// per column, unnested in step, in array order (WITH ORDINALITY), so that
+// the sequence numbers the rows in the order of the batch.
+const appendAuditEvents = `INSERT INTO audit_events
+	(time, kind, user_id, client_id, session_id, family, ip, actor, detail)
+	SELECT time, kind, user_id, client_id, session_id, family, ip, actor, detail
+	FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::text[], $9::text[])
+		WITH ORDINALITY AS e(time, kind, user_id, client_id, session_id, family, ip, actor, detail, n)
+	ORDER BY n`
+
+// AppendAudit stores the events with one INSERT statement, in one round
+// trip, in the order given; the sequence assigns their IDs. An empty list
+// is a no-op; an event without Kind or Time, or with a string Postgres
+// cannot hold, fails the call and nothing is stored.
 func (s *Store) AppendAudit(ctx context.Context, events []storage.AuditEvent) error {
 	const op = "append audit events"
 	if len(events) == 0 {
@@ -27,16 +38,23 @@ func (s *Store) AppendAudit(ctx context.Context, events []storage.AuditEvent) er
 	if err := storage.CheckAuditEvents(events); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
+	times := make([]pgtype.Timestamptz, len(events))
+	cols := make([][]string, 8)
+	for i := range cols {
+		cols[i] = make([]string, len(events))
+	}
+	for i, e := range events {
+		times[i] = ts(e.Time)
+		for j, v := range []string{e.Kind, e.UserID, e.ClientID, e.SessionID, e.Family, e.IP, e.Actor, e.Detail} {
+			cols[j][i] = v
+		}
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	// A batch outside a transaction runs as one implicit transaction, its
-	// statements in order.
+	// Sent as a batch of one statement, as the append always was, so that
+	// the store-call metrics keep counting it as op "batch".
 	var b pgx.Batch
-	for _, e := range events {
-		b.Queue(`INSERT INTO audit_events (time, kind, user_id, client_id, session_id, family, ip, actor, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ts(e.Time), e.Kind, e.UserID, e.ClientID, e.SessionID, e.Family, e.IP, e.Actor, e.Detail)
-	}
+	b.Queue(appendAuditEvents, times, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7])
 	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return wrap(op, err)
 	}

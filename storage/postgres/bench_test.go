@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
 // reportOps adds throughput to a benchmark's output.
@@ -138,3 +139,5 @@ func BenchmarkSession(b *testing.B) {
 	}
 	reportOps(b)
 }
+
+func BenchmarkAppendAudit(b *testing.B) { storagetest.AppendAuditBatch(b, openTest(b, Options{})) }

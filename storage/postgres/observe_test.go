@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
@@ -73,5 +76,37 @@ func TestStatementKind(t *testing.T) {
 		if got := statementKind(sql); got != want {
 			t.Errorf("statementKind(%q): got %q, want %q", sql, got, want)
 		}
+	}
+}
+
+// TestStatementCache: the pool runs statements in pgx's default mode,
+// QueryExecModeCacheStatement, so a connection prepares each statement
+// the first time it runs it and reuses it after (docs/design.md, "How
+// each SQL backend reuses prepared statements").
+func TestStatementCache(t *testing.T) {
+	s := openTest(t, Options{MaxConns: 1})
+	ctx := t.Context()
+	if cc := s.pool.Config().ConnConfig; cc.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement || cc.StatementCacheCapacity <= 0 {
+		t.Errorf("query exec mode %v with a statement cache of %d; want %v with a cache", cc.DefaultQueryExecMode,
+			cc.StatementCacheCapacity, pgx.QueryExecModeCacheStatement)
+	}
+	for range 3 {
+		if _, err := s.Client(ctx, "nobody"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Client: got %v, want ErrNotFound", err)
+		}
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// Prepared by pgx, by name, on the server: once, though run three times.
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements
+		WHERE statement LIKE '%FROM clients%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("statements prepared on the connection that read a client: got %d, want 1", n)
 	}
 }

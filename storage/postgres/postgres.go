@@ -14,6 +14,15 @@
 // text[]. Postgres text cannot hold NUL bytes or invalid UTF-8, so strings
 // with either are refused with an error.
 //
+// Statements run in pgx's default mode, QueryExecModeCacheStatement: each
+// pooled connection prepares a statement (by name, on the server) the first
+// time it runs it and then reuses it, up to pgx's 512 statements per
+// connection; Gatehouse's statement texts are a small, bounded set, so the
+// cache never churns. Nothing here changes the mode. A DSN may
+// (default_query_exec_mode, statement_cache_capacity), for a connection
+// pooler that cannot keep prepared statements; each statement is then
+// planned again on every call.
+//
 // Every method bounds its work with Options.Timeout, so a server that stops
 // answering fails a call instead of hanging it. Driver errors are translated
 // at this edge: no rows is storage.ErrNotFound, a unique violation

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,9 +13,22 @@ import (
 
 const auditColumns = `id, time, kind, user_id, client_id, session_id, family, ip, actor, detail`
 
-// AppendAudit stores the events in one write transaction, in the order
-// given; the store assigns their IDs. An empty list is a no-op; an event
-// without Kind or Time fails the call before anything is stored.
+// appendAuditEvents inserts a batch of events in one statement: the batch
+// is one JSON array (auditBatchJSON) that json_each turns back into rows,
+// in array order, so that the ids follow the order of the batch. Strings
+// travel hex-encoded and are cast back to TEXT, so that every byte
+// arrives as given (JSON would replace invalid UTF-8 and cannot carry NUL).
+const appendAuditEvents = `INSERT INTO audit_events
+	(time, kind, user_id, client_id, session_id, family, ip, actor, detail)
+	SELECT value->>0, CAST(unhex(value->>1) AS TEXT), CAST(unhex(value->>2) AS TEXT),
+		CAST(unhex(value->>3) AS TEXT), CAST(unhex(value->>4) AS TEXT), CAST(unhex(value->>5) AS TEXT),
+		CAST(unhex(value->>6) AS TEXT), CAST(unhex(value->>7) AS TEXT), CAST(unhex(value->>8) AS TEXT)
+	FROM json_each(?) ORDER BY key`
+
+// AppendAudit stores the events with one INSERT statement (so all or none
+// of them), in the order given; the store assigns their IDs. An empty
+// list is a no-op; an event without Kind or Time fails the call before
+// anything is stored.
 func (s *Store) AppendAudit(ctx context.Context, events []storage.AuditEvent) error {
 	const op = "append audit events"
 	if len(events) == 0 {
@@ -23,35 +37,49 @@ func (s *Store) AppendAudit(ctx context.Context, events []storage.AuditEvent) er
 	if err := storage.CheckAuditEvents(events); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	args := make([][]any, len(events))
-	var e encoder
-	for i, ev := range events {
-		args[i] = []any{e.time(ev.Time), ev.Kind, ev.UserID, ev.ClientID, ev.SessionID, ev.Family, ev.IP,
-			ev.Actor, ev.Detail}
-	}
-	if e.err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, e.err)
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	batch, err := auditBatchJSON(events)
 	if err != nil {
-		return wrap(op, err)
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	defer tx.Rollback()
-	st, err := runner{s: s, tx: tx}.stmt(ctx, `INSERT INTO audit_events
-		(time, kind, user_id, client_id, session_id, family, ip, actor, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return wrap(op, err)
-	}
-	for i := range args {
-		if _, err := st.ExecContext(ctx, args[i]...); err != nil {
-			return wrap(op, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.exec(ctx, appendAuditEvents, batch); err != nil {
 		return wrap(op, err)
 	}
 	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// auditBatchJSON encodes events as the JSON array appendAuditEvents reads:
+// one array per event, its time in Unix nanoseconds and then its strings
+// in hex, in column order. Hex needs no escaping, so the array is written
+// directly.
+func auditBatchJSON(events []storage.AuditEvent) (string, error) {
+	size := 2
+	for _, ev := range events {
+		size += 24 + 8*3 + 2*(len(ev.Kind)+len(ev.UserID)+len(ev.ClientID)+len(ev.SessionID)+len(ev.Family)+
+			len(ev.IP)+len(ev.Actor)+len(ev.Detail))
+	}
+	var e encoder
+	b := make([]byte, 0, size)
+	b = append(b, '[')
+	for i, ev := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		n, _ := e.time(ev.Time).(int64) // never nil: CheckAuditEvents refused a zero Time
+		b = append(b, '[')
+		b = strconv.AppendInt(b, n, 10)
+		for _, f := range []string{ev.Kind, ev.UserID, ev.ClientID, ev.SessionID, ev.Family, ev.IP, ev.Actor, ev.Detail} {
+			b = append(b, ',', '"')
+			for i := range len(f) {
+				b = append(b, hexDigits[f[i]>>4], hexDigits[f[i]&0x0f])
+			}
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	return string(b), e.err
 }
 
 // AuditEvents returns the events matching q, newest first (by Time, then

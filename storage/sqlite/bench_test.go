@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
 func BenchmarkClient(b *testing.B) {
@@ -88,3 +89,5 @@ func BenchmarkRotateRefreshGrant(b *testing.B) {
 		i++
 	}
 }
+
+func BenchmarkAppendAudit(b *testing.B) { storagetest.AppendAuditBatch(b, openTemp(b)) }

@@ -105,12 +105,11 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 	if e.err != nil {
 		return storage.SyncReport{}, fmt.Errorf("sqlite: sync clients: %w", e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return storage.SyncReport{}, wrap("sync clients", err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	if first != nil {
 		if err := first(ctx, in); err != nil {
 			return storage.SyncReport{}, err
@@ -167,7 +166,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 			return storage.SyncReport{}, wrap("disable client "+id, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return storage.SyncReport{}, wrap("sync clients", err)
 	}
 	return plan.Report(), nil

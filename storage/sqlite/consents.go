@@ -39,12 +39,11 @@ func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
 	if e.err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	scopes := slices.Clone(c.Scopes)
 	old, err := scanConsent(in.queryRow(ctx, `SELECT `+consentColumns+` FROM consents
 		WHERE user_id = ? AND client_id = ?`, c.UserID, c.ClientID))
@@ -65,7 +64,7 @@ func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
 	if err != nil {
 		return wrap(op, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil

@@ -167,12 +167,11 @@ func (s *Store) CreateSecret(ctx context.Context, sec *storage.Secret) (*storage
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	_, err = in.exec(ctx, `INSERT INTO secrets (name, sealed, kek_id, created_at)
 		VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		sec.Name, blob(sec.Sealed), sec.KEKID, created)
@@ -183,7 +182,7 @@ func (s *Store) CreateSecret(ctx context.Context, sec *storage.Secret) (*storage
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return nil, wrap(op, err)
 	}
 	return stored, nil
@@ -264,12 +263,11 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 // is not, nothing is written and the error wraps storage.ErrConflict.
 func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret) error {
 	const op = "rewrap"
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	one := func(what, query string, args ...any) error {
 		res, err := in.exec(ctx, query, args...)
 		if err != nil {
@@ -296,7 +294,7 @@ func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.Sig
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil

@@ -44,19 +44,18 @@ func (s *Store) EnqueueLogoutNotices(ctx context.Context, notices []storage.Logo
 	if e.err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	for i := range args {
 		if _, err := in.exec(ctx, `INSERT INTO logout_notices (`+logoutNoticeColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args[i]...); err != nil {
 			return wrap(op+" "+notices[i].ID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil
@@ -78,12 +77,11 @@ func (s *Store) ClaimLogoutNotices(ctx context.Context, now time.Time, lease tim
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	rows, err := in.query(ctx, `SELECT `+logoutNoticeColumns+` FROM logout_notices
 		WHERE (next_attempt IS NULL OR next_attempt <= ?1) AND deadline > ?1
 		ORDER BY next_attempt, id LIMIT ?2`, at, n)
@@ -109,7 +107,7 @@ func (s *Store) ClaimLogoutNotices(ctx context.Context, now time.Time, lease tim
 		}
 		list[i].NextAttempt = now.Add(lease).UTC()
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return nil, wrap(op, err)
 	}
 	return list, nil

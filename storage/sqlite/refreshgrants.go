@@ -125,12 +125,11 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	res, err := in.exec(ctx, `UPDATE refresh_grants SET used_at = ?, replay = ?, replay_until = ?
 		WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, n, nullBlob(replay), u, oldHash, n)
 	if err != nil {
@@ -142,7 +141,7 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	if _, err := in.exec(ctx, insertRefreshGrant, args...); err != nil {
 		return wrap(op+": insert next", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil
@@ -159,15 +158,15 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now, keepUnti
 	if e.err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer tx.Rollback()
-	if err := revokeFamily(ctx, runner{s: s, tx: tx}, familyID, n, keep); err != nil {
+	defer in.end(ctx)
+	if err := revokeFamily(ctx, in, familyID, n, keep); err != nil {
 		return wrap(op, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil
@@ -199,12 +198,11 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID, clientID string,
 	if e.err != nil {
 		return 0, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return 0, wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	rows, err := in.query(ctx, `SELECT DISTINCT family_id FROM refresh_grants
 		WHERE user_id = ?1 AND (?2 = '' OR client_id = ?2)
 		AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3
@@ -230,7 +228,7 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID, clientID string,
 			return 0, wrap(op+" "+f, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return 0, wrap(op, err)
 	}
 	return len(families), nil

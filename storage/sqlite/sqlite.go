@@ -189,10 +189,39 @@ func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 // runner runs statements through the store's statement cache, on the pool
-// or, when tx is set, inside that transaction.
+// or, when tx is set, inside that transaction. Start a transaction's runner
+// with begin.
 type runner struct {
 	s  *Store
 	tx *sql.Tx
+	// missed collects, in a transaction, the queries not in the cache yet,
+	// which the transaction prepared on its own connection; end prepares
+	// them on the pool.
+	missed *[]string
+}
+
+// begin starts a write transaction (BEGIN IMMEDIATE, see connParams) and
+// returns its runner. Defer end right after: it rolls back what was not
+// committed (in.tx.Commit), then caches the transaction's statements.
+func (s *Store) begin(ctx context.Context) (runner, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return runner{}, err
+	}
+	return runner{s: s, tx: tx, missed: new([]string)}, nil
+}
+
+// end ends a transaction from begin: it rolls it back unless it was
+// committed, and prepares on the pool the queries it had to prepare on
+// its own connection, so that the next transaction finds them in the
+// cache. That happens after the transaction, which then no longer holds
+// a connection or the write lock; a failure only means the next
+// transaction prepares the query again, so it is not reported.
+func (r runner) end(ctx context.Context) {
+	r.tx.Rollback()
+	for _, q := range *r.missed {
+		r.s.prepared(ctx, q)
+	}
 }
 
 func (r runner) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -201,12 +230,18 @@ func (r runner) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	// Inside a transaction only its own connection may be used: preparing
 	// on the pool could wait for a connection whose owner waits for this
-	// transaction's write lock.
+	// transaction's write lock. A cached statement is bound to the
+	// transaction (tx.StmtContext reuses it as already prepared on the
+	// transaction's connection, or prepares it there once and keeps it
+	// with the statement).
 	r.s.mu.Lock()
 	st, ok := r.s.stmts[query]
 	r.s.mu.Unlock()
 	if ok {
 		return r.tx.StmtContext(ctx, st), nil
+	}
+	if r.missed != nil {
+		*r.missed = append(*r.missed, query)
 	}
 	return r.tx.PrepareContext(ctx, query)
 }
@@ -336,12 +371,11 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 // deleted. The batch is fixed by rowid first, so the notices and the
 // delete cover the same sessions.
 func (s *Store) pruneSessions(ctx context.Context, now, deadline any, limit int) (int, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	rows, err := in.query(ctx, `SELECT rowid FROM sessions WHERE expires_at IS NULL OR expires_at <= ? LIMIT ?`,
 		now, limit)
 	if err != nil {
@@ -388,7 +422,7 @@ func (s *Store) pruneSessions(ctx context.Context, now, deadline any, limit int)
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return 0, err
 	}
 	return int(deleted), nil

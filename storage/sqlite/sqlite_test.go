@@ -480,3 +480,82 @@ func TestPruneQueuesLogoutNotices(t *testing.T) {
 		t.Errorf("sessions after Prune: got %q, want %q", left, "live")
 	}
 }
+
+// TestAppendAuditKeepsBytes: strings reach the table byte for byte, even
+// those that are not UTF-8 or hold NUL (Postgres refuses them; SQLite has
+// always stored them as given, and the batch's encoding must not change
+// that).
+func TestAppendAuditKeepsBytes(t *testing.T) {
+	s := openTemp(t)
+	odd := []string{"a\xffb", "nul\x00inside", "\xc3", "\x00"}
+	var events []storage.AuditEvent
+	for i, v := range odd {
+		events = append(events, storage.AuditEvent{Time: t0.Add(time.Duration(i) * time.Second), Kind: fmt.Sprint(i),
+			UserID: v, ClientID: v, SessionID: v, Family: v, IP: v, Actor: v, Detail: v})
+	}
+	if err := s.AppendAudit(t.Context(), events); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	got, err := s.AuditEvents(t.Context(), storage.AuditQuery{})
+	if err != nil {
+		t.Fatalf("AuditEvents: %v", err)
+	}
+	if len(got) != len(odd) {
+		t.Fatalf("AuditEvents: got %d events, want %d", len(got), len(odd))
+	}
+	for _, g := range got {
+		var i int
+		fmt.Sscan(g.Kind, &i)
+		want := odd[i]
+		for _, f := range []string{g.UserID, g.ClientID, g.SessionID, g.Family, g.IP, g.Actor, g.Detail} {
+			if f != want {
+				t.Errorf("event %s: got field %q, want %q", g.Kind, f, want)
+			}
+		}
+	}
+}
+
+// TestTransactionsCacheStatements: a statement first met inside a
+// transaction is prepared on the pool once the transaction has ended, so
+// later transactions reuse it instead of compiling it again.
+func TestTransactionsCacheStatements(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	grant := func(i int) *storage.RefreshGrant {
+		return &storage.RefreshGrant{TokenHash: fmt.Sprintf("h%d", i), FamilyID: "f1", ClientID: "web", UserID: "u1",
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	if err := s.CreateRefreshGrant(ctx, grant(0)); err != nil {
+		t.Fatalf("CreateRefreshGrant: %v", err)
+	}
+	cachedRotation := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for q := range s.stmts {
+			if strings.HasPrefix(q, "UPDATE refresh_grants SET used_at") {
+				return true
+			}
+		}
+		return false
+	}
+	if cachedRotation() {
+		t.Fatal("the rotation's UPDATE is cached before any rotation ran")
+	}
+	if err := s.RotateRefreshGrant(ctx, "h0", grant(1), nil, time.Time{}, t0); err != nil {
+		t.Fatalf("RotateRefreshGrant: %v", err)
+	}
+	if !cachedRotation() {
+		t.Error("after a rotation: its UPDATE is not cached, want it prepared once for every later rotation")
+	}
+	s.mu.Lock()
+	n := len(s.stmts)
+	s.mu.Unlock()
+	if err := s.RotateRefreshGrant(ctx, "h1", grant(2), nil, time.Time{}, t0); err != nil {
+		t.Fatalf("RotateRefreshGrant: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.stmts) != n {
+		t.Errorf("after a second rotation: %d cached statements, want still %d", len(s.stmts), n)
+	}
+}

@@ -73,12 +73,11 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, limits []storage.Thrott
 	if e.err != nil {
 		return nil, 0, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return nil, 0, wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	rows, err := in.query(ctx, `SELECT key, count, last_at, expires_at FROM login_failures
 		WHERE key IN (SELECT value FROM json_each(?)) AND expires_at > ?`, list, n)
 	if err != nil {
@@ -125,7 +124,7 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, limits []storage.Thrott
 			return nil, 0, wrap(op, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return nil, 0, wrap(op, err)
 	}
 	return a, 0, nil
@@ -138,12 +137,11 @@ func (s *Store) ReleaseLoginAttempt(ctx context.Context, a *storage.LoginAttempt
 	if (a == nil || len(a.Keys) == 0) && len(forget) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	in, err := s.begin(ctx)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer tx.Rollback()
-	in := runner{s: s, tx: tx}
+	defer in.end(ctx)
 	if a != nil {
 		for _, k := range a.Keys {
 			if slices.Contains(forget, k.Key) {
@@ -180,7 +178,7 @@ func (s *Store) ReleaseLoginAttempt(ctx context.Context, a *storage.LoginAttempt
 			return wrap(op, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := in.tx.Commit(); err != nil {
 		return wrap(op, err)
 	}
 	return nil

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,8 @@ var auditTests = []test{
 	{"Prune", testPruneAudit},
 	{"ConcurrentAppend", testConcurrentAppendAudit},
 	{"BadInput", testAuditBadInput},
+	{"LargeBatch", testAuditLargeBatch},
+	{"UnusualValues", testAuditUnusualValues},
 }
 
 // auditEvent is an event with every field set; kind tells events apart.
@@ -264,4 +268,62 @@ func testAuditBadInput(t *testing.T, s Store) {
 	if _, err := s.AuditEvents(t.Context(), storage.AuditQuery{Limit: -1}); err == nil {
 		t.Errorf("AuditEvents(Limit: -1): got no error, want one")
 	}
+}
+
+// wantStored reads every stored event (at most storage.MaxAuditLimit) and
+// checks that, in the order of their IDs, they are want, each field as
+// appended: IDs follow the order of the batch.
+func wantStored(t *testing.T, s Store, want []storage.AuditEvent) {
+	t.Helper()
+	got, err := s.AuditEvents(t.Context(), storage.AuditQuery{Limit: storage.MaxAuditLimit})
+	check(t, "AuditEvents", err)
+	if len(got) != len(want) {
+		t.Fatalf("AuditEvents: got %d events, want %d", len(got), len(want))
+	}
+	slices.SortFunc(got, func(a, b storage.AuditEvent) int { return cmp.Compare(a.ID, b.ID) })
+	for i, w := range want {
+		w.ID = got[i].ID
+		wantEqual(t, fmt.Sprintf("AuditEvents, event %d by ID", i), got[i], w)
+	}
+}
+
+// testAuditLargeBatch appends several hundred events in one call, more
+// than the server's audit sink ever sends at once, some sharing a time.
+func testAuditLargeBatch(t *testing.T, s Store) {
+	const n = 700
+	events := make([]storage.AuditEvent, n)
+	for i := range events {
+		events[i] = auditEvent(fmt.Sprintf("k%03d", i), at(time.Duration(i/3)*time.Millisecond),
+			fmt.Sprintf("user-%d", i%11), fmt.Sprintf("client-%d", i%5))
+		events[i].Detail = strings.Repeat("x", i) // up to 699 bytes
+	}
+	appendAudit(t, s, events...)
+	wantStored(t, s, events)
+	wantAudit(t, s, storage.AuditQuery{Limit: 3}, "k699", "k698", "k697")
+}
+
+// testAuditUnusualValues appends, in one batch, strings that an encoding
+// of the batch could mangle: every kind of Unicode, JSON and SQL
+// metacharacters, control characters, text that looks like a number, a
+// hex string or a null, long text, and empty optional fields.
+func testAuditUnusualValues(t *testing.T, s Store) {
+	unusual := []string{
+		"€ 日本語 émoji 🔑👩🏽‍💻 e\u0301 עברית \u2028\u2029 \ufeff \ufffd",
+		`"quoted" \back\slash\ </script><b>&amp;`,
+		"line\nbreak\ttab\r\x01\x1f\x7f",
+		"'); DROP TABLE audit_events; --",
+		"null", "true", "0", "-1", "1e400", "0x1F", "deadbeef", "[1,2]", `{"a":1}`, "$[0]",
+		" leading and trailing spaces ",
+		strings.Repeat("ü", 2000),
+	}
+	var events []storage.AuditEvent
+	for i, v := range unusual {
+		events = append(events, storage.AuditEvent{Time: at(time.Duration(i) * time.Second), Kind: v, UserID: v,
+			ClientID: v, SessionID: v, Family: v, IP: v, Actor: v, Detail: v})
+	}
+	// Only the required fields set: every optional string empty.
+	events = append(events, storage.AuditEvent{Time: inZone(at(-time.Hour)), Kind: "bare"},
+		storage.AuditEvent{Time: at(time.Hour), Kind: "only-detail", Detail: "ok"})
+	appendAudit(t, s, events...)
+	wantStored(t, s, events)
 }
