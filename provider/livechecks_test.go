@@ -25,6 +25,18 @@ func TestLiveChecksBound(t *testing.T) {
 	if !active(tr.AccessToken) {
 		t.Fatal("introspection of a live access token: inactive, want active")
 	}
+	// refusedAfterTTL checks that token is refused everywhere once
+	// liveCheckTTL has passed since what happened.
+	refusedAfterTTL := func(token, what string) {
+		t.Helper()
+		c.advance(liveCheckTTL)
+		if got := e.userinfoStatus(token); got != http.StatusUnauthorized {
+			t.Errorf("userinfo %v after %s: got %d, want 401", liveCheckTTL, what, got)
+		}
+		if active(token) {
+			t.Errorf("introspection %v after %s: active, want inactive", liveCheckTTL, what)
+		}
+	}
 
 	// Another instance revokes the family: honoured until the kept answer
 	// expires, refused from then on.
@@ -36,13 +48,7 @@ func TestLiveChecksBound(t *testing.T) {
 	if err := e.store.RevokeFamily(t.Context(), claims.Family, now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	c.advance(liveCheckTTL)
-	if got := e.userinfoStatus(tr.AccessToken); got != http.StatusUnauthorized {
-		t.Errorf("userinfo %v after another instance revoked the family: got %d, want 401", liveCheckTTL, got)
-	}
-	if active(tr.AccessToken) {
-		t.Errorf("introspection %v after another instance revoked the family: active, want inactive", liveCheckTTL)
-	}
+	refusedAfterTTL(tr.AccessToken, "another instance revoked the family")
 
 	// Another instance disables the user: the same bound.
 	other := e.codeFlow(t, "openid profile")
@@ -57,13 +63,7 @@ func TestLiveChecksBound(t *testing.T) {
 	if err := e.store.UpdateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
-	c.advance(liveCheckTTL)
-	if got := e.userinfoStatus(other.AccessToken); got != http.StatusUnauthorized {
-		t.Errorf("userinfo %v after the user was disabled: got %d, want 401", liveCheckTTL, got)
-	}
-	if active(other.AccessToken) {
-		t.Errorf("introspection %v after the user was disabled: active, want inactive", liveCheckTTL)
-	}
+	refusedAfterTTL(other.AccessToken, "the user was disabled")
 	u.Disabled = false
 	if err := e.store.UpdateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
