@@ -15,8 +15,11 @@ import (
 // memStore is an in-memory Store that honours the storage contracts: ids
 // are unique, SigningKeys hides deleted keys and orders by CreatedAt,
 // CreateSecret keeps the first secret of a name and returns it to everyone.
-// It hands out copies so that callers cannot alter what it holds.
+// It hands out copies so that callers cannot alter what it holds. It cannot
+// rotate (its storage.KeyRotation is nil): the rotation tests run on SQLite.
 type memStore struct {
+	storage.KeyRotation
+
 	mu      sync.Mutex
 	keys    []storage.SigningKey
 	secrets map[string]storage.Secret

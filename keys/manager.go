@@ -46,10 +46,12 @@ func KeptAlgorithms() []string { return []string{RS256, ES256, EdDSA} }
 // rsaBits is the size of generated RSA keys, and the smallest size loaded.
 const rsaBits = 2048
 
-// Store is what a Manager needs from the storage layer.
+// Store is what a Manager needs from the storage layer: the keys and
+// secrets, and rotating them (Rotate, Revoke, EnsureCodeKeys, Rewrap).
 type Store interface {
 	storage.SigningKeys
 	storage.Secrets
+	storage.KeyRotation
 }
 
 // Options tune a Manager. The zero value of each field selects its default.

@@ -28,17 +28,12 @@ var ErrBusy = errors.New("keys: another instance is changing the signing keys; t
 // (twice the time a relying party may cache the JWKS), and stays in it until
 // every token it signed has expired, plus the clock skew.
 
-// rotator returns the store as a storage.KeyRotation, which rotation needs
-// beyond the Store every Manager has.
+// rotator returns the store's rotation half, once the Manager is ready.
 func (m *Manager) rotator() (storage.KeyRotation, error) {
 	if err := m.ready(); err != nil {
 		return nil, err
 	}
-	kr, ok := m.store.(storage.KeyRotation)
-	if !ok {
-		return nil, fmt.Errorf("keys: store %T cannot rotate keys (no storage.KeyRotation)", m.store)
-	}
-	return kr, nil
+	return m.store, nil
 }
 
 // Rotate does whatever the schedule calls for at the Manager's now, under

@@ -359,13 +359,6 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
-func TestRotateNeedsKeyRotation(t *testing.T) {
-	m := ensured(t, newMemStore(), newKEK(t), newFakeClock())
-	if _, err := m.Rotate(context.Background()); err == nil {
-		t.Error("Rotate on a store without storage.KeyRotation: got nil error")
-	}
-}
-
 func TestRotateBusy(t *testing.T) {
 	ctx := t.Context()
 	clock := newFakeClock()

@@ -23,7 +23,7 @@ type stores struct {
 	storage.Clients
 	storage.ClientRegistries
 	storage.Users
-	storage.Sessions
+	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
 	storage.TokenFamilies
@@ -38,13 +38,20 @@ type stores struct {
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
-	// Sessions, AuthRequests and LoginThrottle are nil too, so that no
+	// sessionStore, AuthRequests and LoginThrottle are nil too, so that no
 	// command reads them from SQL, where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
 	// kind names the SQL backend: "sqlite" or "postgres"; path is the
 	// SQLite file ("" for Postgres).
 	kind, path string
+}
+
+// sessionStore is what every backend that holds browser sessions offers:
+// the sessions, and how many are live (the sessions_active metric).
+type sessionStore interface {
+	storage.Sessions
+	storage.SessionCounter
 }
 
 // keyStore names the embedded storage.SigningKeys so that its field does
@@ -57,7 +64,7 @@ type sqlStore interface {
 	storage.Clients
 	storage.ClientRegistries
 	storage.Users
-	storage.Sessions
+	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
 	storage.SigningKeys
@@ -179,13 +186,13 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	default:
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
-	s.Clients, s.Users, s.Sessions, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
+	s.Clients, s.Users, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
 	s.ClientRegistries = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
-		s.Sessions, s.AuthRequests, s.LoginThrottle = nil, nil, nil
+		s.sessionStore, s.AuthRequests, s.LoginThrottle = nil, nil, nil
 	}
 	if cfg.RedisURL != "" && use == withSessions {
 		var r *redisstore.Store
@@ -202,7 +209,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 			return nil, err
 		}
 		s.redis = r
-		s.Sessions, s.AuthRequests, s.LoginThrottle = r, r, r
+		s.sessionStore, s.AuthRequests, s.LoginThrottle = r, r, r
 	}
 	if log != nil {
 		where := "sql"
@@ -218,8 +225,8 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 // active sessions (from whichever store holds them) and the connection
 // pools of Postgres and Redis.
 func (s *stores) watch(m *metrics.Metrics) {
-	if c, ok := s.Sessions.(storage.SessionCounter); ok {
-		m.WatchActiveSessions(c.ActiveSessions, time.Now)
+	if s.sessionStore != nil {
+		m.WatchActiveSessions(s.ActiveSessions, time.Now)
 	}
 	if db, ok := s.sql.(*postgres.Store); ok {
 		m.WatchPostgresPool(func() metrics.PostgresPoolStats {

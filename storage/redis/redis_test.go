@@ -112,6 +112,7 @@ type composite struct {
 	storage.TokenFamilies
 	keyStore // embedded as storage.SigningKeys, the field would hide its method SigningKeys
 	storage.Secrets
+	storage.KeyRotation
 	storage.ClientAssertions
 	storage.Consents
 	storage.LogoutNotices
@@ -129,7 +130,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, r, sq}
+		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq}
 	})
 }
 

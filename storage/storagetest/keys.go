@@ -224,8 +224,7 @@ func wantSecrets(t *testing.T, what string, got, want []storage.Secret) {
 }
 
 func testSecretsByPrefix(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
-	got, err := kr.SecretsByPrefix(t.Context(), "")
+	got, err := s.SecretsByPrefix(t.Context(), "")
 	check(t, "SecretsByPrefix on an empty store", err)
 	wantSecrets(t, "SecretsByPrefix on an empty store", got, nil)
 
@@ -241,33 +240,31 @@ func testSecretsByPrefix(t *testing.T, s Store) {
 	pct := mk("co%e", at(-3*time.Hour)) // a LIKE wildcard is not one here
 	createSecrets(t, s, c3, c1, c2b, c2a, other, pct)
 
-	got, err = kr.SecretsByPrefix(t.Context(), "code")
+	got, err = s.SecretsByPrefix(t.Context(), "code")
 	check(t, "SecretsByPrefix(code)", err)
 	wantSecrets(t, "SecretsByPrefix(code)", got, []storage.Secret{c1, c2a, c2b, c3})
-	got, err = kr.SecretsByPrefix(t.Context(), "co_e")
+	got, err = s.SecretsByPrefix(t.Context(), "co_e")
 	check(t, "SecretsByPrefix(co_e)", err)
 	wantSecrets(t, "SecretsByPrefix(co_e)", got, nil)
-	got, err = kr.SecretsByPrefix(t.Context(), "")
+	got, err = s.SecretsByPrefix(t.Context(), "")
 	check(t, "SecretsByPrefix()", err)
 	wantSecrets(t, "SecretsByPrefix()", got, []storage.Secret{pct, other, c1, c2a, c2b, c3})
 }
 
 func testDeleteSecret(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	keep := storage.Secret{Name: "keep", Sealed: []byte("k"), KEKID: "kek-1", CreatedAt: t0}
 	gone := storage.Secret{Name: "gone", Sealed: []byte("g"), KEKID: "kek-1", CreatedAt: t0}
 	createSecrets(t, s, keep, gone)
-	check(t, "DeleteSecret", kr.DeleteSecret(t.Context(), "gone"))
+	check(t, "DeleteSecret", s.DeleteSecret(t.Context(), "gone"))
 	_, err := s.Secret(t.Context(), "gone")
 	wantErr(t, "Secret after DeleteSecret", err, storage.ErrNotFound)
-	wantErr(t, "DeleteSecret again", kr.DeleteSecret(t.Context(), "gone"), storage.ErrNotFound)
+	wantErr(t, "DeleteSecret again", s.DeleteSecret(t.Context(), "gone"), storage.ErrNotFound)
 	got, err := s.Secret(t.Context(), "keep")
 	check(t, "Secret(keep)", err)
 	wantEqual(t, "Secret(keep)", *got, keep)
 }
 
 func testRewrap(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	k1 := newSigningKey("k1", at(-2*time.Hour))
 	k2 := newSigningKey("k2", at(-time.Hour))
 	k2.RetireAt, k2.DeleteAt = at(time.Hour), at(2*time.Hour)
@@ -285,18 +282,17 @@ func testRewrap(t *testing.T, s Store) {
 	g1, g2, gsec := n1, n2, nsec
 	g1.Algorithm, g1.ActivateAt = "RS256", at(9*time.Hour)
 	gsec.CreatedAt = at(9 * time.Hour)
-	check(t, "Rewrap", kr.Rewrap(t.Context(), "kek-1", []storage.SigningKey{g1, g2}, []storage.Secret{gsec}))
+	check(t, "Rewrap", s.Rewrap(t.Context(), "kek-1", []storage.SigningKey{g1, g2}, []storage.Secret{gsec}))
 	wantKeys(t, "SigningKeys after Rewrap", listKeys(t, s, t0), []storage.SigningKey{n1, n2})
 	got, err := s.Secret(t.Context(), "csrf")
 	check(t, "Secret after Rewrap", err)
 	wantEqual(t, "Secret after Rewrap", *got, nsec)
 
 	// Nothing to do is fine.
-	check(t, "Rewrap of nothing", kr.Rewrap(t.Context(), "kek-1", nil, nil))
+	check(t, "Rewrap of nothing", s.Rewrap(t.Context(), "kek-1", nil, nil))
 }
 
 func testRewrapConflict(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	k1 := newSigningKey("k1", at(-2*time.Hour))
 	moved := newSigningKey("moved", at(-time.Hour))
 	moved.KEKID = "kek-2"
@@ -319,7 +315,7 @@ func testRewrapConflict(t *testing.T, s Store) {
 		{"an unknown secret", []storage.SigningKey{n1}, []storage.Secret{nsec, {Name: "nope", KEKID: "kek-2"}}},
 	}
 	for _, c := range cases {
-		wantErr(t, "Rewrap with "+c.name, kr.Rewrap(t.Context(), "kek-1", c.keys, c.secrets), storage.ErrConflict)
+		wantErr(t, "Rewrap with "+c.name, s.Rewrap(t.Context(), "kek-1", c.keys, c.secrets), storage.ErrConflict)
 		// Nothing was written.
 		wantKeys(t, "SigningKeys after a refused Rewrap", listKeys(t, s, t0), []storage.SigningKey{k1, moved})
 		got, err := s.Secret(t.Context(), "csrf")
@@ -328,19 +324,7 @@ func testRewrapConflict(t *testing.T, s Store) {
 	}
 }
 
-// keyRotation returns s as a storage.KeyRotation, or skips the test: the
-// interface is optional for a store that only serves keys.
-func keyRotation(t *testing.T, s Store) storage.KeyRotation {
-	t.Helper()
-	kr, ok := s.(storage.KeyRotation)
-	if !ok {
-		t.Skipf("%T does not implement storage.KeyRotation", s)
-	}
-	return kr
-}
-
 func testUpdateSigningKey(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	orig := newSigningKey("k1", at(-time.Hour))
 	other := newSigningKey("k2", at(-time.Minute))
 	for _, k := range []storage.SigningKey{orig, other} {
@@ -353,19 +337,18 @@ func testUpdateSigningKey(t *testing.T, s Store) {
 	// Identity fields given are ignored.
 	changed := upd
 	changed.Algorithm, changed.PublicJWK, changed.CreatedAt = "RS256", []byte(`{}`), at(time.Hour)
-	check(t, "UpdateSigningKey", kr.UpdateSigningKey(t.Context(), &changed))
+	check(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), &changed))
 	wantKeys(t, "SigningKeys after update", listKeys(t, s, t0), []storage.SigningKey{upd, other})
 
 	// Clearing the schedule again stores zero times.
 	upd.RetireAt, upd.DeleteAt = time.Time{}, time.Time{}
-	check(t, "UpdateSigningKey clearing the schedule", kr.UpdateSigningKey(t.Context(), &upd))
+	check(t, "UpdateSigningKey clearing the schedule", s.UpdateSigningKey(t.Context(), &upd))
 	wantKeys(t, "SigningKeys after clearing", listKeys(t, s, t0), []storage.SigningKey{upd, other})
 }
 
 func testUpdateUnknownSigningKey(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	k := newSigningKey("nope", t0)
-	wantErr(t, "UpdateSigningKey on an empty store", kr.UpdateSigningKey(t.Context(), &k), storage.ErrNotFound)
+	wantErr(t, "UpdateSigningKey on an empty store", s.UpdateSigningKey(t.Context(), &k), storage.ErrNotFound)
 	if got := listKeys(t, s, t0); len(got) != 0 {
 		t.Fatalf("SigningKeys after a failed update: got %d keys, want 0", len(got))
 	}
@@ -374,12 +357,11 @@ func testUpdateUnknownSigningKey(t *testing.T, s Store) {
 	gone.RetireAt, gone.DeleteAt = at(-time.Hour), at(-time.Minute)
 	check(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), &gone))
 	gone.DeleteAt = at(time.Hour)
-	check(t, "UpdateSigningKey on a key past DeleteAt", kr.UpdateSigningKey(t.Context(), &gone))
+	check(t, "UpdateSigningKey on a key past DeleteAt", s.UpdateSigningKey(t.Context(), &gone))
 	wantKeys(t, "SigningKeys after bringing a key back", listKeys(t, s, t0), []storage.SigningKey{gone})
 }
 
 func testDeleteSigningKeys(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	old := newSigningKey("old", at(-72*time.Hour))
 	old.RetireAt, old.DeleteAt = at(-48*time.Hour), at(-time.Hour)
 	edge := newSigningKey("edge", at(-48*time.Hour))
@@ -390,7 +372,7 @@ func testDeleteSigningKeys(t *testing.T, s Store) {
 	for _, k := range []storage.SigningKey{old, edge, later, forever} {
 		check(t, "CreateSigningKey("+k.ID+")", s.CreateSigningKey(t.Context(), &k))
 	}
-	n, err := kr.DeleteSigningKeys(t.Context(), inZone(t0))
+	n, err := s.DeleteSigningKeys(t.Context(), inZone(t0))
 	check(t, "DeleteSigningKeys", err)
 	if n != 2 {
 		t.Errorf("DeleteSigningKeys: got %d deleted, want 2", n)
@@ -398,8 +380,8 @@ func testDeleteSigningKeys(t *testing.T, s Store) {
 	// Deleted for good: even an earlier now does not list them.
 	wantKeys(t, "SigningKeys after delete", listKeys(t, s, at(-100*time.Hour)), []storage.SigningKey{later, forever})
 	old.DeleteAt = at(time.Hour)
-	wantErr(t, "UpdateSigningKey on a deleted key", kr.UpdateSigningKey(t.Context(), &old), storage.ErrNotFound)
-	n, err = kr.DeleteSigningKeys(t.Context(), t0)
+	wantErr(t, "UpdateSigningKey on a deleted key", s.UpdateSigningKey(t.Context(), &old), storage.ErrNotFound)
+	n, err = s.DeleteSigningKeys(t.Context(), t0)
 	check(t, "second DeleteSigningKeys", err)
 	if n != 0 {
 		t.Errorf("second DeleteSigningKeys: got %d deleted, want 0", n)
@@ -407,11 +389,10 @@ func testDeleteSigningKeys(t *testing.T, s Store) {
 }
 
 func testRotationLockRelease(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	errFn := errors.New("fn failed")
 	for i, want := range []error{nil, errFn, nil} {
 		calls := 0
-		ran, err := kr.WithRotationLock(t.Context(), func(ctx context.Context) error {
+		ran, err := s.WithRotationLock(t.Context(), func(ctx context.Context) error {
 			calls++
 			if ctx.Err() != nil {
 				t.Errorf("call %d: fn's context is already done: %v", i, ctx.Err())
@@ -434,7 +415,6 @@ func testRotationLockRelease(t *testing.T, s Store) {
 }
 
 func testRotationLockConcurrent(t *testing.T, s Store) {
-	kr := keyRotation(t, s)
 	for round := range raceRounds {
 		// The holder keeps the lock until every other caller has returned,
 		// so exactly one may run whatever the timing.
@@ -443,7 +423,7 @@ func testRotationLockConcurrent(t *testing.T, s Store) {
 		ran := make([]bool, racers)
 		errs := race(func(i int) error {
 			var err error
-			ran[i], err = kr.WithRotationLock(t.Context(), func(ctx context.Context) error {
+			ran[i], err = s.WithRotationLock(t.Context(), func(ctx context.Context) error {
 				select {
 				case <-done:
 					return nil

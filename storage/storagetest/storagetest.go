@@ -73,6 +73,7 @@ type Store interface {
 	storage.TokenFamilies
 	storage.SigningKeys
 	storage.Secrets
+	storage.KeyRotation
 	storage.ClientAssertions
 	storage.Consents
 	storage.LogoutNotices
