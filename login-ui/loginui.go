@@ -143,18 +143,13 @@ func New(store Store, cfg Config) (*UI, error) {
 	if u.cfg.RevokedFamilyKeep <= 0 {
 		u.cfg.RevokedFamilyKeep = time.Hour
 	}
-	// The hooks are read at each ending, so SetHooks reaches the ender.
 	u.ender = signout.New(signout.Config{
 		Store:   store,
-		Clients: func(ctx context.Context, id string) (*storage.Client, error) { return u.clients(ctx, id) },
+		Clients: u.clients,
 		Record:  u.recordEnded,
-		Queued: func() {
-			if u.cfg.LogoutQueued != nil {
-				u.cfg.LogoutQueued()
-			}
-		},
-		Now:    u.now,
-		Random: u.random,
+		Queued:  cfg.LogoutQueued,
+		Now:     u.now,
+		Random:  u.random,
 	})
 	// By default one argon2id check per core, at most 4: on a small
 	// machine more at once only makes each slower (2 cores: 89 checks/s
@@ -179,35 +174,6 @@ func New(store Store, cfg Config) (*UI, error) {
 		return nil, err
 	}
 	return u, nil
-}
-
-// Hooks connect the UI to the provider that routes to it.
-type Hooks struct {
-	Issuer        string
-	Clients       storage.ClientLookup
-	Events        func(context.Context, Event)
-	LogoutQueued  func()
-	ConsentNeeded func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
-}
-
-// SetHooks installs the provider's hooks; call it before serving. Nil
-// members leave the current ones.
-func (u *UI) SetHooks(h Hooks) {
-	if h.Issuer != "" {
-		u.cfg.Issuer = h.Issuer
-	}
-	if h.Clients != nil {
-		u.clients = h.Clients
-	}
-	if h.Events != nil {
-		u.cfg.Events = h.Events
-	}
-	if h.LogoutQueued != nil {
-		u.cfg.LogoutQueued = h.LogoutQueued
-	}
-	if h.ConsentNeeded != nil {
-		u.cfg.ConsentNeeded = h.ConsentNeeded
-	}
 }
 
 // Hash returns the hex SHA-256 of a cookie value: the form in which

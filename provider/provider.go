@@ -135,6 +135,12 @@ type Config struct {
 	// AdminHandler does.
 	Metrics        *metrics.Metrics
 	MetricsOnAdmin bool
+	// UI configures the login UI, which New builds over the provider's
+	// store and routes to. New supplies what the UI takes from the
+	// provider: Issuer, Clients (the provider's client cache), Events,
+	// LogoutQueued (wakes the back-channel delivery), ConsentNeeded and,
+	// when nil, CallbackURL.
+	UI loginui.Config
 }
 
 func (c *Config) setDefaults() {
@@ -242,9 +248,9 @@ func parameterName(name string) bool {
 	return name != ""
 }
 
-// New builds the provider. ui serves the login pages and owns the browser
-// cookies; the provider routes to it.
-func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (*Provider, error) {
+// New builds the provider and its login UI (cfg.UI), which serves the
+// login pages and owns the browser cookies; the provider routes to it.
+func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error) {
 	cfg.setDefaults()
 	if len(cfg.RefreshKey) < 32 {
 		return nil, errors.New("provider: RefreshKey must be at least 32 bytes")
@@ -272,7 +278,6 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		cfg:          cfg,
 		store:        store,
 		keys:         k,
-		ui:           ui,
 		clients:      newClientCache(store, cfg, 5*time.Second),
 		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
 		jwks:         newJWKSCache(cfg.Now),
@@ -318,19 +323,24 @@ func New(ctx context.Context, cfg Config, store Store, k Keys, ui *loginui.UI) (
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	p.op = &opServer{Provider: inner}
-	ui.SetHooks(loginui.Hooks{
-		Issuer: cfg.Issuer,
-		Clients: func(ctx context.Context, id string) (*storage.Client, error) {
-			c, err := p.clients.get(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			return c.c, nil
-		},
-		Events:        p.emitUI,
-		LogoutQueued:  p.kickLogouts,
-		ConsentNeeded: p.consentNeeded,
-	})
+	uiCfg := cfg.UI
+	uiCfg.Issuer = cfg.Issuer
+	if uiCfg.CallbackURL == nil {
+		uiCfg.CallbackURL = func(id string) string { return CallbackURL(cfg.Issuer, id) }
+	}
+	uiCfg.Clients = func(ctx context.Context, id string) (*storage.Client, error) {
+		c, err := p.clients.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return c.c, nil
+	}
+	uiCfg.Events = p.emitUI
+	uiCfg.LogoutQueued = p.kickLogouts
+	uiCfg.ConsentNeeded = p.consentNeeded
+	if p.ui, err = loginui.New(store, uiCfg); err != nil {
+		return nil, err
+	}
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}

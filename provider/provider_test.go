@@ -220,20 +220,15 @@ func newTestEnvConfig(t testing.TB, wrap func(*sqlite.Store) Store, mod func(*Co
 	copy(cryptoKey[:], randomBytes(t, 32))
 	cfg := Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}
 	mod(&cfg)
-	wrapped := wrap(store)
-	ui, err := loginui.New(wrapped, loginui.Config{
-		CSRFKey:     randomBytes(t, 32),
-		CallbackURL: func(id string) string { return CallbackURL(testIssuer, id) },
-		Logger:      cfg.Logger, // as serve does
-	})
-	if err != nil {
-		t.Fatalf("loginui.New: %v", err)
+	cfg.UI = loginui.Config{
+		CSRFKey: randomBytes(t, 32),
+		Logger:  cfg.Logger, // as serve does
 	}
-	p, err := New(context.Background(), cfg, wrapped, km, ui)
+	p, err := New(context.Background(), cfg, wrap(store), km)
 	if err != nil {
 		t.Fatalf("provider.New: %v", err)
 	}
-	return &testEnv{p: p, store: store, keys: km, ui: ui, h: p.Handler(km.JWKSHandler())}
+	return &testEnv{p: p, store: store, keys: km, ui: p.ui, h: p.Handler(km.JWKSHandler())}
 }
 
 // do serves req and returns the recorded response.

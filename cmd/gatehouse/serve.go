@@ -184,19 +184,6 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if len(trusted) > 0 {
 		log.Info("trusting forwarded client addresses from proxies", "trusted_proxies", cfg.TrustedProxies)
 	}
-	ui, err := loginui.New(store, loginui.Config{
-		IdleTimeout:           cfg.SessionIdleTimeout,
-		AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,
-		RememberFor:           cfg.SessionRememberMe,
-		KeepOnUserAgentChange: cfg.SessionKeepOnUserAgentChange,
-		CSRFKey:               secrets[1],
-		CallbackURL:           func(id string) string { return provider.CallbackURL(cfg.Issuer, id) },
-		ClientIP:              clientIP,
-		Logger:                log,
-	})
-	if err != nil {
-		return err
-	}
 	pcfg := provider.Config{
 		Issuer:          cfg.Issuer,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
@@ -210,11 +197,20 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Events:          audit.ProviderEvent,
 		Metrics:         m,
 		MetricsOnAdmin:  cfg.AdminListen != "",
+		UI: loginui.Config{
+			IdleTimeout:           cfg.SessionIdleTimeout,
+			AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,
+			RememberFor:           cfg.SessionRememberMe,
+			KeepOnUserAgentChange: cfg.SessionKeepOnUserAgentChange,
+			CSRFKey:               secrets[1],
+			ClientIP:              clientIP,
+			Logger:                log,
+		},
 	}
 	if cfg.RefreshGrace == 0 {
 		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
 	}
-	p, err := provider.New(ctx, pcfg, store, km, ui)
+	p, err := provider.New(ctx, pcfg, store, km)
 	if err != nil {
 		return err
 	}
