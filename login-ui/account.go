@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -178,7 +179,7 @@ func (u *UI) endOtherSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account?done=notfound", http.StatusSeeOther)
 		return
 	}
-	ended, err := u.endSessions(r.Context(), []string{id}, signout.Reason{IP: u.ClientIP(r), Detail: "ended from the account page"})
+	ended, err := u.endSessions(r.Context(), []string{id}, signout.Reason{Actor: audit.ActorUser, IP: u.ClientIP(r), Detail: "ended from the account page"})
 	if err != nil {
 		u.serverError(w, r, "end session", err)
 		return
@@ -207,7 +208,7 @@ func (u *UI) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 			ids = append(ids, x.ID)
 		}
 	}
-	why := signout.Reason{IP: u.ClientIP(r), Detail: "ended from the account page (all others)"}
+	why := signout.Reason{Actor: audit.ActorUser, IP: u.ClientIP(r), Detail: "ended from the account page (all others)"}
 	if _, err := u.endSessions(r.Context(), ids, why); err != nil {
 		u.serverError(w, r, "end sessions", err)
 		return
@@ -221,7 +222,7 @@ func (u *UI) endAllSessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := u.ender.EndUser(r.Context(), user.ID, signout.Reason{IP: u.ClientIP(r), Detail: "signed out everywhere"})
+	res, err := u.ender.EndUser(r.Context(), user.ID, signout.Reason{Actor: audit.ActorUser, IP: u.ClientIP(r), Detail: "signed out everywhere"})
 	ended, err := u.ended(r.Context(), res, err)
 	if err != nil {
 		u.serverError(w, r, "end sessions", err)
@@ -259,7 +260,7 @@ func (u *UI) revokeConsent(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "revoke tokens", err)
 		return
 	}
-	u.emit(r.Context(), Event{Kind: EventConsentRevoked, UserID: user.ID, ClientID: clientID, IP: u.ClientIP(r),
+	u.record(r.Context(), storage.AuditEvent{Kind: EventConsentRevoked, UserID: user.ID, ClientID: clientID, IP: u.ClientIP(r),
 		Detail: strings.TrimSpace(pluralTokens(n))})
 	http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
 }

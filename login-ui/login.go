@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -168,7 +169,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		u.emit(r.Context(), Event{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
+		u.record(r.Context(), storage.AuditEvent{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
 		u.render(r.Context(), w, http.StatusTooManyRequests, "login", data)
@@ -185,7 +186,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, errBadCredentials):
 		// The attempt stays counted: it is a failure.
-		u.emit(r.Context(), Event{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
+		u.record(r.Context(), storage.AuditEvent{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		data.Error = "Incorrect username or password."
 		u.render(r.Context(), w, http.StatusOK, "login", data)
 		return
@@ -220,7 +221,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	// the new session, silently, on their next authorization request.
 	var clients []string
 	if old := cookieValue(r, SessionCookie); old != "" {
-		why := signout.Reason{IP: u.ClientIP(r), Detail: "replaced by a new sign-in"}
+		why := signout.Reason{Actor: audit.ActorUser, IP: u.ClientIP(r), Detail: "replaced by a new sign-in"}
 		if _, err := u.endSessions(r.Context(), []string{Hash(old)}, why); err != nil {
 			u.serverError(w, r, "end previous session", err)
 			return
@@ -241,7 +242,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "browser cookie", err)
 		return
 	}
-	u.emit(r.Context(), Event{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID, IP: s.IP})
+	u.record(r.Context(), storage.AuditEvent{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID, IP: s.IP})
 
 	if ar == nil {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -75,8 +76,9 @@ type Config struct {
 	ClientIP *clientip.Resolver
 	// Clients looks clients up (the provider's cache); default the store.
 	Clients storage.ClientLookup
-	// Events receives the UI's audit events; nil logs them.
-	Events func(context.Context, Event)
+	// Recorder records the UI's audit events and those of the sessions it
+	// ends; nil only logs them (audit.LogOnly).
+	Recorder audit.Recorder
 	// LogoutQueued is called after back-channel logout notices were queued,
 	// to wake their delivery.
 	LogoutQueued func()
@@ -99,6 +101,7 @@ type UI struct {
 	cfg       Config
 	pages     *pages
 	clients   storage.ClientLookup
+	recorder  audit.Recorder
 	ender     *signout.Ender // every session the UI ends, it ends through this
 	assets    http.Handler
 	hashSlots chan struct{}
@@ -136,6 +139,10 @@ func New(store Store, cfg Config) (*UI, error) {
 	if u.cfg.AbsoluteTimeout <= 0 {
 		u.cfg.AbsoluteTimeout = 7 * 24 * time.Hour
 	}
+	u.recorder = cfg.Recorder
+	if u.recorder == nil {
+		u.recorder = audit.LogOnly{Logger: u.log}
+	}
 	u.clients = cfg.Clients
 	if u.clients == nil {
 		u.clients = store.Client
@@ -146,7 +153,7 @@ func New(store Store, cfg Config) (*UI, error) {
 	u.ender = signout.New(signout.Config{
 		Store:   store,
 		Clients: u.clients,
-		Record:  u.recordEnded,
+		Record:  u.recorder,
 		Queued:  cfg.LogoutQueued,
 		Now:     u.now,
 		Random:  u.random,

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,7 +48,7 @@ type uiEnv struct {
 	h     http.Handler
 	// clock is the UI's now; tests move it.
 	clock  *time.Time
-	events *[]Event
+	events *[]storage.AuditEvent
 }
 
 func newUIEnv(t testing.TB) *uiEnv { return newUIEnvWith(t, nil) }
@@ -58,7 +59,7 @@ func newUIEnvWith(t testing.TB, configure func(*Config)) *uiEnv {
 	t.Helper()
 	clock := testNow
 	var (
-		events []Event
+		events []storage.AuditEvent
 		mu     sync.Mutex // concurrent requests emit at once
 	)
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -71,11 +72,12 @@ func newUIEnvWith(t testing.TB, configure func(*Config)) *uiEnv {
 		CallbackURL: func(id string) string { return testIssuer + "/authorize/callback?id=" + url.QueryEscape(id) },
 		Now:         func() time.Time { return clock },
 		Issuer:      testIssuer,
-		Events: func(_ context.Context, e Event) {
+		Recorder: audit.RecorderFunc(func(_ context.Context, evs ...storage.AuditEvent) error {
 			mu.Lock()
 			defer mu.Unlock()
-			events = append(events, e)
-		},
+			events = append(events, evs...)
+			return nil
+		}),
 	}
 	if configure != nil {
 		configure(&cfg)

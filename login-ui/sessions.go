@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -17,38 +18,28 @@ import (
 // check costs one store read.
 const touchInterval = time.Minute
 
-// Kinds of Event the UI reports.
+// Kinds of the audit events the UI reports.
 const (
 	EventSignIn              = "sign_in"
 	EventSignInFailed        = "sign_in_failed"
 	EventSignInThrottled     = "sign_in_throttled"
-	EventSignOut             = "sign_out"                   // the user ended their current session
-	EventSessionEnded        = "session_ended"              // a session ended by the account page (another session, or everywhere)
+	EventSignOut             = signout.EventSignOut         // the user ended their current session
+	EventSessionEnded        = signout.EventSessionEnded    // a session ended by the account page (another session, or everywhere)
 	EventSessionIPChanged    = "session_ip_changed"         // a session came back from another IP
 	EventSessionAgentChanged = "session_user_agent_changed" // a session came back from another User-Agent
 	EventConsentGranted      = "consent_granted"
 	EventConsentRevoked      = "consent_revoked"
 )
 
-// Event is one thing the UI reports for the audit trail. SessionID is the
-// session's stored id (never the cookie); IP is the address of the browser
+// record hands one of the UI's events to the recorder (Config.Recorder)
+// at the UI's now: the user did it (Actor), and only the first 8
+// characters of a session id go into it. IP is the address of the browser
 // the event came from (ClientIP); Detail is a short explanation.
-type Event struct {
-	Kind      string
-	UserID    string
-	ClientID  string
-	SessionID string
-	IP        string
-	Detail    string
-}
-
-func (u *UI) emit(ctx context.Context, e Event) {
-	if u.cfg.Events != nil {
-		u.cfg.Events(ctx, e)
-		return
+func (u *UI) record(ctx context.Context, ev storage.AuditEvent) {
+	ev.Time, ev.Actor, ev.SessionID = u.now(), audit.ActorUser, shortID(ev.SessionID)
+	if err := u.recorder.Record(ctx, ev); err != nil {
+		u.log.ErrorContext(ctx, "audit: not recorded", "kind", ev.Kind, "err", err)
 	}
-	u.log.InfoContext(ctx, "audit: "+e.Kind, "user", e.UserID, "client", e.ClientID,
-		"session", shortID(e.SessionID), "ip", e.IP, "detail", e.Detail)
 }
 
 // shortID is as much of a session id as may be logged.
@@ -115,9 +106,9 @@ func (u *UI) ReadSession(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return nil, nil, err
 	}
 	if ua := truncate(r.UserAgent(), 512); ua != s.UserAgent {
-		u.emit(ctx, Event{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: u.ClientIP(r), Detail: ua})
+		u.record(ctx, storage.AuditEvent{Kind: EventSessionAgentChanged, UserID: s.UserID, SessionID: s.ID, IP: u.ClientIP(r), Detail: ua})
 		if !u.cfg.KeepOnUserAgentChange {
-			why := signout.Reason{IP: u.ClientIP(r), Detail: "its browser's User-Agent changed"}
+			why := signout.Reason{Actor: audit.ActorUser, IP: u.ClientIP(r), Detail: "its browser's User-Agent changed"}
 			if _, err := u.endSessions(ctx, []string{s.ID}, why); err != nil {
 				return nil, nil, err
 			}
@@ -145,7 +136,7 @@ func (u *UI) RecordUse(ctx context.Context, r *http.Request, s *storage.Session,
 		s.UserAgent, changed = ua, true
 	}
 	if ip := u.ClientIP(r); ip != s.IP {
-		u.emit(ctx, Event{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: s.IP + " → " + ip})
+		u.record(ctx, storage.AuditEvent{Kind: EventSessionIPChanged, UserID: s.UserID, SessionID: s.ID, IP: ip, Detail: s.IP + " → " + ip})
 		s.IP, changed = ip, true
 	}
 	if clientID != "" && !slices.Contains(s.Clients, clientID) {
@@ -178,7 +169,7 @@ func (u *UI) EndCurrentSession(ctx context.Context, w http.ResponseWriter, r *ht
 		clearCookie(w, SessionCookie)
 		return nil, nil
 	}
-	ended, err := u.endSessions(ctx, []string{Hash(v)}, signout.Reason{Kind: EventSignOut, IP: u.ClientIP(r)})
+	ended, err := u.endSessions(ctx, []string{Hash(v)}, signout.Reason{Actor: audit.ActorUser, Kind: EventSignOut, IP: u.ClientIP(r)})
 	if err != nil {
 		return nil, err
 	}
@@ -208,15 +199,6 @@ func (u *UI) ended(ctx context.Context, res signout.Result, err error) ([]storag
 		u.log.ErrorContext(ctx, "end sessions", "sessions", len(res.Sessions), "err", err)
 	}
 	return res.Sessions, nil
-}
-
-// recordEnded reports the ender's audit events as the UI's own (emit);
-// the provider's audit sink gives them their actor.
-func (u *UI) recordEnded(ctx context.Context, events []storage.AuditEvent) error {
-	for _, ev := range events {
-		u.emit(ctx, Event{Kind: ev.Kind, UserID: ev.UserID, SessionID: ev.SessionID, IP: ev.IP, Detail: ev.Detail})
-	}
-	return nil
 }
 
 // FrontChannelFrame is one front-channel logout iframe of the signed-out

@@ -114,6 +114,13 @@ func (p *Provider) NewLogoutDelivery(q storage.LogoutNotices, opts LogoutDeliver
 	return d
 }
 
+// kickLogouts wakes the back-channel logout delivery, if one runs.
+func (p *Provider) kickLogouts() {
+	if d := p.logouts.Load(); d != nil {
+		d.Kick()
+	}
+}
+
 // Kick asks Run to look for due notices now instead of at its next tick.
 // It never blocks.
 func (d *LogoutDelivery) Kick() {
@@ -274,10 +281,7 @@ func (d *LogoutDelivery) finish(ctx context.Context, n storage.LogoutNotice, att
 		// It comes back when its lease expires: at worst the RP hears twice.
 		d.p.log.ErrorContext(ctx, "backchannel logout: delete notice", "client", n.ClientID, "outcome", outcome, "error", err)
 	}
-	d.p.emit(ctx, Event{
-		Kind: EventBackchannelLogout, ClientID: n.ClientID, UserID: n.UserID, Outcome: outcome,
-		Attempts: attempts, Status: status, SessionID: sidPrefix(n.SessionID), Reason: reason,
-	})
+	d.p.record(ctx, logoutOutcome(n, outcome, attempts, status, reason))
 }
 
 // post sends the RP a new logout token and returns its HTTP status. The

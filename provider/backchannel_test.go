@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,7 +157,7 @@ func newBackchannelEnv(t *testing.T, opts LogoutDeliveryOptions, extra ...storag
 	logs := &lockedBuffer{}
 	e := newTestEnvConfig(t, func(s *sqlite.Store) Store { return s }, func(cfg *Config) {
 		cfg.Now = c.now
-		cfg.Events = events.add
+		cfg.Audit = events
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	if _, err := e.store.SyncClients(t.Context(), append(testClients(), extra...), c.now()); err != nil {
@@ -197,14 +198,26 @@ func (b *backchannelEnv) pass(t *testing.T) int {
 	return n
 }
 
+// logoutEvent is a backchannel_logout event with its Detail read.
+type logoutEvent struct {
+	ClientID, UserID, SessionID string
+	Outcome                     string
+	Attempts, Status            int
+	Reason                      string
+}
+
 // outcomes returns the backchannel_logout events so far.
-func (b *backchannelEnv) outcomes() []Event {
+func (b *backchannelEnv) outcomes() []logoutEvent {
 	b.events.mu.Lock()
 	defer b.events.mu.Unlock()
-	var out []Event
+	var out []logoutEvent
 	for _, e := range b.events.events {
 		if e.Kind == EventBackchannelLogout {
-			out = append(out, e)
+			attempts, _ := strconv.Atoi(DetailValue(e.Detail, "attempts"))
+			status, _ := strconv.Atoi(DetailValue(e.Detail, "status"))
+			_, reason, _ := strings.Cut(e.Detail, "reason=")
+			out = append(out, logoutEvent{ClientID: e.ClientID, UserID: e.UserID, SessionID: e.SessionID,
+				Outcome: DetailValue(e.Detail, "outcome"), Attempts: attempts, Status: status, Reason: reason})
 		}
 	}
 	return out
@@ -212,7 +225,7 @@ func (b *backchannelEnv) outcomes() []Event {
 
 // checkOutcome checks that exactly one final outcome was audited, and
 // that it is want after attempts attempts.
-func (b *backchannelEnv) checkOutcome(t *testing.T, clientID, want string, attempts int) Event {
+func (b *backchannelEnv) checkOutcome(t *testing.T, clientID, want string, attempts int) logoutEvent {
 	t.Helper()
 	got := b.outcomes()
 	if len(got) != 1 {

@@ -43,7 +43,7 @@ func (p *Provider) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		p.serverError(w, r, "token: access token", err)
 		return
 	}
-	p.emit(r.Context(), Event{Kind: EventTokenIssued, ClientID: c.c.ID, GrantType: string(oidc.GrantTypeClientCredentials)})
+	p.record(r.Context(), tokenIssued(c.c.ID, "", "", string(oidc.GrantTypeClientCredentials)))
 	httphelper.MarshalJSON(w, &oidc.AccessTokenResponse{
 		AccessToken: access,
 		TokenType:   oidc.BearerToken,

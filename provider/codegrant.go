@@ -196,8 +196,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	}
 	redeemed = true
 
-	p.emit(ctx, Event{Kind: EventTokenIssued, ClientID: c.c.ID, UserID: ar.UserID,
-		Family: familyForCode(hash), GrantType: string(oidc.GrantTypeCode)})
+	p.record(ctx, tokenIssued(c.c.ID, ar.UserID, familyForCode(hash), string(oidc.GrantTypeCode)))
 	httphelper.MarshalJSON(w, &oidc.AccessTokenResponse{
 		AccessToken:  access,
 		IDToken:      idToken,
@@ -283,6 +282,6 @@ func (p *Provider) revokeCodeFamily(ctx context.Context, hash string) {
 		p.log.ErrorContext(ctx, "token: revoke the family of a reused code", "err", err)
 		return
 	}
-	p.emit(ctx, Event{Kind: EventCodeReuseDetected, Family: family})
-	p.emit(ctx, Event{Kind: EventFamilyRevoked, Family: family, Reason: "code_reuse"})
+	p.record(ctx, clientEvent(EventCodeReuseDetected, "", "", family, ""))
+	p.record(ctx, clientEvent(EventFamilyRevoked, "", "", family, "code_reuse"))
 }

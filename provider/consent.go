@@ -9,6 +9,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -98,8 +99,8 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 			p.unavailable(w, r, "consent: save", err)
 			return
 		}
-		p.emitUI(ctx, loginui.Event{Kind: loginui.EventConsentGranted, UserID: user.ID, ClientID: c.c.ID,
-			SessionID: ar.SessionID, IP: p.ui.ClientIP(r), Detail: joinScopes(ar.Scopes)})
+		p.record(ctx, storage.AuditEvent{Kind: loginui.EventConsentGranted, Actor: audit.ActorUser, UserID: user.ID,
+			ClientID: c.c.ID, SessionID: ar.SessionID, IP: p.ui.ClientIP(r), Detail: joinScopes(ar.Scopes)})
 		// Allowed, the app joins the session (its logout notices, the
 		// account page) before it gets its code.
 		switch err := p.ui.RecordUse(ctx, r, session, c.c.ID); {

@@ -3,20 +3,24 @@ package provider
 import (
 	"context"
 	"log/slog"
-	"time"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/audit"
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Kinds of Event.
+// Kinds of the provider's audit events.
 const (
 	EventTokenIssued          = "token_issued"           // a code exchange or client_credentials issued tokens
 	EventTokenRefreshed       = "token_refreshed"        // a refresh token was rotated
 	EventRefreshReuseDetected = "refresh_reuse_detected" // a rotated refresh token came back after the grace window
 	EventCodeReuseDetected    = "code_reuse_detected"    // a redeemed code came back
 	EventFamilyRevoked        = "family_revoked"         // every token of a grant was revoked (reuse or revocation)
-	EventBackchannelLogout    = "backchannel_logout"     // a back-channel logout notice reached its final outcome (Outcome)
+	EventBackchannelLogout    = "backchannel_logout"     // a back-channel logout notice reached its final outcome
 )
 
-// Outcomes of EventBackchannelLogout.
+// Outcomes of EventBackchannelLogout (its Detail's outcome=).
 const (
 	LogoutDelivered = "delivered" // the RP answered 2xx
 	LogoutRejected  = "rejected"  // the RP answered a 4xx: not retried
@@ -24,66 +28,84 @@ const (
 	LogoutDropped   = "dropped"   // the client is gone, disabled or has no backchannel_logout_uri any more
 )
 
-// Event is one thing the audit trail records. Nothing secret is in it:
-// no token, only the family id that names a grant.
-type Event struct {
-	Kind      string
-	Time      time.Time
-	ClientID  string
-	UserID    string // empty for client_credentials
-	Family    string // the grant's token family, when there is one
-	GrantType string // for token_issued
-	// Reason is, for family_revoked, "reuse", "code_reuse" or
-	// "revocation"; for backchannel_logout, the last failure; for the
-	// login UI's events (sign_in, consent_granted…), their Detail.
-	Reason string
-	// Outcome, Attempts and Status are for backchannel_logout: the final
-	// outcome (LogoutDelivered…), how many deliveries were attempted and
-	// the RP's last HTTP status (0 when it never answered).
-	Outcome  string
-	Attempts int
-	Status   int
-	// SessionID is the first 8 characters of the sid of the session the
-	// event concerns (backchannel_logout and the login UI's events) —
-	// never all of it.
-	SessionID string
-	// IP is the address of the browser a login UI event came from ("" for
-	// the provider's own events).
-	IP string
+// The provider's events say in their Detail, as space-separated key=value
+// fields in this order: grant_type= (token_issued), outcome=, attempts=
+// and status= (backchannel_logout: the final outcome, how many deliveries
+// were attempted, the RP's last HTTP status when it answered), reason=
+// (family_revoked: "reuse", "code_reuse" or "revocation";
+// backchannel_logout: the last failure). Only reason's value may hold
+// spaces, so it comes last.
+
+// DetailValue returns the value of the field key (one without spaces, as
+// grant_type or outcome) in the Detail of one of the provider's events, or
+// "".
+func DetailValue(detail, key string) string {
+	for f := range strings.SplitSeq(detail, " ") {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
-// LogLevel is the level of e's log line: Warn for what an operator should
+// LogLevel is the level of ev's log line: Warn for what an operator should
 // look into (a reused refresh token or code, a back-channel logout that did
 // not reach its app); Debug for a token issued or refreshed, which happens
 // on nearly every token request, so that at the default level (Info) the
 // token endpoint writes no line per request (the audit trail still records
-// the event); Info for the rest.
-func (e Event) LogLevel() slog.Level {
+// the event); Info for the rest, every event not the provider's included.
+func LogLevel(ev storage.AuditEvent) slog.Level {
 	switch {
-	case e.Kind == EventRefreshReuseDetected || e.Kind == EventCodeReuseDetected ||
-		(e.Kind == EventBackchannelLogout && e.Outcome != LogoutDelivered):
+	case ev.Kind == EventRefreshReuseDetected || ev.Kind == EventCodeReuseDetected ||
+		(ev.Kind == EventBackchannelLogout && DetailValue(ev.Detail, "outcome") != LogoutDelivered):
 		return slog.LevelWarn
-	case e.Kind == EventTokenIssued || e.Kind == EventTokenRefreshed:
+	case ev.Kind == EventTokenIssued || ev.Kind == EventTokenRefreshed:
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo
 }
 
-// emit hands an event to Config.Events, or logs it when that is nil.
-func (p *Provider) emit(ctx context.Context, e Event) {
-	e.Time = p.cfg.Now()
-	if p.cfg.Events != nil {
-		p.cfg.Events(ctx, e)
-		return
+// record hands ev to the recorder (Config.Audit) at the provider's now,
+// with no more of a session id than its first 8 characters.
+func (p *Provider) record(ctx context.Context, ev storage.AuditEvent) {
+	ev.Time = p.cfg.Now()
+	ev.SessionID = sidPrefix(ev.SessionID)
+	if err := p.audit.Record(ctx, ev); err != nil {
+		p.log.ErrorContext(ctx, "audit: not recorded", "kind", ev.Kind, "err", err)
 	}
-	level := e.LogLevel()
-	if !p.log.Enabled(ctx, level) {
-		return
+}
+
+// clientEvent is an event an application caused at the token or
+// revocation endpoint; reason, when set, is its Detail's reason=.
+func clientEvent(kind, clientID, userID, family, reason string) storage.AuditEvent {
+	ev := storage.AuditEvent{Kind: kind, Actor: audit.ActorClient, ClientID: clientID, UserID: userID, Family: family}
+	if reason != "" {
+		ev.Detail = "reason=" + reason
 	}
-	attrs := []any{"client", e.ClientID, "user", e.UserID,
-		"family", e.Family, "grant_type", e.GrantType, "reason", e.Reason, "ip", e.IP}
-	if e.Kind == EventBackchannelLogout {
-		attrs = append(attrs, "outcome", e.Outcome, "attempts", e.Attempts, "status", e.Status, "sid_prefix", e.SessionID)
+	return ev
+}
+
+// tokenIssued is the event of tokens issued by a grant.
+func tokenIssued(clientID, userID, family, grantType string) storage.AuditEvent {
+	ev := clientEvent(EventTokenIssued, clientID, userID, family, "")
+	ev.Detail = "grant_type=" + grantType
+	return ev
+}
+
+// logoutOutcome is the event of a back-channel logout notice's final
+// outcome: attempts made, the RP's last status (0: it never answered) and
+// the last failure.
+func logoutOutcome(n storage.LogoutNotice, outcome string, attempts, status int, reason string) storage.AuditEvent {
+	detail := []string{"outcome=" + outcome}
+	if attempts > 0 {
+		detail = append(detail, "attempts="+strconv.Itoa(attempts))
 	}
-	p.log.Log(ctx, level, "audit: "+e.Kind, attrs...)
+	if status > 0 {
+		detail = append(detail, "status="+strconv.Itoa(status))
+	}
+	if reason != "" {
+		detail = append(detail, "reason="+reason)
+	}
+	return storage.AuditEvent{Kind: EventBackchannelLogout, Actor: audit.ActorSystem, ClientID: n.ClientID,
+		UserID: n.UserID, SessionID: n.SessionID, Detail: strings.Join(detail, " ")}
 }

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"github.com/gatehouse-idp/gatehouse/audit"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,19 +11,21 @@ import (
 	"testing"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
-// eventLog collects audit events.
+// eventLog collects audit events: a Config.Audit.
 type eventLog struct {
 	mu     sync.Mutex
-	events []Event
+	events []storage.AuditEvent
 }
 
-func (l *eventLog) add(_ context.Context, e Event) {
+func (l *eventLog) Record(_ context.Context, events ...storage.AuditEvent) error {
 	l.mu.Lock()
-	l.events = append(l.events, e)
+	l.events = append(l.events, events...)
 	l.mu.Unlock()
+	return nil
 }
 
 // take returns the kinds seen since the last take.
@@ -39,7 +43,7 @@ func (l *eventLog) take() []string {
 func TestAuditEvents(t *testing.T) {
 	log := &eventLog{}
 	e := newTestEnvConfig(t, func(s *sqlite.Store) Store { return s }, func(c *Config) {
-		c.Events = log.add
+		c.Audit = log
 		c.RefreshGrace = -1
 	})
 	code, verifier := e.authorizeCode(t, "openid offline_access")
@@ -77,5 +81,42 @@ func TestAuditEvents(t *testing.T) {
 	}
 	if got := log.take(); !slices.Equal(got, []string{EventTokenIssued}) {
 		t.Errorf("client_credentials: got events %q, want [token_issued]", got)
+	}
+}
+
+// TestEventRecords checks the actor and Detail of the provider's events as
+// the audit trail stores them (what the audit sink's auditEventOf made of
+// them before the provider recorded storage.AuditEvent itself).
+func TestEventRecords(t *testing.T) {
+	notice := storage.LogoutNotice{ClientID: "bc", UserID: testUserID, SessionID: "0123456789abcdef"}
+	tests := []struct {
+		e           storage.AuditEvent
+		actor, want string
+	}{
+		{tokenIssued("job", "", "", "client_credentials"), audit.ActorClient, "grant_type=client_credentials"},
+		{clientEvent(EventTokenRefreshed, "web", testUserID, "fam", ""), audit.ActorClient, ""},
+		{clientEvent(EventFamilyRevoked, "web", "", "fam", "revocation"), audit.ActorClient, "reason=revocation"},
+		{clientEvent(EventCodeReuseDetected, "", "", "fam", ""), audit.ActorClient, ""},
+		{logoutOutcome(notice, LogoutDelivered, 1, 200, ""), audit.ActorSystem, "outcome=delivered attempts=1 status=200"},
+		{logoutOutcome(notice, LogoutGaveUp, 5, 0, "503 Service Unavailable"), audit.ActorSystem, "outcome=gave_up attempts=5 reason=503 Service Unavailable"},
+	}
+	for _, tt := range tests {
+		if tt.e.Actor != tt.actor || tt.e.Detail != tt.want {
+			t.Errorf("%s: got actor %q, detail %q; want %q, %q", tt.e.Kind, tt.e.Actor, tt.e.Detail, tt.actor, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		e    storage.AuditEvent
+		want slog.Level
+	}{
+		{tests[0].e, slog.LevelDebug},
+		{clientEvent(EventRefreshReuseDetected, "web", "", "fam", ""), slog.LevelWarn},
+		{tests[4].e, slog.LevelInfo},
+		{tests[5].e, slog.LevelWarn},
+		{storage.AuditEvent{Kind: "key_rotated"}, slog.LevelInfo},
+	} {
+		if got := LogLevel(tt.e); got != tt.want {
+			t.Errorf("LogLevel(%s %q): got %v, want %v", tt.e.Kind, tt.e.Detail, got, tt.want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/metrics"
@@ -128,8 +129,9 @@ type Config struct {
 	Now        func() time.Time
 	Random     io.Reader
 	Logger     *slog.Logger
-	// Events receives the audit events (Event); nil logs them.
-	Events func(context.Context, Event)
+	// Audit records the audit events, the login UI's too; nil only logs
+	// them (audit.LogOnly, each at LogLevel).
+	Audit audit.Recorder
 	// Metrics, when set, counts every request (gatehouse_http_*), and
 	// Handler serves it on /metrics unless MetricsOnAdmin, where only
 	// AdminHandler does.
@@ -137,9 +139,9 @@ type Config struct {
 	MetricsOnAdmin bool
 	// UI configures the login UI, which New builds over the provider's
 	// store and routes to. New supplies what the UI takes from the
-	// provider: Issuer, Clients (the provider's client cache), Events,
-	// LogoutQueued (wakes the back-channel delivery), ConsentNeeded and,
-	// when nil, CallbackURL.
+	// provider: Issuer, Clients (the provider's client cache), Recorder
+	// (Audit), LogoutQueued (wakes the back-channel delivery),
+	// ConsentNeeded and, when nil, CallbackURL.
 	UI loginui.Config
 }
 
@@ -169,6 +171,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Audit == nil {
+		c.Audit = audit.LogOnly{Logger: c.Logger, Level: LogLevel}
+	}
 }
 
 // Provider is Gatehouse's OpenID provider. Create it with New and serve
@@ -178,6 +183,7 @@ type Provider struct {
 	store   Store
 	keys    Keys
 	ui      *loginui.UI
+	audit   audit.Recorder
 	clients *clientCache
 	// cors knows the origins of all public web clients (cors.go).
 	cors *corsOrigins
@@ -278,6 +284,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		cfg:          cfg,
 		store:        store,
 		keys:         k,
+		audit:        cfg.Audit,
 		clients:      newClientCache(store, cfg, 5*time.Second),
 		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
 		jwks:         newJWKSCache(cfg.Now),
@@ -335,7 +342,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		}
 		return c.c, nil
 	}
-	uiCfg.Events = p.emitUI
+	uiCfg.Recorder = cfg.Audit
 	uiCfg.LogoutQueued = p.kickLogouts
 	uiCfg.ConsentNeeded = p.consentNeeded
 	if p.ui, err = loginui.New(store, uiCfg); err != nil {

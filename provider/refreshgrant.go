@@ -161,7 +161,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		return
 	}
 
-	p.emit(ctx, Event{Kind: EventTokenRefreshed, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
+	p.record(ctx, clientEvent(EventTokenRefreshed, g.ClientID, g.UserID, g.FamilyID, ""))
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
 }
@@ -211,8 +211,8 @@ func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *s
 				p.storeError(w, r, "token: revoke a reused refresh family", err)
 				return
 			}
-			p.emit(ctx, Event{Kind: EventRefreshReuseDetected, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID})
-			p.emit(ctx, Event{Kind: EventFamilyRevoked, ClientID: g.ClientID, UserID: g.UserID, Family: g.FamilyID, Reason: "reuse"})
+			p.record(ctx, clientEvent(EventRefreshReuseDetected, g.ClientID, g.UserID, g.FamilyID, ""))
+			p.record(ctx, clientEvent(EventFamilyRevoked, g.ClientID, g.UserID, g.FamilyID, "reuse"))
 		}
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used"))
 		return

@@ -77,7 +77,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	if err == nil && found && owner == clientID && family != "" {
 		err = p.revokeFamily(ctx, family)
 		if err == nil {
-			p.emit(ctx, Event{Kind: EventFamilyRevoked, ClientID: clientID, Family: family, Reason: "revocation"})
+			p.record(ctx, clientEvent(EventFamilyRevoked, clientID, "", family, "revocation"))
 		}
 	}
 	if err != nil {

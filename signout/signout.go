@@ -23,6 +23,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -90,10 +91,10 @@ type Config struct {
 	// Clients looks up the clients that joined a session; a client that is
 	// gone or disabled (ErrNotFound) gets no notice.
 	Clients storage.ClientLookup
-	// Record receives the audit events of the ended sessions, one per
-	// session, with the first 8 characters of its id; nil records
-	// nothing. Its error is returned by End.
-	Record func(ctx context.Context, events []storage.AuditEvent) error
+	// Record records the audit events of the ended sessions, one per
+	// session, with the first 8 characters of its id, in one call; nil
+	// records nothing. Its error is returned by End.
+	Record audit.Recorder
 	// Queued is called after notices were queued, to wake their delivery;
 	// nil wakes nothing (the server finds them within a second).
 	Queued func()
@@ -176,7 +177,7 @@ func (e *Ender) finish(ctx context.Context, res Result, users []string, why Reas
 		e.cfg.Queued()
 	}
 	if e.cfg.Record != nil && len(res.Sessions) > 0 {
-		if err := e.cfg.Record(ctx, e.events(res.Sessions, why, now)); err != nil {
+		if err := e.cfg.Record.Record(ctx, e.events(res.Sessions, why, now)...); err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrNotRecorded, err))
 		}
 	}

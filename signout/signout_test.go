@@ -3,6 +3,7 @@ package signout_test
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,10 +157,10 @@ func newFixture(t *testing.T, s store, wrap func(signout.Store) signout.Store) *
 	f.ender = signout.New(signout.Config{
 		Store:   es,
 		Clients: s.Client,
-		Record: func(_ context.Context, events []storage.AuditEvent) error {
+		Record: audit.RecorderFunc(func(_ context.Context, events ...storage.AuditEvent) error {
 			f.events = append(f.events, events...)
 			return f.recorded
-		},
+		}),
 		Queued:     func() { f.queued++ },
 		FamilyKeep: time.Hour,
 		Now:        func() time.Time { return now },

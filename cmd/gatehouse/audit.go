@@ -13,14 +13,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Kinds of audit event recorded outside the provider (whose kinds are
-// provider.Event* and loginui.Event*).
+// Kinds of audit event recorded outside the provider and the login UI
+// (whose kinds are provider.Event* and loginui.Event*).
 const (
 	auditKeyRotated          = "key_rotated" // a rotation created a signing key
 	auditKeyRevoked          = "key_revoked"
@@ -31,14 +32,6 @@ const (
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"
 	auditClientsFileRefused  = "clients_file_refused" // same revision as the applied one, other clients
-)
-
-// Actors of audit events (storage.AuditEvent.Actor).
-const (
-	actorUser     = "user"
-	actorClient   = "client"
-	actorOperator = "operator"
-	actorSystem   = "system"
 )
 
 // Bounds of the audit sink.
@@ -53,8 +46,9 @@ const (
 	maxAuditDetail    = 1024                   // bytes of Detail kept
 )
 
-// auditSink writes audit events to the log at once, each at its level
-// (provider.Event.LogLevel: a token issued or refreshed only at Debug),
+// auditSink is serve's audit.Recorder, the provider's, the login UI's and
+// the key rotation's. It writes audit events to the log at once, each at
+// its level (provider.LogLevel: a token issued or refreshed only at Debug),
 // and to the store in the background: Record never blocks a request. It
 // also counts them in its metrics (countEvent), when it has any. Events
 // queue in a bounded buffer that Run drains in batches. A batch the store
@@ -112,35 +106,32 @@ func startAuditSink(ctx context.Context, store storage.AuditLog, log *slog.Logge
 	}
 }
 
-// ProviderEvent records one of the provider's events (its Config.Events),
-// the login UI's included.
-// It is logged at e.LogLevel(): a token issued or refreshed only at Debug.
-func (a *auditSink) ProviderEvent(ctx context.Context, e provider.Event) {
-	countEvent(a.metrics, e)
-	a.record(ctx, auditEventOf(e), e.LogLevel())
-}
-
-// Record logs ev at Info and queues it for the store, without blocking. A
-// zero Time is now.
-func (a *auditSink) Record(ctx context.Context, ev storage.AuditEvent) {
-	countEvent(a.metrics, provider.Event{Kind: ev.Kind})
-	a.record(ctx, ev, slog.LevelInfo)
+// Record logs each event at its level (provider.LogLevel: a token issued
+// or refreshed only at Debug) and queues it for the store, without
+// blocking. A zero Time is now. It never fails: an event the store will
+// never get is logged (at Info at least), counted and reported.
+func (a *auditSink) Record(ctx context.Context, events ...storage.AuditEvent) error {
+	for _, ev := range events {
+		countEvent(a.metrics, ev)
+		a.record(ctx, ev, provider.LogLevel(ev))
+	}
+	return nil
 }
 
 // countEvent counts in m what the metrics take from an audit event: tokens
 // issued (a refresh counts as grant type refresh_token), sign-ins by
 // result, refresh token reuse, back-channel logout outcomes, key rotations
 // and consents. Other kinds count nothing; a nil m counts nothing.
-func countEvent(m *metrics.Metrics, e provider.Event) {
+func countEvent(m *metrics.Metrics, e storage.AuditEvent) {
 	switch e.Kind {
 	case provider.EventTokenIssued:
-		m.TokenIssued(e.GrantType, e.ClientID)
+		m.TokenIssued(provider.DetailValue(e.Detail, "grant_type"), e.ClientID)
 	case provider.EventTokenRefreshed:
 		m.TokenIssued("refresh_token", e.ClientID)
 	case provider.EventRefreshReuseDetected:
 		m.RefreshReuseDetected()
 	case provider.EventBackchannelLogout:
-		m.BackchannelLogout(e.Outcome)
+		m.BackchannelLogout(provider.DetailValue(e.Detail, "outcome"))
 	case loginui.EventSignIn:
 		m.SignIn(metrics.SignInSuccess)
 	case loginui.EventSignInFailed:
@@ -163,11 +154,11 @@ func (a *auditSink) record(ctx context.Context, ev storage.AuditEvent, level slo
 	ev = cleanAuditEvent(ev)
 	select {
 	case a.events <- ev:
-		logAuditEvent(ctx, a.log, level, ev)
+		audit.Log(ctx, a.log, level, ev)
 	default:
 		// The store will never have it: the log keeps it, at Info at
 		// least, even when its level is below.
-		logAuditEvent(ctx, a.log, max(level, slog.LevelInfo), ev)
+		audit.Log(ctx, a.log, max(level, slog.LevelInfo), ev)
 		a.drop(ctx, ev.Kind)
 	}
 }
@@ -347,44 +338,6 @@ func pruneAudit(ctx context.Context, store storage.AuditLog, before time.Time, l
 	}
 }
 
-// auditEventOf is the audit trail's record of a provider event.
-func auditEventOf(e provider.Event) storage.AuditEvent {
-	actor, ui := actorSystem, false
-	switch e.Kind {
-	case loginui.EventSignIn, loginui.EventSignInFailed, loginui.EventSignInThrottled, loginui.EventSignOut,
-		loginui.EventSessionEnded, loginui.EventSessionIPChanged, loginui.EventSessionAgentChanged,
-		loginui.EventConsentGranted, loginui.EventConsentRevoked:
-		actor, ui = actorUser, true
-	case provider.EventTokenIssued, provider.EventTokenRefreshed, provider.EventRefreshReuseDetected,
-		provider.EventCodeReuseDetected, provider.EventFamilyRevoked:
-		actor = actorClient
-	}
-	var detail []string
-	if e.GrantType != "" {
-		detail = append(detail, "grant_type="+e.GrantType)
-	}
-	if e.Outcome != "" {
-		detail = append(detail, "outcome="+e.Outcome)
-	}
-	if e.Attempts > 0 {
-		detail = append(detail, "attempts="+strconv.Itoa(e.Attempts))
-	}
-	if e.Status > 0 {
-		detail = append(detail, "status="+strconv.Itoa(e.Status))
-	}
-	switch {
-	case e.Reason == "":
-	case ui:
-		detail = append(detail, e.Reason) // the UI's own explanation
-	default:
-		detail = append(detail, "reason="+e.Reason)
-	}
-	return storage.AuditEvent{
-		Time: e.Time, Kind: e.Kind, UserID: e.UserID, ClientID: e.ClientID, SessionID: e.SessionID,
-		Family: e.Family, IP: e.IP, Actor: actor, Detail: strings.Join(detail, " "),
-	}
-}
-
 // cleanAuditEvent makes ev fit for the trail: no more of a session id than
 // its first 8 characters, text Postgres can hold (valid UTF-8, no NUL; the
 // User-Agent in a detail comes from a browser) and a bounded Detail.
@@ -411,27 +364,17 @@ func cleanAuditEvent(ev storage.AuditEvent) storage.AuditEvent {
 	return ev
 }
 
-// logAuditEvent writes the log line of an audit event: "audit: KIND" and
-// its fields that are set.
-func logAuditEvent(ctx context.Context, log *slog.Logger, level slog.Level, ev storage.AuditEvent) {
-	if !log.Enabled(ctx, level) {
-		return // nothing built for a line that is not written
-	}
-	attrs := []any{"actor", ev.Actor}
-	for _, f := range []struct{ key, value string }{
-		{"user", ev.UserID}, {"client", ev.ClientID}, {"sid_prefix", ev.SessionID},
-		{"family", ev.Family}, {"ip", ev.IP}, {"detail", ev.Detail},
-	} {
-		if f.value != "" {
-			attrs = append(attrs, f.key, f.value)
-		}
-	}
-	log.Log(ctx, level, "audit: "+ev.Kind, attrs...)
+// auditAppender is the audit.Recorder of the CLI: appendAudit.
+type auditAppender struct{ store storage.AuditLog }
+
+// Record stores the events at once (appendAudit).
+func (a auditAppender) Record(ctx context.Context, events ...storage.AuditEvent) error {
+	return appendAudit(ctx, a.store, events...)
 }
 
-// appendAudit stores events the CLI or a start-up step records, at once:
-// a zero Time is now. The events are not logged (the CLI prints what it
-// did).
+// appendAudit stores events the CLI or a start-up step records, at once,
+// in one AppendAudit: a zero Time is now. The events are not logged (the
+// CLI prints what it did).
 func appendAudit(ctx context.Context, store storage.AuditLog, events ...storage.AuditEvent) error {
 	now := time.Now()
 	for i := range events {

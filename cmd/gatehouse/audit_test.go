@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -108,16 +109,17 @@ func TestAuditSinkStoresEvents(t *testing.T) {
 	t0 := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 	ctx := t.Context()
 
-	sink.ProviderEvent(ctx, provider.Event{Kind: loginui.EventSignIn, Time: t0, UserID: "sub-alice", ClientID: "web",
-		SessionID: "0123456789abcdef", IP: "192.0.2.1"})
-	sink.ProviderEvent(ctx, provider.Event{Kind: provider.EventTokenIssued, Time: t0.Add(time.Second), UserID: "sub-alice",
-		ClientID: "web", Family: "fam-1", GrantType: "authorization_code"})
-	sink.ProviderEvent(ctx, provider.Event{Kind: provider.EventRefreshReuseDetected, Time: t0.Add(2 * time.Second),
-		UserID: "sub-alice", ClientID: "web", Family: "fam-1"})
-	sink.ProviderEvent(ctx, provider.Event{Kind: provider.EventBackchannelLogout, Time: t0.Add(3 * time.Second),
-		UserID: "sub-alice", ClientID: "web", SessionID: "01234567", Outcome: provider.LogoutGaveUp, Attempts: 5, Status: 503,
-		Reason: "503 Service Unavailable"})
-	sink.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Time: t0.Add(4 * time.Second), Actor: actorSystem, Detail: "kid=k1"})
+	// As the login UI and the provider record them.
+	sink.Record(ctx, storage.AuditEvent{Kind: loginui.EventSignIn, Time: t0, UserID: "sub-alice", ClientID: "web",
+		SessionID: "0123456789abcdef", IP: "192.0.2.1", Actor: audit.ActorUser})
+	sink.Record(ctx, storage.AuditEvent{Kind: provider.EventTokenIssued, Time: t0.Add(time.Second), UserID: "sub-alice",
+		ClientID: "web", Family: "fam-1", Actor: audit.ActorClient, Detail: "grant_type=authorization_code"})
+	sink.Record(ctx, storage.AuditEvent{Kind: provider.EventRefreshReuseDetected, Time: t0.Add(2 * time.Second),
+		UserID: "sub-alice", ClientID: "web", Family: "fam-1", Actor: audit.ActorClient})
+	sink.Record(ctx, storage.AuditEvent{Kind: provider.EventBackchannelLogout, Time: t0.Add(3 * time.Second),
+		UserID: "sub-alice", ClientID: "web", SessionID: "01234567", Actor: audit.ActorSystem,
+		Detail: "outcome=gave_up attempts=5 status=503 reason=503 Service Unavailable"})
+	sink.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Time: t0.Add(4 * time.Second), Actor: audit.ActorSystem, Detail: "kid=k1"})
 
 	// Written within a flush period, without a shutdown.
 	waitStored(t, store, 5)
@@ -126,15 +128,15 @@ func TestAuditSinkStoresEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []storage.AuditEvent{
-		{Kind: auditKeyRotated, Time: t0.Add(4 * time.Second), Actor: actorSystem, Detail: "kid=k1"},
+		{Kind: auditKeyRotated, Time: t0.Add(4 * time.Second), Actor: audit.ActorSystem, Detail: "kid=k1"},
 		{Kind: provider.EventBackchannelLogout, Time: t0.Add(3 * time.Second), UserID: "sub-alice", ClientID: "web",
-			SessionID: "01234567", Actor: actorSystem, Detail: "outcome=gave_up attempts=5 status=503 reason=503 Service Unavailable"},
+			SessionID: "01234567", Actor: audit.ActorSystem, Detail: "outcome=gave_up attempts=5 status=503 reason=503 Service Unavailable"},
 		{Kind: provider.EventRefreshReuseDetected, Time: t0.Add(2 * time.Second), UserID: "sub-alice", ClientID: "web",
-			Family: "fam-1", Actor: actorClient},
+			Family: "fam-1", Actor: audit.ActorClient},
 		{Kind: provider.EventTokenIssued, Time: t0.Add(time.Second), UserID: "sub-alice", ClientID: "web", Family: "fam-1",
-			Actor: actorClient, Detail: "grant_type=authorization_code"},
+			Actor: audit.ActorClient, Detail: "grant_type=authorization_code"},
 		{Kind: loginui.EventSignIn, Time: t0, UserID: "sub-alice", ClientID: "web", SessionID: "01234567", IP: "192.0.2.1",
-			Actor: actorUser},
+			Actor: audit.ActorUser},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("stored %d events, want %d: %+v", len(got), len(want), got)
@@ -201,7 +203,7 @@ func recordKinds(t *testing.T, sink *auditSink, n int) []string {
 	for i := range n {
 		kind := fmt.Sprintf("e%03d", i)
 		kinds = append(kinds, kind)
-		sink.Record(t.Context(), storage.AuditEvent{Kind: kind, Actor: actorSystem, Time: time.Unix(int64(i), 0)})
+		sink.Record(t.Context(), storage.AuditEvent{Kind: kind, Actor: audit.ActorSystem, Time: time.Unix(int64(i), 0)})
 	}
 	return kinds
 }
@@ -285,7 +287,7 @@ func TestAuditSinkDropsOnlyOnOverflow(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			sink.Record(ctx, storage.AuditEvent{Kind: kind, Actor: actorSystem})
+			sink.Record(ctx, storage.AuditEvent{Kind: kind, Actor: audit.ActorSystem})
 		}()
 		select {
 		case <-done:
@@ -398,7 +400,7 @@ func TestAuditSinkFlushesOnShutdown(t *testing.T) {
 	for i := range 2*auditBatch + 50 {
 		kind := fmt.Sprintf("e%03d", i)
 		want = append(want, kind)
-		sink.Record(t.Context(), storage.AuditEvent{Kind: kind, Actor: actorSystem, Time: time.Unix(int64(i), 0)})
+		sink.Record(t.Context(), storage.AuditEvent{Kind: kind, Actor: audit.ActorSystem, Time: time.Unix(int64(i), 0)})
 	}
 	stop() // at once: most events are still queued
 	if got := storedKinds(t, store); !slices.Equal(got, want) {
@@ -406,30 +408,7 @@ func TestAuditSinkFlushesOnShutdown(t *testing.T) {
 	}
 	// After Run returned, Record still does not block; the event is only
 	// logged.
-	sink.Record(t.Context(), storage.AuditEvent{Kind: "late", Actor: actorSystem})
-}
-
-func TestAuditEventOf(t *testing.T) {
-	tests := []struct {
-		e           provider.Event
-		actor, want string
-	}{
-		{provider.Event{Kind: loginui.EventSignInFailed, Reason: "ip:192.0.2.0/24"}, actorUser, "ip:192.0.2.0/24"},
-		{provider.Event{Kind: loginui.EventConsentGranted, Reason: "openid profile"}, actorUser, "openid profile"},
-		{provider.Event{Kind: loginui.EventSessionIPChanged, Reason: "192.0.2.1 → 192.0.2.2"}, actorUser, "192.0.2.1 → 192.0.2.2"},
-		{provider.Event{Kind: provider.EventTokenIssued, GrantType: "client_credentials"}, actorClient, "grant_type=client_credentials"},
-		{provider.Event{Kind: provider.EventTokenRefreshed, GrantType: "refresh_token"}, actorClient, "grant_type=refresh_token"},
-		{provider.Event{Kind: provider.EventFamilyRevoked, Reason: "revocation"}, actorClient, "reason=revocation"},
-		{provider.Event{Kind: provider.EventCodeReuseDetected}, actorClient, ""},
-		{provider.Event{Kind: provider.EventBackchannelLogout, Outcome: provider.LogoutDelivered, Attempts: 1, Status: 200}, actorSystem, "outcome=delivered attempts=1 status=200"},
-		{provider.Event{Kind: "something_new"}, actorSystem, ""},
-	}
-	for _, tt := range tests {
-		got := auditEventOf(tt.e)
-		if got.Actor != tt.actor || got.Detail != tt.want {
-			t.Errorf("%s: got actor %q, detail %q; want %q, %q", tt.e.Kind, got.Actor, got.Detail, tt.actor, tt.want)
-		}
-	}
+	sink.Record(t.Context(), storage.AuditEvent{Kind: "late", Actor: audit.ActorSystem})
 }
 
 func TestCleanAuditEvent(t *testing.T) {
@@ -450,11 +429,11 @@ func TestCleanAuditEvent(t *testing.T) {
 
 func TestAuditClientSync(t *testing.T) {
 	store := openAuditStore(t)
-	if err := auditClientSync(t.Context(), store, storage.SyncReport{}, actorSystem); err != nil {
+	if err := auditClientSync(t.Context(), store, storage.SyncReport{}, audit.ActorSystem); err != nil {
 		t.Fatalf("auditClientSync of no change: %v", err)
 	}
 	rep := storage.SyncReport{Created: []string{"a", "b"}, Updated: []string{"c"}, Disabled: []string{"d"}}
-	if err := auditClientSync(t.Context(), store, rep, actorOperator); err != nil {
+	if err := auditClientSync(t.Context(), store, rep, audit.ActorOperator); err != nil {
 		t.Fatal(err)
 	}
 	list, err := store.AuditEvents(t.Context(), storage.AuditQuery{})
@@ -513,7 +492,7 @@ func TestAuditCommand(t *testing.T) {
 	}
 	// An event of a client, as the server records them.
 	if err := f.store.AppendAudit(ctx, []storage.AuditEvent{{Time: time.Now(), Kind: provider.EventTokenIssued,
-		UserID: f.alice.ID, ClientID: "web", Family: "fam-1", Actor: actorClient, Detail: "grant_type=authorization_code"}}); err != nil {
+		UserID: f.alice.ID, ClientID: "web", Family: "fam-1", Actor: audit.ActorClient, Detail: "grant_type=authorization_code"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -615,8 +594,8 @@ func TestAuditCommand(t *testing.T) {
 // at Debug, so not at the default level, unless the store will never get
 // it: a dropped event is logged at Info at least.
 func TestAuditSinkTokenEventsAtDebug(t *testing.T) {
-	issued := provider.Event{Kind: provider.EventTokenIssued, ClientID: "web", GrantType: "client_credentials"}
-	refreshed := provider.Event{Kind: provider.EventTokenRefreshed, ClientID: "web", Family: "fam-1"}
+	issued := storage.AuditEvent{Kind: provider.EventTokenIssued, ClientID: "web", Actor: audit.ActorClient, Detail: "grant_type=client_credentials"}
+	refreshed := storage.AuditEvent{Kind: provider.EventTokenRefreshed, ClientID: "web", Family: "fam-1", Actor: audit.ActorClient}
 	for _, tt := range []struct {
 		name   string
 		level  slog.Level
@@ -635,8 +614,7 @@ func TestAuditSinkTokenEventsAtDebug(t *testing.T) {
 			var logs auditLogBuffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: tt.level}))
 			sink := newAuditSink(openAuditStore(t), log, time.Now, tt.buffer)
-			sink.ProviderEvent(t.Context(), issued)
-			sink.ProviderEvent(t.Context(), refreshed)
+			sink.Record(t.Context(), issued, refreshed)
 			var got []string
 			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 				if strings.Contains(line, `msg="audit: `) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"log/slog"
 	"text/tabwriter"
 	"time"
@@ -117,7 +118,7 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 		}
 		var events []storage.AuditEvent
 		for _, kid := range created {
-			events = append(events, storage.AuditEvent{Kind: auditKeyRotated, Actor: actorOperator, Detail: "kid=" + kid})
+			events = append(events, storage.AuditEvent{Kind: auditKeyRotated, Actor: audit.ActorOperator, Detail: "kid=" + kid})
 		}
 		if err := appendAudit(ctx, store, events...); err != nil {
 			return fmt.Errorf("the keys are created, but %w", err)
@@ -135,7 +136,7 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 			fmt.Fprintf(env.stdout, "it was the only active key of its algorithm: key %s signs from now on; relying parties that cached the JWKS earlier must fetch it again\n", repl)
 			detail += " replacement=" + repl
 		}
-		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditKeyRevoked, Actor: actorOperator, Detail: detail}); err != nil {
+		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditKeyRevoked, Actor: audit.ActorOperator, Detail: detail}); err != nil {
 			return fmt.Errorf("the key is revoked, but %w", err)
 		}
 	}
@@ -225,7 +226,7 @@ const keyRotationPeriod = 10 * time.Second
 // one instance at a time, under the store's lock) and Reload, every
 // keyRotationPeriod until ctx ends. The keys a rotation creates go to the
 // audit trail (key_rotated), from the instance that created them.
-func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger, audit *auditSink) {
+func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger, rec audit.Recorder) {
 	t := time.NewTicker(keyRotationPeriod)
 	defer t.Stop()
 	for {
@@ -239,7 +240,7 @@ func rotateKeys(ctx context.Context, km *keys.Manager, log *slog.Logger, audit *
 			log.Warn("rotate signing keys", "err", err)
 		}
 		for _, kid := range created {
-			audit.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Actor: actorSystem, Detail: "kid=" + kid})
+			rec.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Actor: audit.ActorSystem, Detail: "kid=" + kid})
 		}
 		if err := km.Reload(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("reload signing keys", "err", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -212,15 +213,15 @@ func TestAuditSinkCountsEvents(t *testing.T) {
 	sink.metrics = m
 	runSink(t, sink)
 	ctx := t.Context()
-	for _, e := range []provider.Event{
-		{Kind: provider.EventTokenIssued, ClientID: "web", GrantType: "authorization_code"},
-		{Kind: provider.EventTokenIssued, ClientID: "job", GrantType: "client_credentials"},
+	for _, e := range []storage.AuditEvent{
+		{Kind: provider.EventTokenIssued, ClientID: "web", Detail: "grant_type=authorization_code"},
+		{Kind: provider.EventTokenIssued, ClientID: "job", Detail: "grant_type=client_credentials"},
 		{Kind: provider.EventTokenRefreshed, ClientID: "web"},
 		{Kind: provider.EventTokenRefreshed, ClientID: "web"},
 		{Kind: provider.EventRefreshReuseDetected, ClientID: "web"},
 		{Kind: provider.EventFamilyRevoked, ClientID: "web"}, // not counted
-		{Kind: provider.EventBackchannelLogout, ClientID: "web", Outcome: provider.LogoutDelivered},
-		{Kind: provider.EventBackchannelLogout, ClientID: "web", Outcome: provider.LogoutRejected},
+		{Kind: provider.EventBackchannelLogout, ClientID: "web", Detail: "outcome=" + provider.LogoutDelivered + " attempts=1 status=200"},
+		{Kind: provider.EventBackchannelLogout, ClientID: "web", Detail: "outcome=" + provider.LogoutRejected + " attempts=1 status=400"},
 		{Kind: loginui.EventSignIn, ClientID: "web"},
 		{Kind: loginui.EventSignInFailed},
 		{Kind: loginui.EventSignInFailed},
@@ -228,10 +229,10 @@ func TestAuditSinkCountsEvents(t *testing.T) {
 		{Kind: loginui.EventConsentGranted, ClientID: "web"},
 		{Kind: loginui.EventSignOut},
 	} {
-		sink.ProviderEvent(ctx, e)
+		sink.Record(ctx, e)
 	}
-	sink.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Actor: actorSystem, Detail: "kid=k1"})
-	sink.Record(ctx, storage.AuditEvent{Kind: auditKeyRevoked, Actor: actorOperator, Detail: "kid=k0"})
+	sink.Record(ctx, storage.AuditEvent{Kind: auditKeyRotated, Actor: audit.ActorSystem, Detail: "kid=k1"})
+	sink.Record(ctx, storage.AuditEvent{Kind: auditKeyRevoked, Actor: audit.ActorOperator, Detail: "kid=k0"})
 	want := `
 # HELP gatehouse_tokens_issued_total Token responses issued, by grant type (authorization_code, refresh_token, client_credentials) and client.
 # TYPE gatehouse_tokens_issued_total counter

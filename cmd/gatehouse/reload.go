@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -177,7 +178,7 @@ func (w *clientsWatcher) applyAtStart(ctx context.Context) error {
 		w.mine, w.absent = nil, true
 		return nil
 	}
-	err := w.apply(ctx, data, v, actorSystem)
+	err := w.apply(ctx, data, v, audit.ActorSystem)
 	var refused *storage.RegistryRefusedError
 	var probs clientpolicy.Problems
 	switch {
@@ -207,7 +208,7 @@ func (w *clientsWatcher) watch(ctx context.Context, hup <-chan os.Signal, interv
 	var pending *fileVersion
 	act := func(data []byte, v fileVersion) {
 		seen, pending = v, nil
-		err := w.apply(ctx, data, v, actorOperator)
+		err := w.apply(ctx, data, v, audit.ActorOperator)
 		if err == nil {
 			return
 		}

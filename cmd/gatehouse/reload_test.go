@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -537,7 +538,7 @@ func TestServeDemoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, v := w.read()
-	if err := w.apply(t.Context(), append(data, []byte(strings.SplitN(string(sample), "\nclients:\n", 2)[1])...), v, actorOperator); err == nil {
+	if err := w.apply(t.Context(), append(data, []byte(strings.SplitN(string(sample), "\nclients:\n", 2)[1])...), v, audit.ActorOperator); err == nil {
 		t.Fatal("reload with the demo secret and a public issuer: applied, want it refused")
 	} else {
 		w.logRefusal(err)

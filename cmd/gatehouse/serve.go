@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -119,7 +120,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	// Audit events are stored in the background; stopAudit (deferred, so
 	// after the server has drained) writes the last ones. It counts them
 	// in m too.
-	audit, stopAudit := startAuditSink(ctx, store, log, m)
+	sink, stopAudit := startAuditSink(ctx, store, log, m)
 	defer stopAudit()
 
 	km, err := newKeyManager(cfg, store, log)
@@ -194,7 +195,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		ClientSecretKey: secrets[2],
 		CodeKeys:        km,
 		Logger:          log,
-		Events:          audit.ProviderEvent,
+		Audit:           sink,
 		Metrics:         m,
 		MetricsOnAdmin:  cfg.AdminListen != "",
 		UI: loginui.Config{
@@ -251,7 +252,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 
 	go prune(ctx, store.sql, cfg.AuditRetention, log)
 	go watchClients(ctx, clientsW, p, clientsVersion)
-	go rotateKeys(ctx, km, log, audit)
+	go rotateKeys(ctx, km, log, sink)
 	// Back-channel logout notices are delivered in the background; a
 	// delivery cut off by shutdown is retried by any instance later.
 	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
@@ -368,7 +369,7 @@ func bootstrapAdmin(ctx context.Context, cfg Config, store auditedUsers, log *sl
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
-	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: actorSystem, Detail: "the first user"}); err != nil {
+	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: audit.ActorSystem, Detail: "the first user"}); err != nil {
 		log.Warn("created the first user, but not recorded in the audit trail", "err", err)
 	}
 	if generated {

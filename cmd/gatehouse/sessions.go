@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -93,7 +94,7 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 	case args[0] == "list":
 		return listSessions(ctx, env, store, user, *full, now)
 	case user != nil:
-		return endUserSessions(ctx, env, cfg, store, user, signout.Reason{Actor: actorOperator,
+		return endUserSessions(ctx, env, cfg, store, user, signout.Reason{Actor: audit.ActorOperator,
 			Detail: "revoked with gatehouse sessions revoke --user"})
 	default:
 		return revokeSession(ctx, env, cfg, store, pos[0])
@@ -107,11 +108,9 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 // the provider's own revocations do (provider.revokeFamily).
 func sessionEnder(cfg Config, store *stores) *signout.Ender {
 	return signout.New(signout.Config{
-		Store:   store,
-		Clients: store.Client,
-		Record: func(ctx context.Context, events []storage.AuditEvent) error {
-			return appendAudit(ctx, store, events...)
-		},
+		Store:      store,
+		Clients:    store.Client,
+		Record:     auditAppender{store},
 		FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
 	})
 }
@@ -127,7 +126,7 @@ func userByName(ctx context.Context, store *stores, name string) (*storage.User,
 
 // revokeSession ends the session with that full id.
 func revokeSession(ctx context.Context, env environment, cfg Config, store *stores, id string) error {
-	why := signout.Reason{Actor: actorOperator, Detail: "revoked with gatehouse sessions revoke"}
+	why := signout.Reason{Actor: audit.ActorOperator, Detail: "revoked with gatehouse sessions revoke"}
 	res, err := sessionEnder(cfg, store).End(ctx, []string{id}, why)
 	if errors.Is(err, signout.ErrNotEnded) {
 		return fmt.Errorf("end session: %w", err)

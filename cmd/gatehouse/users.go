@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -139,7 +140,7 @@ func users(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
-		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: actorOperator}); err != nil {
+		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: audit.ActorOperator}); err != nil {
 			return fmt.Errorf("the user is added, but %w", err)
 		}
 	case "list":
@@ -181,13 +182,13 @@ func users(ctx context.Context, env environment, args []string) error {
 		fmt.Fprintf(env.stdout, "%s: %s\n", map[string]string{"passwd": "password changed", "disable": "disabled"}[args[0]], u.Username)
 		why := map[string]string{"passwd": "password changed", "disable": "user disabled"}[args[0]]
 		kind := map[string]string{"passwd": auditUserPasswordChanged, "disable": auditUserDisabled}[args[0]]
-		auditErr := appendAudit(ctx, store, storage.AuditEvent{Time: now, Kind: kind, UserID: u.ID, Actor: actorOperator})
+		auditErr := appendAudit(ctx, store, storage.AuditEvent{Time: now, Kind: kind, UserID: u.ID, Actor: audit.ActorOperator})
 		if auditErr != nil {
 			auditErr = fmt.Errorf("the change is made, but %w", auditErr)
 		}
 		// After the update, so that no session or token made with the old
 		// password, or before the account was disabled, survives.
-		if err := endUserSessions(ctx, env, cfg, store, u, signout.Reason{Actor: actorOperator, Detail: why, RevokeTokens: true}); err != nil {
+		if err := endUserSessions(ctx, env, cfg, store, u, signout.Reason{Actor: audit.ActorOperator, Detail: why, RevokeTokens: true}); err != nil {
 			return errors.Join(fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username), auditErr)
 		}
 		return auditErr
