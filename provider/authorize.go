@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,6 +16,14 @@ import (
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
+
+// authRequestStore is what authorize (and op's building blocks, through
+// opStorage) ask of the store.
+type authRequestStore interface {
+	CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error
+	AuthRequest(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error)
+	SaveCode(ctx context.Context, id, codeHash string, codeExpiresAt, now time.Time) error
+}
 
 const (
 	authorizePath = "/authorize"
@@ -213,7 +222,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		ar.CodeHash = tokenHash(code)
 		ar.ExpiresAt = p.cfg.Now().Add(p.cfg.CodeTTL)
 	}
-	if err := p.store.CreateAuthRequest(ctx, ar); err != nil {
+	if err := p.authRequests.CreateAuthRequest(ctx, ar); err != nil {
 		p.unavailable(w, r, "authorize: store request", err)
 		return
 	}
@@ -378,7 +387,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 // the request is unknown, expired, not completed, or belongs to another
 // browser.
 func (p *Provider) completedRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, bool) {
-	ar, err := p.store.AuthRequest(r.Context(), id, p.cfg.Now())
+	ar, err := p.authRequests.AuthRequest(r.Context(), id, p.cfg.Now())
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !ar.Done) {
 		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "This sign-in link has expired",
 			"Go back to the application and start signing in again.", "")

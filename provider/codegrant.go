@@ -14,6 +14,15 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// codeGrantStore is what the code grant asks of the store.
+type codeGrantStore interface {
+	ClaimCode(ctx context.Context, codeHash, claim string, now time.Time, lease time.Duration) (*storage.AuthRequest, error)
+	RedeemCode(ctx context.Context, codeHash, claim string, now time.Time) error
+	ReleaseCode(ctx context.Context, codeHash, claim string) error
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+	CreateRefreshGrant(ctx context.Context, g *storage.RefreshGrant) error
+}
+
 // The authorization_code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3), read
 // top to bottom in codeGrant. It is Gatehouse's own, not op's: op reads a
 // code with one call that turns every store error into invalid_grant, and
@@ -78,7 +87,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 		p.serverError(w, r, "token: claim id", err)
 		return
 	}
-	ar, err := p.store.ClaimCode(ctx, hash, claim, p.cfg.Now(), codeClaimLease)
+	ar, err := p.codes.ClaimCode(ctx, hash, claim, p.cfg.Now(), codeClaimLease)
 	switch {
 	case errors.Is(err, storage.ErrRedeemed):
 		// A second use revokes what the first one issued (RFC 6749
@@ -124,7 +133,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	}
 
 	// The user must still exist and be enabled.
-	u, err := p.store.UserByID(ctx, ar.UserID)
+	u, err := p.codes.UserByID(ctx, ar.UserID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled):
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this authorization code can no longer sign in"))
@@ -180,7 +189,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	// a refresh grant stored by an attempt that fails after this point is
 	// never handed out.
 	if grant != nil {
-		if err := p.store.CreateRefreshGrant(ctx, grant); err != nil {
+		if err := p.codes.CreateRefreshGrant(ctx, grant); err != nil {
 			p.storeError(w, r, "token: store refresh grant", err)
 			return
 		}
@@ -255,7 +264,7 @@ func issuesRefreshToken(ar *storage.AuthRequest, c *client) bool {
 func (p *Provider) redeemCode(ctx context.Context, hash, claim string) error {
 	var err error
 	for range redeemAttempts {
-		err = p.store.RedeemCode(ctx, hash, claim, p.cfg.Now())
+		err = p.codes.RedeemCode(ctx, hash, claim, p.cfg.Now())
 		if err == nil || errors.Is(err, storage.ErrNotFound) || ctx.Err() != nil {
 			return err
 		}
@@ -269,7 +278,7 @@ func (p *Provider) redeemCode(ctx context.Context, hash, claim string) error {
 func (p *Provider) releaseCode(ctx context.Context, hash, claim string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	if err := p.store.ReleaseCode(ctx, hash, claim); err != nil {
+	if err := p.codes.ReleaseCode(ctx, hash, claim); err != nil {
 		p.log.WarnContext(ctx, "token: give back an unredeemed code (its claim lapses by itself)", "err", err)
 	}
 }

@@ -14,6 +14,13 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// consentStore is what the consent flow asks of the store.
+type consentStore interface {
+	Consent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
+	SaveConsent(ctx context.Context, c *storage.Consent) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
 const consentPath = "/consent"
 
 func consentURL(id string) string { return consentPath + "?id=" + url.QueryEscape(id) }
@@ -34,7 +41,7 @@ func (p *Provider) needsConsent(ctx context.Context, c *client, userID string, s
 	if c.c.ApplicationType == "native" {
 		return true, nil
 	}
-	got, err := p.store.Consent(ctx, userID, c.c.ID)
+	got, err := p.consents.Consent(ctx, userID, c.c.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return true, nil
 	}
@@ -93,7 +100,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	switch r.PostForm.Get("decision") {
 	case "allow":
 		now := p.cfg.Now()
-		if err := p.store.SaveConsent(ctx, &storage.Consent{
+		if err := p.consents.SaveConsent(ctx, &storage.Consent{
 			UserID: user.ID, ClientID: c.c.ID, Scopes: ar.Scopes, CreatedAt: now, UpdatedAt: now,
 		}); err != nil {
 			p.unavailable(w, r, "consent: save", err)
@@ -114,7 +121,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 		}
 		p.respondCode(w, r, ar)
 	case "deny":
-		if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {
+		if err := p.consents.DeleteAuthRequest(ctx, ar.ID); err != nil {
 			p.unavailable(w, r, "consent: delete request", err)
 			return
 		}

@@ -2,13 +2,14 @@ package provider
 
 import (
 	"context"
-	"github.com/gatehouse-idp/gatehouse/audit"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/audit"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/storage"

@@ -11,6 +11,11 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
+// familyRevoker revokes token families (reuse, revocation).
+type familyRevoker interface {
+	RevokeFamily(ctx context.Context, familyID string, now, keepUntil time.Time) error
+}
+
 // A token family is everything one grant issued: the tokens of one code
 // redemption and of every refresh that followed it. Its id is derived from
 // the code's hash, so that a second redemption of the code can find and
@@ -27,7 +32,7 @@ func familyForCode(codeHash string) string {
 // every access token it issued.
 func (p *Provider) revokeFamily(ctx context.Context, family string) error {
 	now := p.cfg.Now()
-	if err := p.store.RevokeFamily(ctx, family, now, now.Add(p.cfg.AccessTokenTTL+5*time.Minute)); err != nil {
+	if err := p.families.RevokeFamily(ctx, family, now, now.Add(p.cfg.AccessTokenTTL+5*time.Minute)); err != nil {
 		return err
 	}
 	p.live.familyRevokedHere(family)

@@ -32,6 +32,7 @@ const liveCheckEntries = 1 << 16
 
 // liveChecks keeps the answers, for one provider.
 type liveChecks struct {
+	store    liveCheckStore
 	now      func() time.Time
 	mu       sync.Mutex
 	families map[string]liveAnswer[bool]
@@ -43,8 +44,15 @@ type liveAnswer[V any] struct {
 	expires time.Time
 }
 
-func newLiveChecks(now func() time.Time) *liveChecks {
+// liveCheckStore is what the live checks ask of the store.
+type liveCheckStore interface {
+	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+}
+
+func newLiveChecks(store liveCheckStore, now func() time.Time) *liveChecks {
 	return &liveChecks{
+		store:    store,
 		now:      now,
 		families: make(map[string]liveAnswer[bool]),
 		users:    make(map[string]liveAnswer[*storage.User]),
@@ -57,7 +65,7 @@ func (p *Provider) familyRevoked(ctx context.Context, family string) (bool, erro
 	if v, ok := lookup(l, l.families, family); ok {
 		return v, nil
 	}
-	revoked, err := p.store.FamilyRevoked(ctx, family)
+	revoked, err := l.store.FamilyRevoked(ctx, family)
 	if err != nil {
 		return false, err
 	}
@@ -72,7 +80,7 @@ func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, er
 	if u, ok := lookup(l, l.users, id); ok {
 		return u, nil
 	}
-	u, err := p.store.UserByID(ctx, id)
+	u, err := l.store.UserByID(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled):
 		u = nil

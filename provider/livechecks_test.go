@@ -87,7 +87,7 @@ func TestLiveChecksBound(t *testing.T) {
 // TestLiveChecksBounded: the kept answers never outgrow liveCheckEntries.
 func TestLiveChecksBounded(t *testing.T) {
 	c := &clock{}
-	l := newLiveChecks(c.now)
+	l := newLiveChecks(nil, c.now)
 	for i := range liveCheckEntries + 10 {
 		keep(l, l.families, strconv.Itoa(i), false)
 		if i%1000 == 0 {

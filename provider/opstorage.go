@@ -57,14 +57,14 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := s.p.store.CreateAuthRequest(ctx, ar); err != nil {
+	if err := s.p.authRequests.CreateAuthRequest(ctx, ar); err != nil {
 		return nil, err
 	}
 	return authRequest{ar}, nil
 }
 
 func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
-	ar, err := s.p.store.AuthRequest(ctx, id, s.p.cfg.Now())
+	ar, err := s.p.authRequests.AuthRequest(ctx, id, s.p.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *opStorage) AuthRequestByCode(context.Context, string) (op.AuthRequest, 
 // gets one code only: a replayed callback fails here.
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	now := s.p.cfg.Now()
-	err := s.p.store.SaveCode(ctx, id, tokenHash(code), now.Add(s.p.cfg.CodeTTL), now)
+	err := s.p.authRequests.SaveCode(ctx, id, tokenHash(code), now.Add(s.p.cfg.CodeTTL), now)
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 		return oidc.ErrInvalidRequest().WithDescription("this authorization request has already been answered or has expired").WithParent(err)
 	}
@@ -204,7 +204,7 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 
 // Health is op's readiness probe: the store answers.
 func (s *opStorage) Health(ctx context.Context) error {
-	return s.p.store.Ping(ctx)
+	return s.p.health.Ping(ctx)
 }
 
 // setUserClaims sets sub and the claims the scopes ask for. The ID token

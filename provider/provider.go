@@ -30,19 +30,26 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Store is what the provider needs from storage.
+// Store is every store the provider is built over: what its login UI
+// needs (loginui.Store) and what each of its flows declares next to its
+// code (codeGrantStore, refreshGrantStore, …). One backend (or the
+// composite of SQL and Redis) serves all of them; each flow holds it only
+// as the small interface it uses.
 type Store interface {
-	storage.Clients
-	storage.Users
-	storage.AuthRequests
-	storage.RefreshGrants
-	storage.Sessions
-	storage.TokenFamilies
+	loginui.Store
 	storage.ClientAssertions
-	storage.Consents
-	storage.LogoutNotices
-	storage.LoginThrottle
-	// Ping reports whether the store answers.
+	authRequestStore
+	consentStore
+	codeGrantStore
+	refreshGrantStore
+	revocationStore
+	familyRevoker
+	liveCheckStore
+	pinger
+}
+
+// pinger reports whether the store answers (readiness, op's health).
+type pinger interface {
 	Ping(ctx context.Context) error
 }
 
@@ -179,12 +186,19 @@ func (c *Config) setDefaults() {
 // Provider is Gatehouse's OpenID provider. Create it with New and serve
 // Handler.
 type Provider struct {
-	cfg     Config
-	store   Store
-	keys    Keys
-	ui      *loginui.UI
-	audit   audit.Recorder
-	clients *clientCache
+	cfg Config
+	// The store, as each flow uses it (see Store).
+	authRequests authRequestStore
+	consents     consentStore
+	codes        codeGrantStore
+	refreshes    refreshGrantStore
+	revocations  revocationStore
+	families     familyRevoker
+	health       pinger
+	keys         Keys
+	ui           *loginui.UI
+	audit        audit.Recorder
+	clients      *clientCache
 	// cors knows the origins of all public web clients (cors.go).
 	cors *corsOrigins
 	// jwks caches the key sets of clients' jwks_uri.
@@ -282,14 +296,20 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		replaySealer: replaySealer,
 		accessSealer: accessSealer,
 		cfg:          cfg,
-		store:        store,
+		authRequests: store,
+		consents:     store,
+		codes:        store,
+		refreshes:    store,
+		revocations:  store,
+		families:     store,
+		health:       store,
 		keys:         k,
 		audit:        cfg.Audit,
 		clients:      newClientCache(store, cfg, 5*time.Second),
 		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
 		jwks:         newJWKSCache(cfg.Now),
 		verified:     newVerifiedTokens(16384),
-		live:         newLiveChecks(cfg.Now),
+		live:         newLiveChecks(store, cfg.Now),
 		assertions:   store,
 		log:          cfg.Logger,
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,14 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
+
+// refreshGrantStore is what the refresh grant asks of the store.
+type refreshGrantStore interface {
+	RefreshGrantByHash(ctx context.Context, tokenHash string) (*storage.RefreshGrant, error)
+	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+	RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error
+}
 
 // The refresh_token grant (RFC 6749 §6, OIDC Core §12), read top to bottom
 // in refreshGrant. Refresh tokens rotate: each use marks the grant used and
@@ -43,7 +52,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		p.tokenError(w, r, invalid)
 		return
 	}
-	g, err := p.store.RefreshGrantByHash(ctx, hash)
+	g, err := p.refreshes.RefreshGrantByHash(ctx, hash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		p.tokenError(w, r, invalid)
@@ -63,7 +72,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 	}
 	// A grant created while its family was being revoked (two redemptions
 	// of one code racing) is not marked itself: the family decides.
-	if revoked, err := p.store.FamilyRevoked(ctx, g.FamilyID); err != nil {
+	if revoked, err := p.refreshes.FamilyRevoked(ctx, g.FamilyID); err != nil {
 		p.storeError(w, r, "token: family lookup", err)
 		return
 	} else if revoked {
@@ -77,7 +86,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 	}
 
 	// The user must still exist and be enabled.
-	u, err := p.store.UserByID(ctx, g.UserID)
+	u, err := p.refreshes.UserByID(ctx, g.UserID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled):
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this refresh token can no longer sign in"))
@@ -146,11 +155,11 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		}
 		until = now.Add(pol.grace)
 	}
-	switch err := p.store.RotateRefreshGrant(ctx, hash, next, sealed, until, now); {
+	switch err := p.refreshes.RotateRefreshGrant(ctx, hash, next, sealed, until, now); {
 	case errors.Is(err, storage.ErrNotFound):
 		// Another request rotated (or revoked) this token since it was
 		// read: answer as a retry of it.
-		if g, err := p.store.RefreshGrantByHash(ctx, hash); err == nil && (g.UsedAt != nil || g.RevokedAt != nil) {
+		if g, err := p.refreshes.RefreshGrantByHash(ctx, hash); err == nil && (g.UsedAt != nil || g.RevokedAt != nil) {
 			p.usedRefreshToken(w, r, g, pol.grace)
 			return
 		}
@@ -240,7 +249,7 @@ func (p *Provider) usedRefreshToken(w http.ResponseWriter, r *http.Request, g *s
 		case <-time.After(25 * time.Millisecond):
 		}
 		var err error
-		if g, err = p.store.RefreshGrantByHash(ctx, g.TokenHash); err != nil {
+		if g, err = p.refreshes.RefreshGrantByHash(ctx, g.TokenHash); err != nil {
 			p.storeError(w, r, "token: refresh grant lookup", err)
 			return
 		}

@@ -4,12 +4,20 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
+
+// revocationStore is what revocation and introspection ask of the store
+// (besides revoking a family, revokeFamily, and the live checks).
+type revocationStore interface {
+	RefreshGrant(ctx context.Context, tokenHash string, now time.Time) (*storage.RefreshGrant, error)
+	RefreshGrantByHash(ctx context.Context, tokenHash string) (*storage.RefreshGrant, error)
+}
 
 const (
 	revokePath     = "/revoke"
@@ -46,7 +54,7 @@ func (p *Provider) authenticatedPost(w http.ResponseWriter, r *http.Request) (*c
 // tokens, other issuers' tokens.
 func (p *Provider) tokenFamily(ctx context.Context, token string) (family, clientID string, ok bool, err error) {
 	if hash, herr := p.refreshTokenHash(token); herr == nil {
-		g, err := p.store.RefreshGrantByHash(ctx, hash)
+		g, err := p.revocations.RefreshGrantByHash(ctx, hash)
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", "", false, nil
 		}
@@ -131,7 +139,7 @@ var inactive = introspection{}
 func (p *Provider) introspectToken(ctx context.Context, token, clientID string) (introspection, error) {
 	now := p.cfg.Now()
 	if hash, err := p.refreshTokenHash(token); err == nil {
-		g, err := p.store.RefreshGrant(ctx, hash, now)
+		g, err := p.revocations.RefreshGrant(ctx, hash, now)
 		if errors.Is(err, storage.ErrNotFound) {
 			return inactive, nil
 		}

@@ -100,7 +100,7 @@ func (p *Provider) withIssuer(next http.Handler) http.Handler {
 
 // ready answers 200 when the store answers, 503 otherwise.
 func (p *Provider) ready(w http.ResponseWriter, r *http.Request) {
-	if err := p.store.Ping(r.Context()); err != nil {
+	if err := p.health.Ping(r.Context()); err != nil {
 		p.log.WarnContext(r.Context(), "readiness: store", "err", err)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
