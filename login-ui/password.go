@@ -46,9 +46,27 @@ func HashPassword(password string, p Argon2Params, random io.Reader) (string, er
 		return "", fmt.Errorf("read salt: %w", err)
 	}
 	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
+	return formatPHC(p, salt, key), nil
+}
+
+// unmatchableHash returns a PHC string with the parameters p whose salt
+// and key are random: checking a password against it costs what checking
+// against a real hash with p costs, and matches no password (but by a
+// 2^-256 chance). Making it runs no argon2id, so it allocates none of
+// p's memory.
+func unmatchableHash(p Argon2Params, random io.Reader) (string, error) {
+	b := make([]byte, p.SaltLen+int(p.KeyLen))
+	if _, err := io.ReadFull(random, b); err != nil {
+		return "", fmt.Errorf("read salt and key: %w", err)
+	}
+	return formatPHC(p, b[:p.SaltLen], b[p.SaltLen:]), nil
+}
+
+// formatPHC returns the argon2id PHC string of a key made with p and salt.
+func formatPHC(p Argon2Params, salt, key []byte) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // VerifyPassword reports whether password matches the PHC string. A

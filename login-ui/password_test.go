@@ -48,6 +48,35 @@ func TestHashPasswordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestUnmatchableHash checks the login UI's hash for unknown users: it has
+// the parameters asked for, so checking it costs what checking a real hash
+// costs, and no password matches it.
+func TestUnmatchableHash(t *testing.T) {
+	for _, p := range []Argon2Params{DefaultArgon2Params, cheapArgon2} {
+		phc, err := unmatchableHash(p, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, salt, key, err := parsePHC(phc)
+		if err != nil {
+			t.Fatalf("parsePHC(%q): %v", phc, err)
+		}
+		if got.MemoryKiB != p.MemoryKiB || got.Iterations != p.Iterations || got.Parallelism != p.Parallelism ||
+			len(salt) != p.SaltLen || len(key) != int(p.KeyLen) {
+			t.Errorf("%q: got params %+v, %d-byte salt, %d-byte key; want %+v", phc, got, len(salt), len(key), p)
+		}
+		again, _ := unmatchableHash(p, rand.Reader)
+		if again == phc {
+			t.Errorf("two hashes: got the same string, want fresh salts and keys")
+		}
+		for _, pw := range []string{"", testPassword, "gatehouse-dummy-password"} {
+			if ok, err := VerifyPassword(phc, pw); ok || err != nil {
+				t.Errorf("VerifyPassword(%q): got (%v, %v), want (false, nil)", pw, ok, err)
+			}
+		}
+	}
+}
+
 func TestPasswordTooLong(t *testing.T) {
 	long := strings.Repeat("p", MaxPasswordBytes+1)
 	if _, err := HashPassword(long, cheapArgon2, rand.Reader); !errors.Is(err, ErrPasswordTooLong) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,7 +20,8 @@ import (
 // TestScenariosAgainstGatehouse builds the real gatehouse binary, starts
 // it on SQLite in a temp directory with the example clients.yaml and a
 // user made with the CLI, and runs every scenario briefly: each must
-// succeed without a single error.
+// succeed without a single error, and report the server's CPU time and
+// memory (-server-pid).
 func TestScenariosAgainstGatehouse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts gatehouse: skipped with -short")
@@ -85,7 +87,8 @@ func TestScenariosAgainstGatehouse(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			args := []string{"gatehouse-load", "-issuer", issuer, "-scenario", sc.name,
-				"-c", "2", "-d", "1s", "-warmup", "200ms", "-json"}
+				"-c", "2", "-d", "1s", "-warmup", "200ms", "-json",
+				"-server-pid", strconv.Itoa(serve.Process.Pid)}
 			getenv := func(k string) string {
 				if k == envPassword {
 					return examplePassword
@@ -112,7 +115,12 @@ func TestScenariosAgainstGatehouse(t *testing.T) {
 			if r.LatencyMS.P50 <= 0 || r.LatencyMS.P99 < r.LatencyMS.P50 || r.LatencyMS.Max < r.LatencyMS.P99 {
 				t.Errorf("latency: got %+v, want 0 < p50 <= p99 <= max", r.LatencyMS)
 			}
-			t.Logf("%s c=2: %.0f %s/s, p50 %.2fms, p99 %.2fms", sc.name, r.Throughput, singular(r.Unit), r.LatencyMS.P50, r.LatencyMS.P99)
+			if s := r.Server; s == nil {
+				t.Errorf("server: missing from the -json output with -server-pid\n%s", stdout.String())
+			} else if s.CPUMS <= 0 || s.CPUMSPerOp <= 0 || s.Cores <= 0 || s.VmRSSKiB <= 0 || s.VmHWMKiB < s.VmRSSKiB {
+				t.Errorf("server: got %+v, want CPU time > 0 and 0 < VmRSS <= VmHWM", *s)
+			}
+			t.Logf("%s c=2: %.0f %s/s, p50 %.2fms, p99 %.2fms, server %+v", sc.name, r.Throughput, singular(r.Unit), r.LatencyMS.P50, r.LatencyMS.P99, r.Server)
 		})
 	}
 }

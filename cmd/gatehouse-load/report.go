@@ -19,6 +19,10 @@ func writeRun(w io.Writer, r *runResult) {
 	h := &r.latency
 	fmt.Fprintf(w, "  latency     p50 %s  p95 %s  p99 %s  max %s  mean %s\n",
 		ms(h.quantile(0.50)), ms(h.quantile(0.95)), ms(h.quantile(0.99)), ms(h.max), ms(h.mean()))
+	if u := r.server; u != nil {
+		fmt.Fprintf(w, "  server      %.3f ms CPU/%s  (%.2f cores)  VmRSS %s  VmHWM %s\n",
+			msFloat(u.cpuPerOp(h.count())), singular(r.unit), u.cores(), mib(u.mem.rssKiB), mib(u.mem.hwmKiB))
+	}
 	if r.errorCount == 0 {
 		fmt.Fprintf(w, "  errors      none\n")
 		return
@@ -33,8 +37,12 @@ func writeRun(w io.Writer, r *runResult) {
 // with the highest throughput.
 func writeBest(w io.Writer, runs []*runResult) {
 	b := best(runs)
-	fmt.Fprintf(w, "\nbest %s: c=%d  %.1f %s/s  p50 %s  p99 %s  (", b.scenario, b.concurrency,
+	fmt.Fprintf(w, "\nbest %s: c=%d  %.1f %s/s  p50 %s  p99 %s  ", b.scenario, b.concurrency,
 		b.throughput(), singular(b.unit), ms(b.latency.quantile(0.5)), ms(b.latency.quantile(0.99)))
+	if b.server != nil {
+		fmt.Fprintf(w, "server %.3f ms CPU/%s  ", msFloat(b.server.cpuPerOp(b.latency.count())), singular(b.unit))
+	}
+	fmt.Fprint(w, "(")
 	for i, r := range runs {
 		if i > 0 {
 			fmt.Fprint(w, ", ")
@@ -73,6 +81,12 @@ func ms(d time.Duration) string {
 	}
 }
 
+// msFloat returns d in milliseconds.
+func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// mib formats a size in KiB as MiB.
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
 // jsonReport is the -json output.
 type jsonReport struct {
 	Issuer string    `json:"issuer"`
@@ -93,6 +107,18 @@ type jsonRun struct {
 	LatencyMS   jsonLatency       `json:"latency_ms"`
 	ErrorCount  uint64            `json:"error_count"`
 	Errors      map[string]uint64 `json:"errors"`
+	// Server is present with -server-pid.
+	Server *jsonServer `json:"server,omitempty"`
+}
+
+// jsonServer is what the server's process used: CPU in the measured
+// window, memory after the run.
+type jsonServer struct {
+	CPUMS      float64 `json:"cpu_ms"`
+	CPUMSPerOp float64 `json:"cpu_ms_per_op"` // per successful iteration
+	Cores      float64 `json:"cores"`
+	VmRSSKiB   int64   `json:"vm_rss_kib"`
+	VmHWMKiB   int64   `json:"vm_hwm_kib"`
 }
 
 type jsonLatency struct {
@@ -106,7 +132,6 @@ type jsonLatency struct {
 // writeJSON prints every run, grouped by scenario in run order.
 func writeJSON(w io.Writer, issuer string, groups [][]*runResult) error {
 	rep := jsonReport{Issuer: issuer, Runs: []jsonRun{}, Best: map[string]int{}}
-	toMS := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	for _, runs := range groups {
 		if len(runs) == 0 {
 			continue
@@ -117,11 +142,17 @@ func writeJSON(w io.Writer, issuer string, groups [][]*runResult) error {
 				Scenario: r.scenario, Unit: r.unit, Concurrency: r.concurrency, Seconds: r.elapsed.Seconds(),
 				Count: h.count(), Requests: r.requests, Throughput: r.throughput(),
 				LatencyMS: jsonLatency{
-					P50: toMS(h.quantile(0.5)), P95: toMS(h.quantile(0.95)), P99: toMS(h.quantile(0.99)),
-					Max: toMS(h.max), Mean: toMS(h.mean()),
+					P50: msFloat(h.quantile(0.5)), P95: msFloat(h.quantile(0.95)), P99: msFloat(h.quantile(0.99)),
+					Max: msFloat(h.max), Mean: msFloat(h.mean()),
 				},
 				ErrorCount: r.errorCount, Errors: r.errors,
 			})
+			if u := r.server; u != nil {
+				rep.Runs[len(rep.Runs)-1].Server = &jsonServer{
+					CPUMS: msFloat(u.cpu), CPUMSPerOp: msFloat(u.cpuPerOp(h.count())), Cores: u.cores(),
+					VmRSSKiB: u.mem.rssKiB, VmHWMKiB: u.mem.hwmKiB,
+				}
+			}
 		}
 		rep.Best[runs[0].scenario] = best(runs).concurrency
 	}

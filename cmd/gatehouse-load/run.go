@@ -61,6 +61,7 @@ type config struct {
 	password    string
 	json        bool
 	setupHelp   bool
+	serverPID   int
 }
 
 // validate reports every problem of cfg, one a line.
@@ -80,6 +81,9 @@ func (cfg config) validate() error {
 	}
 	if cfg.timeout <= 0 {
 		probs = append(probs, "-timeout: must be positive")
+	}
+	if cfg.serverPID < 0 {
+		probs = append(probs, "-server-pid: must be a process id")
 	}
 	scs, err := findScenarios(cfg.scenario)
 	if err != nil {
@@ -130,6 +134,13 @@ Usage:
 Examples:
   gatehouse-load -scenario discovery -c 1,8,32
   GATEHOUSE_LOAD_PASSWORD=... gatehouse-load -scenario all -c 8 -d 5s
+  gatehouse-load -scenario client_credentials -c 32 -server-pid "$(pgrep -x gatehouse)"
+
+With -server-pid (Linux), each run also reports the server's CPU time in the
+measured window per successful operation, the cores it kept busy, and its
+resident memory after the run (VmRSS, and VmHWM, the peak since it started),
+from /proc/PID/stat and /proc/PID/status. CPU time is read in 10 ms ticks
+(USER_HZ, 100 on Linux), so give runs of a few seconds.
 
 Scenarios:
 `
@@ -161,6 +172,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.user, "user", defaultUser, "user to sign in as (signin, sso, refresh, userinfo)")
 	fs.StringVar(&cfg.password, "password", "", "the user's password (default $"+envPassword+")")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON on standard output")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "the server's process id, on this machine: report its CPU time per operation, and its memory (VmRSS, VmHWM) after each run, read from /proc")
 	fs.BoolVar(&cfg.setupHelp, "setup-help", false, "print how to prepare a server for each scenario, and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -215,6 +227,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		confidential: oauthClient{id: cfg.client, secret: cfg.secret, redirectURI: cfg.redirectURI},
 		public:       oauthClient{id: cfg.public, redirectURI: cfg.redirectURI},
 		progress:     stderr,
+	}
+	if cfg.serverPID > 0 {
+		p := newServerProcess(cfg.serverPID)
+		if _, err := p.cpuTime(); err != nil {
+			return fmt.Errorf("-server-pid %d: %w", cfg.serverPID, err)
+		}
+		if _, err := p.memory(); err != nil {
+			return fmt.Errorf("-server-pid %d: %w", cfg.serverPID, err)
+		}
+		g.server = &p
 	}
 	g.ep, err = discover(ctx, &browser{client: g.http}, cfg.issuer)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,9 @@ type generator struct {
 	confidential oauthClient
 	public       oauthClient
 	progress     io.Writer // a line a second; io.Discard for none
+	// server, when not nil, is the server's process, whose CPU time and
+	// memory each run reports (-server-pid).
+	server *serverProcess
 }
 
 // runResult is what one run (one scenario at one concurrency) measured.
@@ -32,7 +36,8 @@ type runResult struct {
 	requests    int64         // HTTP requests sent by the measured iterations
 	errors      map[string]uint64
 	errorCount  uint64
-	latency     histogram // successful iterations only
+	latency     histogram    // successful iterations only
+	server      *serverUsage // nil without -server-pid
 }
 
 // throughput returns successful iterations per second.
@@ -69,6 +74,10 @@ func (g *generator) run(ctx context.Context, sc scenario, c int) (*runResult, er
 	begin := time.Now()
 	from := begin.Add(g.cfg.warmup)
 	until := from.Add(g.cfg.duration)
+	var serverCPU <-chan cpuSpan
+	if g.server != nil {
+		serverCPU = g.server.cpuDuring(ctx, from, until)
+	}
 	workers := make([]*worker, c)
 	var wg sync.WaitGroup
 	for i := range c {
@@ -96,6 +105,14 @@ func (g *generator) run(ctx context.Context, sc scenario, c int) (*runResult, er
 			res.errors[k] += n
 			res.errorCount += n
 		}
+	}
+	if g.server != nil {
+		span := <-serverCPU
+		mem, err := g.server.memory()
+		if err := cmp.Or(span.err, err); err != nil {
+			return res, fmt.Errorf("reading the server's process (-server-pid): %w", err)
+		}
+		res.server = &serverUsage{cpu: span.cpu, window: span.window, mem: mem}
 	}
 	return res, ctx.Err()
 }
