@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -86,16 +87,15 @@ func (p *Provider) accessToken(c *client, g accessGrant) (string, time.Time, err
 }
 
 // signJWS signs payload as a compact JWS with the active key of alg,
-// typed typ, with the key's kid.
+// typed typ, with the key's kid. The go-jose signer of each key and type
+// is made once (signers): making one costs more than the JSON it adds to,
+// and a signer only reads its key, so concurrent requests share it.
 func (p *Provider) signJWS(alg string, typ jose.ContentType, payload []byte) (string, error) {
 	k, err := p.keys.Signer(alg)
 	if err != nil {
 		return "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: k.Algorithm(),
-		Key:       jose.JSONWebKey{Key: k.Key(), KeyID: k.ID()},
-	}, (&jose.SignerOptions{}).WithType(typ))
+	signer, err := p.signers.get(k, typ)
 	if err != nil {
 		return "", err
 	}
@@ -104,6 +104,46 @@ func (p *Provider) signJWS(alg string, typ jose.ContentType, payload []byte) (st
 		return "", err
 	}
 	return jws.CompactSerialize()
+}
+
+// signerCache keeps a go-jose signer per signing key and JWS type. Keys
+// rotate, so it forgets everything once it holds maxSigners (a few keys
+// per algorithm live at once, times three types).
+type signerCache struct {
+	mu sync.Mutex
+	m  map[signerKey]jose.Signer
+}
+
+type signerKey struct {
+	kid string
+	alg string
+	typ jose.ContentType
+}
+
+const maxSigners = 64
+
+func (c *signerCache) get(k *keys.SigningKey, typ jose.ContentType) (jose.Signer, error) {
+	key := signerKey{kid: k.ID(), alg: string(k.Algorithm()), typ: typ}
+	c.mu.Lock()
+	s, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := jose.NewSigner(jose.SigningKey{
+		Algorithm: k.Algorithm(),
+		Key:       jose.JSONWebKey{Key: k.Key(), KeyID: k.ID()},
+	}, (&jose.SignerOptions{}).WithType(typ))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxSigners {
+		c.m = make(map[signerKey]jose.Signer)
+	}
+	c.m[key] = s
+	c.mu.Unlock()
+	return s, nil
 }
 
 // errBadAccessToken covers every access token Gatehouse will not honour.

@@ -213,6 +213,8 @@ type Provider struct {
 	// discovery is the pre-serialized discovery document.
 	discovery []byte
 	log       *slog.Logger
+	// signers keeps the go-jose signer of each signing key (signJWS).
+	signers signerCache
 	// verified remembers verified JWT access tokens (verifiedtokens.go).
 	verified *verifiedTokens
 	// live keeps the revocation and user checks of userinfo and

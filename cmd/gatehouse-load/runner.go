@@ -119,7 +119,12 @@ func (g *generator) run(ctx context.Context, sc scenario, c int) (*runResult, er
 
 // prepareWorkers prepares c workers: the first alone, so that a server not
 // set up for the scenario fails once with a clear message (its first
-// iteration must succeed too), then the others at once.
+// iteration must succeed too), then the others, at most prepareAtOnce at a
+// time: they sign in as one user, and Gatehouse checks at most 5 passwords
+// of one account at once (more are refused with 429).
+// prepareAtOnce bounds the workers prepared at once (prepareWorkers).
+const prepareAtOnce = 4
+
 func (g *generator) prepareWorkers(ctx context.Context, sc scenario, c int) ([]func(context.Context) error, []*browser, error) {
 	iterations := make([]func(context.Context) error, c)
 	browsers := make([]*browser, c)
@@ -137,8 +142,11 @@ func (g *generator) prepareWorkers(ctx context.Context, sc scenario, c int) ([]f
 
 	errs := make([]error, c)
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, prepareAtOnce)
 	for i := 1; i < c; i++ {
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			for attempt := 1; ; attempt++ {
 				iterations[i], errs[i] = sc.prepare(ctx, g, browsers[i])
 				if errs[i] == nil || attempt == maxPrepareAttempts || ctx.Err() != nil {
