@@ -40,24 +40,33 @@ func FuzzAuthorize(f *testing.F) {
 		if loc == "" || strings.HasPrefix(loc, loginPath+"?id=") {
 			return
 		}
-		q, _ := url.ParseQuery(query)
-		u, err := url.Parse(loc)
-		if err != nil {
-			t.Fatalf("unparsable Location %q", loc)
-		}
-		if u.Query().Get("iss") != testIssuer {
-			t.Fatalf("redirect %q without iss", loc)
-		}
-		base := *u
-		base.RawQuery = ""
-		ok := false
-		for _, r := range registered[q.Get("client_id")] {
-			if base.String() == r || clientpolicy.LoopbackMatch(r, base.String()) {
-				ok = true
-			}
-		}
-		if !ok {
-			t.Fatalf("redirect to %q is not a registered URI of client %q (query %q)", loc, q.Get("client_id"), query)
-		}
+		checkAuthorizeRedirect(t, query, loc, registered)
 	})
+}
+
+// checkAuthorizeRedirect checks a redirect authorize answered query with:
+// it carries iss and goes only to a URI that the client named by the
+// query's client_id registered (exactly, or a native loopback URI on
+// another port). It returns the Location without its query, and that
+// client_id.
+func checkAuthorizeRedirect(t *testing.T, query, loc string, registered map[string][]string) (*url.URL, string) {
+	t.Helper()
+	q, _ := url.ParseQuery(query)
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatalf("unparsable Location %q", loc)
+	}
+	if u.Query().Get("iss") != testIssuer {
+		t.Fatalf("redirect %q without iss", loc)
+	}
+	base := *u
+	base.RawQuery = ""
+	clientID, ok := q.Get("client_id"), false
+	for _, r := range registered[clientID] {
+		ok = ok || base.String() == r || clientpolicy.LoopbackMatch(r, base.String())
+	}
+	if !ok {
+		t.Fatalf("redirect to %q is not a registered URI of client %q (query %q)", loc, clientID, query)
+	}
+	return &base, clientID
 }

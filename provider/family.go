@@ -4,11 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"net/http"
 	"time"
-
-	httphelper "github.com/zitadel/oidc/v3/pkg/http"
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // familyRevoker revokes token families (reuse, revocation).
@@ -37,9 +33,4 @@ func (p *Provider) revokeFamily(ctx context.Context, family string) error {
 	}
 	p.live.familyRevokedHere(family)
 	return nil
-}
-
-func storeUnavailable(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "5")
-	httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again"), http.StatusServiceUnavailable)
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 )
 
 // FuzzAuthorizeSignedIn is FuzzAuthorize from a signed-in browser, where a
@@ -58,23 +56,8 @@ func FuzzAuthorizeSignedIn(f *testing.F) {
 		if loc == "" || strings.HasPrefix(loc, loginPath+"?") || strings.HasPrefix(loc, consentPath+"?") {
 			return
 		}
-		q, _ := url.ParseQuery(query)
-		u, err := url.Parse(loc)
-		if err != nil {
-			t.Fatalf("unparsable Location %q", loc)
-		}
-		if u.Query().Get("iss") != testIssuer {
-			t.Fatalf("redirect %q without iss", loc)
-		}
-		base := *u
-		base.RawQuery = ""
-		clientID, ok := q.Get("client_id"), false
-		for _, r := range registered[clientID] {
-			ok = ok || base.String() == r || clientpolicy.LoopbackMatch(r, base.String())
-		}
-		if !ok {
-			t.Fatalf("redirect to %q is not a registered URI of client %q (query %q)", loc, clientID, query)
-		}
+		base, clientID := checkAuthorizeRedirect(t, query, loc, registered)
+		u, _ := url.Parse(loc)
 		code := u.Query().Get("code")
 		if code == "" {
 			return

@@ -89,8 +89,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		p.log.ErrorContext(ctx, "revoke", "err", err)
-		storeUnavailable(w)
+		p.storeError(w, r, "revoke", err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -127,8 +126,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.introspectToken(ctx, r.PostForm.Get("token"), clientID)
 	if err != nil {
-		p.log.ErrorContext(ctx, "introspect", "err", err)
-		storeUnavailable(w)
+		p.storeError(w, r, "introspect", err)
 		return
 	}
 	httphelper.MarshalJSON(w, resp)

@@ -194,11 +194,13 @@ func storeFailure(err error) *oidc.Error {
 }
 
 // storeError answers a request a store call failed for: 503 server_error
-// with Retry-After (storeUnavailable), never an error that blames the
-// client's credentials. The cause is logged, never shown.
+// with Retry-After, never an error that blames the client's credentials.
+// The token, revocation, introspection and userinfo endpoints all answer
+// store failures through it. The cause is logged, never shown.
 func (p *Provider) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	p.log.ErrorContext(r.Context(), what, "err", err)
-	storeUnavailable(w)
+	w.Header().Set("Retry-After", "5")
+	httphelper.MarshalJSONWithStatus(w, storeFailure(err), http.StatusServiceUnavailable)
 }
 
 // serverError answers a request that failed inside Gatehouse (no

@@ -37,9 +37,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	if fam := claims.Family; fam != "" {
 		revoked, err := p.familyRevoked(ctx, fam)
 		if err != nil {
-			p.log.ErrorContext(ctx, "userinfo: family lookup", "err", err)
-			w.Header().Set("Retry-After", "5")
-			httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError(), http.StatusServiceUnavailable)
+			p.storeError(w, r, "userinfo: family lookup", err)
 			return
 		}
 		if revoked {
@@ -48,14 +46,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u, err := p.activeUser(ctx, claims.Subject)
-	if err == nil && u == nil {
-		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+	if err != nil {
+		p.storeError(w, r, "userinfo: load user", err)
 		return
 	}
-	if err != nil {
-		p.log.ErrorContext(ctx, "userinfo: load user", "err", err)
-		w.Header().Set("Retry-After", "5")
-		httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError(), http.StatusServiceUnavailable)
+	if u == nil {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
 	}
 	info := new(oidc.UserInfo)
