@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -724,38 +723,10 @@ func typicalAuthRequest(id string, now time.Time) storage.AuthRequest {
 	}
 }
 
-// silentRedis listens on a local port, accepts connections and never
-// answers, and returns the URL to reach it.
+// silentRedis is a Redis that accepts connections and never answers
+// (storagetest.SilentServer); it returns the URL to reach it.
 func silentRedis(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "redis://" + ln.Addr().String()
+	return "redis://" + storagetest.SilentServer(t)
 }
 
 // TestTimeout checks that a Redis that accepts connections and never
