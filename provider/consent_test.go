@@ -159,16 +159,7 @@ func TestConsentDenyAndPromptNone(t *testing.T) {
 func TestConsentAfterPasswordSignIn(t *testing.T) {
 	e := newTestEnv(t)
 	jar := cookieJar{}
-	rec, verifier := e.authorizeAs(t, jar, "third", nil)
-	loginLoc := rec.Header().Get("Location")
-	page := e.follow(t, jar, loginLoc)
-	m := csrfField.FindStringSubmatch(page.Body.String())
-	if m == nil {
-		t.Fatalf("login page: %d %s", page.Code, page.Body)
-	}
-	id := mustParseURL(t, loginLoc).Query().Get("id")
-	rec = e.postFrom(jar, "/login", url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}})
-	rec = e.follow(t, jar, rec.Header().Get("Location"))
+	id, rec, verifier := e.passwordSignIn(t, jar, "third")
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != consentURL(id) {
 		t.Fatalf("callback: %d to %q, want the consent page", rec.Code, rec.Header().Get("Location"))
 	}
@@ -304,16 +295,7 @@ func TestSessionJoinsOnlyApprovedApps(t *testing.T) {
 	t.Run("password sign-in, consent shown, never answered", func(t *testing.T) {
 		e := newTestEnv(t)
 		jar := cookieJar{}
-		rec, _ := e.authorizeAs(t, jar, "third", nil)
-		loginLoc := rec.Header().Get("Location")
-		page := e.follow(t, jar, loginLoc)
-		m := csrfField.FindStringSubmatch(page.Body.String())
-		if m == nil {
-			t.Fatalf("login page: %d %s", page.Code, page.Body)
-		}
-		id := mustParseURL(t, loginLoc).Query().Get("id")
-		rec = e.postFrom(jar, "/login", url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}})
-		rec = e.follow(t, jar, rec.Header().Get("Location"))
+		id, rec, _ := e.passwordSignIn(t, jar, "third")
 		if rec.Header().Get("Location") != consentURL(id) {
 			t.Fatalf("callback: %d to %q, want the consent page", rec.Code, rec.Header().Get("Location"))
 		}
@@ -335,4 +317,22 @@ func TestSessionJoinsOnlyApprovedApps(t *testing.T) {
 			t.Errorf("signed in for third with its consent remembered: session apps %q, want third", got)
 		}
 	})
+}
+
+// passwordSignIn starts an authorization request of clientID in a fresh
+// browser (jar), signs in on the login page with the test user's password
+// and follows the redirect to the callback. It returns the request id, the
+// callback's answer and the request's PKCE verifier.
+func (e *testEnv) passwordSignIn(t *testing.T, jar cookieJar, clientID string) (string, *httptest.ResponseRecorder, string) {
+	t.Helper()
+	rec, verifier := e.authorizeAs(t, jar, clientID, nil)
+	loginLoc := rec.Header().Get("Location")
+	page := e.follow(t, jar, loginLoc)
+	m := csrfField.FindStringSubmatch(page.Body.String())
+	if m == nil {
+		t.Fatalf("login page: %d %s", page.Code, page.Body)
+	}
+	id := mustParseURL(t, loginLoc).Query().Get("id")
+	rec = e.postFrom(jar, "/login", url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}})
+	return id, e.follow(t, jar, rec.Header().Get("Location")), verifier
 }
