@@ -183,6 +183,8 @@ func TestPragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"synchronous", "1"}, // NORMAL
 		{"busy_timeout", "5000"},
+		{"wal_autocheckpoint", "10000"},
+		{"journal_size_limit", "67108864"},
 	}
 	for _, tt := range tests {
 		var got string
