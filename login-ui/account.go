@@ -15,6 +15,14 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// accountStore is what the account page reads and changes, besides ending
+// sessions (signout.Store).
+type accountStore interface {
+	UserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
+	UserConsents(ctx context.Context, userID string) ([]storage.Consent, error)
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
 type accountData struct {
 	Title    string
 	User     *storage.User

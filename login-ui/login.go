@@ -16,6 +16,16 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// loginStore is what the sign-in form needs: the auth request it completes,
+// the user it checks, the client it names, and the throttle (throttle.go).
+type loginStore interface {
+	AuthRequest(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error)
+	CompleteAuthRequest(ctx context.Context, id string, login storage.Login, now time.Time) error
+	UserByUsername(ctx context.Context, username string) (*storage.User, error)
+	Client(ctx context.Context, id string) (*storage.Client, error)
+	storage.LoginThrottle
+}
+
 // maxFormBytes bounds every form body the UI reads.
 const maxFormBytes = 64 << 10
 

@@ -33,16 +33,15 @@ const (
 	BrowserCookie = "__Host-gatehouse-browser"
 )
 
-// Store is what the login UI needs from storage.
+// Store is what the login UI needs from storage: the small interface each
+// of its flows declares next to its code (sessionStore, loginStore,
+// accountStore) and what ending sessions needs (signout.Store). One
+// backend, or the composite of SQL and Redis, serves all of them.
 type Store interface {
-	storage.Users
-	storage.Sessions
-	storage.AuthRequests
-	storage.Clients
-	storage.Consents
-	storage.TokenFamilies
-	storage.LogoutNotices
-	storage.LoginThrottle
+	sessionStore
+	loginStore
+	accountStore
+	signout.Store
 }
 
 // Config configures the UI. CSRFKey and CallbackURL are required.

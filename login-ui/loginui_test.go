@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
-	"github.com/gatehouse-idp/gatehouse/audit"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/audit"
 
 	"github.com/go-chi/chi/v5"
 

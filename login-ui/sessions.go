@@ -13,6 +13,14 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// sessionStore keeps the browser's sign-in session and reads its user.
+type sessionStore interface {
+	CreateSession(ctx context.Context, s *storage.Session) error
+	Session(ctx context.Context, id string, now time.Time) (*storage.Session, error)
+	UpdateSession(ctx context.Context, s *storage.Session, now time.Time) error
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+}
+
 // touchInterval: a session used again within it is not written back unless
 // something about it changed (a new application, another IP), so a session
 // check costs one store read.

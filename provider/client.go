@@ -146,7 +146,7 @@ func (pol refreshPolicy) expiry(now, absolute time.Time) time.Time {
 // clientCache keeps clients in memory for a short time: op asks for the
 // same client several times per request, and every token request needs it.
 type clientCache struct {
-	store storage.Clients
+	store clientReader
 	cfg   *Config
 	ttl   time.Duration
 	now   func() time.Time
@@ -163,7 +163,12 @@ type clientEntry struct {
 	fetched time.Time
 }
 
-func newClientCache(store storage.Clients, cfg Config, ttl time.Duration) *clientCache {
+// clientReader reads one client by id (the cache's source).
+type clientReader interface {
+	Client(ctx context.Context, id string) (*storage.Client, error)
+}
+
+func newClientCache(store clientReader, cfg Config, ttl time.Duration) *clientCache {
 	return &clientCache{store: store, cfg: &cfg, ttl: ttl, now: cfg.Now, entries: map[string]clientEntry{}}
 }
 

@@ -61,7 +61,7 @@ const (
 // preflights, which name no client. It lists the clients at most every ttl
 // and is emptied with the client cache (InvalidateClients).
 type corsOrigins struct {
-	store storage.Clients
+	store clientLister
 	now   func() time.Time
 	ttl   time.Duration
 
@@ -72,7 +72,12 @@ type corsOrigins struct {
 	gen uint64
 }
 
-func newCORSOrigins(store storage.Clients, now func() time.Time, ttl time.Duration) *corsOrigins {
+// clientLister lists every client (the origins of public web clients).
+type clientLister interface {
+	ListClients(ctx context.Context) ([]storage.Client, error)
+}
+
+func newCORSOrigins(store clientLister, now func() time.Time, ttl time.Duration) *corsOrigins {
 	return &corsOrigins{store: store, now: now, ttl: ttl}
 }
 

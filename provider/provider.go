@@ -38,6 +38,8 @@ import (
 type Store interface {
 	loginui.Store
 	storage.ClientAssertions
+	clientReader
+	clientLister
 	authRequestStore
 	consentStore
 	codeGrantStore
