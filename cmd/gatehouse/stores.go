@@ -16,9 +16,9 @@ import (
 
 // stores is every store Gatehouse uses, whichever backend holds each:
 // one SQL store (SQLite or Postgres) for everything, or with Redis
-// configured, Redis for browser sessions, authorization requests and
-// login-failure counters. Consents, the logout notice queue and the audit
-// trail always stay in SQL.
+// configured, Redis for browser sessions, authorization requests, pending
+// sign-ins and login-failure counters. Consents, second factors, the
+// logout notice queue and the audit trail always stay in SQL.
 type stores struct {
 	storage.Clients
 	storage.ClientRegistries
@@ -35,11 +35,13 @@ type stores struct {
 	storage.LogoutNotices
 	storage.LoginThrottle
 	storage.AuditLog
+	storage.SecondFactors
+	storage.PendingSignIns
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
-	// sessionStore, AuthRequests and LoginThrottle are nil too, so that no
-	// command reads them from SQL, where they are not.
+	// sessionStore, AuthRequests, PendingSignIns and LoginThrottle are nil
+	// too, so that no command reads them from SQL, where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
 	// kind names the SQL backend: "sqlite" or "postgres"; path is the
@@ -48,10 +50,12 @@ type stores struct {
 }
 
 // sessionStore is what every backend that holds browser sessions offers:
-// the sessions, and how many are live (the sessions_active metric).
+// the sessions, how many are live (the sessions_active metric), and a
+// session's re-authentication.
 type sessionStore interface {
 	storage.Sessions
 	storage.SessionCounter
+	storage.SessionAuthenticator
 }
 
 // keyStore names the embedded storage.SigningKeys so that its field does
@@ -75,6 +79,8 @@ type sqlStore interface {
 	storage.LogoutNotices
 	storage.LoginThrottle
 	storage.AuditLog
+	storage.SecondFactors
+	storage.PendingSignIns
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -126,11 +132,12 @@ func (s *stores) Close() {
 type storeUse int
 
 const (
-	// sqlOnly opens the SQL store alone: clients, users, refresh grants,
-	// keys and secrets, consents, logout notices and the audit trail.
+	// sqlOnly opens the SQL store alone: clients, users, second factors,
+	// refresh grants, keys and secrets, consents, logout notices and the
+	// audit trail.
 	sqlOnly storeUse = iota
 	// withSessions also opens Redis, when configured: browser sessions,
-	// auth requests and login throttling.
+	// auth requests, pending sign-ins and login throttling.
 	withSessions
 )
 
@@ -191,8 +198,9 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
+	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
-		s.sessionStore, s.AuthRequests, s.LoginThrottle = nil, nil, nil
+		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
 	}
 	if cfg.RedisURL != "" && use == withSessions {
 		var r *redisstore.Store
@@ -209,7 +217,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 			return nil, err
 		}
 		s.redis = r
-		s.sessionStore, s.AuthRequests, s.LoginThrottle = r, r, r
+		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = r, r, r, r
 	}
 	if log != nil {
 		where := "sql"

@@ -28,10 +28,13 @@
 // at this edge: no rows is storage.ErrNotFound, a unique violation
 // storage.ErrConflict; everything else is wrapped as it is.
 //
-// Expired sessions, auth requests and refresh grants are never returned, but
-// stay in the database until Prune deletes them; so do revoked-family
-// records (FamilyRevoked reports them until then), logout notices past
-// their deadline and expired login-failure counters.
+// Expired sessions, auth requests, refresh grants and pending sign-ins are
+// never returned, but stay in the database until Prune deletes them; so do
+// revoked-family records (FamilyRevoked reports them until then), logout
+// notices past their deadline and expired login-failure counters.
+//
+// A user's second factors (TOTP generator, recovery codes) go with the
+// user: their tables reference users with ON DELETE CASCADE.
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
 // those older than its audit_retention).
@@ -57,20 +60,23 @@ import (
 
 // Conformance to the store interfaces.
 var (
-	_ storage.Clients          = (*Store)(nil)
-	_ storage.Users            = (*Store)(nil)
-	_ storage.Sessions         = (*Store)(nil)
-	_ storage.SessionCounter   = (*Store)(nil)
-	_ storage.AuthRequests     = (*Store)(nil)
-	_ storage.RefreshGrants    = (*Store)(nil)
-	_ storage.TokenFamilies    = (*Store)(nil)
-	_ storage.SigningKeys      = (*Store)(nil)
-	_ storage.Secrets          = (*Store)(nil)
-	_ storage.ClientAssertions = (*Store)(nil)
-	_ storage.Consents         = (*Store)(nil)
-	_ storage.LogoutNotices    = (*Store)(nil)
-	_ storage.LoginThrottle    = (*Store)(nil)
-	_ storage.AuditLog         = (*Store)(nil)
+	_ storage.Clients              = (*Store)(nil)
+	_ storage.Users                = (*Store)(nil)
+	_ storage.Sessions             = (*Store)(nil)
+	_ storage.SessionCounter       = (*Store)(nil)
+	_ storage.AuthRequests         = (*Store)(nil)
+	_ storage.RefreshGrants        = (*Store)(nil)
+	_ storage.TokenFamilies        = (*Store)(nil)
+	_ storage.SigningKeys          = (*Store)(nil)
+	_ storage.Secrets              = (*Store)(nil)
+	_ storage.ClientAssertions     = (*Store)(nil)
+	_ storage.Consents             = (*Store)(nil)
+	_ storage.LogoutNotices        = (*Store)(nil)
+	_ storage.LoginThrottle        = (*Store)(nil)
+	_ storage.AuditLog             = (*Store)(nil)
+	_ storage.SecondFactors        = (*Store)(nil)
+	_ storage.PendingSignIns       = (*Store)(nil)
+	_ storage.SessionAuthenticator = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -233,8 +239,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records, client assertion ids and login-failure counters that have
-// expired at now (used and revoked refresh grants are kept until they
+// records, client assertion ids, login-failure counters and pending
+// sign-ins that have expired at now (used and revoked refresh grants are kept until they
 // expire), and logout notices whose deadline has passed, at most batch rows
 // in all, and returns how many it deleted. Each table is pruned in one
 // short statement that skips rows other transactions hold locked, so
@@ -283,6 +289,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"refresh_grants", "token_hash", "token_hash", "expires_at"}, {"revoked_families", "id", "id", "expires_at"},
 		{"client_assertions", "(client_id, jti)", "client_id, jti", "expires_at"},
 		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},
+		{"pending_sign_ins", "id", "id", "expires_at"},
 	} {
 		if total >= batch {
 			break
@@ -322,12 +329,16 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// uniqueViolation is the SQLSTATE of a unique or primary key violation.
-const uniqueViolation = "23505"
+// SQLSTATEs wrap translates.
+const (
+	uniqueViolation     = "23505" // a unique or primary key violation
+	foreignKeyViolation = "23503"
+)
 
 // wrap translates a driver error into the storage sentinels, with op as
-// context: no rows is ErrNotFound, a unique violation is ErrConflict. Other
-// errors, a timeout included, are wrapped as they are.
+// context: no rows is ErrNotFound, a unique violation is ErrConflict, a
+// foreign key violation (a second factor for a user that does not exist)
+// ErrNotFound. Other errors, a timeout included, are wrapped as they are.
 func wrap(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return notFound(op)
@@ -335,6 +346,9 @@ func wrap(op string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == uniqueViolation {
 		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrConflict, err)
+	}
+	if errors.As(err, &pe) && pe.Code == foreignKeyViolation {
+		return fmt.Errorf("postgres: %s: %w: %w", op, storage.ErrNotFound, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

@@ -66,6 +66,21 @@ func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now ti
 	return oneRow(tag, op)
 }
 
+// AuthenticateSession sets AuthTime and AMR of the session id if it is
+// live at now, in one statement; every other field keeps its value.
+// ErrNotFound if the session is gone or expired at now.
+func (s *Store) AuthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, now time.Time) error {
+	const op = "authenticate session"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET auth_time = $1, amr = $2 WHERE id = $3 AND expires_at > $4`,
+		ts(authTime), list(amr), id, ts(now))
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(tag, op)
+}
+
 func scanSession(row scanner) (*storage.Session, error) {
 	var (
 		sess                             storage.Session

@@ -11,8 +11,8 @@ import (
 
 // The JSON forms of the records. Field names are short because every byte is
 // kept in memory for the record's life; the Lua scripts use the names of
-// authRequestJSON's x, d, u, si, at, amr, c and id, and sessionJSON's u,
-// x, ax, ls, ip, ua and cl.
+// authRequestJSON's x, d, u, si, at, amr, c and id, sessionJSON's u, x,
+// ax, ls, ip, ua, cl, at and amr, and pendingSignInJSON's x.
 // Empty fields are left out: Redis's cjson would turn an empty list into an
 // empty object, and nil and empty lists are interchangeable in package
 // storage anyway.
@@ -34,6 +34,18 @@ type sessionJSON struct {
 	AbsoluteExpiresAt stamp    `json:"ax,omitempty"`
 	Remember          bool     `json:"rm,omitempty"`
 	Clients           []string `json:"cl,omitempty"`
+}
+
+type pendingSignInJSON struct {
+	UserID        string   `json:"u,omitempty"`
+	BrowserHash   string   `json:"bh,omitempty"`
+	AuthRequestID string   `json:"ar,omitempty"`
+	SessionID     string   `json:"si,omitempty"`
+	Remember      bool     `json:"rm,omitempty"`
+	AMR           []string `json:"amr,omitempty"`
+	AuthTime      stamp    `json:"at,omitempty"`
+	CreatedAt     stamp    `json:"ca,omitempty"`
+	ExpiresAt     stamp    `json:"x,omitempty"`
 }
 
 type authRequestJSON struct {
@@ -161,6 +173,56 @@ func decodeSession(id string, b []byte) (*storage.Session, error) {
 		AbsoluteExpiresAt: decodeTime(v.AbsoluteExpiresAt),
 		Remember:          v.Remember,
 		Clients:           v.Clients,
+	}, nil
+}
+
+// encodeSessionAuth returns the fields AuthenticateSession sets, as a JSON
+// object the script copies into the stored session (a field left out, an
+// empty AMR say, is removed there).
+func encodeSessionAuth(authTime time.Time, amr []string) ([]byte, error) {
+	var e encoder
+	v := sessionJSON{AuthTime: e.time(authTime), AMR: amr}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return json.Marshal(&v)
+}
+
+func encodePendingSignIn(p *storage.PendingSignIn) ([]byte, error) {
+	var e encoder
+	v := pendingSignInJSON{
+		UserID:        p.UserID,
+		BrowserHash:   p.BrowserHash,
+		AuthRequestID: p.AuthRequestID,
+		SessionID:     p.SessionID,
+		Remember:      p.Remember,
+		AMR:           p.AMR,
+		AuthTime:      e.time(p.AuthTime),
+		CreatedAt:     e.time(p.CreatedAt),
+		ExpiresAt:     e.time(p.ExpiresAt),
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return json.Marshal(&v)
+}
+
+func decodePendingSignIn(id string, b []byte) (*storage.PendingSignIn, error) {
+	var v pendingSignInJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("decode pending sign-in: %w", err)
+	}
+	return &storage.PendingSignIn{
+		ID:            id,
+		UserID:        v.UserID,
+		BrowserHash:   v.BrowserHash,
+		AuthRequestID: v.AuthRequestID,
+		SessionID:     v.SessionID,
+		Remember:      v.Remember,
+		AMR:           v.AMR,
+		AuthTime:      decodeTime(v.AuthTime),
+		CreatedAt:     decodeTime(v.CreatedAt),
+		ExpiresAt:     decodeTime(v.ExpiresAt),
 	}, nil
 }
 

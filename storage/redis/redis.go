@@ -1,6 +1,8 @@
 // Package redis keeps Gatehouse's short-lived, shared state in Redis: browser
-// SSO sessions with their per-user index (storage.Sessions), auth requests
-// with their authorization codes (storage.AuthRequests), and login-failure
+// SSO sessions with their per-user index (storage.Sessions,
+// storage.SessionAuthenticator), auth requests with their authorization
+// codes (storage.AuthRequests), the half-signed-in states between a
+// password and a second factor (storage.PendingSignIns), and login-failure
 // counters (storage.LoginThrottle). It talks to Redis through go-redis's
 // UniversalClient, so one server, Sentinel and Cluster all work; see
 // ParseURL for how a URL picks one. It needs Redis 7.0 or later (GETDEL,
@@ -22,12 +24,15 @@
 //	gatehouse:c:<code hash>      string: a copy of the completed auth request
 //	                             holding that code (JSON)
 //	gatehouse:t:<throttle key>   hash: a login-failure counter (see throttle.go)
+//	gatehouse:ps:<id>            string: a pending sign-in (JSON, without its id)
 //
 // Every atomic step touches one key, as a single command or as a Lua script
 // on that one key, because the keys of one operation may live on different
 // Cluster slots; there is no MULTI and no script across keys. UpdateSession
 // is one script on the session key: the index entry's score, the session's
-// deadline, never changes.
+// deadline, never changes; so is AuthenticateSession. TakePendingSignIn is
+// one script on the pending sign-in's key, which deletes it only if it is
+// live at the caller's now.
 //
 // The active set (key sa) only ever serves the count of live sessions. It
 // is written in the same pipelines as the session writes, so it costs no
@@ -123,10 +128,12 @@ import (
 
 // Conformance to the store interfaces.
 var (
-	_ storage.Sessions       = (*Store)(nil)
-	_ storage.SessionCounter = (*Store)(nil)
-	_ storage.AuthRequests   = (*Store)(nil)
-	_ storage.LoginThrottle  = (*Store)(nil)
+	_ storage.Sessions             = (*Store)(nil)
+	_ storage.SessionCounter       = (*Store)(nil)
+	_ storage.AuthRequests         = (*Store)(nil)
+	_ storage.LoginThrottle        = (*Store)(nil)
+	_ storage.PendingSignIns       = (*Store)(nil)
+	_ storage.SessionAuthenticator = (*Store)(nil)
 )
 
 // Defaults for Options. The timeouts are long enough that a busy machine
@@ -183,16 +190,18 @@ type Store struct {
 	// than minKeep; liveness always comes from the callers' now.
 	clock func() time.Time
 
-	addToIndex    *goredis.Script
-	updateSession *goredis.Script
-	takeIf        *goredis.Script
-	complete      *goredis.Script
-	attachCode    *goredis.Script
-	claimCode     *goredis.Script
-	redeemCode    *goredis.Script
-	releaseCode   *goredis.Script
-	reserve       *goredis.Script
-	release       *goredis.Script
+	addToIndex          *goredis.Script
+	updateSession       *goredis.Script
+	authenticateSession *goredis.Script
+	takeLive            *goredis.Script
+	takeIf              *goredis.Script
+	complete            *goredis.Script
+	attachCode          *goredis.Script
+	claimCode           *goredis.Script
+	redeemCode          *goredis.Script
+	releaseCode         *goredis.Script
+	reserve             *goredis.Script
+	release             *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -254,20 +263,22 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		rdb.AddHook(observeHook{opts.Observer})
 	}
 	return &Store{
-		rdb:           rdb,
-		prefix:        opts.Prefix,
-		timeout:       opts.DialTimeout + opts.WriteTimeout + opts.ReadTimeout,
-		clock:         time.Now,
-		addToIndex:    goredis.NewScript(addToIndexLua),
-		updateSession: goredis.NewScript(updateSessionLua),
-		takeIf:        goredis.NewScript(takeIfLua),
-		complete:      goredis.NewScript(completeLua),
-		attachCode:    goredis.NewScript(attachCodeLua),
-		claimCode:     goredis.NewScript(claimCodeLua),
-		redeemCode:    goredis.NewScript(redeemCodeLua),
-		releaseCode:   goredis.NewScript(releaseCodeLua),
-		reserve:       goredis.NewScript(reserveLua),
-		release:       goredis.NewScript(releaseLua),
+		rdb:                 rdb,
+		prefix:              opts.Prefix,
+		timeout:             opts.DialTimeout + opts.WriteTimeout + opts.ReadTimeout,
+		clock:               time.Now,
+		addToIndex:          goredis.NewScript(addToIndexLua),
+		updateSession:       goredis.NewScript(updateSessionLua),
+		authenticateSession: goredis.NewScript(authenticateSessionLua),
+		takeLive:            goredis.NewScript(takeLiveLua),
+		takeIf:              goredis.NewScript(takeIfLua),
+		complete:            goredis.NewScript(completeLua),
+		attachCode:          goredis.NewScript(attachCodeLua),
+		claimCode:           goredis.NewScript(claimCodeLua),
+		redeemCode:          goredis.NewScript(redeemCodeLua),
+		releaseCode:         goredis.NewScript(releaseCodeLua),
+		reserve:             goredis.NewScript(reserveLua),
+		release:             goredis.NewScript(releaseLua),
 	}
 }
 
@@ -301,6 +312,7 @@ func (s *Store) activeKey() string              { return s.prefix + "sa" }
 func (s *Store) authKey(id string) string       { return s.prefix + "ar:" + id }
 func (s *Store) codeKey(codeHash string) string { return s.prefix + "c:" + codeHash }
 func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
+func (s *Store) pendingKey(id string) string    { return s.prefix + "ps:" + id }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

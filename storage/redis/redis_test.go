@@ -117,6 +117,9 @@ type composite struct {
 	storage.LogoutNotices
 	storage.LoginThrottle
 	storage.AuditLog
+	storage.SecondFactors
+	storage.PendingSignIns
+	storage.SessionAuthenticator
 }
 
 type keyStore = storage.SigningKeys
@@ -129,7 +132,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq}
+		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r}
 	})
 }
 

@@ -58,6 +58,22 @@ redis.call('SET', KEYS[1], cjson.encode(s), 'PXAT', string.format('%d', ms))
 return 1
 `
 
+// authenticateSessionLua overwrites the fields at and amr of the session
+// KEYS[1] with those of the JSON object ARGV[3] (a field the object lacks
+// is removed), if the session is live at now (ARGV[1] Unix seconds,
+// ARGV[2] nanoseconds), keeping its key's expiry. It returns 1 when
+// updated, 0 if the session is absent or expired.
+const authenticateSessionLua = liveLua + `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local s = cjson.decode(v)
+if not live(s.x, tonumber(ARGV[1]), tonumber(ARGV[2])) then return 0 end
+local p = cjson.decode(ARGV[3])
+s.at, s.amr = p.at, p.amr
+redis.call('SET', KEYS[1], cjson.encode(s), 'KEEPTTL')
+return 1
+`
+
 // sessionDeadline is the instant after which a session can never be live,
 // since UpdateSession never moves its ExpiresAt past it: its
 // AbsoluteExpiresAt, or its ExpiresAt when that is zero (or, against the
@@ -192,6 +208,31 @@ func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now ti
 		pipe := s.rdb.Pipeline()
 		s.addActive(ctx, pipe, sess.ID, exp, sessionDeadline(sess))
 		_, _ = pipe.Exec(ctx)
+	}
+	return nil
+}
+
+// AuthenticateSession sets AuthTime and AMR of the session id if it is
+// live at now; ErrNotFound if it is gone or expired at now. One round
+// trip: a script on the session key alone checks that it is live and
+// rewrites it, keeping its key's expiry. Neither the index nor the active
+// set changes, since the session's expiry does not; a deleted session is
+// never recreated.
+func (s *Store) AuthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, now time.Time) error {
+	const op = "authenticate session"
+	patch, err := encodeSessionAuth(authTime, amr)
+	if err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	sec, nsec := nowArgs(now)
+	n, err := s.authenticateSession.Run(ctx, s.rdb, []string{s.sessionKey(id)}, sec, nsec, patch).Int()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return notFound(op)
 	}
 	return nil
 }

@@ -80,6 +80,23 @@ func (s *Store) UpdateSession(ctx context.Context, sess *storage.Session, now ti
 	return oneRow(res, op)
 }
 
+// AuthenticateSession sets AuthTime and AMR of the session id if it is
+// live at now, in one statement; every other field keeps its value.
+// ErrNotFound if the session is gone or expired at now.
+func (s *Store) AuthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, now time.Time) error {
+	const op = "authenticate session"
+	var e encoder
+	args := []any{e.time(authTime), e.strings(amr), id, e.time(now)}
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	res, err := s.exec(ctx, `UPDATE sessions SET auth_time = ?, amr = ? WHERE id = ? AND expires_at > ?`, args...)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(res, op)
+}
+
 // scanSessions reads and closes rows of sessionColumns.
 func scanSessions(rows *sql.Rows) ([]storage.Session, error) {
 	defer rows.Close()

@@ -14,10 +14,14 @@
 // the same file at the same instant may see one of their Opens fail (the
 // schema stays sound, and opening again succeeds).
 //
-// Expired sessions, auth requests and refresh grants are never returned, but
-// stay in the file until Prune deletes them; so do revoked-family records
-// (FamilyRevoked reports them until then), logout notices past their
-// deadline and expired login-failure counters.
+// Expired sessions, auth requests, refresh grants and pending sign-ins are
+// never returned, but stay in the file until Prune deletes them; so do
+// revoked-family records (FamilyRevoked reports them until then), logout
+// notices past their deadline and expired login-failure counters.
+//
+// A user's second factors (TOTP generator, recovery codes) go with the
+// user: their tables reference users with ON DELETE CASCADE, and foreign
+// keys are on (connParams).
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
 // those older than its audit_retention).
@@ -45,20 +49,23 @@ import (
 
 // Conformance to the store interfaces.
 var (
-	_ storage.Clients          = (*Store)(nil)
-	_ storage.Users            = (*Store)(nil)
-	_ storage.Sessions         = (*Store)(nil)
-	_ storage.SessionCounter   = (*Store)(nil)
-	_ storage.AuthRequests     = (*Store)(nil)
-	_ storage.RefreshGrants    = (*Store)(nil)
-	_ storage.TokenFamilies    = (*Store)(nil)
-	_ storage.SigningKeys      = (*Store)(nil)
-	_ storage.Secrets          = (*Store)(nil)
-	_ storage.ClientAssertions = (*Store)(nil)
-	_ storage.Consents         = (*Store)(nil)
-	_ storage.LogoutNotices    = (*Store)(nil)
-	_ storage.LoginThrottle    = (*Store)(nil)
-	_ storage.AuditLog         = (*Store)(nil)
+	_ storage.Clients              = (*Store)(nil)
+	_ storage.Users                = (*Store)(nil)
+	_ storage.Sessions             = (*Store)(nil)
+	_ storage.SessionCounter       = (*Store)(nil)
+	_ storage.AuthRequests         = (*Store)(nil)
+	_ storage.RefreshGrants        = (*Store)(nil)
+	_ storage.TokenFamilies        = (*Store)(nil)
+	_ storage.SigningKeys          = (*Store)(nil)
+	_ storage.Secrets              = (*Store)(nil)
+	_ storage.ClientAssertions     = (*Store)(nil)
+	_ storage.Consents             = (*Store)(nil)
+	_ storage.LogoutNotices        = (*Store)(nil)
+	_ storage.LoginThrottle        = (*Store)(nil)
+	_ storage.AuditLog             = (*Store)(nil)
+	_ storage.SecondFactors        = (*Store)(nil)
+	_ storage.PendingSignIns       = (*Store)(nil)
+	_ storage.SessionAuthenticator = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -308,8 +315,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records, client assertion ids and login-failure counters that have
-// expired at now, and logout notices whose deadline has passed, at most
+// records, client assertion ids, login-failure counters and pending
+// sign-ins that have expired at now, and logout notices whose deadline has passed, at most
 // batch rows in all, and returns how many it deleted. Each table is pruned
 // in one short transaction, so the write lock is never held for long; a
 // caller that gets batch back should call again.
@@ -341,6 +348,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"auth_requests", "expires_at"}, {"refresh_grants", "expires_at"},
 		{"revoked_families", "expires_at"}, {"client_assertions", "expires_at"},
 		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
+		{"pending_sign_ins", "expires_at"},
 	} {
 		if total >= batch {
 			break
@@ -441,7 +449,8 @@ func (s *Store) pruneSessions(ctx context.Context, now, deadline any, limit int)
 
 // wrap translates a driver error into the storage sentinels, with op as
 // context: no rows is ErrNotFound, a unique or primary key violation is
-// ErrConflict. Other errors are wrapped as they are.
+// ErrConflict, a foreign key violation (a second factor for a user that
+// does not exist) ErrNotFound. Other errors are wrapped as they are.
 func wrap(op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: %s: %w", op, storage.ErrNotFound)
@@ -451,6 +460,8 @@ func wrap(op string, err error) error {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("sqlite: %s: %w: %w", op, storage.ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("sqlite: %s: %w: %w", op, storage.ErrNotFound, err)
 		}
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)

@@ -209,6 +209,42 @@ func TestTimeOutOfRange(t *testing.T) {
 	}
 }
 
+// TestSecondFactorsGoWithUser deletes a user in SQL (storage.Users has no
+// delete) and checks that the user's generator and recovery codes go with
+// it, and another user's stay.
+func TestSecondFactorsGoWithUser(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	for _, id := range []string{"u1", "u2"} {
+		if err := s.CreateUser(ctx, &storage.User{ID: id, Username: "name-" + id, CreatedAt: t0}); err != nil {
+			t.Fatalf("CreateUser(%s): %v", id, err)
+		}
+		c := storage.TOTPCredential{UserID: id, SealedSecret: []byte("sealed"), KEKID: "kek", LastStep: 1, CreatedAt: t0}
+		if err := s.SetTOTP(ctx, &c); err != nil {
+			t.Fatalf("SetTOTP(%s): %v", id, err)
+		}
+		codes := []storage.RecoveryCode{{ID: "a", Hash: "h-a", CreatedAt: t0}, {ID: "b", Hash: "h-b", CreatedAt: t0}}
+		if err := s.SetRecoveryCodes(ctx, id, codes); err != nil {
+			t.Fatalf("SetRecoveryCodes(%s): %v", id, err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, "u1"); err != nil {
+		t.Fatalf("deleting u1: %v", err)
+	}
+	if _, err := s.TOTP(ctx, "u1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("TOTP of the deleted user: got error %v, want %v", err, storage.ErrNotFound)
+	}
+	if n, err := s.RecoveryCodesLeft(ctx, "u1"); err != nil || n != 0 {
+		t.Errorf("RecoveryCodesLeft of the deleted user: got %d, %v, want 0, nil", n, err)
+	}
+	if _, err := s.TOTP(ctx, "u2"); err != nil {
+		t.Errorf("TOTP of the other user: %v", err)
+	}
+	if n, err := s.RecoveryCodesLeft(ctx, "u2"); err != nil || n != 2 {
+		t.Errorf("RecoveryCodesLeft of the other user: got %d, %v, want 2, nil", n, err)
+	}
+}
+
 func TestPrune(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()

@@ -477,11 +477,14 @@ const (
 
 // race runs f in racers goroutines released together and returns their
 // errors, indexed by goroutine.
-func race(f func(i int) error) []error {
-	errs := make([]error, racers)
+func race(f func(i int) error) []error { return raceN(racers, f) }
+
+// raceN is race with n goroutines.
+func raceN(n int, f func(i int) error) []error {
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range racers {
+	for i := range n {
 		wg.Go(func() {
 			<-start
 			errs[i] = f(i)
@@ -519,8 +522,8 @@ func oneWinner(t *testing.T, what string, errs []error, lose error) int {
 	if won < 0 {
 		t.Fatalf("%s: got 0 successes, want 1", what)
 	}
-	if lost != racers-1 {
-		t.Fatalf("%s: got %d %v, want %d", what, lost, lose, racers-1)
+	if lost != len(errs)-1 {
+		t.Fatalf("%s: got %d %v, want %d", what, lost, lose, len(errs)-1)
 	}
 	return won
 }

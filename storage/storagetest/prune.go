@@ -146,6 +146,14 @@ var pruneKinds = []pruneKind{
 		check(t, "ClaimLogoutNotices", err)
 		return slices.ContainsFunc(list, func(n storage.LogoutNotice) bool { return n.ID == id })
 	}},
+	{"pending sign-in", func(t *testing.T, s Store, id string, exp time.Time) {
+		p := newPendingSignIn(id)
+		p.ExpiresAt = exp
+		createPendingSignIn(t, s, p)
+	}, func(t *testing.T, s Store, id string) bool {
+		_, err := s.PendingSignIn(t.Context(), id, readBefore)
+		return found(t, "PendingSignIn", err)
+	}},
 	{"login failure counter", func(t *testing.T, s Store, id string, exp time.Time) {
 		reserve(t, s, exp.Add(-window), open(id))
 	}, func(t *testing.T, s Store, id string) bool {

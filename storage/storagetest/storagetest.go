@@ -5,7 +5,8 @@
 // package storage, including the concurrency guarantees of ClaimCode,
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
-// ReserveLoginAttempt and AppendAudit.
+// ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode and
+// TakePendingSignIn.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -41,6 +42,8 @@
 //     given: a counter whose expiry (window after its latest attempt) has
 //     come at now counts as 0. Of 64 concurrent reservations sharing a key
 //     exactly as many succeed as the key's limit allows.
+//   - SetRecoveryCodes stores the codes for the user it is given: their
+//     UserID is ignored.
 //   - AppendAudit assigns IDs that increase in the order events are
 //     appended (within one call and across calls) and are never reused,
 //     not even after PruneAudit deleted the events that had the highest.
@@ -79,6 +82,9 @@ type Store interface {
 	storage.LogoutNotices
 	storage.LoginThrottle
 	storage.AuditLog
+	storage.SecondFactors
+	storage.PendingSignIns
+	storage.SessionAuthenticator
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -109,6 +115,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LogoutNotices", logoutNoticeTests},
 		{"LoginThrottle", throttleTests},
 		{"Audit", auditTests},
+		{"SecondFactors", secondFactorTests},
+		{"PendingSignIns", pendingSignInTests},
+		{"SessionAuthentication", sessionAuthTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
