@@ -92,6 +92,9 @@ type Client struct {
 	// SkipConsent marks a first-party client: its users are never asked to
 	// consent (clients.yaml's skip_consent).
 	SkipConsent bool
+	// RequireMFA says sign-ins to this application need a second factor
+	// (clients.yaml require_mfa).
+	RequireMFA bool
 	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
 	// Logout 1.0) whenever a session the client signed in through ends; ""
 	// for none. BackchannelLogoutSessionRequired says the client needs sid
