@@ -188,8 +188,12 @@ type AuthRequest struct {
 	// BrowserHash binds the request to the browser that started it: the
 	// SHA-256 (hex) of that browser's binding cookie.
 	BrowserHash string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// ACRValues is what the client asked for (acr_values, in order of
+	// preference); the login UI reads it for a step-up. Nil when the
+	// request has none.
+	ACRValues []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 
 	// Set by Complete when the user has authenticated.
 	Done      bool
