@@ -274,8 +274,8 @@ func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
 }
 
 // checkSignInSettings checks the settings that concern users signing in
-// through the client: skip_consent and the logout URIs apply only to
-// clients with the authorization_code grant; each *_session_required
+// through the client: skip_consent, require_mfa and the logout URIs apply
+// only to clients with the authorization_code grant; each *_session_required
 // needs its URI; the URIs are checked by checkLogoutURI; a front-channel
 // logout URI has the scheme, host and port of one of the redirect URIs
 // (OpenID Connect Front-Channel Logout 1.0 §2) and no iss or sid query
@@ -288,6 +288,7 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 			set bool
 		}{
 			{keySkipConsent, c.SkipConsent},
+			{keyRequireMFA, c.RequireMFA},
 			{keyBackchannelURI, c.BackchannelLogoutURI != ""},
 			{keyBackchannelSessionReq, c.BackchannelLogoutSessionRequired},
 			{keyFrontchannelURI, c.FrontchannelLogoutURI != ""},

@@ -17,9 +17,10 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Keys of the consent and logout settings in clients.yaml.
+// Keys of the sign-in, consent and logout settings in clients.yaml.
 const (
 	keySkipConsent           = "skip_consent"
+	keyRequireMFA            = "require_mfa"
 	keyBackchannelURI        = "backchannel_logout_uri"
 	keyBackchannelSessionReq = "backchannel_logout_session_required"
 	keyFrontchannelURI       = "frontchannel_logout_uri"
@@ -95,10 +96,11 @@ type Source struct {
 // stored in the storage.Client fields of the same names (a grace period of
 // 0s as storage.NoRefreshGrace).
 //
-// skip_consent, backchannel_logout_session_required and
+// skip_consent, require_mfa, backchannel_logout_session_required and
 // frontchannel_logout_session_required are YAML booleans (true or false,
-// unquoted); backchannel_logout_uri and frontchannel_logout_uri are checked
-// as redirect URIs are (see checkLogoutURI).
+// unquoted; absent means false); backchannel_logout_uri and
+// frontchannel_logout_uri are checked as redirect URIs are (see
+// checkLogoutURI).
 //
 // Secrets come from client_secret (hashed here, see HashSecret),
 // client_secret_env (src.Getenv), client_secret_file (src.ReadFile; a
@@ -296,7 +298,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 			if slices.Contains(secretKeys(), key) {
 				secretsGiven = append(secretsGiven, key)
 			}
-		case keySkipConsent, keyBackchannelSessionReq, keyFrontchannelSessReq:
+		case keySkipConsent, keyRequireMFA, keyBackchannelSessionReq, keyFrontchannelSessReq:
 			b, msg := yamlBool(v)
 			if msg != "" {
 				p.bad(v.Line, field, msg)
@@ -403,6 +405,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 	}
 
 	c.SkipConsent = bools[keySkipConsent]
+	c.RequireMFA = bools[keyRequireMFA]
 	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]
 	c.FrontchannelLogoutSessionRequired = bools[keyFrontchannelSessReq]
 	for _, f := range []struct {

@@ -355,6 +355,16 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"skip_consent list", signIn + "    skip_consent: [true]\n", "clients.yaml:7: clients[1].skip_consent: must be a single value"},
 		{"skip_consent twice", signIn + "    skip_consent: true\n    skip_consent: false\n", "clients.yaml:8: clients[1].skip_consent: given twice (first at line 7)"},
 		{"skip_consent for a service", service + "    skip_consent: true\n", "clients.yaml:7: clients[1].skip_consent: applies only to clients with the authorization_code grant"},
+		// require_mfa is a YAML boolean: a quoted string, a word YAML 1.1
+		// read as true, a number or nothing is refused.
+		{"require_mfa a sentence", signIn + "    require_mfa: \"yes please\"\n", `clients.yaml:7: clients[1].require_mfa: must be true or false, unquoted (got "yes please")`},
+		{"require_mfa quoted", signIn + "    require_mfa: 'true'\n", `clients.yaml:7: clients[1].require_mfa: must be true or false, unquoted (got "true")`},
+		{"require_mfa yes", signIn + "    require_mfa: yes\n", `clients.yaml:7: clients[1].require_mfa: must be true or false, unquoted (got "yes")`},
+		{"require_mfa a number", signIn + "    require_mfa: 1\n", `clients.yaml:7: clients[1].require_mfa: must be true or false, unquoted (got "1")`},
+		{"require_mfa null", signIn + "    require_mfa:\n", "clients.yaml:7: clients[1].require_mfa: has no value: write true or false, or leave it out for false"},
+		{"require_mfa list", signIn + "    require_mfa: [true]\n", "clients.yaml:7: clients[1].require_mfa: must be a single value"},
+		{"require_mfa twice", signIn + "    require_mfa: true\n    require_mfa: true\n", "clients.yaml:8: clients[1].require_mfa: given twice (first at line 7)"},
+		{"require_mfa for a service", service + "    require_mfa: true\n", "clients.yaml:7: clients[1].require_mfa: applies only to clients with the authorization_code grant"},
 		{"backchannel http", signIn + "    backchannel_logout_uri: http://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must use https: http is only allowed for the loopback hosts"},
 		{"backchannel fragment", signIn + "    backchannel_logout_uri: https://a.example/logout#x\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain a fragment"},
 		{"backchannel user info", signIn + "    backchannel_logout_uri: https://user:pw@a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain @"},
@@ -563,6 +573,9 @@ func TestValidateClient(t *testing.T) {
 		{"skip consent without the code grant", func(c *storage.Client) {
 			c.GrantTypes, c.ResponseTypes, c.RedirectURIs, c.SkipConsent = []string{"client_credentials"}, nil, nil, true
 		}, `client "a": skip_consent: applies only to clients with the authorization_code grant`},
+		{"require mfa without the code grant", func(c *storage.Client) {
+			c.GrantTypes, c.ResponseTypes, c.RedirectURIs, c.RequireMFA = []string{"client_credentials"}, nil, nil, true
+		}, `client "a": require_mfa: applies only to clients with the authorization_code grant`},
 	}
 	for _, tt := range tests {
 		c := good
@@ -574,8 +587,8 @@ func TestValidateClient(t *testing.T) {
 	}
 }
 
-// TestParseClientsFileSignInSettings checks skip_consent and the logout
-// settings: given values land in the storage.Client fields, absent ones
+// TestParseClientsFileSignInSettings checks skip_consent, require_mfa and
+// the logout settings: given values land in the storage.Client fields, absent ones
 // leave them zero, and the edges of the URI rules are allowed.
 func TestParseClientsFileSignInSettings(t *testing.T) {
 	const file = `clients:
@@ -583,6 +596,7 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
     client_secret: ` + clientsTestSecretPlain + `
     redirect_uris: [https://app.example.com/callback]
     skip_consent: true
+    require_mfa: true
     backchannel_logout_uri: https://app.example.com/logout/backchannel?tenant=1
     backchannel_logout_session_required: true
     frontchannel_logout_uri: https://app.example.com:443/logout/frontchannel
@@ -591,6 +605,7 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
     token_endpoint_auth_method: none
     redirect_uris: [http://localhost:3000/callback]
     skip_consent: false
+    require_mfa: false
     backchannel_logout_uri: http://127.0.0.1:3001/backchannel
     frontchannel_logout_uri: http://localhost:3000/logout
     frontchannel_logout_session_required: false
@@ -598,6 +613,7 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
     application_type: native
     token_endpoint_auth_method: none
     redirect_uris: [com.example.app:/cb]
+    require_mfa: true
     backchannel_logout_uri: https://api.example.com/logout
   - client_id: plain
     token_endpoint_auth_method: none
@@ -609,15 +625,16 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
 	}
 	type settings struct {
 		skip          bool
+		mfa           bool
 		backURI       string
 		backRequired  bool
 		frontURI      string
 		frontRequired bool
 	}
 	want := []settings{
-		{true, "https://app.example.com/logout/backchannel?tenant=1", true, "https://app.example.com:443/logout/frontchannel", true},
-		{false, "http://127.0.0.1:3001/backchannel", false, "http://localhost:3000/logout", false},
-		{false, "https://api.example.com/logout", false, "", false},
+		{true, true, "https://app.example.com/logout/backchannel?tenant=1", true, "https://app.example.com:443/logout/frontchannel", true},
+		{false, false, "http://127.0.0.1:3001/backchannel", false, "http://localhost:3000/logout", false},
+		{false, true, "https://api.example.com/logout", false, "", false},
 		{},
 	}
 	if len(got) != len(want) {
@@ -625,7 +642,7 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
 	}
 	for i, w := range want {
 		c := got[i]
-		g := settings{c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired}
+		g := settings{c.SkipConsent, c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired}
 		if g != w {
 			t.Errorf("client %s: got %+v, want %+v", c.ID, g, w)
 		}

@@ -92,6 +92,9 @@ type Client struct {
 	// SkipConsent marks a first-party client: its users are never asked to
 	// consent (clients.yaml's skip_consent).
 	SkipConsent bool
+	// RequireMFA says sign-ins to this application need a second factor
+	// (clients.yaml require_mfa).
+	RequireMFA bool
 	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
 	// Logout 1.0) whenever a session the client signed in through ends; ""
 	// for none. BackchannelLogoutSessionRequired says the client needs sid
@@ -185,8 +188,12 @@ type AuthRequest struct {
 	// BrowserHash binds the request to the browser that started it: the
 	// SHA-256 (hex) of that browser's binding cookie.
 	BrowserHash string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// ACRValues is what the client asked for (acr_values, in order of
+	// preference); the login UI reads it for a step-up. Nil when the
+	// request has none.
+	ACRValues []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 
 	// Set by Complete when the user has authenticated.
 	Done      bool

@@ -86,6 +86,7 @@ func sameClient(a, b *Client) bool {
 		a.RefreshTokenIdleTTL == b.RefreshTokenIdleTTL &&
 		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL &&
 		a.SkipConsent == b.SkipConsent &&
+		a.RequireMFA == b.RequireMFA &&
 		a.BackchannelLogoutURI == b.BackchannelLogoutURI &&
 		a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
 		a.FrontchannelLogoutURI == b.FrontchannelLogoutURI &&

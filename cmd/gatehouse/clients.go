@@ -320,6 +320,7 @@ func clientFields() []clientField {
 		{key: "refresh_token_idle_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenIdleTTL, "no idle limit") }},
 		{key: "refresh_token_absolute_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
+		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
 		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
 		{key: "backchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
 		{key: "frontchannel_logout_uri", value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
@@ -437,6 +438,7 @@ type shownClient struct {
 	RefreshTokenIdleTTL               string          `json:"refresh_token_idle_ttl,omitempty"`
 	RefreshTokenAbsoluteTTL           string          `json:"refresh_token_absolute_ttl,omitempty"`
 	SkipConsent                       bool            `json:"skip_consent"`
+	RequireMFA                        bool            `json:"require_mfa"`
 	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
@@ -483,6 +485,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			RefreshTokenIdleTTL:               durationSetting(c.RefreshTokenIdleTTL, ""),
 			RefreshTokenAbsoluteTTL:           durationSetting(c.RefreshTokenAbsoluteTTL, ""),
 			SkipConsent:                       c.SkipConsent,
+			RequireMFA:                        c.RequireMFA,
 			BackchannelLogoutURI:              c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,

@@ -61,6 +61,7 @@ const (
     token_endpoint_auth_method: none
     redirect_uris: [https://app.example/cb, https://app.example/cb2]
     skip_consent: true
+    require_mfa: true
   - client_id: secret-app
     client_name: Secret App
     client_secret: ` + clientsCmdNewSecret + `
@@ -137,6 +138,7 @@ create   new-app (public, none)
 update   app
            redirect_uris: [https://app.example/cb] → [https://app.example/cb, https://app.example/cb2]
            skip_consent: false → true
+           require_mfa: false → true
 update   secret-app
            secret changed
 disable  gone-app (gone from the file)
@@ -212,6 +214,7 @@ disable  gone-app (gone from the file)
 	for k, want := range map[string]any{
 		"client_id": "secret-app", "client_name": "Secret App", "client_secret_hash": "hmac-sha256:…", "disabled": false,
 		"type": "confidential", "backchannel_logout_uri": "https://secret.example/backchannel", "access_token_format": "jwt",
+		"require_mfa": false,
 	} {
 		if !reflect.DeepEqual(shown[k], want) {
 			t.Errorf("clients show --json: %s: got %v, want %v", k, shown[k], want)

@@ -608,6 +608,7 @@ func TestClientsDigest(t *testing.T) {
 		"a rotated secret":   {base, map[string]string{"B_SECRET": "b-secret-rotated-456789abcdefghijklmnopqr"}},
 		"a client removed":   {strings.SplitN(base, "  - client_id: b", 2)[0], secret},
 		"skip_consent: true": {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    skip_consent: true\n", 1), secret},
+		"require_mfa: true":  {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    require_mfa: true\n", 1), secret},
 	} {
 		if got := parse(tc.file, tc.env); got == want {
 			t.Errorf("%s: the digest did not change", name)

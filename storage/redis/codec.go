@@ -66,8 +66,11 @@ type authRequestJSON struct {
 	IDTokenHint string  `json:"ith,omitempty"`
 	HintSubject string  `json:"hs,omitempty"`
 	BrowserHash string  `json:"bh,omitempty"`
-	CreatedAt   stamp   `json:"ca,omitempty"`
-	ExpiresAt   stamp   `json:"x,omitempty"`
+	// ACRValues is absent from requests stored before it existed: they
+	// decode with none.
+	ACRValues []string `json:"acr,omitempty"`
+	CreatedAt stamp    `json:"ca,omitempty"`
+	ExpiresAt stamp    `json:"x,omitempty"`
 
 	Done      bool     `json:"d,omitempty"`
 	UserID    string   `json:"u,omitempty"`
@@ -244,6 +247,7 @@ func encodeAuthRequest(r *storage.AuthRequest) ([]byte, error) {
 		IDTokenHint:         r.IDTokenHint,
 		HintSubject:         r.HintSubject,
 		BrowserHash:         r.BrowserHash,
+		ACRValues:           r.ACRValues,
 		CreatedAt:           e.time(r.CreatedAt),
 		ExpiresAt:           e.time(r.ExpiresAt),
 		Done:                r.Done,
@@ -301,6 +305,7 @@ func decodeAuthRequest(b []byte) (*storage.AuthRequest, error) {
 		IDTokenHint:         v.IDTokenHint,
 		HintSubject:         v.HintSubject,
 		BrowserHash:         v.BrowserHash,
+		ACRValues:           v.ACRValues,
 		CreatedAt:           decodeTime(v.CreatedAt),
 		ExpiresAt:           decodeTime(v.ExpiresAt),
 		Done:                v.Done,

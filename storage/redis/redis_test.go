@@ -172,6 +172,7 @@ func TestLuaRoundTrip(t *testing.T) {
 		ClientID:    `quote " backslash \ slash / <tag> & ünïcødé 🔑 ` + "\n\t\x01",
 		RedirectURI: "https://rp.example/cb?a=1&b=%2F",
 		Scopes:      []string{"openid", ""},
+		ACRValues:   []string{"urn:example:loa:3", "https://refeds.org/profile/mfa", ""},
 		MaxAge:      new(int64(math.MaxInt64)),
 		State:       strings.Repeat("s", 4000),
 		CreatedAt:   time.Unix(0, 0),
@@ -194,11 +195,36 @@ func TestLuaRoundTrip(t *testing.T) {
 		mustOK(t, "read back", err)
 		if got.ClientID != want.ClientID || got.State != want.State || *got.MaxAge != *want.MaxAge ||
 			!slices.Equal(got.Scopes, want.Scopes) || !slices.Equal(got.AMR, want.AMR) ||
+			!slices.Equal(got.ACRValues, want.ACRValues) ||
 			!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
 			!got.AuthTime.Equal(want.AuthTime) || got.CodeHash != want.CodeHash || !got.Done {
 			t.Errorf("round trip through Lua: got %+v, want %+v", *got, want)
 		}
 	}
+}
+
+// TestAuthRequestStoredBeforeACRValues reads a request written before
+// requests recorded acr_values: it has none, before and after the scripts
+// complete it and give it a code.
+func TestAuthRequestStoredBeforeACRValues(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	old := `{"id":"old","cl":"app","sc":["openid"],"p":["login"],"ca":[1900000000,0],"x":[1900000600,0]}`
+	mustOK(t, "SET", s.rdb.Set(ctx, s.authKey("old"), old, time.Hour).Err())
+	now := time.Unix(1900000000, 0)
+	check := func(what string, got *storage.AuthRequest, err error) {
+		t.Helper()
+		mustOK(t, what, err)
+		if got.ACRValues != nil || got.ClientID != "app" || !slices.Equal(got.Prompt, []string{"login"}) {
+			t.Errorf("%s: got ACRValues %q, ClientID %q, Prompt %q; want none, app, [login]", what, got.ACRValues, got.ClientID, got.Prompt)
+		}
+	}
+	got, err := s.AuthRequest(ctx, "old", now)
+	check("AuthRequest", got, err)
+	mustOK(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "old", storage.Login{UserID: "u", AMR: []string{"pwd"}}, now))
+	mustOK(t, "SaveCode", s.SaveCode(ctx, "old", "code-old", now.Add(time.Minute), now))
+	got, err = s.AuthRequestByCode(ctx, "code-old", now)
+	check("AuthRequestByCode", got, err)
 }
 
 // TestUpdateSessionLuaRoundTrip passes a session with values Redis's cjson

@@ -13,12 +13,12 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	id_token_hint, hint_subject, browser_hash, created_at, expires_at, done, user_id,
-	session_id, auth_time, amr, code_hash`
+	session_id, auth_time, amr, code_hash, acr_values`
 
 func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	var (
 		r                          storage.AuthRequest
-		scopes, prompt, amr        string
+		scopes, prompt, amr, acr   string
 		maxAge                     sql.NullInt64
 		created, expires, authTime sql.NullInt64
 		codeHash                   sql.NullString
@@ -26,13 +26,14 @@ func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &maxAge, &r.LoginHint,
 		&r.IDTokenHint, &r.HintSubject, &r.BrowserHash, &created, &expires, &r.Done, &r.UserID,
-		&r.SessionID, &authTime, &amr, &codeHash)
+		&r.SessionID, &authTime, &amr, &codeHash, &acr)
 	if err != nil {
 		return nil, err
 	}
 	var d decoder
 	r.Scopes = d.strings(scopes)
 	r.Prompt = d.strings(prompt)
+	r.ACRValues = d.strings(acr)
 	if maxAge.Valid {
 		r.MaxAge = &maxAge.Int64
 	}
@@ -55,12 +56,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	args := []any{r.ID, r.ClientID, r.RedirectURI, e.strings(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, e.strings(r.Prompt), maxAge, r.LoginHint,
 		r.IDTokenHint, r.HintSubject, r.BrowserHash, e.time(r.CreatedAt), e.time(r.ExpiresAt), r.Done, r.UserID,
-		r.SessionID, e.time(r.AuthTime), e.strings(r.AMR), nullString(r.CodeHash)}
+		r.SessionID, e.time(r.AuthTime), e.strings(r.AMR), nullString(r.CodeHash), e.strings(r.ACRValues)}
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create auth request %s: %w", r.ID, e.err)
 	}
 	_, err := s.exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create auth request "+r.ID, err)
 	}

@@ -50,6 +50,9 @@ const (
 	codeLife = time.Minute
 )
 
+// newAuthRequest returns a request with every field a client's request
+// sets; its lists, acr_values included, are in an order that is not
+// sorted, which the store must keep.
 func newAuthRequest(id string) storage.AuthRequest {
 	return storage.AuthRequest{
 		ID:                  id,
@@ -68,6 +71,7 @@ func newAuthRequest(id string) storage.AuthRequest {
 		IDTokenHint:         "eyJhbGciOiJSUzI1NiJ9.e30.sig",
 		HintSubject:         "sub-alice",
 		BrowserHash:         "b1e55ed",
+		ACRValues:           []string{"urn:example:loa:3", "https://refeds.org/profile/mfa", "https://refeds.org/profile/sfa"},
 		CreatedAt:           t0,
 		ExpiresAt:           at(authLife),
 	}
@@ -121,10 +125,11 @@ func testAuthRequestRoundTrip(t *testing.T, s Store) {
 	full := newAuthRequest("full")
 	full.CreatedAt, full.ExpiresAt = inZone(full.CreatedAt), inZone(full.ExpiresAt)
 	noMaxAge := newAuthRequest("no-max-age")
-	noMaxAge.MaxAge, noMaxAge.Prompt = nil, nil
+	noMaxAge.MaxAge, noMaxAge.Prompt, noMaxAge.ACRValues = nil, nil, nil
 	// max_age=0 is a request, not the absence of one.
 	zeroMaxAge := newAuthRequest("zero-max-age")
 	zeroMaxAge.MaxAge, zeroMaxAge.Prompt, zeroMaxAge.Scopes = ptr[int64](0), []string{}, []string{"openid"}
+	zeroMaxAge.ACRValues = []string{"https://refeds.org/profile/mfa"}
 	sparse := storage.AuthRequest{ID: "sparse", ExpiresAt: at(authLife)}
 	// Every field, the completion and the code included, round-trips
 	// through CreateAuthRequest too.

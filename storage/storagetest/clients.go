@@ -39,6 +39,7 @@ func newClient(id string) storage.Client {
 		RefreshTokenAbsoluteTTL:  90 * 24 * time.Hour,
 
 		SkipConsent:                       true,
+		RequireMFA:                        true,
 		BackchannelLogoutURI:              "https://" + id + ".example/backchannel-logout",
 		BackchannelLogoutSessionRequired:  true,
 		FrontchannelLogoutURI:             "https://" + id + ".example/frontchannel-logout?x=1",
@@ -118,9 +119,9 @@ func testSyncCreates(t *testing.T, s Store) {
 	// as negative, odd nanoseconds exactly.
 	b.RefreshGracePeriod, b.RefreshTokenIdleTTL, b.RefreshTokenAbsoluteTTL = 0, 0, 0
 	c.RefreshGracePeriod, c.RefreshTokenIdleTTL, c.RefreshTokenAbsoluteTTL = storage.NoRefreshGrace, time.Minute+1, 365*24*time.Hour-1
-	// Consent and logout: unset round-trips as unset, and each flag apart
-	// from its URI.
-	b.SkipConsent, b.BackchannelLogoutURI, b.BackchannelLogoutSessionRequired = false, "", false
+	// Consent, second factor and logout: unset round-trips as unset, and
+	// each flag apart from its URI.
+	b.SkipConsent, b.RequireMFA, b.BackchannelLogoutURI, b.BackchannelLogoutSessionRequired = false, false, "", false
 	b.FrontchannelLogoutURI, b.FrontchannelLogoutSessionRequired = "", false
 	c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI = false, ""
 	// The store ignores the timestamps and the disabled flag it is given.
@@ -171,6 +172,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"refresh-absolute", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = time.Hour }},
 		{"refresh-absolute-removed", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = 0 }},
 		{"skip-consent-removed", func(c *storage.Client) { c.SkipConsent = false }},
+		{"require-mfa-removed", func(c *storage.Client) { c.RequireMFA = false }},
 		{"backchannel-uri", func(c *storage.Client) { c.BackchannelLogoutURI = "https://rp.example/bcl" }},
 		{"backchannel-uri-removed", func(c *storage.Client) { c.BackchannelLogoutURI = "" }},
 		{"backchannel-sid-removed", func(c *storage.Client) { c.BackchannelLogoutSessionRequired = false }},
