@@ -241,6 +241,11 @@ type loadedKey struct {
 
 // NewManager returns a Manager over store whose keys and secrets are sealed
 // with sealer. It does no I/O; call Ensure before use.
+// Sealer is the sealer of the key-encryption key the manager uses: what
+// else Gatehouse keeps sealed under the same key (users' one-time-code
+// secrets) is sealed with it.
+func (m *Manager) Sealer() *Sealer { return m.sealer }
+
 func NewManager(store Store, sealer *Sealer, opts Options) *Manager {
 	m := &Manager{
 		store:   store,

@@ -30,6 +30,7 @@ type accountData struct {
 	CSRF     string
 	Sessions []sessionRow
 	Consents []consentRow
+	Factors  factorsView
 	Notice   string
 }
 
@@ -54,10 +55,14 @@ type consentRow struct {
 // accountNotices are the messages the account page shows after an action
 // (by key in ?done=, so nothing user-supplied is echoed).
 var accountNotices = map[string]string{
-	"ended":    "The session was ended. Applications signed in through it have been told.",
-	"notfound": "That session was not found among your other sessions: it may have ended already.",
-	"others":   "Every other session was ended.",
-	"revoked":  "The application's access was withdrawn.",
+	"ended":        "The session was ended. Applications signed in through it have been told.",
+	"notfound":     "That session was not found among your other sessions: it may have ended already.",
+	"others":       "Every other session was ended.",
+	"revoked":      "The application's access was withdrawn.",
+	"verified":     "Thank you. For the next 5 minutes you can change how you sign in.",
+	"totp":         "Two-step verification is on: signing in now needs a code from your app. Your other sessions were signed out.",
+	"totp-removed": "Two-step verification was removed. Signing in needs only your password now.",
+	"required":     "Two-step verification is required here, so it cannot be removed. You can set up a new app instead.",
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -80,8 +85,13 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "list consents", err)
 		return
 	}
+	factors, err := u.factorsView(r.Context(), user.ID)
+	if err != nil {
+		u.serverError(w, r, "second factors", err)
+		return
+	}
 	data := accountData{
-		Title: "Your account", User: user, AuthTime: s.AuthTime.UTC(),
+		Title: "Your account", User: user, AuthTime: s.AuthTime.UTC(), Factors: factors,
 		CSRF:   u.FormToken(r, "account", ""),
 		Notice: accountNotices[r.URL.Query().Get("done")],
 	}

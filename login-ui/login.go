@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-idp/gatehouse/audit"
+	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -39,6 +40,16 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/account/sessions/end-others", u.endOtherSessions)
 	r.Post("/account/sessions/end-all", u.endAllSessions)
 	r.Post("/account/consents/revoke", u.revokeConsent)
+	r.Get("/login/factor", u.factorPage)
+	r.Post("/login/factor", u.factor)
+	r.Get("/login/enrol", u.enrolPage)
+	r.Post("/login/enrol", u.enrol)
+	r.Get("/account/verify", u.reauthPage)
+	r.Post("/account/verify", u.reauth)
+	r.Get("/account/totp", u.totpSetupPage)
+	r.Post("/account/totp", u.totpSetup)
+	r.Post("/account/totp/remove", u.totpRemove)
+	r.Post("/account/recovery-codes", u.recoveryCodesReset)
 	r.Handle("/assets/*", u.assets)
 }
 
@@ -130,6 +141,18 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		// A live session that only lacks a second factor is stepped up:
+		// the factor is asked, not the password, and the session is kept.
+		s, user, err := u.CurrentSession(r.Context(), r)
+		if err != nil && !errors.Is(err, ErrNoSession) {
+			u.serverError(w, r, "session lookup", err)
+			return
+		}
+		if err == nil && u.canStepUp(s, ar) &&
+			mfa.NeedsMore(u.cfg.MFA, s.AMR, client.RequireMFA, mfa.WantsMultiFactor(ar.ACRValues)) {
+			u.startStepUp(w, r, s, user, ar, client)
+			return
+		}
 		data.ClientName = client.Name
 		data.Username = ar.LoginHint
 	}
@@ -205,8 +228,41 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "check password", err)
 		return
 	}
+	// A second factor may still be due: then the account's counter is not
+	// cleared yet (only a complete sign-in clears it), so that wrong codes
+	// after a right password keep counting toward the same limits.
+	var client *storage.Client
+	if ar != nil {
+		if client, err = u.clients(r.Context(), ar.ClientID); err != nil {
+			u.giveBack(r.Context(), attempt, nil)
+			u.serverError(w, r, "load client", err)
+			return
+		}
+	}
+	step, err := u.secondFactorDue(r.Context(), user, client)
+	if err != nil {
+		u.giveBack(r.Context(), attempt, nil)
+		u.serverError(w, r, "second factors", err)
+		return
+	}
+	if step != mfa.Done {
+		u.giveBack(r.Context(), attempt, nil)
+		u.beginSecondFactor(w, r, pendingStart{user: user, ar: ar, remember: remember, amr: []string{mfa.AMRPassword}, step: step})
+		return
+	}
 	u.giveBack(r.Context(), attempt, []string{acctKey})
+	next, ok := u.completeSignIn(w, r, user, ar, remember, []string{mfa.AMRPassword})
+	if ok {
+		// 303, never 307: the browser must not re-post the credentials.
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
 
+// completeSignIn starts the session of a user who has given every factor
+// due (amr), ends the browser's previous session, completes ar (nil for a
+// sign-in to the account page) and returns where the browser goes next.
+// It writes the answer itself when it returns ok=false.
+func (u *UI) completeSignIn(w http.ResponseWriter, r *http.Request, user *storage.User, ar *storage.AuthRequest, remember bool, amr []string) (next string, ok bool) {
 	// The application joins the new session only when it gets its code
 	// without a consent page; otherwise it joins when the user allows it.
 	join := ar != nil
@@ -214,7 +270,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		needed, err := u.cfg.ConsentNeeded(r.Context(), ar, user.ID)
 		if err != nil {
 			u.serverError(w, r, "consent lookup", err)
-			return
+			return "", false
 		}
 		join = !needed
 	}
@@ -222,56 +278,60 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	value, err := u.randomToken()
 	if err != nil {
 		u.serverError(w, r, "session id", err)
-		return
+		return "", false
 	}
 	// A new session at every sign-in: the browser's previous session, if
 	// any, ends like any other, so the applications signed in through it
 	// get logout tokens naming the sid their ID tokens carry (a sid names
 	// one session, Back-Channel Logout §2.4). They sign in again through
 	// the new session, silently, on their next authorization request.
-	var clients []string
 	if old := cookieValue(r, SessionCookie); old != "" {
 		why := signout.Reason{Actor: audit.ActorUser, IP: u.ClientIP(r), Detail: "replaced by a new sign-in"}
 		if _, err := u.endSessions(r.Context(), []string{Hash(old)}, why); err != nil {
 			u.serverError(w, r, "end previous session", err)
-			return
+			return "", false
 		}
 	}
-	if join && !slices.Contains(clients, ar.ClientID) {
-		clients = append(slices.Clone(clients), ar.ClientID)
+	var clients []string
+	if join {
+		clients = []string{ar.ClientID}
 	}
 	s := u.newSession(r, Hash(value), user, remember, clients)
+	s.AMR = amr
 	if err := u.store.CreateSession(r.Context(), s); err != nil {
 		u.serverError(w, r, "create session", err)
-		return
+		return "", false
 	}
 	u.setSessionCookie(w, value, s)
 	// The pre-login browser binding is replaced too, so nothing that was
 	// known before the sign-in still identifies the signed-in browser.
 	if _, err := u.renewBrowserCookie(w); err != nil {
 		u.serverError(w, r, "browser cookie", err)
-		return
+		return "", false
 	}
-	u.record(r.Context(), storage.AuditEvent{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID, IP: s.IP})
+	u.record(r.Context(), storage.AuditEvent{Kind: EventSignIn, UserID: user.ID, ClientID: clientOf(ar), SessionID: s.ID, IP: s.IP,
+		Detail: "amr=" + strings.Join(amr, ",")})
 
 	if ar == nil {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
-		return
+		return "/account", true
 	}
-	err = u.store.CompleteAuthRequest(r.Context(), ar.ID, storage.Login{
-		UserID: user.ID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR,
-	}, u.now())
+	return u.completeAuthRequest(w, r, ar, storage.Login{UserID: user.ID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR})
+}
+
+// completeAuthRequest records login on ar and returns the callback URL
+// that issues its code.
+func (u *UI) completeAuthRequest(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, login storage.Login) (string, bool) {
+	err := u.store.CompleteAuthRequest(r.Context(), ar.ID, login, u.now())
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
 		u.RenderError(r.Context(), w, http.StatusBadRequest, "This sign-in link has expired",
 			"You are signed in, but this sign-in request is no longer valid. Go back to the application and start again.", "")
-		return
+		return "", false
 	}
 	if err != nil {
 		u.serverError(w, r, "complete auth request", err)
-		return
+		return "", false
 	}
-	// 303, never 307: the browser must not re-post the credentials.
-	http.Redirect(w, r, u.cfg.CallbackURL(ar.ID), http.StatusSeeOther)
+	return u.cfg.CallbackURL(ar.ID), true
 }
 
 func (u *UI) rememberDays() int { return int(u.cfg.RememberFor / (24 * time.Hour)) }

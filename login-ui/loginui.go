@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/clientip"
+	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -35,12 +36,13 @@ const (
 
 // Store is what the login UI needs from storage: the small interface each
 // of its flows declares next to its code (sessionStore, loginStore,
-// accountStore) and what ending sessions needs (signout.Store). One
+// accountStore, secondFactorStore) and what ending sessions needs (signout.Store). One
 // backend, or the composite of SQL and Redis, serves all of them.
 type Store interface {
 	sessionStore
 	loginStore
 	accountStore
+	secondFactorStore
 	signout.Store
 }
 
@@ -86,6 +88,15 @@ type Config struct {
 	// consent joins the new session at sign-in (the others join when the
 	// user allows them). Nil means no client needs consent.
 	ConsentNeeded func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
+	// MFA is the second-factor setting: mfa.Optional (the zero value
+	// means it), mfa.Required or mfa.Off.
+	MFA mfa.Mode
+	// Sealer seals users' one-time-code secrets under the key-encryption
+	// key; required unless MFA is mfa.Off.
+	Sealer Sealer
+	// TOTPIssuer names this server in authenticator apps (the issuer's
+	// host by default).
+	TOTPIssuer string
 	// RevokedFamilyKeep is how long a withdrawn consent's token families
 	// are remembered as revoked: at least the access token lifetime.
 	RevokedFamilyKeep time.Duration
@@ -121,6 +132,18 @@ func New(store Store, cfg Config) (*UI, error) {
 	}
 	if cfg.CallbackURL == nil {
 		return nil, errors.New("loginui: CallbackURL is required")
+	}
+	if cfg.MFA == "" {
+		cfg.MFA = mfa.Optional
+	}
+	if cfg.MFA != mfa.Off && cfg.Sealer == nil {
+		return nil, errors.New("loginui: Sealer is required unless MFA is off")
+	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = "Gatehouse"
+		if iss, err := url.Parse(cfg.Issuer); err == nil && iss.Hostname() != "" {
+			cfg.TOTPIssuer = iss.Hostname()
+		}
 	}
 	u := &UI{store: store, cfg: cfg, now: cfg.Now, random: cfg.Random, log: cfg.Logger, verify: VerifyPassword}
 	if u.now == nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/audit"
+	"github.com/gatehouse-idp/gatehouse/keys"
 
 	"github.com/go-chi/chi/v5"
 
@@ -68,7 +69,12 @@ func newUIEnvWith(t testing.TB, configure func(*Config)) *uiEnv {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
+	sealer, err := keys.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
+		Sealer:      sealer,
 		CSRFKey:     testCSRFKey,
 		CallbackURL: func(id string) string { return testIssuer + "/authorize/callback?id=" + url.QueryEscape(id) },
 		Now:         func() time.Time { return clock },

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -24,7 +25,8 @@ type pages struct {
 
 func parsePages() (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"login", "error", "account", "signedout", "confirm", "consent", "formpost"} {
+	for _, name := range []string{"login", "error", "account", "signedout", "confirm", "consent", "formpost",
+		"factor", "enrol", "codes", "verify"} {
 		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("loginui: parse %s: %w", name, err)
@@ -41,7 +43,8 @@ func (u *UI) render(ctx context.Context, w http.ResponseWriter, status int, name
 }
 
 // renderWith is render with extra Content-Security-Policy directives
-// (frameSources) appended to the standard policy.
+// (frameSources, the set-up page's data: image) merged into the standard
+// policy (mergeCSP).
 func (u *UI) renderWith(ctx context.Context, w http.ResponseWriter, status int, name string, data any, extraCSP string) {
 	var buf bytes.Buffer
 	if err := u.pages.byName[name].ExecuteTemplate(&buf, "base", data); err != nil {
@@ -52,7 +55,7 @@ func (u *UI) renderWith(ctx context.Context, w http.ResponseWriter, status int, 
 	}
 	SecurityHeaders(w.Header())
 	if extraCSP != "" {
-		w.Header().Set("Content-Security-Policy", w.Header().Get("Content-Security-Policy")+"; "+extraCSP)
+		w.Header().Set("Content-Security-Policy", mergeCSP(w.Header().Get("Content-Security-Policy"), extraCSP))
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
@@ -101,4 +104,21 @@ func frameSources(origins []string) string {
 		b.WriteString(" " + o)
 	}
 	return b.String()
+}
+
+// mergeCSP returns policy with the directives of extra: one that policy
+// has already replaces it (a browser obeys only the first of two
+// directives with one name), the others are appended.
+func mergeCSP(policy, extra string) string {
+	directives := strings.Split(policy, "; ")
+	for _, d := range strings.Split(extra, "; ") {
+		name, _, _ := strings.Cut(d, " ")
+		i := slices.IndexFunc(directives, func(x string) bool { n, _, _ := strings.Cut(x, " "); return n == name })
+		if i >= 0 {
+			directives[i] = d
+		} else {
+			directives = append(directives, d)
+		}
+	}
+	return strings.Join(directives, "; ")
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/mfa/mfatest"
 )
 
 // rfc6238Secret is the SHA-1 seed of RFC 6238 Appendix B, "12345678901234567890",
@@ -222,6 +224,16 @@ func TestPolicy(t *testing.T) {
 	for _, in := range []string{"on", "Required", "true"} {
 		if _, err := ParseMode(in); err == nil {
 			t.Errorf("ParseMode(%q): no error", in)
+		}
+	}
+}
+
+// TestMFATestOracle: the tests' oracle agrees with RFC 6238 Appendix B, so
+// that tests built on it check against the standard.
+func TestMFATestOracle(t *testing.T) {
+	for unix, want := range map[int64]string{59: "287082", 1111111109: "081804", 2000000000: "279037"} {
+		if got, err := mfatest.Code(rfc6238Secret, time.Unix(unix, 0)); err != nil || got != want {
+			t.Errorf("mfatest.Code at %d = %q, %v; want %q", unix, got, err, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package mfa
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"image/png"
@@ -43,6 +44,23 @@ func NewTOTPKey(issuer, account string, random io.Reader) (*TOTPKey, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mfa: new one-time-code key: %w", err)
+	}
+	return &TOTPKey{Secret: k.Secret(), URL: k.URL(), key: k}, nil
+}
+
+// TOTPKeyWithSecret is the key of an existing secret (base32), to show its
+// QR code again.
+func TOTPKeyWithSecret(issuer, account, secret string) (*TOTPKey, error) {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil || len(raw) == 0 {
+		return nil, fmt.Errorf("mfa: one-time-code secret is not base32")
+	}
+	k, err := totp.Generate(totp.GenerateOpts{
+		Issuer: issuer, AccountName: account, Period: totpPeriod, Secret: raw,
+		Digits: totpDigits, Algorithm: otp.AlgorithmSHA1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mfa: one-time-code key: %w", err)
 	}
 	return &TOTPKey{Secret: k.Secret(), URL: k.URL(), key: k}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/mfa"
+
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -175,6 +177,24 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			(hintSub == "" || hintSub == user.ID)
 	}
 	promptNone := slices.Contains(req.Prompt, oidc.PromptNone)
+	if usable {
+		// A session that lacks a second factor this request needs is not
+		// used as it is: the login UI steps it up (asks the factor, keeps
+		// the session). With prompt=none only what the server or the
+		// client requires stops it; a request's acr_values are a wish,
+		// answered by the session as it is (its acr says what was done).
+		mode := p.cfg.UI.MFA
+		switch {
+		case mfa.NeedsMore(mode, session.AMR, c.c.RequireMFA, false):
+			if promptNone {
+				fail(oidc.ErrInteractionRequired().WithDescription("a second factor is required"))
+				return
+			}
+			usable = false
+		case !promptNone && mfa.NeedsMore(mode, session.AMR, c.c.RequireMFA, mfa.WantsMultiFactor(ar.ACRValues)):
+			usable = false
+		}
+	}
 	consent := false
 	if usable {
 		if consent, err = p.needsConsent(ctx, c, user.ID, ar.Scopes, ar.Prompt); err != nil {
@@ -346,7 +366,7 @@ func (p *Provider) newAuthRequest(req *oidc.AuthRequest, binding string) (*stora
 		Scopes: req.Scopes, State: req.State, Nonce: req.Nonce,
 		ResponseType: string(req.ResponseType), ResponseMode: mode,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
-		Prompt: req.Prompt, MaxAge: maxAge, LoginHint: req.LoginHint,
+		Prompt: req.Prompt, MaxAge: maxAge, LoginHint: req.LoginHint, ACRValues: req.ACRValues,
 		BrowserHash: binding, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL),
 	}, nil
 }

@@ -3,6 +3,8 @@ package provider
 import (
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/mfa"
+
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -37,15 +39,6 @@ func (a authRequest) GetState() string                   { return a.r.State }
 func (a authRequest) GetSubject() string                 { return a.r.UserID }
 func (a authRequest) Done() bool                         { return a.r.Done }
 
-// ACRPassword is the acr of a sign-in with a password alone: level 1 of
-// ISO/IEC 29115 (and of NIST SP 800-63's AAL1).
-const ACRPassword = "1"
-
 // acrFor derives the authentication context class from how the user
-// authenticated (amr).
-func acrFor(amr []string) string {
-	if len(amr) == 0 {
-		return ""
-	}
-	return ACRPassword
-}
+// authenticated (amr): mfa.ACRSingleFactor or mfa.ACRMultiFactor.
+func acrFor(amr []string) string { return mfa.ACR(amr) }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -180,8 +181,8 @@ func TestConsentAfterPasswordSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims["sid"] != s.ID || claims["acr"] != ACRPassword || claims["auth_time"] == nil {
-		t.Errorf("ID token sid %v acr %v auth_time %v, want sid %s, acr %s and auth_time", claims["sid"], claims["acr"], claims["auth_time"], s.ID, ACRPassword)
+	if claims["sid"] != s.ID || claims["acr"] != mfa.ACRSingleFactor || claims["auth_time"] == nil {
+		t.Errorf("ID token sid %v acr %v auth_time %v, want sid %s, acr %s and auth_time", claims["sid"], claims["acr"], claims["auth_time"], s.ID, mfa.ACRSingleFactor)
 	}
 	if amr, _ := claims["amr"].([]any); len(amr) != 1 || amr[0] != "pwd" {
 		t.Errorf("amr %v, want [pwd]", claims["amr"])

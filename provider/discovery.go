@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/gatehouse-idp/gatehouse/mfa"
+
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -54,6 +56,10 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.SubjectTypesSupported = []string{"public"}
 	d.ClaimsParameterSupported = false
+	d.ACRValuesSupported = mfa.ACRValuesSupported
+	if p.cfg.UI.MFA == mfa.Off {
+		d.ACRValuesSupported = []string{mfa.ACRSingleFactor}
+	}
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
 	return json.Marshal(discoveryDocument{

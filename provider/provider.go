@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/mfa"
+
 	jose "github.com/go-jose/go-jose/v4"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -63,6 +65,9 @@ type Keys interface {
 	PublicKeys() []jose.JSONWebKey
 	// Algorithms lists the algorithms that have an active key.
 	Algorithms() []string
+	// Sealer seals under the key-encryption key: the login UI keeps
+	// users' one-time-code secrets sealed with it.
+	Sealer() *keys.Sealer
 }
 
 // CodeKeys supplies the symmetric keys that seal authorization codes
@@ -354,7 +359,13 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	p.op = &opServer{Provider: inner}
-	uiCfg := cfg.UI
+	if p.cfg.UI.MFA == "" {
+		p.cfg.UI.MFA = mfa.Optional
+	}
+	uiCfg := p.cfg.UI
+	if s := k.Sealer(); uiCfg.Sealer == nil && s != nil {
+		uiCfg.Sealer = s
+	}
 	uiCfg.Issuer = cfg.Issuer
 	if uiCfg.CallbackURL == nil {
 		uiCfg.CallbackURL = func(id string) string { return CallbackURL(cfg.Issuer, id) }

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/gatehouse-idp/gatehouse/mfa"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-idp/gatehouse/clientip"
@@ -126,6 +128,10 @@ type Config struct {
 	// refreshed writes no line (its audit event is logged at debug and
 	// stored in the audit trail); sign-ins and other audit events do.
 	LogLevel string `yaml:"log_level"`
+	// MFA is the second-factor setting: optional (the default: users may
+	// set one up, and are asked for it once they have), required (users
+	// without one set one up at their next sign-in) or off.
+	MFA string `yaml:"mfa"`
 }
 
 // logLevels are the values of Config.LogLevel, least severe first.
@@ -252,6 +258,7 @@ func configFields() []configField {
 		{"start_timeout", "GATEHOUSE_START_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.StartTimeout })},
 		{"migrate_timeout", "GATEHOUSE_MIGRATE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.MigrateTimeout })},
 		{"log_level", "GATEHOUSE_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel })},
+		{"mfa", "GATEHOUSE_MFA", str(func(c *Config) *string { return &c.MFA })},
 	}
 }
 
@@ -532,6 +539,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogLevel != "" && !slices.Contains(logLevels, strings.ToLower(c.LogLevel)) {
 		bad("log_level", fmt.Sprintf("must be one of %s (got %q)", strings.Join(logLevels, ", "), c.LogLevel))
+	}
+	if _, err := mfa.ParseMode(c.MFA); err != nil {
+		bad("mfa", fmt.Sprintf("must be one of optional, required, off (got %q)", c.MFA))
 	}
 
 	if len(probs) == 0 {

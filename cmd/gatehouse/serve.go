@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-idp/gatehouse/audit"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/audit"
+	"github.com/gatehouse-idp/gatehouse/mfa"
 
 	"github.com/mattn/go-isatty"
 
@@ -185,6 +187,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if len(trusted) > 0 {
 		log.Info("trusting forwarded client addresses from proxies", "trusted_proxies", cfg.TrustedProxies)
 	}
+	mfaMode, _ := mfa.ParseMode(cfg.MFA) // validated with the configuration
 	pcfg := provider.Config{
 		Issuer:          cfg.Issuer,
 		AccessTokenTTL:  cfg.AccessTokenTTL,
@@ -205,6 +208,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 			KeepOnUserAgentChange: cfg.SessionKeepOnUserAgentChange,
 			CSRFKey:               secrets[1],
 			ClientIP:              clientIP,
+			MFA:                   mfaMode,
 			Logger:                log,
 		},
 	}
