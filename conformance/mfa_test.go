@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -152,9 +154,22 @@ func TestSecondFactorStepUpAndACR(t *testing.T) {
 	if p.status != http.StatusSeeOther {
 		t.Fatalf("the next code: got %d, want 303\n%s", p.status, p.body)
 	}
-	_, idt = web.exchange(f, web.code(s, f, b2.follow(p.location)))
+	tok, idt := web.exchange(f, web.code(s, f, b2.follow(p.location)))
 	second := claimsOf(t, idt)
 	if second.ACR != "https://refeds.org/profile/mfa" || second.SID == first.SID {
 		t.Errorf("second browser: acr %q sid %q; want mfa and a new session", second.ACR, second.SID)
+	}
+	// Introspection says the same of the access and the refresh token.
+	for _, token := range []string{tok.AccessToken, tok.RefreshToken} {
+		status, body := postClient(t, s, "/oauth/introspect", url.Values{"token": {token}})
+		var got struct {
+			Active bool     `json:"active"`
+			ACR    string   `json:"acr"`
+			AMR    []string `json:"amr"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil || status != http.StatusOK || !got.Active ||
+			got.ACR != second.ACR || !slices.Equal(got.AMR, second.AMR) {
+			t.Errorf("introspection: %d %s; want active with acr %s and amr %v", status, body, second.ACR, second.AMR)
+		}
 	}
 }

@@ -27,15 +27,19 @@ const (
 
 // accessClaims are an access token's claims (RFC 9068 §2.2).
 type accessClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
-	ClientID  string   `json:"client_id"`
-	Scope     string   `json:"scope"`
-	JWTID     string   `json:"jti"`
-	IssuedAt  int64    `json:"iat"`
-	Expiry    int64    `json:"exp"`
-	AuthTime  int64    `json:"auth_time,omitempty"`
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience []string `json:"aud"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope"`
+	JWTID    string   `json:"jti"`
+	IssuedAt int64    `json:"iat"`
+	Expiry   int64    `json:"exp"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	// ACR and AMR say how the user signed in (RFC 9068 §2.2.1), as in the
+	// ID token; a service token has neither.
+	ACR       string   `json:"acr,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
 	Family    string   `json:"fam,omitempty"`
 	GrantType string   `json:"gty,omitempty"`
 }
@@ -43,14 +47,15 @@ type accessClaims struct {
 func (c *accessClaims) scopes() []string { return strings.Fields(c.Scope) }
 
 // accessGrant is what an access token grants: to whom (subject), for
-// which audience and scopes, since when the user signed in (zero for a
-// service), the token family it belongs to ("" for client_credentials)
+// which audience and scopes, since when and how the user signed in (zero
+// and nil for a service), the token family it belongs to ("" for client_credentials)
 // and, for a service token, its grant type.
 type accessGrant struct {
 	subject   string
 	audience  []string
 	scopes    []string
 	authTime  time.Time
+	amr       []string
 	family    string
 	grantType string
 }
@@ -71,6 +76,7 @@ func (p *Provider) accessToken(c *client, g accessGrant) (string, time.Time, err
 	if !g.authTime.IsZero() {
 		claims.AuthTime = g.authTime.Unix()
 	}
+	claims.ACR, claims.AMR = acrFor(g.amr), g.amr
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", time.Time{}, err

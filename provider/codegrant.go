@@ -146,7 +146,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	// Build the tokens.
 	now := p.cfg.Now()
 	access, exp, err := p.accessToken(c, accessGrant{
-		subject: ar.UserID, audience: []string{ar.ClientID}, scopes: ar.Scopes, authTime: ar.AuthTime,
+		subject: ar.UserID, audience: []string{ar.ClientID}, scopes: ar.Scopes, authTime: ar.AuthTime, amr: ar.AMR,
 		family: familyForCode(hash),
 	})
 	if err != nil {

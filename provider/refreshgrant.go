@@ -111,7 +111,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 
 	// Build the tokens and the answer.
 	access, exp, err := p.accessToken(c, accessGrant{
-		subject: g.UserID, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, family: g.FamilyID,
+		subject: g.UserID, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, family: g.FamilyID,
 	})
 	if err != nil {
 		p.serverError(w, r, "token: access token", err)

@@ -108,6 +108,9 @@ type introspection struct {
 	TokenType string   `json:"token_type,omitempty"`
 	JWTID     string   `json:"jti,omitempty"`
 	Username  string   `json:"username,omitempty"`
+	// ACR and AMR say how the token's user signed in, as in its ID token.
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 }
 
 // introspect is the introspection endpoint (RFC 7662). Only confidential
@@ -154,7 +157,7 @@ func (p *Provider) introspectToken(ctx context.Context, token, clientID string) 
 		return introspection{
 			Active: true, Scope: joinScopes(g.Scopes), ClientID: g.ClientID, Subject: g.UserID,
 			Expiry: g.ExpiresAt.Unix(), IssuedAt: g.CreatedAt.Unix(), Issuer: p.cfg.Issuer,
-			TokenType: "refresh_token", Username: u.Username,
+			TokenType: "refresh_token", Username: u.Username, ACR: acrFor(g.AMR), AMR: g.AMR,
 		}, nil
 	}
 	claims, err := p.parseAccessToken(token)
@@ -171,6 +174,7 @@ func (p *Provider) introspectToken(ctx context.Context, token, clientID string) 
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
 		Expiry: claims.Expiry, IssuedAt: claims.IssuedAt,
 		Issuer: claims.Issuer, Audience: claims.Audience, TokenType: "Bearer", JWTID: claims.JWTID,
+		ACR: claims.ACR, AMR: claims.AMR,
 	}
 	if claims.GrantType == string(oidc.GrantTypeClientCredentials) {
 		return resp, nil // the client's own token: no user to check
