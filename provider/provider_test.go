@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/mfa/mfatest"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -347,6 +348,75 @@ func (e *testEnv) signInTo(t testing.TB, jar cookieJar, clientID, scope string) 
 		t.Fatalf("callback redirect: got %s, want code, iss=%s and state=st", back, testIssuer)
 	}
 	return code, verifier
+}
+
+// testTOTPSecret is the one-time-code secret enrolTOTP gives the test user.
+const testTOTPSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+// enrolTOTP gives the test user a one-time code (testTOTPSecret), sealed
+// as the login UI seals it.
+func (e *testEnv) enrolTOTP(t testing.TB) {
+	t.Helper()
+	sealed, err := e.keys.Sealer().Seal([]byte(testTOTPSecret), []byte("totp:"+testUserID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetTOTP(t.Context(), &storage.TOTPCredential{UserID: testUserID, SealedSecret: sealed,
+		KEKID: e.keys.Sealer().KEKID(), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signInWithCode is signIn for a user with a one-time code: the password,
+// then the code of the current step.
+func (e *testEnv) signInWithCode(t testing.TB, jar cookieJar, scope string) {
+	t.Helper()
+	q := url.Values{
+		"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"}, "scope": {scope}, "state": {"st"},
+		"code_challenge": {s256("verifier-verifier-verifier-verifier-verifier")}, "code_challenge_method": {"S256"},
+	}
+	rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil))
+	jar.take(rec)
+	loginLoc := rec.Header().Get("Location")
+	req := httptest.NewRequest(http.MethodGet, testIssuer+loginLoc, nil)
+	jar.add(req)
+	rec = e.do(req)
+	m := csrfField.FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("login page: %d %s", rec.Code, rec.Body)
+	}
+	post := func(path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		jar.add(req)
+		rec := e.do(req)
+		jar.take(rec)
+		return rec
+	}
+	id := mustParseURL(t, loginLoc).Query().Get("id")
+	rec = post("/login", url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login/factor" {
+		t.Fatalf("login: got %d to %q, want 303 to /login/factor", rec.Code, rec.Header().Get("Location"))
+	}
+	req = httptest.NewRequest(http.MethodGet, testIssuer+"/login/factor", nil)
+	jar.add(req)
+	rec = e.do(req)
+	if m = csrfField.FindStringSubmatch(rec.Body.String()); m == nil {
+		t.Fatalf("code page: %d %s", rec.Code, rec.Body)
+	}
+	code, err := mfatest.Code(testTOTPSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = post("/login/factor", url.Values{"csrf_token": {m[1]}, "method": {"totp"}, "code": {code}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("code: got %d, want 303; body %s", rec.Code, rec.Body)
+	}
+	req = httptest.NewRequest(http.MethodGet, rec.Header().Get("Location"), nil)
+	jar.add(req)
+	if rec = e.do(req); rec.Code != http.StatusFound || mustParseURL(t, rec.Header().Get("Location")).Query().Get("code") == "" {
+		t.Fatalf("callback: got %d to %q, want the code", rec.Code, rec.Header().Get("Location"))
+	}
 }
 
 // exchangeCode redeems code at the token endpoint as clientID, with Basic

@@ -156,6 +156,27 @@ func (c *countingStore) EnqueueLogoutNotices(ctx context.Context, n []storage.Lo
 	return c.Store.EnqueueLogoutNotices(ctx, n)
 }
 
+func (c *countingStore) TOTP(ctx context.Context, userID string) (*storage.TOTPCredential, error) {
+	c.count("TOTP")
+	return c.Store.TOTP(ctx, userID)
+}
+func (c *countingStore) UseTOTPStep(ctx context.Context, userID string, step int64, now time.Time) error {
+	c.count("UseTOTPStep")
+	return c.Store.UseTOTPStep(ctx, userID, step, now)
+}
+func (c *countingStore) CreatePendingSignIn(ctx context.Context, p *storage.PendingSignIn) error {
+	c.count("CreatePendingSignIn")
+	return c.Store.CreatePendingSignIn(ctx, p)
+}
+func (c *countingStore) PendingSignIn(ctx context.Context, id string, now time.Time) (*storage.PendingSignIn, error) {
+	c.count("PendingSignIn")
+	return c.Store.PendingSignIn(ctx, id, now)
+}
+func (c *countingStore) TakePendingSignIn(ctx context.Context, id string, now time.Time) (*storage.PendingSignIn, error) {
+	c.count("TakePendingSignIn")
+	return c.Store.TakePendingSignIn(ctx, id, now)
+}
+
 // TestStoreCallsPerFlow pins how many store calls each flow makes, so that
 // a change that adds one is seen (and the figures reach the docs). Client
 // lookups are cached, so warm flows make none.
@@ -202,6 +223,12 @@ func TestStoreCallsPerFlow(t *testing.T) {
 	e.userinfoStatus(next.AccessToken)
 	userinfo, userinfoN := cs.take()
 
+	// The same sign-in for a user with a one-time code.
+	e.enrolTOTP(t)
+	cs.take()
+	e.signInWithCode(t, cookieJar{}, "openid")
+	withCode, withCodeN := cs.take()
+
 	tests := []struct {
 		flow  string
 		calls string
@@ -211,8 +238,14 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// The login UI reads clients through the provider's cache; the
 		// login post counts the attempt on the IP and the account before
 		// the password is checked (one call) and gives it back after the
-		// right password (one call).
-		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 10},
+		// right password (one call); TOTP: has the user a one-time code?
+		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 11},
+		// The login post stores a pending sign-in instead of the session;
+		// the code page reads it, its user and request; the code post
+		// reads them again, reserves the attempt, reads the generator,
+		// spends the step, takes the pending sign-in, gives the attempt
+		// back and completes as the login post does.
+		{"sign-in with password and one-time code", withCode, withCodeN, 23},
 		// ClaimCode (which returns the request), UserByID (still enabled;
 		// the ID token's claims), CreateRefreshGrant, RedeemCode.
 		{"code exchange", exchange, exchangeN, 4},
