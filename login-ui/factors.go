@@ -3,6 +3,7 @@ package loginui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -280,19 +281,31 @@ func (u *UI) totpRemove(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account?done=required", http.StatusSeeOther)
 		return
 	}
-	removed, err := u.store.DeleteTOTP(r.Context(), user.ID)
+	removed, _, err := RemoveTOTP(r.Context(), u.store, user.ID)
 	if err != nil {
-		u.serverError(w, r, "remove one-time code", err)
-		return
-	}
-	if _, err := u.store.DeleteRecoveryCodes(r.Context(), user.ID); err != nil {
-		u.serverError(w, r, "remove recovery codes", err)
+		u.serverError(w, r, "turn off two-step verification", err)
 		return
 	}
 	if removed {
 		u.record(r.Context(), storage.AuditEvent{Kind: EventFactorRemoved, UserID: user.ID, SessionID: s.ID, IP: u.ClientIP(r), Detail: "method=totp"})
 	}
 	http.Redirect(w, r, "/account?done=totp-removed", http.StatusSeeOther)
+}
+
+// RemoveTOTP removes the user's one-time code and every recovery code with
+// it: the recovery codes back up that code, and a code set up later gets a
+// new set only when none are left (totpSetup). It reports whether there
+// was a one-time code and how many recovery codes went; an error may come
+// after the code went (removed is then true). Turning the code off on the
+// account page and gatehouse users mfa reset both remove it through here.
+func RemoveTOTP(ctx context.Context, store storage.SecondFactors, userID string) (removed bool, codes int, err error) {
+	if removed, err = store.DeleteTOTP(ctx, userID); err != nil {
+		return false, 0, fmt.Errorf("remove one-time code: %w", err)
+	}
+	if codes, err = store.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return removed, 0, fmt.Errorf("remove recovery codes: %w", err)
+	}
+	return removed, codes, nil
 }
 
 // recoveryCodesReset makes a new set of recovery codes (the old set dies).

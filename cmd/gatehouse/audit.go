@@ -28,6 +28,7 @@ const (
 	auditUserCreated         = "user_created"
 	auditUserPasswordChanged = "user_password_changed"
 	auditUserDisabled        = "user_disabled"
+	auditMFAReset            = "mfa_reset" // gatehouse users mfa reset (Detail: what was removed)
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"

@@ -321,6 +321,7 @@ func TestEveryCommandHelp(t *testing.T) {
 	commands := [][]string{
 		{}, {"serve"}, {"migrate"},
 		{"users"}, {"users", "add"}, {"users", "list"}, {"users", "passwd"}, {"users", "disable"},
+		{"users", "mfa"}, {"users", "mfa", "reset"},
 		{"sessions"}, {"sessions", "list"}, {"sessions", "revoke"},
 		{"keys"}, {"keys", "list"}, {"keys", "rotate"}, {"keys", "revoke"}, {"keys", "rewrap"},
 		{"clients"}, {"clients", "secret"}, {"clients", "diff"}, {"clients", "list"}, {"clients", "show"},

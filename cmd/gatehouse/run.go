@@ -22,6 +22,8 @@ Usage:
   gatehouse users list
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
+  gatehouse users mfa USERNAME                    a user's second factors
+  gatehouse users mfa reset USERNAME --totp | --all  remove them (see gatehouse users)
   gatehouse sessions list [--user USERNAME] [--full]      who is signed in, where, to which apps
   gatehouse sessions revoke SESSION_ID | --user USERNAME  sign out (see gatehouse sessions)
   gatehouse keys list | rotate | revoke KID | rewrap  signing keys (see gatehouse keys)
@@ -29,8 +31,8 @@ Usage:
   gatehouse help
   gatehouse COMMAND --help                        what a command does, with examples
 
-users passwd and users disable also sign the user out everywhere: sessions
-end and refresh tokens are revoked.
+users passwd, users disable and users mfa reset also sign the user out
+everywhere: sessions end and refresh tokens are revoked.
 
 Every command reads the same configuration: gatehouse.yaml (or --config),
 overridden by GATEHOUSE_* environment variables. With none at all,

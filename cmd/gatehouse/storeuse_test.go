@@ -21,9 +21,10 @@ func runCommand(t *testing.T, env map[string]string, stdin string, args ...strin
 
 // The fault: Redis is configured but dead (refusing connections) or
 // stalled (accepting them and never answering). Commands that only touch
-// the SQL store (keys, users add and list, audit, clients, migrate) must
-// work regardless; those that end or list sessions need Redis and fail,
-// naming it, before they change anything.
+// the SQL store (keys, users add, list and mfa, audit, clients, migrate)
+// must work regardless; those that end or list sessions (users passwd,
+// users mfa reset) need Redis and fail, naming it, before they change
+// anything.
 func TestSQLCommandsWorkWithoutRedis(t *testing.T) {
 	for _, redis := range []struct{ name, addr string }{
 		{"stalled", silentServer(t)},
@@ -44,6 +45,7 @@ func TestSQLCommandsWorkWithoutRedis(t *testing.T) {
 				{"keys", "list"},
 				{"users", "add", "alice", "--password-stdin"},
 				{"users", "list"},
+				{"users", "mfa", "alice"},
 				{"audit"},
 				{"clients", "list"},
 			} {
@@ -59,6 +61,7 @@ func TestSQLCommandsWorkWithoutRedis(t *testing.T) {
 			for _, args := range [][]string{
 				{"sessions", "list"},
 				{"users", "passwd", "alice", "--password-stdin"},
+				{"users", "mfa", "reset", "alice", "--totp"},
 			} {
 				_, _, err := runCommand(t, env, "another long passphrase\n", args...)
 				if err == nil || !strings.Contains(err.Error(), "redis") {
