@@ -121,3 +121,83 @@ type SessionAuthenticator interface {
 	// ErrNotFound if the session is gone or expired at now.
 	AuthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, now time.Time) error
 }
+
+// Passkey is a WebAuthn credential of a user: a passkey, or a security key
+// used as a second factor. The store keeps the credential as the login UI
+// gives it (Credential: go-webauthn's credential record as JSON, with the
+// public key, flags, transports and AAGUID), opaque to it, beside what it
+// must query or update atomically.
+type Passkey struct {
+	// ID is the credential id (WebAuthn's rawId), unique across users.
+	ID     []byte
+	UserID string
+	// Name is what the user calls it ("Laptop", "YubiKey").
+	Name       string
+	Credential []byte
+	// SignCount is the authenticator's signature counter as last seen;
+	// 0 for authenticators that keep none.
+	SignCount  uint32
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero if never used
+}
+
+// Passkeys keeps users' WebAuthn credentials in SQL; they go with their
+// user.
+type Passkeys interface {
+	// CreatePasskey stores p: ErrConflict if a credential with its ID
+	// exists (for any user), ErrNotFound if the user does not.
+	CreatePasskey(ctx context.Context, p *Passkey) error
+	// UserPasskeys lists the user's passkeys, oldest first (CreatedAt,
+	// then ID).
+	UserPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	// Passkey returns the credential with that ID; ErrNotFound if none.
+	Passkey(ctx context.Context, id []byte) (*Passkey, error)
+	// UsePasskey records a verified assertion of credential id at now: its
+	// SignCount becomes count, Credential becomes credential (its flags
+	// may change) and LastUsedAt now — only if the stored SignCount is
+	// still prev, in one atomic step; otherwise nothing changes and the
+	// error is ErrConflict (another instance recorded a use meanwhile).
+	// ErrNotFound if the credential is gone.
+	UsePasskey(ctx context.Context, id []byte, prev, count uint32, credential []byte, now time.Time) error
+	// RenamePasskey sets the name of the user's credential id; ErrNotFound
+	// if the user has no such credential.
+	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
+	// DeletePasskey removes the user's credential id and reports whether
+	// there was one (another user's is never removed).
+	DeletePasskey(ctx context.Context, userID string, id []byte) (bool, error)
+	// DeleteUserPasskeys removes every credential of the user and returns
+	// how many there were.
+	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
+}
+
+// WebAuthnCeremony is the server's half of one WebAuthn registration or
+// authentication: the challenge and what it was issued for, kept until
+// the browser answers, and used once.
+type WebAuthnCeremony struct {
+	// ID is the SHA-256 (hex) of the random value the browser holds.
+	ID string
+	// Kind says what the ceremony is for ("register", "login", "factor").
+	Kind string
+	// UserID is the user it was issued to; "" for a passwordless sign-in,
+	// where the credential names the user.
+	UserID string
+	// Binding is what it belongs to: the session, the pending sign-in or
+	// the browser binding that started it (as the login UI decides).
+	Binding string
+	// Data is go-webauthn's session data as JSON (the challenge, the
+	// allowed credentials, the user verification asked for).
+	Data      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// WebAuthnCeremonies keeps ceremonies where browser sessions are (Redis,
+// or SQL without Redis).
+type WebAuthnCeremonies interface {
+	// CreateWebAuthnCeremony stores c; ErrConflict if the id exists.
+	CreateWebAuthnCeremony(ctx context.Context, c *WebAuthnCeremony) error
+	// TakeWebAuthnCeremony deletes the live ceremony and returns it, in one
+	// atomic step: of concurrent takes exactly one gets it; the others,
+	// and any take at or after its ExpiresAt, get ErrNotFound.
+	TakeWebAuthnCeremony(ctx context.Context, id string, now time.Time) (*WebAuthnCeremony, error)
+}
