@@ -94,7 +94,7 @@ func (m *Manager) Rewrap(ctx context.Context, to *Sealer) (RewrapReport, error) 
 		if len(moveKeys) == 0 && len(moveSecrets) == 0 {
 			return nil
 		}
-		if err := kr.Rewrap(ctx, from.KEKID(), moveKeys, moveSecrets); err != nil {
+		if err := kr.Rewrap(ctx, from.KEKID(), moveKeys, moveSecrets, nil); err != nil {
 			return fmt.Errorf("keys: rewrap: %w", err)
 		}
 		rep.Keys, rep.Secrets = len(moveKeys), len(moveSecrets)
