@@ -13,27 +13,32 @@ type RewrapReport struct {
 	// FromKEKID and ToKEKID identify the old and the new KEK (see
 	// Sealer.KEKID); neither is secret.
 	FromKEKID, ToKEKID string
-	// Keys and Secrets count the rows Rewrap moved to the new KEK.
-	Keys, Secrets int
-	// AlreadyKeys and AlreadySecrets count the rows that were under the new
-	// KEK already (left alone: a rewrap that was interrupted, or ran
-	// before, is simply run again).
-	AlreadyKeys, AlreadySecrets int
+	// Keys, Secrets and TOTPs count the rows Rewrap moved to the new KEK:
+	// signing keys, server secrets and users' one-time-code secrets.
+	Keys, Secrets, TOTPs int
+	// AlreadyKeys, AlreadySecrets and AlreadyTOTPs count the rows that
+	// were under the new KEK already (left alone: a rewrap that was
+	// interrupted, or ran before, is simply run again).
+	AlreadyKeys, AlreadySecrets, AlreadyTOTPs int
 }
 
 // Rewrap moves every stored signing key (whatever its state, down to keys
-// past their DeleteAt, which it deletes first) and every stored secret from
-// the Manager's KEK to the KEK of to, under the store's rotation lock and in
-// one store transaction (storage.KeyRotation.Rewrap), so that either all of
-// them move or none does.
+// past their DeleteAt, which it deletes first), every stored secret and
+// every user's one-time-code (TOTP) secret from the Manager's KEK to the KEK
+// of to, under the store's rotation lock and in one store transaction
+// (storage.KeyRotation.Rewrap), so that either all of them move or none
+// does.
 //
 // It is idempotent: rows already under to's KEK are left alone, so running
 // it again after a crash, or after instances still on the old KEK created
-// keys or secrets, finishes the job. Before writing anything it opens every
-// row under the old KEK (checking that it opens, with its key id or name as
-// associated data) and fails if any row is sealed under a third KEK or does
-// not open; then nothing changes. If to is the Manager's own sealer there is
-// nothing to move and Rewrap only reports.
+// keys or secrets or users set up codes, finishes the job. Before writing
+// anything it opens every row under the old KEK (checking that it opens,
+// with its key id, name or storage.TOTPAssociatedData as associated data)
+// and fails if any row is sealed under a third KEK or does not open; then
+// nothing changes. If to is the Manager's own sealer there is nothing to
+// move and Rewrap only reports. A user who sets up a new code while Rewrap
+// runs makes the store refuse the write (an error wrapping
+// storage.ErrConflict, nothing changed); running it again moves the new one.
 //
 // It returns ErrBusy when another caller holds the rotation lock. Rewrap
 // does not reload the Manager: afterwards its cache still serves what it
@@ -51,7 +56,8 @@ func (m *Manager) Rewrap(ctx context.Context, to *Sealer) (RewrapReport, error) 
 	from := m.sealer
 	rep.FromKEKID, rep.ToKEKID = from.KEKID(), to.KEKID()
 	ran, err := kr.WithRotationLock(ctx, func(ctx context.Context) error {
-		rep.Keys, rep.Secrets, rep.AlreadyKeys, rep.AlreadySecrets = 0, 0, 0, 0
+		rep.Keys, rep.Secrets, rep.TOTPs = 0, 0, 0
+		rep.AlreadyKeys, rep.AlreadySecrets, rep.AlreadyTOTPs = 0, 0, 0
 		now := m.now()
 		// Keys past DeleteAt are not listed; they are gone for good.
 		if _, err := kr.DeleteSigningKeys(ctx, now); err != nil {
@@ -65,9 +71,13 @@ func (m *Manager) Rewrap(ctx context.Context, to *Sealer) (RewrapReport, error) 
 		if err != nil {
 			return fmt.Errorf("keys: rewrap: %w", err)
 		}
+		totps, err := kr.TOTPCredentials(ctx)
+		if err != nil {
+			return fmt.Errorf("keys: rewrap: %w", err)
+		}
 		var moveKeys []storage.SigningKey
 		for _, r := range rows {
-			sealed, moved, err := reseal(from, to, r.PrivateSealed, r.KEKID, r.ID, "signing key "+r.ID)
+			sealed, moved, err := reseal(from, to, r.PrivateSealed, r.KEKID, []byte(r.ID), "signing key "+r.ID)
 			if err != nil {
 				return err
 			}
@@ -80,7 +90,7 @@ func (m *Manager) Rewrap(ctx context.Context, to *Sealer) (RewrapReport, error) 
 		}
 		var moveSecrets []storage.Secret
 		for _, s := range secrets {
-			sealed, moved, err := reseal(from, to, s.Sealed, s.KEKID, s.Name, fmt.Sprintf("secret %q", s.Name))
+			sealed, moved, err := reseal(from, to, s.Sealed, s.KEKID, []byte(s.Name), fmt.Sprintf("secret %q", s.Name))
 			if err != nil {
 				return err
 			}
@@ -91,13 +101,28 @@ func (m *Manager) Rewrap(ctx context.Context, to *Sealer) (RewrapReport, error) 
 			s.Sealed, s.KEKID = sealed, to.KEKID()
 			moveSecrets = append(moveSecrets, s)
 		}
-		if len(moveKeys) == 0 && len(moveSecrets) == 0 {
+		var moveTOTPs []storage.RewrappedTOTP
+		for _, c := range totps {
+			sealed, moved, err := reseal(from, to, c.SealedSecret, c.KEKID, storage.TOTPAssociatedData(c.UserID),
+				fmt.Sprintf("one-time-code secret of user %q", c.UserID))
+			if err != nil {
+				return err
+			}
+			if !moved {
+				rep.AlreadyTOTPs++
+				continue
+			}
+			moveTOTPs = append(moveTOTPs, storage.RewrappedTOTP{
+				UserID: c.UserID, OldSealed: c.SealedSecret, SealedSecret: sealed, KEKID: to.KEKID(),
+			})
+		}
+		if len(moveKeys) == 0 && len(moveSecrets) == 0 && len(moveTOTPs) == 0 {
 			return nil
 		}
-		if err := kr.Rewrap(ctx, from.KEKID(), moveKeys, moveSecrets); err != nil {
+		if err := kr.Rewrap(ctx, from.KEKID(), moveKeys, moveSecrets, moveTOTPs); err != nil {
 			return fmt.Errorf("keys: rewrap: %w", err)
 		}
-		rep.Keys, rep.Secrets = len(moveKeys), len(moveSecrets)
+		rep.Keys, rep.Secrets, rep.TOTPs = len(moveKeys), len(moveSecrets), len(moveTOTPs)
 		return nil
 	})
 	if err != nil {
@@ -111,7 +136,7 @@ func (m *Manager) Rewrap(ctx context.Context, to *Sealer) (RewrapReport, error) 
 
 // reseal opens a blob sealed under from and seals it under to. moved is
 // false, with no error, for a blob already under to.
-func reseal(from, to *Sealer, sealed []byte, kekID, aad, what string) (out []byte, moved bool, err error) {
+func reseal(from, to *Sealer, sealed []byte, kekID string, aad []byte, what string) (out []byte, moved bool, err error) {
 	switch kekID {
 	case to.KEKID():
 		return nil, false, nil
@@ -120,12 +145,12 @@ func reseal(from, to *Sealer, sealed []byte, kekID, aad, what string) (out []byt
 		return nil, false, fmt.Errorf("keys: rewrap: %s is sealed under KEK %s, which is neither the configured KEK %s nor the new KEK %s; nothing was changed",
 			what, kekID, from.KEKID(), to.KEKID())
 	}
-	plain, err := from.Open(sealed, []byte(aad))
+	plain, err := from.Open(sealed, aad)
 	if err != nil {
 		return nil, false, fmt.Errorf("keys: rewrap: %s: %w; nothing was changed", what, err)
 	}
 	defer clear(plain)
-	out, err = to.Seal(plain, []byte(aad))
+	out, err = to.Seal(plain, aad)
 	if err != nil {
 		return nil, false, fmt.Errorf("keys: rewrap: %s: %w", what, err)
 	}

@@ -461,9 +461,9 @@ func (u *UI) checkTOTP(ctx context.Context, userID, code string) error {
 	}
 }
 
-// totpAD is the associated data a user's sealed secret is bound to: a
-// secret copied to another user's row does not open.
-func totpAD(userID string) []byte { return []byte("totp:" + userID) }
+// totpAD is the associated data a user's sealed secret is bound to (see
+// storage.TOTPAssociatedData, which a KEK rewrap uses too).
+func totpAD(userID string) []byte { return storage.TOTPAssociatedData(userID) }
 
 // spendRecoveryCode checks a recovery code and spends it; it returns how
 // many codes the user has left.

@@ -39,14 +39,36 @@ type KeyRotation interface {
 	// DeleteSecret removes the named secret; ErrNotFound if there is none.
 	DeleteSecret(ctx context.Context, name string) error
 
-	// Rewrap replaces the sealed part of signing keys and secrets, for a
-	// KEK rewrap: for each k of keys it sets the PrivateSealed and KEKID of
-	// the stored key with k.ID, and for each s of secrets the Sealed and
-	// KEKID of the stored secret named s.Name — but only where the stored
-	// KEKID is still fromKEKID. All of it happens in one transaction: if any
-	// row is missing or no longer under fromKEKID (someone changed it
-	// meanwhile) nothing is written and the error wraps ErrConflict, so the
-	// caller can read the rows again and retry. Other fields given are
-	// ignored.
-	Rewrap(ctx context.Context, fromKEKID string, keys []SigningKey, secrets []Secret) error
+	// TOTPCredentials returns every user's one-time-code generator (see
+	// SecondFactors), ordered by UserID, for a KEK rewrap.
+	TOTPCredentials(ctx context.Context) ([]TOTPCredential, error)
+
+	// Rewrap replaces the sealed part of signing keys, secrets and users'
+	// TOTP secrets, for a KEK rewrap: for each k of keys it sets the
+	// PrivateSealed and KEKID of the stored key with k.ID, and for each s
+	// of secrets the Sealed and KEKID of the stored secret named s.Name —
+	// but only where the stored KEKID is still fromKEKID. For each c of
+	// totps it sets the SealedSecret and KEKID of c.UserID's generator,
+	// only where the stored KEKID is still fromKEKID and the stored
+	// SealedSecret is still c.OldSealed. All of it happens in one
+	// transaction: if any row is missing or changed meanwhile nothing is
+	// written and the error wraps ErrConflict, so the caller can read the
+	// rows again and retry. Other fields given are ignored; in particular
+	// a generator's LastStep and LastUsedAt are left as they are.
+	Rewrap(ctx context.Context, fromKEKID string, keys []SigningKey, secrets []Secret, totps []RewrappedTOTP) error
+}
+
+// RewrappedTOTP is a user's TOTP secret sealed anew under another KEK, for
+// KeyRotation.Rewrap.
+type RewrappedTOTP struct {
+	UserID string
+	// OldSealed is the sealed secret as it was read. Unlike keys and
+	// secrets, which change only under the rotation lock, a user may set up
+	// a new code at any moment; the row is rewritten only while it still
+	// holds this, so a code set up meanwhile is never replaced by the one
+	// read before.
+	OldSealed []byte
+	// SealedSecret and KEKID are the same secret sealed under the new KEK.
+	SealedSecret []byte
+	KEKID        string
 }

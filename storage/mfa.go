@@ -7,7 +7,8 @@ import (
 
 // TOTPCredential is a user's one-time-code generator (RFC 6238): one per
 // user. The shared secret is stored sealed under the key-encryption key
-// (keys.Sealer, associated data "totp:" + UserID), never in the clear.
+// (keys.Sealer, associated data TOTPAssociatedData(UserID)), never in the
+// clear.
 type TOTPCredential struct {
 	UserID string
 	// SealedSecret is the sealed secret; KEKID names the key-encryption
@@ -21,6 +22,12 @@ type TOTPCredential struct {
 	// LastUsedAt is when a code was last accepted; zero if never.
 	LastUsedAt time.Time
 }
+
+// TOTPAssociatedData is the associated data a user's TOTP secret is sealed
+// with, "totp:" + userID: a sealed secret copied to another user's row does
+// not open. Whoever seals or opens one (the login UI, a KEK rewrap) uses
+// this, so that they cannot disagree.
+func TOTPAssociatedData(userID string) []byte { return []byte("totp:" + userID) }
 
 // RecoveryCode is one single-use recovery code of a user. The code is
 // shown to the user once; the store keeps its ID (the code's first group,

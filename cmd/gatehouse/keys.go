@@ -19,8 +19,9 @@ const keysUsage = `Usage:
                                 once and sign after twice the JWKS max-age
   gatehouse keys revoke KID     compromised key: out of the JWKS at once, and the
                                 tokens it signed stop verifying
-  gatehouse keys rewrap         re-seal every signing key and server secret under the
-                                key-encryption key in GATEHOUSE_NEW_KEY_ENCRYPTION_KEY
+  gatehouse keys rewrap         re-seal every signing key, server secret and user's
+                                one-time-code secret under the key-encryption key in
+                                GATEHOUSE_NEW_KEY_ENCRYPTION_KEY
 
 Running instances pick up changes within 30 seconds.
 
@@ -28,13 +29,14 @@ Rewrap, step by step: generate a key (openssl rand -base64 32), run rewrap with
 GATEHOUSE_NEW_KEY_ENCRYPTION_KEY set to it and the current key configured as
 usual, then give every instance the new key as GATEHOUSE_KEY_ENCRYPTION_KEY and
 restart them. Keep the old key until every instance runs with the new one: a
-key or secret an instance still on the old key creates meanwhile stays under
-it, and running rewrap again (same two keys) moves it. Rewrap leaves rows
-already under the new key alone, so it may always be run again. With the
-embedded store and its generated .kek file, stop gatehouse serve first; rewrap
-replaces the file's key itself, after the database commit (if it stops in
-between, run it again: the database part is then a no-op and the file is
-written).
+key, secret or one-time code set up on an instance still on the old key
+meanwhile stays under it, and running rewrap again (same two keys) moves it.
+Rewrap leaves rows already under the new key alone, so it may always be run
+again; if a row changes while it runs (a user sets up a one-time code), it
+changes nothing and says so: run it again. With the embedded store and its
+generated .kek file, stop gatehouse serve first; rewrap replaces the file's key
+itself, after the database commit (if it stops in between, run it again: the
+database part is then a no-op and the file is written).
 
 Examples:
   gatehouse keys list
@@ -159,7 +161,8 @@ func newKeyEncryptionKey(env environment) ([]byte, error) {
 	return kek, nil
 }
 
-// rewrapKeys moves every signing key and secret to newKEK and, on the
+// rewrapKeys moves every signing key, secret and one-time-code secret to
+// newKEK and, on the
 // embedded store with its generated key file, then writes newKEK to that
 // file. The order matters for a crash: the database commits first (all or
 // nothing), the file is replaced after; a rewrap that stops in between is
@@ -170,14 +173,17 @@ func rewrapKeys(ctx context.Context, env environment, cfg Config, store *stores,
 		return fmt.Errorf("%s: %w", newKEKVar, err)
 	}
 	rep, err := km.Rewrap(ctx, to)
+	if errors.Is(err, storage.ErrConflict) {
+		return fmt.Errorf("%w; nothing was changed: a row changed while rewrap ran (a user set up a one-time code, or another instance created a key), run it again", err)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "re-sealed %d signing keys and %d secrets from KEK %s to KEK %s\n",
-		rep.Keys, rep.Secrets, rep.FromKEKID, rep.ToKEKID)
-	if rep.AlreadyKeys+rep.AlreadySecrets > 0 {
-		fmt.Fprintf(env.stdout, "%d signing keys and %d secrets were under KEK %s already and were left alone\n",
-			rep.AlreadyKeys, rep.AlreadySecrets, rep.ToKEKID)
+	fmt.Fprintf(env.stdout, "re-sealed %d signing keys, %d secrets and %d one-time-code secrets from KEK %s to KEK %s\n",
+		rep.Keys, rep.Secrets, rep.TOTPs, rep.FromKEKID, rep.ToKEKID)
+	if rep.AlreadyKeys+rep.AlreadySecrets+rep.AlreadyTOTPs > 0 {
+		fmt.Fprintf(env.stdout, "%d signing keys, %d secrets and %d one-time-code secrets were under KEK %s already and were left alone\n",
+			rep.AlreadyKeys, rep.AlreadySecrets, rep.AlreadyTOTPs, rep.ToKEKID)
 	}
 	if cfg.KeyEncryptionKey == "" && store.kind == "sqlite" {
 		path := store.path + ".kek"
@@ -192,7 +198,7 @@ func rewrapKeys(ctx context.Context, env environment, cfg Config, store *stores,
 		return nil
 	}
 	fmt.Fprintf(env.stdout, "now set GATEHOUSE_KEY_ENCRYPTION_KEY to the value of %s on every instance and restart them;\n"+
-		"keep the old key until all run with the new one, and run rewrap again (same two keys) if any instance created keys meanwhile\n", newKEKVar)
+		"keep the old key until all run with the new one, and run rewrap again (same two keys) if any instance created keys or one-time codes meanwhile\n", newKEKVar)
 	return nil
 }
 

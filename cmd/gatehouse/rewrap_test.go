@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/keys"
+	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
@@ -33,7 +34,8 @@ func newKEKText(t *testing.T) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-func kekID(t *testing.T, b64 string) string {
+// sealerFor is a Sealer for the base64 KEK b64.
+func sealerFor(t *testing.T, b64 string) *keys.Sealer {
 	t.Helper()
 	kek, err := keys.ParseKEK(b64)
 	if err != nil {
@@ -43,11 +45,16 @@ func kekID(t *testing.T, b64 string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.KEKID()
+	return s
+}
+
+func kekID(t *testing.T, b64 string) string {
+	t.Helper()
+	return sealerFor(t, b64).KEKID()
 }
 
 // sealedUnder opens the database and returns the KEK id of every signing
-// key and secret, by kid or name.
+// key, secret and one-time-code secret, by kid, name or user id.
 func sealedUnder(t *testing.T, db string) map[string]string {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), db)
@@ -70,7 +77,54 @@ func sealedUnder(t *testing.T, db string) map[string]string {
 	for _, s := range secs {
 		out["secret "+s.Name] = s.KEKID
 	}
+	totps, err := st.TOTPCredentials(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range totps {
+		out["totp "+c.UserID] = c.KEKID
+	}
 	return out
+}
+
+// setTOTP opens the database and gives a new user userID a one-time-code
+// generator whose secret plain is sealed under kek, as the login UI seals
+// it.
+func setTOTP(t *testing.T, db, kek, userID string, plain []byte) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u := storage.User{ID: userID, Username: userID, Email: userID + "@example.com", CreatedAt: time.Now()}
+	if err := st.CreateUser(t.Context(), &u); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := sealerFor(t, kek).Seal(plain, storage.TOTPAssociatedData(userID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := storage.TOTPCredential{UserID: userID, SealedSecret: sealed, KEKID: kekID(t, kek), CreatedAt: time.Now()}
+	if err := st.SetTOTP(t.Context(), &c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openTOTP opens the database and the user's one-time-code secret under
+// kek.
+func openTOTP(t *testing.T, db, kek, userID string) ([]byte, error) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.TOTP(t.Context(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealerFor(t, kek).Open(c.SealedSecret, storage.TOTPAssociatedData(userID))
 }
 
 func allUnder(t *testing.T, what string, rows map[string]string, kekID string, n int) {
@@ -92,15 +146,7 @@ func managerFor(t *testing.T, db, kek string) (*keys.Manager, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := keys.ParseKEK(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := keys.NewSealer(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys.NewManager(st, s, keys.Options{}), func() { st.Close() }
+	return keys.NewManager(st, sealerFor(t, kek), keys.Options{}), func() { st.Close() }
 }
 
 func TestKeysRewrap(t *testing.T) {
@@ -133,7 +179,10 @@ func TestKeysRewrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	done()
-	allUnder(t, "before rewrap", sealedUnder(t, db), kekID(t, oldKEK), 8)
+	// And a user who set up a one-time code.
+	totpSecret := []byte("alice's one-time-code secret")
+	setTOTP(t, db, oldKEK, "alice", totpSecret)
+	allUnder(t, "before rewrap", sealedUnder(t, db), kekID(t, oldKEK), 9)
 
 	// A missing or malformed new key is refused before anything changes,
 	// and never echoed.
@@ -146,18 +195,22 @@ func TestKeysRewrap(t *testing.T) {
 			t.Errorf("rewrap with a bad new key echoed it: %q, %v", out, err)
 		}
 	}
-	allUnder(t, "after refused rewraps", sealedUnder(t, db), kekID(t, oldKEK), 8)
+	allUnder(t, "after refused rewraps", sealedUnder(t, db), kekID(t, oldKEK), 9)
 
 	// The rewrap.
 	out, err := cliEnv(t, with(oldEnv, newKEKVar, newKEK), "keys", "rewrap")
-	if err != nil || !strings.Contains(out, "re-sealed 6 signing keys and 2 secrets") ||
+	if err != nil || !strings.Contains(out, "re-sealed 6 signing keys, 2 secrets and 1 one-time-code secrets") ||
 		!strings.Contains(out, "GATEHOUSE_KEY_ENCRYPTION_KEY") {
-		t.Fatalf("keys rewrap: got %q, %v; want 6 keys and 2 secrets moved and the switch explained", out, err)
+		t.Fatalf("keys rewrap: got %q, %v; want 6 keys, 2 secrets and 1 one-time-code secret moved and the switch explained", out, err)
 	}
 	if strings.Contains(out, newKEK) || strings.Contains(out, oldKEK) {
 		t.Errorf("keys rewrap printed a key: %q", out)
 	}
-	allUnder(t, "after rewrap", sealedUnder(t, db), kekID(t, newKEK), 8)
+	allUnder(t, "after rewrap", sealedUnder(t, db), kekID(t, newKEK), 9)
+	// Alice's code still works: her secret opens under the new KEK.
+	if got, err := openTOTP(t, db, newKEK, "alice"); err != nil || !bytes.Equal(got, totpSecret) {
+		t.Errorf("alice's one-time-code secret under the new KEK: got %q, %v; want %q", got, err, totpSecret)
+	}
 
 	// The old KEK no longer loads anything, and says why.
 	out, err = cliEnv(t, oldEnv, "keys", "rotate")
@@ -188,11 +241,11 @@ func TestKeysRewrap(t *testing.T) {
 
 	// Running it again is a no-op.
 	out, err = cliEnv(t, with(oldEnv, newKEKVar, newKEK), "keys", "rewrap")
-	if err != nil || !strings.Contains(out, "re-sealed 0 signing keys and 0 secrets") ||
-		!strings.Contains(out, "6 signing keys and 2 secrets were under") {
+	if err != nil || !strings.Contains(out, "re-sealed 0 signing keys, 0 secrets and 0 one-time-code secrets") ||
+		!strings.Contains(out, "6 signing keys, 2 secrets and 1 one-time-code secrets were under") {
 		t.Errorf("keys rewrap again: got %q, %v; want nothing moved", out, err)
 	}
-	allUnder(t, "after the second rewrap", sealedUnder(t, db), kekID(t, newKEK), 8)
+	allUnder(t, "after the second rewrap", sealedUnder(t, db), kekID(t, newKEK), 9)
 
 	// A third key, with rows under neither the configured nor the new KEK,
 	// is refused before anything changes.
@@ -200,7 +253,16 @@ func TestKeysRewrap(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "neither") {
 		t.Errorf("keys rewrap to a third KEK: got %q, %v; want a refusal", out, err)
 	}
-	allUnder(t, "after the refused rewrap", sealedUnder(t, db), kekID(t, newKEK), 8)
+	allUnder(t, "after the refused rewrap", sealedUnder(t, db), kekID(t, newKEK), 9)
+
+	// A one-time code an instance still on the old KEK set up after the
+	// rewrap: running it again moves that alone.
+	setTOTP(t, db, oldKEK, "bob", []byte("bob's secret"))
+	out, err = cliEnv(t, with(oldEnv, newKEKVar, newKEK), "keys", "rewrap")
+	if err != nil || !strings.Contains(out, "re-sealed 0 signing keys, 0 secrets and 1 one-time-code secrets") {
+		t.Errorf("keys rewrap after bob set up a code: got %q, %v; want his secret moved", out, err)
+	}
+	allUnder(t, "after bob's code was moved", sealedUnder(t, db), kekID(t, newKEK), 10)
 }
 
 func TestKeysRewrapKEKFile(t *testing.T) {

@@ -229,10 +229,11 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 	return nil
 }
 
-// Rewrap replaces the sealed parts of keys and secrets in one transaction,
-// each only where the stored KEK id is still fromKEKID; if any is not,
+// Rewrap replaces the sealed parts of keys, secrets and TOTP secrets in
+// one transaction, each only where the stored KEK id is still fromKEKID
+// (and a TOTP secret only where it is still the one read); if any is not,
 // nothing is written and the error wraps storage.ErrConflict.
-func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret) error {
+func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret, totps []storage.RewrappedTOTP) error {
 	const op = "rewrap"
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -260,6 +261,13 @@ func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.Sig
 	for _, sec := range secrets {
 		if err := one("secret "+sec.Name, `UPDATE secrets SET sealed = $1, kek_id = $2
 			WHERE name = $3 AND kek_id = $4`, blob(sec.Sealed), sec.KEKID, sec.Name, fromKEKID); err != nil {
+			return err
+		}
+	}
+	for _, c := range totps {
+		if err := one("totp secret of user "+c.UserID, `UPDATE totp_credentials SET sealed_secret = $1, kek_id = $2
+			WHERE user_id = $3 AND kek_id = $4 AND sealed_secret = $5`,
+			blob(c.SealedSecret), c.KEKID, c.UserID, fromKEKID, blob(c.OldSealed)); err != nil {
 			return err
 		}
 	}

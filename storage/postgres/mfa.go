@@ -31,6 +31,34 @@ func (s *Store) TOTP(ctx context.Context, userID string) (*storage.TOTPCredentia
 	return &c, nil
 }
 
+// TOTPCredentials returns every user's generator, ordered by user id.
+func (s *Store) TOTPCredentials(ctx context.Context) ([]storage.TOTPCredential, error) {
+	const op = "totp credentials"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+totpColumns+` FROM totp_credentials ORDER BY user_id`)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var out []storage.TOTPCredential
+	for rows.Next() {
+		var (
+			c                 storage.TOTPCredential
+			created, lastUsed pgtype.Timestamptz
+		)
+		if err := rows.Scan(&c.UserID, &c.SealedSecret, &c.KEKID, &c.LastStep, &created, &lastUsed); err != nil {
+			return nil, wrap(op, err)
+		}
+		c.CreatedAt, c.LastUsedAt = timeOf(created), timeOf(lastUsed)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
 // SetTOTP stores c as the user's generator, replacing any previous one, in
 // one upsert. ErrNotFound when the user does not exist (the foreign key).
 func (s *Store) SetTOTP(ctx context.Context, c *storage.TOTPCredential) error {

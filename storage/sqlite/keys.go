@@ -258,10 +258,11 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 	return nil
 }
 
-// Rewrap replaces the sealed parts of keys and secrets in one write
-// transaction, each only where the stored KEK id is still fromKEKID; if any
+// Rewrap replaces the sealed parts of keys, secrets and TOTP secrets in
+// one write transaction, each only where the stored KEK id is still
+// fromKEKID (and a TOTP secret only where it is still the one read); if any
 // is not, nothing is written and the error wraps storage.ErrConflict.
-func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret) error {
+func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.SigningKey, secrets []storage.Secret, totps []storage.RewrappedTOTP) error {
 	const op = "rewrap"
 	in, err := s.begin(ctx)
 	if err != nil {
@@ -291,6 +292,13 @@ func (s *Store) Rewrap(ctx context.Context, fromKEKID string, keys []storage.Sig
 	for _, sec := range secrets {
 		if err := one("secret "+sec.Name, `UPDATE secrets SET sealed = ?, kek_id = ?
 			WHERE name = ? AND kek_id = ?`, blob(sec.Sealed), sec.KEKID, sec.Name, fromKEKID); err != nil {
+			return err
+		}
+	}
+	for _, c := range totps {
+		if err := one("totp secret of user "+c.UserID, `UPDATE totp_credentials SET sealed_secret = ?, kek_id = ?
+			WHERE user_id = ? AND kek_id = ? AND sealed_secret = ?`,
+			blob(c.SealedSecret), c.KEKID, c.UserID, fromKEKID, blob(c.OldSealed)); err != nil {
 			return err
 		}
 	}

@@ -27,6 +27,33 @@ func (s *Store) TOTP(ctx context.Context, userID string) (*storage.TOTPCredentia
 	return &c, nil
 }
 
+// TOTPCredentials returns every user's generator, ordered by user id.
+func (s *Store) TOTPCredentials(ctx context.Context) ([]storage.TOTPCredential, error) {
+	const op = "totp credentials"
+	rows, err := s.query(ctx, `SELECT `+totpColumns+` FROM totp_credentials ORDER BY user_id`)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var out []storage.TOTPCredential
+	for rows.Next() {
+		var (
+			c                 storage.TOTPCredential
+			created, lastUsed sql.NullInt64
+		)
+		if err := rows.Scan(&c.UserID, &c.SealedSecret, &c.KEKID, &c.LastStep, &created, &lastUsed); err != nil {
+			return nil, wrap(op, err)
+		}
+		var d decoder
+		c.CreatedAt, c.LastUsedAt = d.time(created), d.time(lastUsed)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
 // SetTOTP stores c as the user's generator, replacing any previous one, in
 // one upsert. ErrNotFound when the user does not exist (the foreign key).
 func (s *Store) SetTOTP(ctx context.Context, c *storage.TOTPCredential) error {

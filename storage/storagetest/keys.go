@@ -201,6 +201,7 @@ var keyRotationTests = []test{
 	{"LockConcurrent", testRotationLockConcurrent},
 	{"SecretsByPrefix", testSecretsByPrefix},
 	{"DeleteSecret", testDeleteSecret},
+	{"TOTPCredentials", testTOTPCredentials},
 	{"Rewrap", testRewrap},
 	{"RewrapConflict", testRewrapConflict},
 }
@@ -264,6 +265,36 @@ func testDeleteSecret(t *testing.T, s Store) {
 	wantEqual(t, "Secret(keep)", *got, keep)
 }
 
+func wantTOTPs(t *testing.T, what string, got, want []storage.TOTPCredential) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d generators %v, want %d", what, len(got), got, len(want))
+	}
+	for i := range want {
+		wantEqual(t, fmt.Sprintf("%s[%d]", what, i), got[i], want[i])
+	}
+}
+
+func testTOTPCredentials(t *testing.T, s Store) {
+	got, err := s.TOTPCredentials(t.Context())
+	check(t, "TOTPCredentials on an empty store", err)
+	wantTOTPs(t, "TOTPCredentials on an empty store", got, nil)
+
+	// Set up out of order, under two KEKs, one without a code accepted yet.
+	for _, u := range []storage.User{newUser("u2", "bob"), newUser("u1", "alice"), newUser("u3", "carol"), newUser("u4", "dave")} {
+		createUser(t, s, u)
+	}
+	c1, c2, c3 := newTOTP("u1"), newTOTP("u2"), newTOTP("u3")
+	c2.KEKID = "kek-2"
+	c3.LastStep, c3.LastUsedAt = 0, time.Time{}
+	for _, c := range []storage.TOTPCredential{c3, c1, c2} {
+		setTOTP(t, s, c)
+	}
+	got, err = s.TOTPCredentials(t.Context())
+	check(t, "TOTPCredentials", err)
+	wantTOTPs(t, "TOTPCredentials", got, []storage.TOTPCredential{c1, c2, c3})
+}
+
 func testRewrap(t *testing.T, s Store) {
 	k1 := newSigningKey("k1", at(-2*time.Hour))
 	k2 := newSigningKey("k2", at(-time.Hour))
@@ -273,6 +304,14 @@ func testRewrap(t *testing.T, s Store) {
 	}
 	sec := storage.Secret{Name: "csrf", Sealed: []byte("old"), KEKID: "kek-1", CreatedAt: t0}
 	createSecrets(t, s, sec)
+	createUser(t, s, newUser("u1", "alice"))
+	createUser(t, s, newUser("u2", "bob"))
+	createUser(t, s, newUser("u3", "carol"))
+	totp1, totp2, totp3 := newTOTP("u1"), newTOTP("u2"), newTOTP("u3")
+	totp3.KEKID = "kek-2" // moved before, left out
+	for _, c := range []storage.TOTPCredential{totp1, totp2, totp3} {
+		setTOTP(t, s, c)
+	}
 
 	// Only the sealed part and the KEK id change, whatever else is given.
 	n1, n2, nsec := k1, k2, sec
@@ -282,14 +321,28 @@ func testRewrap(t *testing.T, s Store) {
 	g1, g2, gsec := n1, n2, nsec
 	g1.Algorithm, g1.ActivateAt = "RS256", at(9*time.Hour)
 	gsec.CreatedAt = at(9 * time.Hour)
-	check(t, "Rewrap", s.Rewrap(t.Context(), "kek-1", []storage.SigningKey{g1, g2}, []storage.Secret{gsec}))
+	// A code accepted between the read and the rewrap is kept: the
+	// generator's LastStep and LastUsedAt are not the rewrap's to set.
+	check(t, "UseTOTPStep", s.UseTOTPStep(t.Context(), "u2", totp2.LastStep+1, t0))
+	ntotp1, ntotp2 := totp1, totp2
+	ntotp1.SealedSecret, ntotp1.KEKID = []byte("new\x00totp one"), "kek-2"
+	ntotp2.SealedSecret, ntotp2.KEKID = []byte("new totp two"), "kek-2"
+	ntotp2.LastStep, ntotp2.LastUsedAt = totp2.LastStep+1, t0
+	totps := []storage.RewrappedTOTP{
+		{UserID: "u1", OldSealed: totp1.SealedSecret, SealedSecret: ntotp1.SealedSecret, KEKID: "kek-2"},
+		{UserID: "u2", OldSealed: totp2.SealedSecret, SealedSecret: ntotp2.SealedSecret, KEKID: "kek-2"},
+	}
+	check(t, "Rewrap", s.Rewrap(t.Context(), "kek-1", []storage.SigningKey{g1, g2}, []storage.Secret{gsec}, totps))
 	wantKeys(t, "SigningKeys after Rewrap", listKeys(t, s, t0), []storage.SigningKey{n1, n2})
 	got, err := s.Secret(t.Context(), "csrf")
 	check(t, "Secret after Rewrap", err)
 	wantEqual(t, "Secret after Rewrap", *got, nsec)
+	gotTOTPs, err := s.TOTPCredentials(t.Context())
+	check(t, "TOTPCredentials after Rewrap", err)
+	wantTOTPs(t, "TOTPCredentials after Rewrap", gotTOTPs, []storage.TOTPCredential{ntotp1, ntotp2, totp3})
 
 	// Nothing to do is fine.
-	check(t, "Rewrap of nothing", s.Rewrap(t.Context(), "kek-1", nil, nil))
+	check(t, "Rewrap of nothing", s.Rewrap(t.Context(), "kek-1", nil, nil, nil))
 }
 
 func testRewrapConflict(t *testing.T, s Store) {
@@ -301,26 +354,49 @@ func testRewrapConflict(t *testing.T, s Store) {
 	}
 	sec := storage.Secret{Name: "csrf", Sealed: []byte("old"), KEKID: "kek-1", CreatedAt: t0}
 	createSecrets(t, s, sec)
+	createUser(t, s, newUser("u1", "alice"))
+	createUser(t, s, newUser("u2", "bob"))
+	createUser(t, s, newUser("u3", "carol"))
+	totp1, movedTOTP := newTOTP("u1"), newTOTP("u2")
+	movedTOTP.KEKID = "kek-2"
+	// u3 set up a new code, still under kek-1, after the rewrap read it.
+	read3 := newTOTP("u3")
+	reset3 := read3
+	reset3.SealedSecret, reset3.CreatedAt = []byte("sealed anew"), at(time.Minute)
+	for _, c := range []storage.TOTPCredential{totp1, movedTOTP, reset3} {
+		setTOTP(t, s, c)
+	}
 
 	n1, nsec := k1, sec
 	n1.PrivateSealed, n1.KEKID = []byte("new"), "kek-2"
 	nsec.Sealed, nsec.KEKID = []byte("new"), "kek-2"
+	rewrapped := func(c storage.TOTPCredential) storage.RewrappedTOTP {
+		return storage.RewrappedTOTP{UserID: c.UserID, OldSealed: c.SealedSecret, SealedSecret: []byte("new"), KEKID: "kek-2"}
+	}
+	ntotp1 := rewrapped(totp1)
 	cases := []struct {
 		name    string
 		keys    []storage.SigningKey
 		secrets []storage.Secret
+		totps   []storage.RewrappedTOTP
 	}{
-		{"a key no longer under the old KEK", []storage.SigningKey{n1, moved}, []storage.Secret{nsec}},
-		{"an unknown key", []storage.SigningKey{n1, newSigningKey("nope", t0)}, []storage.Secret{nsec}},
-		{"an unknown secret", []storage.SigningKey{n1}, []storage.Secret{nsec, {Name: "nope", KEKID: "kek-2"}}},
+		{"a key no longer under the old KEK", []storage.SigningKey{n1, moved}, []storage.Secret{nsec}, []storage.RewrappedTOTP{ntotp1}},
+		{"an unknown key", []storage.SigningKey{n1, newSigningKey("nope", t0)}, []storage.Secret{nsec}, []storage.RewrappedTOTP{ntotp1}},
+		{"an unknown secret", []storage.SigningKey{n1}, []storage.Secret{nsec, {Name: "nope", KEKID: "kek-2"}}, []storage.RewrappedTOTP{ntotp1}},
+		{"a TOTP secret no longer under the old KEK", []storage.SigningKey{n1}, []storage.Secret{nsec}, []storage.RewrappedTOTP{ntotp1, rewrapped(movedTOTP)}},
+		{"a TOTP secret set up anew since it was read", []storage.SigningKey{n1}, []storage.Secret{nsec}, []storage.RewrappedTOTP{ntotp1, rewrapped(read3)}},
+		{"a user without a TOTP secret", []storage.SigningKey{n1}, []storage.Secret{nsec}, []storage.RewrappedTOTP{ntotp1, rewrapped(newTOTP("ghost"))}},
 	}
 	for _, c := range cases {
-		wantErr(t, "Rewrap with "+c.name, s.Rewrap(t.Context(), "kek-1", c.keys, c.secrets), storage.ErrConflict)
+		wantErr(t, "Rewrap with "+c.name, s.Rewrap(t.Context(), "kek-1", c.keys, c.secrets, c.totps), storage.ErrConflict)
 		// Nothing was written.
 		wantKeys(t, "SigningKeys after a refused Rewrap", listKeys(t, s, t0), []storage.SigningKey{k1, moved})
 		got, err := s.Secret(t.Context(), "csrf")
 		check(t, "Secret after a refused Rewrap", err)
 		wantEqual(t, "Secret after a refused Rewrap", *got, sec)
+		gotTOTPs, err := s.TOTPCredentials(t.Context())
+		check(t, "TOTPCredentials after a refused Rewrap", err)
+		wantTOTPs(t, "TOTPCredentials after a refused Rewrap", gotTOTPs, []storage.TOTPCredential{totp1, movedTOTP, reset3})
 	}
 }
 
