@@ -17,8 +17,9 @@ import (
 // stores is every store Gatehouse uses, whichever backend holds each:
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pending
-// sign-ins and login-failure counters. Consents, second factors, the
-// logout notice queue and the audit trail always stay in SQL.
+// sign-ins, WebAuthn ceremonies and login-failure counters. Consents,
+// second factors, passkeys, the logout notice queue and the audit trail
+// always stay in SQL.
 type stores struct {
 	storage.Clients
 	storage.ClientRegistries
@@ -37,11 +38,14 @@ type stores struct {
 	storage.AuditLog
 	storage.SecondFactors
 	storage.PendingSignIns
+	storage.Passkeys
+	storage.WebAuthnCeremonies
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
-	// sessionStore, AuthRequests, PendingSignIns and LoginThrottle are nil
-	// too, so that no command reads them from SQL, where they are not.
+	// sessionStore, AuthRequests, PendingSignIns, WebAuthnCeremonies and
+	// LoginThrottle are nil too, so that no command reads them from SQL,
+	// where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
 	// kind names the SQL backend: "sqlite" or "postgres"; path is the
@@ -81,6 +85,8 @@ type sqlStore interface {
 	storage.AuditLog
 	storage.SecondFactors
 	storage.PendingSignIns
+	storage.Passkeys
+	storage.WebAuthnCeremonies
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -133,11 +139,12 @@ type storeUse int
 
 const (
 	// sqlOnly opens the SQL store alone: clients, users, second factors,
-	// refresh grants, keys and secrets, consents, logout notices and the
-	// audit trail.
+	// passkeys, refresh grants, keys and secrets, consents, logout notices
+	// and the audit trail.
 	sqlOnly storeUse = iota
 	// withSessions also opens Redis, when configured: browser sessions,
-	// auth requests, pending sign-ins and login throttling.
+	// auth requests, pending sign-ins, WebAuthn ceremonies and login
+	// throttling.
 	withSessions
 )
 
@@ -199,8 +206,10 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
+	s.Passkeys, s.WebAuthnCeremonies = s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
+		s.WebAuthnCeremonies = nil
 	}
 	if cfg.RedisURL != "" && use == withSessions {
 		var r *redisstore.Store
@@ -218,6 +227,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		}
 		s.redis = r
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = r, r, r, r
+		s.WebAuthnCeremonies = r
 	}
 	if log != nil {
 		where := "sql"

@@ -28,13 +28,14 @@
 // at this edge: no rows is storage.ErrNotFound, a unique violation
 // storage.ErrConflict; everything else is wrapped as it is.
 //
-// Expired sessions, auth requests, refresh grants and pending sign-ins are
-// never returned, but stay in the database until Prune deletes them; so do
-// revoked-family records (FamilyRevoked reports them until then), logout
-// notices past their deadline and expired login-failure counters.
+// Expired sessions, auth requests, refresh grants, pending sign-ins and
+// WebAuthn ceremonies are never returned, but stay in the database until
+// Prune deletes them; so do revoked-family records (FamilyRevoked reports
+// them until then), logout notices past their deadline and expired
+// login-failure counters.
 //
-// A user's second factors (TOTP generator, recovery codes) go with the
-// user: their tables reference users with ON DELETE CASCADE.
+// A user's second factors (TOTP generator, recovery codes) and passkeys go
+// with the user: their tables reference users with ON DELETE CASCADE.
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
 // those older than its audit_retention).
@@ -77,6 +78,8 @@ var (
 	_ storage.SecondFactors        = (*Store)(nil)
 	_ storage.PendingSignIns       = (*Store)(nil)
 	_ storage.SessionAuthenticator = (*Store)(nil)
+	_ storage.Passkeys             = (*Store)(nil)
+	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -239,13 +242,14 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records, client assertion ids, login-failure counters and pending
-// sign-ins that have expired at now (used and revoked refresh grants are kept until they
-// expire), and logout notices whose deadline has passed, at most batch rows
-// in all, and returns how many it deleted. Each table is pruned in one
-// short statement that skips rows other transactions hold locked, so
-// concurrent Prunes on several instances do not queue behind each other; a
-// caller that gets batch back should call again.
+// records, client assertion ids, login-failure counters, pending sign-ins
+// and WebAuthn ceremonies that have expired at now (used and revoked
+// refresh grants are kept until they expire), and logout notices whose
+// deadline has passed, at most batch rows in all, and returns how many it
+// deleted. Each table is pruned in one short statement that skips rows
+// other transactions hold locked, so concurrent Prunes on several
+// instances do not queue behind each other; a caller that gets batch back
+// should call again.
 //
 // A session expires when its ExpiresAt is at or before now. The statement
 // that deletes it also queues one back-channel logout notice (due at once,
@@ -289,7 +293,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"refresh_grants", "token_hash", "token_hash", "expires_at"}, {"revoked_families", "id", "id", "expires_at"},
 		{"client_assertions", "(client_id, jti)", "client_id, jti", "expires_at"},
 		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},
-		{"pending_sign_ins", "id", "id", "expires_at"},
+		{"pending_sign_ins", "id", "id", "expires_at"}, {"webauthn_ceremonies", "id", "id", "expires_at"},
 	} {
 		if total >= batch {
 			break

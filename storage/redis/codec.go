@@ -12,7 +12,8 @@ import (
 // The JSON forms of the records. Field names are short because every byte is
 // kept in memory for the record's life; the Lua scripts use the names of
 // authRequestJSON's x, d, u, si, at, amr, c and id, sessionJSON's u, x,
-// ax, ls, ip, ua, cl, at and amr, and pendingSignInJSON's x.
+// ax, ls, ip, ua, cl, at and amr, and the x of pendingSignInJSON and
+// webAuthnCeremonyJSON.
 // Empty fields are left out: Redis's cjson would turn an empty list into an
 // empty object, and nil and empty lists are interchangeable in package
 // storage anyway.
@@ -46,6 +47,17 @@ type pendingSignInJSON struct {
 	AuthTime      stamp    `json:"at,omitempty"`
 	CreatedAt     stamp    `json:"ca,omitempty"`
 	ExpiresAt     stamp    `json:"x,omitempty"`
+}
+
+// webAuthnCeremonyJSON holds Data as encoding/json writes a []byte:
+// base64 in a JSON string, which cjson passes through unchanged.
+type webAuthnCeremonyJSON struct {
+	Kind      string `json:"k,omitempty"`
+	UserID    string `json:"u,omitempty"`
+	Binding   string `json:"b,omitempty"`
+	Data      []byte `json:"d,omitempty"`
+	CreatedAt stamp  `json:"ca,omitempty"`
+	ExpiresAt stamp  `json:"x,omitempty"`
 }
 
 type authRequestJSON struct {
@@ -226,6 +238,38 @@ func decodePendingSignIn(id string, b []byte) (*storage.PendingSignIn, error) {
 		AuthTime:      decodeTime(v.AuthTime),
 		CreatedAt:     decodeTime(v.CreatedAt),
 		ExpiresAt:     decodeTime(v.ExpiresAt),
+	}, nil
+}
+
+func encodeWebAuthnCeremony(c *storage.WebAuthnCeremony) ([]byte, error) {
+	var e encoder
+	v := webAuthnCeremonyJSON{
+		Kind:      c.Kind,
+		UserID:    c.UserID,
+		Binding:   c.Binding,
+		Data:      c.Data,
+		CreatedAt: e.time(c.CreatedAt),
+		ExpiresAt: e.time(c.ExpiresAt),
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return json.Marshal(&v)
+}
+
+func decodeWebAuthnCeremony(id string, b []byte) (*storage.WebAuthnCeremony, error) {
+	var v webAuthnCeremonyJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("decode webauthn ceremony: %w", err)
+	}
+	return &storage.WebAuthnCeremony{
+		ID:        id,
+		Kind:      v.Kind,
+		UserID:    v.UserID,
+		Binding:   v.Binding,
+		Data:      v.Data,
+		CreatedAt: decodeTime(v.CreatedAt),
+		ExpiresAt: decodeTime(v.ExpiresAt),
 	}, nil
 }
 

@@ -2,8 +2,9 @@
 // SSO sessions with their per-user index (storage.Sessions,
 // storage.SessionAuthenticator), auth requests with their authorization
 // codes (storage.AuthRequests), the half-signed-in states between a
-// password and a second factor (storage.PendingSignIns), and login-failure
-// counters (storage.LoginThrottle). It talks to Redis through go-redis's
+// password and a second factor (storage.PendingSignIns), WebAuthn
+// ceremonies (storage.WebAuthnCeremonies), and login-failure counters
+// (storage.LoginThrottle). It talks to Redis through go-redis's
 // UniversalClient, so one server, Sentinel and Cluster all work; see
 // ParseURL for how a URL picks one. It needs Redis 7.0 or later (GETDEL,
 // SET PXAT/KEEPTTL, PEXPIRETIME, EXPIRE options).
@@ -25,6 +26,7 @@
 //	                             holding that code (JSON)
 //	gatehouse:t:<throttle key>   hash: a login-failure counter (see throttle.go)
 //	gatehouse:ps:<id>            string: a pending sign-in (JSON, without its id)
+//	gatehouse:wa:<id>            string: a WebAuthn ceremony (JSON, without its id)
 //
 // Every atomic step touches one key, as a single command or as a Lua script
 // on that one key, because the keys of one operation may live on different
@@ -32,7 +34,8 @@
 // is one script on the session key: the index entry's score, the session's
 // deadline, never changes; so is AuthenticateSession. TakePendingSignIn is
 // one script on the pending sign-in's key, which deletes it only if it is
-// live at the caller's now.
+// live at the caller's now; TakeWebAuthnCeremony is the same script on the
+// ceremony's key.
 //
 // The active set (key sa) only ever serves the count of live sessions. It
 // is written in the same pipelines as the session writes, so it costs no
@@ -134,6 +137,7 @@ var (
 	_ storage.LoginThrottle        = (*Store)(nil)
 	_ storage.PendingSignIns       = (*Store)(nil)
 	_ storage.SessionAuthenticator = (*Store)(nil)
+	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 )
 
 // Defaults for Options. The timeouts are long enough that a busy machine
@@ -313,6 +317,7 @@ func (s *Store) authKey(id string) string       { return s.prefix + "ar:" + id }
 func (s *Store) codeKey(codeHash string) string { return s.prefix + "c:" + codeHash }
 func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
 func (s *Store) pendingKey(id string) string    { return s.prefix + "ps:" + id }
+func (s *Store) ceremonyKey(id string) string   { return s.prefix + "wa:" + id }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

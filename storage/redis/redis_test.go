@@ -120,6 +120,8 @@ type composite struct {
 	storage.SecondFactors
 	storage.PendingSignIns
 	storage.SessionAuthenticator
+	storage.Passkeys
+	storage.WebAuthnCeremonies
 }
 
 type keyStore = storage.SigningKeys
@@ -132,7 +134,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r}
+		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r}
 	})
 }
 

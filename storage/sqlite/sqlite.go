@@ -14,14 +14,15 @@
 // the same file at the same instant may see one of their Opens fail (the
 // schema stays sound, and opening again succeeds).
 //
-// Expired sessions, auth requests, refresh grants and pending sign-ins are
-// never returned, but stay in the file until Prune deletes them; so do
-// revoked-family records (FamilyRevoked reports them until then), logout
-// notices past their deadline and expired login-failure counters.
+// Expired sessions, auth requests, refresh grants, pending sign-ins and
+// WebAuthn ceremonies are never returned, but stay in the file until Prune
+// deletes them; so do revoked-family records (FamilyRevoked reports them
+// until then), logout notices past their deadline and expired
+// login-failure counters.
 //
-// A user's second factors (TOTP generator, recovery codes) go with the
-// user: their tables reference users with ON DELETE CASCADE, and foreign
-// keys are on (connParams).
+// A user's second factors (TOTP generator, recovery codes) and passkeys go
+// with the user: their tables reference users with ON DELETE CASCADE, and
+// foreign keys are on (connParams).
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
 // those older than its audit_retention).
@@ -66,6 +67,8 @@ var (
 	_ storage.SecondFactors        = (*Store)(nil)
 	_ storage.PendingSignIns       = (*Store)(nil)
 	_ storage.SessionAuthenticator = (*Store)(nil)
+	_ storage.Passkeys             = (*Store)(nil)
+	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -315,11 +318,12 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records, client assertion ids, login-failure counters and pending
-// sign-ins that have expired at now, and logout notices whose deadline has passed, at most
-// batch rows in all, and returns how many it deleted. Each table is pruned
-// in one short transaction, so the write lock is never held for long; a
-// caller that gets batch back should call again.
+// records, client assertion ids, login-failure counters, pending sign-ins
+// and WebAuthn ceremonies that have expired at now, and logout notices
+// whose deadline has passed, at most batch rows in all, and returns how
+// many it deleted. Each table is pruned in one short transaction, so the
+// write lock is never held for long; a caller that gets batch back should
+// call again.
 //
 // A session expires when its ExpiresAt is at or before now. In the
 // transaction that deletes it, Prune queues one back-channel logout notice
@@ -348,7 +352,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"auth_requests", "expires_at"}, {"refresh_grants", "expires_at"},
 		{"revoked_families", "expires_at"}, {"client_assertions", "expires_at"},
 		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
-		{"pending_sign_ins", "expires_at"},
+		{"pending_sign_ins", "expires_at"}, {"webauthn_ceremonies", "expires_at"},
 	} {
 		if total >= batch {
 			break

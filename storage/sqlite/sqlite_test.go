@@ -245,6 +245,37 @@ func TestSecondFactorsGoWithUser(t *testing.T) {
 	}
 }
 
+// TestPasskeysGoWithUser deletes a user in SQL (storage.Users has no
+// delete) and checks that the user's passkeys go with it, and another
+// user's stay.
+func TestPasskeysGoWithUser(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	for _, id := range []string{"u1", "u2"} {
+		if err := s.CreateUser(ctx, &storage.User{ID: id, Username: "name-" + id, CreatedAt: t0}); err != nil {
+			t.Fatalf("CreateUser(%s): %v", id, err)
+		}
+		for _, k := range []string{"a", "b"} {
+			p := storage.Passkey{ID: []byte(id + "\x00" + k), UserID: id, Name: k, Credential: []byte("{}"), CreatedAt: t0}
+			if err := s.CreatePasskey(ctx, &p); err != nil {
+				t.Fatalf("CreatePasskey(%s, %s): %v", id, k, err)
+			}
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, "u1"); err != nil {
+		t.Fatalf("deleting u1: %v", err)
+	}
+	if list, err := s.UserPasskeys(ctx, "u1"); err != nil || len(list) != 0 {
+		t.Errorf("UserPasskeys of the deleted user: got %d passkeys, %v, want 0, nil", len(list), err)
+	}
+	if _, err := s.Passkey(ctx, []byte("u1\x00a")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Passkey of the deleted user: got error %v, want %v", err, storage.ErrNotFound)
+	}
+	if list, err := s.UserPasskeys(ctx, "u2"); err != nil || len(list) != 2 {
+		t.Errorf("UserPasskeys of the other user: got %d passkeys, %v, want 2, nil", len(list), err)
+	}
+}
+
 func TestPrune(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()

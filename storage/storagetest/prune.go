@@ -154,6 +154,15 @@ var pruneKinds = []pruneKind{
 		_, err := s.PendingSignIn(t.Context(), id, readBefore)
 		return found(t, "PendingSignIn", err)
 	}},
+	{"webauthn ceremony", func(t *testing.T, s Store, id string, exp time.Time) {
+		c := newWebAuthnCeremony(id)
+		c.ExpiresAt = exp
+		createWebAuthnCeremony(t, s, c)
+	}, func(t *testing.T, s Store, id string) bool {
+		// There is no other read: the look takes it.
+		_, err := s.TakeWebAuthnCeremony(t.Context(), id, readBefore)
+		return found(t, "TakeWebAuthnCeremony", err)
+	}},
 	{"login failure counter", func(t *testing.T, s Store, id string, exp time.Time) {
 		reserve(t, s, exp.Add(-window), open(id))
 	}, func(t *testing.T, s Store, id string) bool {

@@ -5,8 +5,8 @@
 // package storage, including the concurrency guarantees of ClaimCode,
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
-// ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode and
-// TakePendingSignIn.
+// ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
+// TakePendingSignIn, UsePasskey and TakeWebAuthnCeremony.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -44,6 +44,8 @@
 //     exactly as many succeed as the key's limit allows.
 //   - SetRecoveryCodes stores the codes for the user it is given: their
 //     UserID is ignored.
+//   - UserPasskeys orders IDs bytewise (a prefix before the IDs it
+//     starts) and counts a zero CreatedAt as the oldest.
 //   - AppendAudit assigns IDs that increase in the order events are
 //     appended (within one call and across calls) and are never reused,
 //     not even after PruneAudit deleted the events that had the highest.
@@ -85,6 +87,8 @@ type Store interface {
 	storage.SecondFactors
 	storage.PendingSignIns
 	storage.SessionAuthenticator
+	storage.Passkeys
+	storage.WebAuthnCeremonies
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -118,6 +122,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SecondFactors", secondFactorTests},
 		{"PendingSignIns", pendingSignInTests},
 		{"SessionAuthentication", sessionAuthTests},
+		{"Passkeys", passkeyTests},
+		{"WebAuthnCeremonies", webAuthnCeremonyTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
