@@ -55,14 +55,19 @@ type consentRow struct {
 // accountNotices are the messages the account page shows after an action
 // (by key in ?done=, so nothing user-supplied is echoed).
 var accountNotices = map[string]string{
-	"ended":        "The session was ended. Applications signed in through it have been told.",
-	"notfound":     "That session was not found among your other sessions: it may have ended already.",
-	"others":       "Every other session was ended.",
-	"revoked":      "The application's access was withdrawn.",
-	"verified":     "Thank you. For the next 5 minutes you can change how you sign in.",
-	"totp":         "Two-step verification is on: signing in now needs a code from your app. Your other sessions were signed out.",
-	"totp-removed": "Two-step verification was removed. Signing in needs only your password now.",
-	"required":     "Two-step verification is required here, so it cannot be removed. You can set up a new app instead.",
+	"ended":           "The session was ended. Applications signed in through it have been told.",
+	"notfound":        "That session was not found among your other sessions: it may have ended already.",
+	"others":          "Every other session was ended.",
+	"revoked":         "The application's access was withdrawn.",
+	"verified":        "Thank you. For the next 5 minutes you can change how you sign in.",
+	"totp":            "Two-step verification is on: signing in now needs a code from your app. Your other sessions were signed out.",
+	"totp-removed":    "Two-step verification was removed. Signing in needs only your password now.",
+	"required":        "Two-step verification is required here, so your last second factor cannot be removed. Add another first.",
+	"passkey":         "The passkey was added.",
+	"passkey-first":   "The passkey was added: signing in now needs it (or a recovery code) after your password. Your other sessions were signed out.",
+	"passkey-renamed": "The passkey was renamed.",
+	"passkey-removed": "The passkey was removed.",
+	"passkey-name":    "Give the passkey a name of 1 to 64 characters.",
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,10 @@ type factorsView struct {
 	TOTPSince time.Time
 	TOTPUsed  time.Time
 	CodesLeft int
+	// PasskeysOn: passkeys can be added (off when the issuer's host is an
+	// IP address); Passkeys are the user's.
+	PasskeysOn bool
+	Passkeys   []passkeyRow
 }
 
 func (u *UI) factorsView(ctx context.Context, userID string) (factorsView, error) {
@@ -44,6 +48,11 @@ func (u *UI) factorsView(ctx context.Context, userID string) (factorsView, error
 	if v.CodesLeft, err = u.store.RecoveryCodesLeft(ctx, userID); err != nil {
 		return v, err
 	}
+	keys, err := u.store.UserPasskeys(ctx, userID)
+	if err != nil {
+		return v, err
+	}
+	v.Passkeys, v.PasskeysOn = passkeyRows(keys), u.passkeys != nil
 	return v, nil
 }
 
@@ -52,7 +61,7 @@ func (u *UI) factorsView(ctx context.Context, userID string) (factorsView, error
 func (u *UI) fresh(s *storage.Session) bool { return u.now().Sub(s.AuthTime) <= freshAuth }
 
 // verifyTargets are where /account/verify may send the browser back to.
-var verifyTargets = map[string]string{"totp": "/account/totp", "account": "/account?done=verified"}
+var verifyTargets = map[string]string{"totp": "/account/totp", "passkey": "/account/passkeys/new", "account": "/account?done=verified"}
 
 type verifyData struct {
 	Title string
@@ -277,35 +286,74 @@ func (u *UI) totpRemove(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if u.cfg.MFA == mfa.Required {
+	passkeys, err := u.hasPasskeys(r.Context(), user.ID)
+	if err != nil {
+		u.serverError(w, r, "passkeys", err)
+		return
+	}
+	if u.cfg.MFA == mfa.Required && !passkeys {
 		http.Redirect(w, r, "/account?done=required", http.StatusSeeOther)
 		return
 	}
-	removed, _, err := RemoveTOTP(r.Context(), u.store, user.ID)
+	removed, err := RemoveFactors(r.Context(), u.store, user.ID, true, false)
 	if err != nil {
 		u.serverError(w, r, "turn off two-step verification", err)
 		return
 	}
-	if removed {
+	if removed.TOTP {
 		u.record(r.Context(), storage.AuditEvent{Kind: EventFactorRemoved, UserID: user.ID, SessionID: s.ID, IP: u.ClientIP(r), Detail: "method=totp"})
 	}
 	http.Redirect(w, r, "/account?done=totp-removed", http.StatusSeeOther)
 }
 
-// RemoveTOTP removes the user's one-time code and every recovery code with
-// it: the recovery codes back up that code, and a code set up later gets a
-// new set only when none are left (totpSetup). It reports whether there
-// was a one-time code and how many recovery codes went; an error may come
-// after the code went (removed is then true). Turning the code off on the
-// account page and gatehouse users mfa reset both remove it through here.
-func RemoveTOTP(ctx context.Context, store storage.SecondFactors, userID string) (removed bool, codes int, err error) {
-	if removed, err = store.DeleteTOTP(ctx, userID); err != nil {
-		return false, 0, fmt.Errorf("remove one-time code: %w", err)
+// FactorStore is what removing second factors needs from storage.
+type FactorStore interface {
+	storage.SecondFactors
+	UserPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error)
+	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
+}
+
+// RemovedFactors says what RemoveFactors removed.
+type RemovedFactors struct {
+	TOTP          bool
+	Passkeys      int
+	RecoveryCodes int
+}
+
+// RemoveFactors removes the user's one-time code (totp) and every passkey
+// (passkeys), and the recovery codes when no second factor is left: they
+// back up the factors, and a factor set up later gets a new set only when
+// none are left. An error may come after something went; the result says
+// what. Turning the code off on the account page and gatehouse users mfa
+// reset both remove through here.
+func RemoveFactors(ctx context.Context, store FactorStore, userID string, totp, passkeys bool) (RemovedFactors, error) {
+	var r RemovedFactors
+	var err error
+	if totp {
+		if r.TOTP, err = store.DeleteTOTP(ctx, userID); err != nil {
+			return r, fmt.Errorf("remove one-time code: %w", err)
+		}
 	}
-	if codes, err = store.DeleteRecoveryCodes(ctx, userID); err != nil {
-		return removed, 0, fmt.Errorf("remove recovery codes: %w", err)
+	if passkeys {
+		if r.Passkeys, err = store.DeleteUserPasskeys(ctx, userID); err != nil {
+			return r, fmt.Errorf("remove passkeys: %w", err)
+		}
 	}
-	return removed, codes, nil
+	left, err := store.UserPasskeys(ctx, userID)
+	if err != nil {
+		return r, fmt.Errorf("list passkeys: %w", err)
+	}
+	_, err = store.TOTP(ctx, userID)
+	switch {
+	case err == nil || len(left) > 0:
+		return r, nil // a factor is left: its recovery codes stay
+	case !errors.Is(err, storage.ErrNotFound):
+		return r, fmt.Errorf("one-time code: %w", err)
+	}
+	if r.RecoveryCodes, err = store.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return r, fmt.Errorf("remove recovery codes: %w", err)
+	}
+	return r, nil
 }
 
 // recoveryCodesReset makes a new set of recovery codes (the old set dies).
@@ -314,7 +362,7 @@ func (u *UI) recoveryCodesReset(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	enrolled, err := u.hasTOTP(r.Context(), user.ID)
+	enrolled, err := u.hasSecondFactor(r.Context(), user.ID)
 	if err != nil {
 		u.serverError(w, r, "second factors", err)
 		return

@@ -50,6 +50,11 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/account/totp", u.totpSetup)
 	r.Post("/account/totp/remove", u.totpRemove)
 	r.Post("/account/recovery-codes", u.recoveryCodesReset)
+	r.Post("/login/passkey", u.passkeyLogin)
+	r.Get("/account/passkeys/new", u.passkeyNewPage)
+	r.Post("/account/passkeys", u.passkeyAdd)
+	r.Post("/account/passkeys/rename", u.passkeyRename)
+	r.Post("/account/passkeys/remove", u.passkeyRemove)
 	r.Handle("/assets/*", u.assets)
 }
 
@@ -63,6 +68,8 @@ type loginData struct {
 	// RememberDays is how long "keep me signed in" lasts; 0 hides it.
 	RememberDays int
 	Remember     bool
+	// Passkey runs "Sign in with a passkey"; nil hides it.
+	Passkey *passkeyForm
 }
 
 // browserCookie returns this browser's binding cookie value, creating the
@@ -155,6 +162,14 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		data.ClientName = client.Name
 		data.Username = ar.LoginHint
+	}
+	if data.Passkey, err = u.passkeyLoginForm(r.Context(), browser); err != nil {
+		u.serverError(w, r, "passkey ceremony", err)
+		return
+	}
+	if data.Passkey != nil {
+		u.renderWith(r.Context(), w, http.StatusOK, "login", data, passkeyCSP)
+		return
 	}
 	u.render(r.Context(), w, http.StatusOK, "login", data)
 }

@@ -43,6 +43,7 @@ type Store interface {
 	loginStore
 	accountStore
 	secondFactorStore
+	passkeyStore
 	signout.Store
 }
 
@@ -107,12 +108,15 @@ type Config struct {
 
 // UI serves the login pages. Create it with New.
 type UI struct {
-	store     Store
-	cfg       Config
-	pages     *pages
-	clients   storage.ClientLookup
-	recorder  audit.Recorder
-	ender     *signout.Ender // every session the UI ends, it ends through this
+	store    Store
+	cfg      Config
+	pages    *pages
+	clients  storage.ClientLookup
+	recorder audit.Recorder
+	ender    *signout.Ender // every session the UI ends, it ends through this
+	// passkeys runs WebAuthn ceremonies; nil when second factors are off
+	// or the issuer's host cannot be a relying-party id (an IP address).
+	passkeys  *mfa.Passkeys
 	assets    http.Handler
 	hashSlots chan struct{}
 	dummyHash string
@@ -160,6 +164,13 @@ func New(store Store, cfg Config) (*UI, error) {
 	}
 	if u.cfg.AbsoluteTimeout <= 0 {
 		u.cfg.AbsoluteTimeout = 7 * 24 * time.Hour
+	}
+	if u.cfg.MFA != mfa.Off {
+		if pk, err := mfa.NewPasskeys(cfg.Issuer, "Gatehouse"); err == nil {
+			u.passkeys = pk
+		} else {
+			u.log.Info("passkeys are off", "why", err.Error())
+		}
 	}
 	u.recorder = cfg.Recorder
 	if u.recorder == nil {

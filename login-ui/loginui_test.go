@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -194,10 +195,24 @@ func responseCookie(rec *httptest.ResponseRecorder, name string) *http.Cookie {
 	return nil
 }
 
+// Passkey ceremonies carry a fresh challenge and token in every page.
+var (
+	passkeyOptions  = regexp.MustCompile(`data-options="[^"]*"`)
+	passkeyCeremony = regexp.MustCompile(`name="ceremony" value="[^"]*"`)
+)
+
+// stableCeremonies replaces a page's passkey challenge and ceremony token
+// by placeholders, so that golden files compare the rest byte for byte.
+func stableCeremonies(page []byte) []byte {
+	page = passkeyOptions.ReplaceAll(page, []byte(`data-options="OPTIONS"`))
+	return passkeyCeremony.ReplaceAll(page, []byte(`name="ceremony" value="TOKEN"`))
+}
+
 // goldenCompare compares got with testdata/name, or rewrites the file
 // under -update.
 func goldenCompare(t *testing.T, name string, got []byte) {
 	t.Helper()
+	got = stableCeremonies(got)
 	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {

@@ -74,11 +74,20 @@ func (u *UI) secondFactorDue(ctx context.Context, user *storage.User, client *st
 	if u.cfg.MFA == mfa.Off {
 		return mfa.Done, nil
 	}
-	enrolled, err := u.hasTOTP(ctx, user.ID)
+	enrolled, err := u.hasSecondFactor(ctx, user.ID)
 	if err != nil {
 		return mfa.Done, err
 	}
 	return mfa.Due(u.cfg.MFA, enrolled, client != nil && client.RequireMFA), nil
+}
+
+// hasSecondFactor reports whether the user has a one-time code or a
+// passkey (the passkeys are read only without a code).
+func (u *UI) hasSecondFactor(ctx context.Context, userID string) (bool, error) {
+	if ok, err := u.hasTOTP(ctx, userID); ok || err != nil {
+		return ok, err
+	}
+	return u.hasPasskeys(ctx, userID)
 }
 
 func (u *UI) hasTOTP(ctx context.Context, userID string) (bool, error) {
@@ -189,22 +198,42 @@ type factorData struct {
 	// Recovery shows the recovery-code form first.
 	Recovery bool
 	StepUp   bool
+	// TOTP shows the one-time code form; Passkey runs "Use a passkey".
+	TOTP    bool
+	Passkey *passkeyForm
 }
 
 func (u *UI) factorPage(w http.ResponseWriter, r *http.Request) {
-	p, _, _, client, ok := u.pendingFor(w, r)
+	p, user, _, client, ok := u.pendingFor(w, r)
 	if !ok {
 		return
 	}
-	u.render(r.Context(), w, http.StatusOK, "factor", u.factorData(r, p, client))
+	u.renderFactor(w, r, http.StatusOK, p, user, client, func(*factorData) {})
 }
 
-func (u *UI) factorData(r *http.Request, p *storage.PendingSignIn, client *storage.Client) factorData {
+// renderFactor renders the second step's page with what the user has: the
+// one-time code form, a passkey ceremony, the recovery code form; adjust
+// sets what the answer adds (an error, the form shown first).
+func (u *UI) renderFactor(w http.ResponseWriter, r *http.Request, status int, p *storage.PendingSignIn, user *storage.User, client *storage.Client, adjust func(*factorData)) {
 	d := factorData{Title: "Two-step verification", CSRF: u.csrfToken("factor", cookieValue(r, PendingCookie), ""), StepUp: p.SessionID != ""}
 	if client != nil {
 		d.ClientName = client.Name
 	}
-	return d
+	var err error
+	if d.TOTP, err = u.hasTOTP(r.Context(), user.ID); err != nil {
+		u.serverError(w, r, "second factors", err)
+		return
+	}
+	if d.Passkey, err = u.factorPasskeyForm(r.Context(), p, user); err != nil {
+		u.serverError(w, r, "passkey ceremony", err)
+		return
+	}
+	adjust(&d)
+	csp := ""
+	if d.Passkey != nil {
+		csp = passkeyCSP
+	}
+	u.renderWith(r.Context(), w, status, "factor", d, csp)
 }
 
 // factor checks the second factor of a pending sign-in: a one-time code
@@ -224,9 +253,10 @@ func (u *UI) factor(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	data := u.factorData(r, p, client)
 	method := r.PostForm.Get("method")
-	data.Recovery = method == "recovery"
+	answer := func(status int, msg string) {
+		u.renderFactor(w, r, status, p, user, client, func(d *factorData) { d.Error, d.Recovery = msg, method == "recovery" })
+	}
 
 	limits := u.throttleLimits(user.Username, r)
 	ipKey, acctKey := limits[0].Key, limits[1].Key
@@ -239,8 +269,7 @@ func (u *UI) factor(w http.ResponseWriter, r *http.Request) {
 		secs := int((wait + time.Second - 1) / time.Second)
 		u.record(r.Context(), storage.AuditEvent{Kind: EventSignInThrottled, UserID: user.ID, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		data.Error = fmt.Sprintf("Too many wrong codes. Wait %s, then try again.", waitText(secs))
-		u.render(r.Context(), w, http.StatusTooManyRequests, "factor", data)
+		answer(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Wait %s, then try again.", waitText(secs)))
 		return
 	}
 	var amrMethod, detail string
@@ -252,6 +281,8 @@ func (u *UI) factor(w http.ResponseWriter, r *http.Request) {
 		amrMethod = mfa.AMROTP
 		left, err = u.spendRecoveryCode(r.Context(), user.ID, r.PostForm.Get("code"))
 		detail = "method=recovery_code left=" + strconv.Itoa(left)
+	case "passkey":
+		amrMethod, detail, err = u.factorPasskey(r, p, user)
 	default:
 		u.giveBack(r.Context(), attempt, nil)
 		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
@@ -268,11 +299,14 @@ func (u *UI) factor(w http.ResponseWriter, r *http.Request) {
 		// The attempt stays counted: it is a failure.
 		u.record(r.Context(), storage.AuditEvent{Kind: EventFactorFailed, UserID: user.ID, ClientID: clientOf(ar), IP: u.ClientIP(r),
 			Detail: "method=" + method + " " + err.Error()})
-		data.Error = "That code is not right. Check it and try again."
-		if errors.Is(err, errCodeReplayed) {
-			data.Error = "That code was used already. Wait for your app to show the next one."
+		msg := "That code is not right. Check it and try again."
+		switch {
+		case errors.Is(err, errCodeReplayed):
+			msg = "That code was used already. Wait for your app to show the next one."
+		case method == "passkey":
+			msg = "That passkey could not be checked. Try again, or use another way."
 		}
-		u.render(r.Context(), w, http.StatusOK, "factor", data)
+		answer(http.StatusOK, msg)
 		return
 	case err != nil:
 		u.giveBack(r.Context(), attempt, nil)
@@ -420,6 +454,30 @@ func (u *UI) answerWithSession(w http.ResponseWriter, r *http.Request, s *storag
 		}
 	}
 	return u.completeAuthRequest(w, r, ar, storage.Login{UserID: s.UserID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR})
+}
+
+// factorPasskey checks a passkey given as the second step of p: it
+// returns the key's amr method and the audit detail.
+func (u *UI) factorPasskey(r *http.Request, p *storage.PendingSignIn, user *storage.User) (string, string, error) {
+	if u.passkeys == nil {
+		return "", "", errWrongCode
+	}
+	response, ok := credentialField(r)
+	if !ok {
+		return "", "", errWrongCode
+	}
+	c, err := u.takeCeremony(r.Context(), r.PostForm.Get("ceremony"), ceremonyFactor, user.ID, p.ID)
+	if errors.Is(err, errCeremony) {
+		return "", "", errWrongCode
+	}
+	if err != nil {
+		return "", "", err
+	}
+	a, err := u.checkPasskey(r.Context(), r, user, c, response)
+	if err != nil {
+		return "", "", err
+	}
+	return a.Method, "method=passkey", nil
 }
 
 var (

@@ -160,6 +160,14 @@ func (c *countingStore) TOTP(ctx context.Context, userID string) (*storage.TOTPC
 	c.count("TOTP")
 	return c.Store.TOTP(ctx, userID)
 }
+func (c *countingStore) UserPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error) {
+	c.count("UserPasskeys")
+	return c.Store.UserPasskeys(ctx, userID)
+}
+func (c *countingStore) CreateWebAuthnCeremony(ctx context.Context, w *storage.WebAuthnCeremony) error {
+	c.count("CreateWebAuthnCeremony")
+	return c.Store.CreateWebAuthnCeremony(ctx, w)
+}
 func (c *countingStore) UseTOTPStep(ctx context.Context, userID string, step int64, now time.Time) error {
 	c.count("UseTOTPStep")
 	return c.Store.UseTOTPStep(ctx, userID, step, now)
@@ -238,14 +246,17 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// The login UI reads clients through the provider's cache; the
 		// login post counts the attempt on the IP and the account before
 		// the password is checked (one call) and gives it back after the
-		// right password (one call); TOTP: has the user a one-time code?
-		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 11},
+		// right password (one call); the login page stores the ceremony
+		// of "Sign in with a passkey"; the login post asks whether the user
+		// has a second factor (TOTP, then UserPasskeys when there is none).
+		{"sign-in with password (authorize, login page, login, callback)", signIn, signInN, 13},
 		// The login post stores a pending sign-in instead of the session;
 		// the code page reads it, its user and request; the code post
 		// reads them again, reserves the attempt, reads the generator,
 		// spends the step, takes the pending sign-in, gives the attempt
-		// back and completes as the login post does.
-		{"sign-in with password and one-time code", withCode, withCodeN, 23},
+		// back and completes as the login post does; the code page also
+		// reads which factors to offer (TOTP, UserPasskeys).
+		{"sign-in with password and one-time code", withCode, withCodeN, 26},
 		// ClaimCode (which returns the request), UserByID (still enabled;
 		// the ID token's claims), CreateRefreshGrant, RedeemCode.
 		{"code exchange", exchange, exchangeN, 4},

@@ -73,20 +73,21 @@ const usersUsage = `Usage:
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
   gatehouse users mfa USERNAME
-  gatehouse users mfa reset USERNAME --totp | --all
+  gatehouse users mfa reset USERNAME --totp | --passkeys | --all
 
 list shows each user's second factors in its MFA column: totp for a
-one-time code, - for none.
+one-time code, passkeys, both (totp,passkeys), or - for none.
 
 mfa shows a user's second factors: whether a one-time code is set up, since
-when and when it was last used, and how many recovery codes are left.
+when and when it was last used, how many recovery codes are left, and each
+passkey with when it was added and last used.
 
-mfa reset removes second factors, for a user who lost their phone. Name
-exactly one of:
-  --totp      the one-time code, and the recovery codes with it
-  --all       every second factor (today the same as --totp)
-  --passkeys  refused, changing nothing: Gatehouse has no passkeys yet
-The user then signs in with the password alone, or sets up a new code at
+mfa reset removes second factors, for a user who lost their phone or key.
+Name exactly one of:
+  --totp      the one-time code
+  --passkeys  every passkey
+  --all       every second factor
+The recovery codes go too when no second factor is left. The user then signs in with the password alone, or sets up a new code at
 the next sign-in where one is required (mfa: required, require_mfa).
 
 passwd, disable and mfa reset also sign the user out everywhere: every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,9 +31,9 @@ func usersMFA(ctx context.Context, env environment, args []string) error {
 	}
 	fs := newFlagSet(name, env)
 	load := configFlag(fs, env)
-	totp := fs.Bool("totp", false, "reset the one-time code and its recovery codes")
-	passkeys := fs.Bool("passkeys", false, "reset passkeys (refused: there are none yet)")
-	all := fs.Bool("all", false, "reset every second factor")
+	totp := fs.Bool("totp", false, "reset the one-time code (and the recovery codes when no passkey is left)")
+	passkeys := fs.Bool("passkeys", false, "reset every passkey (and the recovery codes when no one-time code is left)")
+	all := fs.Bool("all", false, "reset every second factor and the recovery codes")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(env, err, usersUsage)
@@ -53,14 +54,11 @@ func usersMFA(ctx context.Context, env environment, args []string) error {
 		why = "--totp, --passkeys and --all are for mfa reset"
 	case reset && given != 1:
 		// Never a default: an operator resets exactly what they name.
-		why = "give exactly one of --totp or --all: what to reset"
+		why = "give exactly one of --totp, --passkeys or --all: what to reset"
 	}
 	if why != "" {
 		fmt.Fprint(env.stderr, why+"\n\n"+usersUsage)
 		return errUsage
-	}
-	if *passkeys {
-		return errors.New("--passkeys: Gatehouse has no passkeys yet, so there are none to reset; nothing was changed")
 	}
 	// Only a reset ends sessions; showing needs SQL alone.
 	use := sqlOnly
@@ -80,7 +78,10 @@ func usersMFA(ctx context.Context, env environment, args []string) error {
 		return showFactors(ctx, env, store, u)
 	}
 	what := "totp"
-	if *all {
+	switch {
+	case *passkeys:
+		what = "passkeys"
+	case *all:
 		what = "all"
 	}
 	return resetFactors(ctx, env, cfg, store, u, what)
@@ -115,54 +116,75 @@ func showFactors(ctx context.Context, env environment, store *stores, u *storage
 	fmt.Fprintf(tw, "one-time code set up:\t%s\n", since)
 	fmt.Fprintf(tw, "one-time code last used:\t%s\n", used)
 	fmt.Fprintf(tw, "recovery codes left:\t%d\n", left)
+	keys, err := store.UserPasskeys(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("passkeys of %s: %w", u.Username, err)
+	}
+	fmt.Fprintf(tw, "passkeys:\t%d\n", len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(tw, "passkey:\t%s (added %s, last used %s)\n", k.Name, stamp(k.CreatedAt), stamp(k.LastUsedAt))
+	}
 	return tw.Flush()
 }
 
 // factorNames names the second factors the user has, for users list:
-// "totp", or "-" for none. It asks the store once per user: the store has
-// no query for the factors of many users, and listing users from the CLI
-// can afford one.
-func factorNames(ctx context.Context, store storage.SecondFactors, userID string) (string, error) {
+// "totp", "passkeys", both ("totp,passkeys"), or "-" for none. It asks the
+// store twice per user: the store has no query for the factors of many
+// users, and listing users from the CLI can afford it.
+func factorNames(ctx context.Context, store loginui.FactorStore, userID string) (string, error) {
+	var names []string
 	_, err := store.TOTP(ctx, userID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return "-", nil
-	case err != nil:
+	case err == nil:
+		names = append(names, "totp")
+	case !errors.Is(err, storage.ErrNotFound):
 		return "", err
 	}
-	return "totp", nil
+	keys, err := store.UserPasskeys(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) > 0 {
+		names = append(names, "passkeys")
+	}
+	if len(names) == 0 {
+		return "-", nil
+	}
+	return strings.Join(names, ","), nil
 }
 
-// resetFactors removes u's second factors named by what ("totp" or "all":
-// today both are the one-time code and its recovery codes, through
-// loginui.RemoveTOTP as the account page removes them), records an
-// mfa_reset event and then signs u out everywhere, as passwd and disable
-// do: every session ends, with back-channel logout notices, and every
-// refresh token family is revoked, so that nothing opened with the removed
-// factor stays open. A user without factors is signed out all the same, so
-// that running it again finishes what a failed run left undone.
+// resetFactors removes u's second factors named by what ("totp",
+// "passkeys" or "all"; the recovery codes go when no factor is left),
+// through loginui.RemoveFactors as the account page removes them, records
+// an mfa_reset event and then signs u out everywhere, as passwd and
+// disable do: every session ends, with back-channel logout notices, and
+// every refresh token family is revoked, so that nothing opened with the
+// removed factor stays open. A user without factors is signed out all the
+// same, so that running it again finishes what a failed run left undone.
 func resetFactors(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User, what string) error {
 	again := fmt.Sprintf("run gatehouse users mfa reset %s --%s again", u.Username, what)
-	removed, codes, err := loginui.RemoveTOTP(ctx, store, u.ID)
+	removed, err := loginui.RemoveFactors(ctx, store, u.ID, what != "passkeys", what != "totp")
+	totp := "none"
+	if removed.TOTP {
+		totp = "removed"
+		fmt.Fprintf(env.stdout, "removed the one-time code of %s\n", u.Username)
+	} else if what != "passkeys" {
+		fmt.Fprintf(env.stdout, "%s had no one-time code\n", u.Username)
+	}
+	if what != "totp" {
+		fmt.Fprintf(env.stdout, "removed %s of %s\n", plural(removed.Passkeys, "passkey", "passkeys"), u.Username)
+	}
+	detail := fmt.Sprintf("reset=%s totp=%s passkeys=%d recovery_codes=%d", what, totp, removed.Passkeys, removed.RecoveryCodes)
 	if err != nil {
 		err = fmt.Errorf("%w; %s to finish", err, again)
-		if removed { // the code is gone, whatever the recovery codes did
-			fmt.Fprintf(env.stdout, "removed the one-time code of %s\n", u.Username)
+		if removed.TOTP || removed.Passkeys > 0 { // something went: say so
 			return errors.Join(err, appendAudit(ctx, store, storage.AuditEvent{Kind: auditMFAReset, UserID: u.ID,
-				Actor: audit.ActorOperator, Detail: "reset=" + what + " totp=removed recovery_codes=unknown"}))
+				Actor: audit.ActorOperator, Detail: detail + " unfinished"}))
 		}
 		return err
 	}
-	totp := "none"
-	if removed {
-		totp = "removed"
-		fmt.Fprintf(env.stdout, "removed the one-time code of %s\n", u.Username)
-	} else {
-		fmt.Fprintf(env.stdout, "%s had no one-time code\n", u.Username)
-	}
-	fmt.Fprintf(env.stdout, "removed %s of %s\n", plural(codes, "recovery code", "recovery codes"), u.Username)
-	auditErr := appendAudit(ctx, store, storage.AuditEvent{Kind: auditMFAReset, UserID: u.ID, Actor: audit.ActorOperator,
-		Detail: fmt.Sprintf("reset=%s totp=%s recovery_codes=%d", what, totp, codes)})
+	fmt.Fprintf(env.stdout, "removed %s of %s\n", plural(removed.RecoveryCodes, "recovery code", "recovery codes"), u.Username)
+	auditErr := appendAudit(ctx, store, storage.AuditEvent{Kind: auditMFAReset, UserID: u.ID, Actor: audit.ActorOperator, Detail: detail})
 	if auditErr != nil {
 		auditErr = fmt.Errorf("the second factors are reset, but %w", auditErr)
 	}

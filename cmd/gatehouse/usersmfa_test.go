@@ -73,6 +73,9 @@ func TestUsersMFAShow(t *testing.T) {
 	set, used := f.now.Add(-48*time.Hour), f.now.Add(-time.Hour)
 	f.addTOTP(t, f.alice.ID, set, used, 7)
 	f.addTOTP(t, carol.ID, set, time.Time{}, 10)
+	if err := f.store.CreatePasskey(ctx, &storage.Passkey{ID: []byte{1, 2, 3}, UserID: carol.ID, Name: "YubiKey", Credential: []byte("{}"), CreatedAt: set}); err != nil {
+		t.Fatal(err)
+	}
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 	for _, tc := range []struct {
@@ -80,11 +83,12 @@ func TestUsersMFAShow(t *testing.T) {
 		want map[string]string
 	}{
 		{"alice", map[string]string{"user": "alice", "one-time code": "yes", "one-time code set up": stamp(set),
-			"one-time code last used": stamp(used), "recovery codes left": "7"}},
+			"one-time code last used": stamp(used), "recovery codes left": "7", "passkeys": "0"}},
 		{"Carol", map[string]string{"user": "carol", "one-time code": "yes", "one-time code set up": stamp(set),
-			"one-time code last used": "never", "recovery codes left": "10"}},
+			"one-time code last used": "never", "recovery codes left": "10", "passkeys": "1",
+			"passkey": "YubiKey (added " + stamp(set) + ", last used never)"}},
 		{"bob", map[string]string{"user": "bob", "one-time code": "no", "one-time code set up": "-",
-			"one-time code last used": "-", "recovery codes left": "0"}},
+			"one-time code last used": "-", "recovery codes left": "0", "passkeys": "0"}},
 	} {
 		t.Run(tc.user, func(t *testing.T) {
 			out, err := cli(t, f.db, "", "users", "mfa", tc.user)
@@ -123,8 +127,19 @@ func TestUsersMFAShow(t *testing.T) {
 		fields := strings.Fields(line)
 		mfaOf[fields[0]] = fields[len(fields)-1]
 	}
-	if want := map[string]string{"alice": "totp", "bob": "-", "carol": "totp"}; !maps.Equal(mfaOf, want) {
+	if want := map[string]string{"alice": "totp", "bob": "-", "carol": "totp,passkeys"}; !maps.Equal(mfaOf, want) {
 		t.Errorf("users list MFA column: got %v, want %v", mfaOf, want)
+	}
+
+	// --passkeys removes carol's passkey and keeps her code, and with it
+	// the recovery codes that back it up.
+	out, err = cli(t, f.db, "", "users", "mfa", "reset", "carol", "--passkeys")
+	if err != nil || !strings.Contains(out, "removed 1 passkey of carol") || !strings.Contains(out, "removed 0 recovery codes") {
+		t.Fatalf("reset --passkeys: %q, %v; want 1 passkey and no recovery code removed", out, err)
+	}
+	keys, err := f.store.UserPasskeys(ctx, carol.ID)
+	if code, left := f.factors(t, carol.ID); err != nil || len(keys) != 0 || !code || left != 10 {
+		t.Errorf("carol after reset --passkeys: passkeys %v (%v), code %v, %d recovery codes; want no passkey, her code and 10 codes", keys, err, code, left)
 	}
 }
 
@@ -164,8 +179,8 @@ func TestUsersMFAReset(t *testing.T) {
 			}
 			what := strings.TrimPrefix(flag, "--")
 			resets := f.auditOf(t, f.alice.ID, auditMFAReset)
-			if len(resets) != 1 || resets[0].Actor != "operator" || resets[0].Detail != "reset="+what+" totp=removed recovery_codes=3" {
-				t.Errorf("mfa_reset events: got %+v, want one by operator with detail reset=%s totp=removed recovery_codes=3", resets, what)
+			if len(resets) != 1 || resets[0].Actor != "operator" || resets[0].Detail != "reset="+what+" totp=removed passkeys=0 recovery_codes=3" {
+				t.Errorf("mfa_reset events: got %+v, want one by operator with detail reset=%s totp=removed passkeys=0 recovery_codes=3", resets, what)
 			}
 			for _, e := range f.auditOf(t, f.alice.ID, "session_ended") {
 				if e.Actor != "operator" || !strings.Contains(e.Detail, "users mfa reset") {
@@ -185,8 +200,8 @@ func TestUsersMFAReset(t *testing.T) {
 			if err != nil || !strings.Contains(out, "alice had no one-time code") || !strings.Contains(out, "removed 0 recovery codes") || !strings.Contains(out, "ended 0 sessions") {
 				t.Errorf("second reset: got %q, %v; want nothing removed, no error", out, err)
 			}
-			if resets := f.auditOf(t, f.alice.ID, auditMFAReset); len(resets) != 2 || resets[0].Detail != "reset="+what+" totp=none recovery_codes=0" {
-				t.Errorf("mfa_reset events after the second reset: got %+v, want the newest with totp=none recovery_codes=0", resets)
+			if resets := f.auditOf(t, f.alice.ID, auditMFAReset); len(resets) != 2 || resets[0].Detail != "reset="+what+" totp=none passkeys=0 recovery_codes=0" {
+				t.Errorf("mfa_reset events after the second reset: got %+v, want the newest with totp=none passkeys=0 recovery_codes=0", resets)
 			}
 		})
 	}
@@ -201,15 +216,14 @@ func TestUsersMFABadInput(t *testing.T) {
 		want string // in the output, with the usage error; or, for usage "", in the error
 		use  bool   // the usage error
 	}{
-		{"two flags", []string{"users", "mfa", "reset", "alice", "--totp", "--all"}, "give exactly one of --totp or --all", true},
+		{"two flags", []string{"users", "mfa", "reset", "alice", "--totp", "--all"}, "give exactly one of --totp, --passkeys or --all", true},
 		{"totp and passkeys", []string{"users", "mfa", "reset", "alice", "--totp", "--passkeys"}, "give exactly one of", true},
-		{"no flag", []string{"users", "mfa", "reset", "alice"}, "give exactly one of --totp or --all", true},
+		{"no flag", []string{"users", "mfa", "reset", "alice"}, "give exactly one of --totp, --passkeys or --all", true},
 		{"unknown flag", []string{"users", "mfa", "reset", "alice", "--sms"}, "flag provided but not defined: -sms", true},
 		{"no user to reset", []string{"users", "mfa", "reset", "--totp"}, "give the user whose second factors to reset", true},
 		{"no user to show", []string{"users", "mfa"}, "give one user", true},
 		{"two users", []string{"users", "mfa", "reset", "alice", "bob", "--totp"}, "give one user", true},
 		{"reset flag when showing", []string{"users", "mfa", "alice", "--totp"}, "are for mfa reset", true},
-		{"passkeys", []string{"users", "mfa", "reset", "alice", "--passkeys"}, "no passkeys yet", false},
 		{"unknown user to show", []string{"users", "mfa", "nobody"}, `no user "nobody"`, false},
 		{"unknown user to reset", []string{"users", "mfa", "reset", "nobody", "--totp"}, `no user "nobody"`, false},
 	}
