@@ -3,9 +3,12 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,7 +150,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	signOut()
 	// The login page offers the passkey in the username's autofill; the
 	// virtual authenticator answers at once.
-	acr, amr = signInToApp("passkey sign-in", func() {})
+	measured(t, s, "passkey sign-in (authorize to the code at the app)", func() { acr, amr = signInToApp("passkey sign-in", func() {}) })
 	if acr != "https://refeds.org/profile/mfa" || !slices.Contains(amr, "hwk") || !slices.Contains(amr, "mfa") || slices.Contains(amr, "pwd") {
 		t.Errorf("passkey sign-in: acr %q amr %v; want mfa with hwk and mfa, no pwd", acr, amr)
 	}
@@ -161,6 +164,16 @@ func TestBrowserPasskeys(t *testing.T) {
 		shoot("passkey-factor")
 		presence(true)
 		step("use the passkey", chromedp.Click(chromedp.ID("passkey-factor")))
+	})
+	signOut()
+	presence(false)
+	measured(t, s, "password and passkey (authorize to the code at the app)", func() {
+		acr, amr = signInToApp("password and passkey, again", func() {
+			password()
+			step("second step page", chromedp.WaitVisible(chromedp.ID("passkey-factor")))
+			presence(true)
+			step("use the passkey", chromedp.Click(chromedp.ID("passkey-factor")))
+		})
 	})
 	if acr != "https://refeds.org/profile/mfa" || !slices.Equal(amr, []string{"pwd", "hwk", "mfa"}) {
 		t.Errorf("password and passkey: acr %q amr %v; want mfa with [pwd hwk mfa]", acr, amr)
@@ -219,3 +232,48 @@ type addCredentialParams struct {
 }
 
 var addCredential = cdp.Command[addCredentialParams, cdp.Empty]{Method: webauthn.CommandAddCredential}
+
+// storeRoundTrips reads the server's /metrics and returns how many calls
+// it has made to each store server so far (gatehouse_store_call_duration
+// _seconds_count, summed by backend): Postgres and Redis are observed,
+// the embedded SQLite is not.
+func storeRoundTrips(t *testing.T, s *server) map[string]int {
+	t.Helper()
+	resp, err := http.Get(s.issuer + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, `gatehouse_store_call_duration_seconds_count{backend="`)
+		if !ok {
+			continue
+		}
+		backend, _, _ := strings.Cut(rest, `"`)
+		fields := strings.Fields(line)
+		n, err := strconv.Atoi(fields[len(fields)-1])
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		calls[backend] += n
+	}
+	return calls
+}
+
+// measured runs a sign-in and logs its wall time and the store round
+// trips it made (on Postgres and Redis; none are observed on SQLite).
+func measured(t *testing.T, s *server, what string, signIn func()) {
+	t.Helper()
+	before := storeRoundTrips(t, s)
+	begin := time.Now()
+	signIn()
+	took := time.Since(begin)
+	after := storeRoundTrips(t, s)
+	t.Logf("%s: %v in the browser, store round trips: postgres %d, redis %d", what, took.Round(time.Millisecond),
+		after["postgres"]-before["postgres"], after["redis"]-before["redis"])
+}
