@@ -1,9 +1,6 @@
 package conformance
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,49 +19,14 @@ func TestBrowserTwoStepVerification(t *testing.T) {
 	ctx := chromium(t)
 	s := startServer(t, "")
 
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		stepCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := chromedp.Do(stepCtx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-			t.Fatalf("%s: %v (browser at %s)\n%s\n%s", what, err, loc, body, s.log())
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return got
-	}
-	shoot := func(name string) {
-		if !*screenshots {
-			return
-		}
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tab := chromeTab{t, ctx, s}
+	step, text, shoot, signOut := tab.step, tab.text, tab.shoot, tab.signOut
 	signIn := func(what string) {
 		t.Helper()
 		step(what, chromedp.Navigate(s.issuer+"/login"), chromedp.WaitVisible(chromedp.ID("username")),
 			chromedp.SendKeys(chromedp.ID("username"), "admin"),
 			chromedp.SendKeys(chromedp.ID("password"), adminPassword),
 			chromedp.Submit(chromedp.ID("password")))
-	}
-	signOut := func() {
-		t.Helper()
-		step("sign out", chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/signout"] button`)),
-			chromedp.Click(chromedp.CSS(`form[action="/account/signout"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(`a[href="/account"]`))) // the signed-out page's "sign in again"
 	}
 	// The first action runs on ctx itself: the browser lives as long as
 	// the context it was started with.

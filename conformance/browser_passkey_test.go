@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,43 +60,8 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		stepCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := chromedp.Do(stepCtx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-			t.Fatalf("%s: %v (browser at %s)\n%s\n%s", what, err, loc, body, s.log())
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return got
-	}
-	shoot := func(name string) {
-		if !*screenshots {
-			return
-		}
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	signOut := func() {
-		t.Helper()
-		step("sign out", chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/signout"] button`)),
-			chromedp.Click(chromedp.CSS(`form[action="/account/signout"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(`a[href="/account"]`))) // the signed-out page's "sign in again"
-	}
+	tab := chromeTab{t, ctx, s}
+	step, text, shoot, signOut := tab.step, tab.text, tab.shoot, tab.signOut
 	// signInToApp signs in to the app through the login page, with how
 	// (steps on the page), and returns the ID token's acr and amr.
 	signInToApp := func(what string, how func()) (string, []string) {

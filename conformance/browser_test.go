@@ -202,3 +202,56 @@ func TestBrowserSkipIsVisibleAndNotCached(t *testing.T) {
 		t.Errorf("go test after installing Chromium: got\n%s\nwant the browser test run again, not the cached skip", out)
 	}
 }
+
+// chromeTab drives a test's Chromium tab (ctx) against server s.
+type chromeTab struct {
+	t   *testing.T
+	ctx context.Context
+	s   *server
+}
+
+// step runs steps within 10 s, failing the test with where the browser
+// was, what the page said and the server's log.
+func (c chromeTab) step(what string, steps ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	stepCtx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Do(stepCtx, steps...); err != nil {
+		loc, _ := chromedp.Run(c.ctx, chromedp.Location())
+		body, _ := chromedp.Run(c.ctx, chromedp.Text(chromedp.CSS("main")))
+		c.t.Fatalf("%s: %v (browser at %s)\n%s\n%s", what, err, loc, body, c.s.log())
+	}
+}
+
+// text returns the text of the element sel selects.
+func (c chromeTab) text(sel string) string {
+	c.t.Helper()
+	got, err := chromedp.Run(c.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		c.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return got
+}
+
+// shoot writes the page to docs/screenshots/name.png under -screenshots.
+func (c chromeTab) shoot(name string) {
+	if !*screenshots {
+		return
+	}
+	c.t.Helper()
+	png, err := chromedp.Run(c.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		c.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// signOut signs the browser out from the account page.
+func (c chromeTab) signOut() {
+	c.t.Helper()
+	c.step("sign out", chromedp.Navigate(c.s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/signout"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/account/signout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/account"]`))) // the signed-out page's "sign in again"
+}

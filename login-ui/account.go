@@ -154,17 +154,32 @@ func (u *UI) accountForm(w http.ResponseWriter, r *http.Request) (*storage.Sessi
 	return s, user, true
 }
 
-// parseAccountForm reads an account page form and checks its CSRF token,
-// answering the request itself when it returns false.
-func (u *UI) parseAccountForm(w http.ResponseWriter, r *http.Request) bool {
+// postedForm reads a form post (at most maxFormBytes) and checks its CSRF
+// token, bound to purpose, the value of the cookie named cookie and, when
+// field is not "", the form's value of that field. It writes the error
+// page itself when it returns false.
+func (u *UI) postedForm(w http.ResponseWriter, r *http.Request, purpose, cookie, field string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
 		return false
 	}
-	if !u.ValidFormToken(r, "account", "", r.PostForm.Get("csrf_token")) {
+	subject := ""
+	if field != "" {
+		subject = r.PostForm.Get(field)
+	}
+	if !u.validCSRF(purpose, cookieValue(r, cookie), subject, r.PostForm.Get("csrf_token")) {
 		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
 			"This form is no longer valid. Go back, reload the page and try again.", "")
+		return false
+	}
+	return true
+}
+
+// parseAccountForm reads an account page form and checks its CSRF token,
+// answering the request itself when it returns false.
+func (u *UI) parseAccountForm(w http.ResponseWriter, r *http.Request) bool {
+	if !u.postedForm(w, r, "account", SessionCookie, "") {
 		return false
 	}
 	return true

@@ -111,14 +111,7 @@ func (u *UI) reauthPage(w http.ResponseWriter, r *http.Request) {
 // reauth re-authenticates the session's user: the password, and the
 // one-time code when they have one. It counts toward the sign-in limits.
 func (u *UI) reauth(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return
-	}
-	if !u.ValidFormToken(r, "verify", "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
+	if !u.postedForm(w, r, "verify", SessionCookie, "") {
 		return
 	}
 	s, user, ok := u.factorsSession(w, r)
@@ -216,14 +209,7 @@ func (u *UI) totpSetupPage(w http.ResponseWriter, r *http.Request) {
 // session of the user ends (it was opened without this factor), this one
 // counts as multi-factor, and a user without recovery codes gets them.
 func (u *UI) totpSetup(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return
-	}
-	if !u.ValidFormToken(r, "enrol", "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
+	if !u.postedForm(w, r, "enrol", SessionCookie, "") {
 		return
 	}
 	s, user, ok := u.factorsSession(w, r)

@@ -175,18 +175,11 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+	if !u.postedForm(w, r, "login", BrowserCookie, "id") {
 		return
 	}
 	id := r.PostForm.Get("id")
 	browser := cookieValue(r, BrowserCookie)
-	if !u.validCSRF("login", browser, id, r.PostForm.Get("csrf_token")) {
-		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
-		return
-	}
 	var ar *storage.AuthRequest
 	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token"), RememberDays: u.rememberDays()}
 	if id != "" {

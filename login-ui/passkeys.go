@@ -218,18 +218,15 @@ func (u *UI) checkPasskey(ctx context.Context, r *http.Request, user *storage.Us
 // credential, user verification required): possession of the key and
 // the PIN or biometric that unlocked it are two factors.
 func (u *UI) passkeyLogin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
+	if !u.postedForm(w, r, "login", BrowserCookie, "id") {
+		return
+	}
+	if u.passkeys == nil {
+		u.RenderError(r.Context(), w, http.StatusNotFound, "Not found", "Passkeys are not available here.", "")
 		return
 	}
 	id := r.PostForm.Get("id")
 	browser := cookieValue(r, BrowserCookie)
-	if u.passkeys == nil || !u.validCSRF("login", browser, id, r.PostForm.Get("csrf_token")) {
-		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
-		return
-	}
 	var ar *storage.AuthRequest
 	if id != "" {
 		var ok bool

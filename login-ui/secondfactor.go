@@ -239,14 +239,7 @@ func (u *UI) renderFactor(w http.ResponseWriter, r *http.Request, status int, p 
 // factor checks the second factor of a pending sign-in: a one-time code
 // (method totp) or a recovery code (method recovery).
 func (u *UI) factor(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return
-	}
-	if !u.validCSRF("factor", cookieValue(r, PendingCookie), "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
+	if !u.postedForm(w, r, "factor", PendingCookie, "") {
 		return
 	}
 	p, user, ar, client, ok := u.pendingFor(w, r)
@@ -723,14 +716,7 @@ func (u *UI) enrolPage(w http.ResponseWriter, r *http.Request) {
 // key, which is stored; the first recovery codes are shown before the
 // browser goes on.
 func (u *UI) enrol(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		u.RenderError(r.Context(), w, http.StatusBadRequest, "Bad request", "The form could not be read.", "")
-		return
-	}
-	if !u.validCSRF("enrol", cookieValue(r, PendingCookie), "", r.PostForm.Get("csrf_token")) {
-		u.RenderError(r.Context(), w, http.StatusForbidden, "Form expired",
-			"This form is no longer valid. Go back, reload the page and try again.", "")
+	if !u.postedForm(w, r, "enrol", PendingCookie, "") {
 		return
 	}
 	p, user, ar, client, ok := u.pendingFor(w, r)
