@@ -30,10 +30,16 @@ func (s *Store) CreatePendingSignIn(ctx context.Context, p *storage.PendingSignI
 	if err != nil {
 		return fmt.Errorf("redis: %s: %w", op, err)
 	}
+	return s.setNew(ctx, op, s.pendingKey(p.ID), val, p.ExpiresAt)
+}
+
+// setNew stores val at key unless the key exists (ErrConflict), expiring
+// at expiresAt: one round trip, SET NX.
+func (s *Store) setNew(ctx context.Context, op, key string, val []byte, expiresAt time.Time) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	exp := time.UnixMilli(s.expireAt(p.ExpiresAt))
-	err = s.rdb.SetArgs(ctx, s.pendingKey(p.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: exp}).Err()
+	exp := time.UnixMilli(s.expireAt(expiresAt))
+	err := s.rdb.SetArgs(ctx, key, val, goredis.SetArgs{Mode: "NX", ExpireAt: exp}).Err()
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return conflict(op, "id exists")
@@ -41,6 +47,20 @@ func (s *Store) CreatePendingSignIn(ctx context.Context, p *storage.PendingSignI
 		return wrap(op, err)
 	}
 	return nil
+}
+
+// takeLiveValue deletes the record at key if it is live at now and
+// returns it: one script (takeLiveLua), so of concurrent takes exactly
+// one gets it.
+func (s *Store) takeLiveValue(ctx context.Context, op, key string, now time.Time) ([]byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	sec, nsec := nowArgs(now)
+	v, err := s.takeLive.Run(ctx, s.rdb, []string{key}, sec, nsec).Text()
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return []byte(v), nil
 }
 
 // PendingSignIn returns p if it exists and now is before its ExpiresAt;
@@ -68,14 +88,11 @@ func (s *Store) PendingSignIn(ctx context.Context, id string, now time.Time) (*s
 // expired at now is left as it is, until its key's TTL.
 func (s *Store) TakePendingSignIn(ctx context.Context, id string, now time.Time) (*storage.PendingSignIn, error) {
 	const op = "take pending sign-in"
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	sec, nsec := nowArgs(now)
-	v, err := s.takeLive.Run(ctx, s.rdb, []string{s.pendingKey(id)}, sec, nsec).Text()
+	v, err := s.takeLiveValue(ctx, op, s.pendingKey(id), now)
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, err
 	}
-	p, err := decodePendingSignIn(id, []byte(v))
+	p, err := decodePendingSignIn(id, v)
 	if err != nil {
 		// Taken, but unreadable: the sign-in cannot be completed.
 		return nil, fmt.Errorf("redis: %s: %w", op, err)

@@ -2,11 +2,8 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -19,17 +16,7 @@ func (s *Store) CreateWebAuthnCeremony(ctx context.Context, c *storage.WebAuthnC
 	if err != nil {
 		return fmt.Errorf("redis: %s: %w", op, err)
 	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	exp := time.UnixMilli(s.expireAt(c.ExpiresAt))
-	err = s.rdb.SetArgs(ctx, s.ceremonyKey(c.ID), val, goredis.SetArgs{Mode: "NX", ExpireAt: exp}).Err()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		return conflict(op, "id exists")
-	case err != nil:
-		return wrap(op, err)
-	}
-	return nil
+	return s.setNew(ctx, op, s.ceremonyKey(c.ID), val, c.ExpiresAt)
 }
 
 // TakeWebAuthnCeremony deletes the live ceremony and returns it: one
@@ -38,14 +25,11 @@ func (s *Store) CreateWebAuthnCeremony(ctx context.Context, c *storage.WebAuthnC
 // as it is, until its key's TTL.
 func (s *Store) TakeWebAuthnCeremony(ctx context.Context, id string, now time.Time) (*storage.WebAuthnCeremony, error) {
 	const op = "take webauthn ceremony"
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	sec, nsec := nowArgs(now)
-	v, err := s.takeLive.Run(ctx, s.rdb, []string{s.ceremonyKey(id)}, sec, nsec).Text()
+	v, err := s.takeLiveValue(ctx, op, s.ceremonyKey(id), now)
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, err
 	}
-	c, err := decodeWebAuthnCeremony(id, []byte(v))
+	c, err := decodeWebAuthnCeremony(id, v)
 	if err != nil {
 		// Taken, but unreadable: the ceremony cannot be completed.
 		return nil, fmt.Errorf("redis: %s: %w", op, err)
