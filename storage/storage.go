@@ -95,6 +95,10 @@ type Client struct {
 	// RequireMFA says sign-ins to this application need a second factor
 	// (clients.yaml require_mfa).
 	RequireMFA bool
+	// DefaultACRValues are the acr values asked for when a request names
+	// none (clients.yaml default_acr_values, in order of preference). Nil
+	// or empty: none.
+	DefaultACRValues []string
 	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
 	// Logout 1.0) whenever a session the client signed in through ends; ""
 	// for none. BackchannelLogoutSessionRequired says the client needs sid

@@ -87,6 +87,7 @@ func sameClient(a, b *Client) bool {
 		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL &&
 		a.SkipConsent == b.SkipConsent &&
 		a.RequireMFA == b.RequireMFA &&
+		slices.Equal(a.DefaultACRValues, b.DefaultACRValues) &&
 		a.BackchannelLogoutURI == b.BackchannelLogoutURI &&
 		a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
 		a.FrontchannelLogoutURI == b.FrontchannelLogoutURI &&

@@ -321,6 +321,7 @@ func clientFields() []clientField {
 		{key: "refresh_token_absolute_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
+		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
 		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
 		{key: "backchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
 		{key: "frontchannel_logout_uri", value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
@@ -439,6 +440,7 @@ type shownClient struct {
 	RefreshTokenAbsoluteTTL           string          `json:"refresh_token_absolute_ttl,omitempty"`
 	SkipConsent                       bool            `json:"skip_consent"`
 	RequireMFA                        bool            `json:"require_mfa"`
+	DefaultACRValues                  []string        `json:"default_acr_values,omitempty"`
 	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
@@ -486,6 +488,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			RefreshTokenAbsoluteTTL:           durationSetting(c.RefreshTokenAbsoluteTTL, ""),
 			SkipConsent:                       c.SkipConsent,
 			RequireMFA:                        c.RequireMFA,
+			DefaultACRValues:                  c.DefaultACRValues,
 			BackchannelLogoutURI:              c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,

@@ -40,6 +40,7 @@ func newClient(id string) storage.Client {
 
 		SkipConsent:                       true,
 		RequireMFA:                        true,
+		DefaultACRValues:                  []string{"https://refeds.org/profile/mfa", "https://refeds.org/profile/sfa"},
 		BackchannelLogoutURI:              "https://" + id + ".example/backchannel-logout",
 		BackchannelLogoutSessionRequired:  true,
 		FrontchannelLogoutURI:             "https://" + id + ".example/frontchannel-logout?x=1",
@@ -108,6 +109,9 @@ func testSyncCreates(t *testing.T, s Store) {
 	b.SecretHash, b.TokenEndpointAuthMethod, b.ApplicationType = "", "none", "native"
 	b.PostLogoutRedirectURIs, b.Scopes = nil, []string{"offline_access", "api:read"}
 	b.AllowedCORSOrigins, c.AllowedCORSOrigins = nil, []string{}
+	// Default acr values: none round-trips as none, one alone as itself,
+	// two in their order (a).
+	b.DefaultACRValues, c.DefaultACRValues = nil, []string{"https://refeds.org/profile/sfa"}
 	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
 	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
 	// Access token format: "" (jwt) round-trips as "", jwt as jwt (a),
@@ -173,6 +177,9 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"refresh-absolute-removed", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = 0 }},
 		{"skip-consent-removed", func(c *storage.Client) { c.SkipConsent = false }},
 		{"require-mfa-removed", func(c *storage.Client) { c.RequireMFA = false }},
+		{"default-acr", func(c *storage.Client) { c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"} }},
+		{"default-acr-reordered", func(c *storage.Client) { slices.Reverse(c.DefaultACRValues) }},
+		{"default-acr-removed", func(c *storage.Client) { c.DefaultACRValues = nil }},
 		{"backchannel-uri", func(c *storage.Client) { c.BackchannelLogoutURI = "https://rp.example/bcl" }},
 		{"backchannel-uri-removed", func(c *storage.Client) { c.BackchannelLogoutURI = "" }},
 		{"backchannel-sid-removed", func(c *storage.Client) { c.BackchannelLogoutSessionRequired = false }},
@@ -187,6 +194,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		first = append(first, c)
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		c.AllowedCORSOrigins = slices.Clone(c.AllowedCORSOrigins)
+		c.DefaultACRValues = slices.Clone(c.DefaultACRValues)
 		m.mutate(&c)
 		second = append(second, c)
 		updated = append(updated, m.id)

@@ -1,0 +1,12 @@
+-- A client records clients.yaml's default_acr_values: the acr values asked
+-- for when an authorization request names none, in order of preference.
+-- Existing clients get none until the next sync. A constant default does
+-- not rewrite the table.
+
+-- +goose Up
+ALTER TABLE clients
+    ADD COLUMN default_acr_values text[] NOT NULL DEFAULT '{}';
+
+-- +goose Down
+ALTER TABLE clients
+    DROP COLUMN default_acr_values;
