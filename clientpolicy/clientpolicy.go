@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/keys"
+	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -274,9 +275,10 @@ func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
 }
 
 // checkSignInSettings checks the settings that concern users signing in
-// through the client: skip_consent, require_mfa and the logout URIs apply
-// only to clients with the authorization_code grant; each *_session_required
-// needs its URI; the URIs are checked by checkLogoutURI; a front-channel
+// through the client: skip_consent, require_mfa, default_acr_values and the
+// logout URIs apply only to clients with the authorization_code grant; the
+// default acr values are checked by checkDefaultACRValues; each
+// *_session_required needs its URI; the URIs are checked by checkLogoutURI; a front-channel
 // logout URI has the scheme, host and port of one of the redirect URIs
 // (OpenID Connect Front-Channel Logout 1.0 §2) and no iss or sid query
 // parameter of its own (Gatehouse adds them), and native apps have none,
@@ -289,6 +291,7 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 		}{
 			{keySkipConsent, c.SkipConsent},
 			{keyRequireMFA, c.RequireMFA},
+			{keyDefaultACR, len(c.DefaultACRValues) > 0},
 			{keyBackchannelURI, c.BackchannelLogoutURI != ""},
 			{keyBackchannelSessionReq, c.BackchannelLogoutSessionRequired},
 			{keyFrontchannelURI, c.FrontchannelLogoutURI != ""},
@@ -300,6 +303,7 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 		}
 		return
 	}
+	checkDefaultACRValues(c.DefaultACRValues, bad)
 	if c.BackchannelLogoutSessionRequired && c.BackchannelLogoutURI == "" {
 		bad(keyBackchannelSessionReq, "needs backchannel_logout_uri: add it, or remove this")
 	}
@@ -333,6 +337,26 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 	})
 	if !sameOrigin && len(c.RedirectURIs) > 0 {
 		bad(keyFrontchannelURI, fmt.Sprintf("must have the scheme, host and port of one of the redirect_uris (OpenID Connect Front-Channel Logout 1.0 §2): %s is not among them", origin(u)))
+	}
+}
+
+// checkDefaultACRValues checks default_acr_values: each is a class
+// Gatehouse can satisfy (mfa.ACRValuesSupported), written exactly, and
+// listed once. A class Gatehouse does not know would be a wish no sign-in
+// ever answers.
+func checkDefaultACRValues(values []string, bad func(field, msg string)) {
+	for i, v := range values {
+		field := fmt.Sprintf("%s[%d]", keyDefaultACR, i)
+		if !slices.Contains(mfa.ACRValuesSupported, v) {
+			msg := fmt.Sprintf("%q is not an acr value Gatehouse knows: use %s", v, strings.Join(mfa.ACRValuesSupported, " or "))
+			if j := slices.IndexFunc(mfa.ACRValuesSupported, func(s string) bool { return strings.EqualFold(s, v) }); j >= 0 {
+				msg = fmt.Sprintf("%q: acr values are case-sensitive, write %q", v, mfa.ACRValuesSupported[j])
+			}
+			bad(field, msg)
+		}
+		if slices.Index(values, v) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", v))
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 const (
 	keySkipConsent           = "skip_consent"
 	keyRequireMFA            = "require_mfa"
+	keyDefaultACR            = "default_acr_values"
 	keyBackchannelURI        = "backchannel_logout_uri"
 	keyBackchannelSessionReq = "backchannel_logout_session_required"
 	keyFrontchannelURI       = "frontchannel_logout_uri"
@@ -100,7 +101,9 @@ type Source struct {
 // frontchannel_logout_session_required are YAML booleans (true or false,
 // unquoted; absent means false); backchannel_logout_uri and
 // frontchannel_logout_uri are checked as redirect URIs are (see
-// checkLogoutURI).
+// checkLogoutURI). default_acr_values is a list of the acr values
+// Gatehouse knows (mfa.ACRValuesSupported), in order of preference, each
+// once; absent or empty means none.
 //
 // Secrets come from client_secret (hashed here, see HashSecret),
 // client_secret_env (src.Getenv), client_secret_file (src.ReadFile; a
@@ -332,7 +335,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 				continue
 			}
 			jwks = raw
-		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", keyCORSOrigins:
+		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", keyCORSOrigins, keyDefaultACR:
 			list, ok := p.stringList(v, field, lines, key)
 			if ok {
 				lists[key] = list
@@ -406,6 +409,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 
 	c.SkipConsent = bools[keySkipConsent]
 	c.RequireMFA = bools[keyRequireMFA]
+	c.DefaultACRValues = lists[keyDefaultACR]
 	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]
 	c.FrontchannelLogoutSessionRequired = bools[keyFrontchannelSessReq]
 	for _, f := range []struct {

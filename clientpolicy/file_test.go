@@ -529,6 +529,78 @@ func TestParseClientsFileCORSOrigins(t *testing.T) {
 	}
 }
 
+// A sign-in client's default_acr_values are parsed and stored in order;
+// each must be an acr value Gatehouse knows, listed once, and clients
+// without the authorization_code grant may not have any. Each problem
+// names its element and line.
+func TestParseClientsFileDefaultACRValues(t *testing.T) {
+	const (
+		acrSFA = "https://refeds.org/profile/sfa"
+		acrMFA = "https://refeds.org/profile/mfa"
+	)
+	const app = "clients:\n  - client_id: app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://app.example/cb]\n"
+	const file = `clients:
+  - client_id: both
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    default_acr_values: [` + acrMFA + `, "` + acrSFA + `"]
+  - client_id: one
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    default_acr_values:
+      - ` + acrMFA + `
+  - client_id: empty
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    default_acr_values: []
+  - client_id: absent
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+`
+	got, err := parseOnLoopback([]byte(file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{acrMFA, acrSFA}, {acrMFA}, {}, nil}
+	if len(got) != len(want) {
+		t.Fatalf("got %d clients, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if !slices.Equal(got[i].DefaultACRValues, w) {
+			t.Errorf("client %s: DefaultACRValues: got %q, want %q", got[i].ID, got[i].DefaultACRValues, w)
+		}
+		if err := Validate(got[i]); err != nil {
+			t.Errorf("Validate(%s): %v", got[i].ID, err)
+		}
+	}
+	for _, tt := range []struct {
+		name, file, want string
+	}{
+		{"unknown", app + "    default_acr_values: [" + acrMFA + ", urn:example:loa:3]\n",
+			`clients.yaml:5: clients[0].default_acr_values[1]: "urn:example:loa:3" is not an acr value Gatehouse knows: use ` + acrSFA + " or " + acrMFA},
+		{"short name", app + "    default_acr_values:\n      - " + acrSFA + "\n      - mfa\n",
+			`clients.yaml:7: clients[0].default_acr_values[1]: "mfa" is not an acr value Gatehouse knows`},
+		{"other case", app + "    default_acr_values: [HTTPS://REFEDS.ORG/PROFILE/MFA]\n",
+			`clients.yaml:5: clients[0].default_acr_values[0]: "HTTPS://REFEDS.ORG/PROFILE/MFA": acr values are case-sensitive, write "` + acrMFA + `"`},
+		{"empty value", app + "    default_acr_values: ['']\n", `clients.yaml:5: clients[0].default_acr_values[0]: "" is not an acr value Gatehouse knows`},
+		{"null value", app + "    default_acr_values: [" + acrMFA + ", ~]\n", "clients.yaml:5: clients[0].default_acr_values[1]: has no value"},
+		{"twice", app + "    default_acr_values: [" + acrMFA + ", " + acrSFA + ", " + acrMFA + "]\n",
+			`clients.yaml:5: clients[0].default_acr_values[2]: "` + acrMFA + `" is listed twice`},
+		{"not a list", app + "    default_acr_values: " + acrMFA + "\n", "clients.yaml:5: clients[0].default_acr_values: must be a list"},
+		{"given twice", app + "    default_acr_values: [" + acrMFA + "]\n    default_acr_values: [" + acrSFA + "]\n",
+			"clients.yaml:6: clients[0].default_acr_values: given twice (first at line 5)"},
+		{"for a service", "clients:\n  - client_id: svc\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n    default_acr_values: [" + acrMFA + "]\n",
+			"clients.yaml:5: clients[0].default_acr_values: applies only to clients with the authorization_code grant"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseOnLoopback([]byte(tt.file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestValidateClient(t *testing.T) {
 	good := storage.Client{
 		ID: "a", Name: "a", SecretHash: HashSecret(clientsTestSecretPlain),
@@ -576,6 +648,15 @@ func TestValidateClient(t *testing.T) {
 		{"require mfa without the code grant", func(c *storage.Client) {
 			c.GrantTypes, c.ResponseTypes, c.RedirectURIs, c.RequireMFA = []string{"client_credentials"}, nil, nil, true
 		}, `client "a": require_mfa: applies only to clients with the authorization_code grant`},
+		{"default acr values without the code grant", func(c *storage.Client) {
+			c.GrantTypes, c.ResponseTypes, c.RedirectURIs = []string{"client_credentials"}, nil, nil
+			c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"}
+		}, `client "a": default_acr_values: applies only to clients with the authorization_code grant`},
+		{"default acr value unknown", func(c *storage.Client) { c.DefaultACRValues = []string{"urn:example:loa:3"} },
+			`client "a": default_acr_values[0]: "urn:example:loa:3" is not an acr value Gatehouse knows`},
+		{"default acr value twice", func(c *storage.Client) {
+			c.DefaultACRValues = []string{"https://refeds.org/profile/sfa", "https://refeds.org/profile/sfa"}
+		}, `client "a": default_acr_values[1]: "https://refeds.org/profile/sfa" is listed twice`},
 	}
 	for _, tt := range tests {
 		c := good

@@ -62,6 +62,7 @@ const (
     redirect_uris: [https://app.example/cb, https://app.example/cb2]
     skip_consent: true
     require_mfa: true
+    default_acr_values: [https://refeds.org/profile/mfa]
   - client_id: secret-app
     client_name: Secret App
     client_secret: ` + clientsCmdNewSecret + `
@@ -139,6 +140,7 @@ update   app
            redirect_uris: [https://app.example/cb] → [https://app.example/cb, https://app.example/cb2]
            skip_consent: false → true
            require_mfa: false → true
+           default_acr_values: [] → [https://refeds.org/profile/mfa]
 update   secret-app
            secret changed
 disable  gone-app (gone from the file)
@@ -219,6 +221,22 @@ disable  gone-app (gone from the file)
 		if !reflect.DeepEqual(shown[k], want) {
 			t.Errorf("clients show --json: %s: got %v, want %v", k, shown[k], want)
 		}
+	}
+	// A list setting is shown as a JSON list, and left out when empty (as
+	// for secret-app above).
+	if _, ok := shown["default_acr_values"]; ok {
+		t.Errorf("clients show --json secret-app: got default_acr_values %v, want it left out", shown["default_acr_values"])
+	}
+	out, err = cliEnv(t, env, "clients", "show", "--json", "app")
+	if err != nil {
+		t.Fatalf("clients show --json app: %v", err)
+	}
+	shown = nil
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("clients show --json app: %v\n%s", err, out)
+	}
+	if got, want := shown["default_acr_values"], []any{"https://refeds.org/profile/mfa"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("clients show --json app: default_acr_values: got %v, want %v", got, want)
 	}
 	if out, err := cliEnv(t, env, "clients", "show", "gone-app"); err != nil || !strings.Contains(out, "disabled") {
 		t.Errorf("clients show of a disabled client: got %q, %v; want it shown as disabled", out, err)

@@ -594,7 +594,8 @@ func TestClientsDigest(t *testing.T) {
 			"  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n",
 		"key order and flow style": "clients:\n  - {redirect_uris: [\"https://a.example/cb\"], token_endpoint_auth_method: none, client_id: a}\n" +
 			"  - client_id: b\n    redirect_uris:\n      - https://b.example/cb\n    client_secret_env: B_SECRET\n",
-		"defaults written out": strings.Replace(base, "    token_endpoint_auth_method: none\n", "    token_endpoint_auth_method: none\n    application_type: web\n    grant_types: [authorization_code]\n", 1),
+		"defaults written out":        strings.Replace(base, "    token_endpoint_auth_method: none\n", "    token_endpoint_auth_method: none\n    application_type: web\n    grant_types: [authorization_code]\n", 1),
+		"an empty default_acr_values": strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    default_acr_values: []\n", 1),
 	} {
 		if got := parse(file, secret); got != want {
 			t.Errorf("%s: got digest %s, want %s", name, got, want)
@@ -609,6 +610,7 @@ func TestClientsDigest(t *testing.T) {
 		"a client removed":   {strings.SplitN(base, "  - client_id: b", 2)[0], secret},
 		"skip_consent: true": {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    skip_consent: true\n", 1), secret},
 		"require_mfa: true":  {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    require_mfa: true\n", 1), secret},
+		"default_acr_values": {strings.Replace(base, "redirect_uris: [https://a.example/cb]\n", "redirect_uris: [https://a.example/cb]\n    default_acr_values: [https://refeds.org/profile/mfa]\n", 1), secret},
 	} {
 		if got := parse(tc.file, tc.env); got == want {
 			t.Errorf("%s: the digest did not change", name)
