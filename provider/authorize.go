@@ -154,7 +154,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, "authorize: browser binding", err)
 		return
 	}
-	ar, err := p.newAuthRequest(req, binding)
+	ar, err := p.newAuthRequest(req, c.c.DefaultACRValues, binding)
 	if err != nil {
 		p.unavailable(w, r, "authorize: new request", err)
 		return
@@ -346,7 +346,12 @@ func checkPKCE(c *client, challenge string, method oidc.CodeChallengeMethod) *oi
 	return nil
 }
 
-func (p *Provider) newAuthRequest(req *oidc.AuthRequest, binding string) (*storage.AuthRequest, error) {
+// newAuthRequest builds the stored form of req, bound to the browser by
+// binding. A request that names no acr_values gets defaultACR, its
+// client's default_acr_values (OpenID Connect Dynamic Client Registration
+// §2: a request's own values override them), so the step-up here and the
+// login UI read one list.
+func (p *Provider) newAuthRequest(req *oidc.AuthRequest, defaultACR []string, binding string) (*storage.AuthRequest, error) {
 	id, err := randomID(p.cfg.Random)
 	if err != nil {
 		return nil, err
@@ -361,12 +366,16 @@ func (p *Provider) newAuthRequest(req *oidc.AuthRequest, binding string) (*stora
 	if mode == "" {
 		mode = string(oidc.ResponseModeQuery)
 	}
+	acr := []string(req.ACRValues)
+	if len(acr) == 0 {
+		acr = slices.Clone(defaultACR)
+	}
 	return &storage.AuthRequest{
 		ID: id, ClientID: req.ClientID, RedirectURI: req.RedirectURI,
 		Scopes: req.Scopes, State: req.State, Nonce: req.Nonce,
 		ResponseType: string(req.ResponseType), ResponseMode: mode,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
-		Prompt: req.Prompt, MaxAge: maxAge, LoginHint: req.LoginHint, ACRValues: req.ACRValues,
+		Prompt: req.Prompt, MaxAge: maxAge, LoginHint: req.LoginHint, ACRValues: acr,
 		BrowserHash: binding, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL),
 	}, nil
 }

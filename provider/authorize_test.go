@@ -3,11 +3,16 @@ package provider
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -70,4 +75,68 @@ func TestCheckPKCE(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDefaultACRValues: a client's default_acr_values stand in for the
+// acr_values of a request that names none, for the provider's step-up and
+// the login UI alike; a request's own acr_values win over them.
+func TestDefaultACRValues(t *testing.T) {
+	e := newTestEnv(t)
+	wantsMFA := storage.Client{
+		ID: "wants-mfa", Name: "Wants MFA", SkipConsent: true,
+		RedirectURIs:            []string{webRedirect},
+		GrantTypes:              []string{"authorization_code"},
+		ResponseTypes:           []string{"code"},
+		TokenEndpointAuthMethod: "none", ApplicationType: "web",
+		DefaultACRValues: []string{mfa.ACRMultiFactor},
+	}
+	if _, err := e.store.SyncClients(t.Context(), append(testClients(), wantsMFA), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// A password-only session of a user who has a one-time code: set up
+	// straight in the store, which leaves the session as it was.
+	jar := e.signedInJar(t)
+	e.enrolTOTP(t)
+
+	ssoCode := func(t *testing.T, clientID string, extra url.Values) {
+		t.Helper()
+		rec, _ := e.authorizeAs(t, jar, clientID, extra)
+		back := mustParseURL(t, rec.Header().Get("Location"))
+		if rec.Code != http.StatusFound || !strings.HasPrefix(back.String(), webRedirect+"?") || back.Query().Get("code") == "" {
+			t.Fatalf("authorize %s %v: got %d to %q, want a code at once (SSO)", clientID, extra, rec.Code, back)
+		}
+	}
+
+	t.Run("explicit acr_values win", func(t *testing.T) {
+		ssoCode(t, "wants-mfa", url.Values{"acr_values": {mfa.ACRSingleFactor}})
+	})
+	t.Run("a client without defaults", func(t *testing.T) {
+		ssoCode(t, "web", nil)
+	})
+	t.Run("prompt=none answers with the session as it is", func(t *testing.T) {
+		// Like a request's acr_values, the defaults are a wish: only
+		// require_mfa or the server's mfa: required stop prompt=none.
+		ssoCode(t, "wants-mfa", url.Values{"prompt": {"none"}})
+	})
+	t.Run("defaults step up", func(t *testing.T) {
+		rec, _ := e.authorizeAs(t, jar, "wants-mfa", nil)
+		loc := rec.Header().Get("Location")
+		if rec.Code != http.StatusFound || !strings.HasPrefix(loc, loginPath+"?id=") {
+			t.Fatalf("authorize without acr_values: got %d to %q, want 302 to the login page (step-up)", rec.Code, loc)
+		}
+		id := mustParseURL(t, loc).Query().Get("id")
+		ar, err := e.store.AuthRequest(t.Context(), id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{mfa.ACRMultiFactor}; !slices.Equal(ar.ACRValues, want) {
+			t.Errorf("stored request's ACRValues: got %q, want %q", ar.ACRValues, want)
+		}
+		// The login UI reads the same values: it asks the code, not the
+		// password, and keeps the session.
+		rec = e.follow(t, jar, loc)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login/factor" {
+			t.Errorf("login page: got %d to %q, want 303 to /login/factor", rec.Code, rec.Header().Get("Location"))
+		}
+	})
 }

@@ -51,9 +51,10 @@ func randomID(r io.Reader) (string, error) {
 // CreateAuthRequest stores a request validated by op. Gatehouse's authorize
 // handler does not come through here (it binds the request to the browser
 // first); a request created this way has no browser binding and so can
-// never be completed by the login UI.
+// never be completed by the login UI, nor does it get its client's
+// default_acr_values.
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	ar, err := s.p.newAuthRequest(req, "")
+	ar, err := s.p.newAuthRequest(req, nil, "")
 	if err != nil {
 		return nil, err
 	}
