@@ -74,7 +74,7 @@ func scenarios() []scenario {
 			about: "a whole sign-in through the login form in a fresh browser, then the code exchange (public client, PKCE)",
 			prepare: func(_ context.Context, g *generator, b *browser, _ int) (work, error) {
 				return work{iteration: func(ctx context.Context) error {
-					_, err := g.signIn(ctx, b, g.public, signInScope)
+					_, err := g.signIn(ctx, b, g.public, signInScope, g.account())
 					return err
 				}}, nil
 			}},
@@ -116,7 +116,7 @@ func findScenarios(name string) ([]scenario, error) {
 }
 
 func prepareSSO(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
-	if _, err := g.signIn(ctx, b, g.public, signInScope); err != nil {
+	if _, err := g.signIn(ctx, b, g.public, signInScope, g.account()); err != nil {
 		return work{}, err
 	}
 	lost := false
@@ -124,7 +124,7 @@ func prepareSSO(ctx context.Context, g *generator, b *browser, _ int) (work, err
 		if lost {
 			// The session ended (see the errors): sign in again, within
 			// this iteration.
-			if _, err := g.signIn(ctx, b, g.public, signInScope); err != nil {
+			if _, err := g.signIn(ctx, b, g.public, signInScope, g.account()); err != nil {
 				return err
 			}
 			lost = false
@@ -139,7 +139,7 @@ func prepareSSO(ctx context.Context, g *generator, b *browser, _ int) (work, err
 
 func prepareRefresh(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
 	signIn := func(ctx context.Context) (string, error) {
-		t, err := g.signIn(ctx, b, g.confidential, offlineScope)
+		t, err := g.signIn(ctx, b, g.confidential, offlineScope, g.account())
 		if err != nil {
 			return "", err
 		}
@@ -174,7 +174,7 @@ func prepareRefresh(ctx context.Context, g *generator, b *browser, _ int) (work,
 }
 
 func prepareUserInfo(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
-	t, err := g.signIn(ctx, b, g.public, signInScope)
+	t, err := g.signIn(ctx, b, g.public, signInScope, g.account())
 	if err != nil {
 		return work{}, err
 	}
