@@ -25,6 +25,8 @@ type generator struct {
 	// server, when not nil, is the server's process, whose CPU time and
 	// memory each run reports (-server-pid).
 	server *serverProcess
+	// totp holds signin_totp's users; nil when it does not run.
+	totp *totpUsers
 }
 
 // runResult is what one run (one scenario at one concurrency) measured.

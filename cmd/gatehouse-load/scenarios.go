@@ -23,8 +23,11 @@ type scenario struct {
 	unit string
 	// about is the one-line description for -h.
 	about string
-	// needsUser and needsSecret say which flags the scenario needs.
-	needsUser, needsSecret bool
+	// needsUser, needsSecret and needsTOTPFile say which flags the
+	// scenario needs.
+	needsUser, needsSecret, needsTOTPFile bool
+	// notInAll keeps it out of -scenario all.
+	notInAll bool
 	// prepare readies worker number worker (0 to c-1) of a run: its
 	// sign-in, its tokens. It returns what the worker repeats. Preparation
 	// is not measured. An error from an iteration never stops the worker;
@@ -78,6 +81,9 @@ func scenarios() []scenario {
 					return err
 				}}, nil
 			}},
+		{name: "signin_totp", unit: "flows", needsUser: true, needsTOTPFile: true, notInAll: true,
+			about:   "signin as users with a one-time code (worker i is <user>-<i>); paced by the 30-second code steps: compare CPU per flow with signin",
+			prepare: prepareSignInTOTP},
 		{name: "sso", unit: "flows", needsUser: true,
 			about:   "signed in once, then /authorize with the session cookie and the code exchange (public client)",
 			prepare: prepareSSO},
@@ -102,11 +108,12 @@ func scenarioNames() []string {
 	return append(names, "all")
 }
 
-// findScenarios returns the scenarios name selects ("all": every one).
+// findScenarios returns the scenarios name selects ("all": every one but
+// those marked notInAll).
 func findScenarios(name string) ([]scenario, error) {
 	all := scenarios()
 	if name == "all" {
-		return all, nil
+		return slices.DeleteFunc(all, func(s scenario) bool { return s.notInAll }), nil
 	}
 	i := slices.IndexFunc(all, func(s scenario) bool { return s.name == name })
 	if i < 0 {
