@@ -380,13 +380,15 @@ signin_totp: a sign-in with a one-time code
   c sign-ins per 30 s. Worker i waits for second 1+(i mod 28) of the step,
   so that sign-ins seldom overlap: compare latency with signin at c=1. The
   wait is not measured: a flow's latency runs from its first request. The
-  figure to compare with signin is the server's CPU per flow (-server-pid);
-  give many users and a minute or more (-c 32 -d 60s), since the server's
-  idle CPU in the window counts too. This machine's clock must agree with
-  the server's within a second. -scenario all leaves signin_totp out.
+  figure to compare with signin is the server's CPU per flow (-server-pid).
+  The server's idle CPU in the window is spread over the flows too, about
+  30 s/c of it per flow: give many users and a minute or more (-c 32
+  -d 60s), and a few seconds of warm-up (-warmup 5s) for the first
+  sign-ins of users set up just before. This machine's clock must agree
+  with the server's within a second. -scenario all leaves signin_totp out.
 
      GATEHOUSE_LOAD_PASSWORD='%[1]s' go run ./cmd/gatehouse-load -scenario signin_totp \
-       -c 32 -d 60s -totp-secrets ~/.gatehouse-load-totp -server-pid "$(pgrep -x gatehouse)"
+       -c 32 -d 60s -warmup 5s -totp-secrets ~/.gatehouse-load-totp -server-pid "$(pgrep -x gatehouse)"
 
 skip_consent: true matters: without it sign-ins stop at the consent page
 and gatehouse-load says so. -redirect-uri is never called: the code is read
