@@ -51,7 +51,7 @@ func decodeTOTPSecret(s string) ([]byte, error) {
 	s = strings.TrimRight(strings.ToUpper(strings.ReplaceAll(s, " ", "")), "=")
 	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
 	if err != nil || len(key) == 0 {
-		return nil, fmt.Errorf("one-time-code secret %q is not base32", s)
+		return nil, errors.New("a one-time-code secret is not base32") // not shown: it is a secret
 	}
 	return key, nil
 }
@@ -70,11 +70,10 @@ const clockMargin = time.Second
 const totpSlots = totpPeriod - 2
 
 // nextTOTP returns the step whose code a user who spent the code of step
-// spent gives next, and when worker may give it. It is the current step's
-// code, or once the current step has begun (and the worker's second of it
-// has come), the next step's: Gatehouse accepts codes one step ahead.
-// Never an earlier one: a code of a step at or before the last one
-// accepted is refused as a replay.
+// spent gives next, and when worker may give it: the current step's code
+// at once, or the next step's (Gatehouse takes codes one step ahead) at
+// worker's second of the current step. Never a step at or before spent:
+// Gatehouse refuses its code as a replay.
 func nextTOTP(spent int64, now time.Time, worker int) (step int64, at time.Time) {
 	step = max(spent+1, totpStep(now))
 	return step, totpSlot(step-1, worker)
@@ -172,7 +171,7 @@ func (t *totpUsers) setUp(name, secret string, step int64) (*totpUser, error) {
 	defer t.mu.Unlock()
 	t.secrets[name] = secret
 	if err := t.write(); err != nil {
-		return nil, fmt.Errorf("-totp-secrets: %w (user %s now has a one-time code whose secret is lost: reset it with gatehouse users mfa reset %s --all)", err, name, name)
+		return nil, fmt.Errorf("-totp-secrets: %w (user %s has a new one-time code: if its secret does not reach the file, reset it with gatehouse users mfa reset %s --all)", err, name, name)
 	}
 	u := &totpUser{name: name, key: key, spent: step}
 	t.users[name] = u
