@@ -198,6 +198,17 @@ func unexpected(step string, a answer) *stepError {
 
 var heading = regexp.MustCompile(`<h1[^>]*>([^<]*)</h1>`)
 
+// pageAlert returns the error a Gatehouse form shows when it comes back
+// refused ("That code is not right..."), "" if it shows none.
+func pageAlert(page []byte) string {
+	if m := alert.FindSubmatch(page); m != nil {
+		return html.UnescapeString(string(m[1]))
+	}
+	return ""
+}
+
+var alert = regexp.MustCompile(`<p class="error" role="alert"[^>]*>([^<]*)</p>`)
+
 // stepError is an answer the flow did not expect at one step.
 type stepError struct {
 	step   string

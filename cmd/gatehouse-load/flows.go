@@ -108,10 +108,30 @@ func (g *generator) authorizeURL(c oauthClient, scope string, f flowState) strin
 	return g.ep.Authorization + sep + q.Encode()
 }
 
-// signIn runs a whole sign-in in a fresh browser: authorization request,
-// the HTML login form, the callback, and the code exchange. The browser
-// keeps the session cookie afterwards.
-func (g *generator) signIn(ctx context.Context, b *browser, c oauthClient, scope string) (tokens, error) {
+// account is whom a sign-in is for.
+type account struct {
+	username, password string
+	// code is the one-time code to give when the sign-in asks for a
+	// second step. With "", a sign-in that asks for one fails with reason
+	// reasonSecondStep; with a code, one that does not ask fails too.
+	code string
+}
+
+// account returns the user of -user and -password.
+func (g *generator) account() account {
+	return account{username: g.cfg.user, password: g.cfg.password}
+}
+
+// reasonSecondStep is a sign-in's stepError reason when the user's
+// password was right and a second step was asked for that the sign-in had
+// no code for.
+const reasonSecondStep = "second step asked"
+
+// signIn runs a whole sign-in as who in a fresh browser: authorization
+// request, the HTML login form, the one-time code when who has one, the
+// callback, and the code exchange. The browser keeps the session cookie
+// afterwards.
+func (g *generator) signIn(ctx context.Context, b *browser, c oauthClient, scope string, who account) (tokens, error) {
 	b.newFlow()
 	f := newFlowState()
 	a, err := b.do(ctx, request{step: "authorize", method: http.MethodGet, url: g.authorizeURL(c, scope, f), want: []int{http.StatusFound, http.StatusSeeOther}})
@@ -137,20 +157,38 @@ func (g *generator) signIn(ctx context.Context, b *browser, c oauthClient, scope
 	if err != nil {
 		return tokens{}, &stepError{step: "login page", reason: "bad form action", detail: err.Error()}
 	}
-	fields.Set("username", g.cfg.user)
-	fields.Set("password", g.cfg.password)
+	fields.Set("username", who.username)
+	fields.Set("password", who.password)
 	done, err := b.do(ctx, request{step: "login", method: http.MethodPost, url: action.String(), form: fields, sameSite: true, want: []int{http.StatusSeeOther, http.StatusFound}})
 	if err != nil {
 		if se := asStepError(err); se != nil && se.status == http.StatusOK {
 			se.reason, se.detail = "sign-in refused", "the login form came back: wrong user or password"
-			se.hint = fmt.Sprintf("create the user: echo 'PASSWORD' | gatehouse users add %s --password-stdin, and pass -user %s -password PASSWORD", g.cfg.user, g.cfg.user)
+			se.hint = fmt.Sprintf("create the user: echo 'PASSWORD' | gatehouse users add %s --password-stdin, and pass its password as -password", who.username)
 		}
 		return tokens{}, err
 	}
-	if done.location == nil {
+	next := done.location
+	if next == nil {
 		return tokens{}, &stepError{step: "login", reason: "no Location", detail: "the sign-in answered a redirect without a Location"}
 	}
-	cb, err := b.do(ctx, request{step: "callback", method: http.MethodGet, url: done.location.String(), want: []int{http.StatusFound, http.StatusSeeOther}})
+	switch {
+	case next.Path == "/login/factor" && who.code == "":
+		return tokens{}, &stepError{step: "login", reason: reasonSecondStep,
+			detail: fmt.Sprintf("user %s has two-step verification", who.username),
+			hint:   fmt.Sprintf("sign in as a user without it (signin_totp is the scenario with one-time codes), or turn it off: gatehouse users mfa reset %s --all", who.username)}
+	case next.Path == "/login/factor":
+		if next, err = giveCode(ctx, b, next, who.code); err != nil {
+			return tokens{}, err
+		}
+	case next.Path == "/login/enrol":
+		return tokens{}, &stepError{step: "login", reason: "second step set-up asked",
+			detail: fmt.Sprintf("user %s must set up two-step verification before signing in (mfa: required, or the client's require_mfa)", who.username),
+			hint:   "use a server with mfa: optional (the default) and a client without require_mfa"}
+	case who.code != "":
+		return tokens{}, &stepError{step: "login", reason: "no second step",
+			detail: fmt.Sprintf("user %s signed in with the password alone: it has no one-time code (any more)", who.username)}
+	}
+	cb, err := b.do(ctx, request{step: "callback", method: http.MethodGet, url: next.String(), want: []int{http.StatusFound, http.StatusSeeOther}})
 	if err != nil {
 		return tokens{}, err
 	}
@@ -159,6 +197,41 @@ func (g *generator) signIn(ctx context.Context, b *browser, c oauthClient, scope
 		return tokens{}, err
 	}
 	return g.exchange(ctx, b, c, f, code)
+}
+
+// giveCode answers the second step's page at factorURL with a one-time
+// code, as a browser's user types it, and returns where the sign-in goes
+// on.
+func giveCode(ctx context.Context, b *browser, factorURL *url.URL, code string) (*url.URL, error) {
+	page, err := b.do(ctx, request{step: "factor page", method: http.MethodGet, url: factorURL.String(), want: []int{http.StatusOK}})
+	if err != nil {
+		return nil, err
+	}
+	csrf := hiddenFields(page.body).Get("csrf_token")
+	if csrf == "" {
+		return nil, &stepError{step: "factor page", reason: "no csrf_token", detail: "the second step's page has no csrf_token field"}
+	}
+	if !bytes.Contains(page.body, []byte(`name="method" value="totp"`)) {
+		return nil, &stepError{step: "factor page", reason: "no one-time code form", detail: "the second step's page asks for no one-time code"}
+	}
+	action, err := formAction(page.body, factorURL)
+	if err != nil {
+		return nil, &stepError{step: "factor page", reason: "bad form action", detail: err.Error()}
+	}
+	done, err := b.do(ctx, request{step: "factor", method: http.MethodPost, url: action.String(), sameSite: true,
+		form: url.Values{"csrf_token": {csrf}, "method": {"totp"}, "code": {code}}, want: []int{http.StatusSeeOther, http.StatusFound}})
+	if err != nil {
+		if se := asStepError(err); se != nil && se.status == http.StatusOK {
+			// The page came back with what was wrong: a used or wrong code.
+			se.reason, se.detail = "code refused", pageAlert(done.body)
+			se.hint = "the generator's clock must agree with the server's; a secret in -totp-secrets that is not the user's any more: reset the user with gatehouse users mfa reset USER --all"
+		}
+		return nil, err
+	}
+	if done.location == nil {
+		return nil, &stepError{step: "factor", reason: "no Location", detail: "the second step answered a redirect without a Location"}
+	}
+	return done.location, nil
 }
 
 // authorizeWithSession sends an authorization request with the browser's

@@ -59,6 +59,7 @@ type config struct {
 	redirectURI string
 	user        string
 	password    string
+	totpSecrets string
 	json        bool
 	setupHelp   bool
 	serverPID   int
@@ -89,13 +90,16 @@ func (cfg config) validate() error {
 	if err != nil {
 		probs = append(probs, err.Error())
 	}
-	var needUser, needSecret []string
+	var needUser, needSecret, needTOTPFile []string
 	for _, sc := range scs {
 		if sc.needsUser {
 			needUser = append(needUser, sc.name)
 		}
 		if sc.needsSecret {
 			needSecret = append(needSecret, sc.name)
+		}
+		if sc.needsTOTPFile {
+			needTOTPFile = append(needTOTPFile, sc.name)
 		}
 	}
 	if len(needUser) > 0 && (cfg.user == "" || cfg.password == "") {
@@ -104,6 +108,10 @@ func (cfg config) validate() error {
 	}
 	if len(needSecret) > 0 && (cfg.client == "" || cfg.secret == "") {
 		probs = append(probs, fmt.Sprintf("-client and -secret: needed by %s", strings.Join(needSecret, ", ")))
+	}
+	if len(needTOTPFile) > 0 && cfg.totpSecrets == "" {
+		probs = append(probs, fmt.Sprintf("-totp-secrets FILE: needed by %s, which keeps there the one-time-code secrets of the users it sets up (see -setup-help)",
+			strings.Join(needTOTPFile, ", ")))
 	}
 	if len(probs) > 0 {
 		return errors.New(strings.Join(probs, "\n"))
@@ -156,7 +164,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		for _, sc := range scenarios() {
 			fmt.Fprintf(stderr, "  %-19s %s\n", sc.name, sc.about)
 		}
-		fmt.Fprintf(stderr, "  %-19s each of the above in turn\n\nFlags:\n", "all")
+		var apart []string
+		for _, sc := range scenarios() {
+			if sc.notInAll {
+				apart = append(apart, sc.name)
+			}
+		}
+		fmt.Fprintf(stderr, "  %-19s each of the above but %s, in turn\n\nFlags:\n", "all", strings.Join(apart, " and "))
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.issuer, "issuer", "http://localhost:8080", "the Gatehouse issuer URL")
@@ -169,8 +183,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.secret, "secret", "", "its secret (default $"+envSecret+", else the example clients.yaml's demo secret)")
 	fs.StringVar(&cfg.public, "public-client", defaultPublicClient, "public client (PKCE S256) for signin, sso and userinfo")
 	fs.StringVar(&cfg.redirectURI, "redirect-uri", defaultRedirectURI, "a redirect URI registered for both clients; never called, the code is read from the Location header")
-	fs.StringVar(&cfg.user, "user", defaultUser, "user to sign in as (signin, sso, refresh, userinfo)")
-	fs.StringVar(&cfg.password, "password", "", "the user's password (default $"+envPassword+")")
+	fs.StringVar(&cfg.user, "user", defaultUser, "user to sign in as (signin, sso, refresh, userinfo); signin_totp's worker i signs in as <user>-<i>")
+	fs.StringVar(&cfg.password, "password", "", "the user's password, the same for signin_totp's users (default $"+envPassword+")")
+	fs.StringVar(&cfg.totpSecrets, "totp-secrets", "", "signin_totp: file of the one-time-code secrets of the users it set up, a line \"username secret\" each; created if missing, reused by later runs")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON on standard output")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "the server's process id, on this machine: report its CPU time per operation, and its memory (VmRSS, VmHWM) after each run, read from /proc")
 	fs.BoolVar(&cfg.setupHelp, "setup-help", false, "print how to prepare a server for each scenario, and exit")
@@ -237,6 +252,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("-server-pid %d: %w", cfg.serverPID, err)
 		}
 		g.server = &p
+	}
+	if slices.ContainsFunc(scs, func(sc scenario) bool { return sc.needsTOTPFile }) {
+		if g.totp, err = loadTOTPUsers(cfg.totpSecrets, time.Now()); err != nil {
+			return fmt.Errorf("-totp-secrets: %w", err)
+		}
 	}
 	g.ep, err = discover(ctx, &browser{client: g.http}, cfg.issuer)
 	if err != nil {
@@ -324,8 +344,51 @@ What each scenario needs:
                       refresh_token, skip_consent: true, and -redirect-uri
                       among its redirect_uris; -user/-password
   signin, sso,        -public-client: token_endpoint_auth_method: none,
-  userinfo            skip_consent: true, -redirect-uri among its
-                      redirect_uris; -user/-password
+  userinfo,           skip_consent: true, -redirect-uri among its
+  signin_totp         redirect_uris; -user/-password (signin_totp: see
+                      below; the others need a user without two-step
+                      verification)
+
+signin_totp: a sign-in with a one-time code
+
+  Like signin, but the user has two-step verification: after the password
+  the browser lands on /login/factor and posts the current code, which
+  gatehouse-load computes from the user's secret (RFC 6238). A code works
+  once per user and 30-second step, so each worker signs in as its own
+  user: worker i (0 to c-1) as <-user>-<i>, all with -password. Create as
+  many as the largest -c (here 32: %[2]s-0 to %[2]s-31):
+
+     for i in $(seq 0 31); do
+       echo '%[1]s' | go run ./cmd/gatehouse users add %[2]s-$i --password-stdin
+     done
+
+  Before the measured runs, each worker signs in with the password; if its
+  user has no one-time code, it sets one up on the account page
+  (/account/totp, as a person would) and writes the secret to the file
+  -totp-secrets FILE: a line "username secret" each (base32), mode 0600,
+  created if missing and rewritten whole when a user is set up. Later runs
+  reuse it. A user that has a code whose secret is not in FILE stops the
+  preparation; reset it, and the next run sets up a new one:
+
+     go run ./cmd/gatehouse users mfa reset %[2]s-0 --all
+
+  FILE signs in as those users: keep it to load-test accounts.
+
+  Throughput is paced by the code steps, not by the server: a user signs in
+  at most once a step (with the current step's code, or the next step's
+  once the current one began: Gatehouse allows one step of skew), so about
+  c sign-ins per 30 s. Worker i waits for second 1+(i mod 28) of the step,
+  so that sign-ins seldom overlap: compare latency with signin at c=1. The
+  wait is not measured: a flow's latency runs from its first request. The
+  figure to compare with signin is the server's CPU per flow (-server-pid).
+  The server's idle CPU in the window is spread over the flows too, about
+  30 s/c of it per flow: give many users and a minute or more (-c 32
+  -d 60s), and a few seconds of warm-up (-warmup 5s) for the first
+  sign-ins of users set up just before. This machine's clock must agree
+  with the server's within a second. -scenario all leaves signin_totp out.
+
+     GATEHOUSE_LOAD_PASSWORD='%[1]s' go run ./cmd/gatehouse-load -scenario signin_totp \
+       -c 32 -d 60s -warmup 5s -totp-secrets ~/.gatehouse-load-totp -server-pid "$(pgrep -x gatehouse)"
 
 skip_consent: true matters: without it sign-ins stop at the consent page
 and gatehouse-load says so. -redirect-uri is never called: the code is read

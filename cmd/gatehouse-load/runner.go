@@ -25,6 +25,8 @@ type generator struct {
 	// server, when not nil, is the server's process, whose CPU time and
 	// memory each run reports (-server-pid).
 	server *serverProcess
+	// totp holds signin_totp's users; nil when it does not run.
+	totp *totpUsers
 }
 
 // runResult is what one run (one scenario at one concurrency) measured.
@@ -65,7 +67,7 @@ var errCannotStart = errors.New("cannot start")
 func (g *generator) run(ctx context.Context, sc scenario, c int) (*runResult, error) {
 	label := fmt.Sprintf("%s c=%d", sc.name, c)
 	fmt.Fprintf(g.progress, "%s: preparing %d worker(s)\n", label, c)
-	iterations, browsers, err := g.prepareWorkers(ctx, sc, c)
+	works, browsers, err := g.prepareWorkers(ctx, sc, c)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +83,7 @@ func (g *generator) run(ctx context.Context, sc scenario, c int) (*runResult, er
 	workers := make([]*worker, c)
 	var wg sync.WaitGroup
 	for i := range c {
-		w := &worker{b: browsers[i], iteration: iterations[i], errors: map[string]uint64{}}
+		w := &worker{b: browsers[i], work: works[i], errors: map[string]uint64{}}
 		workers[i] = w
 		wg.Go(func() { w.loop(ctx, from, until, &ok, &failed) })
 	}
@@ -119,26 +121,30 @@ func (g *generator) run(ctx context.Context, sc scenario, c int) (*runResult, er
 
 // prepareWorkers prepares c workers: the first alone, so that a server not
 // set up for the scenario fails once with a clear message (its first
-// iteration must succeed too), then the others, at most prepareAtOnce at a
-// time: they sign in as one user, and Gatehouse checks at most 5 passwords
-// of one account at once (more are refused with 429).
+// iteration, after its pacing wait, must succeed too), then the others, at
+// most prepareAtOnce at a time: they sign in as one user, and Gatehouse
+// checks at most 5 passwords of one account at once (more are refused with
+// 429).
 // prepareAtOnce bounds the workers prepared at once (prepareWorkers).
 const prepareAtOnce = 4
 
-func (g *generator) prepareWorkers(ctx context.Context, sc scenario, c int) ([]func(context.Context) error, []*browser, error) {
-	iterations := make([]func(context.Context) error, c)
+func (g *generator) prepareWorkers(ctx context.Context, sc scenario, c int) ([]work, []*browser, error) {
+	works := make([]work, c)
 	browsers := make([]*browser, c)
 	for i := range browsers {
 		browsers[i] = &browser{client: g.http}
 	}
-	first, err := sc.prepare(ctx, g, browsers[0])
+	first, err := sc.prepare(ctx, g, browsers[0], 0)
+	if err == nil && first.pace != nil {
+		err = first.pace(ctx)
+	}
 	if err == nil {
-		err = first(ctx)
+		err = first.iteration(ctx)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: scenario %s: %w", errCannotStart, sc.name, err)
 	}
-	iterations[0] = first
+	works[0] = first
 
 	errs := make([]error, c)
 	var wg sync.WaitGroup
@@ -148,7 +154,7 @@ func (g *generator) prepareWorkers(ctx context.Context, sc scenario, c int) ([]f
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			for attempt := 1; ; attempt++ {
-				iterations[i], errs[i] = sc.prepare(ctx, g, browsers[i])
+				works[i], errs[i] = sc.prepare(ctx, g, browsers[i], i)
 				if errs[i] == nil || attempt == maxPrepareAttempts || ctx.Err() != nil {
 					return
 				}
@@ -163,22 +169,33 @@ func (g *generator) prepareWorkers(ctx context.Context, sc scenario, c int) ([]f
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, fmt.Errorf("scenario %s: preparing the workers: %w", sc.name, err)
 	}
-	return iterations, browsers, nil
+	return works, browsers, nil
 }
 
 // worker is one closed-loop client. Its counters are its own, merged
 // after the run, so that workers share nothing but two atomic counters for
 // the progress line.
 type worker struct {
-	b         *browser
-	iteration func(context.Context) error
-	latency   histogram
-	errors    map[string]uint64
-	requests  int64
+	b *browser
+	work
+	latency  histogram
+	errors   map[string]uint64
+	requests int64
 }
 
+// loop repeats the worker's iteration until the window closes. An
+// iteration's latency runs from its start, after its pacing wait, to its
+// end: the wait is the generator's, not the server's.
 func (w *worker) loop(ctx context.Context, from, until time.Time, ok, failed *atomic.Uint64) {
 	for ctx.Err() == nil {
+		if w.pace != nil {
+			pctx, cancel := context.WithDeadline(ctx, until)
+			err := w.pace(pctx)
+			cancel()
+			if err != nil {
+				return // the window closed, or the run was interrupted
+			}
+		}
 		sent := w.b.requests
 		start := time.Now()
 		if !start.Before(until) {

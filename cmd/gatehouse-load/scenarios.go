@@ -23,49 +23,67 @@ type scenario struct {
 	unit string
 	// about is the one-line description for -h.
 	about string
-	// needsUser and needsSecret say which flags the scenario needs.
-	needsUser, needsSecret bool
-	// prepare readies one worker (its sign-in, its tokens) and returns
-	// the iteration it repeats. Preparation is not measured. An error from
-	// the iteration never stops the worker; the next iteration may recover.
-	prepare func(ctx context.Context, g *generator, b *browser) (iteration func(context.Context) error, err error)
+	// needsUser, needsSecret and needsTOTPFile say which flags the
+	// scenario needs.
+	needsUser, needsSecret, needsTOTPFile bool
+	// notInAll keeps it out of -scenario all.
+	notInAll bool
+	// prepare readies worker number worker (0 to c-1) of a run: its
+	// sign-in, its tokens. It returns what the worker repeats. Preparation
+	// is not measured. An error from an iteration never stops the worker;
+	// the next iteration may recover.
+	prepare func(ctx context.Context, g *generator, b *browser, worker int) (work, error)
+}
+
+// work is what a prepared worker repeats.
+type work struct {
+	// iteration is one request, or one flow.
+	iteration func(context.Context) error
+	// pace, when not nil, is called before each iteration and returns when
+	// the next one may start, or with ctx's error. Its wait is the
+	// generator's (signin_totp waits for a one-time code it has not used
+	// yet), so it is not measured: not in the iteration's latency.
+	pace func(context.Context) error
 }
 
 // scenarios returns every scenario, in the order -scenario all runs them.
 func scenarios() []scenario {
 	return []scenario{
 		{name: "discovery", unit: "requests", about: "GET /.well-known/openid-configuration",
-			prepare: func(_ context.Context, g *generator, b *browser) (func(context.Context) error, error) {
+			prepare: func(_ context.Context, g *generator, b *browser, _ int) (work, error) {
 				u, err := url.Parse(discoveryURL(g.cfg.issuer))
 				if err != nil {
-					return nil, err
+					return work{}, err
 				}
-				return func(ctx context.Context) error { return b.getFixed(ctx, "discovery", u) }, nil
+				return work{iteration: func(ctx context.Context) error { return b.getFixed(ctx, "discovery", u) }}, nil
 			}},
 		{name: "jwks", unit: "requests", about: "GET the jwks_uri",
-			prepare: func(_ context.Context, g *generator, b *browser) (func(context.Context) error, error) {
+			prepare: func(_ context.Context, g *generator, b *browser, _ int) (work, error) {
 				u, err := url.Parse(g.ep.JWKS)
 				if err != nil {
-					return nil, err
+					return work{}, err
 				}
-				return func(ctx context.Context) error { return b.getFixed(ctx, "jwks", u) }, nil
+				return work{iteration: func(ctx context.Context) error { return b.getFixed(ctx, "jwks", u) }}, nil
 			}},
 		{name: "client_credentials", unit: "requests", needsSecret: true,
 			about: "POST the token endpoint, grant_type=client_credentials, client_secret_basic",
-			prepare: func(_ context.Context, g *generator, b *browser) (func(context.Context) error, error) {
-				return func(ctx context.Context) error {
+			prepare: func(_ context.Context, g *generator, b *browser, _ int) (work, error) {
+				return work{iteration: func(ctx context.Context) error {
 					_, err := g.clientCredentials(ctx, b, g.confidential)
 					return err
-				}, nil
+				}}, nil
 			}},
 		{name: "signin", unit: "flows", needsUser: true,
 			about: "a whole sign-in through the login form in a fresh browser, then the code exchange (public client, PKCE)",
-			prepare: func(_ context.Context, g *generator, b *browser) (func(context.Context) error, error) {
-				return func(ctx context.Context) error {
-					_, err := g.signIn(ctx, b, g.public, signInScope)
+			prepare: func(_ context.Context, g *generator, b *browser, _ int) (work, error) {
+				return work{iteration: func(ctx context.Context) error {
+					_, err := g.signIn(ctx, b, g.public, signInScope, g.account())
 					return err
-				}, nil
+				}}, nil
 			}},
+		{name: "signin_totp", unit: "flows", needsUser: true, needsTOTPFile: true, notInAll: true,
+			about:   "signin as users with a one-time code (worker i is <user>-<i>); paced by the 30-second code steps: compare CPU per flow with signin",
+			prepare: prepareSignInTOTP},
 		{name: "sso", unit: "flows", needsUser: true,
 			about:   "signed in once, then /authorize with the session cookie and the code exchange (public client)",
 			prepare: prepareSSO},
@@ -90,11 +108,12 @@ func scenarioNames() []string {
 	return append(names, "all")
 }
 
-// findScenarios returns the scenarios name selects ("all": every one).
+// findScenarios returns the scenarios name selects ("all": every one but
+// those marked notInAll).
 func findScenarios(name string) ([]scenario, error) {
 	all := scenarios()
 	if name == "all" {
-		return all, nil
+		return slices.DeleteFunc(all, func(s scenario) bool { return s.notInAll }), nil
 	}
 	i := slices.IndexFunc(all, func(s scenario) bool { return s.name == name })
 	if i < 0 {
@@ -103,16 +122,16 @@ func findScenarios(name string) ([]scenario, error) {
 	return all[i : i+1], nil
 }
 
-func prepareSSO(ctx context.Context, g *generator, b *browser) (func(context.Context) error, error) {
-	if _, err := g.signIn(ctx, b, g.public, signInScope); err != nil {
-		return nil, err
+func prepareSSO(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
+	if _, err := g.signIn(ctx, b, g.public, signInScope, g.account()); err != nil {
+		return work{}, err
 	}
 	lost := false
-	return func(ctx context.Context) error {
+	return work{iteration: func(ctx context.Context) error {
 		if lost {
 			// The session ended (see the errors): sign in again, within
 			// this iteration.
-			if _, err := g.signIn(ctx, b, g.public, signInScope); err != nil {
+			if _, err := g.signIn(ctx, b, g.public, signInScope, g.account()); err != nil {
 				return err
 			}
 			lost = false
@@ -122,12 +141,12 @@ func prepareSSO(ctx context.Context, g *generator, b *browser) (func(context.Con
 			lost = true
 		}
 		return err
-	}, nil
+	}}, nil
 }
 
-func prepareRefresh(ctx context.Context, g *generator, b *browser) (func(context.Context) error, error) {
+func prepareRefresh(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
 	signIn := func(ctx context.Context) (string, error) {
-		t, err := g.signIn(ctx, b, g.confidential, offlineScope)
+		t, err := g.signIn(ctx, b, g.confidential, offlineScope, g.account())
 		if err != nil {
 			return "", err
 		}
@@ -140,9 +159,9 @@ func prepareRefresh(ctx context.Context, g *generator, b *browser) (func(context
 	}
 	rt, err := signIn(ctx)
 	if err != nil {
-		return nil, err
+		return work{}, err
 	}
-	return func(ctx context.Context) error {
+	return work{iteration: func(ctx context.Context) error {
 		if rt == "" {
 			// The family was revoked or expired: start a new one.
 			next, err := signIn(ctx)
@@ -158,16 +177,16 @@ func prepareRefresh(ctx context.Context, g *generator, b *browser) (func(context
 			rt = ""
 		}
 		return err
-	}, nil
+	}}, nil
 }
 
-func prepareUserInfo(ctx context.Context, g *generator, b *browser) (func(context.Context) error, error) {
-	t, err := g.signIn(ctx, b, g.public, signInScope)
+func prepareUserInfo(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
+	t, err := g.signIn(ctx, b, g.public, signInScope, g.account())
 	if err != nil {
-		return nil, err
+		return work{}, err
 	}
 	at := t.AccessToken
-	return func(ctx context.Context) error {
+	return work{iteration: func(ctx context.Context) error {
 		if at == "" {
 			// The token expired: get another through the session.
 			t, err := g.authorizeWithSession(ctx, b, g.public, signInScope)
@@ -181,16 +200,16 @@ func prepareUserInfo(ctx context.Context, g *generator, b *browser) (func(contex
 			at = ""
 		}
 		return err
-	}, nil
+	}}, nil
 }
 
-func prepareIntrospect(ctx context.Context, g *generator, b *browser) (func(context.Context) error, error) {
+func prepareIntrospect(ctx context.Context, g *generator, b *browser, _ int) (work, error) {
 	t, err := g.clientCredentials(ctx, b, g.confidential)
 	if err != nil {
-		return nil, err
+		return work{}, err
 	}
 	at := t.AccessToken
-	return func(ctx context.Context) error {
+	return work{iteration: func(ctx context.Context) error {
 		if at == "" {
 			t, err := g.clientCredentials(ctx, b, g.confidential)
 			if err != nil {
@@ -203,5 +222,5 @@ func prepareIntrospect(ctx context.Context, g *generator, b *browser) (func(cont
 			at = "" // expired: the next iteration gets a new one
 		}
 		return err
-	}, nil
+	}}, nil
 }
