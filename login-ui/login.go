@@ -44,6 +44,7 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/login/factor", u.factor)
 	r.Get("/login/enrol", u.enrolPage)
 	r.Post("/login/enrol", u.enrol)
+	r.Post("/login/enrol/passkey", u.enrolPasskey)
 	r.Get("/account/verify", u.reauthPage)
 	r.Post("/account/verify", u.reauth)
 	r.Get("/account/totp", u.totpSetupPage)

@@ -108,3 +108,47 @@ func TestPasskeysEndToEnd(t *testing.T) {
 		t.Errorf("the same answer posted again: %d, session %v; want refused", rec.Code, responseCookie(rec, SessionCookie) != nil)
 	}
 }
+
+// TestRequiredEnrolmentWithPasskey: with mfa required, a user without a
+// second factor may set up a passkey instead of a one-time code at sign-in;
+// the sign-in completes with it (amr pwd hwk mfa) after the recovery codes.
+// Bad input tried: the answer posted again once the sign-in completed.
+func TestRequiredEnrolmentWithPasskey(t *testing.T) {
+	env := newUIEnvWith(t, func(c *Config) { c.MFA = mfa.Required })
+	user := env.addUser(t, "alice", testPassword, false)
+	env.addAuthRequest(t, "ar1", "web", testBrowser, "")
+	rec := env.do(request(http.MethodPost, "/login", env.loginForm("ar1", "alice", testPassword), BrowserCookie, testBrowser))
+	if rec.Header().Get("Location") != "/login/enrol" {
+		t.Fatalf("password: got %d to %q, want /login/enrol", rec.Code, rec.Header().Get("Location"))
+	}
+	pending := responseCookie(rec, PendingCookie).Value
+	page := env.do(request(http.MethodGet, "/login/enrol", nil, BrowserCookie, testBrowser, PendingCookie, pending))
+	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "img-src 'self' data:") {
+		t.Errorf("set-up page CSP %q: want our script and the QR code's data: image", csp)
+	}
+	options, ceremony := ceremonyOf(t, page.Body.String())
+	auth, err := mfatest.NewAuthenticator(testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := auth.Create(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"csrf_token": {env.u.csrfToken("enrol", pending, "")}, "ceremony": {ceremony}, "credential": {string(answer)}}
+	rec = env.do(request(http.MethodPost, "/login/enrol/passkey", form, BrowserCookie, testBrowser, PendingCookie, pending))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `id="recovery-codes"`) || responseCookie(rec, SessionCookie) == nil {
+		t.Fatalf("passkey set-up: %d, want the recovery codes and a session; body %s", rec.Code, rec.Body)
+	}
+	ar, err := env.store.AuthRequest(t.Context(), "ar1", testNow)
+	if err != nil || !ar.Done || strings.Join(ar.AMR, " ") != "pwd hwk mfa" {
+		t.Errorf("auth request: %+v, %v; want done with amr pwd hwk mfa", ar, err)
+	}
+	if keys, _ := env.store.UserPasskeys(t.Context(), user.ID); len(keys) != 1 {
+		t.Errorf("%d passkeys stored, want 1", len(keys))
+	}
+	rec = env.do(request(http.MethodPost, "/login/enrol/passkey", form, BrowserCookie, testBrowser, PendingCookie, pending))
+	if rec.Code == http.StatusOK || responseCookie(rec, SessionCookie) != nil {
+		t.Errorf("the answer again: %d, session %v; want refused", rec.Code, responseCookie(rec, SessionCookie) != nil)
+	}
+}

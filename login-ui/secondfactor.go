@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/mfa"
@@ -611,6 +612,8 @@ type enrolData struct {
 	QR         template.URL
 	Sealed     string
 	Required   bool
+	// Passkey offers a passkey instead (a set-up during sign-in).
+	Passkey *passkeyForm
 }
 
 // newEnrolment draws a one-time-code key for user and seals it into the
@@ -689,7 +692,11 @@ func groupSecret(s string) string {
 // renderEnrol shows the set-up page: its CSP also allows the data: image
 // of the QR code.
 func (u *UI) renderEnrol(w http.ResponseWriter, r *http.Request, status int, d enrolData) {
-	u.renderWith(r.Context(), w, status, "enrol", d, "img-src 'self' data:")
+	csp := "img-src 'self' data:"
+	if d.Passkey != nil {
+		csp += "; " + passkeyCSP
+	}
+	u.renderWith(r.Context(), w, status, "enrol", d, csp)
 }
 
 // enrolPage: a user who must set up a second factor before the sign-in
@@ -709,7 +716,83 @@ func (u *UI) enrolPage(w http.ResponseWriter, r *http.Request) {
 	if client != nil {
 		d.ClientName = client.Name
 	}
+	if d.Passkey, err = u.enrolPasskeyForm(r.Context(), p, user); err != nil {
+		u.serverError(w, r, "passkey ceremony", err)
+		return
+	}
 	u.renderEnrol(w, r, http.StatusOK, d)
+}
+
+// enrolPasskeyForm starts adding a passkey as the set-up a sign-in
+// requires (nil when passkeys are off), bound to the pending sign-in.
+func (u *UI) enrolPasskeyForm(ctx context.Context, p *storage.PendingSignIn, user *storage.User) (*passkeyForm, error) {
+	if u.passkeys == nil {
+		return nil, nil
+	}
+	pu, _, err := u.passkeyUser(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	options, state, err := u.passkeys.BeginRegistration(*pu)
+	if err != nil {
+		return nil, err
+	}
+	return u.beginCeremony(ctx, ceremonyRegister, user.ID, p.ID, options, state)
+}
+
+// enrolPasskey completes a required set-up during sign-in with a passkey:
+// it is stored, the first recovery codes are shown, and the sign-in
+// completes with it as the second factor.
+func (u *UI) enrolPasskey(w http.ResponseWriter, r *http.Request) {
+	if !u.postedForm(w, r, "enrol", PendingCookie, "") {
+		return
+	}
+	p, user, ar, _, ok := u.pendingFor(w, r)
+	if !ok {
+		return
+	}
+	response, ok := credentialField(r)
+	c, err := u.takeCeremony(r.Context(), r.PostForm.Get("ceremony"), ceremonyRegister, user.ID, p.ID)
+	if err != nil && !errors.Is(err, errCeremony) {
+		u.serverError(w, r, "passkey ceremony", err)
+		return
+	}
+	if !ok || u.passkeys == nil || errors.Is(err, errCeremony) {
+		http.Redirect(w, r, "/login/enrol", http.StatusSeeOther) // a new ceremony
+		return
+	}
+	pu, _, err := u.passkeyUser(r.Context(), user)
+	if err != nil {
+		u.serverError(w, r, "passkeys", err)
+		return
+	}
+	created, err := u.passkeys.FinishRegistration(*pu, c.Data, response)
+	if errors.Is(err, mfa.ErrPasskey) {
+		u.record(r.Context(), storage.AuditEvent{Kind: EventPasskeyRejected, UserID: user.ID, IP: u.ClientIP(r), Detail: truncate(err.Error(), 256)})
+		http.Redirect(w, r, "/login/enrol", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		u.serverError(w, r, "finish passkey registration", err)
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxPasskeyName {
+		name = "Passkey"
+	}
+	err = u.store.CreatePasskey(r.Context(), &storage.Passkey{ID: created.ID, UserID: user.ID, Name: name, Credential: created.Record,
+		SignCount: created.SignCount, CreatedAt: u.now()})
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		u.serverError(w, r, "store passkey", err)
+		return
+	}
+	u.record(r.Context(), storage.AuditEvent{Kind: EventPasskeyAdded, UserID: user.ID, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: "at=sign_in"})
+	codes, err := u.newRecoveryCodes(r.Context(), user.ID)
+	if err != nil {
+		u.serverError(w, r, "recovery codes", err)
+		return
+	}
+	u.finishSecondFactor(w, r, p, user, ar, nil, "", created.Method, "method=passkey at=enrolment", codes)
 }
 
 // enrol completes a required set-up during sign-in: the code proves the

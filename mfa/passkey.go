@@ -113,6 +113,9 @@ type NewPasskey struct {
 	ID        []byte
 	Record    []byte
 	SignCount uint32
+	// Method is its amr: AMRHardwareKey, or AMRSoftwareKey for a synced
+	// (backup-eligible) passkey.
+	Method string
 }
 
 // ErrPasskey is an answer from the browser that does not verify: another
@@ -144,7 +147,11 @@ func (p *Passkeys) FinishRegistration(u PasskeyUser, state, response []byte) (*N
 	if err != nil {
 		return nil, err
 	}
-	return &NewPasskey{ID: cred.ID, Record: record, SignCount: cred.Authenticator.SignCount}, nil
+	method := AMRHardwareKey
+	if cred.Flags.BackupEligible {
+		method = AMRSoftwareKey
+	}
+	return &NewPasskey{ID: cred.ID, Record: record, SignCount: cred.Authenticator.SignCount, Method: method}, nil
 }
 
 // BeginLogin starts an authentication: with u, for u's credentials only
