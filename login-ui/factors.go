@@ -240,29 +240,7 @@ func (u *UI) totpSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.record(r.Context(), storage.AuditEvent{Kind: EventFactorEnrolled, UserID: user.ID, SessionID: s.ID, IP: u.ClientIP(r), Detail: "method=totp at=account"})
-	if err := u.endOtherUserSessions(r.Context(), r, user.ID, s.ID, "two-step verification was set up"); err != nil {
-		u.serverError(w, r, "end other sessions", err)
-		return
-	}
-	if err := u.store.AuthenticateSession(r.Context(), s.ID, u.now(), mfa.WithFactor(s.AMR, mfa.AMROTP), u.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		u.serverError(w, r, "step up session", err)
-		return
-	}
-	left, err := u.store.RecoveryCodesLeft(r.Context(), user.ID)
-	if err != nil {
-		u.serverError(w, r, "recovery codes", err)
-		return
-	}
-	if left > 0 {
-		http.Redirect(w, r, "/account?done=totp", http.StatusSeeOther)
-		return
-	}
-	codes, err := u.newRecoveryCodes(r.Context(), user.ID)
-	if err != nil {
-		u.serverError(w, r, "recovery codes", err)
-		return
-	}
-	u.renderRecoveryCodes(w, r, codes, "/account?done=totp")
+	u.factorAdded(w, r, s, user, mfa.AMROTP, "/account?done=totp")
 }
 
 // totpRemove removes the one-time code and the recovery codes with it,

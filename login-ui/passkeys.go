@@ -327,19 +327,30 @@ type passkeyNewData struct {
 
 // passkeyNewPage starts adding a passkey on the account page.
 func (u *UI) passkeyNewPage(w http.ResponseWriter, r *http.Request) {
-	s, user, ok := u.factorsSession(w, r)
+	s, user, ok := u.passkeySession(w, r)
 	if !ok {
 		return
 	}
+	u.renderPasskeyNew(w, r, s, user, http.StatusOK, "", "")
+}
+
+// passkeySession is the account session that may add a passkey: passkeys
+// work here, and its authentication is fresh (else the browser goes to the
+// check). It writes the answer itself when it returns ok=false.
+func (u *UI) passkeySession(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
+	s, user, ok := u.factorsSession(w, r)
+	if !ok {
+		return nil, nil, false
+	}
 	if u.passkeys == nil {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
-		return
+		return nil, nil, false
 	}
 	if !u.fresh(s) {
 		http.Redirect(w, r, "/account/verify?next=passkey", http.StatusSeeOther)
-		return
+		return nil, nil, false
 	}
-	u.renderPasskeyNew(w, r, s, user, http.StatusOK, "", "")
+	return s, user, true
 }
 
 func (u *UI) renderPasskeyNew(w http.ResponseWriter, r *http.Request, s *storage.Session, user *storage.User, status int, name, msg string) {
@@ -372,16 +383,8 @@ func (u *UI) passkeyAdd(w http.ResponseWriter, r *http.Request) {
 	if !u.parseAccountForm(w, r) {
 		return
 	}
-	s, user, ok := u.factorsSession(w, r)
+	s, user, ok := u.passkeySession(w, r)
 	if !ok {
-		return
-	}
-	if u.passkeys == nil {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
-		return
-	}
-	if !u.fresh(s) {
-		http.Redirect(w, r, "/account/verify?next=passkey", http.StatusSeeOther)
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("name"))
@@ -439,13 +442,14 @@ func (u *UI) passkeyAdd(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account?done=passkey", http.StatusSeeOther)
 		return
 	}
-	u.firstFactorAdded(w, r, s, user, mfa.AMRHardwareKey, "/account?done=passkey-first")
+	u.factorAdded(w, r, s, user, created.Method, "/account?done=passkey-first")
 }
 
-// firstFactorAdded finishes the set-up of a user's first second factor:
-// their other sessions end (opened without it), this one counts as
-// multi-factor, and recovery codes are made when they have none.
-func (u *UI) firstFactorAdded(w http.ResponseWriter, r *http.Request, s *storage.Session, user *storage.User, method, next string) {
+// factorAdded finishes the set-up of a second factor on the account page
+// (a user's first passkey, or a one-time code): the user's other sessions
+// end (opened without it), this one counts as multi-factor, and recovery
+// codes are made when they have none.
+func (u *UI) factorAdded(w http.ResponseWriter, r *http.Request, s *storage.Session, user *storage.User, method, next string) {
 	if err := u.endOtherUserSessions(r.Context(), r, user.ID, s.ID, "a second factor was set up"); err != nil {
 		u.serverError(w, r, "end other sessions", err)
 		return
