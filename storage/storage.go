@@ -325,6 +325,18 @@ type Users interface {
 	CountUsers(ctx context.Context) (int, error)
 }
 
+// UserDeleter deletes users (SQL).
+type UserDeleter interface {
+	// DeleteUser removes the user with that id and, in the same
+	// transaction, what is theirs in SQL: their one-time code, recovery
+	// codes and passkeys, consents and refresh grants (every family). The
+	// audit trail stays (its events keep the user id), and the username is
+	// free afterwards. It reports whether there was such a user. Sessions
+	// and pending sign-ins are not touched: end the sessions first
+	// (signout.Ender.EndUser, which also tells their applications).
+	DeleteUser(ctx context.Context, id string) (bool, error)
+}
+
 // Sessions stores browser SSO sessions.
 //
 // Nobody ends a session that simply expires (its ExpiresAt comes), so only
