@@ -110,6 +110,44 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// DeleteUser deletes the user's consents, refresh grants and then the user,
+// in one write transaction, and reports whether the user existed. Every
+// grant of a family carries the family's user, so deleting the user's
+// grants removes each of their families whole, the kept answers (replay)
+// of rotated grants with them. The second factors and passkeys go with the
+// user row (ON DELETE CASCADE; foreign keys are on, see connParams). Kept:
+// audit events, sessions, pending sign-ins, logout notices (the sessions'
+// applications still have to be told), and revoked-family records, which
+// hold no more than a family id and stop the access tokens those families
+// issued until Prune deletes them. The write lock orders it with
+// rotations: none can add a grant to the user's families after the delete.
+func (s *Store) DeleteUser(ctx context.Context, id string) (bool, error) {
+	op := "delete user " + id
+	in, err := s.begin(ctx)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	defer in.end(ctx)
+	if _, err := in.exec(ctx, `DELETE FROM consents WHERE user_id = ?`, id); err != nil {
+		return false, wrap(op+": consents", err)
+	}
+	if _, err := in.exec(ctx, `DELETE FROM refresh_grants WHERE user_id = ?`, id); err != nil {
+		return false, wrap(op+": refresh grants", err)
+	}
+	res, err := in.exec(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	if err := in.tx.Commit(); err != nil {
+		return false, wrap(op, err)
+	}
+	return n > 0, nil
+}
+
 // oneRow returns ErrNotFound unless res affected a row.
 func oneRow(res sql.Result, op string) error {
 	n, err := res.RowsAffected()
