@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -112,6 +113,67 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 		return 0, wrap("count users", err)
 	}
 	return n, nil
+}
+
+// DeleteUser deletes the user's consents, refresh grants and then the user,
+// in one transaction, and reports whether the user existed. Every grant of
+// a family carries the family's user, so deleting the user's grants
+// removes each of their families whole, the kept answers (replay) of
+// rotated grants with them. The second factors and passkeys go with the
+// user row (ON DELETE CASCADE). Kept: audit events, sessions, pending
+// sign-ins, logout notices (the sessions' applications still have to be
+// told), and revoked-family records, which hold no more than a family id
+// and stop the access tokens those families issued until Prune deletes
+// them.
+//
+// It first takes the advisory lock (see RotateRefreshGrant) of every
+// family that still has a grant to rotate, in ascending order as
+// revokeFamilies does: a rotation that committed before is seen and its
+// new grant deleted, one that waited finds its old grant gone. A family
+// whose first grant is created concurrently may survive; the token
+// endpoint refuses it, since the user is gone.
+func (s *Store) DeleteUser(ctx context.Context, id string) (bool, error) {
+	op := "delete user " + id
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT DISTINCT family_id FROM refresh_grants
+		WHERE user_id = $1 AND used_at IS NULL AND revoked_at IS NULL ORDER BY family_id`, id)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	families, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	var b pgx.Batch
+	for _, f := range families {
+		b.Queue(familyLock, f)
+	}
+	b.Queue(`DELETE FROM refresh_grants WHERE user_id = $1`, id)
+	b.Queue(`DELETE FROM consents WHERE user_id = $1`, id)
+	b.Queue(`DELETE FROM users WHERE id = $1`, id)
+	br := tx.SendBatch(ctx, &b)
+	var tag pgconn.CommandTag
+	for range b.Len() {
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, wrap(op, err)
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // oneRow returns ErrNotFound unless the statement affected a row.
