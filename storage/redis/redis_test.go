@@ -104,6 +104,7 @@ type composite struct {
 	storage.Clients
 	storage.ClientRegistries
 	storage.Users
+	storage.UserDeleter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -134,7 +135,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r}
+		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r}
 	})
 }
 

@@ -9,9 +9,7 @@ import (
 )
 
 // secondFactorTests check storage.SecondFactors. That a user's factors go
-// with the user is not checked here, since storage.Users has no way to
-// delete a user; the SQL backends' own tests (TestSecondFactorsGoWithUser)
-// delete one in SQL and check.
+// with the user is checked by userDeleteTests.
 var secondFactorTests = []test{
 	{"TOTPRoundTrip", testTOTPRoundTrip},
 	{"TOTPUnknownUser", testTOTPUnknownUser},

@@ -12,9 +12,7 @@ import (
 )
 
 // passkeyTests check storage.Passkeys. That a user's passkeys go with the
-// user is not checked here, since storage.Users has no way to delete a
-// user; the SQL backends' own tests (TestPasskeysGoWithUser) delete one in
-// SQL and check.
+// user is checked by userDeleteTests.
 var passkeyTests = []test{
 	{"RoundTrip", testPasskeyRoundTrip},
 	{"CreateConflict", testCreatePasskeyConflict},

@@ -71,6 +71,7 @@ type Store interface {
 	storage.Clients
 	storage.ClientRegistries
 	storage.Users
+	storage.UserDeleter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -108,6 +109,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Clients", clientTests},
 		{"ClientRegistry", registryTests},
 		{"Users", userTests},
+		{"DeleteUser", userDeleteTests},
 		{"Sessions", sessionTests},
 		{"AuthRequests", authRequestTests},
 		{"RefreshGrants", refreshGrantTests},
