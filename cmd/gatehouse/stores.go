@@ -24,6 +24,7 @@ type stores struct {
 	storage.Clients
 	storage.ClientRegistries
 	storage.Users
+	storage.UserDeleter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -72,6 +73,7 @@ type sqlStore interface {
 	storage.Clients
 	storage.ClientRegistries
 	storage.Users
+	storage.UserDeleter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -200,7 +202,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	default:
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
-	s.Clients, s.Users, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql
+	s.Clients, s.Users, s.UserDeleter, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql, s.sql
 	s.ClientRegistries = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
