@@ -28,6 +28,9 @@ const (
 	auditUserCreated         = "user_created"
 	auditUserPasswordChanged = "user_password_changed"
 	auditUserDisabled        = "user_disabled"
+	auditUserEnabled         = "user_enabled"
+	auditUserUpdated         = "user_updated"
+	auditUserDeleted         = "user_deleted"
 	auditMFAReset            = "mfa_reset" // gatehouse users mfa reset (Detail: what was removed)
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"

@@ -70,8 +70,12 @@ func readPassword(r io.Reader) (string, error) {
 const usersUsage = `Usage:
   gatehouse users add USERNAME [--email E] [--name "Full Name"] --password-stdin
   gatehouse users list
+  gatehouse users show USERNAME
+  gatehouse users update USERNAME [--email E] [--name "Full Name"] [--email-verified true|false]
   gatehouse users passwd USERNAME --password-stdin
   gatehouse users disable USERNAME
+  gatehouse users enable USERNAME
+  gatehouse users delete USERNAME
   gatehouse users mfa USERNAME
   gatehouse users mfa reset USERNAME --totp | --passkeys | --all
 
@@ -87,10 +91,20 @@ Name exactly one of:
   --totp      the one-time code
   --passkeys  every passkey
   --all       every second factor
-The recovery codes go too when no second factor is left. The user then signs in with the password alone, or sets up a new code at
-the next sign-in where one is required (mfa: required, require_mfa).
+The recovery codes go too when no second factor is left. The user then
+signs in with what is left, or sets up a new factor at the next sign-in
+where one is required (mfa: required, require_mfa).
 
-passwd, disable and mfa reset also sign the user out everywhere: every
+update changes the email address (which then counts as unverified unless
+--email-verified true is given too), the name, or whether the email
+address is verified (the email_verified claim).
+
+delete removes the user for good: every session ends (apps are told),
+every refresh token, consent, one-time code, passkey and recovery code
+goes, and the username is free again; the audit trail keeps the user's
+events under their sub.
+
+passwd, disable, delete and mfa reset also sign the user out everywhere: every
 session ends (apps with a backchannel_logout_uri are told) and every
 refresh token is revoked, so access tokens stop working at userinfo and
 introspection.
@@ -101,6 +115,7 @@ Examples:
   echo 'correct horse battery staple' | gatehouse users add alice --email alice@example.com --name "Alice Liddell" --password-stdin
   gatehouse users list
   gatehouse users passwd alice --password-stdin < new-password.txt
+  gatehouse users update alice --email alice@example.org --email-verified true
   gatehouse users disable alice
   gatehouse users mfa alice
   gatehouse users mfa reset alice --totp
@@ -115,8 +130,11 @@ func users(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stdout, usersUsage)
 		return nil
 	}
-	if args[0] == "mfa" {
+	switch args[0] {
+	case "mfa":
 		return usersMFA(ctx, env, args[1:])
+	case "show", "update", "enable", "delete":
+		return usersLifecycle(ctx, env, args[0], args[1:])
 	}
 	fs := newFlagSet("users "+args[0], env)
 	load := configFlag(fs, env)
