@@ -325,6 +325,37 @@ type Users interface {
 	CountUsers(ctx context.Context) (int, error)
 }
 
+// Group is a named set of users (the groups claim, clients' allowed_groups,
+// gatehouse-admins). Names are 1–64 characters of [a-z0-9._-].
+type Group struct {
+	Name      string
+	CreatedAt time.Time
+}
+
+// Groups keeps groups and their members in SQL. A user's memberships go
+// with the user (DeleteUser) and a group's with the group.
+type Groups interface {
+	// CreateGroup stores g; ErrConflict if the name is taken.
+	CreateGroup(ctx context.Context, g *Group) error
+	// DeleteGroup removes the group and its memberships; it reports
+	// whether there was one.
+	DeleteGroup(ctx context.Context, name string) (bool, error)
+	// ListGroups returns every group, ordered by name.
+	ListGroups(ctx context.Context) ([]Group, error)
+	// AddGroupMember makes the user a member; adding a member again is a
+	// success. ErrNotFound when the group or the user does not exist.
+	AddGroupMember(ctx context.Context, group, userID string) error
+	// RemoveGroupMember ends a membership and reports whether there was
+	// one.
+	RemoveGroupMember(ctx context.Context, group, userID string) (bool, error)
+	// GroupMembers returns the ids of the group's members, ordered;
+	// ErrNotFound when the group does not exist.
+	GroupMembers(ctx context.Context, group string) ([]string, error)
+	// UserGroups returns the names of the user's groups, ordered (none for
+	// an unknown user).
+	UserGroups(ctx context.Context, userID string) ([]string, error)
+}
+
 // UserDeleter deletes users (SQL).
 type UserDeleter interface {
 	// DeleteUser removes the user with that id and, in the same
