@@ -68,6 +68,7 @@ var accountNotices = map[string]string{
 	"passkey-renamed": "The passkey was renamed.",
 	"passkey-removed": "The passkey was removed.",
 	"passkey-name":    "Give the passkey a name of 1 to 64 characters.",
+	"password":        "Your password was changed. Your other sessions were signed out.",
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request) {

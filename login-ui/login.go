@@ -52,6 +52,8 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/account/totp/remove", u.totpRemove)
 	r.Post("/account/recovery-codes", u.recoveryCodesReset)
 	r.Post("/login/passkey", u.passkeyLogin)
+	r.Get("/account/password", u.passwordPage)
+	r.Post("/account/password", u.changePassword)
 	r.Get("/account/passkeys/new", u.passkeyNewPage)
 	r.Post("/account/passkeys", u.passkeyAdd)
 	r.Post("/account/passkeys/rename", u.passkeyRename)

@@ -44,6 +44,7 @@ type Store interface {
 	accountStore
 	secondFactorStore
 	passkeyStore
+	passwordStore
 	signout.Store
 }
 

@@ -28,6 +28,10 @@ type Argon2Params struct {
 // DefaultArgon2Params are the parameters new hashes are made with.
 var DefaultArgon2Params = Argon2Params{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
+// MinPasswordLength is the fewest characters a new password may have: NIST
+// SP 800-63B's for a password that may be the only factor.
+const MinPasswordLength = 15
+
 // MaxPasswordBytes bounds the work a single password can cause; longer
 // input is refused before hashing.
 const MaxPasswordBytes = 1024

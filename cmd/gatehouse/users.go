@@ -7,20 +7,18 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-idp/gatehouse/audit"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/audit"
+
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
-
-// minPasswordLength follows NIST SP 800-63B for single-factor passwords.
-const minPasswordLength = 15
 
 // newUser builds a user with a fresh id and an argon2id hash of password.
 func newUser(username, email, name, password string) (*storage.User, error) {
@@ -44,8 +42,8 @@ func newUser(username, email, name, password string) (*storage.User, error) {
 }
 
 func passwordHash(password string) (string, error) {
-	if n := utf8.RuneCountInString(password); n < minPasswordLength {
-		return "", fmt.Errorf("password: at least %d characters, please (got %d)", minPasswordLength, n)
+	if n := utf8.RuneCountInString(password); n < loginui.MinPasswordLength {
+		return "", fmt.Errorf("password: at least %d characters, please (got %d)", loginui.MinPasswordLength, n)
 	}
 	if !utf8.ValidString(password) {
 		return "", errors.New("password: not valid UTF-8")
