@@ -36,6 +36,12 @@ const (
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"
 	auditClientsFileRefused  = "clients_file_refused" // same revision as the applied one, other clients
+
+	// gatehouse groups (Detail: group=NAME; UserID: the member's).
+	auditGroupCreated       = "group_created"
+	auditGroupDeleted       = "group_deleted"
+	auditGroupMemberAdded   = "group_member_added"
+	auditGroupMemberRemoved = "group_member_removed"
 )
 
 // Bounds of the audit sink.

@@ -340,6 +340,8 @@ func TestEveryCommandHelp(t *testing.T) {
 		{}, {"serve"}, {"migrate"},
 		{"users"}, {"users", "add"}, {"users", "list"}, {"users", "passwd"}, {"users", "disable"},
 		{"users", "mfa"}, {"users", "mfa", "reset"},
+		{"groups"}, {"groups", "create"}, {"groups", "delete"}, {"groups", "list"}, {"groups", "add"},
+		{"groups", "remove"}, {"groups", "members"},
 		{"sessions"}, {"sessions", "list"}, {"sessions", "revoke"},
 		{"keys"}, {"keys", "list"}, {"keys", "rotate"}, {"keys", "revoke"}, {"keys", "rewrap"},
 		{"clients"}, {"clients", "secret"}, {"clients", "diff"}, {"clients", "list"}, {"clients", "show"},

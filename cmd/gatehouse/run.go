@@ -24,6 +24,9 @@ Usage:
   gatehouse users disable USERNAME
   gatehouse users mfa USERNAME                    a user's second factors
   gatehouse users mfa reset USERNAME --totp | --all  remove them (see gatehouse users)
+  gatehouse groups create | delete | members NAME  groups of users (see gatehouse groups)
+  gatehouse groups list
+  gatehouse groups add | remove NAME USERNAME
   gatehouse sessions list [--user USERNAME] [--full]      who is signed in, where, to which apps
   gatehouse sessions revoke SESSION_ID | --user USERNAME  sign out (see gatehouse sessions)
   gatehouse keys list | rotate | revoke KID | rewrap  signing keys (see gatehouse keys)
@@ -84,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, env, args[2:])
 	case "users":
 		return users(ctx, env, args[2:])
+	case "groups":
+		return groupsCommand(ctx, env, args[2:])
 	case "sessions":
 		return sessionsCommand(ctx, env, args[2:])
 	case "migrate":

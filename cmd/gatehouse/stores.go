@@ -18,8 +18,8 @@ import (
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pending
 // sign-ins, WebAuthn ceremonies and login-failure counters. Consents,
-// second factors, passkeys, the logout notice queue and the audit trail
-// always stay in SQL.
+// second factors, passkeys, groups, the logout notice queue and the audit
+// trail always stay in SQL.
 type stores struct {
 	storage.Clients
 	storage.ClientRegistries
@@ -41,6 +41,7 @@ type stores struct {
 	storage.PendingSignIns
 	storage.Passkeys
 	storage.WebAuthnCeremonies
+	storage.Groups
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
@@ -89,6 +90,7 @@ type sqlStore interface {
 	storage.PendingSignIns
 	storage.Passkeys
 	storage.WebAuthnCeremonies
+	storage.Groups
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -141,8 +143,8 @@ type storeUse int
 
 const (
 	// sqlOnly opens the SQL store alone: clients, users, second factors,
-	// passkeys, refresh grants, keys and secrets, consents, logout notices
-	// and the audit trail.
+	// passkeys, groups, refresh grants, keys and secrets, consents, logout
+	// notices and the audit trail.
 	sqlOnly storeUse = iota
 	// withSessions also opens Redis, when configured: browser sessions,
 	// auth requests, pending sign-ins, WebAuthn ceremonies and login
@@ -208,7 +210,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
-	s.Passkeys, s.WebAuthnCeremonies = s.sql, s.sql
+	s.Passkeys, s.WebAuthnCeremonies, s.Groups = s.sql, s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
 		s.WebAuthnCeremonies = nil

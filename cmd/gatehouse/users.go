@@ -98,8 +98,8 @@ update changes the email address (which then counts as unverified unless
 address is verified (the email_verified claim).
 
 delete removes the user for good: every session ends (apps are told),
-every refresh token, consent, one-time code, passkey and recovery code
-goes, and the username is free again; the audit trail keeps the user's
+every refresh token, consent, one-time code, passkey, recovery code and
+group membership goes, and the username is free again; the audit trail keeps the user's
 events under their sub.
 
 passwd, disable, delete and mfa reset also sign the user out everywhere: every

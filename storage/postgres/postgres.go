@@ -34,8 +34,9 @@
 // them until then), logout notices past their deadline and expired
 // login-failure counters.
 //
-// A user's second factors (TOTP generator, recovery codes) and passkeys go
-// with the user: their tables reference users with ON DELETE CASCADE.
+// A user's second factors (TOTP generator, recovery codes), passkeys and
+// group memberships go with the user: their tables reference users with ON
+// DELETE CASCADE. A group's memberships go with the group the same way.
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
 // those older than its audit_retention).
@@ -81,6 +82,7 @@ var (
 	_ storage.SessionAuthenticator = (*Store)(nil)
 	_ storage.Passkeys             = (*Store)(nil)
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
+	_ storage.Groups               = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql

@@ -119,12 +119,12 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // in one transaction, and reports whether the user existed. Every grant of
 // a family carries the family's user, so deleting the user's grants
 // removes each of their families whole, the kept answers (replay) of
-// rotated grants with them. The second factors and passkeys go with the
-// user row (ON DELETE CASCADE). Kept: audit events, sessions, pending
-// sign-ins, logout notices (the sessions' applications still have to be
-// told), and revoked-family records, which hold no more than a family id
-// and stop the access tokens those families issued until Prune deletes
-// them.
+// rotated grants with them. The second factors, passkeys and group
+// memberships go with the user row (ON DELETE CASCADE). Kept: audit
+// events, sessions, pending sign-ins, logout notices (the sessions'
+// applications still have to be told), and revoked-family records, which
+// hold no more than a family id and stop the access tokens those families
+// issued until Prune deletes them.
 //
 // It first takes the advisory lock (see RotateRefreshGrant) of every
 // family that still has a grant to rotate, in ascending order as

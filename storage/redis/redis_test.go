@@ -123,6 +123,7 @@ type composite struct {
 	storage.SessionAuthenticator
 	storage.Passkeys
 	storage.WebAuthnCeremonies
+	storage.Groups
 }
 
 type keyStore = storage.SigningKeys
@@ -135,7 +136,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r}
+		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq}
 	})
 }
 

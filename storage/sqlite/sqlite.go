@@ -20,9 +20,10 @@
 // until then), logout notices past their deadline and expired
 // login-failure counters.
 //
-// A user's second factors (TOTP generator, recovery codes) and passkeys go
-// with the user: their tables reference users with ON DELETE CASCADE, and
-// foreign keys are on (connParams).
+// A user's second factors (TOTP generator, recovery codes), passkeys and
+// group memberships go with the user: their tables reference users with ON
+// DELETE CASCADE, and foreign keys are on (connParams). A group's
+// memberships go with the group the same way.
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
 // those older than its audit_retention).
@@ -70,6 +71,7 @@ var (
 	_ storage.SessionAuthenticator = (*Store)(nil)
 	_ storage.Passkeys             = (*Store)(nil)
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
+	_ storage.Groups               = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql

@@ -114,12 +114,12 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // in one write transaction, and reports whether the user existed. Every
 // grant of a family carries the family's user, so deleting the user's
 // grants removes each of their families whole, the kept answers (replay)
-// of rotated grants with them. The second factors and passkeys go with the
-// user row (ON DELETE CASCADE; foreign keys are on, see connParams). Kept:
-// audit events, sessions, pending sign-ins, logout notices (the sessions'
-// applications still have to be told), and revoked-family records, which
-// hold no more than a family id and stop the access tokens those families
-// issued until Prune deletes them. The write lock orders it with
+// of rotated grants with them. The second factors, passkeys and group
+// memberships go with the user row (ON DELETE CASCADE; foreign keys are on,
+// see connParams). Kept: audit events, sessions, pending sign-ins, logout
+// notices (the sessions' applications still have to be told), and
+// revoked-family records, which hold no more than a family id and stop the
+// access tokens those families issued until Prune deletes them. The write lock orders it with
 // rotations: none can add a grant to the user's families after the delete.
 func (s *Store) DeleteUser(ctx context.Context, id string) (bool, error) {
 	op := "delete user " + id

@@ -46,6 +46,8 @@
 //     UserID is ignored.
 //   - UserPasskeys orders IDs bytewise (a prefix before the IDs it
 //     starts) and counts a zero CreatedAt as the oldest.
+//   - ListGroups, GroupMembers and UserGroups order names and ids
+//     bytewise (a prefix first).
 //   - AppendAudit assigns IDs that increase in the order events are
 //     appended (within one call and across calls) and are never reused,
 //     not even after PruneAudit deleted the events that had the highest.
@@ -90,6 +92,7 @@ type Store interface {
 	storage.SessionAuthenticator
 	storage.Passkeys
 	storage.WebAuthnCeremonies
+	storage.Groups
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -126,6 +129,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SessionAuthentication", sessionAuthTests},
 		{"Passkeys", passkeyTests},
 		{"WebAuthnCeremonies", webAuthnCeremonyTests},
+		{"Groups", groupTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
