@@ -393,7 +393,7 @@ func (u *UI) RenderConsent(w http.ResponseWriter, r *http.Request, page ConsentP
 // the standard scopes first in a fixed order (stored consents keep their
 // scopes sorted by name, which reads oddly), then the others as given.
 func ScopeDescriptions(scopes []string) []string {
-	rank := map[string]int{"openid": 0, "profile": 1, "email": 2, "offline_access": 3}
+	rank := map[string]int{"openid": 0, "profile": 1, "email": 2, "groups": 3, "offline_access": 4}
 	scopes = slices.Clone(scopes)
 	slices.SortStableFunc(scopes, func(a, b string) int {
 		ra, oka := rank[a]
@@ -417,6 +417,8 @@ func ScopeDescriptions(scopes []string) []string {
 			out = append(out, "See your name and username")
 		case "email":
 			out = append(out, "See your email address")
+		case "groups":
+			out = append(out, "See the groups you belong to")
 		case "offline_access":
 			out = append(out, "Keep access while you are not using it, until you withdraw it")
 		default:

@@ -305,7 +305,7 @@ func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form 
 	}
 	req.Scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(s string) bool {
 		switch s {
-		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail:
+		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ScopeGroups:
 			return false
 		case oidc.ScopeOfflineAccess:
 			return !c.hasGrant(string(oidc.GrantTypeRefreshToken))

@@ -142,6 +142,11 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 		p.storeError(w, r, "token: load user", err)
 		return
 	}
+	groups, err := p.userGroups(ctx, u.ID, ar.Scopes)
+	if err != nil {
+		p.storeError(w, r, "token: load groups", err)
+		return
+	}
 
 	// Build the tokens.
 	now := p.cfg.Now()
@@ -155,7 +160,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	}
 	idToken, err := p.idToken(idTokenInput{
 		user: u, audience: []string{ar.ClientID}, scopes: ar.Scopes, authTime: ar.AuthTime, amr: ar.AMR,
-		nonce: ar.Nonce, sessionID: ar.SessionID,
+		nonce: ar.Nonce, sessionID: ar.SessionID, groups: groups,
 	}, c, access, code)
 	if err != nil {
 		p.serverError(w, r, "token: ID token", err)

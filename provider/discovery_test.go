@@ -56,7 +56,7 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("grant_types_supported: got %q, want [authorization_code refresh_token client_credentials]", got)
 	}
 	// Only what Gatehouse serves: op's defaults add phone and address.
-	if got, want := strs("scopes_supported"), []string{"openid", "profile", "email", "offline_access"}; !slices.Equal(got, want) {
+	if got, want := strs("scopes_supported"), []string{"openid", "profile", "email", "groups", "offline_access"}; !slices.Equal(got, want) {
 		t.Errorf("scopes_supported: got %q, want %q", got, want)
 	}
 	if got := strs("claims_supported"); !slices.Equal(got, supportedClaims) {

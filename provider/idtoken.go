@@ -21,8 +21,9 @@ type idTokenInput struct {
 	scopes    []string
 	authTime  time.Time
 	amr       []string
-	nonce     string // of the authorization request; none on a refresh
-	sessionID string // the sid claim (OpenID Back-Channel Logout §2.1)
+	nonce     string   // of the authorization request; none on a refresh
+	sessionID string   // the sid claim (OpenID Back-Channel Logout §2.1)
+	groups    []string // the groups claim, for the groups scope (userGroups)
 }
 
 // idToken signs the ID token of a token response for client c: the
@@ -38,7 +39,7 @@ func (p *Provider) idToken(in idTokenInput, c *client, accessToken, code string)
 	claims.IssuedAt = oidc.FromTime(now)
 	if len(in.scopes) > 0 {
 		info := new(oidc.UserInfo)
-		setUserClaims(info, in.user, in.scopes)
+		setUserClaims(info, in.user, in.scopes, in.groups)
 		if in.sessionID != "" {
 			info.AppendClaims("sid", in.sessionID)
 		}

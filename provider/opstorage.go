@@ -208,10 +208,36 @@ func (s *opStorage) Health(ctx context.Context) error {
 	return s.p.health.Ping(ctx)
 }
 
-// setUserClaims sets sub and the claims the scopes ask for. The ID token
-// and the userinfo response share it, so their sub always agrees.
-func setUserClaims(info *oidc.UserInfo, u *storage.User, scopes []string) {
+// ScopeGroups asks for the names of the user's groups (the groups claim, a
+// list of strings), in the ID token and at userinfo; any client may ask.
+const ScopeGroups = "groups"
+
+// groupReader reads the names of a user's groups (the groups scope).
+type groupReader interface {
+	UserGroups(ctx context.Context, userID string) ([]string, error)
+}
+
+// userGroups returns the user's group names when scopes grant the groups
+// scope, and nil without reading the store otherwise.
+func (p *Provider) userGroups(ctx context.Context, userID string, scopes []string) ([]string, error) {
+	if !slices.Contains(scopes, ScopeGroups) {
+		return nil, nil
+	}
+	groups, err := p.groups.UserGroups(ctx, userID)
+	if groups == nil && err == nil {
+		groups = []string{} // granted, and a member of none: an empty list
+	}
+	return groups, err
+}
+
+// setUserClaims sets sub and the claims the scopes ask for (groups, read
+// by userGroups, for the groups scope). The ID token and the userinfo
+// response share it, so their sub always agrees.
+func setUserClaims(info *oidc.UserInfo, u *storage.User, scopes, groups []string) {
 	info.Subject = u.ID
+	if groups != nil {
+		info.AppendClaims("groups", groups)
+	}
 	if slices.Contains(scopes, oidc.ScopeProfile) {
 		info.Name = u.Name
 		info.PreferredUsername = u.Username

@@ -42,6 +42,7 @@ type Store interface {
 	storage.ClientAssertions
 	clientReader
 	clientLister
+	groupReader
 	authRequestStore
 	consentStore
 	codeGrantStore
@@ -227,6 +228,8 @@ type Provider struct {
 	// live keeps the revocation and user checks of userinfo and
 	// introspection for liveCheckTTL (livechecks.go).
 	live *liveChecks
+	// groups reads users' groups for the groups scope.
+	groups groupReader
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -320,6 +323,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		verified:     newVerifiedTokens(16384),
 		live:         newLiveChecks(store, cfg.Now),
 		assertions:   store,
+		groups:       store,
 		log:          cfg.Logger,
 	}
 	opConfig := &op.Config{
@@ -327,7 +331,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		CodeMethodS256:        true,
 		AuthMethodPost:        true,
 		GrantTypeRefreshToken: true,
-		SupportedScopes:       []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedScopes:       []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ScopeGroups, oidc.ScopeOfflineAccess},
 		SupportedClaims:       supportedClaims,
 		// Used only when end_session has no post_logout_redirect_uri.
 		DefaultLogoutRedirectURI: signedOutPath,
@@ -391,7 +395,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 
 var supportedClaims = []string{
 	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash",
-	"name", "preferred_username", "email", "email_verified", "updated_at",
+	"name", "preferred_username", "email", "email_verified", "updated_at", "groups",
 }
 
 // CallbackURL is where the login UI sends the browser once the auth request

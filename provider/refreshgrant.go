@@ -117,8 +117,13 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		p.serverError(w, r, "token: access token", err)
 		return
 	}
+	groups, err := p.userGroups(ctx, u.ID, scopes)
+	if err != nil {
+		p.storeError(w, r, "token: load groups", err)
+		return
+	}
 	idToken, err := p.idToken(idTokenInput{
-		user: u, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, sessionID: g.SessionID,
+		user: u, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, sessionID: g.SessionID, groups: groups,
 	}, c, access, "")
 	if err != nil {
 		p.serverError(w, r, "token: ID token", err)

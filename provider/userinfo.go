@@ -54,8 +54,13 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
 	}
+	groups, err := p.userGroups(ctx, u.ID, claims.scopes())
+	if err != nil {
+		p.storeError(w, r, "userinfo: load groups", err)
+		return
+	}
 	info := new(oidc.UserInfo)
-	setUserClaims(info, u, claims.scopes())
+	setUserClaims(info, u, claims.scopes(), groups)
 	httphelper.MarshalJSON(w, info)
 }
 
