@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/mfa"
@@ -129,16 +128,11 @@ func (u *UI) reauth(w http.ResponseWriter, r *http.Request) {
 	}
 	data := verifyData{Title: "Confirm it is you", CSRF: r.PostForm.Get("csrf_token"), Next: next, TOTP: enrolled}
 	limits := u.throttleLimits(user.Username, r)
-	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
-	if err != nil {
-		u.serverError(w, r, "reserve sign-in attempt", err)
-		return
-	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	attempt, ok := u.reserveAttempt(w, r, limits, func(secs int) {
 		data.Error = "Too many failed attempts. Wait " + waitText(secs) + ", then try again."
 		u.render(r.Context(), w, http.StatusTooManyRequests, "verify", data)
+	})
+	if !ok {
 		return
 	}
 	_, err = u.checkPassword(r.Context(), user.Username, r.PostForm.Get("password"))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -206,17 +205,12 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	// exists (see throttle.go).
 	limits := u.throttleLimits(truncate(username, 256), r)
 	ipKey, acctKey := limits[0].Key, limits[1].Key
-	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
-	if err != nil {
-		u.serverError(w, r, "reserve sign-in attempt", err)
-		return
-	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
+	attempt, ok := u.reserveAttempt(w, r, limits, func(secs int) {
 		u.record(r.Context(), storage.AuditEvent{Kind: EventSignInThrottled, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs))
 		u.render(r.Context(), w, http.StatusTooManyRequests, "login", data)
+	})
+	if !ok {
 		return
 	}
 

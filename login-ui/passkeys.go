@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -259,15 +258,10 @@ func (u *UI) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	limits := u.throttleLimits(account, r)
-	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
-	if err != nil {
-		u.serverError(w, r, "reserve sign-in attempt", err)
-		return
-	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	attempt, ok := u.reserveAttempt(w, r, limits, func(secs int) {
 		failed(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", waitText(secs)))
+	})
+	if !ok {
 		return
 	}
 	a, err := u.checkPasskey(r.Context(), r, nil, c, response)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/mfa"
@@ -76,19 +74,14 @@ func (u *UI) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limits := u.throttleLimits(user.Username, r)
-	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
-	if err != nil {
-		u.serverError(w, r, "reserve sign-in attempt", err)
-		return
-	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	attempt, ok := u.reserveAttempt(w, r, limits, func(secs int) {
 		data.Error = "Too many failed attempts. Wait " + waitText(secs) + ", then try again."
 		u.render(r.Context(), w, http.StatusTooManyRequests, "password", data)
+	})
+	if !ok {
 		return
 	}
-	_, err = u.checkPassword(r.Context(), user.Username, current)
+	_, err := u.checkPassword(r.Context(), user.Username, current)
 	switch {
 	case errors.Is(err, errBusy):
 		u.giveBack(r.Context(), attempt, nil)

@@ -254,19 +254,17 @@ func (u *UI) factor(w http.ResponseWriter, r *http.Request) {
 
 	limits := u.throttleLimits(user.Username, r)
 	ipKey, acctKey := limits[0].Key, limits[1].Key
-	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
-	if err != nil {
-		u.serverError(w, r, "reserve sign-in attempt", err)
-		return
-	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
+	attempt, ok := u.reserveAttempt(w, r, limits, func(secs int) {
 		u.record(r.Context(), storage.AuditEvent{Kind: EventSignInThrottled, UserID: user.ID, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: ipKey})
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		answer(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Wait %s, then try again.", waitText(secs)))
+	})
+	if !ok {
 		return
 	}
-	var amrMethod, detail string
+	var (
+		amrMethod, detail string
+		err               error
+	)
 	switch method {
 	case "totp":
 		amrMethod, detail, err = mfa.AMROTP, "method=totp", u.checkTOTP(r.Context(), user.ID, r.PostForm.Get("code"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -69,4 +70,23 @@ func (u *UI) giveBack(ctx context.Context, a *storage.LoginAttempt, forget []str
 	if err := u.store.ReleaseLoginAttempt(context.WithoutCancel(ctx), a, forget); err != nil {
 		u.log.WarnContext(ctx, "give back a sign-in attempt", "err", err)
 	}
+}
+
+// reserveAttempt counts a sign-in attempt on limits before anything is
+// checked. When the store fails it answers 503 itself; when a limit
+// refuses it sets Retry-After and calls refused with the wait in whole
+// seconds, which writes the page. ok is false in both cases.
+func (u *UI) reserveAttempt(w http.ResponseWriter, r *http.Request, limits []storage.ThrottleLimit, refused func(secs int)) (*storage.LoginAttempt, bool) {
+	attempt, wait, err := u.store.ReserveLoginAttempt(r.Context(), limits, u.now(), throttleWindow)
+	if err != nil {
+		u.serverError(w, r, "reserve sign-in attempt", err)
+		return nil, false
+	}
+	if wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		refused(secs)
+		return nil, false
+	}
+	return attempt, true
 }
