@@ -224,13 +224,7 @@ func (u *UI) totpSetup(w http.ResponseWriter, r *http.Request) {
 			u.serverError(w, r, "store one-time-code key", err)
 			return
 		}
-		d := enrolData{Title: "Set up two-step verification", Action: "/account/totp", CSRF: r.PostForm.Get("csrf_token"),
-			Secret: groupSecret(secret), Sealed: r.PostForm.Get("enrolment"),
-			Error: "That code is not right. Check the time on your phone and enter the code your app shows now."}
-		if qr, err := u.enrolmentImage(user, secret); err == nil {
-			d.QR = qr
-		}
-		u.renderEnrol(w, r, http.StatusOK, d)
+		u.enrolAgain(w, r, enrolData{Action: "/account/totp"}, user, secret)
 		return
 	}
 	u.record(r.Context(), storage.AuditEvent{Kind: EventFactorEnrolled, UserID: user.ID, SessionID: s.ID, IP: u.ClientIP(r), Detail: "method=totp at=account"})

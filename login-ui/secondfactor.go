@@ -814,16 +814,11 @@ func (u *UI) enrol(w http.ResponseWriter, r *http.Request) {
 			u.serverError(w, r, "store one-time-code key", err)
 			return
 		}
-		d := enrolData{Title: "Set up two-step verification", Action: "/login/enrol", Required: true,
-			CSRF: r.PostForm.Get("csrf_token"), Secret: groupSecret(secret), Sealed: r.PostForm.Get("enrolment"),
-			Error: "That code is not right. Check the time on your phone and enter the code your app shows now."}
-		if qr, err := u.enrolmentImage(user, secret); err == nil {
-			d.QR = qr
-		}
+		d := enrolData{Action: "/login/enrol", Required: true}
 		if client != nil {
 			d.ClientName = client.Name
 		}
-		u.renderEnrol(w, r, http.StatusOK, d)
+		u.enrolAgain(w, r, d, user, secret)
 		return
 	}
 	u.record(r.Context(), storage.AuditEvent{Kind: EventFactorEnrolled, UserID: user.ID, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: "method=totp at=sign_in"})
@@ -833,6 +828,19 @@ func (u *UI) enrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.finishSecondFactor(w, r, p, user, ar, nil, "", mfa.AMROTP, "method=totp at=enrolment", codes)
+}
+
+// enrolAgain shows the set-up page of secret again after a wrong code:
+// the same key and sealed form the browser posted (d says where it posts),
+// with the error.
+func (u *UI) enrolAgain(w http.ResponseWriter, r *http.Request, d enrolData, user *storage.User, secret string) {
+	d.Title, d.CSRF = "Set up two-step verification", r.PostForm.Get("csrf_token")
+	d.Secret, d.Sealed = groupSecret(secret), r.PostForm.Get("enrolment")
+	d.Error = "That code is not right. Check the time on your phone and enter the code your app shows now."
+	if qr, err := u.enrolmentImage(user, secret); err == nil {
+		d.QR = qr
+	}
+	u.renderEnrol(w, r, http.StatusOK, d)
 }
 
 // enrolmentImage draws the QR code of a secret being set up again (the
