@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -145,59 +146,42 @@ func (u *UI) factorPasskeyForm(ctx context.Context, p *storage.PendingSignIn, us
 	return u.beginCeremony(ctx, ceremonyFactor, user.ID, p.ID, options, state)
 }
 
-// checkPasskey verifies a passkey answer to ceremony c for user (nil: a
-// sign-in without a password, where the credential names the user) and
-// records the use. It audits a refused answer and a counter that went
-// backwards, and returns errWrongCode for either.
-func (u *UI) checkPasskey(ctx context.Context, r *http.Request, user *storage.User, c *storage.WebAuthnCeremony, response []byte) (*mfa.Assertion, error) {
-	var pu *mfa.PasskeyUser
-	if user != nil {
-		var err error
-		if pu, _, err = u.passkeyUser(ctx, user); err != nil {
-			return nil, err
-		}
+// checkPasskey verifies a passkey answer to ceremony c by one of user's
+// passkeys and records the use (a compare-and-set on the counter read with
+// the passkeys). passwordless: the ceremony was a discoverable one, and
+// the credential's user handle must name user. It audits a refused answer
+// and a counter that went backwards, and returns errWrongCode for either.
+func (u *UI) checkPasskey(ctx context.Context, r *http.Request, user *storage.User, passwordless bool, c *storage.WebAuthnCeremony, response []byte) (*mfa.Assertion, error) {
+	pu, keys, err := u.passkeyUser(ctx, user)
+	if err != nil {
+		return nil, err
 	}
-	lookup := func(userID string) (*mfa.PasskeyUser, error) {
-		found, err := u.store.UserByID(ctx, userID)
-		if err != nil {
-			return nil, err
-		}
-		if found.Disabled {
+	owner := pu
+	if passwordless {
+		owner = nil
+	}
+	lookup := func(handle string) (*mfa.PasskeyUser, error) {
+		if handle != user.ID {
 			return nil, errWrongCode
 		}
-		p, _, err := u.passkeyUser(ctx, found)
-		return p, err
+		return pu, nil
 	}
-	a, err := u.passkeys.FinishLogin(pu, lookup, c.Data, response)
+	a, err := u.passkeys.FinishLogin(owner, lookup, c.Data, response)
 	switch {
 	case errors.Is(err, mfa.ErrCounterRegression):
-		userID := ""
-		if user != nil {
-			userID = user.ID
-		}
-		u.record(ctx, storage.AuditEvent{Kind: EventPasskeyCloned, UserID: userID, IP: u.ClientIP(r)})
+		u.record(ctx, storage.AuditEvent{Kind: EventPasskeyCloned, UserID: user.ID, IP: u.ClientIP(r)})
 		return nil, errWrongCode
-	case errors.Is(err, mfa.ErrPasskey), errors.Is(err, errWrongCode), errors.Is(err, storage.ErrNotFound):
-		userID := ""
-		if user != nil {
-			userID = user.ID
-		}
-		u.record(ctx, storage.AuditEvent{Kind: EventPasskeyRejected, UserID: userID, IP: u.ClientIP(r), Detail: truncate(err.Error(), 256)})
+	case errors.Is(err, mfa.ErrPasskey), errors.Is(err, errWrongCode):
+		u.record(ctx, storage.AuditEvent{Kind: EventPasskeyRejected, UserID: user.ID, IP: u.ClientIP(r), Detail: truncate(err.Error(), 256)})
 		return nil, errWrongCode
 	case err != nil:
 		return nil, err
 	}
-	stored, err := u.store.Passkey(ctx, a.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errWrongCode // removed meanwhile
+	i := slices.IndexFunc(keys, func(k storage.Passkey) bool { return bytes.Equal(k.ID, a.ID) })
+	if i < 0 {
+		return nil, errWrongCode // verified against these keys: never
 	}
-	if err != nil {
-		return nil, err
-	}
-	if stored.UserID != a.UserID {
-		return nil, errWrongCode
-	}
-	switch err := u.store.UsePasskey(ctx, a.ID, stored.SignCount, a.SignCount, a.Record, u.now()); {
+	switch err := u.store.UsePasskey(ctx, a.ID, keys[i].SignCount, a.SignCount, a.Record, u.now()); {
 	case errors.Is(err, storage.ErrConflict):
 		// Another use was recorded since the record was read: with a
 		// counter, this answer's count is no longer ahead of it.
@@ -206,7 +190,7 @@ func (u *UI) checkPasskey(ctx context.Context, r *http.Request, user *storage.Us
 			return nil, errWrongCode
 		}
 	case errors.Is(err, storage.ErrNotFound):
-		return nil, errWrongCode
+		return nil, errWrongCode // removed meanwhile
 	case err != nil:
 		return nil, err
 	}
@@ -250,12 +234,22 @@ func (u *UI) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, "passkey ceremony", err)
 		return
 	}
-	// The account the credential names is throttled like a password's.
-	account := ""
+	// The account the credential's user handle names: throttled like a
+	// password's, and the only one the answer may sign in.
+	var user *storage.User
 	if _, handle, err := mfa.CredentialOwner(response); err == nil {
-		if owner, err := u.store.UserByID(r.Context(), handle); err == nil {
-			account = owner.Username
+		found, err := u.store.UserByID(r.Context(), handle)
+		switch {
+		case err == nil && !found.Disabled:
+			user = found
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			u.serverError(w, r, "load user", err)
+			return
 		}
+	}
+	account := ""
+	if user != nil {
+		account = user.Username
 	}
 	limits := u.throttleLimits(account, r)
 	attempt, ok := u.reserveAttempt(w, r, limits, func(secs int) {
@@ -264,7 +258,13 @@ func (u *UI) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a, err := u.checkPasskey(r.Context(), r, nil, c, response)
+	var a *mfa.Assertion
+	if user == nil {
+		u.record(r.Context(), storage.AuditEvent{Kind: EventPasskeyRejected, IP: u.ClientIP(r), Detail: "no enabled user has this passkey"})
+		err = errWrongCode
+	} else {
+		a, err = u.checkPasskey(r.Context(), r, user, true, c, response)
+	}
 	if errors.Is(err, errWrongCode) {
 		u.record(r.Context(), storage.AuditEvent{Kind: EventSignInFailed, ClientID: clientOf(ar), IP: u.ClientIP(r), Detail: "passkey"})
 		failed(http.StatusOK, "That passkey could not sign you in. Try again, or sign in with your password.")
@@ -273,16 +273,6 @@ func (u *UI) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		u.giveBack(r.Context(), attempt, nil)
 		u.serverError(w, r, "check passkey", err)
-		return
-	}
-	user, err := u.store.UserByID(r.Context(), a.UserID)
-	if err != nil || user.Disabled {
-		u.giveBack(r.Context(), attempt, nil)
-		if err == nil || errors.Is(err, storage.ErrNotFound) {
-			failed(http.StatusOK, "That passkey could not sign you in. Try again, or sign in with your password.")
-			return
-		}
-		u.serverError(w, r, "load user", err)
 		return
 	}
 	u.giveBack(r.Context(), attempt, []string{"acct:" + user.Username})

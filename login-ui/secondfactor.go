@@ -465,7 +465,7 @@ func (u *UI) factorPasskey(r *http.Request, p *storage.PendingSignIn, user *stor
 	if err != nil {
 		return "", "", err
 	}
-	a, err := u.checkPasskey(r.Context(), r, user, c, response)
+	a, err := u.checkPasskey(r.Context(), r, user, false, c, response)
 	if err != nil {
 		return "", "", err
 	}
