@@ -102,6 +102,7 @@ func prefixKeys(t testing.TB, s *Store) []string {
 // a production deployment splits them between Redis and Postgres.
 type composite struct {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
@@ -136,7 +137,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq}
+		return composite{sq, sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq}
 	})
 }
 
