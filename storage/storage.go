@@ -405,6 +405,17 @@ type Groups interface {
 	UserGroups(ctx context.Context, userID string) ([]string, error)
 }
 
+// UserSwapper updates a user only if nobody changed it meanwhile: the
+// compare-and-set behind the admin API's ETags (SQL).
+type UserSwapper interface {
+	// UpdateUserIfUnchanged is UpdateUser done only while the stored
+	// user's UpdatedAt is still unchanged (the instant as the store
+	// returned it): ErrNotFound if the user is absent, ErrConflict if it
+	// was updated since. The caller makes u.UpdatedAt differ from
+	// unchanged, so that every update is seen by the next one.
+	UpdateUserIfUnchanged(ctx context.Context, u *User, unchanged time.Time) error
+}
+
 // UserDeleter deletes users (SQL).
 type UserDeleter interface {
 	// DeleteUser removes the user with that id and, in the same

@@ -106,6 +106,7 @@ type composite struct {
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserSwapper
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests

@@ -75,6 +75,7 @@ type Store interface {
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserSwapper
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
