@@ -39,28 +39,9 @@ Examples:
   gatehouse groups list
 `
 
-// maxGroupName bounds a group's name.
-const maxGroupName = 64
-
-// validGroupName reports whether name is 1–64 characters of [a-z0-9._-]
-// (storage.Group).
-func validGroupName(name string) bool {
-	if name == "" || len(name) > maxGroupName {
-		return false
-	}
-	for _, c := range []byte(name) {
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// groupNameError is the answer to a name validGroupName refuses.
+// groupNameError is the answer to a name storage.ValidGroupName refuses.
 func groupNameError(name string) error {
-	return fmt.Errorf("group name %q: use 1–%d characters from a–z, 0–9 and . _ -", name, maxGroupName)
+	return fmt.Errorf("group name %q: use 1–%d characters from a–z, 0–9 and . _ -", name, storage.MaxGroupNameLen)
 }
 
 // groupsCommand is `gatehouse groups create|delete|list|add|remove|members`.
@@ -99,7 +80,7 @@ func groupsCommand(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stderr, why+"\n\n"+groupsUsage)
 		return errUsage
 	}
-	if n > 0 && !validGroupName(pos[0]) {
+	if n > 0 && !storage.ValidGroupName(pos[0]) {
 		return groupNameError(pos[0])
 	}
 	_, store, err := openCommandStores(ctx, load, sqlOnly)

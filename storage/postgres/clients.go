@@ -16,7 +16,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
-	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, disabled, created_at, updated_at`
+	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, allowed_groups, disabled, created_at, updated_at`
 
 // scanner is a pgx.Row or pgx.Rows.
 type scanner interface {
@@ -34,7 +34,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, &c.ApplicationType,
 		&c.Scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &abs, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
-		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DefaultACRValues, &c.Disabled, &created, &updated)
+		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DefaultACRValues, &c.AllowedGroups, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -139,14 +139,14 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 	for _, c := range plan.Create {
 		batch.Queue(`INSERT INTO clients (`+clientColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-				$18, $19, $20, $21, $22, $23, $24, $25, false, $26, $26)`,
+				$18, $19, $20, $21, $22, $23, $24, $25, $26, false, $27, $27)`,
 			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 			list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 			list(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
-			list(c.DefaultACRValues), n)
+			list(c.DefaultACRValues), list(c.AllowedGroups), n)
 	}
 	for _, c := range plan.Update {
 		batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
@@ -158,8 +158,8 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 			skip_consent = $17, backchannel_logout_uri = $18, backchannel_logout_session_required = $19,
 			frontchannel_logout_uri = $20, frontchannel_logout_session_required = $21,
 			allowed_cors_origins = $22, require_mfa = $23, default_acr_values = $24,
-			disabled = false, updated_at = $25
-			WHERE id = $26`,
+			allowed_groups = $25, disabled = false, updated_at = $26
+			WHERE id = $27`,
 			c.SecretHash, c.Name, list(c.RedirectURIs),
 			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
 			c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
@@ -167,7 +167,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
-			list(c.DefaultACRValues), n, c.ID)
+			list(c.DefaultACRValues), list(c.AllowedGroups), n, c.ID)
 	}
 	for _, id := range plan.Disable {
 		batch.Queue(`UPDATE clients SET disabled = true, updated_at = $1 WHERE id = $2`, n, id)

@@ -14,13 +14,14 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
-	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, disabled, created_at, updated_at`
+	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, allowed_groups, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
 		c                                   storage.Client
 		redirect, postLogout, grants, resps string
 		scopes, corsOrigins, defaultACR     string
+		allowedGroups                       string
 		created, updated                    sql.NullInt64
 		grace, idle, absolute               int64
 		jwks                                string
@@ -29,7 +30,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
 		&scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
-		&c.FrontchannelLogoutSessionRequired, &corsOrigins, &c.RequireMFA, &defaultACR, &c.Disabled, &created, &updated)
+		&c.FrontchannelLogoutSessionRequired, &corsOrigins, &c.RequireMFA, &defaultACR, &allowedGroups, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +42,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 	c.Scopes = d.strings(scopes)
 	c.AllowedCORSOrigins = d.strings(corsOrigins)
 	c.DefaultACRValues = d.strings(defaultACR)
+	c.AllowedGroups = d.strings(allowedGroups)
 	if jwks != "" {
 		c.JWKS = []byte(jwks)
 	}
@@ -127,14 +129,14 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 	}
 	for _, c := range plan.Create {
 		_, err = in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			c.ID, c.SecretHash, c.Name, e.strings(c.RedirectURIs), e.strings(c.PostLogoutRedirectURIs),
 			e.strings(c.GrantTypes), e.strings(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 			e.strings(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, c.SkipConsent,
 			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI,
 			c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), c.RequireMFA,
-			e.strings(c.DefaultACRValues), n, n)
+			e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups), n, n)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
@@ -148,7 +150,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 			skip_consent = ?, backchannel_logout_uri = ?, backchannel_logout_session_required = ?,
 			frontchannel_logout_uri = ?, frontchannel_logout_session_required = ?,
 			allowed_cors_origins = ?, require_mfa = ?, default_acr_values = ?,
-			disabled = 0, updated_at = ?
+			allowed_groups = ?, disabled = 0, updated_at = ?
 			WHERE id = ?`,
 			c.SecretHash, c.Name, e.strings(c.RedirectURIs),
 			e.strings(c.PostLogoutRedirectURIs), e.strings(c.GrantTypes), e.strings(c.ResponseTypes),
@@ -157,7 +159,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), c.RequireMFA,
-			e.strings(c.DefaultACRValues), n, c.ID)
+			e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups), n, c.ID)
 		if err != nil {
 			return storage.SyncReport{}, wrap("sync client "+c.ID, err)
 		}
