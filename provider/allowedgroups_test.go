@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/mfa/mfatest"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -320,4 +321,40 @@ func anyStrings(v any) []string {
 		out = append(out, str)
 	}
 	return out
+}
+
+// A sign-in with a second factor ends at the same callback and is refused
+// the same way: the one-time code is accepted (the user is signed in), the
+// app gets no code.
+func TestAllowedGroupsRefuseSecondFactorSignIn(t *testing.T) {
+	e := newTestEnv(t)
+	e.enrolTOTP(t)
+	e.restrict(t, "web", "staff")
+	jar := cookieJar{}
+	rec, _ := e.authorizeAs(t, jar, "web", nil)
+	loginLoc := rec.Header().Get("Location")
+	m := csrfField.FindStringSubmatch(e.follow(t, jar, loginLoc).Body.String())
+	if m == nil {
+		t.Fatal("login page: no form")
+	}
+	id := mustParseURL(t, loginLoc).Query().Get("id")
+	rec = e.postFrom(jar, "/login", url.Values{"id": {id}, "csrf_token": {m[1]}, "username": {testUsername}, "password": {testPassword}})
+	if rec.Header().Get("Location") != "/login/factor" {
+		t.Fatalf("login: %d to %q, want the code page", rec.Code, rec.Header().Get("Location"))
+	}
+	if m = csrfField.FindStringSubmatch(e.follow(t, jar, "/login/factor").Body.String()); m == nil {
+		t.Fatal("code page: no form")
+	}
+	code, err := mfatest.Code(testTOTPSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = e.postFrom(jar, "/login/factor", url.Values{"csrf_token": {m[1]}, "method": {"totp"}, "code": {code}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("code post: %d, want 303 to the callback; body %s", rec.Code, rec.Body)
+	}
+	wantRefusalPage(t, e.follow(t, jar, rec.Header().Get("Location")), "Web App")
+	if rec, _ := e.authorizeAs(t, jar, "post", nil); mustParseURL(t, rec.Header().Get("Location")).Query().Get("code") == "" {
+		t.Errorf("SSO to an unrestricted client after the refusal: %d to %q, want a code (still signed in)", rec.Code, rec.Header().Get("Location"))
+	}
 }
