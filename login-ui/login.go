@@ -269,15 +269,16 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 // It writes the answer itself when it returns ok=false.
 func (u *UI) completeSignIn(w http.ResponseWriter, r *http.Request, user *storage.User, ar *storage.AuthRequest, remember bool, amr []string) (next string, ok bool) {
 	// The application joins the new session only when it gets its code
-	// without a consent page; otherwise it joins when the user allows it.
+	// without a consent page; otherwise it joins when the user allows it,
+	// or never when the user may not use it (Config.JoinLater).
 	join := ar != nil
-	if join && u.cfg.ConsentNeeded != nil {
-		needed, err := u.cfg.ConsentNeeded(r.Context(), ar, user.ID)
+	if join && u.cfg.JoinLater != nil {
+		later, err := u.cfg.JoinLater(r.Context(), ar, user.ID)
 		if err != nil {
 			u.serverError(w, r, "consent lookup", err)
 			return "", false
 		}
-		join = !needed
+		join = !later
 	}
 
 	value, err := u.randomToken()

@@ -85,11 +85,12 @@ type Config struct {
 	// LogoutQueued is called after back-channel logout notices were queued,
 	// to wake their delivery.
 	LogoutQueued func()
-	// ConsentNeeded reports whether the user signing in for ar must still
-	// allow its client on the consent page; only a client that needs no
-	// consent joins the new session at sign-in (the others join when the
-	// user allows them). Nil means no client needs consent.
-	ConsentNeeded func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
+	// JoinLater reports whether the client of ar must not join the new
+	// session of the user signing in for it: the user must still allow it
+	// on the consent page (it joins when they do), or may not use it at all
+	// (its allowed_groups: it never joins). Only a client that gets its
+	// code at once joins at sign-in. Nil means every client joins.
+	JoinLater func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
 	// MFA is the second-factor setting: mfa.Optional (the zero value
 	// means it), mfa.Required or mfa.Off.
 	MFA mfa.Mode

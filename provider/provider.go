@@ -43,6 +43,7 @@ type Store interface {
 	clientReader
 	clientLister
 	groupReader
+	allowedStore
 	authRequestStore
 	consentStore
 	codeGrantStore
@@ -156,7 +157,7 @@ type Config struct {
 	// store and routes to. New supplies what the UI takes from the
 	// provider: Issuer, Clients (the provider's client cache), Recorder
 	// (Audit), LogoutQueued (wakes the back-channel delivery),
-	// ConsentNeeded and, when nil, CallbackURL.
+	// JoinLater and, when nil, CallbackURL.
 	UI loginui.Config
 }
 
@@ -230,6 +231,9 @@ type Provider struct {
 	live *liveChecks
 	// groups reads users' groups for the groups scope.
 	groups groupReader
+	// allowed reads users' groups for clients' allowed_groups
+	// (allowedgroups.go).
+	allowed allowedStore
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -324,6 +328,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		live:         newLiveChecks(store, cfg.Now),
 		assertions:   store,
 		groups:       store,
+		allowed:      store,
 		log:          cfg.Logger,
 	}
 	opConfig := &op.Config{
@@ -383,7 +388,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 	}
 	uiCfg.Recorder = cfg.Audit
 	uiCfg.LogoutQueued = p.kickLogouts
-	uiCfg.ConsentNeeded = p.consentNeeded
+	uiCfg.JoinLater = p.joinLater
 	if p.ui, err = loginui.New(store, uiCfg); err != nil {
 		return nil, err
 	}

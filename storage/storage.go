@@ -102,6 +102,11 @@ type Client struct {
 	// none (clients.yaml default_acr_values, in order of preference). Nil
 	// or empty: none.
 	DefaultACRValues []string
+	// AllowedGroups names the groups (Group.Name) whose members may sign in
+	// to the client (clients.yaml allowed_groups): a user in none of them is
+	// refused at authorize and at the refresh_token grant. Nil or empty:
+	// every user may.
+	AllowedGroups []string
 	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
 	// Logout 1.0) whenever a session the client signed in through ends; ""
 	// for none. BackchannelLogoutSessionRequired says the client needs sid
@@ -375,10 +380,31 @@ type Users interface {
 }
 
 // Group is a named set of users (the groups claim, clients' allowed_groups,
-// gatehouse-admins). Names are 1–64 characters of [a-z0-9._-].
+// gatehouse-admins). Names are 1–64 characters of [a-z0-9._-]
+// (ValidGroupName).
 type Group struct {
 	Name      string
 	CreatedAt time.Time
+}
+
+// MaxGroupNameLen bounds a group's name.
+const MaxGroupNameLen = 64
+
+// ValidGroupName reports whether name is a group's name: 1–64 characters
+// of [a-z0-9._-]. The CLI checks the names it is given with it, and
+// clients.yaml the names in allowed_groups.
+func ValidGroupName(name string) bool {
+	if name == "" || len(name) > MaxGroupNameLen {
+		return false
+	}
+	for _, c := range []byte(name) {
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Groups keeps groups and their members in SQL. A user's memberships go

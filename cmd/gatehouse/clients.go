@@ -322,6 +322,7 @@ func clientFields() []clientField {
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
 		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
+		{key: "allowed_groups", value: func(c *storage.Client) string { return list(c.AllowedGroups) }},
 		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
 		{key: "backchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
 		{key: "frontchannel_logout_uri", value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
@@ -451,6 +452,7 @@ type shownClient struct {
 	SkipConsent                       bool            `json:"skip_consent"`
 	RequireMFA                        bool            `json:"require_mfa"`
 	DefaultACRValues                  []string        `json:"default_acr_values,omitempty"`
+	AllowedGroups                     []string        `json:"allowed_groups,omitempty"`
 	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
@@ -500,6 +502,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			SkipConsent:                       c.SkipConsent,
 			RequireMFA:                        c.RequireMFA,
 			DefaultACRValues:                  c.DefaultACRValues,
+			AllowedGroups:                     c.AllowedGroups,
 			BackchannelLogoutURI:              c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
