@@ -102,6 +102,7 @@ func prefixKeys(t testing.TB, s *Store) []string {
 // a production deployment splits them between Redis and Postgres.
 type composite struct {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter

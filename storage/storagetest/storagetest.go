@@ -71,6 +71,7 @@ import (
 // theirs in a struct that embeds each one.
 type Store interface {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
@@ -111,6 +112,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		tests []test
 	}{
 		{"Clients", clientTests},
+		{"ClientWriter", clientWriterTests},
 		{"ClientRegistry", registryTests},
 		{"Users", userTests},
 		{"DeleteUser", userDeleteTests},
