@@ -119,6 +119,11 @@ type Config struct {
 	// Queued wakes the delivery of back-channel logout notices; nil wakes
 	// nothing (the server finds them within a second).
 	Queued func()
+	// KeySecretHash turns a client secret hash of clientpolicy.HashSecret's
+	// form into the form stored (provider.KeyClientSecretHash under
+	// serve's key), as serve does with those of clients.yaml; nil stores
+	// it as given.
+	KeySecretHash func(hash string) (string, error)
 	// ClientsChanged is called after a client was created, changed or
 	// deleted (provider.Provider.InvalidateClients); nil calls nothing.
 	ClientsChanged func()

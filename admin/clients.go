@@ -19,12 +19,14 @@ const (
 )
 
 // CreateClient stores c, which clientpolicy.Validate must accept
-// (Invalid otherwise), as a client of source (storage.ClientSourceAPI or
-// storage.ClientSourceRegistration), and records client_created. A taken
-// id, whatever its source, is storage.ErrConflict.
+// (Invalid otherwise; its secret hash in clientpolicy.HashSecret's form,
+// which Config.KeySecretHash then keys), as a client of source
+// (storage.ClientSourceAPI or storage.ClientSourceRegistration), and
+// records client_created. A taken id, whatever its source, is
+// storage.ErrConflict.
 func (s *Service) CreateClient(ctx context.Context, who Actor, c *storage.Client, source string) error {
-	if err := clientpolicy.Validate(*c); err != nil {
-		return invalidClient(err)
+	if err := s.checkClient(c, ""); err != nil {
+		return err
 	}
 	c.Source = source
 	now := s.cfg.Now()
@@ -38,10 +40,12 @@ func (s *Service) CreateClient(ctx context.Context, who Actor, c *storage.Client
 // UpdateClient replaces the client c.ID of source c.Source with c if its
 // version is still ifVersion (storage.ErrStale otherwise; ErrNotFound for
 // a client of clients.yaml, which only the file changes), and records
-// client_changed.
-func (s *Service) UpdateClient(ctx context.Context, who Actor, c *storage.Client, ifVersion int64) error {
-	if err := clientpolicy.Validate(*c); err != nil {
-		return invalidClient(err)
+// client_changed. c's secret hash is checked and keyed as CreateClient's,
+// unless keptHash, the stored (keyed) hash of the client, is given: then
+// c keeps that secret.
+func (s *Service) UpdateClient(ctx context.Context, who Actor, c *storage.Client, ifVersion int64, keptHash string) error {
+	if err := s.checkClient(c, keptHash); err != nil {
+		return err
 	}
 	now := s.cfg.Now()
 	if err := s.cfg.Store.UpdateClient(ctx, c, ifVersion, now); err != nil {
@@ -66,6 +70,31 @@ func (s *Service) DeleteClient(ctx context.Context, who Actor, id, source string
 	}
 	s.clientsChanged()
 	return s.record(ctx, who, storage.AuditEvent{Kind: EventClientDeleted, ClientID: id, Detail: "source=" + source})
+}
+
+// checkClient validates c (Invalid) and keys its secret hash, or gives
+// it keptHash.
+func (s *Service) checkClient(c *storage.Client, keptHash string) error {
+	check := *c
+	if keptHash != "" {
+		// The stored hash was checked when it was stored; Validate knows
+		// only the unkeyed form.
+		check.SecretHash = clientpolicy.HashSecret("kept")
+	}
+	if err := clientpolicy.Validate(check); err != nil {
+		return invalidClient(err)
+	}
+	switch {
+	case keptHash != "":
+		c.SecretHash = keptHash
+	case c.SecretHash != "" && s.cfg.KeySecretHash != nil:
+		keyed, err := s.cfg.KeySecretHash(c.SecretHash)
+		if err != nil {
+			return err
+		}
+		c.SecretHash = keyed
+	}
+	return nil
 }
 
 func (s *Service) clientsChanged() {

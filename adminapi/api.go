@@ -70,7 +70,9 @@ type TokenVerifier interface {
 // BearerTokens authenticates applications by a Gatehouse client_credentials
 // access token in the Authorization header (RFC 6750 §2.1; never in the
 // URL or the body). The principal is the client (audit actor "client"),
-// with the token's admin scopes; a token without one is refused.
+// with the token's admin scopes: a live token without one is a principal
+// that may do nothing (403, insufficient_scope); any other token is
+// refused (401, invalid_token).
 type BearerTokens struct {
 	Verifier TokenVerifier
 }
@@ -89,10 +91,10 @@ func (b BearerTokens) Authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	scopes = slices.DeleteFunc(scopes, func(s string) bool { return s != ScopeAdmin && s != ScopeRead })
-	if clientID == "" || len(scopes) == 0 {
+	if clientID == "" {
 		return nil, ErrBadCredentials
 	}
+	scopes = slices.DeleteFunc(scopes, func(s string) bool { return s != ScopeAdmin && s != ScopeRead })
 	return &Principal{Actor: admin.Actor{Kind: audit.ActorClient, ID: clientID}, Scopes: scopes}, nil
 }
 
@@ -124,11 +126,6 @@ type Config struct {
 	// Gatehouse's repository are accepted only while it is on loopback
 	// (clientpolicy.ParseFile).
 	Issuer string
-	// KeySecretHash turns the hash of a client secret given to the API
-	// into the form stored (provider.KeyClientSecretHash under serve's
-	// key), as serve does with those of clients.yaml; nil stores it as
-	// parsed.
-	KeySecretHash func(hash string) (string, error)
 }
 
 // API serves /admin/v1. Create it with New.
@@ -165,7 +162,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		for _, auth := range a.cfg.Authenticators {
 			found, err := auth.Authenticate(r)
 			if errors.Is(err, ErrBadCredentials) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token", error_description="the access token is invalid, expired or carries no admin scope"`)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token", error_description="the access token is invalid or expired"`)
 				a.problem(w, r, http.StatusUnauthorized, typeUnauthorized, "The credentials were refused.")
 				return
 			}

@@ -155,11 +155,11 @@ func (a *API) refuseFileClient(w http.ResponseWriter, r *http.Request, c *storag
 // client_secret (hashed here) or client_secret_hash; client_secret_env
 // and client_secret_file name the server's environment and files and are
 // refused. keepSecret, when not "", is the stored secret hash an update
-// that gives no secret keeps.
-func (a *API) parseClientBody(w http.ResponseWriter, r *http.Request, pathID, keepSecret string) (*storage.Client, bool) {
+// that gives no secret keeps: it is returned as kept.
+func (a *API) parseClientBody(w http.ResponseWriter, r *http.Request, pathID, keepSecret string) (c *storage.Client, kept string, ok bool) {
 	members, bad, ok := a.readObject(w, r)
 	if !ok {
-		return nil, false
+		return nil, "", false
 	}
 	for _, k := range []string{"client_secret_env", "client_secret_file"} {
 		if _, given := members[k]; given {
@@ -179,7 +179,7 @@ func (a *API) parseClientBody(w http.ResponseWriter, r *http.Request, pathID, ke
 	}
 	if bad != nil {
 		a.problem(w, r, http.StatusUnprocessableEntity, typeInvalidBody, "The request body has problems; each is listed.", bad...)
-		return nil, false
+		return nil, "", false
 	}
 	if pathID != "" {
 		members["client_id"], _ = json.Marshal(pathID)
@@ -199,7 +199,7 @@ func (a *API) parseClientBody(w http.ResponseWriter, r *http.Request, pathID, ke
 	doc, err := json.Marshal(members)
 	if err != nil {
 		a.storeError(w, r, "encode client", err)
-		return nil, false
+		return nil, "", false
 	}
 	f, err := clientpolicy.ParseFile([]byte("clients:\n  - "+string(doc)+"\n"), clientpolicy.Source{Filename: "body", Issuer: a.cfg.Issuer})
 	var ps clientpolicy.Problems
@@ -208,31 +208,26 @@ func (a *API) parseClientBody(w http.ResponseWriter, r *http.Request, pathID, ke
 			bad = append(bad, fieldProblem{Pointer: pointer(strings.TrimPrefix(strings.TrimPrefix(p.Field, "clients[0]"), ".")), Detail: p.Msg})
 		}
 		a.problem(w, r, http.StatusUnprocessableEntity, typeInvalidBody, "The request body has problems; each is listed.", bad...)
-		return nil, false
+		return nil, "", false
 	}
 	if err != nil || len(f.Clients) != 1 {
 		a.storeError(w, r, "parse client", err)
-		return nil, false
+		return nil, "", false
 	}
-	c := f.Clients[0]
+	c = &f.Clients[0]
 	if len(f.DemoSecret) > 0 {
 		a.problem(w, r, http.StatusUnprocessableEntity, typeInvalidBody, "The request body has problems; each is listed.",
 			fieldProblem{Pointer: "/client_secret", Detail: "a secret published in Gatehouse's repository: anyone can read it"})
-		return nil, false
+		return nil, "", false
 	}
 	if placeholder {
-		c.SecretHash = keepSecret
-	} else if c.SecretHash != "" && a.cfg.KeySecretHash != nil {
-		if c.SecretHash, err = a.cfg.KeySecretHash(c.SecretHash); err != nil {
-			a.storeError(w, r, "key secret hash", err)
-			return nil, false
-		}
+		kept = keepSecret
 	}
-	return &c, true
+	return c, kept, true
 }
 
 func (a *API) createClient(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.parseClientBody(w, r, "", "")
+	c, _, ok := a.parseClientBody(w, r, "", "")
 	if !ok {
 		return
 	}
@@ -261,13 +256,13 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) {
 		a.ifMatch(w, r, "")
 		return
 	}
-	c, ok := a.parseClientBody(w, r, old.ID, old.SecretHash)
+	c, kept, ok := a.parseClientBody(w, r, old.ID, old.SecretHash)
 	if !ok || !a.ifMatch(w, r, clientETag(old)) {
 		return
 	}
 	c.Source = source(old)
 	version := c.Version
-	err := a.cfg.Actions.UpdateClient(r.Context(), principal(r).Actor, c, old.Version)
+	err := a.cfg.Actions.UpdateClient(r.Context(), principal(r).Actor, c, old.Version, kept)
 	if err != nil && c.Version == version {
 		a.actionError(w, r, "client", err)
 		return

@@ -172,7 +172,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
-	members, bad, ok := a.readObject(w, r, userFields[1:]...)
+	members, bad, ok := a.readObject(w, r, userFields...)
 	if !ok {
 		return
 	}

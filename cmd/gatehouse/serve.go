@@ -226,10 +226,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Actions: admin.New(admin.Config{
 			Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
 			ClientsChanged: p.InvalidateClients,
+			KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
 		}),
 		Authenticators: []adminapi.Authenticator{adminapi.BearerTokens{Verifier: p}},
 		Issuer:         cfg.Issuer,
-		KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
 		Logger:         log,
 	})
 	handler := p.Handler(km.JWKSHandler())
