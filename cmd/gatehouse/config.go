@@ -132,6 +132,11 @@ type Config struct {
 	// set one up, and are asked for it once they have), required (users
 	// without one set one up at their next sign-in) or off.
 	MFA string `yaml:"mfa"`
+	// AdminAPIOnListen serves the admin API (/admin/v1, adminapi) on
+	// Listen too, not only on the admin listener: for deployments whose
+	// services reach Gatehouse only through its public address. Off by
+	// default.
+	AdminAPIOnListen bool `yaml:"admin_api_on_listen"`
 }
 
 // logLevels are the values of Config.LogLevel, least severe first.
@@ -232,6 +237,7 @@ func configFields() []configField {
 		{"listen", "GATEHOUSE_LISTEN", str(func(c *Config) *string { return &c.Listen })},
 		{"admin_listen", "GATEHOUSE_ADMIN_LISTEN", str(func(c *Config) *string { return &c.AdminListen })},
 		{"admin_pprof", "GATEHOUSE_ADMIN_PPROF", boolean(func(c *Config) *bool { return &c.AdminPprof })},
+		{"admin_api_on_listen", "GATEHOUSE_ADMIN_API_ON_LISTEN", boolean(func(c *Config) *bool { return &c.AdminAPIOnListen })},
 		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
 		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},

@@ -17,6 +17,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/gatehouse-idp/gatehouse/admin"
+	"github.com/gatehouse-idp/gatehouse/adminapi"
 	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
@@ -219,7 +221,21 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	api := adminapi.New(adminapi.Config{
+		Store: store,
+		Actions: admin.New(admin.Config{
+			Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
+			ClientsChanged: p.InvalidateClients,
+			KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
+		}),
+		Authenticators: []adminapi.Authenticator{adminapi.BearerTokens{Verifier: p}},
+		Issuer:         cfg.Issuer,
+		Logger:         log,
+	})
 	handler := p.Handler(km.JWKSHandler())
+	if cfg.AdminAPIOnListen {
+		handler = withAdminAPI(handler, api)
+	}
 	shutdownTracing, err := setupTracing(ctx, env.getenv, log)
 	if err != nil {
 		return err
@@ -242,13 +258,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	admin, adminLn, err := listenAdmin(cfg.AdminListen, p.AdminHandler(), cfg.AdminPprof, log)
+	adminSrv, adminLn, err := listenAdmin(cfg.AdminListen, withAdminAPI(p.AdminHandler(), api), cfg.AdminPprof, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	logListener(log, "http", ln.Addr().String())
-	if admin != nil {
+	if adminSrv != nil {
 		logListener(log, "admin", adminLn.Addr().String())
 	}
 	log.Info("gatehouse ready", "issuer", cfg.Issuer,
@@ -268,13 +284,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	if admin != nil {
-		go func() { errc <- admin.Serve(adminLn) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
 	}
 	select {
 	case err := <-errc:
-		if admin != nil {
-			admin.Close()
+		if adminSrv != nil {
+			adminSrv.Close()
 		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -283,8 +299,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	if admin != nil {
-		err = errors.Join(err, admin.Shutdown(shutdownCtx))
+	if adminSrv != nil {
+		err = errors.Join(err, adminSrv.Shutdown(shutdownCtx))
 	}
 	stopDelivery()
 	<-delivered

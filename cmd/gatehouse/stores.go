@@ -22,6 +22,7 @@ import (
 // trail always stay in SQL.
 type stores struct {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
@@ -73,6 +74,7 @@ type keyStore = storage.SigningKeys
 type sqlStore interface {
 	storage.TokenFamilies
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
@@ -207,7 +209,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
 	s.Clients, s.Users, s.UserDeleter, s.UserSwapper, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql, s.sql, s.sql
-	s.ClientRegistries = s.sql
+	s.ClientRegistries, s.ClientWriter = s.sql, s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
