@@ -42,6 +42,10 @@ const (
 	auditGroupDeleted       = "group_deleted"
 	auditGroupMemberAdded   = "group_member_added"
 	auditGroupMemberRemoved = "group_member_removed"
+
+	// gatehouse clients token (Detail: token=ID expires=… max_uses=N).
+	auditInitialTokenCreated = "initial_access_token_created"
+	auditInitialTokenRevoked = "initial_access_token_revoked"
 )
 
 // Bounds of the audit sink.

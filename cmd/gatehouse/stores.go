@@ -42,6 +42,8 @@ type stores struct {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.ClientWriter
+	storage.Registrations
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
@@ -91,6 +93,8 @@ type sqlStore interface {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.ClientWriter
+	storage.Registrations
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -211,6 +215,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
 	s.Passkeys, s.WebAuthnCeremonies, s.Groups = s.sql, s.sql, s.sql
+	s.ClientWriter, s.Registrations = s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
 		s.WebAuthnCeremonies = nil
