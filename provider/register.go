@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -360,6 +361,16 @@ func (p *Provider) checkRegisteredClient(w http.ResponseWriter, r *http.Request,
 		ok := c.TokenEndpointAuthMethod == "private_key_jwt" && slices.Contains(clientpolicy.AssertionSigningAlgs(), jose.SignatureAlgorithm(alg))
 		if !ok {
 			msgs = append(msgs, fmt.Sprintf("token_endpoint_auth_signing_alg: %q is not accepted: only private_key_jwt clients name one, one of RS256, ES256, EdDSA, PS256", alg))
+		}
+	}
+	// Gatehouse itself fetches jwks_uri and posts to backchannel_logout_uri:
+	// clients.yaml may point them at this machine (tests, development), a
+	// registered client may not.
+	for _, f := range []struct{ field, uri string }{
+		{"jwks_uri", c.JWKSURI}, {"backchannel_logout_uri", c.BackchannelLogoutURI},
+	} {
+		if u, err := url.Parse(f.uri); f.uri != "" && err == nil && (clientpolicy.IsLoopbackHost(u.Hostname()) || u.Scheme != "https") {
+			msgs = append(msgs, f.field+": must be https on a host other than this machine's loopback names (Gatehouse calls it)")
 		}
 	}
 	if err := clientpolicy.Validate(c); err != nil {
