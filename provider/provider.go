@@ -51,6 +51,7 @@ type Store interface {
 	revocationStore
 	familyRevoker
 	liveCheckStore
+	registrationStore
 	pinger
 }
 
@@ -153,6 +154,10 @@ type Config struct {
 	// AdminHandler does.
 	Metrics        *metrics.Metrics
 	MetricsOnAdmin bool
+	// Registration turns on dynamic client registration (register.go):
+	// the registration endpoint, with initial access tokens, and RFC 7592
+	// management, advertised in discovery. Off: neither is routed.
+	Registration bool
 	// UI configures the login UI, which New builds over the provider's
 	// store and routes to. New supplies what the UI takes from the
 	// provider: Issuer, Clients (the provider's client cache), Recorder
@@ -234,6 +239,9 @@ type Provider struct {
 	// allowed reads users' groups for clients' allowed_groups
 	// (allowedgroups.go).
 	allowed allowedStore
+	// registrations registers clients (register.go), when
+	// Config.Registration is on.
+	registrations registrationStore
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -309,27 +317,28 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		return nil, err
 	}
 	p := &Provider{
-		replaySealer: replaySealer,
-		accessSealer: accessSealer,
-		cfg:          cfg,
-		authRequests: store,
-		consents:     store,
-		codes:        store,
-		refreshes:    store,
-		revocations:  store,
-		families:     store,
-		health:       store,
-		keys:         k,
-		audit:        cfg.Audit,
-		clients:      newClientCache(store, cfg, 5*time.Second),
-		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
-		jwks:         newJWKSCache(cfg.Now),
-		verified:     newVerifiedTokens(16384),
-		live:         newLiveChecks(store, cfg.Now),
-		assertions:   store,
-		groups:       store,
-		allowed:      store,
-		log:          cfg.Logger,
+		replaySealer:  replaySealer,
+		accessSealer:  accessSealer,
+		cfg:           cfg,
+		authRequests:  store,
+		consents:      store,
+		codes:         store,
+		refreshes:     store,
+		revocations:   store,
+		families:      store,
+		health:        store,
+		keys:          k,
+		audit:         cfg.Audit,
+		clients:       newClientCache(store, cfg, 5*time.Second),
+		cors:          newCORSOrigins(store, cfg.Now, 5*time.Second),
+		jwks:          newJWKSCache(cfg.Now),
+		verified:      newVerifiedTokens(16384),
+		live:          newLiveChecks(store, cfg.Now),
+		assertions:    store,
+		groups:        store,
+		allowed:       store,
+		log:           cfg.Logger,
+		registrations: store,
 	}
 	opConfig := &op.Config{
 		CryptoKey:             cfg.CryptoKey,

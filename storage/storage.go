@@ -498,8 +498,8 @@ type Pruner interface {
 	// sessions, auth requests (and so their codes), refresh grants (used
 	// and revoked ones too, but only once expired), revoked-family
 	// records (at their keepUntil), client assertion ids and login-failure
-	// counters; logout notices whose Deadline has passed; and the kept
-	// answers of rotated refresh tokens whose ReplayUntil has passed (the
+	// counters, initial access tokens; logout notices whose Deadline has
+	// passed; and the kept answers of rotated refresh tokens whose ReplayUntil has passed (the
 	// grant itself stays). It touches at most batch records in all and
 	// returns how many; a caller that gets batch back should call again.
 	// A batch below 1 is an error.

@@ -43,6 +43,10 @@ const (
 	auditGroupDeleted       = admin.EventGroupDeleted
 	auditGroupMemberAdded   = admin.EventGroupMemberAdded
 	auditGroupMemberRemoved = admin.EventGroupMemberRemoved
+
+	// gatehouse clients token (Detail: token=ID expires=… max_uses=N).
+	auditInitialTokenCreated = "initial_access_token_created"
+	auditInitialTokenRevoked = "initial_access_token_revoked"
 )
 
 // Bounds of the audit sink.

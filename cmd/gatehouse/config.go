@@ -137,7 +137,21 @@ type Config struct {
 	// services reach Gatehouse only through its public address. Off by
 	// default.
 	AdminAPIOnListen bool `yaml:"admin_api_on_listen"`
+
+	// Registration is dynamic client registration (RFC 7591, RFC 7592):
+	// off (the default: no registration endpoint, nothing in discovery) or
+	// initial_access_token (POST /register with a token minted by
+	// `gatehouse clients token`). Open registration, without a token, is
+	// not offered: anyone could create clients, each a consent page that
+	// names any application its creator likes.
+	Registration string `yaml:"registration"`
 }
+
+// Values of Config.Registration.
+const (
+	registrationOff                = "off"
+	registrationInitialAccessToken = "initial_access_token"
+)
 
 // logLevels are the values of Config.LogLevel, least severe first.
 var logLevels = []string{"debug", "info", "warn", "error"}
@@ -265,6 +279,7 @@ func configFields() []configField {
 		{"migrate_timeout", "GATEHOUSE_MIGRATE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.MigrateTimeout })},
 		{"log_level", "GATEHOUSE_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel })},
 		{"mfa", "GATEHOUSE_MFA", str(func(c *Config) *string { return &c.MFA })},
+		{"registration", "GATEHOUSE_REGISTRATION", str(func(c *Config) *string { return &c.Registration })},
 	}
 }
 
@@ -548,6 +563,13 @@ func (c Config) Validate() error {
 	}
 	if _, err := mfa.ParseMode(c.MFA); err != nil {
 		bad("mfa", fmt.Sprintf("must be one of optional, required, off (got %q)", c.MFA))
+	}
+	switch c.Registration {
+	case "", registrationOff, registrationInitialAccessToken:
+	case "open":
+		bad("registration", "open is not offered: anyone could create clients; use initial_access_token and mint tokens with `gatehouse clients token`")
+	default:
+		bad("registration", fmt.Sprintf("must be off or initial_access_token (got %q)", c.Registration))
 	}
 
 	if len(probs) == 0 {

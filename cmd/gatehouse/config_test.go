@@ -163,6 +163,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_LOG_LEVEL":                         "debug",
 		"GATEHOUSE_MFA":                               "required",
 		"GATEHOUSE_ADMIN_API_ON_LISTEN":               "true",
+		"GATEHOUSE_REGISTRATION":                      "initial_access_token",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
@@ -170,7 +171,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required", true}
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required", true, "initial_access_token"}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -645,6 +646,31 @@ func TestLoadConfigLogLevel(t *testing.T) {
 			}
 			if got := cfg.slogLevel(); got != tt.want {
 				t.Errorf("got level %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigRegistration(t *testing.T) {
+	for _, tt := range []struct {
+		env   string
+		error string // a substring of the error; "" for none
+	}{
+		{env: ""},
+		{env: "off"},
+		{env: "initial_access_token"},
+		// Bad input tried: open registration, a wrong case, a boolean.
+		{env: "open", error: `GATEHOUSE_REGISTRATION: registration: open is not offered: anyone could create clients`},
+		{env: "Initial_Access_Token", error: `registration: must be off or initial_access_token (got "Initial_Access_Token")`},
+		{env: "true", error: `registration: must be off or initial_access_token (got "true")`},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			_, err := loadConfig("", false, configTestEnv(map[string]string{"GATEHOUSE_REGISTRATION": tt.env}), configTestFiles(nil))
+			switch {
+			case tt.error == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.error != "" && (err == nil || !strings.Contains(err.Error(), tt.error)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.error)
 			}
 		})
 	}

@@ -203,6 +203,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Audit:           sink,
 		Metrics:         m,
 		MetricsOnAdmin:  cfg.AdminListen != "",
+		Registration:    cfg.Registration == registrationInitialAccessToken,
 		UI: loginui.Config{
 			IdleTimeout:           cfg.SessionIdleTimeout,
 			AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,

@@ -44,6 +44,7 @@ type stores struct {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
@@ -95,6 +96,7 @@ type sqlStore interface {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -215,6 +217,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
 	s.Passkeys, s.WebAuthnCeremonies, s.Groups = s.sql, s.sql, s.sql
+	s.Registrations = s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
 		s.WebAuthnCeremonies = nil

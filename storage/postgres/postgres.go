@@ -298,6 +298,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"client_assertions", "(client_id, jti)", "client_id, jti", "expires_at"},
 		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},
 		{"pending_sign_ins", "id", "id", "expires_at"}, {"webauthn_ceremonies", "id", "id", "expires_at"},
+		{"initial_access_tokens", "id", "id", "expires_at"},
 	} {
 		if total >= batch {
 			break

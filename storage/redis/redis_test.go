@@ -126,6 +126,7 @@ type composite struct {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
 }
 
 type keyStore = storage.SigningKeys
@@ -144,7 +145,7 @@ func TestContract(t *testing.T) {
 			RefreshGrants: sq, TokenFamilies: sq, keyStore: sq, Secrets: sq, KeyRotation: sq,
 			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
 			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
-			WebAuthnCeremonies: r, Groups: sq,
+			WebAuthnCeremonies: r, Groups: sq, Registrations: sq,
 		}
 	})
 }

@@ -357,6 +357,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"revoked_families", "expires_at"}, {"client_assertions", "expires_at"},
 		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
 		{"pending_sign_ins", "expires_at"}, {"webauthn_ceremonies", "expires_at"},
+		{"initial_access_tokens", "expires_at"},
 	} {
 		if total >= batch {
 			break

@@ -6,7 +6,7 @@
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
 // ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
-// TakePendingSignIn, UsePasskey and TakeWebAuthnCeremony.
+// TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony and RegisterClient.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -95,6 +95,7 @@ type Store interface {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -133,6 +134,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Passkeys", passkeyTests},
 		{"WebAuthnCeremonies", webAuthnCeremonyTests},
 		{"Groups", groupTests},
+		{"Registrations", registrationTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
