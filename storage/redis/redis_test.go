@@ -124,6 +124,7 @@ type composite struct {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.PasswordResets
 }
 
 type keyStore = storage.SigningKeys
@@ -136,7 +137,7 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq}
+		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq, sq}
 	})
 }
 
