@@ -3,15 +3,9 @@ package mail
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"mime"
 	"mime/quotedprintable"
 	"net"
@@ -21,167 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	"github.com/gatehouse-idp/gatehouse/mail/mailtest"
 )
-
-// testServer is a real SMTP server (go-smtp) on 127.0.0.1:0 that keeps
-// what it receives.
-type testServer struct {
-	addr string
-	// pool trusts the server's certificate (for 127.0.0.1 and localhost).
-	pool *x509.CertPool
-
-	mu       sync.Mutex
-	received []received
-	authed   []string
-}
-
-type received struct {
-	from string
-	to   []string
-	data []byte
-}
-
-type serverOptions struct {
-	// tls: "starttls" offers STARTTLS, "tls" speaks TLS at once, "" plain
-	// text only.
-	tls string
-	// user and password are the only credentials AUTH PLAIN accepts;
-	// "" offers no AUTH.
-	user, password string
-	// refuseRcpt refuses every recipient.
-	refuseRcpt bool
-}
-
-func newTestCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "gatehouse test smtp"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
-func startServer(t *testing.T, o serverOptions) *testServer {
-	t.Helper()
-	ts := &testServer{}
-	cert, pool := newTestCert(t)
-	ts.pool = pool
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &testSession{ts: ts, o: o}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	srv.ErrorLog = testLogger{t}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch o.tls {
-	case "starttls":
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	case "tls":
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
-	default:
-		srv.AllowInsecureAuth = true // plain text on loopback, as tls=none allows
-	}
-	ts.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return ts
-}
-
-type testLogger struct{ t *testing.T }
-
-func (l testLogger) Printf(format string, v ...any) { l.t.Logf("smtp server: "+format, v...) }
-func (l testLogger) Println(v ...any)               { l.t.Log(append([]any{"smtp server:"}, v...)...) }
-
-func (ts *testServer) messages() []received {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]received(nil), ts.received...)
-}
-
-type testSession struct {
-	ts   *testServer
-	o    serverOptions
-	msg  received
-	user string
-}
-
-func (s *testSession) AuthMechanisms() []string {
-	if s.o.user == "" {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *testSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, password string) error {
-		if user != s.o.user || password != s.o.password {
-			return errors.New("invalid credentials")
-		}
-		s.user = user
-		s.ts.mu.Lock()
-		s.ts.authed = append(s.ts.authed, user)
-		s.ts.mu.Unlock()
-		return nil
-	}), nil
-}
-
-func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.o.user != "" && s.user == "" {
-		return smtp.ErrAuthRequired
-	}
-	s.msg = received{from: from}
-	return nil
-}
-
-func (s *testSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.o.refuseRcpt {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
-	}
-	s.msg.to = append(s.msg.to, to)
-	return nil
-}
-
-func (s *testSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.msg.data = b
-	s.ts.mu.Lock()
-	s.ts.received = append(s.ts.received, s.msg)
-	s.ts.mu.Unlock()
-	return nil
-}
-
-func (s *testSession) Reset()        { s.msg = received{} }
-func (s *testSession) Logout() error { return nil }
 
 var fixedNow = time.Date(2031, time.March, 4, 5, 6, 7, 0, time.UTC)
 
@@ -218,41 +53,41 @@ func readMessage(t *testing.T, data []byte) (netmail.Header, string) {
 func TestSendModes(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		server serverOptions
+		server mailtest.Options
 		url    func(addr string) string
 	}{
-		{"starttls", serverOptions{tls: "starttls"}, func(a string) string { return "smtp://" + a }},
-		{"starttls with auth", serverOptions{tls: "starttls", user: "mailer", password: "p@ss w:rd/%"},
+		{"starttls", mailtest.Options{TLS: "starttls"}, func(a string) string { return "smtp://" + a }},
+		{"starttls with auth", mailtest.Options{TLS: "starttls", User: "mailer", Password: "p@ss w:rd/%"},
 			func(a string) string { return "smtp://mailer:p%40ss%20w%3Ard%2F%25@" + a + "?tls=starttls" }},
-		{"implicit tls", serverOptions{tls: "tls"}, func(a string) string { return "smtps://" + a }},
-		{"implicit tls by query", serverOptions{tls: "tls", user: "u", password: "pw"},
+		{"implicit tls", mailtest.Options{TLS: "tls"}, func(a string) string { return "smtps://" + a }},
+		{"implicit tls by query", mailtest.Options{TLS: "tls", User: "u", Password: "pw"},
 			func(a string) string { return "smtp://u:pw@" + a + "?tls=tls" }},
-		{"plain on loopback", serverOptions{}, func(a string) string { return "smtp://" + a + "?tls=none" }},
-		{"plain on loopback with auth", serverOptions{user: "u", password: "pw"},
+		{"plain on loopback", mailtest.Options{}, func(a string) string { return "smtp://" + a + "?tls=none" }},
+		{"plain on loopback with auth", mailtest.Options{User: "u", Password: "pw"},
 			func(a string) string { return "smtp://u:pw@" + a + "?tls=none" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, tc.server)
-			s := newSender(t, tc.url(ts.addr), ts.pool, 5*time.Second)
+			ts := mailtest.Start(t, tc.server)
+			s := newSender(t, tc.url(ts.Addr), ts.RootCAs, 5*time.Second)
 			body := "Hello Zoë,\n\nopen https://login.example/reset?token=abc\n.\nA line that is rather long so that quoted-printable has to wrap it somewhere past seventy-six characters.\n"
 			err := s.Send(t.Context(), "Zoë Example <zoe@example.com>", "Réinitialiser your password", body)
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			msgs := ts.messages()
+			msgs := ts.Messages()
 			if len(msgs) != 1 {
 				t.Fatalf("server received %d messages, want 1", len(msgs))
 			}
 			m := msgs[0]
-			if m.from != "login@gatehouse.test" || len(m.to) != 1 || m.to[0] != "zoe@example.com" {
-				t.Errorf("envelope: got from %q to %q, want login@gatehouse.test to [zoe@example.com]", m.from, m.to)
+			if m.From != "login@gatehouse.test" || len(m.To) != 1 || m.To[0] != "zoe@example.com" {
+				t.Errorf("envelope: got from %q to %q, want login@gatehouse.test to [zoe@example.com]", m.From, m.To)
 			}
-			if tc.server.user != "" {
-				if len(ts.authed) != 1 || ts.authed[0] != tc.server.user {
-					t.Errorf("authenticated as %q, want [%s]", ts.authed, tc.server.user)
+			if tc.server.User != "" {
+				if len(ts.Logins()) != 1 || ts.Logins()[0] != tc.server.User {
+					t.Errorf("authenticated as %q, want [%s]", ts.Logins(), tc.server.User)
 				}
 			}
-			h, got := readMessage(t, m.data)
+			h, got := readMessage(t, m.Data)
 			if want := strings.ReplaceAll(body, "\n", "\r\n"); got != want {
 				t.Errorf("body: got %q, want %q", got, want)
 			}
@@ -285,8 +120,8 @@ func TestSendModes(t *testing.T) {
 // TestStartTLSRequired checks that in the default mode a server that does
 // not offer STARTTLS gets nothing: not the message, not the password.
 func TestStartTLSRequired(t *testing.T) {
-	ts := startServer(t, serverOptions{user: "u", password: "secret-pw"})
-	s := newSender(t, "smtp://u:secret-pw@"+ts.addr, ts.pool, 5*time.Second)
+	ts := mailtest.Start(t, mailtest.Options{User: "u", Password: "secret-pw"})
+	s := newSender(t, "smtp://u:secret-pw@"+ts.Addr, ts.RootCAs, 5*time.Second)
 	err := s.Send(t.Context(), "zoe@example.com", "s", "b")
 	if err == nil || !strings.Contains(err.Error(), "does not offer STARTTLS") {
 		t.Fatalf("Send to a server without STARTTLS: got %v, want an error saying it offers no STARTTLS", err)
@@ -294,8 +129,8 @@ func TestStartTLSRequired(t *testing.T) {
 	if strings.Contains(err.Error(), "secret-pw") {
 		t.Errorf("error %q contains the password", err)
 	}
-	if n := len(ts.messages()); n != 0 || len(ts.authed) != 0 {
-		t.Errorf("server got %d messages and %d logins, want none", n, len(ts.authed))
+	if n := len(ts.Messages()); n != 0 || len(ts.Logins()) != 0 {
+		t.Errorf("server got %d messages and %d logins, want none", n, len(ts.Logins()))
 	}
 }
 
@@ -304,15 +139,15 @@ func TestStartTLSRequired(t *testing.T) {
 func TestUntrustedCertificate(t *testing.T) {
 	for _, mode := range []string{"starttls", "tls"} {
 		t.Run(mode, func(t *testing.T) {
-			ts := startServer(t, serverOptions{tls: mode})
-			url := "smtp://" + ts.addr + "?tls=" + mode
+			ts := mailtest.Start(t, mailtest.Options{TLS: mode})
+			url := "smtp://" + ts.Addr + "?tls=" + mode
 			s := newSender(t, url, x509.NewCertPool(), 5*time.Second)
 			err := s.Send(t.Context(), "zoe@example.com", "s", "b")
 			var unknown x509.UnknownAuthorityError
 			if !errors.As(err, &unknown) {
 				t.Fatalf("Send with an untrusted certificate: got %v, want x509.UnknownAuthorityError", err)
 			}
-			if n := len(ts.messages()); n != 0 {
+			if n := len(ts.Messages()); n != 0 {
 				t.Errorf("server got %d messages, want 0", n)
 			}
 		})
@@ -320,8 +155,8 @@ func TestUntrustedCertificate(t *testing.T) {
 }
 
 func TestWrongPassword(t *testing.T) {
-	ts := startServer(t, serverOptions{tls: "starttls", user: "u", password: "right"})
-	s := newSender(t, "smtp://u:wrong@"+ts.addr, ts.pool, 5*time.Second)
+	ts := mailtest.Start(t, mailtest.Options{TLS: "starttls", User: "u", Password: "right"})
+	s := newSender(t, "smtp://u:wrong@"+ts.Addr, ts.RootCAs, 5*time.Second)
 	err := s.Send(t.Context(), "zoe@example.com", "s", "b")
 	if err == nil || !strings.Contains(err.Error(), "AUTH PLAIN") {
 		t.Fatalf("Send with a wrong password: got %v, want an AUTH PLAIN error", err)
@@ -332,8 +167,8 @@ func TestWrongPassword(t *testing.T) {
 }
 
 func TestRecipientRefused(t *testing.T) {
-	ts := startServer(t, serverOptions{tls: "starttls", refuseRcpt: true})
-	s := newSender(t, "smtp://"+ts.addr, ts.pool, 5*time.Second)
+	ts := mailtest.Start(t, mailtest.Options{TLS: "starttls", RefuseRcpt: true})
+	s := newSender(t, "smtp://"+ts.Addr, ts.RootCAs, 5*time.Second)
 	err := s.Send(t.Context(), "zoe@example.com", "s", "b")
 	if err == nil || !strings.Contains(err.Error(), "RCPT TO") || !strings.Contains(err.Error(), "550") {
 		t.Fatalf("Send to a refused recipient: got %v, want RCPT TO ... 550", err)
@@ -431,8 +266,8 @@ func TestUnreachableAndHanging(t *testing.T) {
 // TestHeaderInjection tries to smuggle headers or recipients through the
 // address and the subject: each is refused before any connection.
 func TestHeaderInjection(t *testing.T) {
-	ts := startServer(t, serverOptions{tls: "starttls"})
-	s := newSender(t, "smtp://"+ts.addr, ts.pool, 5*time.Second)
+	ts := mailtest.Start(t, mailtest.Options{TLS: "starttls"})
+	s := newSender(t, "smtp://"+ts.Addr, ts.RootCAs, 5*time.Second)
 	for _, tc := range []struct{ to, subject string }{
 		{"zoe@example.com\r\nBcc: evil@example.com", "s"},
 		{"zoe@example.com\nBcc: evil@example.com", "s"},
@@ -452,18 +287,18 @@ func TestHeaderInjection(t *testing.T) {
 			t.Errorf("Send(to %q, subject %q): got %v, want ErrBadHeader", tc.to, tc.subject, err)
 		}
 	}
-	if n := len(ts.messages()); n != 0 {
+	if n := len(ts.Messages()); n != 0 {
 		t.Errorf("server received %d messages, want 0", n)
 	}
 	// A body line that is only a dot or starts like a header stays body.
 	if err := s.Send(t.Context(), "zoe@example.com", "s", ".\nBcc: evil@example.com\n.\n"); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	msgs := ts.messages()
-	if len(msgs) != 1 || len(msgs[0].to) != 1 {
+	msgs := ts.Messages()
+	if len(msgs) != 1 || len(msgs[0].To) != 1 {
 		t.Fatalf("got %d messages, want 1 with one recipient", len(msgs))
 	}
-	h, body := readMessage(t, msgs[0].data)
+	h, body := readMessage(t, msgs[0].Data)
 	if h.Get("Bcc") != "" || body != ".\r\nBcc: evil@example.com\r\n.\r\n" {
 		t.Errorf("Bcc header %q, body %q: want no Bcc and the body as sent", h.Get("Bcc"), body)
 	}
