@@ -211,6 +211,13 @@ func (s *Sender) Server() Server { return s.server }
 // address net/mail cannot read).
 var ErrBadHeader = errors.New("mail: bad header value")
 
+// CheckAddress says what is wrong with s as a sender or recipient (one
+// address, optionally with a name), or nil.
+func CheckAddress(s string) error {
+	_, err := parseAddress(s)
+	return err
+}
+
 // parseAddress reads one address (with an optional name), refusing line
 // breaks and other control characters anywhere in it.
 func parseAddress(s string) (*netmail.Address, error) {
