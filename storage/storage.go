@@ -30,6 +30,9 @@ var (
 	// remembered as such until its expiry; after that it is ErrNotFound).
 	// A second use of a code is a sign of theft (RFC 6749 §4.1.2).
 	ErrRedeemed = errors.New("storage: already redeemed")
+	// ErrStale: a compare-and-set found the record changed since the
+	// version the caller read (an HTTP If-Match that no longer matches).
+	ErrStale = errors.New("storage: changed since read")
 )
 
 // Client is a relying party. Clients come from clients.yaml and are synced
@@ -111,12 +114,28 @@ type Client struct {
 	// parameters.
 	FrontchannelLogoutURI             string
 	FrontchannelLogoutSessionRequired bool
+	// Source says where the client is declared: ClientSourceFile
+	// (clients.yaml, kept by SyncClients), ClientSourceAPI (the admin API)
+	// or ClientSourceRegistration (dynamic client registration), the last
+	// two kept by ClientWriter. "" is read as ClientSourceFile.
+	Source string
+	// Version counts the client's changes: 1 when created, one more on
+	// every update, enable or disable. ClientWriter.UpdateClient takes the
+	// version the caller read (an ETag) and refuses a later one.
+	Version int64
 	// Disabled clients are kept (their grants reference them) but every
 	// lookup through Clients.Client answers ErrNotFound.
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Where a client is declared (Client.Source).
+const (
+	ClientSourceFile         = "file"
+	ClientSourceAPI          = "api"
+	ClientSourceRegistration = "registration"
+)
 
 // NoRefreshGrace is the Client.RefreshGracePeriod of a client whose
 // refresh tokens have no grace window (refresh_token_grace_period: 0s):
@@ -293,6 +312,10 @@ type SyncReport struct {
 }
 
 // Clients stores relying parties.
+//
+// SyncClients keeps the clients declared in clients.yaml (Source
+// ClientSourceFile) and leaves every other client alone; ClientWriter keeps
+// the others and never touches a declared one.
 type Clients interface {
 	// Client returns the enabled client with that id, or ErrNotFound.
 	Client(ctx context.Context, id string) (*Client, error)
@@ -300,12 +323,38 @@ type Clients interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// SyncClients makes the store hold exactly the given clients as enabled,
 	// in one transaction: new ones are created, changed ones updated, and
-	// clients absent from the list disabled (never deleted). CreatedAt,
-	// UpdatedAt and Disabled of the given clients are ignored: CreatedAt is
-	// set to now on create, UpdatedAt to now on any change, and a disabled
-	// client that reappears is re-enabled and reported as updated. The
-	// report's lists are sorted.
+	// declared clients absent from the list disabled (never deleted).
+	// CreatedAt, UpdatedAt, Disabled, Source and Version of the given
+	// clients are ignored: they are stored as declared in clients.yaml,
+	// CreatedAt is set to now on create, UpdatedAt to now and Version one
+	// up on any change, and a disabled client that reappears is re-enabled
+	// and reported as updated. A given client whose id belongs to a client
+	// of another source is an error wrapping ErrConflict, and nothing
+	// changes. The report's lists are sorted.
 	SyncClients(ctx context.Context, clients []Client, now time.Time) (SyncReport, error)
+}
+
+// ClientWriter keeps the clients that are not declared in clients.yaml:
+// those created through the admin API or by dynamic client registration
+// (SQL).
+type ClientWriter interface {
+	// CreateClient stores c, enabled, with its Source (ClientSourceAPI or
+	// ClientSourceRegistration; any other is an error), Version 1 and
+	// CreatedAt and UpdatedAt now, and sets those fields of c.
+	// ErrConflict when the id is taken by any client, disabled or not.
+	CreateClient(ctx context.Context, c *Client, now time.Time) error
+	// UpdateClient overwrites the client with c.ID and c.Source if its
+	// version is still ifVersion: every field but CreatedAt, Source and
+	// Disabled, UpdatedAt set to now and Version one up (both set in c
+	// too). ErrNotFound when there is no such client of that source (a
+	// declared client is never found here); ErrStale when its version is
+	// another.
+	UpdateClient(ctx context.Context, c *Client, ifVersion int64, now time.Time) error
+	// DeleteClient removes the client with that id and source and, in the
+	// same transaction, its refresh grants and consents, so that a client
+	// created later with the same id inherits nothing. It reports whether
+	// there was such a client; a declared client is never deleted here.
+	DeleteClient(ctx context.Context, id, source string) (bool, error)
 }
 
 // Users stores end users.
@@ -354,6 +403,17 @@ type Groups interface {
 	// UserGroups returns the names of the user's groups, ordered (none for
 	// an unknown user).
 	UserGroups(ctx context.Context, userID string) ([]string, error)
+}
+
+// UserSwapper updates a user only if nobody changed it meanwhile: the
+// compare-and-set behind the admin API's ETags (SQL).
+type UserSwapper interface {
+	// UpdateUserIfUnchanged is UpdateUser done only while the stored
+	// user's UpdatedAt is still unchanged (the instant as the store
+	// returned it): ErrNotFound if the user is absent, ErrConflict if it
+	// was updated since. The caller makes u.UpdatedAt differ from
+	// unchanged, so that every update is seen by the next one.
+	UpdateUserIfUnchanged(ctx context.Context, u *User, unchanged time.Time) error
 }
 
 // UserDeleter deletes users (SQL).

@@ -33,9 +33,11 @@ func (p ClientSyncPlan) Report() SyncReport {
 	return r
 }
 
-// PlanClientSync compares the stored clients with the given ones. A client
-// given twice is an error wrapping ErrConflict. An unchanged enabled
-// client is in no list; a disabled one that is given again is updated.
+// PlanClientSync compares the stored clients with the given ones, which
+// are declared in clients.yaml. A client given twice, or given with the id
+// of a stored client of another source, is an error wrapping ErrConflict.
+// An unchanged enabled client is in no list; a disabled one that is given
+// again is updated. Stored clients of other sources are never disabled.
 func PlanClientSync(stored, given []Client) (ClientSyncPlan, error) {
 	var p ClientSyncPlan
 	seen := make(map[string]bool, len(given))
@@ -51,6 +53,10 @@ func PlanClientSync(stored, given []Client) (ClientSyncPlan, error) {
 	}
 	for _, c := range given {
 		old, ok := byID[c.ID]
+		if ok && !old.Declared() {
+			return ClientSyncPlan{}, fmt.Errorf("client %q is already registered through %s, not clients.yaml: %w",
+				c.ID, sourceName(old.Source), ErrConflict)
+		}
 		switch {
 		case !ok:
 			p.Create = append(p.Create, c)
@@ -59,11 +65,27 @@ func PlanClientSync(stored, given []Client) (ClientSyncPlan, error) {
 		}
 	}
 	for _, old := range stored {
-		if !seen[old.ID] && !old.Disabled {
+		if !seen[old.ID] && !old.Disabled && old.Declared() {
 			p.Disable = append(p.Disable, old.ID)
 		}
 	}
 	return p, nil
+}
+
+// Declared reports whether the client comes from clients.yaml.
+func (c *Client) Declared() bool {
+	return c.Source == "" || c.Source == ClientSourceFile
+}
+
+// sourceName is how an error names a client's source.
+func sourceName(source string) string {
+	switch source {
+	case ClientSourceAPI:
+		return "the admin API"
+	case ClientSourceRegistration:
+		return "dynamic client registration"
+	}
+	return source
 }
 
 // sameClient reports whether a and b agree on everything a sync sets.

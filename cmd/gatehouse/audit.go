@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/admin"
 	"github.com/gatehouse-idp/gatehouse/audit"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/metrics"
@@ -23,14 +24,14 @@ import (
 // Kinds of audit event recorded outside the provider and the login UI
 // (whose kinds are provider.Event* and loginui.Event*).
 const (
-	auditKeyRotated          = "key_rotated" // a rotation created a signing key
-	auditKeyRevoked          = "key_revoked"
-	auditUserCreated         = "user_created"
-	auditUserPasswordChanged = "user_password_changed"
-	auditUserDisabled        = "user_disabled"
-	auditUserEnabled         = "user_enabled"
-	auditUserUpdated         = "user_updated"
-	auditUserDeleted         = "user_deleted"
+	auditKeyRotated          = admin.EventKeyRotated
+	auditKeyRevoked          = admin.EventKeyRevoked
+	auditUserCreated         = admin.EventUserCreated
+	auditUserPasswordChanged = admin.EventUserPasswordChanged
+	auditUserDisabled        = admin.EventUserDisabled
+	auditUserEnabled         = admin.EventUserEnabled
+	auditUserUpdated         = admin.EventUserUpdated
+	auditUserDeleted         = admin.EventUserDeleted
 	auditMFAReset            = "mfa_reset" // gatehouse users mfa reset (Detail: what was removed)
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
@@ -38,10 +39,10 @@ const (
 	auditClientsFileRefused  = "clients_file_refused" // same revision as the applied one, other clients
 
 	// gatehouse groups (Detail: group=NAME; UserID: the member's).
-	auditGroupCreated       = "group_created"
-	auditGroupDeleted       = "group_deleted"
-	auditGroupMemberAdded   = "group_member_added"
-	auditGroupMemberRemoved = "group_member_removed"
+	auditGroupCreated       = admin.EventGroupCreated
+	auditGroupDeleted       = admin.EventGroupDeleted
+	auditGroupMemberAdded   = admin.EventGroupMemberAdded
+	auditGroupMemberRemoved = admin.EventGroupMemberRemoved
 )
 
 // Bounds of the audit sink.

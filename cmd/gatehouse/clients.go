@@ -377,6 +377,15 @@ func clientKind(c *storage.Client) string {
 }
 
 // listClients prints every stored client, disabled ones included.
+// clientSource names where a client is declared: file (clients.yaml), api
+// (the admin API) or registration (dynamic client registration).
+func clientSource(c *storage.Client) string {
+	if c.Declared() {
+		return storage.ClientSourceFile
+	}
+	return c.Source
+}
+
 func listClients(ctx context.Context, env environment, store *stores) error {
 	list, err := store.ListClients(ctx)
 	if err != nil {
@@ -389,14 +398,14 @@ func listClients(ctx context.Context, env environment, store *stores) error {
 		return "no"
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tAUTH\tGRANTS\tSTATUS\tSKIP_CONSENT\tBACKCHANNEL")
+	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tAUTH\tGRANTS\tSTATUS\tSKIP_CONSENT\tBACKCHANNEL\tSOURCE")
 	for _, c := range list {
 		status := "enabled"
 		if c.Disabled {
 			status = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, printable(c.Name), clientKind(&c), c.TokenEndpointAuthMethod,
-			strings.Join(c.GrantTypes, ","), status, yesNo(c.SkipConsent), yesNo(c.BackchannelLogoutURI != ""))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, printable(c.Name), clientKind(&c), c.TokenEndpointAuthMethod,
+			strings.Join(c.GrantTypes, ","), status, yesNo(c.SkipConsent), yesNo(c.BackchannelLogoutURI != ""), clientSource(&c))
 	}
 	return tw.Flush()
 }
@@ -422,6 +431,7 @@ type shownClient struct {
 	Name                              string          `json:"client_name"`
 	Type                              string          `json:"type"`
 	Disabled                          bool            `json:"disabled"`
+	Source                            string          `json:"source"`
 	SecretHash                        string          `json:"client_secret_hash,omitempty"`
 	ApplicationType                   string          `json:"application_type"`
 	TokenEndpointAuthMethod           string          `json:"token_endpoint_auth_method"`
@@ -471,6 +481,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			Name:                              c.Name,
 			Type:                              clientKind(c),
 			Disabled:                          c.Disabled,
+			Source:                            clientSource(c),
 			ApplicationType:                   c.ApplicationType,
 			TokenEndpointAuthMethod:           c.TokenEndpointAuthMethod,
 			RedirectURIs:                      c.RedirectURIs,
@@ -507,12 +518,16 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 	if c.Disabled {
 		status = "disabled (gone from clients.yaml)"
 	}
+	if !c.Declared() {
+		status += ", not in clients.yaml"
+	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("client_id", c.ID)
 	row("client_name", printable(c.Name))
 	row("type", clientKind(c))
 	row("status", status)
+	row("source", clientSource(c))
 	row("client_secret_hash", secretScheme(c.SecretHash))
 	for _, f := range clientFields() {
 		switch f.key {

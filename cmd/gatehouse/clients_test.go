@@ -175,11 +175,11 @@ disable  gone-app (gone from the file)
 		rows[f[0]] = f
 	}
 	wantRows := map[string][]string{
-		"CLIENT_ID":  {"CLIENT_ID", "NAME", "TYPE", "AUTH", "GRANTS", "STATUS", "SKIP_CONSENT", "BACKCHANNEL"},
-		"app":        {"app", "app", "public", "none", "authorization_code", "enabled", "yes", "no"},
-		"gone-app":   {"gone-app", "gone-app", "public", "none", "authorization_code", "disabled", "no", "no"},
-		"new-app":    {"new-app", "new-app", "public", "none", "authorization_code", "enabled", "no", "no"},
-		"secret-app": {"secret-app", "Secret", "App", "confidential", "client_secret_basic", "authorization_code", "enabled", "no", "yes"},
+		"CLIENT_ID":  {"CLIENT_ID", "NAME", "TYPE", "AUTH", "GRANTS", "STATUS", "SKIP_CONSENT", "BACKCHANNEL", "SOURCE"},
+		"app":        {"app", "app", "public", "none", "authorization_code", "enabled", "yes", "no", "file"},
+		"gone-app":   {"gone-app", "gone-app", "public", "none", "authorization_code", "disabled", "no", "no", "file"},
+		"new-app":    {"new-app", "new-app", "public", "none", "authorization_code", "enabled", "no", "no", "file"},
+		"secret-app": {"secret-app", "Secret", "App", "confidential", "client_secret_basic", "authorization_code", "enabled", "no", "yes", "file"},
 	}
 	if !reflect.DeepEqual(rows, wantRows) {
 		t.Errorf("clients list:\ngot  %q\nwant %q\n%s", rows, wantRows, out)
@@ -197,6 +197,7 @@ disable  gone-app (gone from the file)
 	}
 	for _, want := range []string{"client_id                             secret-app\n", "client_secret_hash                    hmac-sha256:…\n",
 		"type                                  confidential\n", "status                                enabled\n",
+		"source                                file\n",
 		"backchannel_logout_uri                https://secret.example/backchannel\n", "redirect_uris                         [https://secret.example/cb]\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("clients show: got\n%s\nwant it to contain %q", out, want)
@@ -299,7 +300,7 @@ func TestClientFieldsCoverStorageClient(t *testing.T) {
 	for i := range typ.NumField() {
 		name := typ.Field(i).Name
 		switch name {
-		case "ID", "Disabled", "CreatedAt", "UpdatedAt":
+		case "ID", "Disabled", "CreatedAt", "UpdatedAt", "Source", "Version":
 			continue // not settings, or not in the file
 		}
 		t.Run(name, func(t *testing.T) {

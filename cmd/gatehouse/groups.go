@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"text/tabwriter"
-	"time"
 
-	"github.com/gatehouse-idp/gatehouse/audit"
+	"github.com/gatehouse-idp/gatehouse/admin"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -39,28 +38,9 @@ Examples:
   gatehouse groups list
 `
 
-// maxGroupName bounds a group's name.
-const maxGroupName = 64
-
-// validGroupName reports whether name is 1–64 characters of [a-z0-9._-]
-// (storage.Group).
-func validGroupName(name string) bool {
-	if name == "" || len(name) > maxGroupName {
-		return false
-	}
-	for _, c := range []byte(name) {
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// groupNameError is the answer to a name validGroupName refuses.
+// groupNameError is the answer to a name admin.ValidGroupName refuses.
 func groupNameError(name string) error {
-	return fmt.Errorf("group name %q: use 1–%d characters from a–z, 0–9 and . _ -", name, maxGroupName)
+	return fmt.Errorf("group name %s", admin.GroupNameProblem(name))
 }
 
 // groupsCommand is `gatehouse groups create|delete|list|add|remove|members`.
@@ -99,20 +79,21 @@ func groupsCommand(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stderr, why+"\n\n"+groupsUsage)
 		return errUsage
 	}
-	if n > 0 && !validGroupName(pos[0]) {
+	if n > 0 && !admin.ValidGroupName(pos[0]) {
 		return groupNameError(pos[0])
 	}
-	_, store, err := openCommandStores(ctx, load, sqlOnly)
+	cfg, store, err := openCommandStores(ctx, load, sqlOnly)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
+	ops := operatorActions(cfg, store, nil)
 	switch cmd {
 	case "create":
-		return createGroup(ctx, env, store, pos[0])
+		return createGroup(ctx, env, ops, pos[0])
 	case "delete":
-		return deleteGroup(ctx, env, store, pos[0])
+		return deleteGroup(ctx, env, ops, pos[0])
 	case "list":
 		return listGroups(ctx, env, store)
 	case "members":
@@ -123,41 +104,31 @@ func groupsCommand(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	if cmd == "add" {
-		return addGroupMember(ctx, env, store, pos[0], u)
+		return addGroupMember(ctx, env, ops, pos[0], u)
 	}
-	return removeGroupMember(ctx, env, store, pos[0], u)
+	return removeGroupMember(ctx, env, ops, pos[0], u)
 }
 
-func createGroup(ctx context.Context, env environment, store *stores, name string) error {
-	now := time.Now()
-	err := store.CreateGroup(ctx, &storage.Group{Name: name, CreatedAt: now.UTC()})
+func createGroup(ctx context.Context, env environment, ops *admin.Service, name string) error {
+	g, err := ops.CreateGroup(ctx, admin.Operator, name)
 	if errors.Is(err, storage.ErrConflict) {
 		return fmt.Errorf("group %q already exists", name)
-	} else if err != nil {
+	} else if g == nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "created group %s\n", name)
-	if err := appendAudit(ctx, store, storage.AuditEvent{Time: now, Kind: auditGroupCreated, Actor: audit.ActorOperator,
-		Detail: "group=" + name}); err != nil {
-		return fmt.Errorf("the group is created, but %w", err)
-	}
-	return nil
+	return err
 }
 
-func deleteGroup(ctx context.Context, env environment, store *stores, name string) error {
-	deleted, err := store.DeleteGroup(ctx, name)
-	if err != nil {
+func deleteGroup(ctx context.Context, env environment, ops *admin.Service, name string) error {
+	err := ops.DeleteGroup(ctx, admin.Operator, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no group %q", name)
+	} else if err != nil && !errors.Is(err, admin.ErrNotRecorded) {
 		return err
 	}
-	if !deleted {
-		return fmt.Errorf("no group %q", name)
-	}
 	fmt.Fprintf(env.stdout, "deleted group %s\n", name)
-	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditGroupDeleted, Actor: audit.ActorOperator,
-		Detail: "group=" + name}); err != nil {
-		return fmt.Errorf("the group is deleted, but %w", err)
-	}
-	return nil
+	return err
 }
 
 // listGroups prints every group by name with its number of members. A
@@ -209,50 +180,35 @@ func groupMembers(ctx context.Context, env environment, store *stores, name stri
 
 // addGroupMember makes u a member of the group; a member already is told
 // so, and nothing is recorded.
-func addGroupMember(ctx context.Context, env environment, store *stores, name string, u *storage.User) error {
-	groups, err := store.UserGroups(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(groups, name) {
-		fmt.Fprintf(env.stdout, "%s is a member of %s already\n", u.Username, name)
-		return nil
-	}
-	err = store.AddGroupMember(ctx, name, u.ID)
-	if errors.Is(err, storage.ErrNotFound) {
+func addGroupMember(ctx context.Context, env environment, ops *admin.Service, name string, u *storage.User) error {
+	added, err := ops.AddGroupMember(ctx, admin.Operator, name, u.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		// The user was there a moment ago: it is the group that is not.
 		return fmt.Errorf("no group %q", name)
-	} else if err != nil {
+	case err != nil && !errors.Is(err, admin.ErrNotRecorded):
 		return err
+	case !added:
+		fmt.Fprintf(env.stdout, "%s is a member of %s already\n", u.Username, name)
+	default:
+		fmt.Fprintf(env.stdout, "added %s to %s\n", u.Username, name)
 	}
-	fmt.Fprintf(env.stdout, "added %s to %s\n", u.Username, name)
-	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditGroupMemberAdded, UserID: u.ID, Actor: audit.ActorOperator,
-		Detail: "group=" + name}); err != nil {
-		return fmt.Errorf("the member is added, but %w", err)
-	}
-	return nil
+	return err
 }
 
 // removeGroupMember ends u's membership of the group; a user who is not
 // a member is told so, and nothing is recorded.
-func removeGroupMember(ctx context.Context, env environment, store *stores, name string, u *storage.User) error {
-	removed, err := store.RemoveGroupMember(ctx, name, u.ID)
-	if err != nil {
+func removeGroupMember(ctx context.Context, env environment, ops *admin.Service, name string, u *storage.User) error {
+	removed, err := ops.RemoveGroupMember(ctx, admin.Operator, name, u.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("no group %q", name)
+	case err != nil && !errors.Is(err, admin.ErrNotRecorded):
 		return err
-	}
-	if !removed {
-		if _, err := store.GroupMembers(ctx, name); errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no group %q", name)
-		} else if err != nil {
-			return err
-		}
+	case !removed:
 		fmt.Fprintf(env.stdout, "%s is not a member of %s\n", u.Username, name)
-		return nil
+	default:
+		fmt.Fprintf(env.stdout, "removed %s from %s\n", u.Username, name)
 	}
-	fmt.Fprintf(env.stdout, "removed %s from %s\n", u.Username, name)
-	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditGroupMemberRemoved, UserID: u.ID, Actor: audit.ActorOperator,
-		Detail: "group=" + name}); err != nil {
-		return fmt.Errorf("the member is removed, but %w", err)
-	}
-	return nil
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-idp/gatehouse/admin"
 	"github.com/gatehouse-idp/gatehouse/audit"
 	"log/slog"
 	"text/tabwriter"
@@ -106,10 +107,11 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 	if err := km.Reload(ctx); err != nil {
 		return err
 	}
+	ops := operatorActions(cfg, store, km)
 	switch args[0] {
 	case "rotate":
-		created, err := km.ForceRotate(ctx)
-		if err != nil {
+		created, err := ops.RotateKeys(ctx, admin.Operator)
+		if created == nil && err != nil {
 			return err
 		}
 		if len(created) == 0 {
@@ -118,28 +120,22 @@ func keysCommand(ctx context.Context, env environment, args []string) error {
 		for _, kid := range created {
 			fmt.Fprintf(env.stdout, "created key %s\n", kid)
 		}
-		var events []storage.AuditEvent
-		for _, kid := range created {
-			events = append(events, storage.AuditEvent{Kind: auditKeyRotated, Actor: audit.ActorOperator, Detail: "kid=" + kid})
-		}
-		if err := appendAudit(ctx, store, events...); err != nil {
-			return fmt.Errorf("the keys are created, but %w", err)
+		if err != nil {
+			return err
 		}
 	case "revoke":
-		repl, err := km.Revoke(ctx, pos[0])
+		repl, err := ops.RevokeKey(ctx, admin.Operator, pos[0])
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("no signing key %q (see gatehouse keys list)", pos[0])
-		} else if err != nil {
+		} else if err != nil && !errors.Is(err, admin.ErrNotRecorded) {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "revoked key %s\n", pos[0])
-		detail := "kid=" + pos[0]
 		if repl != "" {
 			fmt.Fprintf(env.stdout, "it was the only active key of its algorithm: key %s signs from now on; relying parties that cached the JWKS earlier must fetch it again\n", repl)
-			detail += " replacement=" + repl
 		}
-		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditKeyRevoked, Actor: audit.ActorOperator, Detail: detail}); err != nil {
-			return fmt.Errorf("the key is revoked, but %w", err)
+		if err != nil {
+			return err
 		}
 	}
 	return listKeys(ctx, env, store)

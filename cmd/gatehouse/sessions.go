@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-idp/gatehouse/audit"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/admin"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -94,25 +94,10 @@ func sessionsCommand(ctx context.Context, env environment, args []string) error 
 	case args[0] == "list":
 		return listSessions(ctx, env, store, user, *full, now)
 	case user != nil:
-		return endUserSessions(ctx, env, cfg, store, user, signout.Reason{Actor: audit.ActorOperator,
-			Detail: "revoked with gatehouse sessions revoke --user"})
+		return endUserSessions(ctx, env, operatorActions(cfg, store, nil), user, "revoked with gatehouse sessions revoke --user", false)
 	default:
-		return revokeSession(ctx, env, cfg, store, pos[0])
+		return revokeSession(ctx, env, operatorActions(cfg, store, nil), store, pos[0])
 	}
-}
-
-// sessionEnder is how the CLI ends sessions (signout.Ender): the audit
-// events are appended at once, the notices are queued for the running
-// server to deliver, and revoked families are remembered as long as an
-// access token they issued may be used, plus 5 minutes for clock skew, as
-// the provider's own revocations do (provider.revokeFamily).
-func sessionEnder(cfg Config, store *stores) *signout.Ender {
-	return signout.New(signout.Config{
-		Store:      store,
-		Clients:    store.Client,
-		Record:     auditAppender{store},
-		FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
-	})
 }
 
 // userByName looks a user up by the username as typed (any case).
@@ -125,9 +110,8 @@ func userByName(ctx context.Context, store *stores, name string) (*storage.User,
 }
 
 // revokeSession ends the session with that full id.
-func revokeSession(ctx context.Context, env environment, cfg Config, store *stores, id string) error {
-	why := signout.Reason{Actor: audit.ActorOperator, Detail: "revoked with gatehouse sessions revoke"}
-	res, err := sessionEnder(cfg, store).End(ctx, []string{id}, why)
+func revokeSession(ctx context.Context, env environment, ops *admin.Service, store *stores, id string) error {
+	res, err := ops.EndSession(ctx, admin.Operator, id, "revoked with gatehouse sessions revoke")
 	if errors.Is(err, signout.ErrNotEnded) {
 		return fmt.Errorf("end session: %w", err)
 	}
@@ -147,34 +131,43 @@ func revokeSession(ctx context.Context, env environment, cfg Config, store *stor
 		apps = "apps: " + strings.Join(s.Clients, ", ")
 	}
 	fmt.Fprintf(env.stdout, "ended session %s of %s (%s)\n", s.ID, who, apps)
-	reportEnded(env, res, why, err)
+	reportNotices(env, res, false, err)
 	return err
 }
 
 // endUserSessions ends every session of u, for why: the apps signed in
 // through them get back-channel logout notices and the audit trail records
-// the ended sessions with why. With why.RevokeTokens (a changed password,
+// the ended sessions with why. With revokeTokens (a changed password,
 // a disabled account) every refresh token family of u is revoked too, so
 // no way in is left: the access tokens of the families stop working at
 // userinfo and introspection.
-func endUserSessions(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User, why signout.Reason) error {
-	res, err := sessionEnder(cfg, store).EndUser(ctx, u.ID, why)
+func endUserSessions(ctx context.Context, env environment, ops *admin.Service, u *storage.User, why string, revokeTokens bool) error {
+	res, err := ops.EndUserSessions(ctx, admin.Operator, u.ID, why, revokeTokens)
 	if errors.Is(err, signout.ErrNotEnded) {
 		return fmt.Errorf("end the sessions of %s: %w", u.Username, err)
 	}
-	fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(res.Sessions), "session", "sessions"), u.Username)
-	reportEnded(env, res, why, err)
+	reportEnded(env, u, res, revokeTokens, err)
 	return err
 }
 
-// reportEnded says what followed the ending of sessions: the notices
-// queued and the families revoked, each unless its step failed (err,
-// returned by the caller, says so).
-func reportEnded(env environment, res signout.Result, why signout.Reason, err error) {
+// reportEnded says how many of u's sessions ended and what followed
+// (reportNotices).
+func reportEnded(env environment, u *storage.User, res signout.Result, revoked bool, err error) {
+	if errors.Is(err, signout.ErrNotEnded) {
+		return
+	}
+	fmt.Fprintf(env.stdout, "ended %s of %s\n", plural(len(res.Sessions), "session", "sessions"), u.Username)
+	reportNotices(env, res, revoked, err)
+}
+
+// reportNotices says what followed the ending of sessions: the notices
+// queued and, when revoked, the families revoked, each unless its step
+// failed (err, returned by the caller, says so).
+func reportNotices(env environment, res signout.Result, revoked bool, err error) {
 	if !errors.Is(err, signout.ErrNotNotified) {
 		fmt.Fprintf(env.stdout, "queued %s for the running server to deliver\n", plural(res.Notices, "back-channel logout notice", "back-channel logout notices"))
 	}
-	if why.RevokeTokens && !errors.Is(err, signout.ErrNotRevoked) {
+	if revoked && !errors.Is(err, signout.ErrNotRevoked) {
 		fmt.Fprintf(env.stdout, "revoked %s\n", plural(res.Families, "refresh token family", "refresh token families"))
 	}
 }

@@ -4,51 +4,22 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
-	"github.com/gatehouse-idp/gatehouse/audit"
-
+	"github.com/gatehouse-idp/gatehouse/admin"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
-	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// newUser builds a user with a fresh id and an argon2id hash of password.
+// newUser builds a user with a fresh id and an argon2id hash of password
+// (admin.BuildUser), not stored.
 func newUser(username, email, name, password string) (*storage.User, error) {
-	username = loginui.CanonicalUsername(username)
-	if !loginui.ValidUsername(username) {
-		return nil, fmt.Errorf("username %q: use 1–128 characters from a–z, 0–9 and . _ - @ +", username)
-	}
-	hash, err := passwordHash(password)
-	if err != nil {
-		return nil, err
-	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
-	return &storage.User{
-		ID: base64.RawURLEncoding.EncodeToString(id), Username: username,
-		Email: email, Name: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
-	}, nil
-}
-
-func passwordHash(password string) (string, error) {
-	if n := utf8.RuneCountInString(password); n < loginui.MinPasswordLength {
-		return "", fmt.Errorf("password: at least %d characters, please (got %d)", loginui.MinPasswordLength, n)
-	}
-	if !utf8.ValidString(password) {
-		return "", errors.New("password: not valid UTF-8")
-	}
-	return loginui.HashPassword(password, loginui.DefaultArgon2Params, rand.Reader)
+	return admin.BuildUser(admin.NewUser{Username: username, Email: email, Name: name, Password: password}, time.Now(), rand.Reader)
 }
 
 // readPassword reads one line from stdin: the password, without its
@@ -163,25 +134,21 @@ func users(ctx context.Context, env environment, args []string) error {
 	}
 	defer store.Close()
 
+	ops := operatorActions(cfg, store, nil)
 	switch args[0] {
 	case "add":
 		password, err := readPassword(env.stdin)
 		if err != nil {
 			return err
 		}
-		u, err := newUser(pos[0], *email, *name, password)
-		if err != nil {
-			return err
-		}
-		if err := store.CreateUser(ctx, u); errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("user %q already exists", u.Username)
-		} else if err != nil {
+		u, err := ops.CreateUser(ctx, admin.Operator, admin.NewUser{Username: pos[0], Email: *email, Name: *name, Password: password})
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("user %q already exists", loginui.CanonicalUsername(pos[0]))
+		} else if u == nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
-		if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: audit.ActorOperator}); err != nil {
-			return fmt.Errorf("the user is added, but %w", err)
-		}
+		return err
 	case "list":
 		list, err := store.ListUsers(ctx)
 		if err != nil {
@@ -206,35 +173,32 @@ func users(ctx context.Context, env environment, args []string) error {
 		if err != nil {
 			return err
 		}
+		var ch admin.UserChange
 		if args[0] == "passwd" {
 			password, err := readPassword(env.stdin)
 			if err != nil {
 				return err
 			}
-			if u.PasswordHash, err = passwordHash(password); err != nil {
-				return err
-			}
+			ch.Password = &password
 		} else {
-			u.Disabled = true
+			disabled := true
+			ch.Disabled = &disabled
 		}
-		now := time.Now()
-		u.UpdatedAt = now.UTC()
-		if err := store.UpdateUser(ctx, u); err != nil {
+		res, err := ops.UpdateUser(ctx, admin.Operator, u, ch)
+		if res.User == nil {
 			return err
 		}
+		if len(res.Changed) == 0 {
+			// Disabled already: sign out again what a failed disable left.
+			fmt.Fprintf(env.stdout, "%s is disabled already\n", u.Username)
+			return endUserSessions(ctx, env, ops, u, "user disabled", true)
+		}
 		fmt.Fprintf(env.stdout, "%s: %s\n", map[string]string{"passwd": "password changed", "disable": "disabled"}[args[0]], u.Username)
-		why := map[string]string{"passwd": "password changed", "disable": "user disabled"}[args[0]]
-		kind := map[string]string{"passwd": auditUserPasswordChanged, "disable": auditUserDisabled}[args[0]]
-		auditErr := appendAudit(ctx, store, storage.AuditEvent{Time: now, Kind: kind, UserID: u.ID, Actor: audit.ActorOperator})
-		if auditErr != nil {
-			auditErr = fmt.Errorf("the change is made, but %w", auditErr)
+		reportEnded(env, u, res.SignedOut, true, err)
+		if err != nil && !errors.Is(err, admin.ErrNotRecorded) {
+			return fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username)
 		}
-		// After the update, so that no session or token made with the old
-		// password, or before the account was disabled, survives.
-		if err := endUserSessions(ctx, env, cfg, store, u, signout.Reason{Actor: audit.ActorOperator, Detail: why, RevokeTokens: true}); err != nil {
-			return errors.Join(fmt.Errorf("%w; run gatehouse users %s again to finish signing %s out", err, args[0], u.Username), auditErr)
-		}
-		return auditErr
+		return err
 	}
 	return nil
 }

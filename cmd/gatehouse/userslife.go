@@ -9,15 +9,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
-	"github.com/gatehouse-idp/gatehouse/audit"
-	"github.com/gatehouse-idp/gatehouse/signout"
+	"github.com/gatehouse-idp/gatehouse/admin"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
-
-// maxEmailBytes bounds an email address (RFC 5321's path limit).
-const maxEmailBytes = 254
 
 // usersLifecycle is `gatehouse users show|update|enable|delete USERNAME`.
 func usersLifecycle(ctx context.Context, env environment, cmd string, args []string) error {
@@ -51,11 +46,22 @@ func usersLifecycle(ctx context.Context, env environment, cmd string, args []str
 			return fmt.Errorf("--email-verified: want true or false, got %q", *verified)
 		}
 	}
-	if set["email"] && (len(*email) > maxEmailBytes || !utf8.ValidString(*email) || (*email != "" && !strings.Contains(*email, "@"))) {
-		return fmt.Errorf("--email: %q is not an email address (at most %d bytes, with an @; \"\" removes it)", *email, maxEmailBytes)
+	var ch admin.UserChange
+	if set["email"] {
+		ch.Email = email
 	}
-	if set["name"] && (len(*name) > 256 || !utf8.ValidString(*name)) {
-		return errors.New("--name: at most 256 bytes of UTF-8")
+	if set["name"] {
+		ch.Name = name
+	}
+	if set["email-verified"] {
+		ch.EmailVerified = &verifiedValue
+	}
+	if cmd == "enable" {
+		enabled := false
+		ch.Disabled = &enabled
+	}
+	if err := ch.Check(); err != nil {
+		return flagProblems(err)
 	}
 	// delete ends sessions, which may be in Redis; the rest needs SQL alone.
 	use := sqlOnly
@@ -71,52 +77,43 @@ func usersLifecycle(ctx context.Context, env environment, cmd string, args []str
 	if err != nil {
 		return err
 	}
+	ops := operatorActions(cfg, store, nil)
 	switch cmd {
 	case "show":
 		return showUser(ctx, env, store, u)
 	case "delete":
-		return deleteUser(ctx, env, cfg, store, u)
+		return deleteUser(ctx, env, ops, u)
 	}
-	var changed []string
-	if cmd == "enable" {
-		if !u.Disabled {
-			fmt.Fprintf(env.stdout, "%s is enabled already\n", u.Username)
-			return nil
-		}
-		u.Disabled = false
-	}
-	if set["email"] && *email != u.Email {
-		u.Email, u.EmailVerified = *email, false
-		changed = append(changed, "email")
-	}
-	if set["name"] && *name != u.Name {
-		u.Name = *name
-		changed = append(changed, "name")
-	}
-	if set["email-verified"] && verifiedValue != u.EmailVerified {
-		u.EmailVerified = verifiedValue
-		changed = append(changed, "email_verified="+strconv.FormatBool(verifiedValue))
-	}
-	if cmd == "update" && len(changed) == 0 {
+	res, err := ops.UpdateUser(ctx, admin.Operator, u, ch)
+	switch {
+	case errors.Is(err, admin.ErrChanged):
+		return fmt.Errorf("%s changed while this command ran: run it again", u.Username)
+	case res.User == nil:
+		return err
+	case cmd == "enable" && len(res.Changed) == 0:
+		fmt.Fprintf(env.stdout, "%s is enabled already\n", u.Username)
+	case len(res.Changed) == 0:
 		fmt.Fprintf(env.stdout, "%s: nothing to change\n", u.Username)
-		return nil
+	case cmd == "enable":
+		fmt.Fprintf(env.stdout, "enabled: %s\n", u.Username)
+	default:
+		fmt.Fprintf(env.stdout, "updated %s: %s\n", u.Username, strings.Join(res.Changed, ", "))
 	}
-	now := time.Now()
-	u.UpdatedAt = now.UTC()
-	if err := store.UpdateUser(ctx, u); err != nil {
+	return err
+}
+
+// flagProblems turns the problems of a change (admin.Invalid) into the
+// CLI's error, naming each field as its flag.
+func flagProblems(err error) error {
+	var bad admin.Invalid
+	if !errors.As(err, &bad) {
 		return err
 	}
-	ev := storage.AuditEvent{Time: now, Kind: auditUserEnabled, UserID: u.ID, Actor: audit.ActorOperator}
-	if cmd == "update" {
-		ev.Kind, ev.Detail = auditUserUpdated, strings.Join(changed, " ")
-		fmt.Fprintf(env.stdout, "updated %s: %s\n", u.Username, strings.Join(changed, ", "))
-	} else {
-		fmt.Fprintf(env.stdout, "enabled: %s\n", u.Username)
+	msgs := make([]string, len(bad))
+	for i, p := range bad {
+		msgs[i] = "--" + strings.ReplaceAll(p.Field, "_", "-") + ": " + p.Msg
 	}
-	if err := appendAudit(ctx, store, ev); err != nil {
-		return fmt.Errorf("the change is made, but %w", err)
-	}
-	return nil
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
 // showUser prints u, one "key: value" line each.
@@ -142,27 +139,16 @@ func showUser(ctx context.Context, env environment, store *stores, u *storage.Us
 	return tw.Flush()
 }
 
-// deleteUser signs u out everywhere (sessions end, apps are told, refresh
-// tokens are revoked), then deletes u and what is theirs in SQL
-// (storage.UserDeleter), recording user_deleted first: the audit trail
-// keeps the sub. Sessions end before the delete, so that no session
-// outlives its user; a failure after them leaves a user signed out and
-// still there, and running the command again finishes.
-func deleteUser(ctx context.Context, env environment, cfg Config, store *stores, u *storage.User) error {
+// deleteUser deletes u (admin.Service.DeleteUser: signed out everywhere
+// first, the audit trail keeps the sub).
+func deleteUser(ctx context.Context, env environment, ops *admin.Service, u *storage.User) error {
 	again := fmt.Sprintf("run gatehouse users delete %s again to finish", u.Username)
-	why := signout.Reason{Actor: audit.ActorOperator, Detail: "user deleted", RevokeTokens: true}
-	if err := endUserSessions(ctx, env, cfg, store, u, why); err != nil {
+	res, err := ops.DeleteUser(ctx, admin.Operator, u)
+	reportEnded(env, u, res.SignedOut, true, err)
+	if err != nil {
 		return fmt.Errorf("%w; %s", err, again)
 	}
-	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserDeleted, UserID: u.ID, Actor: audit.ActorOperator,
-		Detail: "username=" + u.Username}); err != nil {
-		return fmt.Errorf("%w; nothing was deleted; %s", err, again)
-	}
-	deleted, err := store.DeleteUser(ctx, u.ID)
-	if err != nil {
-		return fmt.Errorf("delete %s: %w; %s", u.Username, err, again)
-	}
-	if deleted {
+	if res.Deleted {
 		fmt.Fprintf(env.stdout, "deleted user %s (sub %s)\n", u.Username, u.ID)
 	} else {
 		fmt.Fprintf(env.stdout, "%s was deleted meanwhile\n", u.Username)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/audit"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
-	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -188,8 +187,8 @@ func resetFactors(ctx context.Context, env environment, cfg Config, store *store
 	if auditErr != nil {
 		auditErr = fmt.Errorf("the second factors are reset, but %w", auditErr)
 	}
-	why := signout.Reason{Actor: audit.ActorOperator, Detail: "second factors reset with gatehouse users mfa reset", RevokeTokens: true}
-	if err := endUserSessions(ctx, env, cfg, store, u, why); err != nil {
+	ops := operatorActions(cfg, store, nil)
+	if err := endUserSessions(ctx, env, ops, u, "second factors reset with gatehouse users mfa reset", true); err != nil {
 		return errors.Join(fmt.Errorf("%w; %s to finish signing %s out", err, again, u.Username), auditErr)
 	}
 	return auditErr

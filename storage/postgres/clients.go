@@ -16,7 +16,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
-	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, disabled, created_at, updated_at`
+	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, source, version, disabled, created_at, updated_at`
 
 // scanner is a pgx.Row or pgx.Rows.
 type scanner interface {
@@ -34,7 +34,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, &c.ApplicationType,
 		&c.Scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &abs, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
-		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DefaultACRValues, &c.Disabled, &created, &updated)
+		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DefaultACRValues, &c.Source, &c.Version, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -136,41 +136,14 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 		return storage.SyncReport{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	var batch pgx.Batch
-	for _, c := range plan.Create {
-		batch.Queue(`INSERT INTO clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-				$18, $19, $20, $21, $22, $23, $24, $25, false, $26, $26)`,
-			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
-			list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
-			list(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
-			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
-			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
-			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
-			list(c.DefaultACRValues), n)
+	for i := range plan.Create {
+		queueInsertClient(&batch, &plan.Create[i], storage.ClientSourceFile, n)
 	}
-	for _, c := range plan.Update {
-		batch.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
-			post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
-			token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
-			id_token_signed_response_alg = $10, access_token_format = $11,
-			refresh_token_grace_period = $12, refresh_token_idle_ttl = $13,
-			refresh_token_absolute_ttl = $14, jwks = $15, jwks_uri = $16,
-			skip_consent = $17, backchannel_logout_uri = $18, backchannel_logout_session_required = $19,
-			frontchannel_logout_uri = $20, frontchannel_logout_session_required = $21,
-			allowed_cors_origins = $22, require_mfa = $23, default_acr_values = $24,
-			disabled = false, updated_at = $25
-			WHERE id = $26`,
-			c.SecretHash, c.Name, list(c.RedirectURIs),
-			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
-			c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
-			c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
-			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
-			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
-			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
-			list(c.DefaultACRValues), n, c.ID)
+	for i := range plan.Update {
+		queueUpdateClient(&batch, &plan.Update[i], n, `id = $26`, plan.Update[i].ID)
 	}
 	for _, id := range plan.Disable {
-		batch.Queue(`UPDATE clients SET disabled = true, updated_at = $1 WHERE id = $2`, n, id)
+		batch.Queue(`UPDATE clients SET disabled = true, version = version + 1, updated_at = $1 WHERE id = $2`, n, id)
 	}
 	if batch.Len() > 0 {
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
@@ -181,4 +154,126 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 		return storage.SyncReport{}, wrap(op, err)
 	}
 	return plan.Report(), nil
+}
+
+// queueInsertClient queues the insert of c, enabled, with that source,
+// version 1 and both times n.
+func queueInsertClient(b *pgx.Batch, c *storage.Client, source string, n pgtype.Timestamptz) {
+	b.Queue(`INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+			$18, $19, $20, $21, $22, $23, $24, $25, $26, 1, false, $27, $27)`,
+		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
+		list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
+		list(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
+		int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
+		c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
+		list(c.DefaultACRValues), source, n)
+}
+
+// queueUpdateClient queues the overwrite of what a sync or an update sets
+// of the client rows matching where (placeholders from $26, with its
+// args): enabled, a version up, updated_at n.
+func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, where string, whereArgs ...any) *pgx.QueuedQuery {
+	return b.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
+		post_logout_redirect_uris = $4, grant_types = $5, response_types = $6,
+		token_endpoint_auth_method = $7, application_type = $8, scopes = $9,
+		id_token_signed_response_alg = $10, access_token_format = $11,
+		refresh_token_grace_period = $12, refresh_token_idle_ttl = $13,
+		refresh_token_absolute_ttl = $14, jwks = $15, jwks_uri = $16,
+		skip_consent = $17, backchannel_logout_uri = $18, backchannel_logout_session_required = $19,
+		frontchannel_logout_uri = $20, frontchannel_logout_session_required = $21,
+		allowed_cors_origins = $22, require_mfa = $23, default_acr_values = $24,
+		disabled = false, version = version + 1, updated_at = $25
+		WHERE `+where,
+		append([]any{c.SecretHash, c.Name, list(c.RedirectURIs),
+			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
+			c.TokenEndpointAuthMethod, c.ApplicationType, list(c.Scopes),
+			c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
+			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
+			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
+			list(c.DefaultACRValues), n}, whereArgs...)...)
+}
+
+// CreateClient stores a client that clients.yaml does not declare: see
+// storage.ClientWriter.
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client, now time.Time) error {
+	op := "create client " + c.ID
+	if c.Declared() {
+		return fmt.Errorf("postgres: %s: source %q is not for ClientWriter", op, c.Source)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n := ts(now)
+	var batch pgx.Batch
+	queueInsertClient(&batch, c, c.Source, n)
+	if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
+		return wrap(op, err)
+	}
+	c.Version, c.Disabled = 1, false
+	c.CreatedAt = timeOf(n)
+	c.UpdatedAt = c.CreatedAt
+	return nil
+}
+
+// UpdateClient overwrites a client that clients.yaml does not declare if
+// its version is still ifVersion: see storage.ClientWriter.
+func (s *Store) UpdateClient(ctx context.Context, c *storage.Client, ifVersion int64, now time.Time) error {
+	op := "update client " + c.ID
+	if c.Declared() {
+		return notFound(op)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n := ts(now)
+	var batch pgx.Batch
+	queueUpdateClient(&batch, c, n, `id = $26 AND source = $27 AND version = $28`, c.ID, c.Source, ifVersion)
+	// Which of the two it was, when nothing changed; in the same batch, so
+	// one round trip.
+	var version int64
+	batch.Queue(`SELECT version FROM clients WHERE id = $1 AND source = $2`, c.ID, c.Source).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
+	br := s.pool.SendBatch(ctx, &batch)
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return wrap(op, err)
+	}
+	if err := br.Close(); err != nil {
+		return wrap(op, err) // pgx.ErrNoRows from the SELECT: ErrNotFound
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: %s: version %d, not %d: %w", op, version, ifVersion, storage.ErrStale)
+	}
+	c.Version = ifVersion + 1
+	c.UpdatedAt = timeOf(n)
+	return nil
+}
+
+// DeleteClient removes a client that clients.yaml does not declare, with
+// its refresh grants and consents: see storage.ClientWriter.
+func (s *Store) DeleteClient(ctx context.Context, id, source string) (bool, error) {
+	op := "delete client " + id
+	if source == "" || source == storage.ClientSourceFile {
+		return false, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var deleted bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM clients WHERE id = $1 AND source = $2`, id, source)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		deleted = true
+		var batch pgx.Batch
+		batch.Queue(`DELETE FROM refresh_grants WHERE client_id = $1`, id)
+		batch.Queue(`DELETE FROM consents WHERE client_id = $1`, id)
+		return tx.SendBatch(ctx, &batch).Close()
+	})
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	return deleted, nil
 }

@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -182,4 +185,30 @@ func oneRow(tag pgconn.CommandTag, op string) error {
 		return notFound(op)
 	}
 	return nil
+}
+
+// UpdateUserIfUnchanged is UpdateUser in one statement that also requires
+// the stored updated_at to equal unchanged; ErrConflict when it differs,
+// ErrNotFound when the user is absent.
+func (s *Store) UpdateUserIfUnchanged(ctx context.Context, u *storage.User, unchanged time.Time) error {
+	op := "update user " + u.ID + " if unchanged"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET email = $1, email_verified = $2, name = $3,
+		password_hash = $4, disabled = $5, updated_at = $6 WHERE id = $7 AND updated_at IS NOT DISTINCT FROM $8`,
+		u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Disabled, ts(u.UpdatedAt), u.ID, ts(unchanged))
+	if err != nil {
+		return wrap(op, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var one int
+	switch err := s.pool.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1`, u.ID).Scan(&one); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return notFound(op)
+	case err != nil:
+		return wrap(op, err)
+	}
+	return fmt.Errorf("postgres: %s: changed since: %w", op, storage.ErrConflict)
 }

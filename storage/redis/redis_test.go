@@ -102,9 +102,11 @@ func prefixKeys(t testing.TB, s *Store) []string {
 // a production deployment splits them between Redis and Postgres.
 type composite struct {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserSwapper
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -137,7 +139,14 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq, sq}
+		return composite{
+			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq,
+			Sessions: r, SessionCounter: r, AuthRequests: r,
+			RefreshGrants: sq, TokenFamilies: sq, keyStore: sq, Secrets: sq, KeyRotation: sq,
+			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
+			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
+			WebAuthnCeremonies: r, Groups: sq, PasswordResets: sq,
+		}
 	})
 }
 

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -158,4 +160,35 @@ func oneRow(res sql.Result, op string) error {
 		return notFound(op)
 	}
 	return nil
+}
+
+// UpdateUserIfUnchanged is UpdateUser in one statement that also requires
+// the stored updated_at to equal unchanged; ErrConflict when it differs,
+// ErrNotFound when the user is absent.
+func (s *Store) UpdateUserIfUnchanged(ctx context.Context, u *storage.User, unchanged time.Time) error {
+	op := "update user " + u.ID + " if unchanged"
+	var e encoder
+	updated, was := e.time(u.UpdatedAt), e.time(unchanged)
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	res, err := s.exec(ctx, `UPDATE users SET email = ?, email_verified = ?, name = ?,
+		password_hash = ?, disabled = ?, updated_at = ? WHERE id = ? AND updated_at IS ?`,
+		u.Email, u.EmailVerified, u.Name, u.PasswordHash, u.Disabled, updated, u.ID, was)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap(op, err)
+	} else if n == 1 {
+		return nil
+	}
+	var one int
+	switch err := s.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, u.ID).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound(op)
+	case err != nil:
+		return wrap(op, err)
+	}
+	return fmt.Errorf("sqlite: %s: changed since: %w", op, storage.ErrConflict)
 }

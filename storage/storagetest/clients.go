@@ -48,9 +48,21 @@ func newClient(id string) storage.Client {
 	}
 }
 
-// stamped returns c as the store should hold it after a sync.
+// stamped returns c as the store should hold it after a sync: declared in
+// clients.yaml, at version 1 if it was never changed after it was created,
+// else at version 2 (one change).
 func stamped(c storage.Client, created, updated time.Time, disabled bool) storage.Client {
+	version := int64(2)
+	if updated.Equal(created) {
+		version = 1
+	}
+	return versioned(c, created, updated, disabled, version)
+}
+
+// versioned is stamped at a given version.
+func versioned(c storage.Client, created, updated time.Time, disabled bool, version int64) storage.Client {
 	c.CreatedAt, c.UpdatedAt, c.Disabled = created, updated, disabled
+	c.Source, c.Version = storage.ClientSourceFile, version
 	return c
 }
 
@@ -260,8 +272,8 @@ func testSyncReenables(t *testing.T, s Store) {
 
 	want := []storage.Client{
 		stamped(a, t0, t0, false),
-		stamped(b, t0, t2, false),
-		stamped(c, t0, t2, false),
+		versioned(b, t0, t2, false, 3), // disabled, then enabled
+		versioned(c, t0, t2, false, 3),
 		stamped(d, t2, t2, false),
 	}
 	for _, w := range want {

@@ -139,7 +139,7 @@ func testRegistrySameAgain(t *testing.T, s Store) {
 	applied := storage.ClientRegistry{Revision: 3, Digest: "d3", AppliedAt: t0, AppliedBy: "host-a"}
 	wantEqual(t, "previous registry", *prev, applied)
 	wantApplied(t, s, applied)
-	wantClients(t, s, stamped(a, t0, t0, false), stamped(b, t0, t2, false))
+	wantClients(t, s, stamped(a, t0, t0, false), versioned(b, t0, t2, false, 3)) // b disabled, then enabled
 }
 
 // testRegistryUnrevisioned: files without a revision replace one another

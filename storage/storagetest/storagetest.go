@@ -73,9 +73,11 @@ import (
 // theirs in a struct that embeds each one.
 type Store interface {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserSwapper
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -113,6 +115,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		tests []test
 	}{
 		{"Clients", clientTests},
+		{"ClientWriter", clientWriterTests},
 		{"ClientRegistry", registryTests},
 		{"Users", userTests},
 		{"DeleteUser", userDeleteTests},

@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ var userTests = []test{
 	{"Update", testUpdateUser},
 	{"UpdateUnknown", testUpdateUnknownUser},
 	{"Count", testCountUsers},
+	{"UpdateIfUnchanged", testUpdateUserIfUnchanged},
+	{"UpdateIfUnchangedConcurrent", testUpdateUserIfUnchangedConcurrent},
 }
 
 func newUser(id, username string) storage.User {
@@ -191,5 +195,68 @@ func testCountUsers(t *testing.T, s Store) {
 		if n != i {
 			t.Errorf("CountUsers after %d creates: got %d, want %d", i, n, i)
 		}
+	}
+}
+
+// testUpdateUserIfUnchanged checks the compare-and-set: the update lands
+// only while updated_at is the instant the caller read, a stale instant is
+// ErrConflict and changes nothing, an absent user is ErrNotFound, and a
+// user never updated (no updated_at) can be swapped from the zero time.
+func testUpdateUserIfUnchanged(t *testing.T, s Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice")
+	createUser(t, s, u)
+	read, err := s.UserByID(ctx, "u1")
+	check(t, "UserByID", err)
+
+	next := *read
+	next.Name, next.Disabled, next.UpdatedAt = "Alice L.", true, at(2*time.Second)
+	check(t, "UpdateUserIfUnchanged(fresh)", s.UpdateUserIfUnchanged(ctx, &next, read.UpdatedAt))
+	wantUser(t, s, next)
+
+	stale := *read
+	stale.Name, stale.UpdatedAt = "Mallory", at(3*time.Second)
+	wantErr(t, "UpdateUserIfUnchanged(stale)", s.UpdateUserIfUnchanged(ctx, &stale, read.UpdatedAt), storage.ErrConflict)
+	wantUser(t, s, next)
+
+	ghost := newUser("nobody", "nobody")
+	wantErr(t, "UpdateUserIfUnchanged(absent)", s.UpdateUserIfUnchanged(ctx, &ghost, ghost.UpdatedAt), storage.ErrNotFound)
+
+	never := storage.User{ID: "u2", Username: "bob"}
+	createUser(t, s, never)
+	wantErr(t, "UpdateUserIfUnchanged(u2, non-zero instant)", s.UpdateUserIfUnchanged(ctx, &storage.User{ID: "u2", UpdatedAt: at(time.Second)}, at(time.Hour)), storage.ErrConflict)
+	swapped := never
+	swapped.Email, swapped.UpdatedAt = "bob@example.com", at(time.Second)
+	check(t, "UpdateUserIfUnchanged(u2, zero instant)", s.UpdateUserIfUnchanged(ctx, &swapped, time.Time{}))
+	wantUser(t, s, swapped)
+}
+
+// testUpdateUserIfUnchangedConcurrent races 16 updates from the same read:
+// exactly one lands, the others get ErrConflict.
+func testUpdateUserIfUnchangedConcurrent(t *testing.T, s Store) {
+	ctx := t.Context()
+	createUser(t, s, newUser("u1", "alice"))
+	read, err := s.UserByID(ctx, "u1")
+	check(t, "UserByID", err)
+	const n = 16
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			u := *read
+			u.Name, u.UpdatedAt = fmt.Sprintf("writer %d", i), at(time.Duration(i+2)*time.Second)
+			errs <- s.UpdateUserIfUnchanged(ctx, &u, read.UpdatedAt)
+		}()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, storage.ErrConflict):
+			t.Fatalf("UpdateUserIfUnchanged: got %v, want nil or ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent updates from one read landed, want exactly 1", won)
 	}
 }
