@@ -145,7 +145,8 @@ type Config struct {
 	// optional name ("Gatehouse <login@example.com>"); required with
 	// SMTPURL.
 	SMTPFrom string `yaml:"smtp_from"`
-	// SMTPTimeout bounds one message, connection to QUIT.
+	// SMTPTimeout bounds one message, connection to QUIT (at most a
+	// minute, what one reset request's whole work gets).
 	SMTPTimeout time.Duration `yaml:"smtp_timeout"`
 }
 
@@ -577,8 +578,8 @@ func (c Config) Validate() error {
 			bad("smtp_from", err.Error())
 		}
 	}
-	if c.SMTPTimeout <= 0 || c.SMTPTimeout > 5*time.Minute {
-		bad("smtp_timeout", fmt.Sprintf("must be above 0 and at most 5m (got %s)", c.SMTPTimeout))
+	if c.SMTPTimeout <= 0 || c.SMTPTimeout > time.Minute {
+		bad("smtp_timeout", fmt.Sprintf("must be above 0 and at most 1m: a reset request's whole work gets a minute (got %s)", c.SMTPTimeout))
 	}
 
 	if len(probs) == 0 {

@@ -202,7 +202,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			want: []string{
 				`gatehouse.yaml:2: smtp_url: tls=none sends mail and passwords in plain text: only allowed for a loopback host, not "mail.example.com"`,
 				`GATEHOUSE_SMTP_FROM: smtp_from: mail: bad header value: "login@example.com\r\nBcc: x@example.com" has a line break or control character`,
-				`gatehouse.yaml:3: smtp_timeout: must be above 0 and at most 5m (got 0s)`,
+				`gatehouse.yaml:3: smtp_timeout: must be above 0 and at most 1m: a reset request's whole work gets a minute (got 0s)`,
 			},
 		},
 		{
