@@ -57,6 +57,12 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/account/passkeys", u.passkeyAdd)
 	r.Post("/account/passkeys/rename", u.passkeyRename)
 	r.Post("/account/passkeys/remove", u.passkeyRemove)
+	if u.cfg.Mailer != nil {
+		r.Get("/login/forgot", u.forgotPage)
+		r.Post("/login/forgot", u.forgot)
+		r.Get("/login/reset", u.resetPage)
+		r.Post("/login/reset", u.reset)
+	}
 	r.Handle("/assets/*", u.assets)
 }
 
@@ -72,6 +78,8 @@ type loginData struct {
 	Remember     bool
 	// Passkey runs "Sign in with a passkey"; nil hides it.
 	Passkey *passkeyForm
+	// Forgot shows the "Forgot password?" link.
+	Forgot bool
 }
 
 // browserCookie returns this browser's binding cookie value, creating the
@@ -139,7 +147,8 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("id")
-	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id), RememberDays: u.rememberDays()}
+	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id), RememberDays: u.rememberDays(),
+		Forgot: u.cfg.Mailer != nil}
 	if id == "" {
 		if _, _, err := u.CurrentSession(r.Context(), r); err == nil {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -183,7 +192,8 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	id := r.PostForm.Get("id")
 	browser := cookieValue(r, BrowserCookie)
 	var ar *storage.AuthRequest
-	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token"), RememberDays: u.rememberDays()}
+	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token"), RememberDays: u.rememberDays(),
+		Forgot: u.cfg.Mailer != nil}
 	if id != "" {
 		var client *storage.Client
 		var ok bool

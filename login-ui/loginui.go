@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/audit"
@@ -45,6 +46,7 @@ type Store interface {
 	secondFactorStore
 	passkeyStore
 	passwordStore
+	passwordResetStore
 	signout.Store
 }
 
@@ -103,9 +105,13 @@ type Config struct {
 	// RevokedFamilyKeep is how long a withdrawn consent's token families
 	// are remembered as revoked: at least the access token lifetime.
 	RevokedFamilyKeep time.Duration
-	Now               func() time.Time
-	Random            io.Reader
-	Logger            *slog.Logger
+	// Mailer sends password-reset links ("Forgot password?"); nil turns
+	// the feature off: no link on the sign-in page, no /login/forgot or
+	// /login/reset. The links are built from Issuer.
+	Mailer Mailer
+	Now    func() time.Time
+	Random io.Reader
+	Logger *slog.Logger
 }
 
 // UI serves the login pages. Create it with New.
@@ -121,7 +127,11 @@ type UI struct {
 	passkeys  *mfa.Passkeys
 	assets    http.Handler
 	hashSlots chan struct{}
-	dummyHash string
+	// resetSlots bounds the reset requests in flight (queueReset);
+	// resetWork counts them, so that tests can wait for them.
+	resetSlots chan struct{}
+	resetWork  sync.WaitGroup
+	dummyHash  string
 	// verify checks a password against a PHC hash: VerifyPassword, which
 	// tests wrap to count the checks.
 	verify func(hash, password string) (bool, error)
@@ -201,6 +211,7 @@ func New(store Store, cfg Config) (*UI, error) {
 		n = min(4, runtime.GOMAXPROCS(0))
 	}
 	u.hashSlots = make(chan struct{}, n)
+	u.resetSlots = make(chan struct{}, maxResetsInFlight)
 	p, err := parsePages()
 	if err != nil {
 		return nil, err

@@ -183,6 +183,13 @@ func (u *UI) pendingFor(w http.ResponseWriter, r *http.Request) (p *storage.Pend
 		u.serverError(w, r, "load user", err)
 		return nil, nil, nil, nil, false
 	}
+	// A user changed since the password step (a password reset or change,
+	// an operator's update) starts again: the password checked may be the
+	// old one, and nothing keeps a list of pending sign-ins per user.
+	if user.UpdatedAt.After(p.CreatedAt) {
+		expired()
+		return nil, nil, nil, nil, false
+	}
 	if p.AuthRequestID != "" {
 		if ar, client, ok = u.authRequestFor(w, r, p.AuthRequestID, cookieValue(r, BrowserCookie)); !ok {
 			return nil, nil, nil, nil, false

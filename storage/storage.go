@@ -446,9 +446,9 @@ type UserSwapper interface {
 type UserDeleter interface {
 	// DeleteUser removes the user with that id and, in the same
 	// transaction, what is theirs in SQL: their one-time code, recovery
-	// codes and passkeys, consents and refresh grants (every family). The
-	// audit trail stays (its events keep the user id), and the username is
-	// free afterwards. It reports whether there was such a user. Sessions
+	// codes and passkeys, consents, password-reset links and refresh
+	// grants (every family). The audit trail stays (its events keep the
+	// user id), and the username is free afterwards. It reports whether there was such a user. Sessions
 	// and pending sign-ins are not touched: end the sessions first
 	// (signout.Ender.EndUser, which also tells their applications).
 	DeleteUser(ctx context.Context, id string) (bool, error)
@@ -498,7 +498,7 @@ type Pruner interface {
 	// sessions, auth requests (and so their codes), refresh grants (used
 	// and revoked ones too, but only once expired), revoked-family
 	// records (at their keepUntil), client assertion ids and login-failure
-	// counters, initial access tokens; logout notices whose Deadline has
+	// counters, initial access tokens and password-reset links; logout notices whose Deadline has
 	// passed; and the kept answers of rotated refresh tokens whose ReplayUntil has passed (the
 	// grant itself stays). It touches at most batch records in all and
 	// returns how many; a caller that gets batch back should call again.

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
+	"github.com/gatehouse-idp/gatehouse/mail"
 )
 
 // defaultConfigFile is read when no --config path is given, if it exists.
@@ -145,6 +146,21 @@ type Config struct {
 	// not offered: anyone could create clients, each a consent page that
 	// names any application its creator likes.
 	Registration string `yaml:"registration"`
+
+	// SMTPURL, when set, turns on "Forgot password?": reset links are
+	// mailed through this server. smtp://[user:password@]host[:port] with
+	// ?tls=starttls (the default, port 587: a server without STARTTLS is
+	// refused), ?tls=tls or smtps:// (implicit TLS, port 465), or
+	// ?tls=none (plain text, port 25, only to a loopback host). Empty: no
+	// mail, no "Forgot password?". The password is never logged.
+	SMTPURL string `yaml:"smtp_url"`
+	// SMTPFrom is the sender of Gatehouse's mail, an address with an
+	// optional name ("Gatehouse <login@example.com>"); required with
+	// SMTPURL.
+	SMTPFrom string `yaml:"smtp_from"`
+	// SMTPTimeout bounds one message, connection to QUIT (at most a
+	// minute, what one reset request's whole work gets).
+	SMTPTimeout time.Duration `yaml:"smtp_timeout"`
 }
 
 // Values of Config.Registration.
@@ -195,6 +211,7 @@ func defaultConfig() Config {
 		AutoMigrate:            true,
 		StartTimeout:           30 * time.Second,
 		MigrateTimeout:         10 * time.Minute,
+		SMTPTimeout:            mail.DefaultTimeout,
 	}
 }
 
@@ -280,6 +297,9 @@ func configFields() []configField {
 		{"log_level", "GATEHOUSE_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel })},
 		{"mfa", "GATEHOUSE_MFA", str(func(c *Config) *string { return &c.MFA })},
 		{"registration", "GATEHOUSE_REGISTRATION", str(func(c *Config) *string { return &c.Registration })},
+		{"smtp_url", "GATEHOUSE_SMTP_URL", str(func(c *Config) *string { return &c.SMTPURL })},
+		{"smtp_from", "GATEHOUSE_SMTP_FROM", str(func(c *Config) *string { return &c.SMTPFrom })},
+		{"smtp_timeout", "GATEHOUSE_SMTP_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.SMTPTimeout })},
 	}
 }
 
@@ -570,6 +590,24 @@ func (c Config) Validate() error {
 		bad("registration", "open is not offered: anyone could create clients; use initial_access_token and mint tokens with `gatehouse clients token`")
 	default:
 		bad("registration", fmt.Sprintf("must be off or initial_access_token (got %q)", c.Registration))
+	}
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseURL(c.SMTPURL); err != nil {
+			bad("smtp_url", err.Error())
+		}
+		if c.SMTPFrom == "" {
+			bad("smtp_from", "required with smtp_url: the sender address of reset links, such as Gatehouse <login@example.com>")
+		}
+	} else if c.SMTPFrom != "" {
+		bad("smtp_from", "has no effect without smtp_url")
+	}
+	if c.SMTPFrom != "" {
+		if err := mail.CheckAddress(c.SMTPFrom); err != nil {
+			bad("smtp_from", err.Error())
+		}
+	}
+	if c.SMTPTimeout <= 0 || c.SMTPTimeout > time.Minute {
+		bad("smtp_timeout", fmt.Sprintf("must be above 0 and at most 1m: a reset request's whole work gets a minute (got %s)", c.SMTPTimeout))
 	}
 
 	if len(probs) == 0 {

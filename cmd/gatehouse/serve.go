@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/mail"
 	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -217,6 +218,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	if cfg.RefreshGrace == 0 {
 		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
+	}
+	// With a mail server, "Forgot password?" mails reset links.
+	if cfg.SMTPURL != "" {
+		sender, err := mail.New(mail.Config{URL: cfg.SMTPURL, From: cfg.SMTPFrom, Timeout: cfg.SMTPTimeout})
+		if err != nil {
+			return err // validated with the configuration; never holds the password
+		}
+		pcfg.UI.Mailer = sender
+		log.Info("password reset by email is on", "smtp", sender.Server().Addr(), "tls", string(sender.Server().TLS))
 	}
 	p, err := provider.New(ctx, pcfg, store, km)
 	if err != nil {

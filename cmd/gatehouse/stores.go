@@ -18,7 +18,7 @@ import (
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pending
 // sign-ins, WebAuthn ceremonies and login-failure counters. Consents,
-// second factors, passkeys, groups, the logout notice queue and the audit
+// second factors, passkeys, groups, password-reset links, the logout notice queue and the audit
 // trail always stay in SQL.
 type stores struct {
 	storage.Clients
@@ -45,6 +45,7 @@ type stores struct {
 	storage.WebAuthnCeremonies
 	storage.Groups
 	storage.Registrations
+	storage.PasswordResets
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
@@ -97,6 +98,7 @@ type sqlStore interface {
 	storage.WebAuthnCeremonies
 	storage.Groups
 	storage.Registrations
+	storage.PasswordResets
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -216,7 +218,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
-	s.Passkeys, s.WebAuthnCeremonies, s.Groups = s.sql, s.sql, s.sql
+	s.Passkeys, s.WebAuthnCeremonies, s.Groups, s.PasswordResets = s.sql, s.sql, s.sql, s.sql
 	s.Registrations = s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil

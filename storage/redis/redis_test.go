@@ -127,6 +127,7 @@ type composite struct {
 	storage.WebAuthnCeremonies
 	storage.Groups
 	storage.Registrations
+	storage.PasswordResets
 }
 
 type keyStore = storage.SigningKeys
@@ -146,6 +147,7 @@ func TestContract(t *testing.T) {
 			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
 			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
 			WebAuthnCeremonies: r, Groups: sq, Registrations: sq,
+			PasswordResets: sq,
 		}
 	})
 }

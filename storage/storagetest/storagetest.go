@@ -48,6 +48,8 @@
 //     starts) and counts a zero CreatedAt as the oldest.
 //   - ListGroups, GroupMembers and UserGroups order names and ids
 //     bytewise (a prefix first).
+//   - UsersByEmail ignores ASCII case only, and orders by username
+//     bytewise.
 //   - AppendAudit assigns IDs that increase in the order events are
 //     appended (within one call and across calls) and are never reused,
 //     not even after PruneAudit deleted the events that had the highest.
@@ -96,6 +98,7 @@ type Store interface {
 	storage.WebAuthnCeremonies
 	storage.Groups
 	storage.Registrations
+	storage.PasswordResets
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -135,6 +138,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"WebAuthnCeremonies", webAuthnCeremonyTests},
 		{"Groups", groupTests},
 		{"Registrations", registrationTests},
+		{"PasswordResets", passwordResetTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
