@@ -54,6 +54,7 @@ var (
 	_ storage.Clients              = (*Store)(nil)
 	_ storage.Users                = (*Store)(nil)
 	_ storage.UserDeleter          = (*Store)(nil)
+	_ storage.UserImporter         = (*Store)(nil)
 	_ storage.Sessions             = (*Store)(nil)
 	_ storage.SessionCounter       = (*Store)(nil)
 	_ storage.AuthRequests         = (*Store)(nil)

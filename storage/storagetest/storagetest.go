@@ -74,6 +74,7 @@ type Store interface {
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserImporter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -113,6 +114,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ClientRegistry", registryTests},
 		{"Users", userTests},
 		{"DeleteUser", userDeleteTests},
+		{"ImportUsers", userImportTests},
 		{"Sessions", sessionTests},
 		{"AuthRequests", authRequestTests},
 		{"RefreshGrants", refreshGrantTests},
