@@ -25,6 +25,7 @@ type stores struct {
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserImporter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -75,6 +76,7 @@ type sqlStore interface {
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
+	storage.UserImporter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -205,6 +207,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
 	s.Clients, s.Users, s.UserDeleter, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql, s.sql
+	s.UserImporter = s.sql
 	s.ClientRegistries = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
