@@ -323,3 +323,33 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// FuzzCheckPasswordHash: whatever an import accepts, sign-in can check
+// within bounded cost: an argon2id string parsePHC takes, or a bcrypt hash
+// x/crypto reads, of cost at most MaxBcryptCost. (VerifyPassword itself is
+// not run: a cost-16 hash takes seconds.)
+func FuzzCheckPasswordHash(f *testing.F) {
+	good, err := HashPassword(testPassword, cheapArgon2, rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bc := bcryptHash(f, testPassword, "2b")
+	for _, s := range []string{good, bc, "$2y$16$" + bc[7:], "$2b$17$" + bc[7:], "$1$x$y", "hunter2", "$", "$2b$04$" + strings.Repeat("/", 53)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, phc string) {
+		if CheckPasswordHash(phc) != nil {
+			return
+		}
+		if strings.HasPrefix(phc, "$argon2id$") {
+			if _, _, _, err := parsePHC(phc); err != nil {
+				t.Fatalf("CheckPasswordHash(%q) accepted what parsePHC refuses: %v", phc, err)
+			}
+			return
+		}
+		cost, err := bcrypt.Cost([]byte(phc))
+		if err != nil || cost > MaxBcryptCost || !isBcrypt(phc) {
+			t.Fatalf("CheckPasswordHash(%q) accepted a bcrypt hash of cost %d (%v)", phc, cost, err)
+		}
+	})
+}
