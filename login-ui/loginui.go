@@ -74,6 +74,11 @@ type Config struct {
 	// (each takes ~19 MiB; default one per core, at most 4); more logins
 	// wait briefly, then get 503.
 	MaxConcurrentHashes int
+	// PasswordHashing are the argon2id parameters of the password hashes
+	// the UI makes (a changed password, an upgraded one), of the hash an
+	// unknown user is checked against, and the least a matching hash must
+	// have to be kept (NeedsRehash). Zero: DefaultArgon2Params.
+	PasswordHashing Argon2Params
 	// Issuer names this server in front-channel logout URLs.
 	Issuer string
 	// ClientIP finds each request's client address: the TCP peer, or
@@ -192,6 +197,9 @@ func New(store Store, cfg Config) (*UI, error) {
 	if u.clients == nil {
 		u.clients = store.Client
 	}
+	if u.cfg.PasswordHashing == (Argon2Params{}) {
+		u.cfg.PasswordHashing = DefaultArgon2Params
+	}
 	if u.cfg.RevokedFamilyKeep <= 0 {
 		u.cfg.RevokedFamilyKeep = time.Hour
 	}
@@ -224,7 +232,7 @@ func New(store Store, cfg Config) (*UI, error) {
 	// unknown users cost the same time as wrong passwords. Hashing a real
 	// password here would leave 19 MiB of garbage that the collector, with
 	// so small a heap, keeps for minutes (RSS 49 MiB at start instead of 30).
-	u.dummyHash, err = unmatchableHash(DefaultArgon2Params, u.random)
+	u.dummyHash, err = unmatchableHash(u.cfg.PasswordHashing, u.random)
 	if err != nil {
 		return nil, err
 	}

@@ -377,6 +377,40 @@ type Users interface {
 	UpdateUser(ctx context.Context, u *User) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
+	// ReplacePasswordHash sets the password hash of the user with that id
+	// to newHash, and UpdatedAt to updatedAt, only while the stored hash is
+	// still oldHash (a compare-and-set: a password changed meanwhile, or
+	// a deleted user, is left as it is); nothing else of the user changes.
+	// It reports whether it replaced the hash.
+	ReplacePasswordHash(ctx context.Context, id, oldHash, newHash string, updatedAt time.Time) (bool, error)
+}
+
+// GroupMember is one membership: the user with UserID in the group named
+// Group.
+type GroupMember struct {
+	Group  string
+	UserID string
+}
+
+// UserImport is what UserImporter.ImportUsers stores at once.
+type UserImport struct {
+	Users []User
+	// Groups are created with the users.
+	Groups []Group
+	// Members are memberships of the imported users (or of stored ones)
+	// in stored groups or in Groups.
+	Members []GroupMember
+}
+
+// UserImporter stores many users at once (SQL): gatehouse users import.
+type UserImporter interface {
+	// ImportUsers stores every user, group and membership of imp in one
+	// transaction: all of them, or nothing. ErrConflict when a user's id
+	// or username or a group's name is taken, in the store or twice in
+	// imp, or a membership is given twice; ErrNotFound when a membership
+	// names a group or a user that is neither stored nor in imp. An empty
+	// imp writes nothing and succeeds.
+	ImportUsers(ctx context.Context, imp UserImport) error
 }
 
 // Group is a named set of users (the groups claim, clients' allowed_groups,

@@ -32,7 +32,8 @@ const (
 	auditUserEnabled         = admin.EventUserEnabled
 	auditUserUpdated         = admin.EventUserUpdated
 	auditUserDeleted         = admin.EventUserDeleted
-	auditMFAReset            = "mfa_reset" // gatehouse users mfa reset (Detail: what was removed)
+	auditUsersImported       = "users_imported" // gatehouse users import (Detail: count=N file="…" [groups_created=a,b])
+	auditMFAReset            = "mfa_reset"      // gatehouse users mfa reset (Detail: what was removed)
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"

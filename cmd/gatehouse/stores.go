@@ -27,6 +27,7 @@ type stores struct {
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -81,6 +82,7 @@ type sqlStore interface {
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -214,6 +216,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	}
 	s.Clients, s.Users, s.UserDeleter, s.UserSwapper, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql, s.sql, s.sql
 	s.ClientRegistries, s.ClientWriter = s.sql, s.sql
+	s.UserImporter = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql

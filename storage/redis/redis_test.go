@@ -107,6 +107,7 @@ type composite struct {
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -141,7 +142,7 @@ func TestContract(t *testing.T) {
 		}
 		t.Cleanup(func() { sq.Close() })
 		return composite{
-			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq,
+			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq, UserImporter: sq,
 			Sessions: r, SessionCounter: r, AuthRequests: r,
 			RefreshGrants: sq, TokenFamilies: sq, keyStore: sq, Secrets: sq, KeyRotation: sq,
 			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,

@@ -55,6 +55,7 @@ var (
 	_ storage.Users                = (*Store)(nil)
 	_ storage.UserDeleter          = (*Store)(nil)
 	_ storage.UserSwapper          = (*Store)(nil)
+	_ storage.UserImporter         = (*Store)(nil)
 	_ storage.Sessions             = (*Store)(nil)
 	_ storage.SessionCounter       = (*Store)(nil)
 	_ storage.AuthRequests         = (*Store)(nil)

@@ -78,6 +78,7 @@ type Store interface {
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -120,6 +121,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ClientRegistry", registryTests},
 		{"Users", userTests},
 		{"DeleteUser", userDeleteTests},
+		{"ImportUsers", userImportTests},
 		{"Sessions", sessionTests},
 		{"AuthRequests", authRequestTests},
 		{"RefreshGrants", refreshGrantTests},
