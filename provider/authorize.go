@@ -325,7 +325,9 @@ func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form 
 		case oidc.ScopeOfflineAccess:
 			return !c.hasGrant(string(oidc.GrantTypeRefreshToken))
 		}
-		return !c.IsScopeAllowed(s)
+		// Gatehouse's own scopes (the admin API's) are for services, in
+		// client_credentials tokens, never in a user's.
+		return strings.HasPrefix(s, reservedScopePrefix) || !c.IsScopeAllowed(s)
 	})
 	req.Scopes = slices.Compact(req.Scopes)
 	for _, pr := range req.Prompt {

@@ -54,7 +54,7 @@ const ActorRegistration = "registration"
 
 // reservedScopePrefix starts the scopes Gatehouse keeps for itself (the
 // admin API's gatehouse:admin, gatehouse:admin.read): no registered client
-// may ask for them.
+// may ask for them, and no authorization request gets them (authorize.go).
 const reservedScopePrefix = "gatehouse:"
 
 // registrationStore is what registration asks of the store: the tokens and

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -78,4 +79,32 @@ func TestServiceToken(t *testing.T) {
 		t.Errorf("ServiceToken of a disabled client's token: got %q, %v; want nothing", id, err)
 	}
 
+}
+
+// TestReservedScopesNeverForUsers: a client registered for gatehouse:admin
+// (a service that also signs users in) never gets Gatehouse's own scopes in
+// the tokens of a user: the authorization request drops them as it drops
+// any scope the client may not ask for, so only client_credentials tokens
+// carry them.
+func TestReservedScopesNeverForUsers(t *testing.T) {
+	e := newTestEnv(t)
+	c := storage.Client{
+		ID: "both", Name: "Both", Source: storage.ClientSourceAPI, SecretHash: clientpolicy.HashSecret(testPostSecret),
+		RedirectURIs: []string{webRedirect}, GrantTypes: []string{"authorization_code", "client_credentials"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"gatehouse:admin", "gatehouse:admin.read", "reports:read"},
+		TokenEndpointAuthMethod: "client_secret_post", ApplicationType: "web", SkipConsent: true,
+	}
+	if err := e.store.CreateClient(t.Context(), &c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Bad input tried: a user's sign-in asking for both admin scopes.
+	code, verifier := e.signInTo(t, cookieJar{}, "both", "openid gatehouse:admin gatehouse:admin.read reports:read")
+	tr := decodeToken(t, e.exchangeCode(code, verifier, "both", testPostSecret))
+	claims := idTokenClaims(t, tr.AccessToken)
+	if got := claims["scope"]; got != "openid reports:read" {
+		t.Errorf("a user's access token has scope %q, want %q", got, "openid reports:read")
+	}
+	if id, scopes, err := e.p.ServiceToken(t.Context(), tr.AccessToken); err != nil || id != "" || scopes != nil {
+		t.Errorf("ServiceToken(a user's token) = %q, %v, %v; want nothing", id, scopes, err)
+	}
 }
