@@ -294,6 +294,8 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 			{keyRequireMFA, c.RequireMFA},
 			{keyDefaultACR, len(c.DefaultACRValues) > 0},
 			{keyAllowedGroups, len(c.AllowedGroups) > 0},
+			{keyRequirePAR, c.RequirePushedAuthorizationRequests},
+			{keyRequestObjectAlg, c.RequestObjectSigningAlg != ""},
 			{keyBackchannelURI, c.BackchannelLogoutURI != ""},
 			{keyBackchannelSessionReq, c.BackchannelLogoutSessionRequired},
 			{keyFrontchannelURI, c.FrontchannelLogoutURI != ""},
@@ -384,26 +386,33 @@ func checkAllowedGroups(groups []string, bad func(field, msg string)) {
 	}
 }
 
-// checkClientKeys checks jwks and jwks_uri: a private_key_jwt client has
-// exactly one of them, other clients neither; jwks holds public signature
-// keys only (ValidateJWKS), jwks_uri is https (http only to a
-// loopback address, for tests).
+// checkClientKeys checks jwks and jwks_uri and request_object_signing_alg:
+// a private_key_jwt client, and a client with a
+// request_object_signing_alg, has exactly one of jwks and jwks_uri, other
+// clients neither; jwks holds public signature keys only (ValidateJWKS),
+// jwks_uri is https (http only to a loopback address, for tests); the
+// request objects' algorithm is one of RequestObjectSigningAlgs.
 func checkClientKeys(c *storage.Client, bad func(field, msg string)) {
 	hasJWKS, hasURI := len(c.JWKS) > 0, c.JWKSURI != ""
-	if c.TokenEndpointAuthMethod != authMethodPrivateKey {
+	checkRequestObjectAlg(c.RequestObjectSigningAlg, bad)
+	needsKeys := c.TokenEndpointAuthMethod == authMethodPrivateKey || c.RequestObjectSigningAlg != ""
+	if !needsKeys {
+		const msg = "only private_key_jwt clients and clients with a request_object_signing_alg have keys: set token_endpoint_auth_method: private_key_jwt, or request_object_signing_alg, or remove it"
 		if hasJWKS {
-			bad("jwks", "only private_key_jwt clients have keys: set token_endpoint_auth_method: private_key_jwt or remove it")
+			bad("jwks", msg)
 		}
 		if hasURI {
-			bad("jwks_uri", "only private_key_jwt clients have keys: set token_endpoint_auth_method: private_key_jwt or remove it")
+			bad("jwks_uri", msg)
 		}
 		return
 	}
 	switch {
 	case hasJWKS && hasURI:
 		bad("jwks_uri", "give exactly one of jwks and jwks_uri")
-	case !hasJWKS && !hasURI:
+	case !hasJWKS && !hasURI && c.TokenEndpointAuthMethod == authMethodPrivateKey:
 		bad("token_endpoint_auth_method", "private_key_jwt clients need their public keys: give jwks (a JWK Set) or jwks_uri")
+	case !hasJWKS && !hasURI:
+		bad(keyRequestObjectAlg, "request objects are verified with the client's public keys: give jwks (a JWK Set) or jwks_uri")
 	}
 	if hasJWKS {
 		if err := ValidateJWKS(c.JWKS); err != nil {
@@ -413,6 +422,30 @@ func checkClientKeys(c *storage.Client, bad func(field, msg string)) {
 	if hasURI && !AllowedJWKSURI(c.JWKSURI) {
 		bad("jwks_uri", fmt.Sprintf("%q must be an absolute https URL (http only to 127.0.0.1, [::1] or localhost)", c.JWKSURI))
 	}
+}
+
+// RequestObjectSigningAlgs are the algorithms a client may register as
+// its request_object_signing_alg (RFC 9101): asymmetric ones only, never
+// none or HS*.
+func RequestObjectSigningAlgs() []string {
+	return []string{"ES256", "PS256", "RS256", "EdDSA"}
+}
+
+// checkRequestObjectAlg checks request_object_signing_alg ("" is none).
+func checkRequestObjectAlg(alg string, bad func(field, msg string)) {
+	if alg == "" || slices.Contains(RequestObjectSigningAlgs(), alg) {
+		return
+	}
+	msg := fmt.Sprintf("%q is not supported: use ES256, PS256, RS256 or EdDSA", alg)
+	switch i := slices.IndexFunc(RequestObjectSigningAlgs(), func(a string) bool { return strings.EqualFold(a, alg) }); {
+	case i >= 0:
+		msg = fmt.Sprintf("%q: algorithm names are case-sensitive, write %q", alg, RequestObjectSigningAlgs()[i])
+	case strings.EqualFold(alg, "none"):
+		msg = `"none" is not allowed: request objects must be signed; use ES256, PS256, RS256 or EdDSA`
+	case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+		msg = fmt.Sprintf("%q is not allowed: Gatehouse keeps no shared secret to verify it with; use ES256, PS256, RS256 or EdDSA", alg)
+	}
+	bad(keyRequestObjectAlg, msg)
 }
 
 // FormatDuration writes d as clients.yaml would, without zero units:

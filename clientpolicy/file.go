@@ -27,6 +27,8 @@ const (
 	keyBackchannelSessionReq = "backchannel_logout_session_required"
 	keyFrontchannelURI       = "frontchannel_logout_uri"
 	keyFrontchannelSessReq   = "frontchannel_logout_session_required"
+	keyRequirePAR            = "require_pushed_authorization_requests"
+	keyRequestObjectAlg      = "request_object_signing_alg"
 )
 
 // keyCORSOrigins lists the web origins, besides those of its redirect
@@ -107,6 +109,14 @@ type Source struct {
 // once; absent or empty means none. allowed_groups is a list of group
 // names (storage.ValidGroupName), each once: only members of one of them
 // may sign in to the client; absent or empty means every user may.
+//
+// require_pushed_authorization_requests (a boolean) makes /authorize take
+// the client's requests only through the pushed authorization request
+// endpoint (RFC 9126). request_object_signing_alg (ES256, PS256, RS256 or
+// EdDSA) makes the client send every authorization request as a request
+// object signed with that algorithm (RFC 9101) by one of its keys (jwks or
+// jwks_uri, which such a client needs whatever its
+// token_endpoint_auth_method).
 //
 // Secrets come from client_secret (hashed here, see HashSecret),
 // client_secret_env (src.Getenv), client_secret_file (src.ReadFile; a
@@ -287,7 +297,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 		lines[key] = k.Line
 		switch key {
 		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
-			"id_token_signed_response_alg", "access_token_format", "jwks_uri",
+			"id_token_signed_response_alg", "access_token_format", "jwks_uri", keyRequestObjectAlg,
 			keyBackchannelURI, keyFrontchannelURI,
 			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
 			s, msg := YAMLString(v)
@@ -304,7 +314,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 			if slices.Contains(secretKeys(), key) {
 				secretsGiven = append(secretsGiven, key)
 			}
-		case keySkipConsent, keyRequireMFA, keyBackchannelSessionReq, keyFrontchannelSessReq:
+		case keySkipConsent, keyRequireMFA, keyBackchannelSessionReq, keyFrontchannelSessReq, keyRequirePAR:
 			b, msg := yamlBool(v)
 			if msg != "" {
 				p.bad(v.Line, field, msg)
@@ -412,6 +422,14 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 
 	c.SkipConsent = bools[keySkipConsent]
 	c.RequireMFA = bools[keyRequireMFA]
+	c.RequirePushedAuthorizationRequests = bools[keyRequirePAR]
+	if alg, given := strs[keyRequestObjectAlg]; given {
+		c.RequestObjectSigningAlg = alg
+		if alg == "" {
+			p.bad(lines[keyRequestObjectAlg], prefix+"."+keyRequestObjectAlg,
+				"must not be empty: name ES256, PS256, RS256 or EdDSA, or leave it out")
+		}
+	}
 	c.DefaultACRValues = lists[keyDefaultACR]
 	c.AllowedGroups = lists[keyAllowedGroups]
 	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]

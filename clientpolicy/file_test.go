@@ -265,6 +265,8 @@ func TestParseClientsFileErrors(t *testing.T) {
 	const signIn = head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n"
 	const service = head + "  - client_id: a\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n"
 	const pkjwt = head + "  - client_id: a\n    token_endpoint_auth_method: private_key_jwt\n    redirect_uris: [https://a.example/cb]\n"
+	// jarClient is a public client with keys but no request_object_signing_alg yet.
+	const jarClient = head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    jwks: {keys: [" + testJWK + "]}\n"
 	tests := []struct {
 		name string
 		file string
@@ -325,7 +327,16 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"jwks not JSON", pkjwt + "    jwks: '{keys'\n", "clients.yaml:7: clients[1].jwks: is not JSON"},
 		{"jwks a list", pkjwt + "    jwks: [" + testJWK + "]\n", "clients.yaml:7: clients[1].jwks: must be a JWK Set"},
 		{"jwks empty", pkjwt + "    jwks: {keys: []}\n", "clients.yaml:7: clients[1].jwks: no keys"},
-		{"jwks for a secret client", head + "  - client_id: a\n    client_secret_env: A_SECRET\n    redirect_uris: [https://a.example/cb]\n    jwks_uri: https://a.example/jwks\n", "clients.yaml:7: clients[1].jwks_uri: only private_key_jwt clients have keys"},
+		{"request object alg none", jarClient + "    request_object_signing_alg: none\n", `clients.yaml:8: clients[1].request_object_signing_alg: "none" is not allowed: request objects must be signed`},
+		{"request object alg HS256", jarClient + "    request_object_signing_alg: HS256\n", `clients.yaml:8: clients[1].request_object_signing_alg: "HS256" is not allowed: Gatehouse keeps no shared secret`},
+		{"request object alg lower case", jarClient + "    request_object_signing_alg: es256\n", `clients.yaml:8: clients[1].request_object_signing_alg: "es256": algorithm names are case-sensitive, write "ES256"`},
+		{"request object alg unknown", jarClient + "    request_object_signing_alg: ES512\n", `clients.yaml:8: clients[1].request_object_signing_alg: "ES512" is not supported: use ES256, PS256, RS256 or EdDSA`},
+		{"request object alg empty", jarClient + "    request_object_signing_alg: ''\n", `clients.yaml:8: clients[1].request_object_signing_alg: must not be empty`},
+		{"request object alg without keys", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    request_object_signing_alg: ES256\n", `clients.yaml:7: clients[1].request_object_signing_alg: request objects are verified with the client's public keys: give jwks (a JWK Set) or jwks_uri`},
+		{"public client keys without request object alg", jarClient, `clients.yaml:7: clients[1].jwks: only private_key_jwt clients and clients with a request_object_signing_alg have keys`},
+		{"require PAR not a boolean", head + "  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n    require_pushed_authorization_requests: yes\n", `clients.yaml:7: clients[1].require_pushed_authorization_requests:`},
+		{"require PAR without code", head + "  - client_id: a\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n    require_pushed_authorization_requests: true\n", `clients[1].require_pushed_authorization_requests: applies only to clients with the authorization_code grant`},
+		{"jwks for a secret client", head + "  - client_id: a\n    client_secret_env: A_SECRET\n    redirect_uris: [https://a.example/cb]\n    jwks_uri: https://a.example/jwks\n", "clients.yaml:7: clients[1].jwks_uri: only private_key_jwt clients and clients with a request_object_signing_alg have keys"},
 		{"unknown application type", head + "  - client_id: a\n    application_type: mobile\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n", `clients.yaml:5: clients[1].application_type: "mobile" is not web or native`},
 		{"native confidential", head + "  - client_id: a\n    application_type: native\n    client_secret_hash: " + HashSecret("x") + "\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:4: clients[1].token_endpoint_auth_method: native apps are public clients: set it to none"},
 		{"native explicit basic", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: client_secret_basic\n    redirect_uris: [com.example.app:/cb]\n", "clients.yaml:6: clients[1].token_endpoint_auth_method: native apps are public clients"},
@@ -1194,5 +1205,20 @@ func TestParseClientsFileDemoSecret(t *testing.T) {
 		if !slices.Contains(publishedSecretHashes(), HashSecret(s)) {
 			t.Errorf("publishedSecretHashes lacks the hash of %s", s)
 		}
+	}
+}
+
+// TestParseRequestObjectClient checks that a public client with keys, a
+// request_object_signing_alg and require_pushed_authorization_requests
+// parses into the storage.Client fields.
+func TestParseRequestObjectClient(t *testing.T) {
+	file := "clients:\n  - client_id: a\n    token_endpoint_auth_method: none\n    redirect_uris: [https://a.example/cb]\n" +
+		"    jwks: {keys: [" + testJWK + "]}\n    request_object_signing_alg: EdDSA\n    require_pushed_authorization_requests: true\n"
+	got, err := parseOnLoopback([]byte(file), "clients.yaml", func(string) string { return "" }, testFiles(nil))
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	if len(got) != 1 || got[0].RequestObjectSigningAlg != "EdDSA" || !got[0].RequirePushedAuthorizationRequests || len(got[0].JWKS) == 0 {
+		t.Errorf("got %+v, want one client with request_object_signing_alg EdDSA, PAR required and its jwks", got)
 	}
 }

@@ -139,8 +139,6 @@ func TestAuthorizeErrorsGoBackToClient(t *testing.T) {
 			func(v url.Values) { v.Set("prompt", "none login") }, "invalid_request"},
 		{"duplicated state", "web-basic", "https://rp.example/callback",
 			func(v url.Values) { v.Add("state", "second") }, "invalid_request"},
-		{"request object", "web-basic", "https://rp.example/callback",
-			func(v url.Values) { v.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, "request_not_supported"},
 		{"oversized nonce", "web-basic", "https://rp.example/callback",
 			func(v url.Values) { v.Set("nonce", strings.Repeat("n", 5000)) }, "invalid_request"},
 		{"garbage max_age", "web-basic", "https://rp.example/callback",

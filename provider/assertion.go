@@ -100,7 +100,9 @@ func (p *Provider) verifyClientAssertion(ctx context.Context, c *client, tok *jw
 	if cl.Issuer != c.c.ID || cl.Subject != c.c.ID {
 		return bad("the client assertion's iss and sub must both be the client_id")
 	}
-	aud := []string{p.cfg.Issuer, p.cfg.Issuer + tokenPath, p.cfg.Issuer + revokePath, p.cfg.Issuer + introspectPath}
+	// RFC 9126 §2: at the pushed authorization request endpoint, its URL
+	// or the issuer.
+	aud := []string{p.cfg.Issuer, p.cfg.Issuer + tokenPath, p.cfg.Issuer + revokePath, p.cfg.Issuer + introspectPath, p.cfg.Issuer + parPath}
 	if !slices.ContainsFunc(cl.Audience, func(a string) bool { return slices.Contains(aud, a) }) {
 		return bad("the client assertion's aud must name this server's token endpoint or issuer")
 	}

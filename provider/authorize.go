@@ -83,7 +83,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			"The request names more than one application or return address.", "invalid_request")
 		return
 	}
-	clientID, redirectURI := form.Get("client_id"), form.Get("redirect_uri")
+	clientID := form.Get("client_id")
 	if clientID == "" {
 		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-in request",
 			"The request does not say which application it comes from (client_id is missing).", "invalid_request")
@@ -99,6 +99,15 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, "authorize: load client", err)
 		return
 	}
+	// A pushed request (request_uri) or a request object (request) is
+	// the whole request: the other parameters of the URL are ignored
+	// (RFC 9101 §6.3, RFC 9126 §4). Until its redirect URI is checked
+	// below, every error is a page.
+	form, plain, ok := p.resolveAuthorizeRequest(w, r, c, form)
+	if !ok {
+		return
+	}
+	redirectURI := form.Get("redirect_uri")
 	if redirectURI == "" || len(redirectURI) > maxParamBytes || !clientpolicy.RedirectAllowed(c.c, redirectURI) {
 		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid return address",
 			"The application asked Gatehouse to send you to an address it has not registered, so Gatehouse will not send you there.",
@@ -115,38 +124,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	fail := func(e *oidc.Error) { p.authorizeError(w, r, redirectURI, mode, state, e) }
 
-	for _, name := range singleParams {
-		if len(form[name]) > 1 {
-			fail(oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
-			return
-		}
-	}
-	for name, vals := range form {
-		if len(vals[0]) > maxParamBytes {
-			fail(oidc.ErrInvalidRequest().WithDescription("parameter %s is too long", truncateName(name)))
-			return
-		}
-	}
-	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
-	if err != nil {
-		fail(oidc.ErrInvalidRequest().WithDescription("the request parameters are malformed"))
+	switch {
+	case plain && (p.cfg.RequirePAR || c.c.RequirePushedAuthorizationRequests):
+		fail(oidc.ErrInvalidRequest().WithDescription("this client must push its authorization requests to %s and send the request_uri it gets", p.cfg.Issuer+parPath))
+		return
+	case plain && c.c.RequestObjectSigningAlg != "":
+		fail(oidc.ErrInvalidRequest().WithDescription("this client must send its authorization requests as request objects signed with %s", c.c.RequestObjectSigningAlg))
 		return
 	}
-	if e := p.checkAuthorizeRequest(c, req, form); e != nil {
+	req, maxAge, hintSub, e := p.parseAuthorizeParams(ctx, c, form)
+	if e != nil {
 		fail(e)
 		return
-	}
-	maxAge, err := op.ValidateAuthReqPrompt(req.Prompt, req.MaxAge)
-	if err != nil {
-		fail(asOIDCError(err))
-		return
-	}
-	hintSub := ""
-	if req.IDTokenHint != "" {
-		if hintSub, err = op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.op.IDTokenHintVerifier(ctx)); err != nil {
-			fail(asOIDCError(err))
-			return
-		}
 	}
 
 	binding, err := p.ui.BrowserBinding(w, r)
@@ -287,16 +276,87 @@ func asOIDCError(err error) *oidc.Error {
 	return oidc.ErrInvalidRequest()
 }
 
+// resolveAuthorizeRequest returns the parameters of an authorization
+// request to client c: those of the request_uri's pushed request, taken
+// (par.go), or of the request object (requestobject.go), or, with
+// neither, the form itself (plain). It writes an error page and returns
+// ok=false when neither can be used: no redirect URI is trusted yet.
+func (p *Provider) resolveAuthorizeRequest(w http.ResponseWriter, r *http.Request, c *client, form url.Values) (params url.Values, plain, ok bool) {
+	refuse := func(e *oidc.Error) {
+		if e.ErrorType == oidc.ServerError {
+			p.unavailable(w, r, "authorize: request_uri or request object", e)
+			return
+		}
+		p.log.InfoContext(r.Context(), "authorize error", "error", e.ErrorType, "description", e.Description)
+		p.ui.RenderError(r.Context(), w, http.StatusBadRequest, "Invalid sign-in request",
+			"The application sent a sign-in request Gatehouse cannot use: "+e.Description+".", string(e.ErrorType))
+	}
+	if len(form["request"]) > 1 || len(form["request_uri"]) > 1 || (form.Has("request") && form.Has("request_uri")) {
+		refuse(oidc.ErrInvalidRequest().WithDescription("a request carries at most one request or request_uri"))
+		return nil, false, false
+	}
+	var e *oidc.Error
+	switch {
+	case form.Has("request_uri"):
+		params, e = p.takePushedRequest(r, c, form.Get("request_uri"))
+	case form.Has("request"):
+		if p.cfg.RequirePAR || c.c.RequirePushedAuthorizationRequests {
+			e = oidc.ErrInvalidRequest().WithDescription("this client must push its authorization requests")
+			break
+		}
+		params, e = p.requestObjectParams(r.Context(), c, form.Get("request"))
+	default:
+		return form, true, true
+	}
+	if e != nil {
+		refuse(e)
+		return nil, false, false
+	}
+	return params, false, true
+}
+
+// parseAuthorizeParams checks the parameters of an authorization request
+// to client c whose redirect URI is registered: each at most once and
+// bounded, parsed by op, Gatehouse's policy (checkAuthorizeRequest),
+// prompt and max_age, a valid id_token_hint (whose sub it returns).
+// /authorize and the pushed authorization request endpoint both call it.
+func (p *Provider) parseAuthorizeParams(ctx context.Context, c *client, form url.Values) (req *oidc.AuthRequest, maxAge *uint, hintSub string, e *oidc.Error) {
+	for _, name := range singleParams {
+		if len(form[name]) > 1 {
+			return nil, nil, "", oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name)
+		}
+	}
+	for name, vals := range form {
+		if len(vals[0]) > maxParamBytes {
+			return nil, nil, "", oidc.ErrInvalidRequest().WithDescription("parameter %s is too long", truncateName(name))
+		}
+	}
+	if form.Has("request") || form.Has("request_uri") {
+		return nil, nil, "", oidc.ErrInvalidRequest().WithDescription("request and request_uri cannot be nested")
+	}
+	req = new(oidc.AuthRequest)
+	if err := p.op.Decoder().Decode(req, form); err != nil {
+		return nil, nil, "", oidc.ErrInvalidRequest().WithDescription("the request parameters are malformed")
+	}
+	if e := p.checkAuthorizeRequest(c, req, form); e != nil {
+		return nil, nil, "", e
+	}
+	maxAge, err := op.ValidateAuthReqPrompt(req.Prompt, req.MaxAge)
+	if err != nil {
+		return nil, nil, "", asOIDCError(err)
+	}
+	if req.IDTokenHint != "" {
+		if hintSub, err = op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.op.IDTokenHintVerifier(ctx)); err != nil {
+			return nil, nil, "", asOIDCError(err)
+		}
+	}
+	return req, maxAge, hintSub, nil
+}
+
 // checkAuthorizeRequest applies Gatehouse's policy to a parsed request
 // whose client and redirect URI are already known to be good. It may
 // narrow req.Scopes to what the client may have.
 func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form url.Values) *oidc.Error {
-	if req.RequestParam != "" {
-		return oidc.ErrRequestNotSupported()
-	}
-	if form.Get("request_uri") != "" {
-		return oidc.ErrRequestNotSupported().WithDescription("request_uri is not supported")
-	}
 	switch m := form.Get("response_mode"); m {
 	case "", string(oidc.ResponseModeQuery):
 	case string(oidc.ResponseModeFormPost):

@@ -22,6 +22,9 @@ type discoveryDocument struct {
 	// OpenID Front-Channel Logout 1.0 §3 (op's type has no fields for it).
 	FrontChannelLogoutSupported        bool `json:"frontchannel_logout_supported"`
 	FrontChannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
+	// RFC 9126 §5 (op's type has no fields for it).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
 }
 
 // buildDiscovery renders the discovery document once: it depends only on
@@ -47,8 +50,13 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
 	d.RevocationEndpointAuthSigningAlgValuesSupported = algs
 	d.TokenEndpointAuthSigningAlgValuesSupported = algs
-	d.RequestObjectSigningAlgValuesSupported = nil
-	d.RequestParameterSupported = false
+	// Request objects by value (RFC 9101), signed with a client's
+	// registered algorithm. request_uri is taken only from the pushed
+	// authorization request endpoint, never fetched from a client's URL,
+	// which is what request_uri_parameter_supported advertises.
+	d.RequestObjectSigningAlgValuesSupported = clientpolicy.RequestObjectSigningAlgs()
+	d.RequestParameterSupported = true
+	d.RequestURIParameterSupported = false
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
@@ -70,6 +78,8 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 		AuthorizationResponseIssParameterSupported: true,
 		FrontChannelLogoutSupported:                true,
 		FrontChannelLogoutSessionSupported:         true,
+		PushedAuthorizationRequestEndpoint:         p.cfg.Issuer + parPath,
+		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
 	})
 }
 

@@ -69,16 +69,24 @@ func TestDiscovery(t *testing.T) {
 	if slices.Contains(algs, "none") {
 		t.Errorf("id_token_signing_alg_values_supported: got %q, want no none", algs)
 	}
-	for _, key := range []string{
-		"device_authorization_endpoint", "check_session_iframe",
-		"request_object_signing_alg_values_supported",
-	} {
+	for _, key := range []string{"device_authorization_endpoint", "check_session_iframe"} {
 		if v, ok := doc[key]; ok {
 			t.Errorf("%s: got %v, want absent", key, v)
 		}
 	}
-	if got := doc["request_parameter_supported"]; got == true {
-		t.Errorf("request_parameter_supported: got %v, want false or absent", got)
+	// Request objects (RFC 9101), asymmetric algorithms only; request_uri
+	// only from the PAR endpoint (RFC 9126), never fetched.
+	if got, want := strs("request_object_signing_alg_values_supported"), []string{"ES256", "PS256", "RS256", "EdDSA"}; !slices.Equal(got, want) {
+		t.Errorf("request_object_signing_alg_values_supported: got %q, want %q", got, want)
+	}
+	for key, want := range map[string]any{
+		"request_parameter_supported": true, "request_uri_parameter_supported": false,
+		"require_pushed_authorization_requests": false,
+		"pushed_authorization_request_endpoint": testIssuer + parPath,
+	} {
+		if got := doc[key]; got != want {
+			t.Errorf("%s: got %v, want %v", key, got, want)
+		}
 	}
 	for key, want := range map[string]string{
 		"authorization_endpoint": testIssuer + authorizePath,

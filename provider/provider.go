@@ -52,6 +52,7 @@ type Store interface {
 	familyRevoker
 	liveCheckStore
 	registrationStore
+	pushedRequestStore
 	pinger
 }
 
@@ -158,6 +159,11 @@ type Config struct {
 	// the registration endpoint, with initial access tokens, and RFC 7592
 	// management, advertised in discovery. Off: neither is routed.
 	Registration bool
+	// RequirePAR makes every client push its authorization requests
+	// (RFC 9126): /authorize takes only request_uri values from the
+	// pushed authorization request endpoint. Off: only clients with
+	// RequirePushedAuthorizationRequests must.
+	RequirePAR bool
 	// UI configures the login UI, which New builds over the provider's
 	// store and routes to. New supplies what the UI takes from the
 	// provider: Issuer, Clients (the provider's client cache), Recorder
@@ -242,6 +248,8 @@ type Provider struct {
 	// registrations registers clients (register.go), when
 	// Config.Registration is on.
 	registrations registrationStore
+	// pushed keeps pushed authorization requests (par.go).
+	pushed pushedRequestStore
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -339,6 +347,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		allowed:       store,
 		log:           cfg.Logger,
 		registrations: store,
+		pushed:        store,
 	}
 	opConfig := &op.Config{
 		CryptoKey:             cfg.CryptoKey,

@@ -311,6 +311,14 @@ func (e *testEnv) signInTo(t testing.TB, jar cookieJar, clientID, scope string) 
 		"scope": {scope}, "state": {"st"}, "nonce": {"nn"},
 		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
 	}
+	return e.signInWith(t, jar, q, "st"), verifier
+}
+
+// signInWith sends the browser to /authorize with the query q, signs
+// alice in there and returns the code the callback redirects to
+// webRedirect with, checking iss and that state is wantState.
+func (e *testEnv) signInWith(t testing.TB, jar cookieJar, q url.Values, wantState string) (code string) {
+	t.Helper()
 	rec := e.do(httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil))
 	if rec.Code != http.StatusFound {
 		t.Fatalf("authorize: got status %d, want 302; body %s", rec.Code, rec.Body)
@@ -345,10 +353,11 @@ func (e *testEnv) signInTo(t testing.TB, jar cookieJar, clientID, scope string) 
 	}
 	back := mustParseURL(t, rec.Header().Get("Location"))
 	code = back.Query().Get("code")
-	if code == "" || back.Query().Get("iss") != testIssuer || back.Query().Get("state") != "st" {
-		t.Fatalf("callback redirect: got %s, want code, iss=%s and state=st", back, testIssuer)
+	if code == "" || back.Query().Get("iss") != testIssuer || back.Query().Get("state") != wantState ||
+		back.Scheme+"://"+back.Host+back.Path != webRedirect {
+		t.Fatalf("callback redirect: got %s, want %s with code, iss=%s and state=%s", back, webRedirect, testIssuer, wantState)
 	}
-	return code, verifier
+	return code
 }
 
 // testTOTPSecret is the one-time-code secret enrolTOTP gives the test user.

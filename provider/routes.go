@@ -39,6 +39,7 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Post(revokePath, p.formClientCORS(p.revoke))
 	r.Options(revokePath, p.clientPreflight(http.MethodPost))
 	r.Post(introspectPath, p.introspect)
+	r.Post(parPath, p.pushAuthorizationRequest)
 	r.Get(userinfoPath, p.userinfoCORS(p.userinfo))
 	r.Post(userinfoPath, p.userinfoCORS(p.userinfo))
 	r.Options(userinfoPath, p.clientPreflight("GET, POST"))
@@ -65,6 +66,7 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	csrf.AddInsecureBypassPattern("POST " + tokenPath)
 	csrf.AddInsecureBypassPattern("POST " + revokePath)
 	csrf.AddInsecureBypassPattern("POST " + introspectPath)
+	csrf.AddInsecureBypassPattern("POST " + parPath)
 	csrf.AddInsecureBypassPattern("POST " + userinfoPath)
 	csrf.AddInsecureBypassPattern("POST " + endSessionPath)
 	// Registration is authorized by bearer tokens, never by cookies.

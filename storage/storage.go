@@ -68,13 +68,14 @@ type Client struct {
 	// it). "" means jwt.
 	AccessTokenFormat string
 	// JWKS is the client's inline JWK Set (clients.yaml's jwks) as JSON:
-	// the public keys its private_key_jwt client assertions are signed
-	// with. Nil when the client has none. At most one of JWKS and JWKSURI
-	// is set, and only for private_key_jwt clients.
+	// the public keys its private_key_jwt client assertions and its
+	// request objects are signed with. Nil when the client has none. At
+	// most one of JWKS and JWKSURI is set, and only for private_key_jwt
+	// clients and clients with a RequestObjectSigningAlg.
 	JWKS []byte
 	// JWKSURI is where the client publishes its JWK Set (jwks_uri): the
 	// provider fetches the keys of its private_key_jwt client assertions
-	// from there. "" when the client has none.
+	// and request objects from there. "" when the client has none.
 	JWKSURI string
 	// RefreshGracePeriod is how long a retry of one of the client's
 	// just-rotated refresh tokens gets the identical answer again
@@ -107,6 +108,17 @@ type Client struct {
 	// refused at authorize and at the refresh_token grant. Nil or empty:
 	// every user may.
 	AllowedGroups []string
+	// RequirePushedAuthorizationRequests says the client must push its
+	// authorization requests (RFC 9126 §5, clients.yaml
+	// require_pushed_authorization_requests): /authorize refuses its
+	// requests unless they name a request_uri the client pushed.
+	RequirePushedAuthorizationRequests bool
+	// RequestObjectSigningAlg is the JWS algorithm of the client's request
+	// objects (RFC 9101; clients.yaml request_object_signing_alg): ES256,
+	// PS256, RS256 or EdDSA, verified with its JWKS or JWKSURI. A client
+	// that registered one sends every authorization request as a request
+	// object signed with it; "" means the client sends none.
+	RequestObjectSigningAlg string
 	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
 	// Logout 1.0) whenever a session the client signed in through ends; ""
 	// for none. BackchannelLogoutSessionRequired says the client needs sid
@@ -532,7 +544,8 @@ type Pruner interface {
 	// sessions, auth requests (and so their codes), refresh grants (used
 	// and revoked ones too, but only once expired), revoked-family
 	// records (at their keepUntil), client assertion ids and login-failure
-	// counters, initial access tokens and password-reset links; logout notices whose Deadline has
+	// counters, initial access tokens, password-reset links and pushed
+	// authorization requests; logout notices whose Deadline has
 	// passed; and the kept answers of rotated refresh tokens whose ReplayUntil has passed (the
 	// grant itself stays). It touches at most batch records in all and
 	// returns how many; a caller that gets batch back should call again.

@@ -111,6 +111,8 @@ func sameClient(a, b *Client) bool {
 		a.RequireMFA == b.RequireMFA &&
 		slices.Equal(a.DefaultACRValues, b.DefaultACRValues) &&
 		slices.Equal(a.AllowedGroups, b.AllowedGroups) &&
+		a.RequirePushedAuthorizationRequests == b.RequirePushedAuthorizationRequests &&
+		a.RequestObjectSigningAlg == b.RequestObjectSigningAlg &&
 		a.BackchannelLogoutURI == b.BackchannelLogoutURI &&
 		a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
 		a.FrontchannelLogoutURI == b.FrontchannelLogoutURI &&

@@ -353,6 +353,10 @@ func clientFields() []clientField {
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
 		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
 		{key: "allowed_groups", value: func(c *storage.Client) string { return list(c.AllowedGroups) }},
+		{key: "require_pushed_authorization_requests", value: func(c *storage.Client) string { return flag(c.RequirePushedAuthorizationRequests) }},
+		{key: "request_object_signing_alg", value: func(c *storage.Client) string {
+			return orDefault(c.RequestObjectSigningAlg, "none: no request objects")
+		}},
 		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
 		{key: "backchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
 		{key: "frontchannel_logout_uri", value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
@@ -458,37 +462,39 @@ func secretScheme(hash string) string {
 // of clients.yaml; settings left unset are left out. The secret hash is
 // reduced to its scheme.
 type shownClient struct {
-	ID                                string          `json:"client_id"`
-	Name                              string          `json:"client_name"`
-	Type                              string          `json:"type"`
-	Disabled                          bool            `json:"disabled"`
-	Source                            string          `json:"source"`
-	SecretHash                        string          `json:"client_secret_hash,omitempty"`
-	ApplicationType                   string          `json:"application_type"`
-	TokenEndpointAuthMethod           string          `json:"token_endpoint_auth_method"`
-	RedirectURIs                      []string        `json:"redirect_uris"`
-	PostLogoutRedirectURIs            []string        `json:"post_logout_redirect_uris,omitempty"`
-	GrantTypes                        []string        `json:"grant_types"`
-	ResponseTypes                     []string        `json:"response_types"`
-	Scope                             string          `json:"scope,omitempty"`
-	AllowedCORSOrigins                []string        `json:"allowed_cors_origins,omitempty"`
-	IDTokenSignedResponseAlg          string          `json:"id_token_signed_response_alg,omitempty"`
-	AccessTokenFormat                 string          `json:"access_token_format"`
-	JWKS                              json.RawMessage `json:"jwks,omitempty"`
-	JWKSURI                           string          `json:"jwks_uri,omitempty"`
-	RefreshTokenGracePeriod           string          `json:"refresh_token_grace_period,omitempty"`
-	RefreshTokenIdleTTL               string          `json:"refresh_token_idle_ttl,omitempty"`
-	RefreshTokenAbsoluteTTL           string          `json:"refresh_token_absolute_ttl,omitempty"`
-	SkipConsent                       bool            `json:"skip_consent"`
-	RequireMFA                        bool            `json:"require_mfa"`
-	DefaultACRValues                  []string        `json:"default_acr_values,omitempty"`
-	AllowedGroups                     []string        `json:"allowed_groups,omitempty"`
-	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
-	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
-	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
-	FrontchannelLogoutSessionRequired bool            `json:"frontchannel_logout_session_required"`
-	CreatedAt                         time.Time       `json:"created_at"`
-	UpdatedAt                         time.Time       `json:"updated_at"`
+	ID                                 string          `json:"client_id"`
+	Name                               string          `json:"client_name"`
+	Type                               string          `json:"type"`
+	Disabled                           bool            `json:"disabled"`
+	Source                             string          `json:"source"`
+	SecretHash                         string          `json:"client_secret_hash,omitempty"`
+	ApplicationType                    string          `json:"application_type"`
+	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
+	RedirectURIs                       []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs             []string        `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes                         []string        `json:"grant_types"`
+	ResponseTypes                      []string        `json:"response_types"`
+	Scope                              string          `json:"scope,omitempty"`
+	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins,omitempty"`
+	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg,omitempty"`
+	AccessTokenFormat                  string          `json:"access_token_format"`
+	JWKS                               json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                            string          `json:"jwks_uri,omitempty"`
+	RefreshTokenGracePeriod            string          `json:"refresh_token_grace_period,omitempty"`
+	RefreshTokenIdleTTL                string          `json:"refresh_token_idle_ttl,omitempty"`
+	RefreshTokenAbsoluteTTL            string          `json:"refresh_token_absolute_ttl,omitempty"`
+	SkipConsent                        bool            `json:"skip_consent"`
+	RequireMFA                         bool            `json:"require_mfa"`
+	DefaultACRValues                   []string        `json:"default_acr_values,omitempty"`
+	AllowedGroups                      []string        `json:"allowed_groups,omitempty"`
+	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+	RequestObjectSigningAlg            string          `json:"request_object_signing_alg,omitempty"`
+	BackchannelLogoutURI               string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired   bool            `json:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI              string          `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired  bool            `json:"frontchannel_logout_session_required"`
+	CreatedAt                          time.Time       `json:"created_at"`
+	UpdatedAt                          time.Time       `json:"updated_at"`
 }
 
 // showClient prints every stored setting of the client with that id,
@@ -509,36 +515,38 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 	}
 	if asJSON {
 		s := shownClient{
-			ID:                                c.ID,
-			Name:                              c.Name,
-			Type:                              clientKind(c),
-			Disabled:                          c.Disabled,
-			Source:                            clientSource(c),
-			ApplicationType:                   c.ApplicationType,
-			TokenEndpointAuthMethod:           c.TokenEndpointAuthMethod,
-			RedirectURIs:                      c.RedirectURIs,
-			PostLogoutRedirectURIs:            c.PostLogoutRedirectURIs,
-			GrantTypes:                        c.GrantTypes,
-			ResponseTypes:                     c.ResponseTypes,
-			Scope:                             strings.Join(c.Scopes, " "),
-			AllowedCORSOrigins:                c.AllowedCORSOrigins,
-			IDTokenSignedResponseAlg:          c.IDTokenSignedResponseAlg,
-			AccessTokenFormat:                 orDefault(c.AccessTokenFormat, "jwt"),
-			JWKS:                              c.JWKS,
-			JWKSURI:                           c.JWKSURI,
-			RefreshTokenGracePeriod:           durationSetting(c.RefreshGracePeriod, ""),
-			RefreshTokenIdleTTL:               durationSetting(c.RefreshTokenIdleTTL, ""),
-			RefreshTokenAbsoluteTTL:           durationSetting(c.RefreshTokenAbsoluteTTL, ""),
-			SkipConsent:                       c.SkipConsent,
-			RequireMFA:                        c.RequireMFA,
-			DefaultACRValues:                  c.DefaultACRValues,
-			AllowedGroups:                     c.AllowedGroups,
-			BackchannelLogoutURI:              c.BackchannelLogoutURI,
-			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
-			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
-			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
-			CreatedAt:                         c.CreatedAt.UTC(),
-			UpdatedAt:                         c.UpdatedAt.UTC(),
+			ID:                                 c.ID,
+			Name:                               c.Name,
+			Type:                               clientKind(c),
+			Disabled:                           c.Disabled,
+			Source:                             clientSource(c),
+			ApplicationType:                    c.ApplicationType,
+			TokenEndpointAuthMethod:            c.TokenEndpointAuthMethod,
+			RedirectURIs:                       c.RedirectURIs,
+			PostLogoutRedirectURIs:             c.PostLogoutRedirectURIs,
+			GrantTypes:                         c.GrantTypes,
+			ResponseTypes:                      c.ResponseTypes,
+			Scope:                              strings.Join(c.Scopes, " "),
+			AllowedCORSOrigins:                 c.AllowedCORSOrigins,
+			IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
+			AccessTokenFormat:                  orDefault(c.AccessTokenFormat, "jwt"),
+			JWKS:                               c.JWKS,
+			JWKSURI:                            c.JWKSURI,
+			RefreshTokenGracePeriod:            durationSetting(c.RefreshGracePeriod, ""),
+			RefreshTokenIdleTTL:                durationSetting(c.RefreshTokenIdleTTL, ""),
+			RefreshTokenAbsoluteTTL:            durationSetting(c.RefreshTokenAbsoluteTTL, ""),
+			SkipConsent:                        c.SkipConsent,
+			RequireMFA:                         c.RequireMFA,
+			DefaultACRValues:                   c.DefaultACRValues,
+			AllowedGroups:                      c.AllowedGroups,
+			RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+			RequestObjectSigningAlg:            c.RequestObjectSigningAlg,
+			BackchannelLogoutURI:               c.BackchannelLogoutURI,
+			BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
+			FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
+			FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
+			CreatedAt:                          c.CreatedAt.UTC(),
+			UpdatedAt:                          c.UpdatedAt.UTC(),
 		}
 		if c.SecretHash != "" {
 			s.SecretHash = secretScheme(c.SecretHash)

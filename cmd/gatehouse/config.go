@@ -147,6 +147,13 @@ type Config struct {
 	// names any application its creator likes.
 	Registration string `yaml:"registration"`
 
+	// RequirePushedAuthorizationRequests makes every client push its
+	// authorization requests (RFC 9126): /authorize then takes only
+	// request_uri values from the pushed authorization request endpoint.
+	// Off by default; clients.yaml's require_pushed_authorization_requests
+	// turns it on for one client.
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+
 	// SMTPURL, when set, turns on "Forgot password?": reset links are
 	// mailed through this server. smtp://[user:password@]host[:port] with
 	// ?tls=starttls (the default, port 587: a server without STARTTLS is
@@ -297,6 +304,7 @@ func configFields() []configField {
 		{"log_level", "GATEHOUSE_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel })},
 		{"mfa", "GATEHOUSE_MFA", str(func(c *Config) *string { return &c.MFA })},
 		{"registration", "GATEHOUSE_REGISTRATION", str(func(c *Config) *string { return &c.Registration })},
+		{"require_pushed_authorization_requests", "GATEHOUSE_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", boolean(func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests })},
 		{"smtp_url", "GATEHOUSE_SMTP_URL", str(func(c *Config) *string { return &c.SMTPURL })},
 		{"smtp_from", "GATEHOUSE_SMTP_FROM", str(func(c *Config) *string { return &c.SMTPFrom })},
 		{"smtp_timeout", "GATEHOUSE_SMTP_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.SMTPTimeout })},

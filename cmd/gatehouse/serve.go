@@ -205,6 +205,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Metrics:         m,
 		MetricsOnAdmin:  cfg.AdminListen != "",
 		Registration:    cfg.Registration == registrationInitialAccessToken,
+		RequirePAR:      cfg.RequirePushedAuthorizationRequests,
 		UI: loginui.Config{
 			IdleTimeout:           cfg.SessionIdleTimeout,
 			AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,

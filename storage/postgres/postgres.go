@@ -301,7 +301,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},
 		{"pending_sign_ins", "id", "id", "expires_at"}, {"webauthn_ceremonies", "id", "id", "expires_at"},
 		{"initial_access_tokens", "id", "id", "expires_at"},
-		{"password_resets", "id", "id", "expires_at"},
+		{"password_resets", "id", "id", "expires_at"}, {"pushed_requests", "id", "id", "expires_at"},
 	} {
 		if total >= batch {
 			break

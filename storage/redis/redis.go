@@ -3,7 +3,8 @@
 // storage.SessionAuthenticator), auth requests with their authorization
 // codes (storage.AuthRequests), the half-signed-in states between a
 // password and a second factor (storage.PendingSignIns), WebAuthn
-// ceremonies (storage.WebAuthnCeremonies), and login-failure counters
+// ceremonies (storage.WebAuthnCeremonies), pushed authorization requests
+// (storage.PushedRequests), and login-failure counters
 // (storage.LoginThrottle). It talks to Redis through go-redis's
 // UniversalClient, so one server, Sentinel and Cluster all work; see
 // ParseURL for how a URL picks one. It needs Redis 7.0 or later (GETDEL,
@@ -27,6 +28,8 @@
 //	gatehouse:t:<throttle key>   hash: a login-failure counter (see throttle.go)
 //	gatehouse:ps:<id>            string: a pending sign-in (JSON, without its id)
 //	gatehouse:wa:<id>            string: a WebAuthn ceremony (JSON, without its id)
+//	gatehouse:par:<id>           string: a pushed authorization request (JSON,
+//	                             without its id)
 //
 // Every atomic step touches one key, as a single command or as a Lua script
 // on that one key, because the keys of one operation may live on different
@@ -35,7 +38,9 @@
 // deadline, never changes; so is AuthenticateSession. TakePendingSignIn is
 // one script on the pending sign-in's key, which deletes it only if it is
 // live at the caller's now; TakeWebAuthnCeremony is the same script on the
-// ceremony's key.
+// ceremony's key. TakePushedRequest is one script on the pushed request's
+// key, which deletes it only if it is live and the caller's client pushed
+// it.
 //
 // The active set (key sa) only ever serves the count of live sessions. It
 // is written in the same pipelines as the session writes, so it costs no
@@ -199,6 +204,7 @@ type Store struct {
 	authenticateSession *goredis.Script
 	takeLive            *goredis.Script
 	takeIf              *goredis.Script
+	takePushed          *goredis.Script
 	complete            *goredis.Script
 	attachCode          *goredis.Script
 	claimCode           *goredis.Script
@@ -276,6 +282,7 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		authenticateSession: goredis.NewScript(authenticateSessionLua),
 		takeLive:            goredis.NewScript(takeLiveLua),
 		takeIf:              goredis.NewScript(takeIfLua),
+		takePushed:          goredis.NewScript(takePushedLua),
 		complete:            goredis.NewScript(completeLua),
 		attachCode:          goredis.NewScript(attachCodeLua),
 		claimCode:           goredis.NewScript(claimCodeLua),
@@ -318,6 +325,7 @@ func (s *Store) codeKey(codeHash string) string { return s.prefix + "c:" + codeH
 func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
 func (s *Store) pendingKey(id string) string    { return s.prefix + "ps:" + id }
 func (s *Store) ceremonyKey(id string) string   { return s.prefix + "wa:" + id }
+func (s *Store) pushedKey(id string) string     { return s.prefix + "par:" + id }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

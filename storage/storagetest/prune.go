@@ -172,6 +172,14 @@ var pruneKinds = []pruneKind{
 		_, err := s.PasswordReset(t.Context(), id, readBefore)
 		return found(t, "PasswordReset", err)
 	}},
+	{"pushed request", func(t *testing.T, s Store, id string, exp time.Time) {
+		r := newPushedRequest(id, "c1")
+		r.CreatedAt, r.ExpiresAt = readBefore.Add(-time.Minute), exp
+		pushRequest(t, s, r)
+	}, func(t *testing.T, s Store, id string) bool {
+		_, err := s.TakePushedRequest(t.Context(), id, "c1", readBefore)
+		return found(t, "TakePushedRequest", err)
+	}},
 	{"login failure counter", func(t *testing.T, s Store, id string, exp time.Time) {
 		reserve(t, s, exp.Add(-window), open(id))
 	}, func(t *testing.T, s Store, id string) bool {

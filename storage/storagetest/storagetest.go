@@ -6,7 +6,8 @@
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
 // ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
-// TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony and RegisterClient.
+// TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony, RegisterClient and
+// TakePushedRequest.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -100,6 +101,7 @@ type Store interface {
 	storage.Groups
 	storage.Registrations
 	storage.PasswordResets
+	storage.PushedRequests
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -141,6 +143,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Groups", groupTests},
 		{"Registrations", registrationTests},
 		{"PasswordResets", passwordResetTests},
+		{"PushedRequests", pushedRequestTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
