@@ -197,10 +197,10 @@ disable  gone-app (gone from the file)
 	if err != nil {
 		t.Fatalf("clients show: %v", err)
 	}
-	for _, want := range []string{"client_id                             secret-app\n", "client_secret_hash                    hmac-sha256:…\n",
-		"type                                  confidential\n", "status                                enabled\n",
-		"source                                file\n",
-		"backchannel_logout_uri                https://secret.example/backchannel\n", "redirect_uris                         [https://secret.example/cb]\n"} {
+	for _, want := range []string{"client_id                              secret-app\n", "client_secret_hash                     hmac-sha256:…\n",
+		"type                                   confidential\n", "status                                 enabled\n",
+		"source                                 file\n",
+		"backchannel_logout_uri                 https://secret.example/backchannel\n", "redirect_uris                          [https://secret.example/cb]\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("clients show: got\n%s\nwant it to contain %q", out, want)
 		}
@@ -246,7 +246,7 @@ disable  gone-app (gone from the file)
 	if got, want := shown["allowed_groups"], []any{"staff", "ops"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("clients show --json app: allowed_groups: got %v, want %v", got, want)
 	}
-	if out, err := cliEnv(t, env, "clients", "show", "app"); err != nil || !strings.Contains(out, "allowed_groups                        [staff, ops]\n") {
+	if out, err := cliEnv(t, env, "clients", "show", "app"); err != nil || !strings.Contains(out, "allowed_groups                         [staff, ops]\n") {
 		t.Errorf("clients show app: got %q, %v; want allowed_groups [staff, ops]", out, err)
 	}
 	if out, err := cliEnv(t, env, "clients", "show", "gone-app"); err != nil || !strings.Contains(out, "disabled") {
