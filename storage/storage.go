@@ -715,9 +715,21 @@ type AuditQuery struct {
 	ClientID string
 	// Since selects events whose Time is at or after it.
 	Since time.Time
+	// Before, when its ID is set, selects only the events that come after
+	// it in the answer's order (newest first): Time before Before.Time, or
+	// the same Time and a lower ID. It is the cursor of a paged query: the
+	// last event of one page (its Time as the store returned it) asks for
+	// the next.
+	Before AuditCursor
 	// Limit caps the answer (newest first); zero means DefaultAuditLimit,
 	// and more than MaxAuditLimit means MaxAuditLimit.
 	Limit int
+}
+
+// AuditCursor is a position in the audit trail: an event's Time and ID.
+type AuditCursor struct {
+	Time time.Time
+	ID   int64
 }
 
 // Bounds of AuditQuery.Limit.

@@ -87,6 +87,11 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storag
 	if !q.Since.IsZero() {
 		add("time >=", ts(q.Since))
 	}
+	if q.Before.ID != 0 {
+		args = append(args, ts(q.Before.Time), q.Before.ID)
+		n := len(args)
+		where = append(where, "(time < $"+strconv.Itoa(n-1)+" OR (time = $"+strconv.Itoa(n-1)+" AND id < $"+strconv.Itoa(n)+"))")
+	}
 	query := `SELECT ` + auditColumns + ` FROM audit_events`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")

@@ -105,6 +105,10 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storag
 	if !q.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, e.time(q.Since))
 	}
+	if q.Before.ID != 0 {
+		t := e.time(q.Before.Time)
+		where, args = append(where, "(time < ? OR (time = ? AND id < ?))"), append(args, t, t, q.Before.ID)
+	}
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
@@ -112,7 +116,7 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storag
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	// One of eight query texts, so the statement cache stays bounded.
+	// One of sixteen query texts, so the statement cache stays bounded.
 	rows, err := s.query(ctx, query+` ORDER BY time DESC, id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, wrap(op, err)

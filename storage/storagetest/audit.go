@@ -16,6 +16,7 @@ var auditTests = []test{
 	{"AppendAndList", testAppendAudit},
 	{"Filters", testAuditFilters},
 	{"Limit", testAuditLimit},
+	{"Cursor", testAuditCursor},
 	{"Prune", testPruneAudit},
 	{"ConcurrentAppend", testConcurrentAppendAudit},
 	{"BadInput", testAuditBadInput},
@@ -326,4 +327,44 @@ func testAuditUnusualValues(t *testing.T, s Store) {
 		storage.AuditEvent{Time: at(time.Hour), Kind: "only-detail", Detail: "ok"})
 	appendAudit(t, s, events...)
 	wantStored(t, s, events)
+}
+
+// testAuditCursor pages through the trail with Before: every event once,
+// in the answer's order, across events that share a Time, with and
+// without a filter; an ID-less cursor selects everything.
+func testAuditCursor(t *testing.T, s Store) {
+	ctx := t.Context()
+	var events []storage.AuditEvent
+	for i := range 7 {
+		// Pairs share a Time, so the cursor must break ties by ID.
+		events = append(events, auditEvent(fmt.Sprintf("k%d", i), at(time.Duration(i/2)*time.Second), []string{"u1", "u2"}[i%2], "c1"))
+	}
+	appendAudit(t, s, events...)
+	all, err := s.AuditEvents(ctx, storage.AuditQuery{})
+	check(t, "AuditEvents(all)", err)
+	for _, q := range []storage.AuditQuery{{Limit: 2}, {Limit: 3, UserID: "u1"}, {Limit: 1, Before: storage.AuditCursor{Time: at(time.Hour)}}} {
+		var want []string
+		for _, ev := range all {
+			if q.UserID == "" || ev.UserID == q.UserID {
+				want = append(want, ev.Kind)
+			}
+		}
+		var got []string
+		for page := 0; ; page++ {
+			list, err := s.AuditEvents(ctx, q)
+			check(t, "AuditEvents(page)", err)
+			if len(list) == 0 {
+				break
+			}
+			if page > len(all) {
+				t.Fatalf("query %+v: more pages than events", q)
+			}
+			for _, ev := range list {
+				got = append(got, ev.Kind)
+			}
+			last := list[len(list)-1]
+			q.Before = storage.AuditCursor{Time: last.Time, ID: last.ID}
+		}
+		wantEqual(t, fmt.Sprintf("kinds paged with limit %d user %q", q.Limit, q.UserID), got, want)
+	}
 }
