@@ -89,7 +89,7 @@ func TestAuditFilters(t *testing.T) {
 	}
 	for q, want := range map[string]int{
 		"user=bob": 50, "user=" + bob.ID: 50, "user=BOB": 50, "user=nobody": 0, "client=app": 50, "kind=key_rotated": 1,
-		"since=" + url.QueryEscape(testNow.Add(-9*time.Minute).Format(minuteLayout)): 10,
+		"since=" + url.QueryEscape(testNow.Add(-9*time.Minute).Format(minuteLayout)):  10,
 		"until=" + url.QueryEscape(testNow.Add(-65*time.Minute).Format(minuteLayout)): 5 + 1,
 	} {
 		rec := e.get("/admin/audit?"+q, cookie)
@@ -105,4 +105,3 @@ func TestAuditFilters(t *testing.T) {
 		}
 	}
 }
-
