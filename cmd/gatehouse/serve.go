@@ -17,11 +17,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
-	"github.com/go-chi/chi/v5"
-
-	"github.com/gatehouse-idp/gatehouse/admin"
 	"github.com/gatehouse-idp/gatehouse/clientip"
-	"github.com/gatehouse-idp/gatehouse/console"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
@@ -223,20 +219,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	var routes []func(chi.Router)
-	if cfg.Console {
-		con, err := console.New(console.Config{
-			UI:    p.UI(),
-			Store: store,
-			Actions: admin.New(admin.Config{
-				Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
-			}),
-			Logger: log,
-		})
-		if err != nil {
-			return err
-		}
-		routes = append(routes, con.Routes)
+	routes, err := consoleRoutes(cfg, p, store, km, sink, log)
+	if err != nil {
+		return err
 	}
 	handler := p.Handler(km.JWKSHandler(), routes...)
 	shutdownTracing, err := setupTracing(ctx, env.getenv, log)
