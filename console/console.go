@@ -66,6 +66,7 @@ type Actions interface {
 	AddGroupMember(ctx context.Context, who admin.Actor, group, userID string) (bool, error)
 	RemoveGroupMember(ctx context.Context, who admin.Actor, group, userID string) (bool, error)
 	RotateKeys(ctx context.Context, who admin.Actor) ([]string, error)
+	ResetFactors(ctx context.Context, who admin.Actor, userID string) (admin.FactorsReset, error)
 }
 
 // Config configures a Console. Every field but Now and Logger is
@@ -151,6 +152,7 @@ func (c *Console) Routes(r chi.Router) {
 	r.Post("/admin/users/{id}/enable", c.form(c.enableUser))
 	r.Post("/admin/users/{id}/sessions/end", c.form(c.endUserSession))
 	r.Post("/admin/users/{id}/sessions/end-all", c.form(c.endUserSessions))
+	r.Post("/admin/users/{id}/factors/reset", c.form(c.resetFactors))
 	r.Post("/admin/users/{id}/groups/add", c.form(c.addUserToGroup))
 	r.Post("/admin/users/{id}/groups/remove", c.form(c.removeUserFromGroup))
 	r.Get("/admin/groups", c.page(c.groupsPage))

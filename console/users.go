@@ -367,3 +367,29 @@ func (c *Console) changeMembership(v *visit, group string, u *storage.User, add 
 		done(v, back, "member-not")
 	}
 }
+
+// resetFactors removes every second factor of the user the URL names
+// (admin.ResetFactors: their sessions end too), for someone who lost
+// theirs. The form must carry confirm=reset.
+func (c *Console) resetFactors(v *visit) {
+	u, ok := c.user(v)
+	if !ok {
+		return
+	}
+	back := "/admin/users/" + u.ID
+	if v.r.PostForm.Get("confirm") != "reset" {
+		c.ui.RenderError(v.r.Context(), v.w, http.StatusBadRequest, "Not done",
+			"Tick the box that says the user lost their second factors, then reset them.", "")
+		return
+	}
+	_, err := c.actions.ResetFactors(v.r.Context(), v.actor(), u.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		c.notFound(v, "There is no such user.")
+		return
+	case err != nil:
+		c.actionFailed(v, "reset factors", back, err)
+		return
+	}
+	done(v, back, "factors-reset")
+}

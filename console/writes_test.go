@@ -165,3 +165,41 @@ func TestRotateKeys(t *testing.T) {
 		t.Errorf("keys page: want 3 pending keys")
 	}
 }
+
+// TestResetFactors: the form removes the user's factors and ends their
+// sessions. Bad input tried: no confirmation, an unknown user.
+func TestResetFactors(t *testing.T) {
+	e, _ := newEnv(t)
+	root := e.user("root", AdminGroup)
+	bob := e.user("bob")
+	cookie := e.signIn(root, mfaAMR...)
+	if err := e.store.SetTOTP(t.Context(), &storage.TOTPCredential{UserID: bob.ID, SealedSecret: []byte("s"), KEKID: "k", CreatedAt: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	e.signIn(bob, mfaAMR...)
+	if body := e.get("/admin/users/"+bob.ID, cookie).Body.String(); !strings.Contains(body, `id="reset-factors"`) {
+		t.Fatal("bob's page offers no reset")
+	}
+	if rec := e.post("/admin/users/"+bob.ID+"/factors/reset", cookie, nil); rec.Code != http.StatusBadRequest {
+		t.Errorf("reset without confirmation: got %d, want 400", rec.Code)
+	}
+	if rec := e.post("/admin/users/nobody/factors/reset", cookie, url.Values{"confirm": {"reset"}}); rec.Code != http.StatusNotFound {
+		t.Errorf("reset an unknown user: got %d, want 404", rec.Code)
+	}
+	if _, err := e.store.TOTP(t.Context(), bob.ID); err != nil {
+		t.Fatalf("a refused reset removed the code: %v", err)
+	}
+	wantDone(t, "reset", e.post("/admin/users/"+bob.ID+"/factors/reset", cookie, url.Values{"confirm": {"reset"}}), "/admin/users/"+bob.ID+"?done=factors-reset")
+	if _, err := e.store.TOTP(t.Context(), bob.ID); err == nil {
+		t.Error("bob's code is still there")
+	}
+	if s, _ := e.store.UserSessions(t.Context(), bob.ID, testNow); len(s) != 0 {
+		t.Errorf("bob has %d sessions after the reset", len(s))
+	}
+	if evs := e.events("user_factors_reset"); len(evs) != 1 || !strings.Contains(evs[0].Detail, "by=user:"+root.ID) {
+		t.Errorf("user_factors_reset events: %+v", evs)
+	}
+	if body := e.get("/admin/users/"+bob.ID, cookie).Body.String(); strings.Contains(body, `id="reset-factors"`) {
+		t.Error("bob's page still offers a reset with nothing to reset")
+	}
+}
