@@ -55,7 +55,7 @@ func TestBrowserAdminConsole(t *testing.T) {
 	// Not signed in: to the login page, and back after it.
 	step("open the console", chromedp.Navigate(s.issuer+"/admin/users"))
 	password("password", "admin", adminPassword)
-	step("back, refused", chromedp.WaitVisible(chromedp.CSS(`main a.button[href="/account"]`)))
+	step("back, refused", chromedp.WaitVisible(chromedp.ID("refused")))
 	at("/admin/users")
 	if got := text("h1"); got != "A second factor is needed" {
 		t.Errorf("admin without a second factor: got %q, want the page saying one is needed", got)
@@ -150,7 +150,7 @@ func TestBrowserAdminConsole(t *testing.T) {
 	signOut()
 	step("bob", chromedp.Navigate(s.issuer+"/admin/groups"))
 	password("bob's password", "bob", "a-password-long-enough")
-	step("refused", chromedp.WaitVisible(chromedp.CSS("h1")))
+	step("refused", chromedp.WaitVisible(chromedp.ID("refused")))
 	if got := text("h1"); got != "Not an administrator" {
 		t.Errorf("bob at /admin/groups: got %q, want Not an administrator", got)
 	}
