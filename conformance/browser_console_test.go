@@ -14,9 +14,9 @@ import (
 // the account page; signs in again with the password and a code and comes
 // back to /admin/users; visits every page of the console (users and a
 // search, a user, groups, a group, clients, keys, the audit trail
-// filtered); creates a user and disables them through the forms, and
-// finds both in the audit trail with the admin as actor. bob, who is not
-// in the group, gets 403. With -screenshots it writes
+// filtered); rotates the keys, creates a user and disables them through
+// the forms, and finds both in the audit trail with the admin as actor.
+// bob, who is not in the group, gets 403. With -screenshots it writes
 // docs/screenshots/console-*.png.
 func TestBrowserAdminConsole(t *testing.T) {
 	ctx := chromium(t)
@@ -110,6 +110,10 @@ func TestBrowserAdminConsole(t *testing.T) {
 	step("keys", chromedp.Navigate(s.issuer+"/admin/keys"), chromedp.WaitVisible(chromedp.ID("keys")))
 	if got := text("#keys"); strings.Count(got, "active") < 3 {
 		t.Errorf("keys page: got %q, want 3 active keys", got)
+	}
+	step("rotate", chromedp.Click(chromedp.ID("rotate")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if got := text("#keys"); strings.Count(got, "pending") != 3 || strings.Count(got, "—") > 6 {
+		t.Errorf("keys after a rotation: got %q, want 3 pending keys and the active ones' retirement scheduled", got)
 	}
 	shoot("console-keys")
 
