@@ -100,6 +100,7 @@ type Store interface {
 	SigningKeys(ctx context.Context, now time.Time) ([]storage.SigningKey, error)
 	signout.Store
 	Client(ctx context.Context, id string) (*storage.Client, error)
+	storage.ClientWriter
 }
 
 // KeyManager rotates and revokes signing keys (keys.Manager).
@@ -122,6 +123,14 @@ type Config struct {
 	// Queued wakes the delivery of back-channel logout notices; nil wakes
 	// nothing (the server finds them within a second).
 	Queued func()
+	// KeySecretHash turns a client secret hash of clientpolicy.HashSecret's
+	// form into the form stored (provider.KeyClientSecretHash under
+	// serve's key), as serve does with those of clients.yaml; nil stores
+	// it as given.
+	KeySecretHash func(hash string) (string, error)
+	// ClientsChanged is called after a client was created, changed or
+	// deleted (provider.Provider.InvalidateClients); nil calls nothing.
+	ClientsChanged func()
 	// Now and Random default to time.Now and crypto/rand.
 	Now    func() time.Time
 	Random io.Reader

@@ -9,34 +9,16 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// MaxGroupName bounds a group's name.
-const MaxGroupName = 64
-
-// ValidGroupName reports whether name is 1–64 characters of [a-z0-9._-]
-// (storage.Group).
-func ValidGroupName(name string) bool {
-	if name == "" || len(name) > MaxGroupName {
-		return false
-	}
-	for _, c := range []byte(name) {
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// GroupNameProblem is the problem with a name ValidGroupName refuses.
+// GroupNameProblem is the problem with a name storage.ValidGroupName
+// refuses.
 func GroupNameProblem(name string) string {
-	return fmt.Sprintf("%q: use 1–%d characters from a–z, 0–9 and . _ -", name, MaxGroupName)
+	return fmt.Sprintf("%q: use 1–%d characters from a–z, 0–9 and . _ -", name, storage.MaxGroupNameLen)
 }
 
 // CreateGroup stores the group and records group_created; a bad name is
 // Invalid, a taken one storage.ErrConflict.
 func (s *Service) CreateGroup(ctx context.Context, who Actor, name string) (*storage.Group, error) {
-	if !ValidGroupName(name) {
+	if !storage.ValidGroupName(name) {
 		return nil, Invalid{{Field: "name", Msg: GroupNameProblem(name)}}
 	}
 	now := s.cfg.Now()

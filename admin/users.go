@@ -59,13 +59,10 @@ func CheckPassword(password string) string {
 	return ""
 }
 
-// BuildUser validates n (every problem: Invalid) and returns the user it
-// describes, not stored: a fresh id from random, the canonical username,
-// an argon2id hash of the password, created and updated at now.
-func BuildUser(n NewUser, now time.Time, random io.Reader) (*storage.User, error) {
-	username := loginui.CanonicalUsername(n.Username)
+// Check returns every problem of n (Invalid), or nil.
+func (n NewUser) Check() error {
 	var bad Invalid
-	if !loginui.ValidUsername(username) {
+	if !loginui.ValidUsername(loginui.CanonicalUsername(n.Username)) {
 		bad = append(bad, clientpolicy.Problem{Field: "username", Msg: fmt.Sprintf("%q: use 1–128 characters from a–z, 0–9 and . _ - @ +", n.Username)})
 	}
 	for _, c := range []struct{ field, msg string }{
@@ -76,8 +73,19 @@ func BuildUser(n NewUser, now time.Time, random io.Reader) (*storage.User, error
 		}
 	}
 	if bad != nil {
-		return nil, bad
+		return bad
 	}
+	return nil
+}
+
+// BuildUser validates n (every problem: Invalid) and returns the user it
+// describes, not stored: a fresh id from random, the canonical username,
+// an argon2id hash of the password, created and updated at now.
+func BuildUser(n NewUser, now time.Time, random io.Reader) (*storage.User, error) {
+	if err := n.Check(); err != nil {
+		return nil, err
+	}
+	username := loginui.CanonicalUsername(n.Username)
 	hash, err := loginui.HashPassword(n.Password, loginui.DefaultArgon2Params, random)
 	if err != nil {
 		return nil, err

@@ -275,9 +275,10 @@ func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
 }
 
 // checkSignInSettings checks the settings that concern users signing in
-// through the client: skip_consent, require_mfa, default_acr_values and the
-// logout URIs apply only to clients with the authorization_code grant; the
-// default acr values are checked by checkDefaultACRValues; each
+// through the client: skip_consent, require_mfa, default_acr_values,
+// allowed_groups and the logout URIs apply only to clients with the
+// authorization_code grant; the default acr values are checked by
+// checkDefaultACRValues, the allowed groups by checkAllowedGroups; each
 // *_session_required needs its URI; the URIs are checked by checkLogoutURI; a front-channel
 // logout URI has the scheme, host and port of one of the redirect URIs
 // (OpenID Connect Front-Channel Logout 1.0 §2) and no iss or sid query
@@ -292,6 +293,7 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 			{keySkipConsent, c.SkipConsent},
 			{keyRequireMFA, c.RequireMFA},
 			{keyDefaultACR, len(c.DefaultACRValues) > 0},
+			{keyAllowedGroups, len(c.AllowedGroups) > 0},
 			{keyBackchannelURI, c.BackchannelLogoutURI != ""},
 			{keyBackchannelSessionReq, c.BackchannelLogoutSessionRequired},
 			{keyFrontchannelURI, c.FrontchannelLogoutURI != ""},
@@ -304,6 +306,7 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 		return
 	}
 	checkDefaultACRValues(c.DefaultACRValues, bad)
+	checkAllowedGroups(c.AllowedGroups, bad)
 	if c.BackchannelLogoutSessionRequired && c.BackchannelLogoutURI == "" {
 		bad(keyBackchannelSessionReq, "needs backchannel_logout_uri: add it, or remove this")
 	}
@@ -356,6 +359,27 @@ func checkDefaultACRValues(values []string, bad func(field, msg string)) {
 		}
 		if slices.Index(values, v) < i {
 			bad(field, fmt.Sprintf("%q is listed twice", v))
+		}
+	}
+}
+
+// checkAllowedGroups checks allowed_groups: each is a group's name
+// (storage.ValidGroupName), listed once. Whether the group exists is not
+// checked here: groups live in the store, and a group created later takes
+// effect at once.
+func checkAllowedGroups(groups []string, bad func(field, msg string)) {
+	for i, g := range groups {
+		field := fmt.Sprintf("%s[%d]", keyAllowedGroups, i)
+		if !storage.ValidGroupName(g) {
+			msg := fmt.Sprintf("%q is not a group name: use 1–%d characters from a–z, 0–9 and . _ -", g, storage.MaxGroupNameLen)
+			if lower := strings.ToLower(g); lower != g && storage.ValidGroupName(lower) {
+				msg = fmt.Sprintf("%q: group names are lowercase, write %q", g, lower)
+			}
+			bad(field, msg)
+			continue
+		}
+		if slices.Index(groups, g) < i {
+			bad(field, fmt.Sprintf("%q is listed twice", g))
 		}
 	}
 }

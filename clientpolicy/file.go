@@ -22,6 +22,7 @@ const (
 	keySkipConsent           = "skip_consent"
 	keyRequireMFA            = "require_mfa"
 	keyDefaultACR            = "default_acr_values"
+	keyAllowedGroups         = "allowed_groups"
 	keyBackchannelURI        = "backchannel_logout_uri"
 	keyBackchannelSessionReq = "backchannel_logout_session_required"
 	keyFrontchannelURI       = "frontchannel_logout_uri"
@@ -103,7 +104,9 @@ type Source struct {
 // frontchannel_logout_uri are checked as redirect URIs are (see
 // checkLogoutURI). default_acr_values is a list of the acr values
 // Gatehouse knows (mfa.ACRValuesSupported), in order of preference, each
-// once; absent or empty means none.
+// once; absent or empty means none. allowed_groups is a list of group
+// names (storage.ValidGroupName), each once: only members of one of them
+// may sign in to the client; absent or empty means every user may.
 //
 // Secrets come from client_secret (hashed here, see HashSecret),
 // client_secret_env (src.Getenv), client_secret_file (src.ReadFile; a
@@ -335,7 +338,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 				continue
 			}
 			jwks = raw
-		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", keyCORSOrigins, keyDefaultACR:
+		case "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", keyCORSOrigins, keyDefaultACR, keyAllowedGroups:
 			list, ok := p.stringList(v, field, lines, key)
 			if ok {
 				lists[key] = list
@@ -410,6 +413,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 	c.SkipConsent = bools[keySkipConsent]
 	c.RequireMFA = bools[keyRequireMFA]
 	c.DefaultACRValues = lists[keyDefaultACR]
+	c.AllowedGroups = lists[keyAllowedGroups]
 	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]
 	c.FrontchannelLogoutSessionRequired = bools[keyFrontchannelSessReq]
 	for _, f := range []struct {

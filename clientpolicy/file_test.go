@@ -601,6 +601,84 @@ func TestParseClientsFileDefaultACRValues(t *testing.T) {
 	}
 }
 
+// A sign-in client's allowed_groups are parsed and stored in order; each
+// must be a group name (1–64 characters of a–z, 0–9 and . _ -), listed
+// once, and clients without the authorization_code grant may not have any.
+// Each problem names its element and line.
+func TestParseClientsFileAllowedGroups(t *testing.T) {
+	const app = "clients:\n  - client_id: app\n    token_endpoint_auth_method: none\n    redirect_uris: [https://app.example/cb]\n"
+	long := strings.Repeat("g", 64)
+	file := `clients:
+  - client_id: two
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    allowed_groups: [staff, "ops.on-call_2"]
+  - client_id: one
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    allowed_groups:
+      - ` + long + `
+  - client_id: empty
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+    allowed_groups: []
+  - client_id: absent
+    token_endpoint_auth_method: none
+    redirect_uris: [https://a.example/cb]
+`
+	got, err := parseOnLoopback([]byte(file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"staff", "ops.on-call_2"}, {long}, {}, nil}
+	if len(got) != len(want) {
+		t.Fatalf("got %d clients, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if !slices.Equal(got[i].AllowedGroups, w) {
+			t.Errorf("client %s: AllowedGroups: got %q, want %q", got[i].ID, got[i].AllowedGroups, w)
+		}
+		if err := Validate(got[i]); err != nil {
+			t.Errorf("Validate(%s): %v", got[i].ID, err)
+		}
+	}
+	for _, tt := range []struct {
+		name, file, want string
+	}{
+		{"upper case", app + "    allowed_groups: [staff, Admins]\n",
+			`clients.yaml:5: clients[0].allowed_groups[1]: "Admins": group names are lowercase, write "admins"`},
+		{"space", app + "    allowed_groups:\n      - staff\n      - \"the admins\"\n",
+			`clients.yaml:7: clients[0].allowed_groups[1]: "the admins" is not a group name: use 1–64 characters from a–z, 0–9 and . _ -`},
+		{"slash", app + "    allowed_groups: [eng/ops]\n", `clients.yaml:5: clients[0].allowed_groups[0]: "eng/ops" is not a group name`},
+		{"not ASCII", app + "    allowed_groups: [équipe]\n", `clients.yaml:5: clients[0].allowed_groups[0]: "équipe" is not a group name`},
+		{"too long", app + "    allowed_groups: [" + long + "g]\n", `clients.yaml:5: clients[0].allowed_groups[0]: "` + long + `g" is not a group name: use 1–64 characters`},
+		{"empty value", app + "    allowed_groups: ['']\n", `clients.yaml:5: clients[0].allowed_groups[0]: "" is not a group name`},
+		{"null value", app + "    allowed_groups: [staff, ~]\n", "clients.yaml:5: clients[0].allowed_groups[1]: has no value"},
+		{"twice", app + "    allowed_groups: [staff, ops, staff]\n", `clients.yaml:5: clients[0].allowed_groups[2]: "staff" is listed twice`},
+		{"a single name", app + "    allowed_groups: staff\n", "clients.yaml:5: clients[0].allowed_groups: must be a list"},
+		{"a mapping", app + "    allowed_groups: {staff: true}\n", "clients.yaml:5: clients[0].allowed_groups: must be a list"},
+		{"a true", app + "    allowed_groups: true\n", "clients.yaml:5: clients[0].allowed_groups: must be a list"},
+		{"a list in the list", app + "    allowed_groups: [[staff]]\n", "clients.yaml:5: clients[0].allowed_groups[0]: must be a single value, not a list or mapping"},
+		{"given twice", app + "    allowed_groups: [staff]\n    allowed_groups: [ops]\n",
+			"clients.yaml:6: clients[0].allowed_groups: given twice (first at line 5)"},
+		{"for a service", "clients:\n  - client_id: svc\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n    allowed_groups: [staff]\n",
+			"clients.yaml:5: clients[0].allowed_groups: applies only to clients with the authorization_code grant"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseOnLoopback([]byte(tt.file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// Every problem is reported, not only the first.
+	_, err = parseOnLoopback([]byte(app+"    allowed_groups: [Staff, staff, a b, staff]\n"), "clients.yaml", clientsTestEnv(), clientsTestFiles())
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 3 {
+		t.Errorf("allowed_groups [Staff, staff, a b, staff]: got %v, want 3 problems (Staff, a b, the second staff)", err)
+	}
+}
+
 func TestValidateClient(t *testing.T) {
 	good := storage.Client{
 		ID: "a", Name: "a", SecretHash: HashSecret(clientsTestSecretPlain),
@@ -657,6 +735,14 @@ func TestValidateClient(t *testing.T) {
 		{"default acr value twice", func(c *storage.Client) {
 			c.DefaultACRValues = []string{"https://refeds.org/profile/sfa", "https://refeds.org/profile/sfa"}
 		}, `client "a": default_acr_values[1]: "https://refeds.org/profile/sfa" is listed twice`},
+		{"allowed groups without the code grant", func(c *storage.Client) {
+			c.GrantTypes, c.ResponseTypes, c.RedirectURIs = []string{"client_credentials"}, nil, nil
+			c.AllowedGroups = []string{"staff"}
+		}, `client "a": allowed_groups: applies only to clients with the authorization_code grant`},
+		{"allowed group not a name", func(c *storage.Client) { c.AllowedGroups = []string{"staff", "Ops!"} },
+			`client "a": allowed_groups[1]: "Ops!" is not a group name`},
+		{"allowed group twice", func(c *storage.Client) { c.AllowedGroups = []string{"staff", "staff"} },
+			`client "a": allowed_groups[1]: "staff" is listed twice`},
 	}
 	for _, tt := range tests {
 		c := good

@@ -47,7 +47,7 @@ func (c *Console) createGroup(v *visit) {
 	var bad admin.Invalid
 	switch {
 	case errors.As(err, &bad):
-		c.renderGroups(v, http.StatusBadRequest, groupsData{Problem: admin.GroupNameProblem(truncate(name, admin.MaxGroupName*4)), Name: truncate(name, maxQuery)})
+		c.renderGroups(v, http.StatusBadRequest, groupsData{Problem: admin.GroupNameProblem(truncate(name, storage.MaxGroupNameLen*4)), Name: truncate(name, maxQuery)})
 		return
 	case errors.Is(err, storage.ErrConflict):
 		c.renderGroups(v, http.StatusConflict, groupsData{Problem: "There is a group of that name already.", Name: name})
@@ -74,7 +74,7 @@ type memberRow struct {
 // group name (404 answered).
 func (c *Console) groupName(v *visit) (string, bool) {
 	name := chi.URLParam(v.r, "name")
-	if !admin.ValidGroupName(name) {
+	if !storage.ValidGroupName(name) {
 		c.notFound(v, "There is no such group.")
 		return "", false
 	}

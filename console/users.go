@@ -337,7 +337,7 @@ func (c *Console) removeUserFromGroup(v *visit) {
 // changeMembership adds u to group (or removes them) and sends the browser
 // back.
 func (c *Console) changeMembership(v *visit, group string, u *storage.User, add bool, back string) {
-	if !admin.ValidGroupName(group) {
+	if !storage.ValidGroupName(group) {
 		c.ui.RenderError(v.r.Context(), v.w, http.StatusBadRequest, "Bad request", "The form does not name a group.", "")
 		return
 	}

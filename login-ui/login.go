@@ -22,6 +22,7 @@ type loginStore interface {
 	AuthRequest(ctx context.Context, id string, now time.Time) (*storage.AuthRequest, error)
 	CompleteAuthRequest(ctx context.Context, id string, login storage.Login, now time.Time) error
 	UserByUsername(ctx context.Context, username string) (*storage.User, error)
+	ReplacePasswordHash(ctx context.Context, id, oldHash, newHash string, updatedAt time.Time) (bool, error)
 	Client(ctx context.Context, id string) (*storage.Client, error)
 	storage.LoginThrottle
 }
@@ -57,6 +58,12 @@ func (u *UI) Routes(r chi.Router) {
 	r.Post("/account/passkeys", u.passkeyAdd)
 	r.Post("/account/passkeys/rename", u.passkeyRename)
 	r.Post("/account/passkeys/remove", u.passkeyRemove)
+	if u.cfg.Mailer != nil {
+		r.Get("/login/forgot", u.forgotPage)
+		r.Post("/login/forgot", u.forgot)
+		r.Get("/login/reset", u.resetPage)
+		r.Post("/login/reset", u.reset)
+	}
 	r.Handle("/assets/*", u.assets)
 }
 
@@ -72,6 +79,8 @@ type loginData struct {
 	Remember     bool
 	// Passkey runs "Sign in with a passkey"; nil hides it.
 	Passkey *passkeyForm
+	// Forgot shows the "Forgot password?" link.
+	Forgot bool
 }
 
 // browserCookie returns this browser's binding cookie value, creating the
@@ -139,7 +148,8 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("id")
-	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id), RememberDays: u.rememberDays()}
+	data := loginData{Title: "Sign in", ID: id, CSRF: u.csrfToken("login", browser, id), RememberDays: u.rememberDays(),
+		Forgot: u.cfg.Mailer != nil}
 	if id == "" {
 		if _, _, err := u.CurrentSession(r.Context(), r); err == nil {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -183,7 +193,8 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	id := r.PostForm.Get("id")
 	browser := cookieValue(r, BrowserCookie)
 	var ar *storage.AuthRequest
-	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token"), RememberDays: u.rememberDays()}
+	data := loginData{Title: "Sign in", ID: id, CSRF: r.PostForm.Get("csrf_token"), RememberDays: u.rememberDays(),
+		Forgot: u.cfg.Mailer != nil}
 	if id != "" {
 		var client *storage.Client
 		var ok bool
@@ -269,15 +280,16 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 // It writes the answer itself when it returns ok=false.
 func (u *UI) completeSignIn(w http.ResponseWriter, r *http.Request, user *storage.User, ar *storage.AuthRequest, remember bool, amr []string) (next string, ok bool) {
 	// The application joins the new session only when it gets its code
-	// without a consent page; otherwise it joins when the user allows it.
+	// without a consent page; otherwise it joins when the user allows it,
+	// or never when the user may not use it (Config.JoinLater).
 	join := ar != nil
-	if join && u.cfg.ConsentNeeded != nil {
-		needed, err := u.cfg.ConsentNeeded(r.Context(), ar, user.ID)
+	if join && u.cfg.JoinLater != nil {
+		later, err := u.cfg.JoinLater(r.Context(), ar, user.ID)
 		if err != nil {
 			u.serverError(w, r, "consent lookup", err)
 			return "", false
 		}
-		join = !needed
+		join = !later
 	}
 
 	value, err := u.randomToken()
@@ -365,8 +377,12 @@ var (
 
 // checkPassword returns the enabled user whose password matches. Unknown
 // user, wrong password and disabled user all return errBadCredentials after
-// the same argon2id work, so neither the answer nor its timing tells them
-// apart.
+// the same work: the stored hash's, or for an unknown user a hash with the
+// current parameters (Config.PasswordHashing). (A user whose hash was imported, bcrypt or argon2id
+// with other parameters, costs what that hash costs until their first
+// sign-in replaces it.) A matching hash that NeedsRehash is replaced by
+// one with the current parameters (upgradeHash) before the user is
+// returned.
 func (u *UI) checkPassword(ctx context.Context, username, password string) (*storage.User, error) {
 	if len(password) > MaxPasswordBytes || len(username) > 256 || username == "" || password == "" {
 		return nil, errBadCredentials
@@ -388,15 +404,42 @@ func (u *UI) checkPassword(ctx context.Context, username, password string) (*sto
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	defer func() { <-u.hashSlots }()
 	ok, verr := u.verify(hash, password)
-	<-u.hashSlots
 	if verr != nil {
 		return nil, verr
 	}
 	if !ok || user == nil || user.Disabled {
 		return nil, errBadCredentials
 	}
+	if NeedsRehash(hash, u.cfg.PasswordHashing) {
+		u.upgradeHash(ctx, user, password)
+	}
 	return user, nil
+}
+
+// upgradeHash replaces the user's matching hash (bcrypt, or argon2id with
+// weaker parameters) by an argon2id hash of password with the current
+// parameters, in the caller's hash slot, and only while the stored hash is
+// still the one checked (a password changed meanwhile stays). The sign-in
+// goes on whatever happens: a failure is logged, and the old hash stays
+// to be replaced at the next sign-in.
+func (u *UI) upgradeHash(ctx context.Context, user *storage.User, password string) {
+	from := strings.SplitN(user.PasswordHash, "$", 3)[1]
+	next, err := HashPassword(password, u.cfg.PasswordHashing, u.random)
+	if err != nil {
+		u.log.WarnContext(ctx, "password hash not upgraded", "user", user.ID, "from", from, "error", err.Error())
+		return
+	}
+	now := u.now()
+	replaced, err := u.store.ReplacePasswordHash(ctx, user.ID, user.PasswordHash, next, now)
+	switch {
+	case err != nil:
+		u.log.WarnContext(ctx, "password hash not upgraded", "user", user.ID, "from", from, "error", err.Error())
+	case replaced:
+		user.PasswordHash, user.UpdatedAt = next, now
+		u.log.InfoContext(ctx, "password hash upgraded to argon2id", "user", user.ID, "from", from)
+	}
 }
 
 func truncate(s string, n int) string {

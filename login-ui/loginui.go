@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/audit"
@@ -45,6 +46,7 @@ type Store interface {
 	secondFactorStore
 	passkeyStore
 	passwordStore
+	passwordResetStore
 	signout.Store
 }
 
@@ -72,6 +74,11 @@ type Config struct {
 	// (each takes ~19 MiB; default one per core, at most 4); more logins
 	// wait briefly, then get 503.
 	MaxConcurrentHashes int
+	// PasswordHashing are the argon2id parameters of the password hashes
+	// the UI makes (a changed password, an upgraded one), of the hash an
+	// unknown user is checked against, and the least a matching hash must
+	// have to be kept (NeedsRehash). Zero: DefaultArgon2Params.
+	PasswordHashing Argon2Params
 	// Issuer names this server in front-channel logout URLs.
 	Issuer string
 	// ClientIP finds each request's client address: the TCP peer, or
@@ -85,11 +92,12 @@ type Config struct {
 	// LogoutQueued is called after back-channel logout notices were queued,
 	// to wake their delivery.
 	LogoutQueued func()
-	// ConsentNeeded reports whether the user signing in for ar must still
-	// allow its client on the consent page; only a client that needs no
-	// consent joins the new session at sign-in (the others join when the
-	// user allows them). Nil means no client needs consent.
-	ConsentNeeded func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
+	// JoinLater reports whether the client of ar must not join the new
+	// session of the user signing in for it: the user must still allow it
+	// on the consent page (it joins when they do), or may not use it at all
+	// (its allowed_groups: it never joins). Only a client that gets its
+	// code at once joins at sign-in. Nil means every client joins.
+	JoinLater func(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error)
 	// MFA is the second-factor setting: mfa.Optional (the zero value
 	// means it), mfa.Required or mfa.Off.
 	MFA mfa.Mode
@@ -102,9 +110,13 @@ type Config struct {
 	// RevokedFamilyKeep is how long a withdrawn consent's token families
 	// are remembered as revoked: at least the access token lifetime.
 	RevokedFamilyKeep time.Duration
-	Now               func() time.Time
-	Random            io.Reader
-	Logger            *slog.Logger
+	// Mailer sends password-reset links ("Forgot password?"); nil turns
+	// the feature off: no link on the sign-in page, no /login/forgot or
+	// /login/reset. The links are built from Issuer.
+	Mailer Mailer
+	Now    func() time.Time
+	Random io.Reader
+	Logger *slog.Logger
 }
 
 // UI serves the login pages. Create it with New.
@@ -120,7 +132,11 @@ type UI struct {
 	passkeys  *mfa.Passkeys
 	assets    http.Handler
 	hashSlots chan struct{}
-	dummyHash string
+	// resetSlots bounds the reset requests in flight (queueReset);
+	// resetWork counts them, so that tests can wait for them.
+	resetSlots chan struct{}
+	resetWork  sync.WaitGroup
+	dummyHash  string
 	// verify checks a password against a PHC hash: VerifyPassword, which
 	// tests wrap to count the checks.
 	verify func(hash, password string) (bool, error)
@@ -181,6 +197,9 @@ func New(store Store, cfg Config) (*UI, error) {
 	if u.clients == nil {
 		u.clients = store.Client
 	}
+	if u.cfg.PasswordHashing == (Argon2Params{}) {
+		u.cfg.PasswordHashing = DefaultArgon2Params
+	}
 	if u.cfg.RevokedFamilyKeep <= 0 {
 		u.cfg.RevokedFamilyKeep = time.Hour
 	}
@@ -200,6 +219,7 @@ func New(store Store, cfg Config) (*UI, error) {
 		n = min(4, runtime.GOMAXPROCS(0))
 	}
 	u.hashSlots = make(chan struct{}, n)
+	u.resetSlots = make(chan struct{}, maxResetsInFlight)
 	p, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -212,7 +232,7 @@ func New(store Store, cfg Config) (*UI, error) {
 	// unknown users cost the same time as wrong passwords. Hashing a real
 	// password here would leave 19 MiB of garbage that the collector, with
 	// so small a heap, keeps for minutes (RSS 49 MiB at start instead of 30).
-	u.dummyHash, err = unmatchableHash(DefaultArgon2Params, u.random)
+	u.dummyHash, err = unmatchableHash(u.cfg.PasswordHashing, u.random)
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,9 @@ func newUIEnvWith(t testing.TB, configure func(*Config)) *uiEnv {
 		CallbackURL: func(id string) string { return testIssuer + "/authorize/callback?id=" + url.QueryEscape(id) },
 		Now:         func() time.Time { return clock },
 		Issuer:      testIssuer,
+		// The users' hashes are cheap: so are the server's, or every
+		// sign-in would replace them (NeedsRehash).
+		PasswordHashing: cheapArgon2,
 		Recorder: audit.RecorderFunc(func(_ context.Context, evs ...storage.AuditEvent) error {
 			mu.Lock()
 			defer mu.Unlock()

@@ -2,7 +2,10 @@ package loginui
 
 import (
 	"crypto/rand"
+	"fmt"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // BenchmarkVerifyPassword is one sign-in's password check with the
@@ -36,4 +39,23 @@ func BenchmarkVerifyPasswordParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkVerifyBcrypt is the password check of an imported bcrypt hash
+// at costs 10 (the usual default elsewhere) and 12: the time its user's
+// sign-in takes until the hash is replaced, against BenchmarkVerifyPassword.
+func BenchmarkVerifyBcrypt(b *testing.B) {
+	for _, cost := range []int{10, 12} {
+		b.Run(fmt.Sprintf("cost=%d", cost), func(b *testing.B) {
+			h, err := bcrypt.GenerateFromPassword([]byte("correct horse battery staple"), cost)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if ok, err := VerifyPassword(string(h), "correct horse battery staple"); err != nil || !ok {
+					b.Fatalf("verify: %v %v", ok, err)
+				}
+			}
+		})
+	}
 }

@@ -100,7 +100,7 @@ func (u *UI) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.giveBack(r.Context(), attempt, []string{limits[1].Key})
-	hash, err := HashPassword(next, DefaultArgon2Params, u.random)
+	hash, err := HashPassword(next, u.cfg.PasswordHashing, u.random)
 	if err != nil {
 		u.serverError(w, r, "hash password", err)
 		return

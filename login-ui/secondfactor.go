@@ -183,6 +183,13 @@ func (u *UI) pendingFor(w http.ResponseWriter, r *http.Request) (p *storage.Pend
 		u.serverError(w, r, "load user", err)
 		return nil, nil, nil, nil, false
 	}
+	// A user changed since the password step (a password reset or change,
+	// an operator's update) starts again: the password checked may be the
+	// old one, and nothing keeps a list of pending sign-ins per user.
+	if user.UpdatedAt.After(p.CreatedAt) {
+		expired()
+		return nil, nil, nil, nil, false
+	}
 	if p.AuthRequestID != "" {
 		if ar, client, ok = u.authRequestFor(w, r, p.AuthRequestID, cookieValue(r, BrowserCookie)); !ok {
 			return nil, nil, nil, nil, false
@@ -423,16 +430,17 @@ func (u *UI) startStepUp(w http.ResponseWriter, r *http.Request, s *storage.Sess
 
 // answerWithSession completes ar with the live session s (its user, factors
 // and auth_time); the application joins the session unless it still needs
-// the user's consent (it joins when they allow it).
+// the user's consent (it joins when they allow it) or may not be used by
+// them at all (Config.JoinLater).
 func (u *UI) answerWithSession(w http.ResponseWriter, r *http.Request, s *storage.Session, ar *storage.AuthRequest) (string, bool) {
 	join := true
-	if u.cfg.ConsentNeeded != nil {
-		needed, err := u.cfg.ConsentNeeded(r.Context(), ar, s.UserID)
+	if u.cfg.JoinLater != nil {
+		later, err := u.cfg.JoinLater(r.Context(), ar, s.UserID)
 		if err != nil {
 			u.serverError(w, r, "consent lookup", err)
 			return "", false
 		}
-		join = !needed
+		join = !later
 	}
 	if join {
 		if err := u.RecordUse(r.Context(), r, s, ar.ClientID); err != nil {

@@ -196,7 +196,7 @@ func TestUseSessionRecordsApplications(t *testing.T) {
 	}
 }
 
-// A sign-in for an application the user must still allow (ConsentNeeded)
+// A sign-in for an application the user must still allow (JoinLater)
 // starts a session without it; one that needs no consent joins at once. A
 // failed consent lookup is a 503, never a session that lists the app.
 func TestSignInJoinsOnlyAppsWithoutConsent(t *testing.T) {
@@ -214,7 +214,7 @@ func TestSignInJoinsOnlyAppsWithoutConsent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked string
 			env := newUIEnvWith(t, func(c *Config) {
-				c.ConsentNeeded = func(_ context.Context, ar *storage.AuthRequest, userID string) (bool, error) {
+				c.JoinLater = func(_ context.Context, ar *storage.AuthRequest, userID string) (bool, error) {
 					asked = ar.ClientID + " " + userID
 					return tt.needed, tt.err
 				}
@@ -227,7 +227,7 @@ func TestSignInJoinsOnlyAppsWithoutConsent(t *testing.T) {
 				t.Fatalf("sign-in: status %d, want %d; body %s", rec.Code, tt.status, rec.Body)
 			}
 			if asked != "web "+user.ID {
-				t.Errorf("ConsentNeeded asked for %q, want client web and user %s", asked, user.ID)
+				t.Errorf("JoinLater asked for %q, want client web and user %s", asked, user.ID)
 			}
 			c := responseCookie(rec, SessionCookie)
 			if tt.status != http.StatusSeeOther {

@@ -195,8 +195,17 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			usable = false
 		}
 	}
-	consent := false
+	// A client with allowed_groups admits only their members; the groups
+	// are read for such a client only (allowedgroups.go).
+	allowed := true
 	if usable {
+		if _, allowed, err = p.allowedUser(ctx, c, user.ID); err != nil {
+			p.unavailable(w, r, "authorize: groups lookup", err)
+			return
+		}
+	}
+	consent := false
+	if usable && allowed {
 		if consent, err = p.needsConsent(ctx, c, user.ID, ar.Scopes, ar.Prompt); err != nil {
 			p.unavailable(w, r, "authorize: consent lookup", err)
 			return
@@ -205,9 +214,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if session != nil {
 		// The use is recorded in one write. The app joins the session only
 		// when it gets its code now: one shown the consent page joins when
-		// the user allows it (consent.go), never before.
+		// the user allows it (consent.go), never before, and one that does
+		// not admit the user never.
 		join := ""
-		if usable && !consent {
+		if usable && allowed && !consent {
 			join = c.c.ID
 		}
 		switch err := p.ui.RecordUse(ctx, r, session, join); {
@@ -220,6 +230,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if promptNone && !usable {
 		fail(oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
+		return
+	}
+	if usable && !allowed {
+		// Signed in, but not to this application: nothing is stored.
+		p.refuseSignIn(w, r, c, ar, user.ID, session.ID, user, false)
 		return
 	}
 	if usable {
@@ -383,7 +398,8 @@ func (p *Provider) newAuthRequest(req *oidc.AuthRequest, defaultACR []string, bi
 // callback is where the login UI sends the browser after sign-in. It
 // answers only the browser that holds the session that completed the
 // request (the sign-in renewed the browser's other cookie), and only once;
-// a request that still needs the user's consent goes to the consent page.
+// a user the client does not admit (allowed_groups) is refused; a request
+// that still needs the user's consent goes to the consent page.
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	ar, ok := p.completedRequest(w, r, r.URL.Query().Get("id"))
 	if !ok {
@@ -397,6 +413,15 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.unavailable(w, r, "callback: load client", err)
+		return
+	}
+	// Every sign-in (password, second factor, passkey) ends here: a client
+	// with allowed_groups admits only their members, before any consent.
+	if _, ok, err := p.allowedUser(r.Context(), c, ar.UserID); err != nil {
+		p.unavailable(w, r, "callback: groups lookup", err)
+		return
+	} else if !ok {
+		p.refuseSignIn(w, r, c, ar, ar.UserID, ar.SessionID, nil, true)
 		return
 	}
 	consent, err := p.needsConsent(r.Context(), c, ar.UserID, ar.Scopes, ar.Prompt)

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
@@ -16,10 +18,15 @@ import (
 // the browser (jar) already has a session, so /authorize answers with the
 // code at once.
 func (e *testEnv) ssoCode(tb testing.TB, jar cookieJar) (code, verifier string) {
+	return e.ssoCodeScope(tb, jar, "openid profile email offline_access")
+}
+
+// ssoCodeScope is ssoCode asking for scope.
+func (e *testEnv) ssoCodeScope(tb testing.TB, jar cookieJar, scope string) (code, verifier string) {
 	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(tb, 32))
 	q := url.Values{
 		"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"},
-		"scope": {"openid profile email offline_access"}, "state": {"st"}, "nonce": {"nn"},
+		"scope": {scope}, "state": {"st"}, "nonce": {"nn"},
 		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
 	}
 	req := httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+q.Encode(), nil)
@@ -170,4 +177,55 @@ func BenchmarkSignIn(b *testing.B) {
 			e.signInWithCode(b, cookieJar{}, "openid")
 		}
 	})
+}
+
+// BenchmarkGroupsClaim measures what the groups scope adds to the two
+// token paths that read the user's groups: the code exchange (SSO
+// authorize outside the timer) and a refresh, for a user in three groups,
+// without the scope and with it.
+func BenchmarkGroupsClaim(b *testing.B) {
+	for _, scope := range []string{"openid offline_access", "openid offline_access groups"} {
+		name := "without"
+		if strings.HasSuffix(scope, "groups") {
+			name = "with"
+		}
+		e := newTestEnvConfig(b, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.SigningAlg = "ES256" })
+		for _, g := range []string{"staff", "admins", "engineering"} {
+			if err := e.store.CreateGroup(b.Context(), &storage.Group{Name: g, CreatedAt: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+			if err := e.store.AddGroupMember(b.Context(), g, testUserID); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run("code/"+name, func(b *testing.B) {
+			jar := cookieJar{}
+			e.signIn(b, jar, scope)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				code, verifier := e.ssoCodeScope(b, jar, scope)
+				b.StartTimer()
+				if rec := e.exchangeCode(code, verifier, "web", testWebSecret); rec.Code != http.StatusOK {
+					b.Fatalf("token: got %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+		b.Run("refresh/"+name, func(b *testing.B) {
+			token := e.codeFlow(b, scope).RefreshToken
+			b.ReportAllocs()
+			for b.Loop() {
+				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}
+				req := httptest.NewRequest(http.MethodPost, testIssuer+tokenPath, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("web", testWebSecret)
+				rec := e.do(req)
+				var next tokenResponse
+				if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &next) != nil || next.RefreshToken == "" {
+					b.Fatalf("refresh: got %d %s", rec.Code, rec.Body)
+				}
+				token = next.RefreshToken
+			}
+		})
+	}
 }

@@ -73,7 +73,8 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // consent takes the user's answer. Allow records the consent and issues
-// the code; deny sends access_denied back to the client. Either way the
+// the code (unless the client no longer admits the user: refuseSignIn);
+// deny sends access_denied back to the client. Either way the
 // request is finished: its code is single-use, and a denied request is
 // deleted.
 func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +100,14 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	switch r.PostForm.Get("decision") {
 	case "allow":
+		// The user's groups may have changed since the callback.
+		if _, ok, err := p.allowedUser(ctx, c, user.ID); err != nil {
+			p.unavailable(w, r, "consent: groups lookup", err)
+			return
+		} else if !ok {
+			p.refuseSignIn(w, r, c, ar, user.ID, ar.SessionID, user, true)
+			return
+		}
 		now := p.cfg.Now()
 		if err := p.consents.SaveConsent(ctx, &storage.Consent{
 			UserID: user.ID, ClientID: c.c.ID, Scopes: ar.Scopes, CreatedAt: now, UpdatedAt: now,
@@ -158,15 +167,20 @@ func (p *Provider) consentParties(w http.ResponseWriter, r *http.Request, ar *st
 	return c, session, user, true
 }
 
-// consentNeeded is needsConsent for the login UI (loginui.Hooks): whether
-// the user signing in for ar must still allow its client.
-func (p *Provider) consentNeeded(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error) {
+// joinLater is the login UI's JoinLater (loginui.Config): whether the
+// client of ar must not join the session of the user signing in for it,
+// because the user must still allow it (needsConsent) or may not use it
+// at all (allowedUser; the callback refuses them).
+func (p *Provider) joinLater(ctx context.Context, ar *storage.AuthRequest, userID string) (bool, error) {
 	c, err := p.clients.get(ctx, ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return true, nil // gone: it joins nothing; the callback says so
 	}
 	if err != nil {
 		return false, err
+	}
+	if _, ok, err := p.allowedUser(ctx, c, userID); err != nil || !ok {
+		return true, err
 	}
 	return p.needsConsent(ctx, c, userID, ar.Scopes, ar.Prompt)
 }

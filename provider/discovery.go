@@ -60,6 +60,9 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	if p.cfg.UI.MFA == mfa.Off {
 		d.ACRValuesSupported = []string{mfa.ACRSingleFactor}
 	}
+	if p.cfg.Registration {
+		d.RegistrationEndpoint = p.cfg.Issuer + registerPath
+	}
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
 	return json.Marshal(discoveryDocument{

@@ -18,6 +18,7 @@ const (
 	EventCodeReuseDetected    = "code_reuse_detected"    // a redeemed code came back
 	EventFamilyRevoked        = "family_revoked"         // every token of a grant was revoked (reuse or revocation)
 	EventBackchannelLogout    = "backchannel_logout"     // a back-channel logout notice reached its final outcome
+	EventAccessDenied         = "access_denied"          // a signed-in user was refused an application (reason=not_in_allowed_groups)
 )
 
 // Outcomes of EventBackchannelLogout (its Detail's outcome=).
@@ -32,7 +33,8 @@ const (
 // fields in this order: grant_type= (token_issued), outcome=, attempts=
 // and status= (backchannel_logout: the final outcome, how many deliveries
 // were attempted, the RP's last HTTP status when it answered), reason=
-// (family_revoked: "reuse", "code_reuse" or "revocation";
+// (family_revoked: "reuse", "code_reuse" or "revocation"; access_denied:
+// ReasonNotInAllowedGroups;
 // backchannel_logout: the last failure). Only reason's value may hold
 // spaces, so it comes last.
 

@@ -43,6 +43,7 @@ type Store interface {
 	clientReader
 	clientLister
 	groupReader
+	allowedStore
 	authRequestStore
 	consentStore
 	codeGrantStore
@@ -50,6 +51,7 @@ type Store interface {
 	revocationStore
 	familyRevoker
 	liveCheckStore
+	registrationStore
 	pinger
 }
 
@@ -152,11 +154,15 @@ type Config struct {
 	// AdminHandler does.
 	Metrics        *metrics.Metrics
 	MetricsOnAdmin bool
+	// Registration turns on dynamic client registration (register.go):
+	// the registration endpoint, with initial access tokens, and RFC 7592
+	// management, advertised in discovery. Off: neither is routed.
+	Registration bool
 	// UI configures the login UI, which New builds over the provider's
 	// store and routes to. New supplies what the UI takes from the
 	// provider: Issuer, Clients (the provider's client cache), Recorder
 	// (Audit), LogoutQueued (wakes the back-channel delivery),
-	// ConsentNeeded and, when nil, CallbackURL.
+	// JoinLater and, when nil, CallbackURL.
 	UI loginui.Config
 }
 
@@ -230,6 +236,12 @@ type Provider struct {
 	live *liveChecks
 	// groups reads users' groups for the groups scope.
 	groups groupReader
+	// allowed reads users' groups for clients' allowed_groups
+	// (allowedgroups.go).
+	allowed allowedStore
+	// registrations registers clients (register.go), when
+	// Config.Registration is on.
+	registrations registrationStore
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -305,26 +317,28 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		return nil, err
 	}
 	p := &Provider{
-		replaySealer: replaySealer,
-		accessSealer: accessSealer,
-		cfg:          cfg,
-		authRequests: store,
-		consents:     store,
-		codes:        store,
-		refreshes:    store,
-		revocations:  store,
-		families:     store,
-		health:       store,
-		keys:         k,
-		audit:        cfg.Audit,
-		clients:      newClientCache(store, cfg, 5*time.Second),
-		cors:         newCORSOrigins(store, cfg.Now, 5*time.Second),
-		jwks:         newJWKSCache(cfg.Now),
-		verified:     newVerifiedTokens(16384),
-		live:         newLiveChecks(store, cfg.Now),
-		assertions:   store,
-		groups:       store,
-		log:          cfg.Logger,
+		replaySealer:  replaySealer,
+		accessSealer:  accessSealer,
+		cfg:           cfg,
+		authRequests:  store,
+		consents:      store,
+		codes:         store,
+		refreshes:     store,
+		revocations:   store,
+		families:      store,
+		health:        store,
+		keys:          k,
+		audit:         cfg.Audit,
+		clients:       newClientCache(store, cfg, 5*time.Second),
+		cors:          newCORSOrigins(store, cfg.Now, 5*time.Second),
+		jwks:          newJWKSCache(cfg.Now),
+		verified:      newVerifiedTokens(16384),
+		live:          newLiveChecks(store, cfg.Now),
+		assertions:    store,
+		groups:        store,
+		allowed:       store,
+		log:           cfg.Logger,
+		registrations: store,
 	}
 	opConfig := &op.Config{
 		CryptoKey:             cfg.CryptoKey,
@@ -383,7 +397,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 	}
 	uiCfg.Recorder = cfg.Audit
 	uiCfg.LogoutQueued = p.kickLogouts
-	uiCfg.ConsentNeeded = p.consentNeeded
+	uiCfg.JoinLater = p.joinLater
 	if p.ui, err = loginui.New(store, uiCfg); err != nil {
 		return nil, err
 	}

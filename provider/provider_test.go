@@ -222,8 +222,9 @@ func newTestEnvConfig(t testing.TB, wrap func(*sqlite.Store) Store, mod func(*Co
 	cfg := Config{Issuer: testIssuer, CryptoKey: cryptoKey, RefreshKey: randomBytes(t, 32)}
 	mod(&cfg)
 	cfg.UI = loginui.Config{
-		CSRFKey: randomBytes(t, 32),
-		Logger:  cfg.Logger, // as serve does
+		CSRFKey:         randomBytes(t, 32),
+		Logger:          cfg.Logger,  // as serve does
+		PasswordHashing: cheapArgon2, // the user's hash is cheap: no sign-in replaces it
 	}
 	p, err := New(context.Background(), cfg, wrap(store), km)
 	if err != nil {

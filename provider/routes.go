@@ -47,6 +47,12 @@ func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Han
 	r.Options(userinfoPath, p.clientPreflight("GET, POST"))
 	r.Get(endSessionPath, p.endSession)
 	r.Post(endSessionPath, p.endSession)
+	if p.cfg.Registration {
+		r.Post(registerPath, p.register)
+		r.Get(registerPath+"/{client_id}", p.readRegistration)
+		r.Put(registerPath+"/{client_id}", p.updateRegistration)
+		r.Delete(registerPath+"/{client_id}", p.deleteRegistration)
+	}
 	r.Get(signedOutPath, func(w http.ResponseWriter, r *http.Request) { p.ui.SignedOut(r.Context(), w, nil, "", "") })
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusFound) })
 
@@ -67,6 +73,10 @@ func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Han
 	csrf.AddInsecureBypassPattern("POST " + introspectPath)
 	csrf.AddInsecureBypassPattern("POST " + userinfoPath)
 	csrf.AddInsecureBypassPattern("POST " + endSessionPath)
+	// Registration is authorized by bearer tokens, never by cookies.
+	csrf.AddInsecureBypassPattern("POST " + registerPath)
+	csrf.AddInsecureBypassPattern("PUT " + registerPath + "/")
+	csrf.AddInsecureBypassPattern("DELETE " + registerPath + "/")
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		p.ui.RenderError(req.Context(), w, http.StatusForbidden, "Request refused",
 			"This form was submitted from another site, so Gatehouse refused it.", "")

@@ -156,6 +156,11 @@ func (c *countingStore) EnqueueLogoutNotices(ctx context.Context, n []storage.Lo
 	return c.Store.EnqueueLogoutNotices(ctx, n)
 }
 
+func (c *countingStore) UserGroups(ctx context.Context, userID string) ([]string, error) {
+	c.count("UserGroups")
+	return c.Store.UserGroups(ctx, userID)
+}
+
 func (c *countingStore) TOTP(ctx context.Context, userID string) (*storage.TOTPCredential, error) {
 	c.count("TOTP")
 	return c.Store.TOTP(ctx, userID)
@@ -237,6 +242,20 @@ func TestStoreCallsPerFlow(t *testing.T) {
 	e.signInWithCode(t, cookieJar{}, "openid")
 	withCode, withCodeN := cs.take()
 
+	// A client with allowed_groups reads the user's groups once more in
+	// single sign-on and in the refresh; the flows above, for clients
+	// without, never read them.
+	e.restrict(t, "web", "staff")
+	e.join(t, "staff")
+	e.ssoCode(t, jar) // warm the client cache again
+	cs.take()
+	code, verifier = e.ssoCode(t, jar)
+	ssoGroups, ssoGroupsN := cs.take()
+	tr = decodeToken(t, e.exchangeCode(code, verifier, "web", testWebSecret))
+	cs.take()
+	decodeToken(t, e.refresh(tr.RefreshToken))
+	refreshGroups, refreshGroupsN := cs.take()
+
 	tests := []struct {
 		flow  string
 		calls string
@@ -267,6 +286,15 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// write: the rotation with the answer kept for the grace window.
 		{"refresh", refresh, refreshN, 4},
 		{"userinfo", userinfo, userinfoN, 2},
+		// Session, UserByID, UserGroups, CreateAuthRequest.
+		{"SSO authorize for a client with allowed_groups", ssoGroups, ssoGroupsN, 4},
+		// The refresh's four and UserGroups (the groups claim reuses it).
+		{"refresh for a client with allowed_groups", refreshGroups, refreshGroupsN, 5},
+	}
+	for _, tt := range tests[:len(tests)-2] {
+		if strings.Contains(tt.calls, "UserGroups") {
+			t.Errorf("%s: reads the user's groups (%s) for a client without allowed_groups", tt.flow, tt.calls)
+		}
 	}
 	for _, tt := range tests {
 		t.Logf("%s: %d store calls: %s", tt.flow, tt.n, tt.calls)

@@ -102,6 +102,11 @@ type Client struct {
 	// none (clients.yaml default_acr_values, in order of preference). Nil
 	// or empty: none.
 	DefaultACRValues []string
+	// AllowedGroups names the groups (Group.Name) whose members may sign in
+	// to the client (clients.yaml allowed_groups): a user in none of them is
+	// refused at authorize and at the refresh_token grant. Nil or empty:
+	// every user may.
+	AllowedGroups []string
 	// BackchannelLogoutURI receives a logout token (OpenID Back-Channel
 	// Logout 1.0) whenever a session the client signed in through ends; ""
 	// for none. BackchannelLogoutSessionRequired says the client needs sid
@@ -372,13 +377,68 @@ type Users interface {
 	UpdateUser(ctx context.Context, u *User) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
+	// ReplacePasswordHash sets the password hash of the user with that id
+	// to newHash, and UpdatedAt to updatedAt, only while the stored hash is
+	// still oldHash (a compare-and-set: a password changed meanwhile, or
+	// a deleted user, is left as it is); nothing else of the user changes.
+	// It reports whether it replaced the hash.
+	ReplacePasswordHash(ctx context.Context, id, oldHash, newHash string, updatedAt time.Time) (bool, error)
+}
+
+// GroupMember is one membership: the user with UserID in the group named
+// Group.
+type GroupMember struct {
+	Group  string
+	UserID string
+}
+
+// UserImport is what UserImporter.ImportUsers stores at once.
+type UserImport struct {
+	Users []User
+	// Groups are created with the users.
+	Groups []Group
+	// Members are memberships of the imported users (or of stored ones)
+	// in stored groups or in Groups.
+	Members []GroupMember
+}
+
+// UserImporter stores many users at once (SQL): gatehouse users import.
+type UserImporter interface {
+	// ImportUsers stores every user, group and membership of imp in one
+	// transaction: all of them, or nothing. ErrConflict when a user's id
+	// or username or a group's name is taken, in the store or twice in
+	// imp, or a membership is given twice; ErrNotFound when a membership
+	// names a group or a user that is neither stored nor in imp. An empty
+	// imp writes nothing and succeeds.
+	ImportUsers(ctx context.Context, imp UserImport) error
 }
 
 // Group is a named set of users (the groups claim, clients' allowed_groups,
-// gatehouse-admins). Names are 1–64 characters of [a-z0-9._-].
+// gatehouse-admins). Names are 1–64 characters of [a-z0-9._-]
+// (ValidGroupName).
 type Group struct {
 	Name      string
 	CreatedAt time.Time
+}
+
+// MaxGroupNameLen bounds a group's name.
+const MaxGroupNameLen = 64
+
+// ValidGroupName reports whether name is a group's name: 1–64 characters
+// of [a-z0-9._-]. The CLI checks the names it is given with it, and
+// clients.yaml the names in allowed_groups.
+func ValidGroupName(name string) bool {
+	if name == "" || len(name) > MaxGroupNameLen {
+		return false
+	}
+	for _, c := range []byte(name) {
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Groups keeps groups and their members in SQL. A user's memberships go
@@ -420,9 +480,9 @@ type UserSwapper interface {
 type UserDeleter interface {
 	// DeleteUser removes the user with that id and, in the same
 	// transaction, what is theirs in SQL: their one-time code, recovery
-	// codes and passkeys, consents and refresh grants (every family). The
-	// audit trail stays (its events keep the user id), and the username is
-	// free afterwards. It reports whether there was such a user. Sessions
+	// codes and passkeys, consents, password-reset links and refresh
+	// grants (every family). The audit trail stays (its events keep the
+	// user id), and the username is free afterwards. It reports whether there was such a user. Sessions
 	// and pending sign-ins are not touched: end the sessions first
 	// (signout.Ender.EndUser, which also tells their applications).
 	DeleteUser(ctx context.Context, id string) (bool, error)
@@ -472,8 +532,8 @@ type Pruner interface {
 	// sessions, auth requests (and so their codes), refresh grants (used
 	// and revoked ones too, but only once expired), revoked-family
 	// records (at their keepUntil), client assertion ids and login-failure
-	// counters; logout notices whose Deadline has passed; and the kept
-	// answers of rotated refresh tokens whose ReplayUntil has passed (the
+	// counters, initial access tokens and password-reset links; logout notices whose Deadline has
+	// passed; and the kept answers of rotated refresh tokens whose ReplayUntil has passed (the
 	// grant itself stays). It touches at most batch records in all and
 	// returns how many; a caller that gets batch back should call again.
 	// A batch below 1 is an error.

@@ -110,6 +110,7 @@ func sameClient(a, b *Client) bool {
 		a.SkipConsent == b.SkipConsent &&
 		a.RequireMFA == b.RequireMFA &&
 		slices.Equal(a.DefaultACRValues, b.DefaultACRValues) &&
+		slices.Equal(a.AllowedGroups, b.AllowedGroups) &&
 		a.BackchannelLogoutURI == b.BackchannelLogoutURI &&
 		a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
 		a.FrontchannelLogoutURI == b.FrontchannelLogoutURI &&

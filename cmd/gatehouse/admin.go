@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/adminapi"
 )
 
 // listenAdmin opens the admin listener at addr (admin_listen) and returns
@@ -49,6 +51,15 @@ func withProfiler(h http.Handler) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
+}
+
+// withAdminAPI serves the admin API (adminapi.Prefix and below) with api
+// and everything else with h.
+func withAdminAPI(h http.Handler, api *adminapi.API) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(adminapi.Prefix+"/", api.Handler())
 	mux.Handle("/", h)
 	return mux
 }

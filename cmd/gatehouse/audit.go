@@ -32,7 +32,8 @@ const (
 	auditUserEnabled         = admin.EventUserEnabled
 	auditUserUpdated         = admin.EventUserUpdated
 	auditUserDeleted         = admin.EventUserDeleted
-	auditMFAReset            = "mfa_reset" // gatehouse users mfa reset (Detail: what was removed)
+	auditUsersImported       = "users_imported" // gatehouse users import (Detail: count=N file="…" [groups_created=a,b])
+	auditMFAReset            = "mfa_reset"      // gatehouse users mfa reset (Detail: what was removed)
 	auditClientCreated       = "client_created"
 	auditClientChanged       = "client_changed"
 	auditClientDisabled      = "client_disabled"
@@ -43,6 +44,10 @@ const (
 	auditGroupDeleted       = admin.EventGroupDeleted
 	auditGroupMemberAdded   = admin.EventGroupMemberAdded
 	auditGroupMemberRemoved = admin.EventGroupMemberRemoved
+
+	// gatehouse clients token (Detail: token=ID expires=… max_uses=N).
+	auditInitialTokenCreated = "initial_access_token_created"
+	auditInitialTokenRevoked = "initial_access_token_revoked"
 )
 
 // Bounds of the audit sink.

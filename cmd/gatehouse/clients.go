@@ -22,6 +22,10 @@ const clientsUsage = `Usage:
   gatehouse clients diff [--file FILE]       what applying clients.yaml (or FILE) would change
   gatehouse clients list                     every client in the store
   gatehouse clients show CLIENT_ID [--json]  every stored setting of one client
+  gatehouse clients token [--expires 24h] [--max-uses N]
+                                             mint an initial access token for dynamic registration
+  gatehouse clients tokens                   the initial access tokens not yet expired and pruned
+  gatehouse clients token revoke ID          revoke an initial access token
 
 secret: give the secret to the application (for example through its secret store) and put only the
 hash in clients.yaml, as client_secret_hash. The secret is 256 random bits, base64url-encoded, so it
@@ -43,6 +47,12 @@ without a clients: list (empty, only comments, cut short) is invalid: to remove 
 clients: []. Instances sharing a database apply a file only over an older revision (a top-level
 revision: number, raised with every change): see the README's clients.yaml section.
 
+token prints a new initial access token once (256 random bits; only its SHA-256 is stored): whoever
+holds it may register clients at POST /register (registration: initial_access_token) until it
+expires (--expires, 1m to 8760h) or has registered --max-uses clients (0, the default: no limit).
+tokens lists them by ID (not the token) with expiry and uses; revoke deletes one (the clients it
+registered stay). Minting and revoking are recorded in the audit trail (actor operator).
+
 list and show read the store: disabled clients (gone from the file) are listed too. show never
 prints a secret hash, only its scheme (hmac-sha256:…).
 
@@ -54,6 +64,8 @@ Examples:
   gatehouse clients list
   gatehouse clients show example-web
   gatehouse clients show example-web --json
+  gatehouse clients token --expires 24h --max-uses 1
+  gatehouse clients token revoke 3f9c2a1b7d4e
 `
 
 // clients handles `gatehouse clients …`.
@@ -77,12 +89,15 @@ func clients(ctx context.Context, env environment, args []string) (err error) {
 	load := configFlag(fs, env)
 	file := fs.String("file", "", "the clients file to compare (diff; default: clients_file of the configuration)")
 	asJSON := fs.Bool("json", false, "print JSON (show)")
+	expires := fs.Duration("expires", 24*time.Hour, "how long the initial access token is valid (token)")
+	maxUses := fs.Int("max-uses", 0, "how many clients the token may register; 0: no limit (token)")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return flagError(env, err, clientsUsage)
 	}
-	want := map[string]int{"secret": 0, "diff": 0, "list": 0, "show": 1}
-	if n, known := want[args[0]]; !known || len(pos) != n {
+	want := map[string]int{"secret": 0, "diff": 0, "list": 0, "show": 1, "token": 0, "tokens": 0}
+	revoke := args[0] == "token" && len(pos) == 2 && pos[0] == "revoke"
+	if n, known := want[args[0]]; !revoke && (!known || len(pos) != n) {
 		fmt.Fprint(env.stderr, clientsUsage)
 		return errUsage
 	}
@@ -92,6 +107,14 @@ func clients(ctx context.Context, env environment, args []string) (err error) {
 	}
 	if args[0] == "secret" {
 		return clientSecret(env)
+	}
+	if args[0] == "token" && !revoke {
+		switch {
+		case *expires < time.Minute || *expires > 8760*time.Hour:
+			return fmt.Errorf("--expires: must be from 1m to 8760h (got %s)", *expires)
+		case *maxUses < 0:
+			return fmt.Errorf("--max-uses: must be 0 (no limit) or more (got %d)", *maxUses)
+		}
 	}
 	cfg, err := load()
 	if err != nil {
@@ -110,6 +133,13 @@ func clients(ctx context.Context, env environment, args []string) (err error) {
 		return diffClients(ctx, env, cfg, store)
 	case "list":
 		return listClients(ctx, env, store)
+	case "token":
+		if revoke {
+			return revokeInitialToken(ctx, env, store, pos[1])
+		}
+		return mintInitialToken(ctx, env, store, *expires, *maxUses)
+	case "tokens":
+		return listInitialTokens(ctx, env, store)
 	default:
 		return showClient(ctx, env, store, pos[0], *asJSON)
 	}
@@ -322,6 +352,7 @@ func clientFields() []clientField {
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
 		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
+		{key: "allowed_groups", value: func(c *storage.Client) string { return list(c.AllowedGroups) }},
 		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
 		{key: "backchannel_logout_session_required", value: func(c *storage.Client) string { return flag(c.BackchannelLogoutSessionRequired) }},
 		{key: "frontchannel_logout_uri", value: func(c *storage.Client) string { return c.FrontchannelLogoutURI }},
@@ -451,6 +482,7 @@ type shownClient struct {
 	SkipConsent                       bool            `json:"skip_consent"`
 	RequireMFA                        bool            `json:"require_mfa"`
 	DefaultACRValues                  []string        `json:"default_acr_values,omitempty"`
+	AllowedGroups                     []string        `json:"allowed_groups,omitempty"`
 	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
@@ -500,6 +532,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			SkipConsent:                       c.SkipConsent,
 			RequireMFA:                        c.RequireMFA,
 			DefaultACRValues:                  c.DefaultACRValues,
+			AllowedGroups:                     c.AllowedGroups,
 			BackchannelLogoutURI:              c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,

@@ -63,6 +63,7 @@ const (
     skip_consent: true
     require_mfa: true
     default_acr_values: [https://refeds.org/profile/mfa]
+    allowed_groups: [staff, ops]
   - client_id: secret-app
     client_name: Secret App
     client_secret: ` + clientsCmdNewSecret + `
@@ -141,6 +142,7 @@ update   app
            skip_consent: false → true
            require_mfa: false → true
            default_acr_values: [] → [https://refeds.org/profile/mfa]
+           allowed_groups: [] → [staff, ops]
 update   secret-app
            secret changed
 disable  gone-app (gone from the file)
@@ -225,8 +227,10 @@ disable  gone-app (gone from the file)
 	}
 	// A list setting is shown as a JSON list, and left out when empty (as
 	// for secret-app above).
-	if _, ok := shown["default_acr_values"]; ok {
-		t.Errorf("clients show --json secret-app: got default_acr_values %v, want it left out", shown["default_acr_values"])
+	for _, k := range []string{"default_acr_values", "allowed_groups"} {
+		if _, ok := shown[k]; ok {
+			t.Errorf("clients show --json secret-app: got %s %v, want it left out", k, shown[k])
+		}
 	}
 	out, err = cliEnv(t, env, "clients", "show", "--json", "app")
 	if err != nil {
@@ -238,6 +242,12 @@ disable  gone-app (gone from the file)
 	}
 	if got, want := shown["default_acr_values"], []any{"https://refeds.org/profile/mfa"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("clients show --json app: default_acr_values: got %v, want %v", got, want)
+	}
+	if got, want := shown["allowed_groups"], []any{"staff", "ops"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("clients show --json app: allowed_groups: got %v, want %v", got, want)
+	}
+	if out, err := cliEnv(t, env, "clients", "show", "app"); err != nil || !strings.Contains(out, "allowed_groups                        [staff, ops]\n") {
+		t.Errorf("clients show app: got %q, %v; want allowed_groups [staff, ops]", out, err)
 	}
 	if out, err := cliEnv(t, env, "clients", "show", "gone-app"); err != nil || !strings.Contains(out, "disabled") {
 		t.Errorf("clients show of a disabled client: got %q, %v; want it shown as disabled", out, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/keys"
+	"github.com/gatehouse-idp/gatehouse/mail"
 )
 
 // defaultConfigFile is read when no --config path is given, if it exists.
@@ -135,7 +136,41 @@ type Config struct {
 	// set one up, and are asked for it once they have), required (users
 	// without one set one up at their next sign-in) or off.
 	MFA string `yaml:"mfa"`
+	// AdminAPIOnListen serves the admin API (/admin/v1, adminapi) on
+	// Listen too, not only on the admin listener: for deployments whose
+	// services reach Gatehouse only through its public address. Off by
+	// default.
+	AdminAPIOnListen bool `yaml:"admin_api_on_listen"`
+
+	// Registration is dynamic client registration (RFC 7591, RFC 7592):
+	// off (the default: no registration endpoint, nothing in discovery) or
+	// initial_access_token (POST /register with a token minted by
+	// `gatehouse clients token`). Open registration, without a token, is
+	// not offered: anyone could create clients, each a consent page that
+	// names any application its creator likes.
+	Registration string `yaml:"registration"`
+
+	// SMTPURL, when set, turns on "Forgot password?": reset links are
+	// mailed through this server. smtp://[user:password@]host[:port] with
+	// ?tls=starttls (the default, port 587: a server without STARTTLS is
+	// refused), ?tls=tls or smtps:// (implicit TLS, port 465), or
+	// ?tls=none (plain text, port 25, only to a loopback host). Empty: no
+	// mail, no "Forgot password?". The password is never logged.
+	SMTPURL string `yaml:"smtp_url"`
+	// SMTPFrom is the sender of Gatehouse's mail, an address with an
+	// optional name ("Gatehouse <login@example.com>"); required with
+	// SMTPURL.
+	SMTPFrom string `yaml:"smtp_from"`
+	// SMTPTimeout bounds one message, connection to QUIT (at most a
+	// minute, what one reset request's whole work gets).
+	SMTPTimeout time.Duration `yaml:"smtp_timeout"`
 }
+
+// Values of Config.Registration.
+const (
+	registrationOff                = "off"
+	registrationInitialAccessToken = "initial_access_token"
+)
 
 // logLevels are the values of Config.LogLevel, least severe first.
 var logLevels = []string{"debug", "info", "warn", "error"}
@@ -180,6 +215,7 @@ func defaultConfig() Config {
 		AutoMigrate:            true,
 		StartTimeout:           30 * time.Second,
 		MigrateTimeout:         10 * time.Minute,
+		SMTPTimeout:            mail.DefaultTimeout,
 	}
 }
 
@@ -236,6 +272,7 @@ func configFields() []configField {
 		{"listen", "GATEHOUSE_LISTEN", str(func(c *Config) *string { return &c.Listen })},
 		{"admin_listen", "GATEHOUSE_ADMIN_LISTEN", str(func(c *Config) *string { return &c.AdminListen })},
 		{"admin_pprof", "GATEHOUSE_ADMIN_PPROF", boolean(func(c *Config) *bool { return &c.AdminPprof })},
+		{"admin_api_on_listen", "GATEHOUSE_ADMIN_API_ON_LISTEN", boolean(func(c *Config) *bool { return &c.AdminAPIOnListen })},
 		{"console", "GATEHOUSE_CONSOLE", boolean(func(c *Config) *bool { return &c.Console })},
 		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
@@ -264,6 +301,10 @@ func configFields() []configField {
 		{"migrate_timeout", "GATEHOUSE_MIGRATE_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.MigrateTimeout })},
 		{"log_level", "GATEHOUSE_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel })},
 		{"mfa", "GATEHOUSE_MFA", str(func(c *Config) *string { return &c.MFA })},
+		{"registration", "GATEHOUSE_REGISTRATION", str(func(c *Config) *string { return &c.Registration })},
+		{"smtp_url", "GATEHOUSE_SMTP_URL", str(func(c *Config) *string { return &c.SMTPURL })},
+		{"smtp_from", "GATEHOUSE_SMTP_FROM", str(func(c *Config) *string { return &c.SMTPFrom })},
+		{"smtp_timeout", "GATEHOUSE_SMTP_TIMEOUT", dur(func(c *Config) *time.Duration { return &c.SMTPTimeout })},
 	}
 }
 
@@ -547,6 +588,31 @@ func (c Config) Validate() error {
 	}
 	if _, err := mfa.ParseMode(c.MFA); err != nil {
 		bad("mfa", fmt.Sprintf("must be one of optional, required, off (got %q)", c.MFA))
+	}
+	switch c.Registration {
+	case "", registrationOff, registrationInitialAccessToken:
+	case "open":
+		bad("registration", "open is not offered: anyone could create clients; use initial_access_token and mint tokens with `gatehouse clients token`")
+	default:
+		bad("registration", fmt.Sprintf("must be off or initial_access_token (got %q)", c.Registration))
+	}
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseURL(c.SMTPURL); err != nil {
+			bad("smtp_url", err.Error())
+		}
+		if c.SMTPFrom == "" {
+			bad("smtp_from", "required with smtp_url: the sender address of reset links, such as Gatehouse <login@example.com>")
+		}
+	} else if c.SMTPFrom != "" {
+		bad("smtp_from", "has no effect without smtp_url")
+	}
+	if c.SMTPFrom != "" {
+		if err := mail.CheckAddress(c.SMTPFrom); err != nil {
+			bad("smtp_from", err.Error())
+		}
+	}
+	if c.SMTPTimeout <= 0 || c.SMTPTimeout > time.Minute {
+		bad("smtp_timeout", fmt.Sprintf("must be above 0 and at most 1m: a reset request's whole work gets a minute (got %s)", c.SMTPTimeout))
 	}
 
 	if len(probs) == 0 {

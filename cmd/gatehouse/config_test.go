@@ -59,6 +59,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		AutoMigrate:            true,
 		StartTimeout:           30 * time.Second,
 		MigrateTimeout:         10 * time.Minute,
+		SMTPTimeout:            10 * time.Second,
 	}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -125,6 +126,7 @@ audit_retention: 720h
 		AutoMigrate:                  true,
 		StartTimeout:                 30 * time.Second,
 		MigrateTimeout:               10 * time.Minute,
+		SMTPTimeout:                  10 * time.Second,
 	}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -165,6 +167,11 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_LOG_LEVEL":                         "debug",
 		"GATEHOUSE_MFA":                               "required",
 		"GATEHOUSE_CONSOLE":                           "false",
+		"GATEHOUSE_ADMIN_API_ON_LISTEN":               "true",
+		"GATEHOUSE_REGISTRATION":                      "initial_access_token",
+		"GATEHOUSE_SMTP_URL":                          "smtps://mailer:s3cret@mail.example.com",
+		"GATEHOUSE_SMTP_FROM":                         "Gatehouse <login@example.com>",
+		"GATEHOUSE_SMTP_TIMEOUT":                      "20s",
 	}
 	got, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
 	if err != nil {
@@ -172,7 +179,8 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, false, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required"}
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required", true, "initial_access_token",
+		"smtps://mailer:s3cret@mail.example.com", "Gatehouse <login@example.com>", 20 * time.Second}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -191,6 +199,29 @@ func TestLoadConfigErrors(t *testing.T) {
 			name:  "unknown mfa mode",
 			files: map[string]string{"gatehouse.yaml": "issuer: https://a.example\nmfa: on\n"},
 			want:  []string{`gatehouse.yaml:2: mfa: must be one of optional, required, off (got "on")`},
+		},
+		{
+			name:  "smtp settings",
+			files: map[string]string{"gatehouse.yaml": "issuer: https://a.example\nsmtp_url: smtp://u:s3cret@mail.example.com?tls=none\nsmtp_timeout: 0s\n"},
+			env:   map[string]string{"GATEHOUSE_SMTP_FROM": "login@example.com\r\nBcc: x@example.com"},
+			want: []string{
+				`gatehouse.yaml:2: smtp_url: tls=none sends mail and passwords in plain text: only allowed for a loopback host, not "mail.example.com"`,
+				`GATEHOUSE_SMTP_FROM: smtp_from: mail: bad header value: "login@example.com\r\nBcc: x@example.com" has a line break or control character`,
+				`gatehouse.yaml:3: smtp_timeout: must be above 0 and at most 1m: a reset request's whole work gets a minute (got 0s)`,
+			},
+		},
+		{
+			name:  "smtp_url without smtp_from",
+			files: map[string]string{"gatehouse.yaml": "issuer: https://a.example\nsmtp_url: smtp://mail.example.com?tls=ssl\n"},
+			want: []string{
+				`gatehouse.yaml:2: smtp_url: tls="ssl": want starttls, tls or none`,
+				`smtp_from: required with smtp_url`,
+			},
+		},
+		{
+			name:  "smtp_from without smtp_url",
+			files: map[string]string{"gatehouse.yaml": "issuer: https://a.example\nsmtp_from: login@example.com\n"},
+			want:  []string{`gatehouse.yaml:2: smtp_from: has no effect without smtp_url`},
 		},
 		{
 			name:  "unknown key",
@@ -649,5 +680,53 @@ func TestLoadConfigLogLevel(t *testing.T) {
 				t.Errorf("got level %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadConfigRegistration(t *testing.T) {
+	for _, tt := range []struct {
+		env   string
+		error string // a substring of the error; "" for none
+	}{
+		{env: ""},
+		{env: "off"},
+		{env: "initial_access_token"},
+		// Bad input tried: open registration, a wrong case, a boolean.
+		{env: "open", error: `GATEHOUSE_REGISTRATION: registration: open is not offered: anyone could create clients`},
+		{env: "Initial_Access_Token", error: `registration: must be off or initial_access_token (got "Initial_Access_Token")`},
+		{env: "true", error: `registration: must be off or initial_access_token (got "true")`},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			_, err := loadConfig("", false, configTestEnv(map[string]string{"GATEHOUSE_REGISTRATION": tt.env}), configTestFiles(nil))
+			switch {
+			case tt.error == "" && err != nil:
+				t.Fatalf("got error %v, want none", err)
+			case tt.error != "" && (err == nil || !strings.Contains(err.Error(), tt.error)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.error)
+			}
+		})
+	}
+}
+
+// TestConfigHidesSMTPPassword: whatever is wrong with smtp_url, the
+// error does not repeat its password.
+func TestConfigHidesSMTPPassword(t *testing.T) {
+	for _, u := range []string{
+		"smtp://u:hunter2-secret@mail.example.com?tls=none",
+		"smtp://u:hunter2-secret@mail.example.com?tls=bogus",
+		"smtp://u:hunter2-secret@mail.example.com:99999",
+		"smtp://u:hunter2-secret@mail example.com",
+		"http://u:hunter2-secret@mail.example.com",
+		"smtp://u:hunter2-secret@mail.example.com/path#frag",
+	} {
+		env := map[string]string{"GATEHOUSE_ISSUER": "https://a.example", "GATEHOUSE_SMTP_URL": u}
+		_, err := loadConfig("", false, configTestEnv(env), configTestFiles(nil))
+		if err == nil || !strings.Contains(err.Error(), "smtp_url") {
+			t.Errorf("smtp_url %s: got %v, want an error about smtp_url", u, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("smtp_url %s: error %q holds the password", u, err)
+		}
 	}
 }

@@ -38,7 +38,7 @@ Examples:
   gatehouse groups list
 `
 
-// groupNameError is the answer to a name admin.ValidGroupName refuses.
+// groupNameError is the answer to a name storage.ValidGroupName refuses.
 func groupNameError(name string) error {
 	return fmt.Errorf("group name %s", admin.GroupNameProblem(name))
 }
@@ -79,7 +79,7 @@ func groupsCommand(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stderr, why+"\n\n"+groupsUsage)
 		return errUsage
 	}
-	if n > 0 && !admin.ValidGroupName(pos[0]) {
+	if n > 0 && !storage.ValidGroupName(pos[0]) {
 		return groupNameError(pos[0])
 	}
 	cfg, store, err := openCommandStores(ctx, load, sqlOnly)

@@ -40,6 +40,8 @@ type clientsStore interface {
 	storage.Clients
 	storage.ClientRegistries
 	storage.AuditLog
+	// ListGroups lets an apply warn of allowed_groups naming no group.
+	ListGroups(ctx context.Context) ([]storage.Group, error)
 }
 
 // errClientsUnreadable: the clients file could not be read.
@@ -311,6 +313,7 @@ func (w *clientsWatcher) apply(ctx context.Context, data []byte, v fileVersion, 
 		w.log.Warn("clients.yaml gives clients the demo secret published in Gatehouse's repository: accepted only because the issuer is on loopback; for local testing only",
 			"clients", f.DemoSecret, "issuer", w.issuer)
 	}
+	w.warnUnknownGroups(ctx, f.Clients)
 	if err := auditClientSync(ctx, w.store, rep, actor); err != nil {
 		w.log.Warn("clients synced, but not recorded in the audit trail", "err", err)
 	}
@@ -318,6 +321,38 @@ func (w *clientsWatcher) apply(ctx context.Context, data []byte, v fileVersion, 
 		w.applied(ctx, rep)
 	}
 	return nil
+}
+
+// warnUnknownGroups warns of the clients whose allowed_groups name a group
+// that does not exist (yet): nobody is in it, so a misspelt name keeps its
+// members out. It is a warning, not a refusal: the file may come before
+// `gatehouse groups create`, and a group created later takes effect at
+// once.
+func (w *clientsWatcher) warnUnknownGroups(ctx context.Context, clients []storage.Client) {
+	if !slices.ContainsFunc(clients, func(c storage.Client) bool { return len(c.AllowedGroups) > 0 }) {
+		return
+	}
+	groups, err := w.store.ListGroups(ctx)
+	if err != nil {
+		w.log.Warn("clients synced, but their allowed_groups could not be checked against the groups", "err", err)
+		return
+	}
+	exists := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		exists[g.Name] = true
+	}
+	for _, c := range clients {
+		var unknown []string
+		for _, g := range c.AllowedGroups {
+			if !exists[g] {
+				unknown = append(unknown, g)
+			}
+		}
+		if len(unknown) > 0 {
+			w.log.Warn("a client's allowed_groups name groups that do not exist: nobody is in them, so only members of its other allowed groups may sign in to it; create them with `gatehouse groups create`, or correct the names",
+				"client", c.ID, "groups", unknown)
+		}
+	}
 }
 
 // logRefusal logs why apply did not apply the file; the clients in the

@@ -617,3 +617,57 @@ func TestClientsDigest(t *testing.T) {
 		}
 	}
 }
+
+// An apply warns of allowed_groups naming groups that do not exist (a
+// misspelt name keeps the group's members out), naming the client and only
+// the missing groups, and applies the file all the same; a file whose
+// groups all exist, or that names none, gets no such warning.
+func TestApplyWarnsOfUnknownAllowedGroups(t *testing.T) {
+	dir := t.TempDir()
+	key := make([]byte, 32)
+	rand.Read(key)
+	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.CreateGroup(t.Context(), &storage.Group{Name: "staff", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.ClientsFile = filepath.Join(dir, "clients.yaml")
+	const warning = "allowed_groups name groups that do not exist"
+	for _, tt := range []struct {
+		name, groups, want string
+	}{
+		{"a misspelt group", "[staff, satff]", `client=app groups=[satff]`},
+		{"every group exists", "[staff]", ""},
+		{"no allowed_groups", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := reloadFileV1
+			if tt.groups != "" {
+				file = strings.Replace(file, "redirect_uris: [https://app.example/cb]\n", "redirect_uris: [https://app.example/cb]\n    allowed_groups: "+tt.groups+"\n", 1)
+			}
+			if err := os.WriteFile(cfg.ClientsFile, []byte(file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			buf := &syncBuffer{}
+			w := newClientsWatcher(cfg, environment{getenv: func(string) string { return "" }, readFile: os.ReadFile}, store, key, slog.New(slog.NewTextHandler(buf, nil)), nil)
+			if err := w.applyAtStart(t.Context()); err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			line := lineWith(buf.String(), warning)
+			switch {
+			case tt.want == "" && line != "":
+				t.Errorf("got a warning, want none: %s", line)
+			case tt.want != "" && (!strings.Contains(line, "level=WARN") || !strings.Contains(line, tt.want)):
+				t.Errorf("got %q, want a WARN line with %s\n%s", line, tt.want, buf)
+			}
+			c, err := store.Client(t.Context(), "app")
+			if err != nil || strings.Join(c.AllowedGroups, " ") != strings.Trim(strings.ReplaceAll(tt.groups, ",", ""), "[]") {
+				t.Errorf("app after the apply: %+v, %v; want allowed_groups %s", c, err, tt.groups)
+			}
+		})
+	}
+}

@@ -17,10 +17,13 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/gatehouse-idp/gatehouse/admin"
+	"github.com/gatehouse-idp/gatehouse/adminapi"
 	"github.com/gatehouse-idp/gatehouse/clientip"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/mail"
 	"github.com/gatehouse-idp/gatehouse/metrics"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -201,6 +204,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		Audit:           sink,
 		Metrics:         m,
 		MetricsOnAdmin:  cfg.AdminListen != "",
+		Registration:    cfg.Registration == registrationInitialAccessToken,
 		UI: loginui.Config{
 			IdleTimeout:           cfg.SessionIdleTimeout,
 			AbsoluteTimeout:       cfg.SessionAbsoluteTimeout,
@@ -215,15 +219,41 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if cfg.RefreshGrace == 0 {
 		pcfg.RefreshGrace = -1 // provider: negative is off, zero the default
 	}
+	// With a mail server, "Forgot password?" mails reset links.
+	if cfg.SMTPURL != "" {
+		sender, err := mail.New(mail.Config{URL: cfg.SMTPURL, From: cfg.SMTPFrom, Timeout: cfg.SMTPTimeout})
+		if err != nil {
+			return err // validated with the configuration; never holds the password
+		}
+		pcfg.UI.Mailer = sender
+		log.Info("password reset by email is on", "smtp", sender.Server().Addr(), "tls", string(sender.Server().TLS))
+	}
 	p, err := provider.New(ctx, pcfg, store, km)
 	if err != nil {
 		return err
 	}
-	routes, err := consoleRoutes(cfg, p, store, km, sink, log)
+	// One admin.Service for the admin API and the console: the same
+	// actions, recorded by the same sink.
+	actions := admin.New(admin.Config{
+		Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
+		ClientsChanged: p.InvalidateClients,
+		KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
+	})
+	api := adminapi.New(adminapi.Config{
+		Store:          store,
+		Actions:        actions,
+		Authenticators: []adminapi.Authenticator{adminapi.BearerTokens{Verifier: p}},
+		Issuer:         cfg.Issuer,
+		Logger:         log,
+	})
+	routes, err := consoleRoutes(cfg, p, store, actions, log)
 	if err != nil {
 		return err
 	}
 	handler := p.Handler(km.JWKSHandler(), routes...)
+	if cfg.AdminAPIOnListen {
+		handler = withAdminAPI(handler, api)
+	}
 	shutdownTracing, err := setupTracing(ctx, env.getenv, log)
 	if err != nil {
 		return err
@@ -246,13 +276,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	admin, adminLn, err := listenAdmin(cfg.AdminListen, p.AdminHandler(), cfg.AdminPprof, log)
+	adminSrv, adminLn, err := listenAdmin(cfg.AdminListen, withAdminAPI(p.AdminHandler(), api), cfg.AdminPprof, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	logListener(log, "http", ln.Addr().String())
-	if admin != nil {
+	if adminSrv != nil {
 		logListener(log, "admin", adminLn.Addr().String())
 	}
 	log.Info("gatehouse ready", "issuer", cfg.Issuer,
@@ -272,13 +302,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	if admin != nil {
-		go func() { errc <- admin.Serve(adminLn) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
 	}
 	select {
 	case err := <-errc:
-		if admin != nil {
-			admin.Close()
+		if adminSrv != nil {
+			adminSrv.Close()
 		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -287,8 +317,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	if admin != nil {
-		err = errors.Join(err, admin.Shutdown(shutdownCtx))
+	if adminSrv != nil {
+		err = errors.Join(err, adminSrv.Shutdown(shutdownCtx))
 	}
 	stopDelivery()
 	<-delivered

@@ -18,14 +18,16 @@ import (
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pending
 // sign-ins, WebAuthn ceremonies and login-failure counters. Consents,
-// second factors, passkeys, groups, the logout notice queue and the audit
+// second factors, passkeys, groups, password-reset links, the logout notice queue and the audit
 // trail always stay in SQL.
 type stores struct {
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -43,6 +45,8 @@ type stores struct {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
+	storage.PasswordResets
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
@@ -73,10 +77,12 @@ type keyStore = storage.SigningKeys
 type sqlStore interface {
 	storage.TokenFamilies
 	storage.Clients
+	storage.ClientWriter
 	storage.ClientRegistries
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -93,6 +99,8 @@ type sqlStore interface {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
+	storage.PasswordResets
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -207,12 +215,14 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		return nil, fmt.Errorf("database_url: unsupported database")
 	}
 	s.Clients, s.Users, s.UserDeleter, s.UserSwapper, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql, s.sql, s.sql
-	s.ClientRegistries = s.sql
+	s.ClientRegistries, s.ClientWriter = s.sql, s.sql
+	s.UserImporter = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
-	s.Passkeys, s.WebAuthnCeremonies, s.Groups = s.sql, s.sql, s.sql
+	s.Passkeys, s.WebAuthnCeremonies, s.Groups, s.PasswordResets = s.sql, s.sql, s.sql, s.sql
+	s.Registrations = s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
 		s.WebAuthnCeremonies = nil

@@ -47,6 +47,7 @@ const usersUsage = `Usage:
   gatehouse users delete USERNAME
   gatehouse users mfa USERNAME
   gatehouse users mfa reset USERNAME --totp | --passkeys | --all
+  gatehouse users import FILE [--format csv|jsonl] [--create-groups] [--dry-run]
 
 list shows each user's second factors in its MFA column: totp for a
 one-time code, passkeys, both (totp,passkeys), or - for none.
@@ -78,6 +79,9 @@ session ends (apps with a backchannel_logout_uri are told) and every
 refresh token is revoked, so access tokens stop working at userinfo and
 introspection.
 
+import reads users with their password hashes (bcrypt or argon2id) from
+a CSV or JSON Lines file, all or nothing: see gatehouse users import --help.
+
 Passwords are read from standard input, never from the command line.
 
 Examples:
@@ -104,6 +108,8 @@ func users(ctx context.Context, env environment, args []string) error {
 		return usersMFA(ctx, env, args[1:])
 	case "show", "update", "enable", "delete":
 		return usersLifecycle(ctx, env, args[0], args[1:])
+	case "import":
+		return usersImport(ctx, env, args[1:])
 	}
 	fs := newFlagSet("users "+args[0], env)
 	load := configFlag(fs, env)

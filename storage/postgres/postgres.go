@@ -34,8 +34,8 @@
 // them until then), logout notices past their deadline and expired
 // login-failure counters.
 //
-// A user's second factors (TOTP generator, recovery codes), passkeys and
-// group memberships go with the user: their tables reference users with ON
+// A user's second factors (TOTP generator, recovery codes), passkeys,
+// password-reset links and group memberships go with the user: their tables reference users with ON
 // DELETE CASCADE. A group's memberships go with the group the same way.
 //
 // Audit events are kept until PruneAudit deletes them (the server prunes
@@ -66,6 +66,7 @@ var (
 	_ storage.Users                = (*Store)(nil)
 	_ storage.UserDeleter          = (*Store)(nil)
 	_ storage.UserSwapper          = (*Store)(nil)
+	_ storage.UserImporter         = (*Store)(nil)
 	_ storage.Sessions             = (*Store)(nil)
 	_ storage.SessionCounter       = (*Store)(nil)
 	_ storage.AuthRequests         = (*Store)(nil)
@@ -84,6 +85,7 @@ var (
 	_ storage.Passkeys             = (*Store)(nil)
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 	_ storage.Groups               = (*Store)(nil)
+	_ storage.PasswordResets       = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -246,8 +248,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records, client assertion ids, login-failure counters, pending sign-ins
-// and WebAuthn ceremonies that have expired at now (used and revoked
+// records, client assertion ids, login-failure counters, pending sign-ins,
+// WebAuthn ceremonies and password-reset links that have expired at now (used and revoked
 // refresh grants are kept until they expire), and logout notices whose
 // deadline has passed, at most batch rows in all, and returns how many it
 // deleted. Each table is pruned in one short statement that skips rows
@@ -298,6 +300,8 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"client_assertions", "(client_id, jti)", "client_id, jti", "expires_at"},
 		{"logout_notices", "id", "id", "deadline"}, {"login_failures", "key", "key", "expires_at"},
 		{"pending_sign_ins", "id", "id", "expires_at"}, {"webauthn_ceremonies", "id", "id", "expires_at"},
+		{"initial_access_tokens", "id", "id", "expires_at"},
+		{"password_resets", "id", "id", "expires_at"},
 	} {
 		if total >= batch {
 			break

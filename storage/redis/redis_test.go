@@ -107,6 +107,7 @@ type composite struct {
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -126,6 +127,8 @@ type composite struct {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
+	storage.PasswordResets
 }
 
 type keyStore = storage.SigningKeys
@@ -138,7 +141,15 @@ func TestContract(t *testing.T) {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		t.Cleanup(func() { sq.Close() })
-		return composite{sq, sq, sq, sq, sq, r, r, r, sq, sq, sq, sq, sq, sq, sq, sq, r, sq, sq, r, r, sq, r, sq}
+		return composite{
+			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq, UserImporter: sq,
+			Sessions: r, SessionCounter: r, AuthRequests: r,
+			RefreshGrants: sq, TokenFamilies: sq, keyStore: sq, Secrets: sq, KeyRotation: sq,
+			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
+			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
+			WebAuthnCeremonies: r, Groups: sq, Registrations: sq,
+			PasswordResets: sq,
+		}
 	})
 }
 

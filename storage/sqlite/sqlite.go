@@ -20,8 +20,8 @@
 // until then), logout notices past their deadline and expired
 // login-failure counters.
 //
-// A user's second factors (TOTP generator, recovery codes), passkeys and
-// group memberships go with the user: their tables reference users with ON
+// A user's second factors (TOTP generator, recovery codes), passkeys,
+// password-reset links and group memberships go with the user: their tables reference users with ON
 // DELETE CASCADE, and foreign keys are on (connParams). A group's
 // memberships go with the group the same way.
 //
@@ -55,6 +55,7 @@ var (
 	_ storage.Users                = (*Store)(nil)
 	_ storage.UserDeleter          = (*Store)(nil)
 	_ storage.UserSwapper          = (*Store)(nil)
+	_ storage.UserImporter         = (*Store)(nil)
 	_ storage.Sessions             = (*Store)(nil)
 	_ storage.SessionCounter       = (*Store)(nil)
 	_ storage.AuthRequests         = (*Store)(nil)
@@ -73,6 +74,7 @@ var (
 	_ storage.Passkeys             = (*Store)(nil)
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 	_ storage.Groups               = (*Store)(nil)
+	_ storage.PasswordResets       = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -322,8 +324,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Prune deletes sessions, auth requests, refresh grants, revoked-family
-// records, client assertion ids, login-failure counters, pending sign-ins
-// and WebAuthn ceremonies that have expired at now, and logout notices
+// records, client assertion ids, login-failure counters, pending sign-ins,
+// WebAuthn ceremonies and password-reset links that have expired at now, and logout notices
 // whose deadline has passed, at most batch rows in all, and returns how
 // many it deleted. Each table is pruned in one short transaction, so the
 // write lock is never held for long; a caller that gets batch back should
@@ -357,6 +359,8 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"revoked_families", "expires_at"}, {"client_assertions", "expires_at"},
 		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
 		{"pending_sign_ins", "expires_at"}, {"webauthn_ceremonies", "expires_at"},
+		{"initial_access_tokens", "expires_at"},
+		{"password_resets", "expires_at"},
 	} {
 		if total >= batch {
 			break

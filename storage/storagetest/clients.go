@@ -41,6 +41,7 @@ func newClient(id string) storage.Client {
 		SkipConsent:                       true,
 		RequireMFA:                        true,
 		DefaultACRValues:                  []string{"https://refeds.org/profile/mfa", "https://refeds.org/profile/sfa"},
+		AllowedGroups:                     []string{"staff", "ops.on-call_2"},
 		BackchannelLogoutURI:              "https://" + id + ".example/backchannel-logout",
 		BackchannelLogoutSessionRequired:  true,
 		FrontchannelLogoutURI:             "https://" + id + ".example/frontchannel-logout?x=1",
@@ -124,6 +125,9 @@ func testSyncCreates(t *testing.T, s Store) {
 	// Default acr values: none round-trips as none, one alone as itself,
 	// two in their order (a).
 	b.DefaultACRValues, c.DefaultACRValues = nil, []string{"https://refeds.org/profile/sfa"}
+	// Allowed groups: none round-trips as none (everyone may sign in), one
+	// alone as itself, two in their order (a).
+	b.AllowedGroups, c.AllowedGroups = nil, []string{"admins"}
 	// "" (the server's default algorithm) round-trips as "", EdDSA as EdDSA.
 	b.IDTokenSignedResponseAlg, c.IDTokenSignedResponseAlg = "", "EdDSA"
 	// Access token format: "" (jwt) round-trips as "", jwt as jwt (a),
@@ -192,6 +196,9 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"default-acr", func(c *storage.Client) { c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"} }},
 		{"default-acr-reordered", func(c *storage.Client) { slices.Reverse(c.DefaultACRValues) }},
 		{"default-acr-removed", func(c *storage.Client) { c.DefaultACRValues = nil }},
+		{"allowed-groups", func(c *storage.Client) { c.AllowedGroups = append(c.AllowedGroups, "admins") }},
+		{"allowed-groups-reordered", func(c *storage.Client) { slices.Reverse(c.AllowedGroups) }},
+		{"allowed-groups-removed", func(c *storage.Client) { c.AllowedGroups = nil }},
 		{"backchannel-uri", func(c *storage.Client) { c.BackchannelLogoutURI = "https://rp.example/bcl" }},
 		{"backchannel-uri-removed", func(c *storage.Client) { c.BackchannelLogoutURI = "" }},
 		{"backchannel-sid-removed", func(c *storage.Client) { c.BackchannelLogoutSessionRequired = false }},
@@ -207,6 +214,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		c.AllowedCORSOrigins = slices.Clone(c.AllowedCORSOrigins)
 		c.DefaultACRValues = slices.Clone(c.DefaultACRValues)
+		c.AllowedGroups = slices.Clone(c.AllowedGroups)
 		m.mutate(&c)
 		second = append(second, c)
 		updated = append(updated, m.id)

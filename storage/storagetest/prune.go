@@ -163,6 +163,15 @@ var pruneKinds = []pruneKind{
 		_, err := s.TakeWebAuthnCeremony(t.Context(), id, readBefore)
 		return found(t, "TakeWebAuthnCeremony", err)
 	}},
+	{"password reset", func(t *testing.T, s Store, id string, exp time.Time) {
+		createUser(t, s, newUser("u-"+id, "user-"+id))
+		p := newPasswordReset(id, "u-"+id)
+		p.ExpiresAt = exp
+		createPasswordReset(t, s, p)
+	}, func(t *testing.T, s Store, id string) bool {
+		_, err := s.PasswordReset(t.Context(), id, readBefore)
+		return found(t, "PasswordReset", err)
+	}},
 	{"login failure counter", func(t *testing.T, s Store, id string, exp time.Time) {
 		reserve(t, s, exp.Add(-window), open(id))
 	}, func(t *testing.T, s Store, id string) bool {

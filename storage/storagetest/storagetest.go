@@ -6,7 +6,7 @@
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
 // ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
-// TakePendingSignIn, UsePasskey and TakeWebAuthnCeremony.
+// TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony and RegisterClient.
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -48,6 +48,8 @@
 //     starts) and counts a zero CreatedAt as the oldest.
 //   - ListGroups, GroupMembers and UserGroups order names and ids
 //     bytewise (a prefix first).
+//   - UsersByEmail ignores ASCII case only, and orders by username
+//     bytewise.
 //   - AppendAudit assigns IDs that increase in the order events are
 //     appended (within one call and across calls) and are never reused,
 //     not even after PruneAudit deleted the events that had the highest.
@@ -76,6 +78,7 @@ type Store interface {
 	storage.Users
 	storage.UserDeleter
 	storage.UserSwapper
+	storage.UserImporter
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -95,6 +98,8 @@ type Store interface {
 	storage.Passkeys
 	storage.WebAuthnCeremonies
 	storage.Groups
+	storage.Registrations
+	storage.PasswordResets
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -116,6 +121,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ClientRegistry", registryTests},
 		{"Users", userTests},
 		{"DeleteUser", userDeleteTests},
+		{"ImportUsers", userImportTests},
 		{"Sessions", sessionTests},
 		{"AuthRequests", authRequestTests},
 		{"RefreshGrants", refreshGrantTests},
@@ -133,6 +139,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Passkeys", passkeyTests},
 		{"WebAuthnCeremonies", webAuthnCeremonyTests},
 		{"Groups", groupTests},
+		{"Registrations", registrationTests},
+		{"PasswordResets", passwordResetTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {

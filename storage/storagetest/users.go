@@ -19,6 +19,7 @@ var userTests = []test{
 	{"Count", testCountUsers},
 	{"UpdateIfUnchanged", testUpdateUserIfUnchanged},
 	{"UpdateIfUnchangedConcurrent", testUpdateUserIfUnchangedConcurrent},
+	{"ReplacePasswordHash", testReplacePasswordHash},
 }
 
 func newUser(id, username string) storage.User {
@@ -258,5 +259,36 @@ func testUpdateUserIfUnchangedConcurrent(t *testing.T, s Store) {
 	}
 	if won != 1 {
 		t.Fatalf("%d concurrent updates from one read landed, want exactly 1", won)
+	}
+}
+
+// testReplacePasswordHash: the hash is replaced only while it is still the
+// one given, and nothing else of the user changes; an unknown user is not
+// an error.
+func testReplacePasswordHash(t *testing.T, s Store) {
+	u := newUser("u1", "alice")
+	createUser(t, s, u)
+	const newHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA"
+
+	// A stale old hash (the password changed meanwhile) changes nothing.
+	ok, err := s.ReplacePasswordHash(t.Context(), u.ID, "$2b$04$stale", newHash, at(time.Hour))
+	check(t, "ReplacePasswordHash(stale)", err)
+	if ok {
+		t.Error("ReplacePasswordHash with a stale old hash: got true, want false")
+	}
+	wantUser(t, s, u)
+
+	ok, err = s.ReplacePasswordHash(t.Context(), u.ID, u.PasswordHash, newHash, inZone(at(time.Hour)))
+	check(t, "ReplacePasswordHash", err)
+	if !ok {
+		t.Fatal("ReplacePasswordHash with the stored hash: got false, want true")
+	}
+	u.PasswordHash, u.UpdatedAt = newHash, at(time.Hour)
+	wantUser(t, s, u)
+
+	ok, err = s.ReplacePasswordHash(t.Context(), "nobody", newHash, "x", at(time.Hour))
+	check(t, "ReplacePasswordHash(unknown user)", err)
+	if ok {
+		t.Error("ReplacePasswordHash of an unknown user: got true, want false")
 	}
 }

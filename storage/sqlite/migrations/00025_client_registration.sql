@@ -1,0 +1,31 @@
+-- Dynamic client registration (storage.Registrations).
+--
+-- initial_access_tokens holds the tokens an operator mints to let others
+-- register clients: the token's SHA-256 (hex) only, its expiry (pruned
+-- once past), how many clients it may register (max_uses, 0 for no limit)
+-- and has (uses). client_registrations holds the SHA-256 of each registered
+-- client's registration access token (RFC 7592); it goes with its client
+-- (foreign keys are on, see connParams).
+
+-- +goose Up
+CREATE TABLE initial_access_tokens (
+    id         TEXT NOT NULL PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    expires_at INTEGER NOT NULL,
+    max_uses   INTEGER NOT NULL DEFAULT 0,
+    uses       INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER,
+    created_by TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX initial_access_tokens_expires_at ON initial_access_tokens (expires_at);
+
+CREATE TABLE client_registrations (
+    client_id          TEXT NOT NULL PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    token_hash         TEXT NOT NULL,
+    initial_token_id   TEXT NOT NULL DEFAULT '',
+    created_at         INTEGER
+) STRICT;
+
+-- +goose Down
+DROP TABLE client_registrations;
+DROP TABLE initial_access_tokens;
