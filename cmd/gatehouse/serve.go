@@ -232,18 +232,25 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One admin.Service for the admin API and the console: the same
+	// actions, recorded by the same sink.
+	actions := admin.New(admin.Config{
+		Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
+		ClientsChanged: p.InvalidateClients,
+		KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
+	})
 	api := adminapi.New(adminapi.Config{
-		Store: store,
-		Actions: admin.New(admin.Config{
-			Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
-			ClientsChanged: p.InvalidateClients,
-			KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
-		}),
+		Store:          store,
+		Actions:        actions,
 		Authenticators: []adminapi.Authenticator{adminapi.BearerTokens{Verifier: p}},
 		Issuer:         cfg.Issuer,
 		Logger:         log,
 	})
-	handler := p.Handler(km.JWKSHandler())
+	routes, err := consoleRoutes(cfg, p, store, actions, log)
+	if err != nil {
+		return err
+	}
+	handler := p.Handler(km.JWKSHandler(), routes...)
 	if cfg.AdminAPIOnListen {
 		handler = withAdminAPI(handler, api)
 	}
