@@ -34,6 +34,7 @@ const (
 	EventKeyRotated          = "key_rotated" // Detail: kid=KID
 	EventKeyRevoked          = "key_revoked" // Detail: kid=KID [replacement=KID]
 	EventConsentRevoked      = "consent_revoked"
+	EventFactorsReset        = "user_factors_reset" // Detail: totp=0|1 recovery_codes=N passkeys=N
 )
 
 // Actor is who asks for an action: the CLI's operator (Kind
@@ -92,6 +93,9 @@ type Store interface {
 	Consent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
 	UserConsents(ctx context.Context, userID string) ([]storage.Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+	DeleteTOTP(ctx context.Context, userID string) (bool, error)
+	DeleteRecoveryCodes(ctx context.Context, userID string) (int, error)
+	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
 	UserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
 	SigningKeys(ctx context.Context, now time.Time) ([]storage.SigningKey, error)
 	signout.Store

@@ -44,6 +44,7 @@ func (a *API) Handler() http.Handler {
 			r.Get("/users/{id}/sessions", a.listSessions)
 			r.Delete("/users/{id}/sessions", a.endUserSessions)
 			r.Delete("/users/{id}/sessions/{sid}", a.endSession)
+			r.Post("/users/{id}/factors/reset", a.resetFactors)
 			r.Get("/users/{id}/consents", a.listConsents)
 			r.Delete("/users/{id}/consents/{client}", a.revokeConsent)
 

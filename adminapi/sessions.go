@@ -156,3 +156,27 @@ func (a *API) revokeConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, endedView{Families: n})
 }
+
+// factorsResetView says what resetting a user's second factors did.
+type factorsResetView struct {
+	TOTP          bool `json:"totp"`
+	RecoveryCodes int  `json:"recovery_codes"`
+	Passkeys      int  `json:"passkeys"`
+	Sessions      int  `json:"sessions"`
+}
+
+// resetFactors removes every second factor of the user and ends their
+// sessions (admin.ResetFactors), for a user who lost them.
+func (a *API) resetFactors(w http.ResponseWriter, r *http.Request) {
+	u, ok := a.loadUser(w, r)
+	if !ok {
+		return
+	}
+	res, err := a.cfg.Actions.ResetFactors(r.Context(), principal(r).Actor, u.ID)
+	if err != nil {
+		a.storeError(w, r, "reset factors", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, factorsResetView{TOTP: res.TOTP, RecoveryCodes: res.RecoveryCodes,
+		Passkeys: res.Passkeys, Sessions: len(res.SignedOut.Sessions)})
+}

@@ -330,7 +330,7 @@ func (u *UI) completeSignIn(w http.ResponseWriter, r *http.Request, user *storag
 		Detail: "amr=" + strings.Join(amr, ",")})
 
 	if ar == nil {
-		return "/account", true
+		return u.returnTarget(w, r), true
 	}
 	return u.completeAuthRequest(w, r, ar, storage.Login{UserID: user.ID, SessionID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR})
 }

@@ -379,7 +379,7 @@ func (u *UI) stepUp(w http.ResponseWriter, r *http.Request, p *storage.PendingSi
 		return "", false
 	}
 	if ar == nil {
-		return "/account", true
+		return u.returnTarget(w, r), true
 	}
 	s, _, err := u.CurrentSession(r.Context(), r)
 	if errors.Is(err, ErrNoSession) {

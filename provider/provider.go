@@ -421,6 +421,10 @@ var supportedClaims = []string{
 	"name", "preferred_username", "email", "email_verified", "updated_at", "groups",
 }
 
+// UI is the login UI the provider built and routes to: the pages built
+// on it elsewhere (the admin console) share its sessions and CSRF tokens.
+func (p *Provider) UI() *loginui.UI { return p.ui }
+
 // CallbackURL is where the login UI sends the browser once the auth request
 // with that id is complete: op's /authorize/callback under the issuer.
 func CallbackURL(issuer, authRequestID string) string {

@@ -8,8 +8,11 @@ import (
 )
 
 // Handler returns Gatehouse's whole URL surface. jwks serves the key set
-// (keys.Manager's pre-serialized handler).
-func (p *Provider) Handler(jwks http.Handler) http.Handler {
+// (keys.Manager's pre-serialized handler). more adds the routes of pages
+// built on the login UI outside this package (the admin console: serve
+// wires it), under the same request ids, metrics and cross-origin
+// protection as every other route.
+func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Handler {
 	r := chi.NewRouter()
 	r.Use(p.withIssuer, nameSpan)
 	r.Use(recordRoute)
@@ -55,6 +58,9 @@ func (p *Provider) Handler(jwks http.Handler) http.Handler {
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusFound) })
 
 	p.ui.Routes(r)
+	for _, add := range more {
+		add(r)
+	}
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		p.ui.RenderError(req.Context(), w, http.StatusNotFound, "Not found", "There is no page at this address.", "")
 	})

@@ -784,6 +784,8 @@ type AuditEvent struct {
 
 // AuditQuery selects audit events; zero fields select everything.
 type AuditQuery struct {
+	// Kind selects events of that kind (AuditEvent.Kind, exactly).
+	Kind     string
 	UserID   string
 	ClientID string
 	// Since selects events whose Time is at or after it.

@@ -216,6 +216,7 @@ func TestAdminAPI(t *testing.T) {
 		{"GET", "/admin/v1/users/" + aliceID + "/sessions", "", false},
 		{"DELETE", "/admin/v1/users/" + aliceID + "/sessions", "", true},
 		{"DELETE", "/admin/v1/users/" + aliceID + "/sessions/x", "", true},
+		{"POST", "/admin/v1/users/" + aliceID + "/factors/reset", "", true},
 		{"GET", "/admin/v1/users/" + aliceID + "/consents", "", false},
 		{"DELETE", "/admin/v1/users/" + aliceID + "/consents/admin-job", "", true},
 		{"GET", "/admin/v1/groups", "", false},
@@ -348,6 +349,10 @@ func TestAdminAPI(t *testing.T) {
 		s.want(s.full, "DELETE", "/admin/v1/users/"+aliceID+"/sessions?revoke_tokens=maybe", "", nil, 400, "")
 		s.want(s.full, "DELETE", "/admin/v1/users/"+aliceID+"/sessions?revoke_tokens=true", "", nil, 200, "Ended")
 		s.want(s.full, "DELETE", "/admin/v1/users/"+aliceID+"/sessions/nosuchsession", "", nil, 404, "")
+		s.want(s.full, "POST", "/admin/v1/users/nosuchuser/factors/reset", "", nil, 404, "")
+		if _, got := s.want(s.full, "POST", "/admin/v1/users/"+aliceID+"/factors/reset", "", nil, 200, "FactorsReset"); got["totp"] != false || got["passkeys"] != float64(0) {
+			t.Errorf("factors reset of a user without factors: %v", got)
+		}
 		s.want(s.read, "GET", "/admin/v1/users/"+aliceID+"/consents", "", nil, 200, "ConsentPage")
 		s.want(s.full, "DELETE", "/admin/v1/users/"+aliceID+"/consents/admin-job", "", nil, 404, "")
 

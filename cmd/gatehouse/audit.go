@@ -409,6 +409,7 @@ func appendAudit(ctx context.Context, store storage.AuditLog, events ...storage.
 // audit trail.
 type auditedUsers interface {
 	storage.Users
+	storage.Groups
 	storage.AuditLog
 }
 

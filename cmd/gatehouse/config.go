@@ -49,6 +49,9 @@ type Config struct {
 	// a profile costs CPU and shows the program's internals. Requires
 	// AdminListen.
 	AdminPprof bool `yaml:"admin_pprof"`
+	// Console serves the admin console under /admin on Listen, to members
+	// of gatehouse-admins signed in with a second factor. On by default.
+	Console bool `yaml:"console"`
 	// DatabaseURL says where state lives: a SQLite file path, a sqlite: URL,
 	// or a postgres:// URL. See databaseKind for the accepted forms.
 	DatabaseURL string `yaml:"database_url"`
@@ -209,6 +212,7 @@ func defaultConfig() Config {
 		SessionRememberMe:      30 * 24 * time.Hour,
 		RefreshGrace:           10 * time.Second,
 		AuditRetention:         90 * 24 * time.Hour,
+		Console:                true,
 		RedisKeyPrefix:         "gatehouse:",
 		RedisConnectTimeout:    2 * time.Second,
 		RedisReadTimeout:       time.Second,
@@ -276,6 +280,7 @@ func configFields() []configField {
 		{"admin_listen", "GATEHOUSE_ADMIN_LISTEN", str(func(c *Config) *string { return &c.AdminListen })},
 		{"admin_pprof", "GATEHOUSE_ADMIN_PPROF", boolean(func(c *Config) *bool { return &c.AdminPprof })},
 		{"admin_api_on_listen", "GATEHOUSE_ADMIN_API_ON_LISTEN", boolean(func(c *Config) *bool { return &c.AdminAPIOnListen })},
+		{"console", "GATEHOUSE_CONSOLE", boolean(func(c *Config) *bool { return &c.Console })},
 		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
 		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},

@@ -49,6 +49,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		SessionRememberMe:      720 * time.Hour,
 		RefreshGrace:           10 * time.Second,
 		AuditRetention:         2160 * time.Hour,
+		Console:                true,
 		RedisKeyPrefix:         "gatehouse:",
 		RedisConnectTimeout:    2 * time.Second,
 		RedisReadTimeout:       time.Second,
@@ -115,6 +116,7 @@ audit_retention: 720h
 		SessionKeepOnUserAgentChange: true,
 		RefreshGrace:                 10 * time.Second,
 		AuditRetention:               0,
+		Console:                      true,
 		RedisKeyPrefix:               "gatehouse:",
 		RedisConnectTimeout:          2 * time.Second,
 		RedisReadTimeout:             time.Second,
@@ -164,6 +166,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_MIGRATE_TIMEOUT":                       "1h",
 		"GATEHOUSE_LOG_LEVEL":                             "debug",
 		"GATEHOUSE_MFA":                                   "required",
+		"GATEHOUSE_CONSOLE":                               "false",
 		"GATEHOUSE_ADMIN_API_ON_LISTEN":                   "true",
 		"GATEHOUSE_REGISTRATION":                          "initial_access_token",
 		"GATEHOUSE_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS": "true",
@@ -175,7 +178,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
+	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, false, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
 		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required", true, "initial_access_token", true,
 		"smtps://mailer:s3cret@mail.example.com", "Gatehouse <login@example.com>", 20 * time.Second}

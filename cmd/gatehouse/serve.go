@@ -12,19 +12,19 @@ import (
 	"os"
 	"time"
 
-	"github.com/gatehouse-idp/gatehouse/audit"
-	"github.com/gatehouse-idp/gatehouse/mfa"
-
 	"github.com/mattn/go-isatty"
 
 	"github.com/gatehouse-idp/gatehouse/admin"
 	"github.com/gatehouse-idp/gatehouse/adminapi"
+	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/clientip"
+	"github.com/gatehouse-idp/gatehouse/console"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/mail"
 	"github.com/gatehouse-idp/gatehouse/metrics"
+	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/provider"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -233,18 +233,25 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One admin.Service for the admin API and the console: the same
+	// actions, recorded by the same sink.
+	actions := admin.New(admin.Config{
+		Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
+		ClientsChanged: p.InvalidateClients,
+		KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
+	})
 	api := adminapi.New(adminapi.Config{
-		Store: store,
-		Actions: admin.New(admin.Config{
-			Store: store, Keys: km, Record: sink, FamilyKeep: cfg.AccessTokenTTL + 5*time.Minute,
-			ClientsChanged: p.InvalidateClients,
-			KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
-		}),
+		Store:          store,
+		Actions:        actions,
 		Authenticators: []adminapi.Authenticator{adminapi.BearerTokens{Verifier: p}},
 		Issuer:         cfg.Issuer,
 		Logger:         log,
 	})
-	handler := p.Handler(km.JWKSHandler())
+	routes, err := consoleRoutes(cfg, p, store, actions, log)
+	if err != nil {
+		return err
+	}
+	handler := p.Handler(km.JWKSHandler(), routes...)
 	if cfg.AdminAPIOnListen {
 		handler = withAdminAPI(handler, api)
 	}
@@ -372,7 +379,9 @@ func prune(ctx context.Context, store sqlStore, auditRetention time.Duration, lo
 }
 
 // bootstrapAdmin creates the first user, admin, when there are none, with
-// GATEHOUSE_BOOTSTRAP_PASSWORD or a random password logged once.
+// GATEHOUSE_BOOTSTRAP_PASSWORD or a random password logged once, and makes
+// it a member of gatehouse-admins (created if need be), the console's
+// group: the console still asks it for a second factor.
 func bootstrapAdmin(ctx context.Context, cfg Config, store auditedUsers, log *slog.Logger) error {
 	n, err := store.CountUsers(ctx)
 	if err != nil {
@@ -401,8 +410,23 @@ func bootstrapAdmin(ctx context.Context, cfg Config, store auditedUsers, log *sl
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
-	if err := appendAudit(ctx, store, storage.AuditEvent{Kind: auditUserCreated, UserID: u.ID, Actor: audit.ActorSystem, Detail: "the first user"}); err != nil {
-		log.Warn("created the first user, but not recorded in the audit trail", "err", err)
+	events := []storage.AuditEvent{{Kind: auditUserCreated, UserID: u.ID, Actor: audit.ActorSystem, Detail: "the first user"}}
+	err = store.CreateGroup(ctx, &storage.Group{Name: console.AdminGroup, CreatedAt: time.Now()})
+	switch {
+	case err == nil:
+		events = append(events, storage.AuditEvent{Kind: auditGroupCreated, Actor: audit.ActorSystem, Detail: "group=" + console.AdminGroup})
+	case !errors.Is(err, storage.ErrConflict):
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := store.AddGroupMember(ctx, console.AdminGroup, u.ID); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	events = append(events, storage.AuditEvent{Kind: auditGroupMemberAdded, UserID: u.ID, Actor: audit.ActorSystem, Detail: "group=" + console.AdminGroup})
+	for _, e := range events {
+		if err := appendAudit(ctx, store, e); err != nil {
+			log.Warn("created the first user, but not recorded in the audit trail", "err", err)
+			break
+		}
 	}
 	if generated {
 		log.Warn("created the first user; this password is shown once — sign in and change it with `gatehouse users passwd admin --password-stdin`",

@@ -78,6 +78,9 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storag
 		args = append(args, arg)
 		where = append(where, cond+" $"+strconv.Itoa(len(args)))
 	}
+	if q.Kind != "" {
+		add("kind =", q.Kind)
+	}
 	if q.UserID != "" {
 		add("user_id =", q.UserID)
 	}

@@ -96,6 +96,9 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storag
 		args  []any
 		e     encoder
 	)
+	if q.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, q.Kind)
+	}
 	if q.UserID != "" {
 		where, args = append(where, "user_id = ?"), append(args, q.UserID)
 	}
@@ -116,7 +119,7 @@ func (s *Store) AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storag
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	// One of sixteen query texts, so the statement cache stays bounded.
+	// One of 64 query texts, so the statement cache stays bounded.
 	rows, err := s.query(ctx, query+` ORDER BY time DESC, id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, wrap(op, err)

@@ -1,0 +1,163 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// auditStore is what the audit trail's page reads.
+type auditStore interface {
+	AuditEvents(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error)
+}
+
+type auditData struct {
+	frame
+	// The filters as given, shown again in the form.
+	Kind, User, Client, Since, Until string
+	Events                           []eventRow
+	// Next is the address of the next (older) page; "" at the end.
+	Next string
+}
+
+type eventRow struct {
+	storage.AuditEvent
+	Username string
+}
+
+// minuteLayout is how the filter form writes times (<input
+// type=datetime-local>), read as UTC.
+const minuteLayout = "2006-01-02T15:04"
+
+// auditPage shows the audit trail newest first, pageSize events at a
+// time, filtered by kind, user (username or id), client and time (since,
+// until: UTC minutes), with ?before= the cursor of the next page.
+func (c *Console) auditPage(v *visit) {
+	q := v.r.URL.Query()
+	data := auditData{frame: c.frame(v, "Audit trail", "audit"),
+		Kind: q.Get("kind"), User: q.Get("user"), Client: q.Get("client"), Since: q.Get("since"), Until: q.Get("until")}
+	query, problem := c.auditQuery(v.r.Context(), q)
+	if problem == errStore {
+		c.serverError(v.w, v.r, "audit user", errors.New("user lookup failed"))
+		return
+	}
+	if problem != "" {
+		data.Kind, data.User, data.Client, data.Since, data.Until = "", "", "", "", ""
+		data.Error = problem
+		c.render(v.w, v.r, http.StatusBadRequest, "audit", data)
+		return
+	}
+	query.Limit = pageSize + 1
+	events, err := c.store.AuditEvents(v.r.Context(), query)
+	if err != nil {
+		c.serverError(v.w, v.r, "audit events", err)
+		return
+	}
+	if len(events) > pageSize {
+		events = events[:pageSize]
+		last := events[len(events)-1]
+		next := url.Values{}
+		for _, k := range []string{"kind", "user", "client", "since", "until"} {
+			if q.Get(k) != "" {
+				next.Set(k, q.Get(k))
+			}
+		}
+		next.Set("before", fmt.Sprintf("%d.%d", last.Time.UnixNano(), last.ID))
+		data.Next = "/admin/audit?" + next.Encode()
+	}
+	data.Events = c.eventRows(v.r.Context(), events, nil)
+	c.render(v.w, v.r, http.StatusOK, "audit", data)
+}
+
+// errStore is auditQuery's problem when the store failed.
+const errStore = "\x00store"
+
+// auditQuery reads the filters of q into a store query, or says what is
+// wrong with them. Every value is parsed here, strictly; nothing of the
+// query string reaches the store but as a parameter.
+func (c *Console) auditQuery(ctx context.Context, q url.Values) (storage.AuditQuery, string) {
+	var aq storage.AuditQuery
+	if k := q.Get("kind"); k != "" {
+		if len(k) > 64 || strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_") != "" {
+			return aq, "An event kind is lower-case letters and underscores, such as sign_in."
+		}
+		aq.Kind = k
+	}
+	if cl := q.Get("client"); cl != "" {
+		if len(cl) > maxQuery {
+			return aq, "That client id is too long."
+		}
+		aq.ClientID = cl
+	}
+	if u := q.Get("user"); u != "" {
+		if len(u) > maxQuery {
+			return aq, "That user is too long a name."
+		}
+		// A username, or else the id itself (a deleted user's events keep
+		// their id).
+		aq.UserID = u
+		switch found, err := c.store.UserByUsername(ctx, loginui.CanonicalUsername(u)); {
+		case err == nil:
+			aq.UserID = found.ID
+		case !errors.Is(err, storage.ErrNotFound):
+			c.log.ErrorContext(ctx, "console: audit user", "err", err)
+			return aq, errStore
+		}
+	}
+	var err error
+	if s := q.Get("since"); s != "" {
+		if aq.Since, err = time.Parse(minuteLayout, s); err != nil {
+			return aq, "“Since” is a date and time such as 2026-12-06T09:30 (UTC)."
+		}
+	}
+	if s := q.Get("until"); s != "" {
+		until, err := time.Parse(minuteLayout, s)
+		if err != nil {
+			return aq, "“Until” is a date and time such as 2026-12-06T09:30 (UTC)."
+		}
+		// Every event up to the end of that minute: the cursor of an
+		// event after all of them.
+		aq.Before = storage.AuditCursor{Time: until.Add(time.Minute), ID: 1}
+	}
+	if b := q.Get("before"); b != "" {
+		ns, id, ok := strings.Cut(b, ".")
+		n, err1 := strconv.ParseInt(ns, 10, 64)
+		i, err2 := strconv.ParseInt(id, 10, 64)
+		if !ok || err1 != nil || err2 != nil || n <= 0 || i <= 0 {
+			return aq, "That page of the audit trail does not exist: start again from the first page."
+		}
+		cur := storage.AuditCursor{Time: time.Unix(0, n).UTC(), ID: i}
+		if aq.Before.ID == 0 || cur.Time.Before(aq.Before.Time) {
+			aq.Before = cur
+		}
+	}
+	return aq, ""
+}
+
+// eventRows names the users of events: from known (id → username), else
+// read once per user; a user gone shows only their id.
+func (c *Console) eventRows(ctx context.Context, events []storage.AuditEvent, known map[string]string) []eventRow {
+	if known == nil {
+		known = map[string]string{}
+	}
+	rows := make([]eventRow, 0, len(events))
+	for _, ev := range events {
+		name, ok := known[ev.UserID]
+		if !ok && ev.UserID != "" {
+			if u, err := c.store.UserByID(ctx, ev.UserID); err == nil {
+				name = u.Username
+			}
+			known[ev.UserID] = name
+		}
+		rows = append(rows, eventRow{AuditEvent: ev, Username: name})
+	}
+	return rows
+}
