@@ -17,7 +17,7 @@ import (
 // stores is every store Gatehouse uses, whichever backend holds each:
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pending
-// sign-ins, WebAuthn ceremonies and login-failure counters. Consents,
+// sign-ins, WebAuthn ceremonies, device sign-ins and login-failure counters. Consents,
 // second factors, passkeys, groups, password-reset links, the logout notice queue and the audit
 // trail always stay in SQL.
 type stores struct {
@@ -47,11 +47,12 @@ type stores struct {
 	storage.Groups
 	storage.Registrations
 	storage.PasswordResets
+	storage.DeviceAuthorizations
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
-	// sessionStore, AuthRequests, PendingSignIns, WebAuthnCeremonies and
-	// LoginThrottle are nil too, so that no command reads them from SQL,
+	// sessionStore, AuthRequests, PendingSignIns, WebAuthnCeremonies,
+	// DeviceAuthorizations and LoginThrottle are nil too, so that no command reads them from SQL,
 	// where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
@@ -101,6 +102,7 @@ type sqlStore interface {
 	storage.Groups
 	storage.Registrations
 	storage.PasswordResets
+	storage.DeviceAuthorizations
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -222,10 +224,10 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
 	s.Passkeys, s.WebAuthnCeremonies, s.Groups, s.PasswordResets = s.sql, s.sql, s.sql, s.sql
-	s.Registrations = s.sql
+	s.Registrations, s.DeviceAuthorizations = s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
-		s.WebAuthnCeremonies = nil
+		s.WebAuthnCeremonies, s.DeviceAuthorizations = nil, nil
 	}
 	if cfg.RedisURL != "" && use == withSessions {
 		var r *redisstore.Store
@@ -243,7 +245,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		}
 		s.redis = r
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = r, r, r, r
-		s.WebAuthnCeremonies = r
+		s.WebAuthnCeremonies, s.DeviceAuthorizations = r, r
 	}
 	if log != nil {
 		where := "sql"

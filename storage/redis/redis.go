@@ -4,7 +4,8 @@
 // codes (storage.AuthRequests), the half-signed-in states between a
 // password and a second factor (storage.PendingSignIns), WebAuthn
 // ceremonies (storage.WebAuthnCeremonies), and login-failure counters
-// (storage.LoginThrottle). It talks to Redis through go-redis's
+// (storage.LoginThrottle), and device sign-ins
+// (storage.DeviceAuthorizations). It talks to Redis through go-redis's
 // UniversalClient, so one server, Sentinel and Cluster all work; see
 // ParseURL for how a URL picks one. It needs Redis 7.0 or later (GETDEL,
 // SET PXAT/KEEPTTL, PEXPIRETIME, EXPIRE options).
@@ -27,6 +28,10 @@
 //	gatehouse:t:<throttle key>   hash: a login-failure counter (see throttle.go)
 //	gatehouse:ps:<id>            string: a pending sign-in (JSON, without its id)
 //	gatehouse:wa:<id>            string: a WebAuthn ceremony (JSON, without its id)
+//	gatehouse:dc:<code hash>     string: a device sign-in (JSON, without its
+//	                             device code hash; see device.go)
+//	gatehouse:du:<user code>     string: the device code hash of a device
+//	                             sign-in's user code
 //
 // Every atomic step touches one key, as a single command or as a Lua script
 // on that one key, because the keys of one operation may live on different
@@ -138,6 +143,7 @@ var (
 	_ storage.PendingSignIns       = (*Store)(nil)
 	_ storage.SessionAuthenticator = (*Store)(nil)
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
+	_ storage.DeviceAuthorizations = (*Store)(nil)
 )
 
 // Defaults for Options. The timeouts are long enough that a busy machine
@@ -206,6 +212,9 @@ type Store struct {
 	releaseCode         *goredis.Script
 	reserve             *goredis.Script
 	release             *goredis.Script
+	decideDevice        *goredis.Script
+	pollDevice          *goredis.Script
+	redeemDevice        *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -283,6 +292,9 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		releaseCode:         goredis.NewScript(releaseCodeLua),
 		reserve:             goredis.NewScript(reserveLua),
 		release:             goredis.NewScript(releaseLua),
+		decideDevice:        goredis.NewScript(decideDeviceLua),
+		pollDevice:          goredis.NewScript(pollDeviceLua),
+		redeemDevice:        goredis.NewScript(redeemDeviceLua),
 	}
 }
 
@@ -318,6 +330,8 @@ func (s *Store) codeKey(codeHash string) string { return s.prefix + "c:" + codeH
 func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
 func (s *Store) pendingKey(id string) string    { return s.prefix + "ps:" + id }
 func (s *Store) ceremonyKey(id string) string   { return s.prefix + "wa:" + id }
+func (s *Store) deviceKey(hash string) string   { return s.prefix + "dc:" + hash }
+func (s *Store) userCodeKey(code string) string { return s.prefix + "du:" + code }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

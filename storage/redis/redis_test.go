@@ -129,6 +129,7 @@ type composite struct {
 	storage.Groups
 	storage.Registrations
 	storage.PasswordResets
+	storage.DeviceAuthorizations
 }
 
 type keyStore = storage.SigningKeys
@@ -148,7 +149,7 @@ func TestContract(t *testing.T) {
 			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
 			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
 			WebAuthnCeremonies: r, Groups: sq, Registrations: sq,
-			PasswordResets: sq,
+			PasswordResets: sq, DeviceAuthorizations: r,
 		}
 	})
 }

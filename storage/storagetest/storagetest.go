@@ -6,7 +6,9 @@
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
 // ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
-// TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony and RegisterClient.
+// TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony, RegisterClient and
+// the device sign-in transitions (DecideDeviceAuthorization,
+// PollDeviceAuthorization, RedeemDeviceAuthorization).
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -100,6 +102,7 @@ type Store interface {
 	storage.Groups
 	storage.Registrations
 	storage.PasswordResets
+	storage.DeviceAuthorizations
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -141,6 +144,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Groups", groupTests},
 		{"Registrations", registrationTests},
 		{"PasswordResets", passwordResetTests},
+		{"DeviceAuthorizations", deviceTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
