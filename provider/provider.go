@@ -52,6 +52,7 @@ type Store interface {
 	familyRevoker
 	liveCheckStore
 	registrationStore
+	deviceStore
 	pinger
 }
 
@@ -242,6 +243,8 @@ type Provider struct {
 	// registrations registers clients (register.go), when
 	// Config.Registration is on.
 	registrations registrationStore
+	// devices keeps device sign-ins (device.go, devicegrant.go).
+	devices deviceStore
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -256,7 +259,7 @@ type opServer struct {
 
 func (opServer) GrantTypeJWTAuthorizationSupported() bool { return false }
 func (opServer) GrantTypeTokenExchangeSupported() bool    { return false }
-func (opServer) GrantTypeDeviceCodeSupported() bool       { return false }
+func (opServer) GrantTypeDeviceCodeSupported() bool       { return false } // Gatehouse's own: device.go
 
 // Decoder is op's form decoder with parameter names matched exactly. Every
 // request op parses (authorize, token, end_session) goes through it.
@@ -337,6 +340,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		assertions:    store,
 		groups:        store,
 		allowed:       store,
+		devices:       store,
 		log:           cfg.Logger,
 		registrations: store,
 	}
