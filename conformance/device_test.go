@@ -310,3 +310,50 @@ func TestDeviceFlow(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceFlowTwoInstances runs a device sign-in across two Gatehouse
+// processes sharing one Postgres and one Redis behind one issuer: the
+// device starts on A, polls too soon on B (slow_down: the interval is
+// shared), the user signs in and allows it on B, the device gets its
+// tokens from A, and its next poll on B finds the code spent.
+func TestDeviceFlowTwoInstances(t *testing.T) {
+	env := productionBackend(t, nil, nil)
+	door := newFrontDoor(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "clients.yaml"), []byte(deviceClientsYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
+	b := launch(t, &server{t: t, dir: dir, host: "127.0.0.1", fixedIssuer: door.srv.URL, backendEnv: env})
+
+	door.to(a)
+	da, err := deviceConf(t, a, "tv").DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatalf("DeviceAuth on A: %v", err)
+	}
+	if e, _ := pollOnce(t, a, "tv", da.DeviceCode); e != "authorization_pending" {
+		t.Fatalf("first poll on A: got %q, want authorization_pending", e)
+	}
+	door.to(b)
+	if e, _ := pollOnce(t, b, "tv", da.DeviceCode); e != "slow_down" {
+		t.Fatalf("a poll on B right after the one on A: got %q, want slow_down", e)
+	}
+	br := newBrowser(t)
+	confirm := signInForDevice(t, b, br, da.VerificationURIComplete, "admin", adminPassword)
+	fields := formFields(confirm.body)
+	fields.Set("decision", "allow")
+	if done := br.postForm(b.issuer+"/device", fields); !strings.Contains(done.body, "Device signed in") {
+		t.Fatalf("allow on B: %d\n%s", done.status, done.body)
+	}
+	door.to(a)
+	time.Sleep(10*time.Second + 500*time.Millisecond) // the raised interval
+	e, tok := pollOnce(t, a, "tv", da.DeviceCode)
+	if e != "" || tok["id_token"] == nil || tok["refresh_token"] == nil {
+		t.Fatalf("poll on A after the approval on B: error %q, %v", e, tok)
+	}
+	door.to(b)
+	time.Sleep(10*time.Second + 500*time.Millisecond)
+	if e, _ := pollOnce(t, b, "tv", da.DeviceCode); e != "invalid_grant" {
+		t.Errorf("poll on B after A redeemed the code: got %q, want invalid_grant", e)
+	}
+}
