@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +356,74 @@ func TestDeviceFlowTwoInstances(t *testing.T) {
 	time.Sleep(10*time.Second + 500*time.Millisecond)
 	if e, _ := pollOnce(t, b, "tv", da.DeviceCode); e != "invalid_grant" {
 		t.Errorf("poll on B after A redeemed the code: got %q, want invalid_grant", e)
+	}
+}
+
+// TestDeviceFlowSecondFactor: a device client marked require_mfa gets no
+// approval from a password-only session: the device page steps the
+// session up (here a set-up of a one-time code, the user having none),
+// comes back to the same code, and the device's ID token says mfa.
+func TestDeviceFlowSecondFactor(t *testing.T) {
+	dir := t.TempDir()
+	yaml := deviceClientsYAML + `  - client_id: secure-tv
+    client_name: Secure TV
+    token_endpoint_auth_method: none
+    grant_types: ["urn:ietf:params:oauth:grant-type:device_code"]
+    require_mfa: true
+`
+	if err := os.WriteFile(filepath.Join(dir, "clients.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, dir)
+	conf := deviceConf(t, s, "secure-tv")
+	da, err := conf.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatalf("DeviceAuth: %v", err)
+	}
+	b := newBrowser(t)
+	p := signInForDevice(t, s, b, da.VerificationURIComplete, "admin", adminPassword)
+	if p.status != http.StatusSeeOther || !strings.HasSuffix(p.location, "/login/enrol") {
+		t.Fatalf("device page of a password-only session for a require_mfa client: %d to %q, want /login/enrol\n%s", p.status, p.location, p.body)
+	}
+	if e, _ := pollOnce(t, s, "secure-tv", da.DeviceCode); e != "authorization_pending" {
+		t.Fatalf("poll before the step-up: got %q, want authorization_pending", e)
+	}
+	p = b.get(p.location)
+	m := totpSecretOnPage.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("set-up page: %d\n%s", p.status, p.body)
+	}
+	fields := formFields(p.body)
+	fields.Set("code", totpCode(t, strings.ReplaceAll(m[1], " ", ""), time.Now()))
+	p = b.postForm(s.issuer+"/login/enrol", fields)
+	link := continueLink.FindStringSubmatch(p.body)
+	if link == nil || htmlUnescape(link[1]) != "/device?user_code="+da.UserCode {
+		t.Fatalf("after the set-up: %d, want a link back to the device page\n%s", p.status, p.body)
+	}
+	confirm := b.get(s.issuer + htmlUnescape(link[1]))
+	if confirm.status != http.StatusOK || !strings.Contains(confirm.body, "Secure TV") {
+		t.Fatalf("device page after the step-up: %d\n%s", confirm.status, confirm.body)
+	}
+	fields = formFields(confirm.body)
+	fields.Set("decision", "allow")
+	if done := b.postForm(s.issuer+"/device", fields); !strings.Contains(done.body, "Device signed in") {
+		t.Fatalf("allow: %d\n%s", done.status, done.body)
+	}
+	time.Sleep(5*time.Second + 500*time.Millisecond)
+	e, tok := pollOnce(t, s, "secure-tv", da.DeviceCode)
+	raw, _ := tok["id_token"].(string)
+	if e != "" || raw == "" {
+		t.Fatalf("poll after the approval: %q %v", e, tok)
+	}
+	prov, err := oidc.NewProvider(t.Context(), s.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := prov.Verifier(&oidc.Config{ClientID: "secure-tv"}).Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if c := claimsOf(t, idt); c.ACR != "https://refeds.org/profile/mfa" || !slices.Contains(c.AMR, "otp") || c.SID == "" {
+		t.Errorf("device ID token after the step-up: acr %q amr %v sid %q, want mfa with otp and a sid", c.ACR, c.AMR, c.SID)
 	}
 }
