@@ -44,6 +44,11 @@ const (
 // of the server's own refresh_token_ttl.
 const MaxRefreshTokenTTL = 365 * 24 * time.Hour
 
+// GrantDeviceCode is the device authorization grant's grant type (RFC
+// 8628 §3.4): a client listing it in grant_types may start device sign-ins
+// at /device_authorization and poll the token endpoint with it.
+const GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+
 // Client metadata values Gatehouse accepts (RFC 7591 §2).
 const (
 	grantAuthorizationCode = "authorization_code"
@@ -138,6 +143,7 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 	checkClientKeys(c, bad)
 
 	hasCode := slices.Contains(c.GrantTypes, grantAuthorizationCode)
+	hasDevice := slices.Contains(c.GrantTypes, GrantDeviceCode)
 	if len(c.GrantTypes) == 0 {
 		bad("grant_types", "must list at least one grant type (leave it out for [authorization_code])")
 	}
@@ -146,9 +152,10 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 		switch g {
 		case grantAuthorizationCode:
 		case grantRefreshToken:
-			if !hasCode {
-				bad(field, "refresh_token needs authorization_code too: refresh tokens are issued with a code exchange")
+			if !hasCode && !hasDevice {
+				bad(field, "refresh_token needs authorization_code or "+GrantDeviceCode+" too: refresh tokens are issued with a code exchange or a device sign-in")
 			}
+		case GrantDeviceCode:
 		case grantClientCredentials:
 			if c.TokenEndpointAuthMethod == authMethodNone {
 				bad(field, "client_credentials needs a confidential client: a public client (auth method none) cannot authenticate itself")
@@ -158,7 +165,7 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 		case "password":
 			bad(field, "password is not supported: the resource owner password grant must not be used (RFC 9700 §2.4)")
 		default:
-			bad(field, fmt.Sprintf("%q is not supported: use authorization_code, refresh_token or client_credentials", g))
+			bad(field, fmt.Sprintf("%q is not supported: use authorization_code, refresh_token, client_credentials or %s", g, GrantDeviceCode))
 		}
 		if slices.Index(c.GrantTypes, g) < i {
 			bad(field, fmt.Sprintf("%q is listed twice", g))
@@ -277,7 +284,8 @@ func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
 // checkSignInSettings checks the settings that concern users signing in
 // through the client: skip_consent, require_mfa, default_acr_values,
 // allowed_groups and the logout URIs apply only to clients with the
-// authorization_code grant; the default acr values are checked by
+// authorization_code or the device_code grant, pushed and signed requests
+// only to those with authorization_code; the default acr values are checked by
 // checkDefaultACRValues, the allowed groups by checkAllowedGroups; each
 // *_session_required needs its URI; the URIs are checked by checkLogoutURI; a front-channel
 // logout URI has the scheme, host and port of one of the redirect URIs
@@ -285,7 +293,21 @@ func checkRefreshPolicy(c *storage.Client, bad func(field, msg string)) {
 // parameter of its own (Gatehouse adds them), and native apps have none,
 // as the OP's page cannot load an app in an iframe.
 func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
+	// Pushed and signed authorization requests are requests to /authorize.
 	if !slices.Contains(c.GrantTypes, grantAuthorizationCode) {
+		for _, f := range []struct {
+			key string
+			set bool
+		}{
+			{keyRequirePAR, c.RequirePushedAuthorizationRequests},
+			{keyRequestObjectAlg, c.RequestObjectSigningAlg != ""},
+		} {
+			if f.set {
+				bad(f.key, "applies only to clients with the authorization_code grant: add it to grant_types, or remove this")
+			}
+		}
+	}
+	if !slices.Contains(c.GrantTypes, grantAuthorizationCode) && !slices.Contains(c.GrantTypes, GrantDeviceCode) {
 		for _, f := range []struct {
 			key string
 			set bool
@@ -294,15 +316,13 @@ func checkSignInSettings(c *storage.Client, bad func(field, msg string)) {
 			{keyRequireMFA, c.RequireMFA},
 			{keyDefaultACR, len(c.DefaultACRValues) > 0},
 			{keyAllowedGroups, len(c.AllowedGroups) > 0},
-			{keyRequirePAR, c.RequirePushedAuthorizationRequests},
-			{keyRequestObjectAlg, c.RequestObjectSigningAlg != ""},
 			{keyBackchannelURI, c.BackchannelLogoutURI != ""},
 			{keyBackchannelSessionReq, c.BackchannelLogoutSessionRequired},
 			{keyFrontchannelURI, c.FrontchannelLogoutURI != ""},
 			{keyFrontchannelSessReq, c.FrontchannelLogoutSessionRequired},
 		} {
 			if f.set {
-				bad(f.key, "applies only to clients with the authorization_code grant, through which users sign in: remove it")
+				bad(f.key, "applies only to clients with the authorization_code or device_code grant, through which users sign in: remove it")
 			}
 		}
 		return

@@ -365,7 +365,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"skip_consent null", signIn + "    skip_consent:\n", "clients.yaml:7: clients[1].skip_consent: has no value: write true or false"},
 		{"skip_consent list", signIn + "    skip_consent: [true]\n", "clients.yaml:7: clients[1].skip_consent: must be a single value"},
 		{"skip_consent twice", signIn + "    skip_consent: true\n    skip_consent: false\n", "clients.yaml:8: clients[1].skip_consent: given twice (first at line 7)"},
-		{"skip_consent for a service", service + "    skip_consent: true\n", "clients.yaml:7: clients[1].skip_consent: applies only to clients with the authorization_code grant"},
+		{"skip_consent for a service", service + "    skip_consent: true\n", "clients.yaml:7: clients[1].skip_consent: applies only to clients with the authorization_code or device_code grant"},
 		// require_mfa is a YAML boolean: a quoted string, a word YAML 1.1
 		// read as true, a number or nothing is refused.
 		{"require_mfa a sentence", signIn + "    require_mfa: \"yes please\"\n", `clients.yaml:7: clients[1].require_mfa: must be true or false, unquoted (got "yes please")`},
@@ -375,7 +375,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"require_mfa null", signIn + "    require_mfa:\n", "clients.yaml:7: clients[1].require_mfa: has no value: write true or false, or leave it out for false"},
 		{"require_mfa list", signIn + "    require_mfa: [true]\n", "clients.yaml:7: clients[1].require_mfa: must be a single value"},
 		{"require_mfa twice", signIn + "    require_mfa: true\n    require_mfa: true\n", "clients.yaml:8: clients[1].require_mfa: given twice (first at line 7)"},
-		{"require_mfa for a service", service + "    require_mfa: true\n", "clients.yaml:7: clients[1].require_mfa: applies only to clients with the authorization_code grant"},
+		{"require_mfa for a service", service + "    require_mfa: true\n", "clients.yaml:7: clients[1].require_mfa: applies only to clients with the authorization_code or device_code grant"},
 		{"backchannel http", signIn + "    backchannel_logout_uri: http://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must use https: http is only allowed for the loopback hosts"},
 		{"backchannel fragment", signIn + "    backchannel_logout_uri: https://a.example/logout#x\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain a fragment"},
 		{"backchannel user info", signIn + "    backchannel_logout_uri: https://user:pw@a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain @"},
@@ -385,7 +385,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"backchannel empty", signIn + "    backchannel_logout_uri: ''\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not be empty: leave it out for none"},
 		{"backchannel null", signIn + "    backchannel_logout_uri:\n", "clients.yaml:7: clients[1].backchannel_logout_uri: has no value"},
 		{"backchannel list", signIn + "    backchannel_logout_uri: [https://a.example/logout]\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must be a single value"},
-		{"backchannel for a service", service + "    backchannel_logout_uri: https://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: applies only to clients with the authorization_code grant"},
+		{"backchannel for a service", service + "    backchannel_logout_uri: https://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: applies only to clients with the authorization_code or device_code grant"},
 		{"backchannel session required without the URI", signIn + "    backchannel_logout_session_required: true\n", "clients.yaml:7: clients[1].backchannel_logout_session_required: needs backchannel_logout_uri: add it, or remove this"},
 		{"backchannel session required quoted", signIn + "    backchannel_logout_uri: https://a.example/logout\n    backchannel_logout_session_required: 'false'\n", `clients.yaml:8: clients[1].backchannel_logout_session_required: must be true or false, unquoted (got "false")`},
 		{"frontchannel http", signIn + "    frontchannel_logout_uri: http://a.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must use https"},
@@ -397,7 +397,7 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"frontchannel with sid", signIn + "    frontchannel_logout_uri: https://a.example/logout?sid=x\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must not have iss or sid query parameters"},
 		{"frontchannel empty", signIn + "    frontchannel_logout_uri: ''\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: must not be empty"},
 		{"frontchannel for a native app", head + "  - client_id: a\n    application_type: native\n    token_endpoint_auth_method: none\n    redirect_uris: [http://127.0.0.1/cb]\n    frontchannel_logout_uri: http://127.0.0.1/logout\n", "clients.yaml:8: clients[1].frontchannel_logout_uri: native apps cannot be signed out in an iframe"},
-		{"frontchannel for a service", service + "    frontchannel_logout_uri: https://a.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: applies only to clients with the authorization_code grant"},
+		{"frontchannel for a service", service + "    frontchannel_logout_uri: https://a.example/logout\n", "clients.yaml:7: clients[1].frontchannel_logout_uri: applies only to clients with the authorization_code or device_code grant"},
 		{"frontchannel session required without the URI", signIn + "    frontchannel_logout_session_required: true\n", "clients.yaml:7: clients[1].frontchannel_logout_session_required: needs frontchannel_logout_uri: add it, or remove this"},
 		{"frontchannel session required a number", signIn + "    frontchannel_logout_uri: https://a.example/logout\n    frontchannel_logout_session_required: 1\n", `clients.yaml:8: clients[1].frontchannel_logout_session_required: must be true or false, unquoted (got "1")`},
 		// The refresh-token policy; refresh is a public client with the
@@ -601,7 +601,7 @@ func TestParseClientsFileDefaultACRValues(t *testing.T) {
 		{"given twice", app + "    default_acr_values: [" + acrMFA + "]\n    default_acr_values: [" + acrSFA + "]\n",
 			"clients.yaml:6: clients[0].default_acr_values: given twice (first at line 5)"},
 		{"for a service", "clients:\n  - client_id: svc\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n    default_acr_values: [" + acrMFA + "]\n",
-			"clients.yaml:5: clients[0].default_acr_values: applies only to clients with the authorization_code grant"},
+			"clients.yaml:5: clients[0].default_acr_values: applies only to clients with the authorization_code or device_code grant"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseOnLoopback([]byte(tt.file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
@@ -673,7 +673,7 @@ func TestParseClientsFileAllowedGroups(t *testing.T) {
 		{"given twice", app + "    allowed_groups: [staff]\n    allowed_groups: [ops]\n",
 			"clients.yaml:6: clients[0].allowed_groups: given twice (first at line 5)"},
 		{"for a service", "clients:\n  - client_id: svc\n    client_secret_env: A_SECRET\n    grant_types: [client_credentials]\n    allowed_groups: [staff]\n",
-			"clients.yaml:5: clients[0].allowed_groups: applies only to clients with the authorization_code grant"},
+			"clients.yaml:5: clients[0].allowed_groups: applies only to clients with the authorization_code or device_code grant"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseOnLoopback([]byte(tt.file), "clients.yaml", clientsTestEnv(), clientsTestFiles())
@@ -733,14 +733,14 @@ func TestValidateClient(t *testing.T) {
 		{"frontchannel session required alone", func(c *storage.Client) { c.FrontchannelLogoutSessionRequired = true }, `client "a": frontchannel_logout_session_required: needs frontchannel_logout_uri`},
 		{"skip consent without the code grant", func(c *storage.Client) {
 			c.GrantTypes, c.ResponseTypes, c.RedirectURIs, c.SkipConsent = []string{"client_credentials"}, nil, nil, true
-		}, `client "a": skip_consent: applies only to clients with the authorization_code grant`},
+		}, `client "a": skip_consent: applies only to clients with the authorization_code or device_code grant`},
 		{"require mfa without the code grant", func(c *storage.Client) {
 			c.GrantTypes, c.ResponseTypes, c.RedirectURIs, c.RequireMFA = []string{"client_credentials"}, nil, nil, true
-		}, `client "a": require_mfa: applies only to clients with the authorization_code grant`},
+		}, `client "a": require_mfa: applies only to clients with the authorization_code or device_code grant`},
 		{"default acr values without the code grant", func(c *storage.Client) {
 			c.GrantTypes, c.ResponseTypes, c.RedirectURIs = []string{"client_credentials"}, nil, nil
 			c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"}
-		}, `client "a": default_acr_values: applies only to clients with the authorization_code grant`},
+		}, `client "a": default_acr_values: applies only to clients with the authorization_code or device_code grant`},
 		{"default acr value unknown", func(c *storage.Client) { c.DefaultACRValues = []string{"urn:example:loa:3"} },
 			`client "a": default_acr_values[0]: "urn:example:loa:3" is not an acr value Gatehouse knows`},
 		{"default acr value twice", func(c *storage.Client) {
@@ -749,7 +749,7 @@ func TestValidateClient(t *testing.T) {
 		{"allowed groups without the code grant", func(c *storage.Client) {
 			c.GrantTypes, c.ResponseTypes, c.RedirectURIs = []string{"client_credentials"}, nil, nil
 			c.AllowedGroups = []string{"staff"}
-		}, `client "a": allowed_groups: applies only to clients with the authorization_code grant`},
+		}, `client "a": allowed_groups: applies only to clients with the authorization_code or device_code grant`},
 		{"allowed group not a name", func(c *storage.Client) { c.AllowedGroups = []string{"staff", "Ops!"} },
 			`client "a": allowed_groups[1]: "Ops!" is not a group name`},
 		{"allowed group twice", func(c *storage.Client) { c.AllowedGroups = []string{"staff", "staff"} },
@@ -1220,5 +1220,50 @@ func TestParseRequestObjectClient(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].RequestObjectSigningAlg != "EdDSA" || !got[0].RequirePushedAuthorizationRequests || len(got[0].JWKS) == 0 {
 		t.Errorf("got %+v, want one client with request_object_signing_alg EdDSA, PAR required and its jwks", got)
+	}
+}
+
+// TestParseClientsFileDeviceClient: a device-only client (a TV app, a
+// command-line tool) is public or confidential, needs no redirect URI, may
+// have refresh tokens and the sign-in settings; refresh_token alone is
+// still refused.
+func TestParseClientsFileDeviceClient(t *testing.T) {
+	const device = "urn:ietf:params:oauth:grant-type:device_code"
+	for _, tt := range []struct {
+		name, file string
+		grants     []string
+	}{
+		{"public, device only", "clients:\n  - client_id: tv\n    token_endpoint_auth_method: none\n    grant_types: [" + device + "]\n", []string{device}},
+		{"public, with refresh and sign-in settings", "clients:\n  - client_id: cli\n    token_endpoint_auth_method: none\n    grant_types: [" + device + ", refresh_token]\n    require_mfa: true\n    allowed_groups: [staff]\n",
+			[]string{device, "refresh_token"}},
+		{"confidential, with the code flow", "clients:\n  - client_id: web\n    client_secret: 0123456789abcdef0123456789abcdef\n    redirect_uris: [https://a.example/cb]\n    grant_types: [authorization_code, " + device + "]\n",
+			[]string{"authorization_code", device}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseOnLoopback([]byte(tt.file), "clients.yaml", testEnv(nil), testFiles(nil))
+			if err != nil {
+				t.Fatalf("got %v, want the client accepted", err)
+			}
+			if !slices.Equal(got[0].GrantTypes, tt.grants) {
+				t.Errorf("got grant types %q, want %q", got[0].GrantTypes, tt.grants)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, file, want string }{
+		{"refresh alone", "clients:\n  - client_id: tv\n    token_endpoint_auth_method: none\n    grant_types: [refresh_token]\n",
+			"clients.yaml:4: clients[0].grant_types[0]: refresh_token needs authorization_code or " + device},
+		{"device twice", "clients:\n  - client_id: tv\n    token_endpoint_auth_method: none\n    grant_types: [" + device + ", " + device + "]\n",
+			"clients[0].grant_types[1]: \"" + device + "\" is listed twice"},
+		{"a misspelt grant", "clients:\n  - client_id: tv\n    token_endpoint_auth_method: none\n    grant_types: [device_code]\n",
+			`clients[0].grant_types[0]: "device_code" is not supported: use authorization_code, refresh_token, client_credentials or ` + device},
+		{"response type code without the code grant", "clients:\n  - client_id: tv\n    token_endpoint_auth_method: none\n    grant_types: [" + device + "]\n    response_types: [code]\n",
+			"code needs the authorization_code grant"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseOnLoopback([]byte(tt.file), "clients.yaml", testEnv(nil), testFiles(nil))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

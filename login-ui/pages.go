@@ -26,7 +26,7 @@ type pages struct {
 func parsePages() (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
 	for _, name := range []string{"login", "error", "account", "signedout", "confirm", "consent", "formpost",
-		"factor", "enrol", "codes", "verify", "passkey", "password", "denied", "forgot", "reset"} {
+		"factor", "enrol", "codes", "verify", "passkey", "password", "denied", "forgot", "reset", "device"} {
 		t, err := template.ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("loginui: parse %s: %w", name, err)

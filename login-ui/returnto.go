@@ -39,12 +39,17 @@ func LocalPath(p string) bool {
 // account page).
 func (u *UI) SignInAndReturn(w http.ResponseWriter, r *http.Request, path string) {
 	if LocalPath(path) {
-		http.SetCookie(w, &http.Cookie{
-			Name: ReturnCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(path)), Path: "/",
-			MaxAge: 15 * 60, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		})
+		setReturnCookie(w, path)
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// setReturnCookie sets ReturnCookie to path, a LocalPath.
+func setReturnCookie(w http.ResponseWriter, path string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: ReturnCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(path)), Path: "/",
+		MaxAge: 15 * 60, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
 }
 
 // returnTarget is where a sign-in without an authorization request goes:

@@ -378,18 +378,7 @@ func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form 
 	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
 		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
 	}
-	req.Scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(s string) bool {
-		switch s {
-		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ScopeGroups:
-			return false
-		case oidc.ScopeOfflineAccess:
-			return !c.hasGrant(string(oidc.GrantTypeRefreshToken))
-		}
-		// Gatehouse's own scopes (the admin API's) are for services, in
-		// client_credentials tokens, never in a user's.
-		return strings.HasPrefix(s, reservedScopePrefix) || !c.IsScopeAllowed(s)
-	})
-	req.Scopes = slices.Compact(req.Scopes)
+	req.Scopes = grantableScopes(c, req.Scopes)
 	for _, pr := range req.Prompt {
 		switch pr {
 		case oidc.PromptNone, oidc.PromptLogin, oidc.PromptConsent, oidc.PromptSelectAccount:
@@ -398,6 +387,24 @@ func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form 
 		}
 	}
 	return checkPKCE(c, req.CodeChallenge, req.CodeChallengeMethod)
+}
+
+// grantableScopes narrows the scopes a user's sign-in asks for to what
+// client c may have: the standard ones, offline_access only for a client
+// with the refresh_token grant, its registered extra scopes, never
+// Gatehouse's own (the admin API's, for client_credentials tokens only).
+// Authorize and the device flow both use it.
+func grantableScopes(c *client, scopes []string) []string {
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool {
+		switch s {
+		case oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, ScopeGroups:
+			return false
+		case oidc.ScopeOfflineAccess:
+			return !c.hasGrant(string(oidc.GrantTypeRefreshToken))
+		}
+		return strings.HasPrefix(s, reservedScopePrefix) || !c.IsScopeAllowed(s)
+	})
+	return slices.Compact(scopes)
 }
 
 // checkPKCE enforces RFC 7636 the way RFC 9700 asks: S256 only (a missing

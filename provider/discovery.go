@@ -57,7 +57,8 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RequestObjectSigningAlgValuesSupported = clientpolicy.RequestObjectSigningAlgs()
 	d.RequestParameterSupported = true
 	d.RequestURIParameterSupported = false
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
+	d.DeviceAuthorizationEndpoint = p.cfg.Issuer + deviceAuthorizationPath
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
 	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}

@@ -52,8 +52,8 @@ func TestDiscovery(t *testing.T) {
 	if got := strs("response_types_supported"); !slices.Equal(got, []string{"code"}) {
 		t.Errorf("response_types_supported: got %q, want [code]", got)
 	}
-	if got := strs("grant_types_supported"); !slices.Equal(got, []string{"authorization_code", "refresh_token", "client_credentials"}) {
-		t.Errorf("grant_types_supported: got %q, want [authorization_code refresh_token client_credentials]", got)
+	if got, want := strs("grant_types_supported"), []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"}; !slices.Equal(got, want) {
+		t.Errorf("grant_types_supported: got %q, want %q", got, want)
 	}
 	// Only what Gatehouse serves: op's defaults add phone and address.
 	if got, want := strs("scopes_supported"), []string{"openid", "profile", "email", "groups", "offline_access"}; !slices.Equal(got, want) {
@@ -69,7 +69,7 @@ func TestDiscovery(t *testing.T) {
 	if slices.Contains(algs, "none") {
 		t.Errorf("id_token_signing_alg_values_supported: got %q, want no none", algs)
 	}
-	for _, key := range []string{"device_authorization_endpoint", "check_session_iframe"} {
+	for _, key := range []string{"check_session_iframe"} {
 		if v, ok := doc[key]; ok {
 			t.Errorf("%s: got %v, want absent", key, v)
 		}
@@ -89,13 +89,14 @@ func TestDiscovery(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]string{
-		"authorization_endpoint": testIssuer + authorizePath,
-		"token_endpoint":         testIssuer + tokenPath,
-		"userinfo_endpoint":      testIssuer + userinfoPath,
-		"end_session_endpoint":   testIssuer + endSessionPath,
-		"jwks_uri":               testIssuer + "/keys",
-		"introspection_endpoint": testIssuer + introspectPath,
-		"revocation_endpoint":    testIssuer + revokePath,
+		"authorization_endpoint":        testIssuer + authorizePath,
+		"token_endpoint":                testIssuer + tokenPath,
+		"device_authorization_endpoint": testIssuer + deviceAuthorizationPath,
+		"userinfo_endpoint":             testIssuer + userinfoPath,
+		"end_session_endpoint":          testIssuer + endSessionPath,
+		"jwks_uri":                      testIssuer + "/keys",
+		"introspection_endpoint":        testIssuer + introspectPath,
+		"revocation_endpoint":           testIssuer + revokePath,
 	} {
 		if got := doc[key]; got != want {
 			t.Errorf("%s: got %v, want %q", key, got, want)

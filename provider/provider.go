@@ -53,6 +53,7 @@ type Store interface {
 	liveCheckStore
 	registrationStore
 	pushedRequestStore
+	deviceStore
 	pinger
 }
 
@@ -250,6 +251,8 @@ type Provider struct {
 	registrations registrationStore
 	// pushed keeps pushed authorization requests (par.go).
 	pushed pushedRequestStore
+	// devices keeps device sign-ins (device.go, devicegrant.go).
+	devices deviceStore
 	// logouts is the running back-channel logout delivery, if any.
 	logouts atomic.Pointer[LogoutDelivery]
 }
@@ -264,7 +267,7 @@ type opServer struct {
 
 func (opServer) GrantTypeJWTAuthorizationSupported() bool { return false }
 func (opServer) GrantTypeTokenExchangeSupported() bool    { return false }
-func (opServer) GrantTypeDeviceCodeSupported() bool       { return false }
+func (opServer) GrantTypeDeviceCodeSupported() bool       { return false } // Gatehouse's own: device.go
 
 // Decoder is op's form decoder with parameter names matched exactly. Every
 // request op parses (authorize, token, end_session) goes through it.
@@ -345,6 +348,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		assertions:    store,
 		groups:        store,
 		allowed:       store,
+		devices:       store,
 		log:           cfg.Logger,
 		registrations: store,
 		pushed:        store,

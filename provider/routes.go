@@ -46,6 +46,9 @@ func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Han
 	r.Get(userinfoPath, p.userinfoCORS(p.userinfo))
 	r.Post(userinfoPath, p.userinfoCORS(p.userinfo))
 	r.Options(userinfoPath, p.clientPreflight("GET, POST"))
+	r.Post(deviceAuthorizationPath, p.deviceAuthorization)
+	r.Get(devicePath, p.devicePage)
+	r.Post(devicePath, p.deviceDecision)
 	r.Get(endSessionPath, p.endSession)
 	r.Post(endSessionPath, p.endSession)
 	if p.cfg.Registration {
@@ -75,6 +78,8 @@ func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Han
 	csrf.AddInsecureBypassPattern("POST " + parPath)
 	csrf.AddInsecureBypassPattern("POST " + userinfoPath)
 	csrf.AddInsecureBypassPattern("POST " + endSessionPath)
+	// Devices authenticate as clients, never with cookies.
+	csrf.AddInsecureBypassPattern("POST " + deviceAuthorizationPath)
 	// Registration is authorized by bearer tokens, never by cookies.
 	csrf.AddInsecureBypassPattern("POST " + registerPath)
 	csrf.AddInsecureBypassPattern("PUT " + registerPath + "/")

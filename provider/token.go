@@ -20,7 +20,7 @@ const (
 
 // tokenParams must appear at most once in a token request (RFC 6749 §3.2).
 var tokenParams = []string{
-	"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
+	"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "device_code",
 	"client_id", "client_secret", "client_assertion", "client_assertion_type",
 }
 
@@ -49,12 +49,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
-	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials:
+	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode:
 	case "":
 		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("grant_type is missing"))
 		return
 	default:
-		p.tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials"))
+		p.tokenError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials, "+string(oidc.GrantTypeDeviceCode)))
 		return
 	}
 	c, e := p.checkClientAuthMethod(r)
@@ -72,6 +72,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.refreshGrant(w, r, c) // refreshgrant.go
 	case oidc.GrantTypeClientCredentials:
 		p.clientCredentialsGrant(w, r, c) // clientcredentials.go
+	case oidc.GrantTypeDeviceCode:
+		p.deviceGrant(w, r, c) // devicegrant.go
 	}
 }
 

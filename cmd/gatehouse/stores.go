@@ -17,8 +17,8 @@ import (
 // stores is every store Gatehouse uses, whichever backend holds each:
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pushed
-// authorization requests, pending sign-ins, WebAuthn ceremonies and
-// login-failure counters. Consents,
+// authorization requests, pending sign-ins, WebAuthn ceremonies, device
+// sign-ins and login-failure counters. Consents,
 // second factors, passkeys, groups, password-reset links, the logout notice queue and the audit
 // trail always stay in SQL.
 type stores struct {
@@ -49,11 +49,12 @@ type stores struct {
 	storage.Registrations
 	storage.PasswordResets
 	storage.PushedRequests
+	storage.DeviceAuthorizations
 
 	// sql is the SQL backend; redis is nil without GATEHOUSE_REDIS_URL,
 	// or when the command opened the SQL store only (sqlOnly): then
 	// sessionStore, AuthRequests, PushedRequests, PendingSignIns,
-	// WebAuthnCeremonies and LoginThrottle are nil too, so that no command reads them from SQL,
+	// WebAuthnCeremonies, DeviceAuthorizations and LoginThrottle are nil too, so that no command reads them from SQL,
 	// where they are not.
 	sql   sqlStore
 	redis *redisstore.Store
@@ -104,6 +105,7 @@ type sqlStore interface {
 	storage.Registrations
 	storage.PasswordResets
 	storage.PushedRequests
+	storage.DeviceAuthorizations
 	storage.Pruner
 	Ping(ctx context.Context) error
 }
@@ -225,10 +227,10 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
 	s.Passkeys, s.WebAuthnCeremonies, s.Groups, s.PasswordResets = s.sql, s.sql, s.sql, s.sql
-	s.Registrations, s.PushedRequests = s.sql, s.sql
+	s.Registrations, s.PushedRequests, s.DeviceAuthorizations = s.sql, s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
-		s.WebAuthnCeremonies, s.PushedRequests = nil, nil
+		s.WebAuthnCeremonies, s.PushedRequests, s.DeviceAuthorizations = nil, nil, nil
 	}
 	if cfg.RedisURL != "" && use == withSessions {
 		var r *redisstore.Store
@@ -246,7 +248,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		}
 		s.redis = r
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = r, r, r, r
-		s.WebAuthnCeremonies, s.PushedRequests = r, r
+		s.WebAuthnCeremonies, s.PushedRequests, s.DeviceAuthorizations = r, r, r
 	}
 	if log != nil {
 		where := "sql"

@@ -86,6 +86,7 @@ var (
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 	_ storage.Groups               = (*Store)(nil)
 	_ storage.PasswordResets       = (*Store)(nil)
+	_ storage.DeviceAuthorizations = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -302,6 +303,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"pending_sign_ins", "id", "id", "expires_at"}, {"webauthn_ceremonies", "id", "id", "expires_at"},
 		{"initial_access_tokens", "id", "id", "expires_at"},
 		{"password_resets", "id", "id", "expires_at"}, {"pushed_requests", "id", "id", "expires_at"},
+		{"device_authorizations", "device_code_hash", "device_code_hash", "keep_until"},
 	} {
 		if total >= batch {
 			break

@@ -4,8 +4,8 @@
 // codes (storage.AuthRequests), the half-signed-in states between a
 // password and a second factor (storage.PendingSignIns), WebAuthn
 // ceremonies (storage.WebAuthnCeremonies), pushed authorization requests
-// (storage.PushedRequests), and login-failure counters
-// (storage.LoginThrottle). It talks to Redis through go-redis's
+// (storage.PushedRequests), device sign-ins (storage.DeviceAuthorizations)
+// and login-failure counters (storage.LoginThrottle). It talks to Redis through go-redis's
 // UniversalClient, so one server, Sentinel and Cluster all work; see
 // ParseURL for how a URL picks one. It needs Redis 7.0 or later (GETDEL,
 // SET PXAT/KEEPTTL, PEXPIRETIME, EXPIRE options).
@@ -30,6 +30,10 @@
 //	gatehouse:wa:<id>            string: a WebAuthn ceremony (JSON, without its id)
 //	gatehouse:par:<id>           string: a pushed authorization request (JSON,
 //	                             without its id)
+//	gatehouse:dc:<code hash>     string: a device sign-in (JSON, without its
+//	                             device code hash; see device.go)
+//	gatehouse:du:<user code>     string: the device code hash of a device
+//	                             sign-in's user code
 //
 // Every atomic step touches one key, as a single command or as a Lua script
 // on that one key, because the keys of one operation may live on different
@@ -143,6 +147,7 @@ var (
 	_ storage.PendingSignIns       = (*Store)(nil)
 	_ storage.SessionAuthenticator = (*Store)(nil)
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
+	_ storage.DeviceAuthorizations = (*Store)(nil)
 )
 
 // Defaults for Options. The timeouts are long enough that a busy machine
@@ -212,6 +217,9 @@ type Store struct {
 	releaseCode         *goredis.Script
 	reserve             *goredis.Script
 	release             *goredis.Script
+	decideDevice        *goredis.Script
+	pollDevice          *goredis.Script
+	redeemDevice        *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -290,6 +298,9 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		releaseCode:         goredis.NewScript(releaseCodeLua),
 		reserve:             goredis.NewScript(reserveLua),
 		release:             goredis.NewScript(releaseLua),
+		decideDevice:        goredis.NewScript(decideDeviceLua),
+		pollDevice:          goredis.NewScript(pollDeviceLua),
+		redeemDevice:        goredis.NewScript(redeemDeviceLua),
 	}
 }
 
@@ -326,6 +337,8 @@ func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
 func (s *Store) pendingKey(id string) string    { return s.prefix + "ps:" + id }
 func (s *Store) ceremonyKey(id string) string   { return s.prefix + "wa:" + id }
 func (s *Store) pushedKey(id string) string     { return s.prefix + "par:" + id }
+func (s *Store) deviceKey(hash string) string   { return s.prefix + "dc:" + hash }
+func (s *Store) userCodeKey(code string) string { return s.prefix + "du:" + code }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

@@ -130,6 +130,7 @@ type composite struct {
 	storage.Registrations
 	storage.PasswordResets
 	storage.PushedRequests
+	storage.DeviceAuthorizations
 }
 
 type keyStore = storage.SigningKeys
@@ -149,7 +150,7 @@ func TestContract(t *testing.T) {
 			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
 			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
 			WebAuthnCeremonies: r, Groups: sq, Registrations: sq,
-			PasswordResets: sq, PushedRequests: r,
+			PasswordResets: sq, PushedRequests: r, DeviceAuthorizations: r,
 		}
 	})
 }

@@ -75,6 +75,7 @@ var (
 	_ storage.WebAuthnCeremonies   = (*Store)(nil)
 	_ storage.Groups               = (*Store)(nil)
 	_ storage.PasswordResets       = (*Store)(nil)
+	_ storage.DeviceAuthorizations = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -361,6 +362,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"pending_sign_ins", "expires_at"}, {"webauthn_ceremonies", "expires_at"},
 		{"initial_access_tokens", "expires_at"},
 		{"password_resets", "expires_at"}, {"pushed_requests", "expires_at"},
+		{"device_authorizations", "keep_until"},
 	} {
 		if total >= batch {
 			break

@@ -180,6 +180,15 @@ var pruneKinds = []pruneKind{
 		_, err := s.TakePushedRequest(t.Context(), id, "c1", readBefore)
 		return found(t, "TakePushedRequest", err)
 	}},
+	{"device authorization", func(t *testing.T, s Store, id string, exp time.Time) {
+		// Kept until KeepUntil, past its expiry.
+		d := newDevice(id, "code-"+id)
+		d.ExpiresAt, d.KeepUntil = readBefore.Add(time.Minute), exp
+		createDevice(t, s, d)
+	}, func(t *testing.T, s Store, id string) bool {
+		_, _, err := s.PollDeviceAuthorization(t.Context(), "dc-"+id, readBefore, 0)
+		return found(t, "PollDeviceAuthorization", err)
+	}},
 	{"login failure counter", func(t *testing.T, s Store, id string, exp time.Time) {
 		reserve(t, s, exp.Add(-window), open(id))
 	}, func(t *testing.T, s Store, id string) bool {

@@ -7,7 +7,9 @@
 // UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
 // ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
 // TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony, RegisterClient and
-// TakePushedRequest.
+// TakePushedRequest and the device sign-in transitions
+// (DecideDeviceAuthorization, PollDeviceAuthorization,
+// RedeemDeviceAuthorization).
 //
 // Beyond the doc comments in package storage, the suite fixes these rules,
 // which every backend must follow too:
@@ -102,6 +104,7 @@ type Store interface {
 	storage.Registrations
 	storage.PasswordResets
 	storage.PushedRequests
+	storage.DeviceAuthorizations
 }
 
 // test is one leaf of the suite; it gets a fresh, empty store.
@@ -144,6 +147,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Registrations", registrationTests},
 		{"PasswordResets", passwordResetTests},
 		{"PushedRequests", pushedRequestTests},
+		{"DeviceAuthorizations", deviceTests},
 		{"Prune", pruneTests},
 	}
 	for _, area := range areas {
