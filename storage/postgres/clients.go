@@ -16,7 +16,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
-	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, allowed_groups, source, version, disabled, created_at, updated_at`
+	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, dpop_bound_access_tokens, default_acr_values, allowed_groups, source, version, disabled, created_at, updated_at`
 
 // scanner is a pgx.Row or pgx.Rows.
 type scanner interface {
@@ -34,7 +34,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, &c.ApplicationType,
 		&c.Scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &abs, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
-		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DefaultACRValues, &c.AllowedGroups, &c.Source, &c.Version, &c.Disabled, &created, &updated)
+		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DPoPBoundAccessTokens, &c.DefaultACRValues, &c.AllowedGroups, &c.Source, &c.Version, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 		queueInsertClient(&batch, &plan.Create[i], storage.ClientSourceFile, n)
 	}
 	for i := range plan.Update {
-		queueUpdateClient(&batch, &plan.Update[i], n, `id = $27`, plan.Update[i].ID)
+		queueUpdateClient(&batch, &plan.Update[i], n, `id = $28`, plan.Update[i].ID)
 	}
 	for _, id := range plan.Disable {
 		batch.Queue(`UPDATE clients SET disabled = true, version = version + 1, updated_at = $1 WHERE id = $2`, n, id)
@@ -161,18 +161,18 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 func queueInsertClient(b *pgx.Batch, c *storage.Client, source string, n pgtype.Timestamptz) {
 	b.Queue(`INSERT INTO clients (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, 1, false, $28, $28)`,
+			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, 1, false, $29, $29)`,
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 		list(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
 		int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 		c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
-		list(c.DefaultACRValues), list(c.AllowedGroups), source, n)
+		c.DPoPBoundAccessTokens, list(c.DefaultACRValues), list(c.AllowedGroups), source, n)
 }
 
 // queueUpdateClient queues the overwrite of what a sync or an update sets
-// of the client rows matching where (placeholders from $27, with its
+// of the client rows matching where (placeholders from $28, with its
 // args): enabled, a version up, updated_at n.
 func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, where string, whereArgs ...any) *pgx.QueuedQuery {
 	return b.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
@@ -184,7 +184,8 @@ func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, wh
 		skip_consent = $17, backchannel_logout_uri = $18, backchannel_logout_session_required = $19,
 		frontchannel_logout_uri = $20, frontchannel_logout_session_required = $21,
 		allowed_cors_origins = $22, require_mfa = $23, default_acr_values = $24,
-		allowed_groups = $25, disabled = false, version = version + 1, updated_at = $26
+		allowed_groups = $25, disabled = false, version = version + 1, updated_at = $26,
+		dpop_bound_access_tokens = $27
 		WHERE `+where,
 		append([]any{c.SecretHash, c.Name, list(c.RedirectURIs),
 			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
@@ -193,7 +194,7 @@ func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, wh
 			int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
-			list(c.DefaultACRValues), list(c.AllowedGroups), n}, whereArgs...)...)
+			list(c.DefaultACRValues), list(c.AllowedGroups), n, c.DPoPBoundAccessTokens}, whereArgs...)...)
 }
 
 // CreateClient stores a client that clients.yaml does not declare: see
@@ -228,7 +229,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client, ifVersion i
 	defer cancel()
 	n := ts(now)
 	var batch pgx.Batch
-	queueUpdateClient(&batch, c, n, `id = $27 AND source = $28 AND version = $29`, c.ID, c.Source, ifVersion)
+	queueUpdateClient(&batch, c, n, `id = $28 AND source = $29 AND version = $30`, c.ID, c.Source, ifVersion)
 	// Which of the two it was, when nothing changed; in the same batch, so
 	// one round trip.
 	var version int64

@@ -302,6 +302,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"pending_sign_ins", "id", "id", "expires_at"}, {"webauthn_ceremonies", "id", "id", "expires_at"},
 		{"initial_access_tokens", "id", "id", "expires_at"},
 		{"password_resets", "id", "id", "expires_at"},
+		{"dpop_proofs", "(jkt, jti)", "jkt, jti", "expires_at"},
 	} {
 		if total >= batch {
 			break

@@ -206,6 +206,7 @@ type Store struct {
 	releaseCode         *goredis.Script
 	reserve             *goredis.Script
 	release             *goredis.Script
+	useDPoP             *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -283,6 +284,7 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		releaseCode:         goredis.NewScript(releaseCodeLua),
 		reserve:             goredis.NewScript(reserveLua),
 		release:             goredis.NewScript(releaseLua),
+		useDPoP:             goredis.NewScript(useDPoPLua),
 	}
 }
 
@@ -318,6 +320,7 @@ func (s *Store) codeKey(codeHash string) string { return s.prefix + "c:" + codeH
 func (s *Store) throttleKey(key string) string  { return s.prefix + "t:" + key }
 func (s *Store) pendingKey(id string) string    { return s.prefix + "ps:" + id }
 func (s *Store) ceremonyKey(id string) string   { return s.prefix + "wa:" + id }
+func (s *Store) dpopKey(jkt, jti string) string { return s.prefix + "dp:" + jkt + ":" + jti }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

@@ -14,7 +14,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	scopes, id_token_signed_response_alg, access_token_format, refresh_token_grace_period,
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
-	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, allowed_groups, source, version, disabled, created_at, updated_at`
+	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, dpop_bound_access_tokens, default_acr_values, allowed_groups, source, version, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
@@ -30,7 +30,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&grants, &resps, &c.TokenEndpointAuthMethod, &c.ApplicationType,
 		&scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
-		&c.FrontchannelLogoutSessionRequired, &corsOrigins, &c.RequireMFA, &defaultACR, &allowedGroups, &c.Source, &c.Version, &c.Disabled, &created, &updated)
+		&c.FrontchannelLogoutSessionRequired, &corsOrigins, &c.RequireMFA, &c.DPoPBoundAccessTokens, &defaultACR, &allowedGroups, &c.Source, &c.Version, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -159,12 +159,12 @@ func insertClient(ctx context.Context, in runner, c *storage.Client, source stri
 		int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI, c.SkipConsent,
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI,
 		c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), c.RequireMFA,
-		e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups), source, n, n}
+		c.DPoPBoundAccessTokens, e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups), source, n, n}
 	if e.err != nil {
 		return e.err
 	}
 	_, err := in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)`, args...)
 	return err
 }
 
@@ -180,7 +180,7 @@ func updateClient(ctx context.Context, in runner, c *storage.Client, n any, wher
 		int64(c.RefreshTokenIdleTTL), int64(c.RefreshTokenAbsoluteTTL), string(c.JWKS), c.JWKSURI,
 		c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), c.RequireMFA,
-		e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups), n}
+		c.DPoPBoundAccessTokens, e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups), n}
 	if e.err != nil {
 		return 0, e.err
 	}
@@ -191,7 +191,7 @@ func updateClient(ctx context.Context, in runner, c *storage.Client, n any, wher
 		refresh_token_idle_ttl = ?, refresh_token_absolute_ttl = ?, jwks = ?, jwks_uri = ?,
 		skip_consent = ?, backchannel_logout_uri = ?, backchannel_logout_session_required = ?,
 		frontchannel_logout_uri = ?, frontchannel_logout_session_required = ?,
-		allowed_cors_origins = ?, require_mfa = ?, default_acr_values = ?,
+		allowed_cors_origins = ?, require_mfa = ?, dpop_bound_access_tokens = ?, default_acr_values = ?,
 		allowed_groups = ?, disabled = 0, version = version + 1, updated_at = ?
 		WHERE `+where, append(args, whereArgs...)...)
 	if err != nil {

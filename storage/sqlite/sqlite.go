@@ -360,7 +360,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"logout_notices", "deadline"}, {"login_failures", "expires_at"},
 		{"pending_sign_ins", "expires_at"}, {"webauthn_ceremonies", "expires_at"},
 		{"initial_access_tokens", "expires_at"},
-		{"password_resets", "expires_at"},
+		{"password_resets", "expires_at"}, {"dpop_proofs", "expires_at"},
 	} {
 		if total >= batch {
 			break

@@ -40,6 +40,7 @@ func newClient(id string) storage.Client {
 
 		SkipConsent:                       true,
 		RequireMFA:                        true,
+		DPoPBoundAccessTokens:             true,
 		DefaultACRValues:                  []string{"https://refeds.org/profile/mfa", "https://refeds.org/profile/sfa"},
 		AllowedGroups:                     []string{"staff", "ops.on-call_2"},
 		BackchannelLogoutURI:              "https://" + id + ".example/backchannel-logout",
@@ -193,6 +194,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"refresh-absolute-removed", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = 0 }},
 		{"skip-consent-removed", func(c *storage.Client) { c.SkipConsent = false }},
 		{"require-mfa-removed", func(c *storage.Client) { c.RequireMFA = false }},
+		{"dpop-bound-removed", func(c *storage.Client) { c.DPoPBoundAccessTokens = false }},
 		{"default-acr", func(c *storage.Client) { c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"} }},
 		{"default-acr-reordered", func(c *storage.Client) { slices.Reverse(c.DefaultACRValues) }},
 		{"default-acr-removed", func(c *storage.Client) { c.DefaultACRValues = nil }},
