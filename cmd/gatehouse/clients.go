@@ -351,6 +351,7 @@ func clientFields() []clientField {
 		{key: "refresh_token_absolute_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
+		{key: "dpop_bound_access_tokens", value: func(c *storage.Client) string { return flag(c.DPoPBoundAccessTokens) }},
 		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
 		{key: "allowed_groups", value: func(c *storage.Client) string { return list(c.AllowedGroups) }},
 		{key: "backchannel_logout_uri", value: func(c *storage.Client) string { return c.BackchannelLogoutURI }},
@@ -481,6 +482,7 @@ type shownClient struct {
 	RefreshTokenAbsoluteTTL           string          `json:"refresh_token_absolute_ttl,omitempty"`
 	SkipConsent                       bool            `json:"skip_consent"`
 	RequireMFA                        bool            `json:"require_mfa"`
+	DPoPBoundAccessTokens             bool            `json:"dpop_bound_access_tokens"`
 	DefaultACRValues                  []string        `json:"default_acr_values,omitempty"`
 	AllowedGroups                     []string        `json:"allowed_groups,omitempty"`
 	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
@@ -531,6 +533,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			RefreshTokenAbsoluteTTL:           durationSetting(c.RefreshTokenAbsoluteTTL, ""),
 			SkipConsent:                       c.SkipConsent,
 			RequireMFA:                        c.RequireMFA,
+			DPoPBoundAccessTokens:             c.DPoPBoundAccessTokens,
 			DefaultACRValues:                  c.DefaultACRValues,
 			AllowedGroups:                     c.AllowedGroups,
 			BackchannelLogoutURI:              c.BackchannelLogoutURI,
