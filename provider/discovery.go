@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
+	"github.com/gatehouse-idp/gatehouse/dpop"
 )
 
 // discoveryDocument is op's discovery configuration plus the metadata op
@@ -22,6 +23,8 @@ type discoveryDocument struct {
 	// OpenID Front-Channel Logout 1.0 §3 (op's type has no fields for it).
 	FrontChannelLogoutSupported        bool `json:"frontchannel_logout_supported"`
 	FrontChannelLogoutSessionSupported bool `json:"frontchannel_logout_session_supported"`
+	// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // buildDiscovery renders the discovery document once: it depends only on
@@ -70,6 +73,7 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 		AuthorizationResponseIssParameterSupported: true,
 		FrontChannelLogoutSupported:                true,
 		FrontChannelLogoutSessionSupported:         true,
+		DPoPSigningAlgValuesSupported:              dpop.AlgorithmNames(),
 	})
 }
 
