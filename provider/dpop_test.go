@@ -475,3 +475,28 @@ func TestDPoPNonceRequired(t *testing.T) {
 		t.Errorf("userinfo with the nonce: got %d %s, want 200", rec.Code, rec.Body)
 	}
 }
+
+// A public client's family started without a proof is bound from the
+// first refresh that carries one, and refused without it afterwards.
+func TestDPoPPublicClientBoundAtFirstProof(t *testing.T) {
+	e, _ := newDPoPEnv(t, func(*Config) {})
+	k := newDPoPKey(t)
+	tokenURL := testIssuer + tokenPath
+	code, verifier := e.signInTo(t, cookieJar{}, "spa", "openid offline_access")
+	rec := e.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect},
+		"code_verifier": {verifier}, "client_id": {"spa"}}, "", "")
+	a := decodeDPoPAnswer(t, rec)
+	if rec.Code != http.StatusOK || a.TokenType != "Bearer" || e.storedGrant(t, a.RefreshToken).DPoPJKT != "" {
+		t.Fatalf("code exchange without a proof: got %d %+v, want an unbound Bearer answer", rec.Code, a)
+	}
+	rec = e.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {a.RefreshToken}, "client_id": {"spa"}}, "", "",
+		k.proof(t, "POST", tokenURL, e.p.cfg.Now(), nil))
+	r := decodeDPoPAnswer(t, rec)
+	if rec.Code != http.StatusOK || e.storedGrant(t, r.RefreshToken).DPoPJKT != k.jkt {
+		t.Fatalf("first refresh with a proof: got %d %+v, want the next refresh token bound to %s", rec.Code, r, k.jkt)
+	}
+	rec = e.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.RefreshToken}, "client_id": {"spa"}}, "", "")
+	if got := decodeDPoPAnswer(t, rec); rec.Code != http.StatusBadRequest || got.Error != "invalid_grant" {
+		t.Errorf("refresh without a proof after binding: got %d %+v, want 400 invalid_grant", rec.Code, got)
+	}
+}
