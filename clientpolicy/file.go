@@ -31,6 +31,10 @@ const (
 	keyRequestObjectAlg      = "request_object_signing_alg"
 )
 
+// keyDPoPBound makes every token request of the client carry a DPoP proof
+// (RFC 9449 §5.2), so that all its access tokens are bound to a key.
+const keyDPoPBound = "dpop_bound_access_tokens"
+
 // keyCORSOrigins lists the web origins, besides those of its redirect
 // URIs, from which a public web client may call the token, revocation and
 // userinfo endpoints in a browser.
@@ -100,7 +104,8 @@ type Source struct {
 // stored in the storage.Client fields of the same names (a grace period of
 // 0s as storage.NoRefreshGrace).
 //
-// skip_consent, require_mfa, backchannel_logout_session_required and
+// skip_consent, require_mfa, dpop_bound_access_tokens,
+// backchannel_logout_session_required and
 // frontchannel_logout_session_required are YAML booleans (true or false,
 // unquoted; absent means false); backchannel_logout_uri and
 // frontchannel_logout_uri are checked as redirect URIs are (see
@@ -314,7 +319,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 			if slices.Contains(secretKeys(), key) {
 				secretsGiven = append(secretsGiven, key)
 			}
-		case keySkipConsent, keyRequireMFA, keyBackchannelSessionReq, keyFrontchannelSessReq, keyRequirePAR:
+		case keySkipConsent, keyRequireMFA, keyBackchannelSessionReq, keyFrontchannelSessReq, keyRequirePAR, keyDPoPBound:
 			b, msg := yamlBool(v)
 			if msg != "" {
 				p.bad(v.Line, field, msg)
@@ -430,6 +435,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 				"must not be empty: name ES256, PS256, RS256 or EdDSA, or leave it out")
 		}
 	}
+	c.DPoPBoundAccessTokens = bools[keyDPoPBound]
 	c.DefaultACRValues = lists[keyDefaultACR]
 	c.AllowedGroups = lists[keyAllowedGroups]
 	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]

@@ -376,6 +376,11 @@ func TestParseClientsFileErrors(t *testing.T) {
 		{"require_mfa list", signIn + "    require_mfa: [true]\n", "clients.yaml:7: clients[1].require_mfa: must be a single value"},
 		{"require_mfa twice", signIn + "    require_mfa: true\n    require_mfa: true\n", "clients.yaml:8: clients[1].require_mfa: given twice (first at line 7)"},
 		{"require_mfa for a service", service + "    require_mfa: true\n", "clients.yaml:7: clients[1].require_mfa: applies only to clients with the authorization_code or device_code grant"},
+		// dpop_bound_access_tokens is a YAML boolean too.
+		{"dpop_bound_access_tokens quoted", signIn + "    dpop_bound_access_tokens: 'true'\n", `clients.yaml:7: clients[1].dpop_bound_access_tokens: must be true or false, unquoted (got "true")`},
+		{"dpop_bound_access_tokens yes", service + "    dpop_bound_access_tokens: yes\n", `clients.yaml:7: clients[1].dpop_bound_access_tokens: must be true or false, unquoted (got "yes")`},
+		{"dpop_bound_access_tokens null", signIn + "    dpop_bound_access_tokens:\n", "clients.yaml:7: clients[1].dpop_bound_access_tokens: has no value: write true or false"},
+		{"dpop_bound_access_tokens twice", signIn + "    dpop_bound_access_tokens: true\n    dpop_bound_access_tokens: false\n", "clients.yaml:8: clients[1].dpop_bound_access_tokens: given twice (first at line 7)"},
 		{"backchannel http", signIn + "    backchannel_logout_uri: http://a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must use https: http is only allowed for the loopback hosts"},
 		{"backchannel fragment", signIn + "    backchannel_logout_uri: https://a.example/logout#x\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain a fragment"},
 		{"backchannel user info", signIn + "    backchannel_logout_uri: https://user:pw@a.example/logout\n", "clients.yaml:7: clients[1].backchannel_logout_uri: must not contain @"},
@@ -792,6 +797,7 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
     token_endpoint_auth_method: none
     redirect_uris: [com.example.app:/cb]
     require_mfa: true
+    dpop_bound_access_tokens: true
     backchannel_logout_uri: https://api.example.com/logout
   - client_id: plain
     token_endpoint_auth_method: none
@@ -808,11 +814,12 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
 		backRequired  bool
 		frontURI      string
 		frontRequired bool
+		dpop          bool
 	}
 	want := []settings{
-		{true, true, "https://app.example.com/logout/backchannel?tenant=1", true, "https://app.example.com:443/logout/frontchannel", true},
-		{false, false, "http://127.0.0.1:3001/backchannel", false, "http://localhost:3000/logout", false},
-		{false, true, "https://api.example.com/logout", false, "", false},
+		{true, true, "https://app.example.com/logout/backchannel?tenant=1", true, "https://app.example.com:443/logout/frontchannel", true, false},
+		{false, false, "http://127.0.0.1:3001/backchannel", false, "http://localhost:3000/logout", false, false},
+		{false, true, "https://api.example.com/logout", false, "", false, true},
 		{},
 	}
 	if len(got) != len(want) {
@@ -820,7 +827,7 @@ func TestParseClientsFileSignInSettings(t *testing.T) {
 	}
 	for i, w := range want {
 		c := got[i]
-		g := settings{c.SkipConsent, c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired}
+		g := settings{c.SkipConsent, c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, c.DPoPBoundAccessTokens}
 		if g != w {
 			t.Errorf("client %s: got %+v, want %+v", c.ID, g, w)
 		}

@@ -42,14 +42,33 @@ type accessClaims struct {
 	AMR       []string `json:"amr,omitempty"`
 	Family    string   `json:"fam,omitempty"`
 	GrantType string   `json:"gty,omitempty"`
+	// Cnf binds the token to a DPoP key (RFC 9449 §6.1); nil: a bearer
+	// token.
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the cnf claim of a DPoP-bound token (RFC 7800 §3.1,
+// RFC 9449 §6.1): the key's RFC 7638 thumbprint.
+type confirmation struct {
+	JKT string `json:"jkt"`
+}
+
+// boundTo is the thumbprint of the DPoP key the token is bound to, ""
+// for a bearer token.
+func (c *accessClaims) boundTo() string {
+	if c.Cnf == nil {
+		return ""
+	}
+	return c.Cnf.JKT
 }
 
 func (c *accessClaims) scopes() []string { return strings.Fields(c.Scope) }
 
 // accessGrant is what an access token grants: to whom (subject), for
 // which audience and scopes, since when and how the user signed in (zero
-// and nil for a service), the token family it belongs to ("" for client_credentials)
-// and, for a service token, its grant type.
+// and nil for a service), the token family it belongs to ("" for client_credentials),
+// for a service token its grant type, and the thumbprint of the DPoP key
+// it is bound to ("" for a bearer token).
 type accessGrant struct {
 	subject   string
 	audience  []string
@@ -58,6 +77,7 @@ type accessGrant struct {
 	amr       []string
 	family    string
 	grantType string
+	jkt       string
 }
 
 // accessToken issues client c's access token for g, and its expiry.
@@ -72,6 +92,9 @@ func (p *Provider) accessToken(c *client, g accessGrant) (string, time.Time, err
 		Issuer: p.cfg.Issuer, Subject: g.subject, Audience: g.audience, ClientID: c.c.ID,
 		Scope: strings.Join(g.scopes, " "), JWTID: jti, IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		Family: g.family, GrantType: g.grantType,
+	}
+	if g.jkt != "" {
+		claims.Cnf = &confirmation{JKT: g.jkt}
 	}
 	if !g.authTime.IsZero() {
 		claims.AuthTime = g.authTime.Unix()

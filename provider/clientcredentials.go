@@ -12,7 +12,8 @@ import (
 // clientCredentialsGrant answers a client_credentials grant (RFC 6749
 // §4.4) by the authenticated client c, which acts for itself: it is the
 // token's subject and audience. Nothing is stored; the event is recorded.
-func (p *Provider) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, c *client) {
+// With jkt (a DPoP key's thumbprint) the access token is bound to that key.
+func (p *Provider) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, c *client, jkt string) {
 	if c.public() {
 		p.tokenError(w, r, oidc.ErrInvalidClient().WithDescription("a public client cannot use the client_credentials grant"))
 		return
@@ -37,7 +38,7 @@ func (p *Provider) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 
 	access, exp, err := p.accessToken(c, accessGrant{
 		subject: c.c.ID, audience: []string{c.c.ID}, scopes: granted,
-		grantType: string(oidc.GrantTypeClientCredentials),
+		grantType: string(oidc.GrantTypeClientCredentials), jkt: jkt,
 	})
 	if err != nil {
 		p.serverError(w, r, "token: access token", err)
@@ -46,7 +47,7 @@ func (p *Provider) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 	p.record(r.Context(), tokenIssued(c.c.ID, "", "", string(oidc.GrantTypeClientCredentials)))
 	httphelper.MarshalJSON(w, &oidc.AccessTokenResponse{
 		AccessToken: access,
-		TokenType:   oidc.BearerToken,
+		TokenType:   tokenType(jkt),
 		ExpiresIn:   expiresIn(exp, p.cfg.Now()),
 		Scope:       granted,
 	})

@@ -54,8 +54,9 @@ const (
 )
 
 // codeGrant answers an authorization_code grant by the authenticated
-// client c.
-func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) {
+// client c. With jkt (a DPoP key's thumbprint) the access token is bound to
+// that key, and so is a public client's refresh token (RFC 9449 §5).
+func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client, jkt string) {
 	ctx, cancel := context.WithTimeout(r.Context(), codeGrantBudget)
 	defer cancel()
 	code, verifier := r.PostForm.Get("code"), r.PostForm.Get("code_verifier")
@@ -152,7 +153,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 	now := p.cfg.Now()
 	access, exp, err := p.accessToken(c, accessGrant{
 		subject: ar.UserID, audience: []string{ar.ClientID}, scopes: ar.Scopes, authTime: ar.AuthTime, amr: ar.AMR,
-		family: familyForCode(hash),
+		family: familyForCode(hash), jkt: jkt,
 	})
 	if err != nil {
 		p.serverError(w, r, "token: access token", err)
@@ -186,6 +187,9 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 			SessionID: ar.SessionID,
 			CreatedAt: now,
 		}
+		if c.public() {
+			grant.DPoPJKT = jkt
+		}
 		grant.AbsoluteExpiresAt = now.Add(pol.absolute)
 		grant.ExpiresAt = pol.expiry(now, grant.AbsoluteExpiresAt)
 	}
@@ -215,7 +219,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client) 
 		AccessToken:  access,
 		IDToken:      idToken,
 		RefreshToken: refresh,
-		TokenType:    oidc.BearerToken,
+		TokenType:    tokenType(jkt),
 		ExpiresIn:    expiresIn(exp, now),
 		Scope:        ar.Scopes,
 	})

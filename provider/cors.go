@@ -43,8 +43,8 @@ import (
 //     failure.
 //   - Preflights (OPTIONS) of these three carry no body, so no client is
 //     known: any origin of any public web client passes, with exactly the
-//     methods of the endpoint and the headers Authorization and
-//     Content-Type, cached by the browser for 2 hours (Chromium's cap).
+//     methods of the endpoint and the headers Authorization,
+//     Content-Type and DPoP (DPoP-Nonce is exposed), cached by the browser for 2 hours (Chromium's cap).
 //   - Never Access-Control-Allow-Credentials: no cookie is sent to these
 //     endpoints from another origin, and none is needed.
 //   - The authorization endpoint and the HTML pages have no CORS at all
@@ -52,8 +52,8 @@ import (
 //
 // Every answer of the three client endpoints carries Vary: Origin.
 const (
-	corsAllowHeaders  = "Authorization, Content-Type"
-	corsExposeHeaders = "WWW-Authenticate, Retry-After"
+	corsAllowHeaders  = "Authorization, Content-Type, DPoP"
+	corsExposeHeaders = "WWW-Authenticate, Retry-After, DPoP-Nonce"
 	corsMaxAge        = "7200"
 )
 
@@ -277,7 +277,7 @@ func (p *Provider) userinfoCORS(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		var claims *accessClaims
-		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "DPoP")) {
 			claims, _ = p.parseAccessToken(token)
 		}
 		allowed := false

@@ -283,7 +283,7 @@ func TestCORSPreflight(t *testing.T) {
 			checkCORS(t, "preflight "+tt.path, rec, origin)
 			for name, want := range map[string]string{
 				"Access-Control-Allow-Methods": tt.methods,
-				"Access-Control-Allow-Headers": "Authorization, Content-Type",
+				"Access-Control-Allow-Headers": "Authorization, Content-Type, DPoP",
 				"Access-Control-Max-Age":       "7200",
 			} {
 				if got := rec.Header().Get(name); got != want {

@@ -33,7 +33,9 @@ func familyForDevice(deviceCodeHash string) string {
 }
 
 // deviceGrant answers a device_code grant by the authenticated client c.
-func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client) {
+// With jkt (a DPoP key's thumbprint) the access token is bound to that key,
+// and so is a public client's refresh token, as in the code grant.
+func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client, jkt string) {
 	ctx, cancel := context.WithTimeout(r.Context(), codeGrantBudget)
 	defer cancel()
 	deviceCode := r.PostForm.Get("device_code")
@@ -115,7 +117,7 @@ func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client
 	// Build the tokens.
 	family := familyForDevice(hash)
 	access, exp, err := p.accessToken(c, accessGrant{
-		subject: u.ID, audience: []string{c.c.ID}, scopes: d.Scopes, authTime: d.AuthTime, amr: d.AMR, family: family,
+		subject: u.ID, audience: []string{c.c.ID}, scopes: d.Scopes, authTime: d.AuthTime, amr: d.AMR, family: family, jkt: jkt,
 	})
 	if err != nil {
 		p.serverError(w, r, "token: access token", err)
@@ -140,6 +142,9 @@ func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client
 			TokenHash: tokenHash(refresh), FamilyID: family, ClientID: c.c.ID, UserID: u.ID,
 			Scopes: d.Scopes, Audience: []string{c.c.ID}, AuthTime: d.AuthTime, AMR: d.AMR,
 			SessionID: d.SessionID, CreatedAt: now,
+		}
+		if c.public() {
+			grant.DPoPJKT = jkt
 		}
 		grant.AbsoluteExpiresAt = now.Add(pol.absolute)
 		grant.ExpiresAt = pol.expiry(now, grant.AbsoluteExpiresAt)
@@ -180,7 +185,7 @@ func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client
 		AccessToken:  access,
 		IDToken:      idToken,
 		RefreshToken: refresh,
-		TokenType:    oidc.BearerToken,
+		TokenType:    tokenType(jkt),
 		ExpiresIn:    expiresIn(exp, now),
 		Scope:        d.Scopes,
 	})

@@ -165,3 +165,48 @@ func TestUserCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceGrantDPoP: a device that polls with a DPoP proof gets tokens
+// bound to its key, as in the code grant: the access token carries
+// cnf.jkt and token_type DPoP, and the public device client's refresh
+// token is refused without a proof by that key (bad input tried: no
+// proof, and a proof by another key).
+func TestDeviceGrantDPoP(t *testing.T) {
+	e, store, now := deviceEnv(t)
+	deviceCode, _ := e.deviceAuthorize(t)
+	if err := store.DecideDeviceAuthorization(t.Context(), tokenHash(deviceCode), storage.DeviceDecision{
+		Approved: true, UserID: testUserID, SessionID: "session", AuthTime: *now, AMR: []string{"pwd"}}, *now); err != nil {
+		t.Fatal(err)
+	}
+	k := newDPoPKey(t)
+	form := url.Values{"grant_type": {clientpolicy.GrantDeviceCode}, "client_id": {"tv"}, "device_code": {deviceCode}}
+	req := httptest.NewRequest(http.MethodPost, tokenPath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", k.proof(t, "POST", testIssuer+tokenPath, *now, nil))
+	rec := e.do(req)
+	a := decodeDPoPAnswer(t, rec)
+	if rec.Code != http.StatusOK || a.TokenType != "DPoP" || a.RefreshToken == "" {
+		t.Fatalf("device poll with a proof: %d %s, want 200 with token_type DPoP and a refresh token", rec.Code, rec.Body)
+	}
+	if got := jwtCnf(t, a.AccessToken); got != k.jkt {
+		t.Errorf("cnf.jkt = %q, want the proof key's thumbprint %q", got, k.jkt)
+	}
+	refresh := func(proofs ...string) *httptest.ResponseRecorder {
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"tv"}, "refresh_token": {a.RefreshToken}}
+		req := httptest.NewRequest(http.MethodPost, tokenPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, p := range proofs {
+			req.Header.Add("DPoP", p)
+		}
+		return e.do(req)
+	}
+	if rec := refresh(); errorCode(rec) != "invalid_grant" {
+		t.Errorf("refresh of the bound token without a proof: %d %s, want invalid_grant", rec.Code, rec.Body)
+	}
+	if rec := refresh(newDPoPKey(t).proof(t, "POST", testIssuer+tokenPath, *now, nil)); errorCode(rec) != "invalid_grant" {
+		t.Errorf("refresh with another key's proof: %d %s, want invalid_grant", rec.Code, rec.Body)
+	}
+	if rec := refresh(k.proof(t, "POST", testIssuer+tokenPath, *now, nil)); rec.Code != http.StatusOK {
+		t.Errorf("refresh with the key's proof: %d %s, want 200", rec.Code, rec.Body)
+	}
+}

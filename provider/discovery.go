@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
+	"github.com/gatehouse-idp/gatehouse/dpop"
 )
 
 // discoveryDocument is op's discovery configuration plus the metadata op
@@ -25,6 +26,8 @@ type discoveryDocument struct {
 	// RFC 9126 §5 (op's type has no fields for it).
 	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+	// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // buildDiscovery renders the discovery document once: it depends only on
@@ -81,6 +84,7 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 		FrontChannelLogoutSessionSupported:         true,
 		PushedAuthorizationRequestEndpoint:         p.cfg.Issuer + parPath,
 		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
+		DPoPSigningAlgValuesSupported:              dpop.AlgorithmNames(),
 	})
 }
 

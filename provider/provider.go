@@ -26,6 +26,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/audit"
+	"github.com/gatehouse-idp/gatehouse/dpop"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/metrics"
@@ -40,6 +41,7 @@ import (
 type Store interface {
 	loginui.Store
 	storage.ClientAssertions
+	storage.DPoPProofs
 	clientReader
 	clientLister
 	groupReader
@@ -156,6 +158,11 @@ type Config struct {
 	// AdminHandler does.
 	Metrics        *metrics.Metrics
 	MetricsOnAdmin bool
+	// DPoPNonceRequired makes every DPoP proof (token endpoint, userinfo)
+	// carry a current server nonce (RFC 9449 §8): a proof without one is
+	// refused with use_dpop_nonce and the nonce to use. Off, nonces are
+	// still offered (DPoP-Nonce) and checked when a proof carries one.
+	DPoPNonceRequired bool
 	// Registration turns on dynamic client registration (register.go):
 	// the registration endpoint, with initial access tokens, and RFC 7592
 	// management, advertised in discovery. Off: neither is routed.
@@ -226,6 +233,10 @@ type Provider struct {
 	jwks *jwksCache
 	// assertions remembers used client assertion ids (the store).
 	assertions storage.ClientAssertions
+	// dpopProofs remembers used DPoP proof ids (the store); dpopNonces
+	// makes and checks DPoP nonces (dpop.go).
+	dpopProofs storage.DPoPProofs
+	dpopNonces *dpop.Nonces
 	op         *opServer
 	// replaySealer seals the refresh answers kept for the grace window;
 	// accessSealer seals opaque access tokens.
@@ -327,7 +338,13 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 	if err != nil {
 		return nil, err
 	}
+	dpopNonces, err := dpop.NewNonces(dpopNonceSecret(cfg.RefreshKey), 0)
+	if err != nil {
+		return nil, err
+	}
 	p := &Provider{
+		dpopProofs:    store,
+		dpopNonces:    dpopNonces,
 		replaySealer:  replaySealer,
 		accessSealer:  accessSealer,
 		cfg:           cfg,

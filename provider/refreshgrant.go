@@ -31,8 +31,13 @@ type refreshGrantStore interface {
 // use is a reuse, and the whole family is revoked, access tokens included
 // (RFC 9700 §4.14.2).
 
-// refreshGrant answers a refresh by the authenticated client c.
-func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *client) {
+// refreshGrant answers a refresh by the authenticated client c, whose
+// request carried a DPoP proof by the key of thumbprint jkt ("" for none).
+// A refresh token bound to a key (a public client's, RFC 9449 §5) is
+// refused without a proof by that key, before anything else is looked at,
+// so that a thief without the key cannot even revoke its family; the
+// access token is bound to jkt.
+func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *client, jkt string) {
 	ctx := r.Context()
 	if !c.hasGrant(string(oidc.GrantTypeRefreshToken)) {
 		p.tokenError(w, r, oidc.ErrUnauthorizedClient().WithDescription("the client is not registered for the refresh_token grant"))
@@ -63,6 +68,10 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 	}
 	if g.ClientID != c.c.ID {
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token was issued to another client"))
+		return
+	}
+	if g.DPoPJKT != "" && jkt != g.DPoPJKT {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token is bound to a DPoP key: send a DPoP proof signed with that key"))
 		return
 	}
 	pol := c.refreshPolicy()
@@ -128,6 +137,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 	// Build the tokens and the answer.
 	access, exp, err := p.accessToken(c, accessGrant{
 		subject: g.UserID, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, family: g.FamilyID,
+		jkt: jkt,
 	})
 	if err != nil {
 		p.serverError(w, r, "token: access token", err)
@@ -157,11 +167,16 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		return
 	}
 	next := nextRefreshGrant(g, tokenHash(refresh), pol, now)
+	if next.DPoPJKT == "" && c.public() {
+		// A public client's family started without a proof is bound from
+		// its first one on.
+		next.DPoPJKT = jkt
+	}
 	body, err := json.Marshal(&oidc.AccessTokenResponse{
 		AccessToken:  access,
 		IDToken:      idToken,
 		RefreshToken: refresh,
-		TokenType:    oidc.BearerToken,
+		TokenType:    tokenType(jkt),
 		ExpiresIn:    expiresIn(exp, now),
 		Scope:        scopes,
 	})
@@ -208,7 +223,8 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 // a family cannot slide forever (grants stored before the deadline was
 // recorded expire at their own expiry); each token expires after the idle
 // TTL, never past that deadline. The family keeps the scopes it was
-// granted, even when this refresh asked for fewer.
+// granted, even when this refresh asked for fewer, and the DPoP key its
+// tokens are bound to.
 func nextRefreshGrant(g *storage.RefreshGrant, nextHash string, pol refreshPolicy, now time.Time) *storage.RefreshGrant {
 	next := &storage.RefreshGrant{
 		TokenHash:         nextHash,
@@ -220,6 +236,7 @@ func nextRefreshGrant(g *storage.RefreshGrant, nextHash string, pol refreshPolic
 		AuthTime:          g.AuthTime,
 		AMR:               g.AMR,
 		SessionID:         g.SessionID,
+		DPoPJKT:           g.DPoPJKT,
 		CreatedAt:         now,
 		AbsoluteExpiresAt: g.AbsoluteExpiresAt,
 	}

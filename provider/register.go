@@ -94,6 +94,9 @@ type clientMetadata struct {
 	// RequireMFA is Gatehouse's own: sign-ins to the client need a second
 	// factor. Off unless asked.
 	RequireMFA bool `json:"require_mfa,omitempty"`
+	// DPoPBoundAccessTokens: every token request must carry a DPoP proof
+	// (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	// In requests only skip_consent is read, to refuse it (a registered
 	// client never skips consent); RFC 7592 §2.2 updates carry client_id
@@ -136,7 +139,6 @@ var refusedMetadata = map[string]string{
 	"default_max_age":                            "default_max_age is not supported: send max_age with each authorization request",
 	"require_auth_time":                          "require_auth_time is not supported",
 	"tls_client_certificate_bound_access_tokens": "certificate-bound access tokens are not supported",
-	"dpop_bound_access_tokens":                   "DPoP-bound access tokens are not supported",
 	"authorization_signed_response_alg":          "JWT-secured authorization responses are not supported",
 	"software_statement":                         "software statements are not supported",
 }
@@ -306,6 +308,7 @@ func newRegisteredClient(id string, md clientMetadata) (storage.Client, string) 
 		FrontchannelLogoutURI:             md.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: md.FrontchannelLogoutSessionRequired,
 		RequireMFA:                        md.RequireMFA,
+		DPoPBoundAccessTokens:             md.DPoPBoundAccessTokens,
 	}
 	if len(md.JWKS) > 0 && !absentValue(md.JWKS) {
 		c.JWKS = md.JWKS
@@ -509,6 +512,7 @@ func (p *Provider) writeClientInformation(w http.ResponseWriter, status int, c s
 			FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
 			FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 			RequireMFA:                        c.RequireMFA,
+			DPoPBoundAccessTokens:             c.DPoPBoundAccessTokens,
 		},
 	}
 	if c.SecretHash != "" {

@@ -111,6 +111,8 @@ type introspection struct {
 	// ACR and AMR say how the token's user signed in, as in its ID token.
 	ACR string   `json:"acr,omitempty"`
 	AMR []string `json:"amr,omitempty"`
+	// Cnf is a DPoP-bound token's key thumbprint (RFC 9449 §6.2).
+	Cnf *confirmation `json:"cnf,omitempty"`
 }
 
 // introspect is the introspection endpoint (RFC 7662). Only confidential
@@ -137,6 +139,14 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 
 var inactive = introspection{}
 
+// boundRefresh is the cnf of a refresh token bound to jkt, nil if unbound.
+func boundRefresh(jkt string) *confirmation {
+	if jkt == "" {
+		return nil
+	}
+	return &confirmation{JKT: jkt}
+}
+
 func (p *Provider) introspectToken(ctx context.Context, token, clientID string) (introspection, error) {
 	now := p.cfg.Now()
 	if hash, err := p.refreshTokenHash(token); err == nil {
@@ -158,6 +168,7 @@ func (p *Provider) introspectToken(ctx context.Context, token, clientID string) 
 			Active: true, Scope: joinScopes(g.Scopes), ClientID: g.ClientID, Subject: g.UserID,
 			Expiry: g.ExpiresAt.Unix(), IssuedAt: g.CreatedAt.Unix(), Issuer: p.cfg.Issuer,
 			TokenType: "refresh_token", Username: u.Username, ACR: acrFor(g.AMR), AMR: g.AMR,
+			Cnf: boundRefresh(g.DPoPJKT),
 		}, nil
 	}
 	claims, err := p.parseAccessToken(token)
@@ -173,8 +184,8 @@ func (p *Provider) introspectToken(ctx context.Context, token, clientID string) 
 	resp := introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
 		Expiry: claims.Expiry, IssuedAt: claims.IssuedAt,
-		Issuer: claims.Issuer, Audience: claims.Audience, TokenType: "Bearer", JWTID: claims.JWTID,
-		ACR: claims.ACR, AMR: claims.AMR,
+		Issuer: claims.Issuer, Audience: claims.Audience, TokenType: tokenType(claims.boundTo()), JWTID: claims.JWTID,
+		ACR: claims.ACR, AMR: claims.AMR, Cnf: claims.Cnf,
 	}
 	if claims.GrantType == string(oidc.GrantTypeClientCredentials) {
 		return resp, nil // the client's own token: no user to check

@@ -18,10 +18,12 @@ import (
 // client in clients.yaml stops working within the client cache's 5
 // seconds, not when the token expires. A token Gatehouse did not issue, an expired one, one issued to
 // a user (authorization code or refresh), or one whose client is gone or
-// disabled yields "" and no error; err is only ever the store's.
+// disabled yields "" and no error; err is only ever the store's. So does a
+// DPoP-bound token: the admin API takes bearer tokens only, and a bound
+// token presented as a bearer token is refused (RFC 9449 §7.2).
 func (p *Provider) ServiceToken(ctx context.Context, token string) (clientID string, scopes []string, err error) {
 	claims, err := p.parseAccessToken(token)
-	if err != nil || claims.GrantType != string(oidc.GrantTypeClientCredentials) || claims.Subject != claims.ClientID {
+	if err != nil || claims.GrantType != string(oidc.GrantTypeClientCredentials) || claims.Subject != claims.ClientID || claims.boundTo() != "" {
 		return "", nil, nil
 	}
 	c, err := p.clients.get(ctx, claims.ClientID)

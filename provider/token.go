@@ -28,7 +28,8 @@ var tokenParams = []string{
 // authenticates the client, pinned to the method it registered (so a
 // client_secret_basic client cannot fall back to secrets in the body;
 // private_key_jwt assertions are verified here), and hands the request to
-// the grant's own path, one file each. Every response is no-store (OIDC
+// the grant's own path, one file each, with the thumbprint of the key of
+// its DPoP proof, if any (tokenDPoP). Every response is no-store (OIDC
 // Core §3.1.3.3); every 5xx carries Retry-After (tokenError, storeError).
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -65,15 +66,22 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, e)
 		return
 	}
+	// The DPoP proof, once the client is known (dpop.go): the key
+	// thumbprint the tokens are bound to, "" for bearer tokens.
+	jkt, e := p.tokenDPoP(w, r, c)
+	if e != nil {
+		p.tokenError(w, r, e)
+		return
+	}
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeCode:
-		p.codeGrant(w, r, c) // codegrant.go
+		p.codeGrant(w, r, c, jkt) // codegrant.go
 	case oidc.GrantTypeRefreshToken:
-		p.refreshGrant(w, r, c) // refreshgrant.go
+		p.refreshGrant(w, r, c, jkt) // refreshgrant.go
 	case oidc.GrantTypeClientCredentials:
-		p.clientCredentialsGrant(w, r, c) // clientcredentials.go
+		p.clientCredentialsGrant(w, r, c, jkt) // clientcredentials.go
 	case oidc.GrantTypeDeviceCode:
-		p.deviceGrant(w, r, c) // devicegrant.go
+		p.deviceGrant(w, r, c, jkt) // devicegrant.go
 	}
 }
 

@@ -13,7 +13,10 @@ const userinfoPath = "/userinfo"
 // userinfo is the UserInfo endpoint (OIDC Core §5.3). Unlike op's, it takes
 // the access token from the Authorization header only (a token in the URL
 // leaks into logs and history), and its errors carry WWW-Authenticate as
-// RFC 6750 §3 requires.
+// RFC 6750 §3 requires. A DPoP-bound token (cnf.jkt) is accepted only as
+// "Authorization: DPoP" with a proof by its key carrying the token's hash
+// (RFC 9449 §7.1); presented as Bearer it is refused with a DPoP challenge
+// (§7.2).
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
@@ -22,17 +25,44 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	isDPoP := strings.EqualFold(scheme, "DPoP")
+	if !ok || !(isDPoP || strings.EqualFold(scheme, "Bearer")) || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		w.Header().Add("WWW-Authenticate", `DPoP algs="`+dpopAlgs+`"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
+	}
+	invalid := func(description string) {
+		if isDPoP {
+			dpopChallenge(w, "invalid_token", description)
+			return
+		}
+		bearerError(w, http.StatusUnauthorized, "invalid_token", description)
 	}
 	// Only Gatehouse's access tokens (at+jwt or opaque) pass; ID tokens
 	// and service tokens (no user behind them) are refused.
 	claims, err := p.parseAccessToken(token)
 	if err != nil || claims.GrantType != "" || len(claims.scopes()) == 0 {
-		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+		invalid("the access token is invalid or expired")
 		return
+	}
+	switch jkt := claims.boundTo(); {
+	case !isDPoP && jkt != "":
+		dpopChallenge(w, "invalid_token", "the access token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof")
+		return
+	case isDPoP:
+		proof, f := p.checkDPoP(ctx, w, r, userinfoPath, token)
+		switch {
+		case f != nil:
+			p.dpopError(w, r, f)
+			return
+		case proof == nil:
+			dpopChallenge(w, errInvalidDPoPProof, "a DPoP proof is required with Authorization: DPoP")
+			return
+		case proof.JKT != jkt:
+			invalid("the access token is not bound to the key of the DPoP proof")
+			return
+		}
 	}
 	if fam := claims.Family; fam != "" {
 		revoked, err := p.familyRevoked(ctx, fam)
@@ -41,7 +71,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if revoked {
-			bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+			invalid("the access token is invalid or expired")
 			return
 		}
 	}
@@ -51,7 +81,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u == nil {
-		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+		invalid("the access token is invalid or expired")
 		return
 	}
 	groups, err := p.userGroups(ctx, u.ID, claims.scopes())

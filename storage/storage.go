@@ -99,6 +99,10 @@ type Client struct {
 	// RequireMFA says sign-ins to this application need a second factor
 	// (clients.yaml require_mfa).
 	RequireMFA bool
+	// DPoPBoundAccessTokens says every token request of the client must
+	// carry a DPoP proof, so that all its access tokens are bound to a key
+	// (clients.yaml dpop_bound_access_tokens, RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool
 	// DefaultACRValues are the acr values asked for when a request names
 	// none (clients.yaml default_acr_values, in order of preference). Nil
 	// or empty: none.
@@ -276,6 +280,11 @@ type RefreshGrant struct {
 	// SessionID is the SSO session the grant was issued in (the sid of
 	// its ID tokens); "" when unknown.
 	SessionID string
+	// DPoPJKT is the thumbprint (RFC 7638) of the DPoP key the refresh
+	// token is bound to (a public client's, RFC 9449 §5): a refresh needs
+	// a proof signed by that key. Copied to every rotation; "" when
+	// unbound.
+	DPoPJKT string
 	// UsedAt is set when the token was rotated; a used token is never
 	// accepted again (but see Replay).
 	UsedAt *time.Time
@@ -544,8 +553,8 @@ type Pruner interface {
 	// sessions, auth requests (and so their codes), refresh grants (used
 	// and revoked ones too, but only once expired), revoked-family
 	// records (at their keepUntil), client assertion ids and login-failure
-	// counters, initial access tokens, password-reset links and pushed
-	// authorization requests; logout notices whose Deadline has
+	// counters, initial access tokens, password-reset links, pushed
+	// authorization requests and DPoP proof ids; logout notices whose Deadline has
 	// passed; and the kept answers of rotated refresh tokens whose ReplayUntil has passed (the
 	// grant itself stays). It touches at most batch records in all and
 	// returns how many; a caller that gets batch back should call again.

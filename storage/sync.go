@@ -109,6 +109,7 @@ func sameClient(a, b *Client) bool {
 		a.RefreshTokenAbsoluteTTL == b.RefreshTokenAbsoluteTTL &&
 		a.SkipConsent == b.SkipConsent &&
 		a.RequireMFA == b.RequireMFA &&
+		a.DPoPBoundAccessTokens == b.DPoPBoundAccessTokens &&
 		slices.Equal(a.DefaultACRValues, b.DefaultACRValues) &&
 		slices.Equal(a.AllowedGroups, b.AllowedGroups) &&
 		a.RequirePushedAuthorizationRequests == b.RequirePushedAuthorizationRequests &&

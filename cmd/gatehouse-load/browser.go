@@ -51,6 +51,9 @@ type browser struct {
 	// fixedHeader is getFixed's request header, built once (the client
 	// does not change it).
 	fixedHeader http.Header
+	// dpop, when set, signs a DPoP proof for every request marked dpop
+	// (the *_dpop scenarios).
+	dpop *dpopKey
 }
 
 // newFlow forgets every cookie: the next request comes from a fresh
@@ -67,12 +70,15 @@ type answer struct {
 
 // request describes one HTTP request of a flow.
 type request struct {
-	step     string // names the step in errors: "token", "login", ...
-	method   string
-	url      string
-	form     url.Values // sent as application/x-www-form-urlencoded when non-nil
-	basic    [2]string  // client_secret_basic credentials when basic[0] != ""
-	bearer   string
+	step   string // names the step in errors: "token", "login", ...
+	method string
+	url    string
+	form   url.Values // sent as application/x-www-form-urlencoded when non-nil
+	basic  [2]string  // client_secret_basic credentials when basic[0] != ""
+	bearer string
+	// dpop: a token or userinfo request, which carries a DPoP proof (and
+	// its access token as "DPoP") when the browser has a DPoP key.
+	dpop     bool
 	sameSite bool // a same-origin form post, as a browser sends it
 	want     []int
 }
@@ -96,8 +102,17 @@ func (b *browser) do(ctx context.Context, req request) (answer, error) {
 		// RFC 6749 §2.3.1: form-encode both before Basic.
 		hr.SetBasicAuth(url.QueryEscape(req.basic[0]), url.QueryEscape(req.basic[1]))
 	}
+	scheme := "Bearer "
+	if req.dpop && b.dpop != nil {
+		proof, err := b.dpop.proof(req.method, req.url, req.bearer)
+		if err != nil {
+			return answer{}, &stepError{step: req.step, reason: "DPoP proof", detail: err.Error()}
+		}
+		hr.Header.Set("DPoP", proof)
+		scheme = "DPoP "
+	}
 	if req.bearer != "" {
-		hr.Header.Set("Authorization", "Bearer "+req.bearer)
+		hr.Header.Set("Authorization", scheme+req.bearer)
 	}
 	if req.sameSite {
 		hr.Header.Set("Origin", hr.URL.Scheme+"://"+hr.URL.Host)
@@ -122,6 +137,9 @@ func (b *browser) do(ctx context.Context, req request) (answer, error) {
 	}
 	if b.cookies != nil {
 		keepCookies(b.cookies, resp)
+	}
+	if n := resp.Header.Get("DPoP-Nonce"); n != "" && b.dpop != nil {
+		b.dpop.nonce = n
 	}
 	a := answer{status: resp.StatusCode, header: resp.Header, body: data}
 	if loc := resp.Header.Get("Location"); loc != "" {

@@ -23,11 +23,15 @@ import (
 // TestScenariosAgainstGatehouse builds the real gatehouse binary, starts
 // it on SQLite in a temp directory with the example clients.yaml and a
 // user made with the CLI, and runs every scenario of -scenario all
-// briefly: each must succeed without a single error, and report the
-// server's CPU time and memory (-server-pid).
+// briefly, and the DPoP variants: each must succeed without a single
+// error, and report the server's CPU time and memory (-server-pid).
 func TestScenariosAgainstGatehouse(t *testing.T) {
 	s := startGatehouse(t, defaultUser)
 	all, _ := findScenarios("all")
+	for _, name := range []string{"refresh_dpop", "userinfo_dpop"} {
+		dpop, _ := findScenarios(name)
+		all = append(all, dpop...)
+	}
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
 			r, out := s.load(t, "-scenario", sc.name, "-c", "2", "-d", "1s", "-warmup", "200ms")

@@ -305,7 +305,7 @@ func sameEndpoint(loc *url.URL, redirectURI string) bool {
 
 // exchange redeems an authorization code.
 func (g *generator) exchange(ctx context.Context, b *browser, c oauthClient, f flowState, code string) (tokens, error) {
-	r := request{step: "token (code)", method: http.MethodPost, url: g.ep.Token, want: []int{http.StatusOK}, form: url.Values{
+	r := request{step: "token (code)", method: http.MethodPost, url: g.ep.Token, want: []int{http.StatusOK}, dpop: true, form: url.Values{
 		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirectURI}, "code_verifier": {f.verifier},
 	}}
 	c.auth(&r)
@@ -321,7 +321,7 @@ func (g *generator) exchange(ctx context.Context, b *browser, c oauthClient, f f
 
 // refresh redeems a refresh token; the answer holds the next one.
 func (g *generator) refresh(ctx context.Context, b *browser, c oauthClient, refreshToken string) (tokens, error) {
-	r := request{step: "token (refresh)", method: http.MethodPost, url: g.ep.Token, want: []int{http.StatusOK}, form: url.Values{
+	r := request{step: "token (refresh)", method: http.MethodPost, url: g.ep.Token, want: []int{http.StatusOK}, dpop: true, form: url.Values{
 		"grant_type": {"refresh_token"}, "refresh_token": {refreshToken},
 	}}
 	c.auth(&r)
@@ -337,7 +337,7 @@ func (g *generator) refresh(ctx context.Context, b *browser, c oauthClient, refr
 
 // clientCredentials gets a service token for the confidential client.
 func (g *generator) clientCredentials(ctx context.Context, b *browser, c oauthClient) (tokens, error) {
-	r := request{step: "token (client_credentials)", method: http.MethodPost, url: g.ep.Token, want: []int{http.StatusOK},
+	r := request{step: "token (client_credentials)", method: http.MethodPost, url: g.ep.Token, want: []int{http.StatusOK}, dpop: true,
 		form: url.Values{"grant_type": {"client_credentials"}}}
 	c.auth(&r)
 	t, err := tokenRequest(ctx, b, r)
@@ -383,7 +383,7 @@ func tokenRequest(ctx context.Context, b *browser, r request) (tokens, error) {
 
 // userInfo calls the UserInfo endpoint with an access token.
 func (g *generator) userInfo(ctx context.Context, b *browser, accessToken string) error {
-	a, err := b.do(ctx, request{step: "userinfo", method: http.MethodGet, url: g.ep.UserInfo, bearer: accessToken, want: []int{http.StatusOK}})
+	a, err := b.do(ctx, request{step: "userinfo", method: http.MethodGet, url: g.ep.UserInfo, bearer: accessToken, dpop: true, want: []int{http.StatusOK}})
 	if err != nil {
 		return err
 	}

@@ -351,6 +351,7 @@ func clientFields() []clientField {
 		{key: "refresh_token_absolute_ttl", value: func(c *storage.Client) string { return durationSetting(c.RefreshTokenAbsoluteTTL, "server default") }},
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
+		{key: "dpop_bound_access_tokens", value: func(c *storage.Client) string { return flag(c.DPoPBoundAccessTokens) }},
 		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
 		{key: "allowed_groups", value: func(c *storage.Client) string { return list(c.AllowedGroups) }},
 		{key: "require_pushed_authorization_requests", value: func(c *storage.Client) string { return flag(c.RequirePushedAuthorizationRequests) }},
@@ -485,6 +486,7 @@ type shownClient struct {
 	RefreshTokenAbsoluteTTL            string          `json:"refresh_token_absolute_ttl,omitempty"`
 	SkipConsent                        bool            `json:"skip_consent"`
 	RequireMFA                         bool            `json:"require_mfa"`
+	DPoPBoundAccessTokens              bool            `json:"dpop_bound_access_tokens"`
 	DefaultACRValues                   []string        `json:"default_acr_values,omitempty"`
 	AllowedGroups                      []string        `json:"allowed_groups,omitempty"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
@@ -547,6 +549,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			FrontchannelLogoutSessionRequired:  c.FrontchannelLogoutSessionRequired,
 			CreatedAt:                          c.CreatedAt.UTC(),
 			UpdatedAt:                          c.UpdatedAt.UTC(),
+			DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
 		}
 		if c.SecretHash != "" {
 			s.SecretHash = secretScheme(c.SecretHash)

@@ -141,6 +141,13 @@ type Config struct {
 	// services reach Gatehouse only through its public address. Off by
 	// default.
 	AdminAPIOnListen bool `yaml:"admin_api_on_listen"`
+	// DPoPNonceRequired makes every DPoP proof, at the token endpoint and
+	// userinfo, carry a current server nonce (RFC 9449 §8): a proof
+	// without one is answered use_dpop_nonce with the nonce to use, which
+	// costs the client one round trip every nonce period (5 minutes).
+	// Off by default: nonces are still offered (DPoP-Nonce) on every
+	// answer to a request with a proof, and checked when a proof has one.
+	DPoPNonceRequired bool `yaml:"dpop_nonce_required"`
 
 	// Registration is dynamic client registration (RFC 7591, RFC 7592):
 	// off (the default: no registration endpoint, nothing in discovery) or
@@ -281,6 +288,7 @@ func configFields() []configField {
 		{"admin_pprof", "GATEHOUSE_ADMIN_PPROF", boolean(func(c *Config) *bool { return &c.AdminPprof })},
 		{"admin_api_on_listen", "GATEHOUSE_ADMIN_API_ON_LISTEN", boolean(func(c *Config) *bool { return &c.AdminAPIOnListen })},
 		{"console", "GATEHOUSE_CONSOLE", boolean(func(c *Config) *bool { return &c.Console })},
+		{"dpop_nonce_required", "GATEHOUSE_DPOP_NONCE_REQUIRED", boolean(func(c *Config) *bool { return &c.DPoPNonceRequired })},
 		{"database_url", "GATEHOUSE_DATABASE_URL", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"clients_file", "GATEHOUSE_CLIENTS_FILE", str(func(c *Config) *string { return &c.ClientsFile })},
 		{"key_encryption_key", "GATEHOUSE_KEY_ENCRYPTION_KEY", str(func(c *Config) *string { return &c.KeyEncryptionKey })},

@@ -169,6 +169,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 		"GATEHOUSE_CONSOLE":                               "false",
 		"GATEHOUSE_ADMIN_API_ON_LISTEN":                   "true",
 		"GATEHOUSE_REGISTRATION":                          "initial_access_token",
+		"GATEHOUSE_DPOP_NONCE_REQUIRED":                   "true",
 		"GATEHOUSE_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS": "true",
 		"GATEHOUSE_SMTP_URL":                              "smtps://mailer:s3cret@mail.example.com",
 		"GATEHOUSE_SMTP_FROM":                             "Gatehouse <login@example.com>",
@@ -180,7 +181,7 @@ func TestLoadConfigEveryEnvVariable(t *testing.T) {
 	}
 	want := Config{"https://login.example.com", ":9999", "127.0.0.1:9100", true, false, "postgres://gh@db/gh", "c.yaml", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "pw", "10.0.0.0/8, 192.168.1.5",
 		time.Minute, 2 * time.Minute, 3 * time.Hour, 4 * time.Hour, 24 * time.Hour, 336 * time.Hour, true, 5 * time.Second, 8760 * time.Hour,
-		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required", true, "initial_access_token", true,
+		"rediss://cache:6380/2", "gh:", 150 * time.Millisecond, 1500 * time.Millisecond, 250 * time.Millisecond, 30, 40, 2 * time.Second, false, 45 * time.Second, time.Hour, "debug", "required", true, true, "initial_access_token", true,
 		"smtps://mailer:s3cret@mail.example.com", "Gatehouse <login@example.com>", 20 * time.Second}
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)

@@ -18,7 +18,7 @@ import (
 // one SQL store (SQLite or Postgres) for everything, or with Redis
 // configured, Redis for browser sessions, authorization requests, pushed
 // authorization requests, pending sign-ins, WebAuthn ceremonies, device
-// sign-ins and login-failure counters. Consents,
+// sign-ins, login-failure counters and the ids of used DPoP proofs. Consents,
 // second factors, passkeys, groups, password-reset links, the logout notice queue and the audit
 // trail always stay in SQL.
 type stores struct {
@@ -37,6 +37,7 @@ type stores struct {
 	storage.Secrets
 	storage.KeyRotation
 	storage.ClientAssertions
+	storage.DPoPProofs
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
@@ -93,6 +94,7 @@ type sqlStore interface {
 	storage.Secrets
 	storage.KeyRotation
 	storage.ClientAssertions
+	storage.DPoPProofs
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
@@ -223,14 +225,14 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	s.ClientRegistries, s.ClientWriter = s.sql, s.sql
 	s.UserImporter = s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
-	s.KeyRotation, s.ClientAssertions = s.sql, s.sql
+	s.KeyRotation, s.ClientAssertions, s.DPoPProofs = s.sql, s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql
 	s.SecondFactors, s.PendingSignIns = s.sql, s.sql
 	s.Passkeys, s.WebAuthnCeremonies, s.Groups, s.PasswordResets = s.sql, s.sql, s.sql, s.sql
 	s.Registrations, s.PushedRequests, s.DeviceAuthorizations = s.sql, s.sql, s.sql
 	if cfg.RedisURL != "" && use == sqlOnly {
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = nil, nil, nil, nil
-		s.WebAuthnCeremonies, s.PushedRequests, s.DeviceAuthorizations = nil, nil, nil
+		s.WebAuthnCeremonies, s.PushedRequests, s.DeviceAuthorizations, s.DPoPProofs = nil, nil, nil, nil
 	}
 	if cfg.RedisURL != "" && use == withSessions {
 		var r *redisstore.Store
@@ -248,7 +250,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 		}
 		s.redis = r
 		s.sessionStore, s.AuthRequests, s.PendingSignIns, s.LoginThrottle = r, r, r, r
-		s.WebAuthnCeremonies, s.PushedRequests, s.DeviceAuthorizations = r, r, r
+		s.WebAuthnCeremonies, s.PushedRequests, s.DeviceAuthorizations, s.DPoPProofs = r, r, r, r
 	}
 	if log != nil {
 		where := "sql"

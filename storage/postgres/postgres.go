@@ -304,6 +304,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"initial_access_tokens", "id", "id", "expires_at"},
 		{"password_resets", "id", "id", "expires_at"}, {"pushed_requests", "id", "id", "expires_at"},
 		{"device_authorizations", "device_code_hash", "device_code_hash", "keep_until"},
+		{"dpop_proofs", "(jkt, jti)", "jkt, jti", "expires_at"},
 	} {
 		if total >= batch {
 			break

@@ -14,17 +14,17 @@ import (
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
 	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until,
-	absolute_expires_at, session_id`
+	absolute_expires_at, session_id, dpop_jkt`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run, with the arguments of refreshGrantArgs.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) []any {
 	return []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, list(g.Scopes), list(g.Audience),
 		ts(g.AuthTime), list(g.AMR), ts(g.CreatedAt), ts(g.ExpiresAt), tsPtr(g.UsedAt),
-		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil), ts(g.AbsoluteExpiresAt), g.SessionID}
+		tsPtr(g.RevokedAt), nullBlob(g.Replay), ts(g.ReplayUntil), ts(g.AbsoluteExpiresAt), g.SessionID, g.DPoPJKT}
 }
 
 // scanRefreshGrant reads one row of refreshGrantColumns.
@@ -35,7 +35,7 @@ func scanRefreshGrant(row pgx.Row) (*storage.RefreshGrant, error) {
 		revoked, replayUntil, absolute   pgtype.Timestamptz
 	)
 	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &g.Scopes, &g.Audience,
-		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute, &g.SessionID)
+		&authTime, &g.AMR, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute, &g.SessionID, &g.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}

@@ -220,6 +220,7 @@ type Store struct {
 	decideDevice        *goredis.Script
 	pollDevice          *goredis.Script
 	redeemDevice        *goredis.Script
+	useDPoP             *goredis.Script
 }
 
 // Open connects to the Redis named by opts.URL and pings it. It fails if the
@@ -301,6 +302,7 @@ func newStore(rdb goredis.UniversalClient, opts Options) *Store {
 		decideDevice:        goredis.NewScript(decideDeviceLua),
 		pollDevice:          goredis.NewScript(pollDeviceLua),
 		redeemDevice:        goredis.NewScript(redeemDeviceLua),
+		useDPoP:             goredis.NewScript(useDPoPLua),
 	}
 }
 
@@ -339,6 +341,7 @@ func (s *Store) ceremonyKey(id string) string   { return s.prefix + "wa:" + id }
 func (s *Store) pushedKey(id string) string     { return s.prefix + "par:" + id }
 func (s *Store) deviceKey(hash string) string   { return s.prefix + "dc:" + hash }
 func (s *Store) userCodeKey(code string) string { return s.prefix + "du:" + code }
+func (s *Store) dpopKey(jkt, jti string) string { return s.prefix + "dp:" + jkt + ":" + jti }
 
 // expireAt returns the Unix millisecond at which the key of a record that
 // expires at t should expire: t rounded up, but at least minKeep from now by

@@ -117,6 +117,7 @@ type composite struct {
 	storage.Secrets
 	storage.KeyRotation
 	storage.ClientAssertions
+	storage.DPoPProofs
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
@@ -147,7 +148,7 @@ func TestContract(t *testing.T) {
 			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq, UserImporter: sq,
 			Sessions: r, SessionCounter: r, AuthRequests: r,
 			RefreshGrants: sq, TokenFamilies: sq, keyStore: sq, Secrets: sq, KeyRotation: sq,
-			ClientAssertions: sq, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
+			ClientAssertions: sq, DPoPProofs: r, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,
 			SecondFactors: sq, PendingSignIns: r, SessionAuthenticator: r, Passkeys: sq,
 			WebAuthnCeremonies: r, Groups: sq, Registrations: sq,
 			PasswordResets: sq, PushedRequests: r, DeviceAuthorizations: r,

@@ -12,18 +12,18 @@ import (
 
 const refreshGrantColumns = `token_hash, family_id, client_id, user_id, scopes, audience,
 	auth_time, amr, created_at, expires_at, used_at, revoked_at, replay, replay_until,
-	absolute_expires_at, session_id`
+	absolute_expires_at, session_id, dpop_jkt`
 
 // insertRefreshGrant is the INSERT both CreateRefreshGrant and
 // RotateRefreshGrant run.
 const insertRefreshGrant = `INSERT INTO refresh_grants (` + refreshGrantColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func refreshGrantArgs(g *storage.RefreshGrant) ([]any, error) {
 	var e encoder
 	args := []any{g.TokenHash, g.FamilyID, g.ClientID, g.UserID, e.strings(g.Scopes), e.strings(g.Audience),
 		e.time(g.AuthTime), e.strings(g.AMR), e.time(g.CreatedAt), e.time(g.ExpiresAt), e.timePtr(g.UsedAt),
-		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil), e.time(g.AbsoluteExpiresAt), g.SessionID}
+		e.timePtr(g.RevokedAt), nullBlob(g.Replay), e.time(g.ReplayUntil), e.time(g.AbsoluteExpiresAt), g.SessionID, g.DPoPJKT}
 	return args, e.err
 }
 
@@ -36,7 +36,7 @@ func scanRefreshGrant(row scanner) (*storage.RefreshGrant, error) {
 		revoked, replayUntil, absolute   sql.NullInt64
 	)
 	err := row.Scan(&g.TokenHash, &g.FamilyID, &g.ClientID, &g.UserID, &scopes, &audience,
-		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute, &g.SessionID)
+		&authTime, &amr, &created, &expires, &used, &revoked, &g.Replay, &replayUntil, &absolute, &g.SessionID, &g.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}

@@ -362,7 +362,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, batch int) (int, error
 		{"pending_sign_ins", "expires_at"}, {"webauthn_ceremonies", "expires_at"},
 		{"initial_access_tokens", "expires_at"},
 		{"password_resets", "expires_at"}, {"pushed_requests", "expires_at"},
-		{"device_authorizations", "keep_until"},
+		{"device_authorizations", "keep_until"}, {"dpop_proofs", "expires_at"},
 	} {
 		if total >= batch {
 			break

@@ -48,6 +48,7 @@ func newClient(id string) storage.Client {
 		BackchannelLogoutSessionRequired:   true,
 		FrontchannelLogoutURI:              "https://" + id + ".example/frontchannel-logout?x=1",
 		FrontchannelLogoutSessionRequired:  true,
+		DPoPBoundAccessTokens:              true,
 	}
 }
 
@@ -195,6 +196,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"refresh-absolute-removed", func(c *storage.Client) { c.RefreshTokenAbsoluteTTL = 0 }},
 		{"skip-consent-removed", func(c *storage.Client) { c.SkipConsent = false }},
 		{"require-mfa-removed", func(c *storage.Client) { c.RequireMFA = false }},
+		{"dpop-bound-removed", func(c *storage.Client) { c.DPoPBoundAccessTokens = false }},
 		{"default-acr", func(c *storage.Client) { c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"} }},
 		{"default-acr-reordered", func(c *storage.Client) { slices.Reverse(c.DefaultACRValues) }},
 		{"default-acr-removed", func(c *storage.Client) { c.DefaultACRValues = nil }},

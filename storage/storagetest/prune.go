@@ -136,6 +136,16 @@ var pruneKinds = []pruneKind{
 		check(t, "UseAssertionID", err)
 		return false
 	}},
+	{"DPoP proof id", func(t *testing.T, s Store, id string, exp time.Time) {
+		check(t, "UseDPoPProof", s.UseDPoPProof(t.Context(), jktA, id, exp, t0))
+	}, func(t *testing.T, s Store, id string) bool {
+		err := s.UseDPoPProof(t.Context(), jktA, id, pruneNow.Add(time.Hour), readBefore)
+		if errors.Is(err, storage.ErrConflict) {
+			return true
+		}
+		check(t, "UseDPoPProof", err)
+		return false
+	}},
 	{"logout notice", func(t *testing.T, s Store, id string, exp time.Time) {
 		check(t, "EnqueueLogoutNotices", s.EnqueueLogoutNotices(t.Context(), []storage.LogoutNotice{{ID: id,
 			ClientID: "client", UserID: "user", SessionID: "session", CreatedAt: t0, Deadline: exp,

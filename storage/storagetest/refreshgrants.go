@@ -50,6 +50,7 @@ func newGrant(hash string) storage.RefreshGrant {
 		// to an odd microsecond.
 		AbsoluteExpiresAt: at(2*refreshLife + time.Microsecond),
 		SessionID:         "session-1",
+		DPoPJKT:           "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 

@@ -4,7 +4,7 @@
 // store; Run then checks every contract documented on the interfaces in
 // package storage, including the concurrency guarantees of ClaimCode,
 // RotateRefreshGrant (alone and racing RevokeFamily), CreateSecret,
-// UseAssertionID, DeleteSession, SaveConsent, ClaimLogoutNotices,
+// UseAssertionID, UseDPoPProof, DeleteSession, SaveConsent, ClaimLogoutNotices,
 // ReserveLoginAttempt, AppendAudit, UseTOTPStep, UseRecoveryCode,
 // TakePendingSignIn, UsePasskey, TakeWebAuthnCeremony, RegisterClient and
 // TakePushedRequest and the device sign-in transitions
@@ -91,6 +91,7 @@ type Store interface {
 	storage.Secrets
 	storage.KeyRotation
 	storage.ClientAssertions
+	storage.DPoPProofs
 	storage.Consents
 	storage.LogoutNotices
 	storage.LoginThrottle
@@ -134,6 +135,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Secrets", secretTests},
 		{"KeyRotation", keyRotationTests},
 		{"ClientAssertions", assertionTests},
+		{"DPoPProofs", dpopProofTests},
 		{"Consents", consentTests},
 		{"LogoutNotices", logoutNoticeTests},
 		{"LoginThrottle", throttleTests},
