@@ -221,6 +221,7 @@ func checkClient(c *storage.Client, bad func(field, msg string)) {
 
 	checkRefreshPolicy(c, bad)
 	checkSignInSettings(c, bad)
+	checkProfile(c, bad)
 
 	for i, s := range c.Scopes {
 		field := fmt.Sprintf("scope[%d]", i)
@@ -492,4 +493,61 @@ func isClientIDChar(r rune) bool {
 // (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
 func isScopeTokenChar(r rune) bool {
 	return r == 0x21 || 0x23 <= r && r <= 0x5B || 0x5D <= r && r <= 0x7E
+}
+
+// ProfileFAPI2 is the profile (clients.yaml profile: fapi2) of a client
+// held to the FAPI 2.0 Security Profile: docs/fapi2.md lists what that
+// means in Gatehouse, requirement by requirement.
+const ProfileFAPI2 = "fapi2"
+
+// FAPI2Algorithms are the signature algorithms the FAPI 2.0 Security
+// Profile allows (§5.4.1): those of a fapi2 client's client assertions,
+// DPoP proofs and request objects.
+func FAPI2Algorithms() []string { return []string{"PS256", "ES256", "EdDSA"} }
+
+// checkProfile checks a client's profile and, for fapi2, what the FAPI 2.0
+// Security Profile asks of its registration: a confidential client
+// authenticating with private_key_jwt (mutual TLS is not offered), the
+// authorization code flow (the device grant is outside the profile), ID
+// tokens signed with ES256 or EdDSA (the profile's PS256 is not among
+// Gatehouse's signing keys), request objects, if any, not RS256, and
+// pushed authorization requests and DPoP-bound tokens required (the
+// parser sets both when the file leaves them out). What it asks of each
+// request is enforced by the provider (PKCE for every fapi2 client, the
+// issuer as the only audience of its client assertions).
+func checkProfile(c *storage.Client, bad func(field, msg string)) {
+	switch c.Profile {
+	case "":
+		return
+	case ProfileFAPI2:
+	default:
+		bad(keyProfile, fmt.Sprintf("%q is not a profile Gatehouse knows: use fapi2, or leave it out", c.Profile))
+		return
+	}
+	const fapi = "the FAPI 2.0 Security Profile (profile: fapi2) "
+	if c.TokenEndpointAuthMethod != authMethodPrivateKey {
+		bad("token_endpoint_auth_method", fapi+"needs private_key_jwt (its other method, mutual TLS, is not offered: Gatehouse does not terminate TLS)")
+	}
+	if !slices.Contains(c.GrantTypes, grantAuthorizationCode) {
+		bad("grant_types", fapi+"is for clients that sign users in: list authorization_code")
+	}
+	for i, g := range c.GrantTypes {
+		if g == GrantDeviceCode {
+			bad(fmt.Sprintf("grant_types[%d]", i), fapi+"covers the authorization code flow, not the device grant: use another client for devices")
+		}
+	}
+	switch c.IDTokenSignedResponseAlg {
+	case "ES256", "EdDSA":
+	default:
+		bad("id_token_signed_response_alg", fapi+"allows PS256, ES256 or EdDSA, and Gatehouse signs with ES256 or EdDSA: set one of them")
+	}
+	if alg := c.RequestObjectSigningAlg; alg != "" && !slices.Contains(FAPI2Algorithms(), alg) {
+		bad(keyRequestObjectAlg, fapi+"allows PS256, ES256 or EdDSA, not RS256")
+	}
+	if !c.RequirePushedAuthorizationRequests {
+		bad(keyRequirePAR, fapi+"requires pushed authorization requests: leave this out, or set it to true")
+	}
+	if !c.DPoPBoundAccessTokens {
+		bad(keyDPoPBound, fapi+"requires sender-constrained access tokens (DPoP here): leave this out, or set it to true")
+	}
 }

@@ -35,6 +35,10 @@ const (
 // (RFC 9449 §5.2), so that all its access tokens are bound to a key.
 const keyDPoPBound = "dpop_bound_access_tokens"
 
+// keyProfile names a security profile the client is held to (profile:
+// fapi2, ProfileFAPI2).
+const keyProfile = "profile"
+
 // keyCORSOrigins lists the web origins, besides those of its redirect
 // URIs, from which a public web client may call the token, revocation and
 // userinfo endpoints in a browser.
@@ -302,7 +306,7 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 		lines[key] = k.Line
 		switch key {
 		case "client_id", "client_name", "token_endpoint_auth_method", "application_type", "scope",
-			"id_token_signed_response_alg", "access_token_format", "jwks_uri", keyRequestObjectAlg,
+			"id_token_signed_response_alg", "access_token_format", "jwks_uri", keyRequestObjectAlg, keyProfile,
 			keyBackchannelURI, keyFrontchannelURI,
 			"client_secret", "client_secret_env", "client_secret_file", "client_secret_hash":
 			s, msg := YAMLString(v)
@@ -436,6 +440,19 @@ func (p *fileParser) parseClient(item *yaml.Node, index int) (c storage.Client, 
 		}
 	}
 	c.DPoPBoundAccessTokens = bools[keyDPoPBound]
+	if profile, given := strs[keyProfile]; given {
+		c.Profile = profile
+		// The profile implies what it requires; said false outright, the
+		// setting is a problem (checkProfile).
+		if profile == ProfileFAPI2 {
+			if _, said := bools[keyRequirePAR]; !said {
+				c.RequirePushedAuthorizationRequests = true
+			}
+			if _, said := bools[keyDPoPBound]; !said {
+				c.DPoPBoundAccessTokens = true
+			}
+		}
+	}
 	c.DefaultACRValues = lists[keyDefaultACR]
 	c.AllowedGroups = lists[keyAllowedGroups]
 	c.BackchannelLogoutSessionRequired = bools[keyBackchannelSessionReq]

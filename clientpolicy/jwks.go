@@ -46,8 +46,8 @@ func AllowedJWKSURI(uri string) bool {
 
 // ValidateJWKS checks an inline JWK Set (clients.yaml's jwks) as JSON: it
 // must parse, hold at least one key, and every key must be a public RSA,
-// EC or OKP (Ed25519) signature key. Private members (a private key) and
-// symmetric keys are refused.
+// EC or OKP (Ed25519) signature key, RSA ones of 2048 bits or more.
+// Private members (a private key) and symmetric keys are refused.
 func ValidateJWKS(raw []byte) error {
 	var probe struct {
 		Keys []map[string]any `json:"keys"`
@@ -73,8 +73,13 @@ func ValidateJWKS(raw []byte) error {
 		if !k.Valid() || !k.IsPublic() {
 			return fmt.Errorf("jwks: key %d is not a valid public key", i)
 		}
-		switch k.Key.(type) {
-		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		switch pk := k.Key.(type) {
+		case *rsa.PublicKey:
+			// RFC 7518 §3.3 (and FAPI 2.0 §5.4.1): 2048 bits or more.
+			if pk.N.BitLen() < 2048 {
+				return fmt.Errorf("jwks: key %d: an RSA key of %d bits; RSA keys must have 2048 bits or more (RFC 7518 §3.3)", i, pk.N.BitLen())
+			}
+		case *ecdsa.PublicKey, ed25519.PublicKey:
 		default:
 			return fmt.Errorf("jwks: key %d: only RSA, EC and Ed25519 public keys are allowed", i)
 		}

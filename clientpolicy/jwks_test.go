@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"testing"
 
@@ -15,10 +16,18 @@ func TestValidateJWKS(t *testing.T) {
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: ec.Public(), KeyID: "k"}}})
 	priv, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: ec, KeyID: "k"}}})
 	sym, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "k"}}})
-	if err := ValidateJWKS(pub); err != nil {
-		t.Errorf("public JWKS: %v", err)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	short, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: small.Public(), KeyID: "k"}}})
+	big, _ := rsa.GenerateKey(rand.Reader, 2048)
+	long, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: big.Public(), KeyID: "k"}}})
+	for name, raw := range map[string][]byte{"public EC": pub, "RSA 2048": long} {
+		if err := ValidateJWKS(raw); err != nil {
+			t.Errorf("%s JWKS: %v", name, err)
+		}
 	}
-	for name, raw := range map[string][]byte{"private": priv, "symmetric": sym, "empty": []byte(`{"keys":[]}`), "garbage": []byte(`{`)} {
+	// Bad input tried: a private key, a symmetric key, no key, not JSON,
+	// an RSA key of 1024 bits.
+	for name, raw := range map[string][]byte{"private": priv, "symmetric": sym, "empty": []byte(`{"keys":[]}`), "garbage": []byte(`{`), "RSA 1024": short} {
 		if err := ValidateJWKS(raw); err == nil {
 			t.Errorf("%s JWKS: accepted", name)
 		}

@@ -78,6 +78,8 @@ type Proof struct {
 	// Nonce is the server nonce the proof carries, "" if none: the
 	// caller checks it (Nonces.Valid).
 	Nonce string
+	// Alg is the algorithm the proof is signed with, one of Algorithms.
+	Alg string
 }
 
 // Error is why a proof was refused; its text is safe to show the client.
@@ -168,7 +170,7 @@ func Check(proof string, req Request) (*Proof, error) {
 	if err != nil {
 		return nil, bad("the DPoP proof's jwk has no thumbprint")
 	}
-	return &Proof{JKT: jkt, JTI: c.JTI, IssuedAt: issued, Expires: issued.Add(Window), Nonce: nonce}, nil
+	return &Proof{JKT: jkt, JTI: c.JTI, IssuedAt: issued, Expires: issued.Add(Window), Nonce: nonce, Alg: h.Algorithm}, nil
 }
 
 // Thumbprint is the base64url SHA-256 JWK thumbprint of key (RFC 7638),

@@ -106,6 +106,15 @@ func (p *Provider) verifyClientAssertion(ctx context.Context, c *client, tok *jw
 	if !slices.ContainsFunc(cl.Audience, func(a string) bool { return slices.Contains(aud, a) }) {
 		return bad("the client assertion's aud must name this server's token endpoint or issuer")
 	}
+	// FAPI 2.0: the issuer alone is the audience of a fapi2 client's
+	// assertions, whichever endpoint it is sent to, and they are signed
+	// with one of its algorithms.
+	if c.c.Profile == clientpolicy.ProfileFAPI2 && !slices.Contains(clientpolicy.FAPI2Algorithms(), hdr.Algorithm) {
+		return bad("the client assertion must be signed with PS256, ES256 or EdDSA (FAPI 2.0), not %s", hdr.Algorithm)
+	}
+	if c.c.Profile == clientpolicy.ProfileFAPI2 && (len(cl.Audience) != 1 || cl.Audience[0] != p.cfg.Issuer) {
+		return bad("the client assertion's aud must be the issuer, %s, alone (FAPI 2.0)", p.cfg.Issuer)
+	}
 	now := p.cfg.Now()
 	if cl.Expiry == nil {
 		return bad("the client assertion has no exp")

@@ -418,6 +418,9 @@ func checkPKCE(c *client, challenge string, method oidc.CodeChallengeMethod) *oi
 		if c.public() {
 			return oidc.ErrInvalidRequest().WithDescription("PKCE is required for public clients: send code_challenge with code_challenge_method=S256")
 		}
+		if c.c.Profile == clientpolicy.ProfileFAPI2 {
+			return oidc.ErrInvalidRequest().WithDescription("PKCE is required for this client (FAPI 2.0): send code_challenge with code_challenge_method=S256")
+		}
 		return nil
 	}
 	if method != oidc.CodeChallengeMethodS256 {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/dpop"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -95,6 +97,8 @@ func (p *Provider) tokenDPoP(w http.ResponseWriter, r *http.Request, c *client) 
 		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: "this client must send a DPoP proof with every token request"}
 	case proof == nil:
 		return "", nil
+	case c.c.Profile == clientpolicy.ProfileFAPI2 && !slices.Contains(clientpolicy.FAPI2Algorithms(), proof.Alg):
+		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: "this client's DPoP proofs must be signed with PS256, ES256 or EdDSA (FAPI 2.0)"}
 	}
 	return proof.JKT, nil
 }

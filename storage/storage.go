@@ -103,6 +103,11 @@ type Client struct {
 	// carry a DPoP proof, so that all its access tokens are bound to a key
 	// (clients.yaml dpop_bound_access_tokens, RFC 9449 §5.2).
 	DPoPBoundAccessTokens bool
+	// Profile is a security profile the client is held to: "" for none,
+	// or "fapi2" (the FAPI 2.0 Security Profile: private_key_jwt, pushed
+	// requests, PKCE, DPoP-bound tokens; see clientpolicy and
+	// docs/fapi2.md).
+	Profile string
 	// DefaultACRValues are the acr values asked for when a request names
 	// none (clients.yaml default_acr_values, in order of preference). Nil
 	// or empty: none.

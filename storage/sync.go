@@ -110,6 +110,7 @@ func sameClient(a, b *Client) bool {
 		a.SkipConsent == b.SkipConsent &&
 		a.RequireMFA == b.RequireMFA &&
 		a.DPoPBoundAccessTokens == b.DPoPBoundAccessTokens &&
+		a.Profile == b.Profile &&
 		slices.Equal(a.DefaultACRValues, b.DefaultACRValues) &&
 		slices.Equal(a.AllowedGroups, b.AllowedGroups) &&
 		a.RequirePushedAuthorizationRequests == b.RequirePushedAuthorizationRequests &&

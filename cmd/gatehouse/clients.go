@@ -352,6 +352,7 @@ func clientFields() []clientField {
 		{key: "skip_consent", value: func(c *storage.Client) string { return flag(c.SkipConsent) }},
 		{key: "require_mfa", value: func(c *storage.Client) string { return flag(c.RequireMFA) }},
 		{key: "dpop_bound_access_tokens", value: func(c *storage.Client) string { return flag(c.DPoPBoundAccessTokens) }},
+		{key: "profile", value: func(c *storage.Client) string { return orDefault(c.Profile, "none") }},
 		{key: "default_acr_values", value: func(c *storage.Client) string { return list(c.DefaultACRValues) }},
 		{key: "allowed_groups", value: func(c *storage.Client) string { return list(c.AllowedGroups) }},
 		{key: "require_pushed_authorization_requests", value: func(c *storage.Client) string { return flag(c.RequirePushedAuthorizationRequests) }},
@@ -487,6 +488,7 @@ type shownClient struct {
 	SkipConsent                        bool            `json:"skip_consent"`
 	RequireMFA                         bool            `json:"require_mfa"`
 	DPoPBoundAccessTokens              bool            `json:"dpop_bound_access_tokens"`
+	Profile                            string          `json:"profile,omitempty"`
 	DefaultACRValues                   []string        `json:"default_acr_values,omitempty"`
 	AllowedGroups                      []string        `json:"allowed_groups,omitempty"`
 	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
@@ -550,6 +552,7 @@ func showClient(ctx context.Context, env environment, store *stores, id string, 
 			CreatedAt:                          c.CreatedAt.UTC(),
 			UpdatedAt:                          c.UpdatedAt.UTC(),
 			DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
+			Profile:                            c.Profile,
 		}
 		if c.SecretHash != "" {
 			s.SecretHash = secretScheme(c.SecretHash)

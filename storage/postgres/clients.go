@@ -17,7 +17,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
 	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, allowed_groups,
-	require_pushed_authorization_requests, request_object_signing_alg, dpop_bound_access_tokens, source, version, disabled, created_at, updated_at`
+	require_pushed_authorization_requests, request_object_signing_alg, dpop_bound_access_tokens, profile, source, version, disabled, created_at, updated_at`
 
 // scanner is a pgx.Row or pgx.Rows.
 type scanner interface {
@@ -36,7 +36,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&c.Scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &abs, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
 		&c.FrontchannelLogoutSessionRequired, &c.AllowedCORSOrigins, &c.RequireMFA, &c.DefaultACRValues, &c.AllowedGroups,
-		&c.RequirePushedAuthorizationRequests, &c.RequestObjectSigningAlg, &c.DPoPBoundAccessTokens, &c.Source, &c.Version, &c.Disabled, &created, &updated)
+		&c.RequirePushedAuthorizationRequests, &c.RequestObjectSigningAlg, &c.DPoPBoundAccessTokens, &c.Profile, &c.Source, &c.Version, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 		queueInsertClient(&batch, &plan.Create[i], storage.ClientSourceFile, n)
 	}
 	for i := range plan.Update {
-		queueUpdateClient(&batch, &plan.Update[i], n, `id = $30`, plan.Update[i].ID)
+		queueUpdateClient(&batch, &plan.Update[i], n, `id = $31`, plan.Update[i].ID)
 	}
 	for _, id := range plan.Disable {
 		batch.Queue(`UPDATE clients SET disabled = true, version = version + 1, updated_at = $1 WHERE id = $2`, n, id)
@@ -163,7 +163,7 @@ func (s *Store) syncClients(ctx context.Context, clients []storage.Client, now t
 func queueInsertClient(b *pgx.Batch, c *storage.Client, source string, n pgtype.Timestamptz) {
 	b.Queue(`INSERT INTO clients (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, 1, false, $31, $31)`,
+			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, 1, false, $32, $32)`,
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), c.TokenEndpointAuthMethod, c.ApplicationType,
 		list(c.Scopes), c.IDTokenSignedResponseAlg, c.AccessTokenFormat, int64(c.RefreshGracePeriod),
@@ -171,11 +171,11 @@ func queueInsertClient(b *pgx.Batch, c *storage.Client, source string, n pgtype.
 		c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
 		list(c.DefaultACRValues), list(c.AllowedGroups),
-		c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, source, n)
+		c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, c.Profile, source, n)
 }
 
 // queueUpdateClient queues the overwrite of what a sync or an update sets
-// of the client rows matching where (placeholders from $30, with its
+// of the client rows matching where (placeholders from $31, with its
 // args): enabled, a version up, updated_at n.
 func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, where string, whereArgs ...any) *pgx.QueuedQuery {
 	return b.Queue(`UPDATE clients SET secret_hash = $1, name = $2, redirect_uris = $3,
@@ -188,7 +188,7 @@ func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, wh
 		frontchannel_logout_uri = $20, frontchannel_logout_session_required = $21,
 		allowed_cors_origins = $22, require_mfa = $23, default_acr_values = $24,
 		allowed_groups = $25, require_pushed_authorization_requests = $26,
-		request_object_signing_alg = $27, dpop_bound_access_tokens = $28, disabled = false, version = version + 1, updated_at = $29
+		request_object_signing_alg = $27, dpop_bound_access_tokens = $28, profile = $29, disabled = false, version = version + 1, updated_at = $30
 		WHERE `+where,
 		append([]any{c.SecretHash, c.Name, list(c.RedirectURIs),
 			list(c.PostLogoutRedirectURIs), list(c.GrantTypes), list(c.ResponseTypes),
@@ -198,7 +198,7 @@ func queueUpdateClient(b *pgx.Batch, c *storage.Client, n pgtype.Timestamptz, wh
 			c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, list(c.AllowedCORSOrigins), c.RequireMFA,
 			list(c.DefaultACRValues), list(c.AllowedGroups),
-			c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, n}, whereArgs...)...)
+			c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, c.Profile, n}, whereArgs...)...)
 }
 
 // CreateClient stores a client that clients.yaml does not declare: see
@@ -233,7 +233,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client, ifVersion i
 	defer cancel()
 	n := ts(now)
 	var batch pgx.Batch
-	queueUpdateClient(&batch, c, n, `id = $30 AND source = $31 AND version = $32`, c.ID, c.Source, ifVersion)
+	queueUpdateClient(&batch, c, n, `id = $31 AND source = $32 AND version = $33`, c.ID, c.Source, ifVersion)
 	// Which of the two it was, when nothing changed; in the same batch, so
 	// one round trip.
 	var version int64

@@ -15,7 +15,7 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	refresh_token_idle_ttl, refresh_token_absolute_ttl, jwks, jwks_uri, skip_consent,
 	backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri,
 	frontchannel_logout_session_required, allowed_cors_origins, require_mfa, default_acr_values, allowed_groups,
-	require_pushed_authorization_requests, request_object_signing_alg, dpop_bound_access_tokens, source, version, disabled, created_at, updated_at`
+	require_pushed_authorization_requests, request_object_signing_alg, dpop_bound_access_tokens, profile, source, version, disabled, created_at, updated_at`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var (
@@ -32,7 +32,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		&scopes, &c.IDTokenSignedResponseAlg, &c.AccessTokenFormat, &grace, &idle, &absolute, &jwks, &c.JWKSURI, &c.SkipConsent,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.FrontchannelLogoutURI,
 		&c.FrontchannelLogoutSessionRequired, &corsOrigins, &c.RequireMFA, &defaultACR, &allowedGroups,
-		&c.RequirePushedAuthorizationRequests, &c.RequestObjectSigningAlg, &c.DPoPBoundAccessTokens, &c.Source, &c.Version, &c.Disabled, &created, &updated)
+		&c.RequirePushedAuthorizationRequests, &c.RequestObjectSigningAlg, &c.DPoPBoundAccessTokens, &c.Profile, &c.Source, &c.Version, &c.Disabled, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +162,12 @@ func insertClient(ctx context.Context, in runner, c *storage.Client, source stri
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.FrontchannelLogoutURI,
 		c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), c.RequireMFA,
 		e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups),
-		c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, source, n, n}
+		c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, c.Profile, source, n, n}
 	if e.err != nil {
 		return e.err
 	}
 	_, err := in.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)`, args...)
 	return err
 }
 
@@ -184,7 +184,7 @@ func updateClient(ctx context.Context, in runner, c *storage.Client, n any, wher
 		c.SkipConsent, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired, e.strings(c.AllowedCORSOrigins), c.RequireMFA,
 		e.strings(c.DefaultACRValues), e.strings(c.AllowedGroups),
-		c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, n}
+		c.RequirePushedAuthorizationRequests, c.RequestObjectSigningAlg, c.DPoPBoundAccessTokens, c.Profile, n}
 	if e.err != nil {
 		return 0, e.err
 	}
@@ -197,7 +197,7 @@ func updateClient(ctx context.Context, in runner, c *storage.Client, n any, wher
 		frontchannel_logout_uri = ?, frontchannel_logout_session_required = ?,
 		allowed_cors_origins = ?, require_mfa = ?, default_acr_values = ?,
 		allowed_groups = ?, require_pushed_authorization_requests = ?,
-		request_object_signing_alg = ?, dpop_bound_access_tokens = ?, disabled = 0, version = version + 1, updated_at = ?
+		request_object_signing_alg = ?, dpop_bound_access_tokens = ?, profile = ?, disabled = 0, version = version + 1, updated_at = ?
 		WHERE `+where, append(args, whereArgs...)...)
 	if err != nil {
 		return 0, err

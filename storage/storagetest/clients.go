@@ -49,6 +49,7 @@ func newClient(id string) storage.Client {
 		FrontchannelLogoutURI:              "https://" + id + ".example/frontchannel-logout?x=1",
 		FrontchannelLogoutSessionRequired:  true,
 		DPoPBoundAccessTokens:              true,
+		Profile:                            "fapi2",
 	}
 }
 
@@ -197,6 +198,7 @@ func testSyncUpdates(t *testing.T, s Store) {
 		{"skip-consent-removed", func(c *storage.Client) { c.SkipConsent = false }},
 		{"require-mfa-removed", func(c *storage.Client) { c.RequireMFA = false }},
 		{"dpop-bound-removed", func(c *storage.Client) { c.DPoPBoundAccessTokens = false }},
+		{"profile-removed", func(c *storage.Client) { c.Profile = "" }},
 		{"default-acr", func(c *storage.Client) { c.DefaultACRValues = []string{"https://refeds.org/profile/mfa"} }},
 		{"default-acr-reordered", func(c *storage.Client) { slices.Reverse(c.DefaultACRValues) }},
 		{"default-acr-removed", func(c *storage.Client) { c.DefaultACRValues = nil }},

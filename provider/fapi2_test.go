@@ -1,0 +1,119 @@
+package provider
+
+import (
+	"crypto/rand"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// newFAPIEnv is newPAREnv with "bank", a client held to the FAPI 2.0
+// Security Profile (profile: fapi2): private_key_jwt with pkjwt's keys,
+// ES256 ID tokens, pushed requests and DPoP-bound tokens required, as the
+// clients.yaml parser sets them for the profile.
+func newFAPIEnv(t *testing.T) *parEnv {
+	t.Helper()
+	e := newPAREnv(t, nil)
+	bank := storage.Client{
+		ID: "bank", Name: "Bank", RedirectURIs: []string{webRedirect},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		TokenEndpointAuthMethod: "private_key_jwt", ApplicationType: "web", JWKS: e.jwksJSON, SkipConsent: true,
+		IDTokenSignedResponseAlg: "ES256", Profile: clientpolicy.ProfileFAPI2,
+		RequirePushedAuthorizationRequests: true, DPoPBoundAccessTokens: true,
+	}
+	if err := clientpolicy.Validate(bank); err != nil {
+		t.Fatalf("test client bank: %v", err)
+	}
+	clients, err := e.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.SyncClients(t.Context(), append(clients, bank), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.p.InvalidateClients()
+	return e
+}
+
+// bankAssertion is a client assertion of bank for aud.
+func (e *parEnv) bankAssertion(t *testing.T, aud string) url.Values {
+	claims := e.claims("bank")
+	claims["aud"] = aud
+	return url.Values{
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {sign(t, e.ec, jose.ES256, "ec1", claims)},
+	}
+}
+
+func with(form url.Values, more url.Values) url.Values {
+	out := url.Values{}
+	for _, f := range []url.Values{form, more} {
+		for k, v := range f {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestFAPI2Client: a fapi2 client signs a user in the FAPI 2.0 way (a
+// pushed request authenticated with a private_key_jwt assertion for the
+// issuer, PKCE, the code exchanged with a DPoP proof: the access token is
+// bound) and nothing less. Bad input tried: a plain /authorize, a push
+// without PKCE, a push and a token request whose assertion names the
+// endpoint instead of the issuer, a token request without a DPoP proof,
+// with an RS256 proof, with an RS256 client assertion.
+func TestFAPI2Client(t *testing.T) {
+	e := newFAPIEnv(t)
+	params, verifier := authParams(t, "bank")
+
+	wantErrorRedirect(t, "a plain authorization request", e.authorize(params), "invalid_request", "st")
+
+	noPKCE := with(params, e.bankAssertion(t, testIssuer))
+	noPKCE.Del("code_challenge")
+	noPKCE.Del("code_challenge_method")
+	if rec := e.push(noPKCE, "", ""); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "PKCE is required for this client") {
+		t.Errorf("push without PKCE: %d %s, want 400 naming PKCE", rec.Code, rec.Body)
+	}
+	if rec := e.push(with(params, e.bankAssertion(t, testIssuer+parPath)), "", ""); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "must be the issuer") {
+		t.Errorf("push with the PAR endpoint as aud: %d %s, want 401 invalid_client", rec.Code, rec.Body)
+	}
+
+	uri := e.pushed(t, with(params, e.bankAssertion(t, testIssuer)), "", "")
+	code := e.signInWith(t, cookieJar{}, url.Values{"client_id": {"bank"}, "request_uri": {uri}}, "st")
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {verifier}}
+	k := newDPoPKey(t)
+	proof := func() string { return k.proof(t, "POST", testIssuer+tokenPath, e.p.cfg.Now(), nil) }
+
+	if rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer+tokenPath)), "", "", proof()); rec.Code != http.StatusUnauthorized {
+		t.Errorf("token request with the token endpoint as aud: %d %s, want 401 invalid_client", rec.Code, rec.Body)
+	}
+	if rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer)), "", ""); rec.Code != http.StatusBadRequest || errorCode(rec) != "invalid_dpop_proof" {
+		t.Errorf("token request without a DPoP proof: %d %s, want 400 invalid_dpop_proof", rec.Code, rec.Body)
+	}
+	rsaProof := signProof(t, jose.RS256, e.rsa, nil, map[string]any{"jti": rand.Text(), "htm": "POST", "htu": testIssuer + tokenPath, "iat": e.p.cfg.Now().Unix()})
+	if rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer)), "", "", rsaProof); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "PS256, ES256 or EdDSA") {
+		t.Errorf("token request with an RS256 DPoP proof: %d %s, want 400 invalid_dpop_proof", rec.Code, rec.Body)
+	}
+	rsaAssertion := e.claims("bank")
+	rsaAssertion["aud"] = testIssuer
+	form := with(exchange, url.Values{"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion": {sign(t, e.rsa, jose.RS256, "rsa1", rsaAssertion)}})
+	if rec := e.tokenRequest(form, "", "", proof()); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "PS256, ES256 or EdDSA") {
+		t.Errorf("token request with an RS256 client assertion: %d %s, want 401 invalid_client", rec.Code, rec.Body)
+	}
+	rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer)), "", "", proof())
+	a := decodeDPoPAnswer(t, rec)
+	if rec.Code != http.StatusOK || a.TokenType != "DPoP" {
+		t.Fatalf("the FAPI 2.0 code exchange: %d %s, want 200 with token_type DPoP", rec.Code, rec.Body)
+	}
+	if got := jwtCnf(t, a.AccessToken); got != k.jkt {
+		t.Errorf("cnf.jkt = %q, want the proof key's thumbprint %q", got, k.jkt)
+	}
+}
