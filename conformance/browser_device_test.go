@@ -60,7 +60,7 @@ func TestBrowserDeviceSignIn(t *testing.T) {
 		t.Errorf("confirmation page: %q, want the application's name", page)
 	}
 	tab.shoot("device")
-	tab.step("allow", chromedp.Click(chromedp.CSS(`button[value="allow"]`)), chromedp.WaitVisible(chromedp.CSS("h1")))
+	tab.step("allow", chromedp.Click(chromedp.CSS(`button[value="allow"]`)), chromedp.WaitVisible(chromedp.ID("device-done")))
 	if page := tab.text("main"); !strings.Contains(page, "Device signed in") {
 		t.Fatalf("after allowing: %q", page)
 	}
