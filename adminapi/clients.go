@@ -20,36 +20,41 @@ import (
 // where it comes from (source: file, api or registration) and its state;
 // the secret hash is never shown.
 type clientView struct {
-	ID                                string          `json:"client_id"`
-	Name                              string          `json:"client_name"`
-	Source                            string          `json:"source"`
-	ReadOnly                          bool            `json:"read_only"`
-	Disabled                          bool            `json:"disabled"`
-	Version                           int64           `json:"version"`
-	ApplicationType                   string          `json:"application_type"`
-	TokenEndpointAuthMethod           string          `json:"token_endpoint_auth_method"`
-	RedirectURIs                      []string        `json:"redirect_uris"`
-	PostLogoutRedirectURIs            []string        `json:"post_logout_redirect_uris"`
-	GrantTypes                        []string        `json:"grant_types"`
-	ResponseTypes                     []string        `json:"response_types"`
-	Scope                             string          `json:"scope"`
-	AllowedCORSOrigins                []string        `json:"allowed_cors_origins"`
-	IDTokenSignedResponseAlg          string          `json:"id_token_signed_response_alg,omitempty"`
-	AccessTokenFormat                 string          `json:"access_token_format"`
-	JWKS                              json.RawMessage `json:"jwks,omitempty"`
-	JWKSURI                           string          `json:"jwks_uri,omitempty"`
-	SkipConsent                       bool            `json:"skip_consent"`
-	RequireMFA                        bool            `json:"require_mfa"`
-	DefaultACRValues                  []string        `json:"default_acr_values"`
-	BackchannelLogoutURI              string          `json:"backchannel_logout_uri,omitempty"`
-	BackchannelLogoutSessionRequired  bool            `json:"backchannel_logout_session_required"`
-	FrontchannelLogoutURI             string          `json:"frontchannel_logout_uri,omitempty"`
-	FrontchannelLogoutSessionRequired bool            `json:"frontchannel_logout_session_required"`
-	RefreshTokenGracePeriod           string          `json:"refresh_token_grace_period,omitempty"`
-	RefreshTokenIdleTTL               string          `json:"refresh_token_idle_ttl,omitempty"`
-	RefreshTokenAbsoluteTTL           string          `json:"refresh_token_absolute_ttl,omitempty"`
-	CreatedAt                         string          `json:"created_at,omitempty"`
-	UpdatedAt                         string          `json:"updated_at,omitempty"`
+	ID                                 string          `json:"client_id"`
+	Name                               string          `json:"client_name"`
+	Source                             string          `json:"source"`
+	ReadOnly                           bool            `json:"read_only"`
+	Disabled                           bool            `json:"disabled"`
+	Version                            int64           `json:"version"`
+	ApplicationType                    string          `json:"application_type"`
+	TokenEndpointAuthMethod            string          `json:"token_endpoint_auth_method"`
+	RedirectURIs                       []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs             []string        `json:"post_logout_redirect_uris"`
+	GrantTypes                         []string        `json:"grant_types"`
+	ResponseTypes                      []string        `json:"response_types"`
+	Scope                              string          `json:"scope"`
+	AllowedCORSOrigins                 []string        `json:"allowed_cors_origins"`
+	IDTokenSignedResponseAlg           string          `json:"id_token_signed_response_alg,omitempty"`
+	AccessTokenFormat                  string          `json:"access_token_format"`
+	JWKS                               json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                            string          `json:"jwks_uri,omitempty"`
+	SkipConsent                        bool            `json:"skip_consent"`
+	RequireMFA                         bool            `json:"require_mfa"`
+	DefaultACRValues                   []string        `json:"default_acr_values"`
+	AllowedGroups                      []string        `json:"allowed_groups"`
+	RequirePushedAuthorizationRequests bool            `json:"require_pushed_authorization_requests"`
+	RequestObjectSigningAlg            string          `json:"request_object_signing_alg,omitempty"`
+	DPoPBoundAccessTokens              bool            `json:"dpop_bound_access_tokens"`
+	Profile                            string          `json:"profile,omitempty"`
+	BackchannelLogoutURI               string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired   bool            `json:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI              string          `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired  bool            `json:"frontchannel_logout_session_required"`
+	RefreshTokenGracePeriod            string          `json:"refresh_token_grace_period,omitempty"`
+	RefreshTokenIdleTTL                string          `json:"refresh_token_idle_ttl,omitempty"`
+	RefreshTokenAbsoluteTTL            string          `json:"refresh_token_absolute_ttl,omitempty"`
+	CreatedAt                          string          `json:"created_at,omitempty"`
+	UpdatedAt                          string          `json:"updated_at,omitempty"`
 }
 
 func source(c *storage.Client) string {
@@ -69,6 +74,8 @@ func viewClient(c *storage.Client) clientView {
 		AllowedCORSOrigins: orEmpty(c.AllowedCORSOrigins), IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
 		AccessTokenFormat: c.AccessTokenFormat, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
 		SkipConsent: c.SkipConsent, RequireMFA: c.RequireMFA, DefaultACRValues: orEmpty(c.DefaultACRValues),
+		AllowedGroups: orEmpty(c.AllowedGroups), RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		RequestObjectSigningAlg: c.RequestObjectSigningAlg, DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, Profile: c.Profile,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		CreatedAt: stamp(c.CreatedAt), UpdatedAt: stamp(c.UpdatedAt),
