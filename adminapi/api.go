@@ -166,6 +166,10 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 				a.problem(w, r, http.StatusUnauthorized, typeUnauthorized, "The credentials were refused.")
 				return
 			}
+			if errors.Is(err, ErrCrossOrigin) {
+				a.problem(w, r, http.StatusForbidden, typeForbidden, "A change made with a browser session must come from Gatehouse's own pages (the Origin header).")
+				return
+			}
 			if err != nil {
 				a.storeError(w, r, "authenticate", err)
 				return

@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"net/http"
+	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
@@ -13,10 +15,12 @@ import (
 // consoleRoutes returns the admin console's routes for the main
 // listener (none with console: false): its pages share the login UI p
 // built, its forms call actions (serve's admin.Service, the admin API's
-// too) with the signed-in admin as actor.
-func consoleRoutes(cfg Config, p *provider.Provider, store *stores, actions *admin.Service, log *slog.Logger) ([]func(chi.Router), error) {
+// too) with the signed-in admin as actor. sessionAdmin is the console's
+// SessionAdmin, for the admin API on the main listener (nil without the
+// console).
+func consoleRoutes(cfg Config, p *provider.Provider, store *stores, actions *admin.Service, log *slog.Logger) (routes []func(chi.Router), sessionAdmin func(*http.Request) (string, bool, error), err error) {
 	if !cfg.Console {
-		return nil, nil
+		return nil, nil, nil
 	}
 	c, err := console.New(console.Config{
 		UI:      p.UI(),
@@ -25,7 +29,17 @@ func consoleRoutes(cfg Config, p *provider.Provider, store *stores, actions *adm
 		Logger:  log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []func(chi.Router){c.Routes}, nil
+	return []func(chi.Router){c.Routes}, c.SessionAdmin, nil
+}
+
+// issuerOrigin is the origin (scheme://host[:port]) of the issuer, which
+// may have a path.
+func issuerOrigin(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return issuer // validated at start: not reached
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -241,20 +241,27 @@ func serve(ctx context.Context, env environment, args []string) error {
 		ClientsChanged: p.InvalidateClients,
 		KeySecretHash:  func(h string) (string, error) { return provider.KeyClientSecretHash(secrets[2], h) },
 	})
-	api := adminapi.New(adminapi.Config{
+	apiConfig := adminapi.Config{
 		Store:          store,
 		Actions:        actions,
 		Authenticators: []adminapi.Authenticator{adminapi.BearerTokens{Verifier: p}},
 		Issuer:         cfg.Issuer,
 		Logger:         log,
-	})
-	routes, err := consoleRoutes(cfg, p, store, actions, log)
+	}
+	api := adminapi.New(apiConfig)
+	routes, sessionAdmin, err := consoleRoutes(cfg, p, store, actions, log)
 	if err != nil {
 		return err
 	}
 	handler := p.Handler(km.JWKSHandler(), routes...)
 	if cfg.AdminAPIOnListen {
-		handler = withAdminAPI(handler, api)
+		// On the main listener, where the browser's session cookie is
+		// sent, an administrator signed in to the console may call the API
+		// too (from Gatehouse's own pages only, for changes).
+		if sessionAdmin != nil {
+			apiConfig.Authenticators = append(apiConfig.Authenticators, adminapi.SessionAdmins{Admin: sessionAdmin, Origin: issuerOrigin(cfg.Issuer)})
+		}
+		handler = withAdminAPI(handler, adminapi.New(apiConfig))
 	}
 	shutdownTracing, err := setupTracing(ctx, env.getenv, log)
 	if err != nil {
