@@ -53,6 +53,12 @@ func (u *UI) throttleLimits(username string, r *http.Request) []storage.Throttle
 	}
 }
 
+// ClientIPKey is the request's client IP as the throttle keys name it: an
+// IPv4 address whole, an IPv6 client's /64 (ClientIP's "" when it is
+// unknown). Other throttles on the sign-in counters (the provider's
+// pushed requests) key their IP limits with it.
+func (u *UI) ClientIPKey(r *http.Request) string { return ipPrefix(u.ClientIP(r)) }
+
 func ipPrefix(ip string) string {
 	parsed := net.ParseIP(ip)
 	if parsed == nil || parsed.To4() != nil {

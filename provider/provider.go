@@ -55,6 +55,7 @@ type Store interface {
 	liveCheckStore
 	registrationStore
 	pushedRequestStore
+	pushThrottle
 	deviceStore
 	pinger
 }
@@ -260,8 +261,10 @@ type Provider struct {
 	// registrations registers clients (register.go), when
 	// Config.Registration is on.
 	registrations registrationStore
-	// pushed keeps pushed authorization requests (par.go).
-	pushed pushedRequestStore
+	// pushed keeps pushed authorization requests (par.go);
+	// pushThrottle counts the pushes of public clients.
+	pushed       pushedRequestStore
+	pushThrottle pushThrottle
 	// devices keeps device sign-ins (device.go, devicegrant.go).
 	devices deviceStore
 	// logouts is the running back-channel logout delivery, if any.
@@ -369,6 +372,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		log:           cfg.Logger,
 		registrations: store,
 		pushed:        store,
+		pushThrottle:  store,
 	}
 	opConfig := &op.Config{
 		CryptoKey:             cfg.CryptoKey,
