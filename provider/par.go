@@ -178,7 +178,7 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 }
 
 // reservePush counts a push of public client c against the request's
-// client IP before anything of it is checked. When the IP must wait it
+// client IP before its parameters are checked. When the IP must wait it
 // answers 429 (RFC 9126 §2.3 names 429 for a client over the server's
 // request rate) with Retry-After and the default error code
 // invalid_request; when the store fails, 503 with Retry-After (never a

@@ -112,7 +112,7 @@ func TestPushThrottle(t *testing.T) {
 			t.Fatalf("rows stored after %d refused pushes: got %d, want %d", i+1, got, parIPFree)
 		}
 	}
-	// A bad push from the throttled IP is refused before it is read.
+	// A bad push from the throttled IP is refused before its parameters are checked.
 	bad := httptest.NewRequest(http.MethodPost, testIssuer+parPath, strings.NewReader(url.Values{"client_id": {"native"}}.Encode()))
 	bad.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	bad.RemoteAddr = ip + ":40001"
