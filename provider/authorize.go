@@ -47,7 +47,7 @@ const (
 var singleParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
 	"prompt", "max_age", "login_hint", "id_token_hint", "code_challenge", "code_challenge_method",
-	"ui_locales", "display", "acr_values", "claims", "request", "request_uri",
+	"ui_locales", "display", "acr_values", "claims", "request", "request_uri", "dpop_jkt",
 }
 
 // codeResponse is a successful authorization response; iss per RFC 9207.
@@ -149,6 +149,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar.HintSubject = hintSub
+	ar.DPoPJKT = form.Get("dpop_jkt")
 
 	forceLogin := slices.Contains(req.Prompt, oidc.PromptLogin) || slices.Contains(req.Prompt, oidc.PromptSelectAccount)
 	var session *storage.Session
@@ -385,6 +386,11 @@ func (p *Provider) checkAuthorizeRequest(c *client, req *oidc.AuthRequest, form 
 		default:
 			return oidc.ErrInvalidRequest().WithDescription("prompt value %q is not supported", truncateName(pr))
 		}
+	}
+	// dpop_jkt binds the code to a DPoP key (RFC 9449 §10); an empty
+	// value is no value (RFC 6749 §3.1).
+	if jkt := form.Get("dpop_jkt"); jkt != "" && !validJKT(jkt) {
+		return oidc.ErrInvalidRequest().WithDescription("dpop_jkt is not a base64url SHA-256 JWK thumbprint (43 characters, unpadded)")
 	}
 	return checkPKCE(c, req.CodeChallenge, req.CodeChallengeMethod)
 }

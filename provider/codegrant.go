@@ -115,7 +115,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client, 
 	}()
 
 	// The request behind the code: this client's, this redirect URI, the
-	// verifier of its challenge.
+	// verifier of its challenge, the DPoP key it names.
 	if ar.ID != requestID || !ar.Done || ar.UserID == "" {
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid"))
 		return
@@ -130,6 +130,13 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client, 
 	}
 	if e := checkCodeVerifier(ar, verifier, c.public()); e != nil {
 		p.tokenError(w, r, e)
+		return
+	}
+	// A code whose request named a DPoP key (dpop_jkt, RFC 9449 §10) is
+	// redeemed only with a proof by that key; the refusal gives the code
+	// back like every failure before redemption.
+	if ar.DPoPJKT != "" && jkt != ar.DPoPJKT {
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code is bound to a DPoP key: send a DPoP proof signed with that key"))
 		return
 	}
 

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
@@ -15,15 +17,19 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// DPoP (RFC 9449): the token endpoint and userinfo read the DPoP header
-// through checkDPoP; the dpop package checks the proof itself. Tokens are
-// bound to the proof's key by its thumbprint: cnf.jkt in access tokens (JWT
-// and opaque), storage.RefreshGrant.DPoPJKT for the refresh tokens of
-// public clients. A proof is accepted once on any instance (its jti in the
-// store until its window ends: storage.DPoPProofs). Nonces (DPoP-Nonce,
-// use_dpop_nonce) are offered on every answer to a request with a proof,
-// and required when Config.DPoPNonceRequired; they need no store
-// (dpop.Nonces, keyed from the refresh key every instance shares).
+// DPoP (RFC 9449): the token endpoint, userinfo and the pushed
+// authorization request endpoint read the DPoP header through checkDPoP;
+// the dpop package checks the proof itself. Tokens are bound to the
+// proof's key by its thumbprint: cnf.jkt in access tokens (JWT and opaque),
+// storage.RefreshGrant.DPoPJKT for the refresh tokens of public clients.
+// An authorization code is bound to a key by its request
+// (storage.AuthRequest.DPoPJKT: dpop_jkt, or the key of a proof sent with a
+// pushed request, RFC 9449 §10) and redeemed only with a proof by that key.
+// A proof is accepted once on any instance (its jti in the store until its
+// window ends: storage.DPoPProofs). Nonces (DPoP-Nonce, use_dpop_nonce) are
+// offered on every answer to a request with a proof, and required when
+// Config.DPoPNonceRequired; they need no store (dpop.Nonces, keyed from the
+// refresh key every instance shares).
 
 // The error codes of a refused proof (RFC 9449 §5, §7.1).
 const (
@@ -85,7 +91,19 @@ func (p *Provider) checkDPoP(ctx context.Context, w http.ResponseWriter, r *http
 // key thumbprint its tokens are to be bound to, "" without a proof. A
 // client registered with dpop_bound_access_tokens must send one.
 func (p *Provider) tokenDPoP(w http.ResponseWriter, r *http.Request, c *client) (string, *oidc.Error) {
-	proof, f := p.checkDPoP(r.Context(), w, r, tokenPath, "")
+	jkt, e := p.clientDPoP(w, r, c, tokenPath)
+	if e == nil && jkt == "" && c.c.DPoPBoundAccessTokens {
+		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: "this client must send a DPoP proof with every token request"}
+	}
+	return jkt, e
+}
+
+// clientDPoP checks the DPoP proof of a request by the authenticated
+// client c to the endpoint at path (the token endpoint, or the pushed
+// authorization request endpoint): the thumbprint of the proof's key, ""
+// without a proof. A failed store is a server_error (storeFailure).
+func (p *Provider) clientDPoP(w http.ResponseWriter, r *http.Request, c *client, path string) (string, *oidc.Error) {
+	proof, f := p.checkDPoP(r.Context(), w, r, path, "")
 	switch {
 	case f != nil && f.err != nil:
 		return "", storeFailure(f.err)
@@ -93,14 +111,23 @@ func (p *Provider) tokenDPoP(w http.ResponseWriter, r *http.Request, c *client) 
 		return "", &oidc.Error{ErrorType: errUseDPoPNonce, Description: f.description}
 	case f != nil:
 		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: f.description}
-	case proof == nil && c.c.DPoPBoundAccessTokens:
-		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: "this client must send a DPoP proof with every token request"}
 	case proof == nil:
 		return "", nil
 	case c.c.Profile == clientpolicy.ProfileFAPI2 && !slices.Contains(clientpolicy.FAPI2Algorithms(), proof.Alg):
 		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: "this client's DPoP proofs must be signed with PS256, ES256 or EdDSA (FAPI 2.0)"}
 	}
 	return proof.JKT, nil
+}
+
+// validJKT reports whether s can be a dpop_jkt authorization request
+// parameter (RFC 9449 §10): a base64url SHA-256 JWK thumbprint, 43
+// characters of the base64url alphabet, unpadded, that decode to 32 bytes.
+func validJKT(s string) bool {
+	if len(s) != 43 || strings.Trim(s, base64URLChars) != "" {
+		return false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(b) == sha256.Size
 }
 
 // tokenType is the token_type of an access token bound to jkt ("" for

@@ -84,10 +84,10 @@ type parResponse struct {
 // It reads top to bottom: check the form, authenticate the client (exactly
 // as the token endpoint does), count a public client's push against its
 // IP (reservePush), take the request's parameters (from its request
-// object, when it sends one), check them as /authorize would, store them
-// under a fresh request_uri for 60 seconds, answer 201. Every answer is
-// no-store; errors are JSON (RFC 9126 §2.3), store failures 503 with
-// Retry-After.
+// object, when it sends one), check them as /authorize would, bind them to
+// the key of a DPoP proof sent with them (dpop_jkt), store them under a
+// fresh request_uri for 60 seconds, answer 201. Every answer is no-store;
+// errors are JSON (RFC 9126 §2.3), store failures 503 with Retry-After.
 func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -152,6 +152,20 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 	if e := p.checkPushedParams(r, c, params); e != nil {
 		p.tokenError(w, r, e)
 		return
+	}
+	// RFC 9449 §10.1: a DPoP proof sent with the push binds the request's
+	// code to the proof's key, as dpop_jkt does; both must name one key.
+	jkt, e := p.clientDPoP(w, r, c, parPath)
+	if e != nil {
+		p.tokenError(w, r, e)
+		return
+	}
+	if jkt != "" {
+		if sent := params.Get("dpop_jkt"); sent != "" && sent != jkt {
+			p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("dpop_jkt does not match the key of the DPoP proof"))
+			return
+		}
+		params.Set("dpop_jkt", jkt)
 	}
 
 	b := make([]byte, requestRefBytes)

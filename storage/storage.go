@@ -241,6 +241,11 @@ type AuthRequest struct {
 	// preference); the login UI reads it for a step-up. Nil when the
 	// request has none.
 	ACRValues []string
+	// DPoPJKT binds the request's code to a DPoP key (RFC 9449 §10): the
+	// base64url SHA-256 JWK thumbprint the client sent as dpop_jkt, or of
+	// the key of the DPoP proof it pushed the request with. The code is
+	// redeemed only with a proof by that key. "" for none.
+	DPoPJKT   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 

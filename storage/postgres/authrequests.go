@@ -14,7 +14,7 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	id_token_hint, hint_subject, browser_hash, created_at, expires_at, done, user_id,
-	session_id, auth_time, amr, code_hash, acr_values`
+	session_id, auth_time, amr, code_hash, acr_values, dpop_jkt`
 
 func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	var (
@@ -26,7 +26,7 @@ func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.Scopes, &r.State, &r.Nonce, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &maxAge, &r.LoginHint,
 		&r.IDTokenHint, &r.HintSubject, &r.BrowserHash, &created, &expires, &r.Done, &r.UserID,
-		&r.SessionID, &authTime, &r.AMR, &codeHash, &r.ACRValues)
+		&r.SessionID, &authTime, &r.AMR, &codeHash, &r.ACRValues, &r.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -46,11 +46,11 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
 		r.ID, r.ClientID, r.RedirectURI, list(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge, r.LoginHint,
 		r.IDTokenHint, r.HintSubject, r.BrowserHash, ts(r.CreatedAt), ts(r.ExpiresAt), r.Done, r.UserID,
-		r.SessionID, ts(r.AuthTime), list(r.AMR), nullString(r.CodeHash), list(r.ACRValues))
+		r.SessionID, ts(r.AuthTime), list(r.AMR), nullString(r.CodeHash), list(r.ACRValues), r.DPoPJKT)
 	if err != nil {
 		return wrap("create auth request "+r.ID, err)
 	}

@@ -81,8 +81,11 @@ type authRequestJSON struct {
 	// ACRValues is absent from requests stored before it existed: they
 	// decode with none.
 	ACRValues []string `json:"acr,omitempty"`
-	CreatedAt stamp    `json:"ca,omitempty"`
-	ExpiresAt stamp    `json:"x,omitempty"`
+	// DPoPJKT is absent from requests stored before it existed, and from
+	// every request not bound to a DPoP key.
+	DPoPJKT   string `json:"jkt,omitempty"`
+	CreatedAt stamp  `json:"ca,omitempty"`
+	ExpiresAt stamp  `json:"x,omitempty"`
 
 	Done      bool     `json:"d,omitempty"`
 	UserID    string   `json:"u,omitempty"`
@@ -292,6 +295,7 @@ func encodeAuthRequest(r *storage.AuthRequest) ([]byte, error) {
 		HintSubject:         r.HintSubject,
 		BrowserHash:         r.BrowserHash,
 		ACRValues:           r.ACRValues,
+		DPoPJKT:             r.DPoPJKT,
 		CreatedAt:           e.time(r.CreatedAt),
 		ExpiresAt:           e.time(r.ExpiresAt),
 		Done:                r.Done,
@@ -350,6 +354,7 @@ func decodeAuthRequest(b []byte) (*storage.AuthRequest, error) {
 		HintSubject:         v.HintSubject,
 		BrowserHash:         v.BrowserHash,
 		ACRValues:           v.ACRValues,
+		DPoPJKT:             v.DPoPJKT,
 		CreatedAt:           decodeTime(v.CreatedAt),
 		ExpiresAt:           decodeTime(v.ExpiresAt),
 		Done:                v.Done,

@@ -224,7 +224,7 @@ func TestLuaRoundTrip(t *testing.T) {
 }
 
 // TestAuthRequestStoredBeforeACRValues reads a request written before
-// requests recorded acr_values: it has none, before and after the scripts
+// requests recorded acr_values (and dpop_jkt): it has none, before and after the scripts
 // complete it and give it a code.
 func TestAuthRequestStoredBeforeACRValues(t *testing.T) {
 	s := openTest(t)
@@ -235,6 +235,9 @@ func TestAuthRequestStoredBeforeACRValues(t *testing.T) {
 	check := func(what string, got *storage.AuthRequest, err error) {
 		t.Helper()
 		mustOK(t, what, err)
+		if got.DPoPJKT != "" {
+			t.Errorf("%s: got DPoPJKT %q, want none (the record has no jkt)", what, got.DPoPJKT)
+		}
 		if got.ACRValues != nil || got.ClientID != "app" || !slices.Equal(got.Prompt, []string{"login"}) {
 			t.Errorf("%s: got ACRValues %q, ClientID %q, Prompt %q; want none, app, [login]", what, got.ACRValues, got.ClientID, got.Prompt)
 		}

@@ -13,7 +13,7 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	id_token_hint, hint_subject, browser_hash, created_at, expires_at, done, user_id,
-	session_id, auth_time, amr, code_hash, acr_values`
+	session_id, auth_time, amr, code_hash, acr_values, dpop_jkt`
 
 func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	var (
@@ -26,7 +26,7 @@ func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &maxAge, &r.LoginHint,
 		&r.IDTokenHint, &r.HintSubject, &r.BrowserHash, &created, &expires, &r.Done, &r.UserID,
-		&r.SessionID, &authTime, &amr, &codeHash, &acr)
+		&r.SessionID, &authTime, &amr, &codeHash, &acr, &r.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +56,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	args := []any{r.ID, r.ClientID, r.RedirectURI, e.strings(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, e.strings(r.Prompt), maxAge, r.LoginHint,
 		r.IDTokenHint, r.HintSubject, r.BrowserHash, e.time(r.CreatedAt), e.time(r.ExpiresAt), r.Done, r.UserID,
-		r.SessionID, e.time(r.AuthTime), e.strings(r.AMR), nullString(r.CodeHash), e.strings(r.ACRValues)}
+		r.SessionID, e.time(r.AuthTime), e.strings(r.AMR), nullString(r.CodeHash), e.strings(r.ACRValues), r.DPoPJKT}
 	if e.err != nil {
 		return fmt.Errorf("sqlite: create auth request %s: %w", r.ID, e.err)
 	}
 	_, err := s.exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return wrap("create auth request "+r.ID, err)
 	}

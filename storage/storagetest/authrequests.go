@@ -51,7 +51,7 @@ const (
 )
 
 // newAuthRequest returns a request with every field a client's request
-// sets; its lists, acr_values included, are in an order that is not
+// sets (dpop_jkt included, so that the code's claim returns it too); its lists, acr_values included, are in an order that is not
 // sorted, which the store must keep.
 func newAuthRequest(id string) storage.AuthRequest {
 	return storage.AuthRequest{
@@ -72,6 +72,7 @@ func newAuthRequest(id string) storage.AuthRequest {
 		HintSubject:         "sub-alice",
 		BrowserHash:         "b1e55ed",
 		ACRValues:           []string{"urn:example:loa:3", "https://refeds.org/profile/mfa", "https://refeds.org/profile/sfa"},
+		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:           t0,
 		ExpiresAt:           at(authLife),
 	}
@@ -126,6 +127,8 @@ func testAuthRequestRoundTrip(t *testing.T, s Store) {
 	full.CreatedAt, full.ExpiresAt = inZone(full.CreatedAt), inZone(full.ExpiresAt)
 	noMaxAge := newAuthRequest("no-max-age")
 	noMaxAge.MaxAge, noMaxAge.Prompt, noMaxAge.ACRValues = nil, nil, nil
+	// A request not bound to a DPoP key stays unbound.
+	noMaxAge.DPoPJKT = ""
 	// max_age=0 is a request, not the absence of one.
 	zeroMaxAge := newAuthRequest("zero-max-age")
 	zeroMaxAge.MaxAge, zeroMaxAge.Prompt, zeroMaxAge.Scopes = ptr[int64](0), []string{}, []string{"openid"}
