@@ -101,7 +101,7 @@ func (b BearerTokens) Authenticate(r *http.Request) (*Principal, error) {
 // Store is what the API reads; changes go through admin.Service.
 type Store interface {
 	ListClients(ctx context.Context) ([]storage.Client, error)
-	ListUsers(ctx context.Context) ([]storage.User, error)
+	UsersPage(ctx context.Context, q storage.UserPageQuery) ([]storage.User, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
 	ListGroups(ctx context.Context) ([]storage.Group, error)
 	GroupMembers(ctx context.Context, group string) ([]string, error)

@@ -93,7 +93,8 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, http.StatusBadRequest, typeInvalidQuery, "The query has problems; each is listed.", bad...)
 		return
 	}
-	list, err := a.cfg.Store.ListUsers(r.Context())
+	// One more than the page holds: whether another page follows.
+	list, err := a.cfg.Store.UsersPage(r.Context(), storage.UserPageQuery{After: pq.after, Limit: pq.limit + 1})
 	if err != nil {
 		a.storeError(w, r, "list users", err)
 		return
@@ -102,7 +103,8 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		views[i] = viewUser(&list[i])
 	}
-	writePage(w, paginate(r, views, func(u userView) string { return u.Username }, pq))
+	// The page starts after pq.after already: paginate only cuts it.
+	writePage(w, paginate(r, views, func(u userView) string { return u.Username }, pageQuery{limit: pq.limit}))
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request) {

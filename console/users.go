@@ -19,7 +19,8 @@ import (
 
 // userStore is what the users' pages read.
 type userStore interface {
-	ListUsers(ctx context.Context) ([]storage.User, error)
+	UsersPage(ctx context.Context, q storage.UserPageQuery) ([]storage.User, error)
+	CountUsers(ctx context.Context) (int, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
 	UserByUsername(ctx context.Context, username string) (*storage.User, error)
 	UserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
@@ -37,7 +38,8 @@ type usersData struct {
 	Users []storage.User
 	// Next is the username after which the next page starts ("": none).
 	Next string
-	// After is this page's start, Total how many users match.
+	// After is this page's start, Total how many users there are (not
+	// counted for a search: that would read every user).
 	After    string
 	Total    int
 	Problems clientpolicy.Problems
@@ -45,7 +47,8 @@ type usersData struct {
 }
 
 // usersPage lists users by username, pageSize at a time from ?after=, those
-// whose username, name or email hold ?q= (case-insensitively).
+// whose username, name or email hold ?q= (case ignored): a page read from
+// the store (storage.UserPager), never the whole table.
 func (c *Console) usersPage(v *visit) {
 	c.renderUsers(v, http.StatusOK, usersData{}, notice(v.r))
 }
@@ -55,31 +58,22 @@ func (c *Console) renderUsers(v *visit, status int, data usersData, note string)
 	data.frame = c.frame(v, "Users", "users")
 	data.Notice = note
 	data.Query, data.After = truncate(q.Get("q"), maxQuery), truncate(q.Get("after"), maxQuery)
-	users, err := c.store.ListUsers(v.r.Context())
+	// One more than a page: whether another follows.
+	users, err := c.store.UsersPage(v.r.Context(), storage.UserPageQuery{After: data.After, Contains: data.Query, Limit: pageSize + 1})
 	if err != nil {
 		c.serverError(v.w, v.r, "list users", err)
 		return
 	}
-	needle := strings.ToLower(data.Query)
-	var match []storage.User
-	for _, u := range users {
-		if needle == "" || strings.Contains(strings.ToLower(u.Username), needle) ||
-			strings.Contains(strings.ToLower(u.Name), needle) || strings.Contains(strings.ToLower(u.Email), needle) {
-			match = append(match, u)
-		}
+	if len(users) > pageSize {
+		users = users[:pageSize]
+		data.Next = users[pageSize-1].Username
 	}
-	data.Total = len(match)
-	start := 0
-	if data.After != "" {
-		start, _ = slices.BinarySearchFunc(match, data.After, func(u storage.User, name string) int { return strings.Compare(u.Username, name) })
-		if start < len(match) && match[start].Username == data.After {
-			start++
+	data.Users = users
+	if data.Query == "" {
+		if data.Total, err = c.store.CountUsers(v.r.Context()); err != nil {
+			c.serverError(v.w, v.r, "count users", err)
+			return
 		}
-	}
-	end := min(start+pageSize, len(match))
-	data.Users = match[start:end]
-	if end < len(match) {
-		data.Next = match[end-1].Username
 	}
 	c.render(v.w, v.r, status, "users", data)
 }

@@ -433,6 +433,23 @@ type UserImport struct {
 	Members []GroupMember
 }
 
+// UserPager lists users a page at a time (SQL): the admin API and the
+// console.
+type UserPager interface {
+	// UsersPage returns up to q.Limit users ordered by username, those
+	// after q.After, and with q.Contains only those whose username, name
+	// or email holds it (case ignored, ASCII letters at least): one page
+	// of a listing, read with an index walk, never the whole table.
+	UsersPage(ctx context.Context, q UserPageQuery) ([]User, error)
+}
+
+// UserPageQuery selects a page of users (UserPager).
+type UserPageQuery struct {
+	After    string // a username; "" for the first page
+	Contains string // "" for every user
+	Limit    int    // at least 1
+}
+
 // UserImporter stores many users at once (SQL): gatehouse users import.
 type UserImporter interface {
 	// ImportUsers stores every user, group and membership of imp in one

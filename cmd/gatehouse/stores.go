@@ -29,6 +29,7 @@ type stores struct {
 	storage.UserDeleter
 	storage.UserSwapper
 	storage.UserImporter
+	storage.UserPager
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -87,6 +88,7 @@ type sqlStore interface {
 	storage.UserDeleter
 	storage.UserSwapper
 	storage.UserImporter
+	storage.UserPager
 	sessionStore
 	storage.AuthRequests
 	storage.RefreshGrants
@@ -223,7 +225,7 @@ func openObservedStores(ctx context.Context, cfg Config, migrate bool, use store
 	}
 	s.Clients, s.Users, s.UserDeleter, s.UserSwapper, s.sessionStore, s.AuthRequests = s.sql, s.sql, s.sql, s.sql, s.sql, s.sql
 	s.ClientRegistries, s.ClientWriter = s.sql, s.sql
-	s.UserImporter = s.sql
+	s.UserImporter, s.UserPager = s.sql, s.sql
 	s.RefreshGrants, s.TokenFamilies, s.keyStore, s.Secrets = s.sql, s.sql, s.sql, s.sql
 	s.KeyRotation, s.ClientAssertions, s.DPoPProofs = s.sql, s.sql, s.sql
 	s.Consents, s.LogoutNotices, s.LoginThrottle, s.AuditLog = s.sql, s.sql, s.sql, s.sql

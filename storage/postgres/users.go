@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -211,4 +212,31 @@ func (s *Store) UpdateUserIfUnchanged(ctx context.Context, u *storage.User, unch
 		return wrap(op, err)
 	}
 	return fmt.Errorf("postgres: %s: changed since: %w", op, storage.ErrConflict)
+}
+
+// UsersPage returns a page of users by username, byte for byte: see
+// storage.UserPager.
+func (s *Store) UsersPage(ctx context.Context, q storage.UserPageQuery) ([]storage.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users
+		WHERE username > $1 AND ($2 = '' OR strpos(lower(username), $2) > 0 OR strpos(lower(name), $2) > 0
+			OR strpos(lower(email), $2) > 0)
+		ORDER BY username LIMIT $3`, q.After, strings.ToLower(q.Contains), max(q.Limit, 1))
+	if err != nil {
+		return nil, wrap("users page", err)
+	}
+	defer rows.Close()
+	var out []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("users page", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("users page", err)
+	}
+	return out, nil
 }

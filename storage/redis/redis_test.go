@@ -108,6 +108,7 @@ type composite struct {
 	storage.UserDeleter
 	storage.UserSwapper
 	storage.UserImporter
+	storage.UserPager
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests
@@ -145,7 +146,7 @@ func TestContract(t *testing.T) {
 		}
 		t.Cleanup(func() { sq.Close() })
 		return composite{
-			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq, UserImporter: sq,
+			Clients: sq, ClientWriter: sq, ClientRegistries: sq, Users: sq, UserDeleter: sq, UserSwapper: sq, UserImporter: sq, UserPager: sq,
 			Sessions: r, SessionCounter: r, AuthRequests: r,
 			RefreshGrants: sq, TokenFamilies: sq, keyStore: sq, Secrets: sq, KeyRotation: sq,
 			ClientAssertions: sq, DPoPProofs: r, Consents: sq, LogoutNotices: sq, LoginThrottle: r, AuditLog: sq,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -191,4 +192,29 @@ func (s *Store) UpdateUserIfUnchanged(ctx context.Context, u *storage.User, unch
 		return wrap(op, err)
 	}
 	return fmt.Errorf("sqlite: %s: changed since: %w", op, storage.ErrConflict)
+}
+
+// UsersPage returns a page of users by username: see storage.UserPager.
+func (s *Store) UsersPage(ctx context.Context, q storage.UserPageQuery) ([]storage.User, error) {
+	needle := strings.ToLower(q.Contains)
+	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users
+		WHERE username > ?1 AND (?2 = '' OR instr(lower(username), ?2) > 0 OR instr(lower(name), ?2) > 0
+			OR instr(lower(email), ?2) > 0)
+		ORDER BY username LIMIT ?3`, q.After, needle, max(q.Limit, 1))
+	if err != nil {
+		return nil, wrap("users page", err)
+	}
+	defer rows.Close()
+	var out []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("users page", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("users page", err)
+	}
+	return out, nil
 }

@@ -82,6 +82,7 @@ type Store interface {
 	storage.UserDeleter
 	storage.UserSwapper
 	storage.UserImporter
+	storage.UserPager
 	storage.Sessions
 	storage.SessionCounter
 	storage.AuthRequests

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ var userTests = []test{
 	{"UpdateIfUnchanged", testUpdateUserIfUnchanged},
 	{"UpdateIfUnchangedConcurrent", testUpdateUserIfUnchangedConcurrent},
 	{"ReplacePasswordHash", testReplacePasswordHash},
+	{"Page", testUsersPage},
 }
 
 func newUser(id, username string) storage.User {
@@ -290,5 +292,54 @@ func testReplacePasswordHash(t *testing.T, s Store) {
 	check(t, "ReplacePasswordHash(unknown user)", err)
 	if ok {
 		t.Error("ReplacePasswordHash of an unknown user: got true, want false")
+	}
+}
+
+// testUsersPage checks UserPager: pages in username order from After,
+// Limit at most, and Contains matching username, name or email with
+// case ignored; a page past the end is empty.
+func testUsersPage(t *testing.T, s Store) {
+	ctx := t.Context()
+	names := []string{"carol", "alice", "bob", "dave", "eve"}
+	for i, n := range names {
+		u := newUser(fmt.Sprintf("u%d", i), n)
+		if n == "dave" {
+			u.Name, u.Email = "David ALICE-son", "d@other.example"
+		}
+		createUser(t, s, u)
+	}
+	usernames := func(what string, q storage.UserPageQuery) []string {
+		t.Helper()
+		page, err := s.UsersPage(ctx, q)
+		check(t, what, err)
+		var out []string
+		for _, u := range page {
+			out = append(out, u.Username)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		what string
+		q    storage.UserPageQuery
+		want []string
+	}{
+		{"first page", storage.UserPageQuery{Limit: 2}, []string{"alice", "bob"}},
+		{"second page", storage.UserPageQuery{After: "bob", Limit: 2}, []string{"carol", "dave"}},
+		{"last page", storage.UserPageQuery{After: "dave", Limit: 2}, []string{"eve"}},
+		{"past the end", storage.UserPageQuery{After: "eve", Limit: 2}, nil},
+		{"after a name not stored", storage.UserPageQuery{After: "b", Limit: 10}, []string{"bob", "carol", "dave", "eve"}},
+		// alice by username, dave by name, in another case.
+		{"contains, any field, any case", storage.UserPageQuery{Contains: "ALIce", Limit: 10}, []string{"alice", "dave"}},
+		{"contains, from a cursor", storage.UserPageQuery{Contains: "alice", After: "alice", Limit: 10}, []string{"dave"}},
+		{"contains an email's domain", storage.UserPageQuery{Contains: "other.example", Limit: 10}, []string{"dave"}},
+		{"contains, nothing matches", storage.UserPageQuery{Contains: "zzz", Limit: 10}, nil},
+		// Bad input tried: LIKE and GLOB wildcards are matched as text.
+		{"wildcards are text", storage.UserPageQuery{Contains: "%", Limit: 10}, nil},
+		{"underscore is text", storage.UserPageQuery{Contains: "_", Limit: 10}, nil},
+		{"a limit of 0 reads one", storage.UserPageQuery{Limit: 0}, []string{"alice"}},
+	} {
+		if got := usernames(tt.what, tt.q); !slices.Equal(got, tt.want) {
+			t.Errorf("UsersPage %s (%+v): got %q, want %q", tt.what, tt.q, got, tt.want)
+		}
 	}
 }
