@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -86,15 +87,22 @@ func (a *API) loadUser(w http.ResponseWriter, r *http.Request) (*storage.User, b
 	return u, true
 }
 
+// maxSearch bounds GET /users?q=.
+const maxSearch = 256
+
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	var bad []fieldProblem
 	pq := readPage(r.URL.Query(), &bad)
+	search := r.URL.Query().Get("q")
+	if len(search) > maxSearch || !utf8.ValidString(search) {
+		bad = append(bad, fieldProblem{Parameter: "q", Detail: "at most " + strconv.Itoa(maxSearch) + " bytes of UTF-8"})
+	}
 	if bad != nil {
 		a.problem(w, r, http.StatusBadRequest, typeInvalidQuery, "The query has problems; each is listed.", bad...)
 		return
 	}
 	// One more than the page holds: whether another page follows.
-	list, err := a.cfg.Store.UsersPage(r.Context(), storage.UserPageQuery{After: pq.after, Limit: pq.limit + 1})
+	list, err := a.cfg.Store.UsersPage(r.Context(), storage.UserPageQuery{After: pq.after, Contains: search, Limit: pq.limit + 1})
 	if err != nil {
 		a.storeError(w, r, "list users", err)
 		return

@@ -280,6 +280,8 @@ func TestAdminAPI(t *testing.T) {
 			{"PATCH", "/admin/v1/users/" + aliceID, `{"email":"x","password":"short"}`, map[string]string{"If-Match": "*"}, 422, []string{"/email", "/password"}},
 			{"PATCH", "/admin/v1/users/nobody", `{"name":"x"}`, map[string]string{"If-Match": "*"}, 404, nil},
 			{"GET", "/admin/v1/users?limit=0&cursor=%25%25", "", nil, 400, []string{"cursor", "limit"}},
+			{"GET", "/admin/v1/users?q=" + strings.Repeat("a", 257), "", nil, 400, []string{"q"}},
+			{"GET", "/admin/v1/users?q=%ff", "", nil, 400, []string{"q"}},
 		} {
 			_, p := s.want(s.full, bad.method, bad.path, bad.body, bad.header, bad.status, "")
 			if got := pointers(p); bad.want != nil && !slices.Equal(got, bad.want) {
@@ -319,6 +321,20 @@ func TestAdminAPI(t *testing.T) {
 		}
 		if !slices.Equal(names, []string{"admin", "alice", "bob"}) {
 			t.Errorf("paged usernames: %q, want admin, alice, bob", names)
+		}
+		// A search, in any case, pages too: "B" is in bob alone (and in
+		// no name or email of the others).
+		next = "/admin/v1/users?limit=1&q=B"
+		names = nil
+		for next != "" && len(names) < 10 {
+			_, p := s.want(s.read, "GET", next, "", nil, 200, "UserPage")
+			for _, it := range p["items"].([]any) {
+				names = append(names, it.(map[string]any)["username"].(string))
+			}
+			next, _ = p["next"].(string)
+		}
+		if !slices.Equal(names, []string{"bob"}) {
+			t.Errorf("users holding B: %q, want bob", names)
 		}
 	})
 
