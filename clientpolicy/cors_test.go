@@ -144,6 +144,11 @@ func TestClientOrigins(t *testing.T) {
 	for uri, want := range map[string]string{
 		"com.example.app:/cb": "", "https://u@app.example/cb": "", "javascript:alert(1)": "", "": "",
 		"https://APP.example/cb": "https://app.example", "http://localhost:80/": "http://localhost",
+		// Issuers, whose origin the admin API checks changes against: with
+		// a port, a path, or neither.
+		"http://localhost:8080": "http://localhost:8080", "https://login.example.com": "https://login.example.com",
+		"https://example.com/idp": "https://example.com", "https://example.com:8443/a/b/c": "https://example.com:8443",
+		"https://[2001:db8::1]:8443/login": "https://[2001:db8::1]:8443",
 	} {
 		if got := WebOrigin(uri); got != want {
 			t.Errorf("WebOrigin(%q): got %q, want %q", uri, got, want)

@@ -254,15 +254,6 @@ func (p *Passkeys) FinishLogin(u *PasskeyUser, lookup func(userID string) (*Pass
 	return a, nil
 }
 
-// SignCountOf reads the counter a stored record holds.
-func SignCountOf(record []byte) (uint32, error) {
-	var c webauthn.Credential
-	if err := json.Unmarshal(record, &c); err != nil {
-		return 0, err
-	}
-	return c.Authenticator.SignCount, nil
-}
-
 // CredentialOwner reads the credential id and user handle an assertion
 // answer names, before it is verified: what a sign-in without a password
 // needs to find the account to throttle.

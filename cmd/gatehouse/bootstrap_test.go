@@ -64,19 +64,3 @@ func TestBootstrapAdminJoinsAdmins(t *testing.T) {
 		})
 	}
 }
-
-// TestIssuerOrigin: the origin a browser sends from the issuer's pages,
-// for issuers with a port, a path, or neither.
-func TestIssuerOrigin(t *testing.T) {
-	for issuer, want := range map[string]string{
-		"http://localhost:8080":            "http://localhost:8080",
-		"https://login.example.com":        "https://login.example.com",
-		"https://example.com/idp":          "https://example.com",
-		"https://example.com:8443/a/b/c":   "https://example.com:8443",
-		"https://[2001:db8::1]:8443/login": "https://[2001:db8::1]:8443",
-	} {
-		if got := issuerOrigin(issuer); got != want {
-			t.Errorf("issuerOrigin(%q) = %q, want %q", issuer, got, want)
-		}
-	}
-}

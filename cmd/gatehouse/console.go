@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
@@ -32,14 +31,4 @@ func consoleRoutes(cfg Config, p *provider.Provider, store *stores, actions *adm
 		return nil, nil, err
 	}
 	return []func(chi.Router){c.Routes}, c.SessionAdmin, nil
-}
-
-// issuerOrigin is the origin (scheme://host[:port]) of the issuer, which
-// may have a path.
-func issuerOrigin(issuer string) string {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return issuer // validated at start: not reached
-	}
-	return u.Scheme + "://" + u.Host
 }

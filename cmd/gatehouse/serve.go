@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/adminapi"
 	"github.com/gatehouse-idp/gatehouse/audit"
 	"github.com/gatehouse-idp/gatehouse/clientip"
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/console"
 	"github.com/gatehouse-idp/gatehouse/keys"
 	"github.com/gatehouse-idp/gatehouse/logging"
@@ -259,7 +260,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 		// sent, an administrator signed in to the console may call the API
 		// too (from Gatehouse's own pages only, for changes).
 		if sessionAdmin != nil {
-			apiConfig.Authenticators = append(apiConfig.Authenticators, adminapi.SessionAdmins{Admin: sessionAdmin, Origin: issuerOrigin(cfg.Issuer)})
+			apiConfig.Authenticators = append(apiConfig.Authenticators, adminapi.SessionAdmins{Admin: sessionAdmin, Origin: clientpolicy.WebOrigin(cfg.Issuer)})
 		}
 		handler = withAdminAPI(handler, adminapi.New(apiConfig))
 	}

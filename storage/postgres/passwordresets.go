@@ -69,26 +69,8 @@ func (s *Store) DeleteUserPasswordResets(ctx context.Context, userID string) (in
 // case (lower under the "C" collation, the users_email index), ordered by
 // username byte for byte; none for "".
 func (s *Store) UsersByEmail(ctx context.Context, email string) ([]storage.User, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users
+	return s.queryUsers(ctx, "users by email", `SELECT `+userColumns+` FROM users
 		WHERE lower(email COLLATE "C") = lower($1::text COLLATE "C") AND email <> '' ORDER BY username`, email)
-	if err != nil {
-		return nil, wrap("users by email", err)
-	}
-	defer rows.Close()
-	var out []storage.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrap("users by email", err)
-		}
-		out = append(out, *u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("users by email", err)
-	}
-	return out, nil
 }
 
 func scanPasswordReset(row pgx.Row) (*storage.PasswordReset, error) {

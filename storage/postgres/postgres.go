@@ -87,6 +87,12 @@ var (
 	_ storage.Groups               = (*Store)(nil)
 	_ storage.PasswordResets       = (*Store)(nil)
 	_ storage.DeviceAuthorizations = (*Store)(nil)
+	_ storage.ClientWriter         = (*Store)(nil)
+	_ storage.ClientRegistries     = (*Store)(nil)
+	_ storage.UserPager            = (*Store)(nil)
+	_ storage.Registrations        = (*Store)(nil)
+	_ storage.PushedRequests       = (*Store)(nil)
+	_ storage.DPoPProofs           = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql

@@ -71,23 +71,29 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*storage.U
 
 // ListUsers returns every user ordered by username, byte for byte.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	return s.queryUsers(ctx, "list users", `SELECT `+userColumns+` FROM users ORDER BY username`)
+}
+
+// queryUsers reads the users a query selects (its columns userColumns),
+// under the store's timeout.
+func (s *Store) queryUsers(ctx context.Context, op, query string, args ...any) ([]storage.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, wrap("list users", err)
+		return nil, wrap(op, err)
 	}
 	defer rows.Close()
 	var out []storage.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, wrap("list users", err)
+			return nil, wrap(op, err)
 		}
 		out = append(out, *u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap("list users", err)
+		return nil, wrap(op, err)
 	}
 	return out, nil
 }
@@ -217,26 +223,8 @@ func (s *Store) UpdateUserIfUnchanged(ctx context.Context, u *storage.User, unch
 // UsersPage returns a page of users by username, byte for byte: see
 // storage.UserPager.
 func (s *Store) UsersPage(ctx context.Context, q storage.UserPageQuery) ([]storage.User, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users
+	return s.queryUsers(ctx, "users page", `SELECT `+userColumns+` FROM users
 		WHERE username > $1 AND ($2 = '' OR strpos(lower(username), $2) > 0 OR strpos(lower(name), $2) > 0
 			OR strpos(lower(email), $2) > 0)
 		ORDER BY username LIMIT $3`, q.After, strings.ToLower(q.Contains), max(q.Limit, 1))
-	if err != nil {
-		return nil, wrap("users page", err)
-	}
-	defer rows.Close()
-	var out []storage.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrap("users page", err)
-		}
-		out = append(out, *u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("users page", err)
-	}
-	return out, nil
 }

@@ -81,25 +81,8 @@ func (s *Store) DeleteUserPasswordResets(ctx context.Context, userID string) (in
 // UsersByEmail returns the users whose email equals email ignoring ASCII
 // case (NOCASE, the users_email index), ordered by username; none for "".
 func (s *Store) UsersByEmail(ctx context.Context, email string) ([]storage.User, error) {
-	const op = "users by email"
-	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users
+	return s.queryUsers(ctx, "users by email", `SELECT `+userColumns+` FROM users
 		WHERE email = ? COLLATE NOCASE AND email <> '' ORDER BY username`, email)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	defer rows.Close()
-	var out []storage.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrap(op, err)
-		}
-		out = append(out, *u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(op, err)
-	}
-	return out, nil
 }
 
 func scanPasswordReset(row scanner) (*storage.PasswordReset, error) {

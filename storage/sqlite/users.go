@@ -67,21 +67,26 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*storage.U
 
 // ListUsers returns every user ordered by username.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	return s.queryUsers(ctx, "list users", `SELECT `+userColumns+` FROM users ORDER BY username`)
+}
+
+// queryUsers reads the users a query selects (its columns userColumns).
+func (s *Store) queryUsers(ctx context.Context, op, query string, args ...any) ([]storage.User, error) {
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
-		return nil, wrap("list users", err)
+		return nil, wrap(op, err)
 	}
 	defer rows.Close()
 	var out []storage.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, wrap("list users", err)
+			return nil, wrap(op, err)
 		}
 		out = append(out, *u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap("list users", err)
+		return nil, wrap(op, err)
 	}
 	return out, nil
 }
@@ -197,24 +202,8 @@ func (s *Store) UpdateUserIfUnchanged(ctx context.Context, u *storage.User, unch
 // UsersPage returns a page of users by username: see storage.UserPager.
 func (s *Store) UsersPage(ctx context.Context, q storage.UserPageQuery) ([]storage.User, error) {
 	needle := strings.ToLower(q.Contains)
-	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users
+	return s.queryUsers(ctx, "users page", `SELECT `+userColumns+` FROM users
 		WHERE username > ?1 AND (?2 = '' OR instr(lower(username), ?2) > 0 OR instr(lower(name), ?2) > 0
 			OR instr(lower(email), ?2) > 0)
 		ORDER BY username LIMIT ?3`, q.After, needle, max(q.Limit, 1))
-	if err != nil {
-		return nil, wrap("users page", err)
-	}
-	defer rows.Close()
-	var out []storage.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrap("users page", err)
-		}
-		out = append(out, *u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("users page", err)
-	}
-	return out, nil
 }
