@@ -199,7 +199,7 @@ func (s *Store) ClaimCode(ctx context.Context, codeHash, claim string, now time.
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	r, err := scanAuthRequest(s.queryRow(ctx, `UPDATE auth_requests
+	r, err := scanAuthRequest(s.writeRow(ctx, `UPDATE auth_requests
 		SET code_claim = ?, code_claim_until = ?
 		WHERE code_hash = ? AND expires_at > ? AND code_redeemed = 0
 			AND (code_claim IS NULL OR code_claim = ? OR code_claim_until <= ?)

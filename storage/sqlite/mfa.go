@@ -268,7 +268,7 @@ func (s *Store) TakePendingSignIn(ctx context.Context, id string, now time.Time)
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	p, err := scanPendingSignIn(s.queryRow(ctx, `DELETE FROM pending_sign_ins
+	p, err := scanPendingSignIn(s.writeRow(ctx, `DELETE FROM pending_sign_ins
 		WHERE id = ? AND expires_at > ? RETURNING `+pendingSignInColumns, id, n))
 	if err != nil {
 		return nil, wrap(op, err)

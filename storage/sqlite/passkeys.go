@@ -187,7 +187,7 @@ func (s *Store) TakeWebAuthnCeremony(ctx context.Context, id string, now time.Ti
 		c                storage.WebAuthnCeremony
 		created, expires sql.NullInt64
 	)
-	err := s.queryRow(ctx, `DELETE FROM webauthn_ceremonies WHERE id = ? AND expires_at > ?
+	err := s.writeRow(ctx, `DELETE FROM webauthn_ceremonies WHERE id = ? AND expires_at > ?
 		RETURNING `+webAuthnCeremonyColumns, id, n).
 		Scan(&c.ID, &c.Kind, &c.UserID, &c.Binding, &c.Data, &created, &expires)
 	if err != nil {

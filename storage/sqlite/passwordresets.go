@@ -55,7 +55,7 @@ func (s *Store) TakePasswordReset(ctx context.Context, id string, now time.Time)
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	p, err := scanPasswordReset(s.queryRow(ctx, `DELETE FROM password_resets
+	p, err := scanPasswordReset(s.writeRow(ctx, `DELETE FROM password_resets
 		WHERE id = ? AND expires_at > ? RETURNING `+passwordResetColumns, id, n))
 	if err != nil {
 		return nil, wrap(op, err)

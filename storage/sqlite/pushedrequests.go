@@ -38,7 +38,7 @@ func (s *Store) TakePushedRequest(ctx context.Context, id, clientID string, now 
 	if e.err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, e.err)
 	}
-	r, err := scanPushedRequest(s.queryRow(ctx, `DELETE FROM pushed_requests
+	r, err := scanPushedRequest(s.writeRow(ctx, `DELETE FROM pushed_requests
 		WHERE id = ? AND client_id = ? AND expires_at > ? RETURNING `+pushedRequestColumns, id, clientID, n))
 	if err != nil {
 		return nil, wrap(op, err)

@@ -150,6 +150,11 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 // DeleteUserSessions removes every session of the user, live or expired,
 // and returns them ordered by CreatedAt then ID, in one statement.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, wrap("delete user sessions", err)
+	}
+	defer unlock()
 	rows, err := s.query(ctx, `DELETE FROM sessions WHERE user_id = ? RETURNING `+sessionColumns, userID)
 	if err != nil {
 		return nil, wrap("delete user sessions", err)
@@ -166,6 +171,11 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]storag
 // nil) if there was none. One statement (DELETE ... RETURNING) under the
 // write lock, so of concurrent deletes exactly one gets the session.
 func (s *Store) DeleteSession(ctx context.Context, id string) (*storage.Session, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, wrap("delete session", err)
+	}
+	defer unlock()
 	rows, err := s.query(ctx, `DELETE FROM sessions WHERE id = ? RETURNING `+sessionColumns, id)
 	if err != nil {
 		return nil, wrap("delete session", err)

@@ -7,8 +7,11 @@
 // stored as NULL. String lists are stored as JSON arrays.
 //
 // The database runs in WAL mode with a busy timeout, and every write
-// transaction takes the write lock when it begins, so concurrent writers
-// queue instead of failing with SQLITE_BUSY. Several Gatehouse processes may
+// transaction takes the write lock when it begins. Writers of one process
+// first queue for it in Go, first come first served and for as long as
+// their context allows (Store.lockWrites), so a burst of concurrent writes
+// never fails with SQLITE_BUSY; the busy timeout is left to arbitrate
+// between processes. Several Gatehouse processes may
 // share one file on one machine, but not over a network file system; and
 // since goose has no migration lock for SQLite, two processes that upgrade
 // the same file at the same instant may see one of their Opens fail (the
@@ -87,9 +90,9 @@ var (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// maxOpenConns bounds the connection pool. SQLite has one writer at a time
-// whatever the pool size; a small pool keeps waiting writers in Go's pool
-// (which honours contexts) rather than in SQLite's busy handler.
+// maxOpenConns bounds the connection pool, which readers share (WAL lets
+// them read beside the one writer). Writers queue for SQLite's one write
+// lock before they take a connection (Store.lockWrites).
 const maxOpenConns = 8
 
 // connParams are the DSN parameters every connection opens with. busy_timeout
@@ -116,6 +119,11 @@ const connParams = "_pragma=busy_timeout(5000)" +
 // concurrent use. Create it with Open and release it with Close.
 type Store struct {
 	db *sql.DB
+
+	// writer holds a token while a writer of this process holds, or is
+	// about to take, SQLite's write lock. Goroutines blocked sending to a
+	// channel are woken in the order they came.
+	writer chan struct{}
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // by query text; see prepared
@@ -148,7 +156,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{db: db, stmts: make(map[string]*sql.Stmt)}, nil
+	return &Store{db: db, writer: make(chan struct{}, 1), stmts: make(map[string]*sql.Stmt)}, nil
 }
 
 // escapePath makes a file path safe inside a SQLite URI filename, where '?'
@@ -232,17 +240,45 @@ type runner struct {
 	// which the transaction prepared on its own connection; end prepares
 	// them on the pool.
 	missed *[]string
+	// unlock lets the next writer of this process in (see lockWrites).
+	unlock func()
 }
 
-// begin starts a write transaction (BEGIN IMMEDIATE, see connParams) and
-// returns its runner. Defer end right after: it rolls back what was not
-// committed (in.tx.Commit), then caches the transaction's statements.
+// lockWrites waits, in the order writers came and for as long as ctx
+// allows, until no other writer of this process holds SQLite's write
+// lock; call the returned unlock once the write is committed or rolled
+// back. Left to SQLite's busy handler, writers are not served in turn: a
+// waiter polls at up to 100 ms intervals while a writer that just came
+// takes the lock the moment it is free, so under a burst a waiter could
+// lose for the whole busy timeout and fail with SQLITE_BUSY (64
+// concurrent sign-ins did, on a loaded machine).
+//
+// Every write takes it: begin for transactions, exec and writeRow for
+// single statements. A writer must not wait for it again before unlock.
+func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// begin starts a write transaction (BEGIN IMMEDIATE, see connParams) when
+// it is this writer's turn (lockWrites), and returns its runner. Defer end
+// right after: it rolls back what was not committed (in.tx.Commit), lets
+// the next writer in, then caches the transaction's statements.
 func (s *Store) begin(ctx context.Context) (runner, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	unlock, err := s.lockWrites(ctx)
 	if err != nil {
 		return runner{}, err
 	}
-	return runner{s: s, tx: tx, missed: new([]string)}, nil
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		unlock()
+		return runner{}, err
+	}
+	return runner{s: s, tx: tx, missed: new([]string), unlock: unlock}, nil
 }
 
 // end ends a transaction from begin: it rolls it back unless it was
@@ -253,6 +289,7 @@ func (s *Store) begin(ctx context.Context) (runner, error) {
 // transaction prepares the query again, so it is not reported.
 func (r runner) end(ctx context.Context) {
 	r.tx.Rollback()
+	r.unlock()
 	for _, q := range *r.missed {
 		r.s.prepared(ctx, q)
 	}
@@ -309,9 +346,37 @@ type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
-// Shorthands for statements on the pool.
+// Shorthands for statements on the pool. exec is for writes, so it waits
+// its turn (lockWrites); query and queryRow are for reads.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return runner{s: s}.exec(ctx, query, args...)
+}
+
+// writeRow runs a single-statement write that returns one row (DELETE or
+// UPDATE ... RETURNING) in its turn (lockWrites); the turn ends when the
+// row is scanned, so scan it at once.
+func (s *Store) writeRow(ctx context.Context, query string, args ...any) scanner {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return lockedRow{runner{s: s}.queryRow(ctx, query, args...), unlock}
+}
+
+// lockedRow is a row from writeRow: Scan reads it, then ends the turn.
+type lockedRow struct {
+	row    scanner
+	unlock func()
+}
+
+func (r lockedRow) Scan(dest ...any) error {
+	defer r.unlock()
+	return r.row.Scan(dest...)
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

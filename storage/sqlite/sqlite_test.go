@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -559,5 +560,94 @@ func TestTransactionsCacheStatements(t *testing.T) {
 	defer s.mu.Unlock()
 	if len(s.stmts) != n {
 		t.Errorf("after a second rotation: %d cached statements, want still %d", len(s.stmts), n)
+	}
+}
+
+// Writers of one process queue for SQLite's write lock in Go, in turn and
+// for as long as their context allows, rather than in SQLite's busy
+// handler, which gives up after busy_timeout (5 s). Behind a transaction
+// held past that, a single-statement write (exec), a write returning a row
+// (writeRow), a delete returning rows and a transaction all wait and then
+// land; a writer whose context ends while it waits gets the context's
+// error and writes nothing.
+func TestWritersQueueBehindALongTransaction(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	ctx := t.Context()
+	in, err := s.begin(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	ended := false
+	defer func() {
+		if !ended {
+			in.end(ctx)
+		}
+	}()
+
+	live := t0.Add(time.Hour)
+	writes := []struct {
+		name string
+		run  func() error
+	}{
+		{"CreateSession (exec)", func() error {
+			return s.CreateSession(ctx, &storage.Session{ID: "s1", UserID: "u1", ExpiresAt: live})
+		}},
+		{"TakePendingSignIn (writeRow)", func() error {
+			_, err := s.TakePendingSignIn(ctx, "none", t0)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+		{"DeleteUserSessions", func() error {
+			_, err := s.DeleteUserSessions(ctx, "nobody")
+			return err
+		}},
+		{"ReserveLoginAttempt (transaction)", func() error {
+			_, _, err := s.ReserveLoginAttempt(ctx, []storage.ThrottleLimit{{Key: "k", Free: 1}}, t0, time.Minute)
+			return err
+		}},
+	}
+	done := make(chan string, len(writes))
+	errs := make(chan error, len(writes))
+	for _, w := range writes {
+		go func() {
+			err := w.run()
+			if err != nil {
+				err = fmt.Errorf("%s: %w", w.name, err)
+			}
+			errs <- err
+			done <- w.name
+		}()
+	}
+
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := s.CreateSession(short, &storage.Session{ID: "s2", UserID: "u2", ExpiresAt: live}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CreateSession whose context ends while it waits: got %v, want context.DeadlineExceeded", err)
+	}
+
+	time.Sleep(5500 * time.Millisecond) // past busy_timeout
+	select {
+	case name := <-done:
+		t.Fatalf("%s finished while the transaction held the write lock", name)
+	default:
+	}
+	in.end(ctx)
+	ended = true
+	for range writes {
+		if err := <-errs; err != nil {
+			t.Errorf("write queued behind the transaction: %v", err)
+		}
+	}
+	for id, want := range map[string]bool{"s1": true, "s2": false} {
+		got, err := s.Session(ctx, id, t0)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Session %s: %v", id, err)
+		}
+		if (got != nil) != want {
+			t.Errorf("session %s stored: %v, want %v", id, got != nil, want)
+		}
 	}
 }
