@@ -19,6 +19,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
+	"github.com/gatehouse-idp/gatehouse/egress"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -160,7 +161,8 @@ func (p *Provider) clientKeys(ctx context.Context, c *client, kid string, alg jo
 		}
 	case c.c.JWKSURI != "":
 		var err error
-		if set, err = p.jwks.get(ctx, c.c.JWKSURI, kid); err != nil {
+		publicOnly := c.c.Source == storage.ClientSourceRegistration
+		if set, err = p.jwks.get(ctx, c.c.JWKSURI, kid, publicOnly); err != nil {
 			return nil, err
 		}
 	default:
@@ -210,8 +212,13 @@ const (
 // fetches the set again, at most once per jwksMinRefetch per URI, so that
 // a client's key rotation is seen at once but random kids cannot make
 // Gatehouse hammer a URI.
+//
+// A client that registered itself has its set fetched only from public
+// addresses (package egress), and cached apart: a set fetched for an
+// operator's client from an internal address is never served to it.
 type jwksCache struct {
 	client *http.Client
+	public *http.Client // connects only to public addresses
 	now    func() time.Time
 
 	mu      sync.Mutex
@@ -226,6 +233,7 @@ type jwksEntry struct {
 func newJWKSCache(now func() time.Time) *jwksCache {
 	return &jwksCache{
 		client:  &http.Client{Timeout: jwksFetchTimeout},
+		public:  &http.Client{Timeout: jwksFetchTimeout, Transport: egress.Transport(nil)},
 		now:     now,
 		entries: map[string]jwksEntry{},
 	}
@@ -233,29 +241,35 @@ func newJWKSCache(now func() time.Time) *jwksCache {
 
 // get returns the key set at uri, from the cache while fresh. When kid is
 // not "" and the cached set has no such key, the set is fetched again if
-// the last fetch is at least jwksMinRefetch old.
-func (jc *jwksCache) get(ctx context.Context, uri, kid string) (*jose.JSONWebKeySet, error) {
+// the last fetch is at least jwksMinRefetch old. publicOnly fetches it
+// only from a public address.
+func (jc *jwksCache) get(ctx context.Context, uri, kid string, publicOnly bool) (*jose.JSONWebKeySet, error) {
 	now := jc.now()
+	key, client := uri, jc.client
+	if publicOnly {
+		key, client = "public "+uri, jc.public
+	}
 	jc.mu.Lock()
-	e, ok := jc.entries[uri]
+	e, ok := jc.entries[key]
 	jc.mu.Unlock()
 	if ok && now.Sub(e.fetched) < jwksCacheTTL {
 		if kid == "" || hasKeyID(e.set, kid) || now.Sub(e.fetched) < jwksMinRefetch {
 			return e.set, nil
 		}
 	}
-	set, err := jc.fetch(ctx, uri)
+	set, err := jc.fetch(ctx, client, uri)
 	if err != nil {
 		return nil, err
 	}
 	jc.mu.Lock()
-	jc.entries[uri] = jwksEntry{set: set, fetched: now}
+	jc.entries[key] = jwksEntry{set: set, fetched: now}
 	jc.mu.Unlock()
 	return set, nil
 }
 
-// fetch GETs the key set at uri: https, or http to a loopback address.
-func (jc *jwksCache) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {
+// fetch GETs the key set at uri with client: https, or http to a loopback
+// address.
+func (jc *jwksCache) fetch(ctx context.Context, client *http.Client, uri string) (*jose.JSONWebKeySet, error) {
 	if !clientpolicy.AllowedJWKSURI(uri) {
 		return nil, fmt.Errorf("jwks_uri %q: https required", uri)
 	}
@@ -266,7 +280,7 @@ func (jc *jwksCache) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySet
 		return nil, fmt.Errorf("jwks_uri: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := jc.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch jwks_uri: %w", err)
 	}

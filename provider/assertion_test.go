@@ -351,3 +351,39 @@ func TestPrivateKeyJWTJWKSURIRotation(t *testing.T) {
 		t.Errorf("jwks_uri fetches after the cache TTL: got %d, want 3", n)
 	}
 }
+
+// A client that registered itself has its jwks_uri fetched only from
+// public addresses (package egress): one whose jwks_uri names this
+// machine (stored as if registration had let it through, or reached by a
+// name that resolves here) is refused with invalid_client and the server
+// there sees no request, even while the set at that URI is cached for an
+// operator's client.
+func TestPrivateKeyJWTRegisteredClientJWKSURIPublicOnly(t *testing.T) {
+	a := newAssertionEnv(t)
+	a.mu.Lock()
+	key := a.uriKey
+	a.mu.Unlock()
+	checkTokenResponse(t, a.post(tokenPath, a.serviceForm(), sign(t, key, jose.EdDSA, "ed1", a.claims("pkjwt-uri"))), http.StatusOK, "")
+	if n := a.fetches.Load(); n != 1 {
+		t.Fatalf("jwks_uri fetches for the operator's client: got %d, want 1", n)
+	}
+	file, err := a.store.Client(t.Context(), "pkjwt-uri")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &storage.Client{
+		ID: "registered-uri", Name: "Registered Key URI App", Source: storage.ClientSourceRegistration,
+		GrantTypes: file.GrantTypes, Scopes: file.Scopes,
+		TokenEndpointAuthMethod: "private_key_jwt", ApplicationType: "web",
+		JWKSURI: file.JWKSURI,
+	}
+	if err := a.store.CreateClient(t.Context(), reg, a.clock.now()); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	checkTokenResponse(t, a.post(tokenPath, a.serviceForm(), sign(t, key, jose.EdDSA, "ed1", a.claims("registered-uri"))), http.StatusUnauthorized, "invalid_client")
+	if n := a.fetches.Load(); n != 1 {
+		t.Errorf("jwks_uri fetches after the registered client's assertion: got %d, want 1 (refused before connecting)", n)
+	}
+	// The operator's client is unaffected.
+	checkTokenResponse(t, a.post(tokenPath, a.serviceForm(), sign(t, key, jose.EdDSA, "ed1", a.claims("pkjwt-uri"))), http.StatusOK, "")
+}

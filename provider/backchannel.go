@@ -15,6 +15,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/egress"
 	"github.com/gatehouse-idp/gatehouse/signout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -49,11 +50,12 @@ type LogoutDeliveryOptions struct {
 	// works on a copy whose Timeout is Timeout and which never follows a
 	// redirect (a 3xx answer is a failed attempt).
 	//
-	// Nothing about the destination is refused: loopback and private
-	// addresses are reached like any other. backchannel_logout_uri comes
-	// from clients.yaml, which only the operator writes. Should clients
-	// ever register themselves, pass a client whose dialer refuses
-	// internal addresses.
+	// For clients declared by the operator (clients.yaml, the admin API)
+	// nothing about the destination is refused: loopback and private
+	// addresses are reached like any other. For a client that registered
+	// itself the delivery uses a copy whose transport connects only to
+	// public addresses (package egress; over a clone of this client's
+	// transport when that is an *http.Transport, else of the default).
 	HTTPClient *http.Client
 	// Timeout bounds one attempt, response included; default 5 s.
 	Timeout time.Duration
@@ -77,8 +79,11 @@ type LogoutDelivery struct {
 	p    *Provider
 	q    storage.LogoutNotices
 	http *http.Client
-	opts LogoutDeliveryOptions
-	kick chan struct{}
+	// public posts for clients that registered themselves: it connects
+	// only to public addresses.
+	public *http.Client
+	opts   LogoutDeliveryOptions
+	kick   chan struct{}
 }
 
 // NewLogoutDelivery returns a delivery that drains q with the provider's
@@ -107,7 +112,10 @@ func (p *Provider) NewLogoutDelivery(q storage.LogoutNotices, opts LogoutDeliver
 	}
 	hc.Timeout = opts.Timeout
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	d := &LogoutDelivery{p: p, q: q, http: &hc, opts: opts, kick: make(chan struct{}, 1)}
+	public := hc
+	base, _ := hc.Transport.(*http.Transport)
+	public.Transport = egress.Transport(base)
+	d := &LogoutDelivery{p: p, q: q, http: &hc, public: &public, opts: opts, kick: make(chan struct{}, 1)}
 	// The provider's pages (sign-out, the account page) wake the latest
 	// delivery after queueing notices.
 	p.logouts.Store(d)
@@ -297,7 +305,11 @@ func (d *LogoutDelivery) post(ctx context.Context, c *storage.Client, n storage.
 		return 0, fmt.Errorf("backchannel_logout_uri: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := d.http.Do(req)
+	hc := d.http
+	if c.Source == storage.ClientSourceRegistration {
+		hc = d.public
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		// *url.Error repeats the URI; the client id already names it.
 		if ue, ok := errors.AsType[*url.Error](err); ok {

@@ -745,3 +745,32 @@ func TestLogoutBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A client that registered itself is posted its logout tokens only at
+// public addresses (package egress): with a backchannel_logout_uri on this
+// machine (stored as if registration had let it through, or reached by a
+// name that resolves here), its attempt fails before connecting and is
+// retried like an unreachable RP's, while an operator's client at the
+// same URI is served.
+func TestBackchannelLogoutRegisteredClientPublicOnly(t *testing.T) {
+	rp := newTestRP(t, answerStatus(http.StatusOK))
+	b := newBackchannelEnv(t, LogoutDeliveryOptions{}, backchannelClient("bc", rp.uri(), ""))
+	reg := backchannelClient("bc-registered", rp.uri(), "")
+	reg.Source = storage.ClientSourceRegistration
+	if err := b.store.CreateClient(t.Context(), &reg, b.clock.now()); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	b.enqueue(t, "bc-registered", testSID(t))
+	b.enqueue(t, "bc", testSID(t))
+	if got := b.pass(t); got != 2 {
+		t.Fatalf("claimed %d notices, want 2", got)
+	}
+	if hits := rp.received(); len(hits) != 1 {
+		t.Fatalf("the RP on this machine got %d posts, want 1 (the operator's client's)", len(hits))
+	}
+	b.checkOutcome(t, "bc", LogoutDelivered, 1)
+	retries := b.q.calls()
+	if len(retries) != 1 || retries[0].attempts != 1 || !strings.Contains(retries[0].lastErr, "not a public address") {
+		t.Errorf("got retries %+v, want one for the registered client's notice, failed as not a public address", retries)
+	}
+}

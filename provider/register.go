@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
+	"github.com/gatehouse-idp/gatehouse/egress"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -367,13 +369,16 @@ func (p *Provider) checkRegisteredClient(w http.ResponseWriter, r *http.Request,
 		}
 	}
 	// Gatehouse itself fetches jwks_uri and posts to backchannel_logout_uri:
-	// clients.yaml may point them at this machine (tests, development), a
-	// registered client may not.
+	// clients.yaml may point them at this machine or its network (tests,
+	// development, internal apps), a registered client may not. A name is
+	// checked here only when it is a loopback name or an address; the
+	// address any name resolves to is checked at each connection (package
+	// egress).
 	for _, f := range []struct{ field, uri string }{
 		{"jwks_uri", c.JWKSURI}, {"backchannel_logout_uri", c.BackchannelLogoutURI},
 	} {
-		if u, err := url.Parse(f.uri); f.uri != "" && err == nil && (clientpolicy.IsLoopbackHost(u.Hostname()) || u.Scheme != "https") {
-			msgs = append(msgs, f.field+": must be https on a host other than this machine's loopback names (Gatehouse calls it)")
+		if u, err := url.Parse(f.uri); f.uri != "" && err == nil && (u.Scheme != "https" || !publicHost(u.Hostname())) {
+			msgs = append(msgs, f.field+": must be https on a public host: not this machine's loopback, a private or link-local address (Gatehouse calls it)")
 		}
 	}
 	if err := clientpolicy.Validate(c); err != nil {
@@ -664,4 +669,17 @@ func (p *Provider) deleteRegistration(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// publicHost reports whether a registered client may name host for
+// Gatehouse to call: not a loopback name, and when it is an address, a
+// public one (egress.Public).
+func publicHost(host string) bool {
+	if clientpolicy.IsLoopbackHost(host) {
+		return false
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return egress.Public(a)
+	}
+	return true
 }

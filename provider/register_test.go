@@ -81,18 +81,40 @@ func TestRegistrationDiscovery(t *testing.T) {
 }
 
 // TestRegistrationServerFetchedURIs: jwks_uri and backchannel_logout_uri,
-// which Gatehouse itself calls, may not name this machine.
+// which Gatehouse itself calls, may not name this machine or an internal
+// address, however the address is written.
 func TestRegistrationServerFetchedURIs(t *testing.T) {
 	e, now := registrationEnv(t, func(s *sqlite.Store) Store { return s })
 	mint(t, e, "token-ssrf", *now, time.Hour)
+	jwksURI := func(uri string) string {
+		return `{"token_endpoint_auth_method":"private_key_jwt","grant_types":["client_credentials"],"jwks_uri":"` + uri + `"}`
+	}
+	backchannel := func(uri string) string {
+		return `{"redirect_uris":["https://app.example/cb"],"backchannel_logout_uri":"` + uri + `"}`
+	}
 	for name, body := range map[string]string{
-		"a loopback jwks_uri":                `{"token_endpoint_auth_method":"private_key_jwt","grant_types":["client_credentials"],"jwks_uri":"http://127.0.0.1:6379/keys"}`,
-		"a localhost backchannel_logout_uri": `{"redirect_uris":["https://app.example/cb"],"backchannel_logout_uri":"http://localhost:8080/admin"}`,
+		"a loopback jwks_uri":                     jwksURI("http://127.0.0.1:6379/keys"),
+		"an https loopback jwks_uri":              jwksURI("https://127.0.0.1/keys"),
+		"a localhost backchannel_logout_uri":      backchannel("http://localhost:8080/admin"),
+		"a metadata-service jwks_uri":             jwksURI("https://169.254.169.254/latest/meta-data/"),
+		"a private jwks_uri":                      jwksURI("https://10.0.0.5/keys"),
+		"a shared-space jwks_uri":                 jwksURI("https://100.100.100.200/keys"),
+		"an IPv4-mapped loopback jwks_uri":        jwksURI("https://[::ffff:127.0.0.1]/keys"),
+		"an IPv6 loopback backchannel_logout_uri": backchannel("https://[::1]/logout"),
+		"a unique-local backchannel_logout_uri":   backchannel("https://[fd00::5]/logout"),
+		"a private backchannel_logout_uri":        backchannel("https://192.168.1.10/logout"),
+		"an unspecified backchannel_logout_uri":   backchannel("https://0.0.0.0/logout"),
 	} {
 		rec := registerReq(e, http.MethodPost, registerPath, "token-ssrf", body)
 		if m := decodeJSON(t, rec); rec.Code != http.StatusBadRequest || m["error"] != "invalid_client_metadata" ||
-			!strings.Contains(m["error_description"].(string), "loopback") {
-			t.Errorf("%s: got %d %s, want 400 invalid_client_metadata naming loopback", name, rec.Code, rec.Body)
+			!strings.Contains(m["error_description"].(string), "public host") {
+			t.Errorf("%s: got %d %s, want 400 invalid_client_metadata asking for a public host", name, rec.Code, rec.Body)
+		}
+	}
+	// A public address, and a name (checked where it is dialled), pass.
+	for _, body := range []string{jwksURI("https://93.184.216.34/keys"), backchannel("https://rp.example/logout")} {
+		if rec := registerReq(e, http.MethodPost, registerPath, "token-ssrf", body); rec.Code != http.StatusCreated {
+			t.Errorf("register %s: got %d %s, want 201", body, rec.Code, rec.Body)
 		}
 	}
 }
