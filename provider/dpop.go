@@ -51,11 +51,12 @@ var dpopAlgs = strings.Join(dpop.AlgorithmNames(), " ")
 // checkDPoP checks the DPoP proof of r, a request to the endpoint at path
 // (under the issuer: htu is never built from the Host header) presenting
 // accessToken ("" at the token endpoint): nil, nil when r carries no
-// proof. It answers a checked proof whose nonce is fresh (or absent while
+// proof. It answers a checked proof signed with one of algs (when algs is
+// not nil: a FAPI 2.0 client's) whose nonce is fresh (or absent while
 // nonces are not required) and whose jti was not used before, recording
-// the jti. On every request with a proof it offers the current nonce in
-// the DPoP-Nonce header of w.
-func (p *Provider) checkDPoP(ctx context.Context, w http.ResponseWriter, r *http.Request, path, accessToken string) (*dpop.Proof, *dpopFailure) {
+// the jti only for a proof that passed everything else. On every request
+// with a proof it offers the current nonce in the DPoP-Nonce header of w.
+func (p *Provider) checkDPoP(ctx context.Context, w http.ResponseWriter, r *http.Request, path, accessToken string, algs []string) (*dpop.Proof, *dpopFailure) {
 	raw, err := dpop.FromHeader(r.Header.Values("DPoP"))
 	if errors.Is(err, dpop.ErrNoProof) {
 		return nil, nil
@@ -73,6 +74,8 @@ func (p *Provider) checkDPoP(ctx context.Context, w http.ResponseWriter, r *http
 		return nil, &dpopFailure{code: errInvalidDPoPProof, description: "the DPoP proof is invalid"}
 	}
 	switch {
+	case algs != nil && !slices.Contains(algs, proof.Alg):
+		return nil, &dpopFailure{code: errInvalidDPoPProof, description: "this client's DPoP proofs must be signed with one of: " + strings.Join(algs, ", ")}
 	case proof.Nonce != "" && !p.dpopNonces.Valid(proof.Nonce, now):
 		return nil, &dpopFailure{code: errUseDPoPNonce, description: "the DPoP nonce is not current: use the one in the DPoP-Nonce header"}
 	case proof.Nonce == "" && p.cfg.DPoPNonceRequired:
@@ -103,7 +106,11 @@ func (p *Provider) tokenDPoP(w http.ResponseWriter, r *http.Request, c *client) 
 // authorization request endpoint): the thumbprint of the proof's key, ""
 // without a proof. A failed store is a server_error (storeFailure).
 func (p *Provider) clientDPoP(w http.ResponseWriter, r *http.Request, c *client, path string) (string, *oidc.Error) {
-	proof, f := p.checkDPoP(r.Context(), w, r, path, "")
+	var algs []string
+	if c.c.Profile == clientpolicy.ProfileFAPI2 {
+		algs = clientpolicy.FAPI2Algorithms()
+	}
+	proof, f := p.checkDPoP(r.Context(), w, r, path, "", algs)
 	switch {
 	case f != nil && f.err != nil:
 		return "", storeFailure(f.err)
@@ -113,8 +120,6 @@ func (p *Provider) clientDPoP(w http.ResponseWriter, r *http.Request, c *client,
 		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: f.description}
 	case proof == nil:
 		return "", nil
-	case c.c.Profile == clientpolicy.ProfileFAPI2 && !slices.Contains(clientpolicy.FAPI2Algorithms(), proof.Alg):
-		return "", &oidc.Error{ErrorType: errInvalidDPoPProof, Description: "this client's DPoP proofs must be signed with PS256, ES256 or EdDSA (FAPI 2.0)"}
 	}
 	return proof.JKT, nil
 }

@@ -11,6 +11,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-idp/gatehouse/clientpolicy"
+	"github.com/gatehouse-idp/gatehouse/dpop"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -97,9 +98,18 @@ func TestFAPI2Client(t *testing.T) {
 	if rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer)), "", ""); rec.Code != http.StatusBadRequest || errorCode(rec) != "invalid_dpop_proof" {
 		t.Errorf("token request without a DPoP proof: %d %s, want 400 invalid_dpop_proof", rec.Code, rec.Body)
 	}
-	rsaProof := signProof(t, jose.RS256, e.rsa, nil, map[string]any{"jti": rand.Text(), "htm": "POST", "htu": testIssuer + tokenPath, "iat": e.p.cfg.Now().Unix()})
-	if rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer)), "", "", rsaProof); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "PS256, ES256 or EdDSA") {
+	rsaJTI := rand.Text()
+	rsaProof := signProof(t, jose.RS256, e.rsa, nil, map[string]any{"jti": rsaJTI, "htm": "POST", "htu": testIssuer + tokenPath, "iat": e.p.cfg.Now().Unix()})
+	if rec := e.tokenRequest(with(exchange, e.bankAssertion(t, testIssuer)), "", "", rsaProof); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "PS256, ES256, EdDSA") {
 		t.Errorf("token request with an RS256 DPoP proof: %d %s, want 400 invalid_dpop_proof", rec.Code, rec.Body)
+	}
+	// The refused proof's jti was not recorded: the refusal wrote nothing.
+	rsaJKT, err := dpop.Thumbprint(&jose.JSONWebKey{Key: e.rsa.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.UseDPoPProof(t.Context(), rsaJKT, rsaJTI, e.p.cfg.Now().Add(time.Minute), e.p.cfg.Now()); err != nil {
+		t.Errorf("recording the refused RS256 proof's jti afterwards: %v, want nil (never recorded)", err)
 	}
 	rsaAssertion := e.claims("bank")
 	rsaAssertion["aud"] = testIssuer

@@ -51,7 +51,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		dpopChallenge(w, "invalid_token", "the access token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof")
 		return
 	case isDPoP:
-		proof, f := p.checkDPoP(ctx, w, r, userinfoPath, token)
+		proof, f := p.checkDPoP(ctx, w, r, userinfoPath, token, nil)
 		switch {
 		case f != nil:
 			p.dpopError(w, r, f)
