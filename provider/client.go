@@ -9,6 +9,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -102,6 +103,10 @@ func (c *client) ClockSkew() time.Duration             { return 0 }
 // refreshPolicy is a client's refresh-token policy with the server's
 // defaults filled in.
 type refreshPolicy struct {
+	// rotate: each refresh replaces the token (reuse detection, the grace
+	// window). Off for FAPI 2.0 clients, whose token is kept and whose
+	// grant only has its idle expiry moved.
+	rotate bool
 	// grace is the retry window after a rotation; 0: none.
 	grace time.Duration
 	// idle is how long a token stays valid unused; 0: no idle limit.
@@ -114,8 +119,13 @@ type refreshPolicy struct {
 // clients.yaml settings where given, else the server's (Config.RefreshGrace,
 // no idle limit, Config.RefreshTokenTTL). A negative grace, the client's or
 // the server's, means no window.
+//
+// Refresh tokens rotate, except a FAPI 2.0 client's: the profile
+// (§5.3.2.1) discourages rotation, which gives a confidential client
+// nothing (its tokens are useless without its private key) and locks out
+// one that lost an answer after the grace window.
 func (c *client) refreshPolicy() refreshPolicy {
-	pol := refreshPolicy{grace: c.cfg.RefreshGrace, absolute: c.cfg.RefreshTokenTTL}
+	pol := refreshPolicy{rotate: c.c.Profile != clientpolicy.ProfileFAPI2, grace: c.cfg.RefreshGrace, absolute: c.cfg.RefreshTokenTTL}
 	if g := c.c.RefreshGracePeriod; g != 0 {
 		pol.grace = g
 	}

@@ -1,8 +1,11 @@
 package provider
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -126,4 +129,134 @@ func TestFAPI2Client(t *testing.T) {
 	if got := jwtCnf(t, a.AccessToken); got != k.jkt {
 		t.Errorf("cnf.jkt = %q, want the proof key's thumbprint %q", got, k.jkt)
 	}
+}
+
+// TestFAPI2RefreshKeepsToken: a fapi2 client's refresh token does not
+// rotate (FAPI 2.0 Security Profile §5.3.2.1). Each refresh answers new
+// access and ID tokens with the same refresh token, which stays valid:
+// used again long after the grace window it is not taken for a reuse, and
+// nothing is revoked. With an idle limit each refresh moves the grant's
+// expiry, never past the family's deadline; a revoked family's token is
+// refused.
+func TestFAPI2RefreshKeepsToken(t *testing.T) {
+	e := newFAPIEnv(t)
+	bank, err := e.store.Client(t.Context(), "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank.RefreshTokenIdleTTL = time.Hour
+	clients, err := e.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range clients {
+		if clients[i].ID == "bank" {
+			clients[i] = *bank
+		}
+	}
+	if _, err := e.store.SyncClients(t.Context(), clients, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.p.InvalidateClients()
+
+	k := newDPoPKey(t)
+	proof := func() string { return k.proof(t, "POST", testIssuer+tokenPath, e.p.cfg.Now(), nil) }
+	signIn := func() dpopTokenAnswer {
+		t.Helper()
+		params, verifier := authParams(t, "bank")
+		params.Set("scope", "openid email offline_access")
+		uri := e.pushed(t, with(params, e.bankAssertion(t, testIssuer)), "", "")
+		code := e.signInWith(t, cookieJar{}, url.Values{"client_id": {"bank"}, "request_uri": {uri}}, "st")
+		rec := e.tokenRequest(with(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {verifier}},
+			e.bankAssertion(t, testIssuer)), "", "", proof())
+		a := decodeDPoPAnswer(t, rec)
+		if rec.Code != http.StatusOK || a.RefreshToken == "" {
+			t.Fatalf("code exchange: %d %s, want 200 with a refresh token", rec.Code, rec.Body)
+		}
+		return a
+	}
+	grant := func(token string) *storage.RefreshGrant {
+		t.Helper()
+		hash, err := e.p.refreshTokenHash(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := e.store.RefreshGrantByHash(t.Context(), hash)
+		if err != nil {
+			t.Fatalf("RefreshGrantByHash: %v", err)
+		}
+		return g
+	}
+	refreshWith := func(token string) (*httptest.ResponseRecorder, dpopTokenAnswer) {
+		t.Helper()
+		rec := e.tokenRequest(with(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}},
+			e.bankAssertion(t, testIssuer)), "", "", proof())
+		return rec, decodeDPoPAnswer(t, rec)
+	}
+
+	first := signIn()
+	start := grant(first.RefreshToken)
+	refresh := func() (*httptest.ResponseRecorder, dpopTokenAnswer) { return refreshWith(first.RefreshToken) }
+
+	seen := map[string]bool{first.AccessToken: true}
+	for i, wait := range []time.Duration{time.Minute, 30 * time.Minute, 50 * time.Minute} {
+		e.clock.advance(wait) // every wait is past the grace window
+		rec, a := refresh()
+		if rec.Code != http.StatusOK || a.RefreshToken != first.RefreshToken || a.TokenType != "DPoP" || seen[a.AccessToken] {
+			t.Fatalf("refresh %d: %d %s, want 200 with a new access token and the same refresh token", i+1, rec.Code, rec.Body)
+		}
+		seen[a.AccessToken] = true
+		g := grant(first.RefreshToken)
+		if g.UsedAt != nil || g.RevokedAt != nil {
+			t.Fatalf("refresh %d: grant used %v revoked %v, want neither", i+1, g.UsedAt, g.RevokedAt)
+		}
+		if want := e.clock.now().Add(time.Hour); !g.ExpiresAt.Equal(want) {
+			t.Errorf("refresh %d: grant expires %v, want an hour after the refresh (%v)", i+1, g.ExpiresAt, want)
+		}
+	}
+	if got := grant(first.RefreshToken).AbsoluteExpiresAt; !got.Equal(start.AbsoluteExpiresAt) {
+		t.Errorf("family deadline moved from %v to %v", start.AbsoluteExpiresAt, got)
+	}
+	revoked, err := e.store.FamilyRevoked(t.Context(), start.FamilyID)
+	if err != nil || revoked {
+		t.Fatalf("family revoked after repeated refreshes: %v, %v; want false", revoked, err)
+	}
+
+	// A store failure moving the expiry answers 503 with Retry-After and
+	// keeps the token: the retry succeeds.
+	e.clock.advance(time.Minute) // so that the expiry moves
+	e.p.refreshes = extendFailing{e.p.refreshes}
+	if rec, _ := refresh(); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("refresh while the store fails: %d %s (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	e.p.refreshes = e.p.refreshes.(extendFailing).refreshGrantStore
+	if rec, a := refresh(); rec.Code != http.StatusOK || a.RefreshToken != first.RefreshToken {
+		t.Errorf("refresh after the store came back: %d %s, want 200 with the same refresh token", rec.Code, rec.Body)
+	}
+
+	// A second sign-in's family, revoked, is refused, and the first one
+	// is not touched by it.
+	second := signIn()
+	if err := e.store.RevokeFamily(t.Context(), grant(second.RefreshToken).FamilyID, e.clock.now(), e.clock.now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, a := refreshWith(second.RefreshToken); rec.Code != http.StatusBadRequest || a.Error != "invalid_grant" {
+		t.Errorf("refresh of a revoked family: %d %s, want 400 invalid_grant", rec.Code, rec.Body)
+	}
+	if rec, _ := refresh(); rec.Code != http.StatusOK {
+		t.Errorf("refresh of the first family after the second was revoked: %d %s, want 200", rec.Code, rec.Body)
+	}
+
+	// Unused for longer than the idle limit, it expires.
+	e.clock.advance(time.Hour)
+	if rec, a := refresh(); rec.Code != http.StatusBadRequest || a.Error != "invalid_grant" {
+		t.Errorf("refresh after the idle limit: %d %s, want 400 invalid_grant", rec.Code, rec.Body)
+	}
+}
+
+// extendFailing fails ExtendRefreshGrant as a store outage would.
+type extendFailing struct{ refreshGrantStore }
+
+func (extendFailing) ExtendRefreshGrant(context.Context, string, time.Time, time.Time) error {
+	return errors.New("injected: connection reset")
 }

@@ -20,6 +20,7 @@ type refreshGrantStore interface {
 	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
 	RotateRefreshGrant(ctx context.Context, oldHash string, next *storage.RefreshGrant, replay []byte, until, now time.Time) error
+	ExtendRefreshGrant(ctx context.Context, tokenHash string, expiresAt, now time.Time) error
 }
 
 // The refresh_token grant (RFC 6749 §6, OIDC Core §12), read top to bottom
@@ -30,6 +31,10 @@ type refreshGrantStore interface {
 // client that lost the answer) gets the same answer again; any other second
 // use is a reuse, and the whole family is revoked, access tokens included
 // (RFC 9700 §4.14.2).
+//
+// A FAPI 2.0 client's tokens do not rotate (refreshPolicy): its refresh
+// answers carry the token it sent, which stays valid; a client with an
+// idle limit has its grant's expiry moved (storage.ExtendRefreshGrant).
 
 // refreshGrant answers a refresh by the authenticated client c, whose
 // request carried a DPoP proof by the key of thumbprint jkt ("" for none).
@@ -161,16 +166,19 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		p.serverError(w, r, "token: ID token", err)
 		return
 	}
-	refresh, err := p.newRefreshToken()
-	if err != nil {
-		p.serverError(w, r, "token: refresh token", err)
-		return
-	}
-	next := nextRefreshGrant(g, tokenHash(refresh), pol, now)
-	if next.DPoPJKT == "" && c.public() {
-		// A public client's family started without a proof is bound from
-		// its first one on.
-		next.DPoPJKT = jkt
+	refresh := token // kept when tokens do not rotate
+	var next *storage.RefreshGrant
+	if pol.rotate {
+		if refresh, err = p.newRefreshToken(); err != nil {
+			p.serverError(w, r, "token: refresh token", err)
+			return
+		}
+		next = nextRefreshGrant(g, tokenHash(refresh), pol, now)
+		if next.DPoPJKT == "" && c.public() {
+			// A public client's family started without a proof is bound
+			// from its first one on.
+			next.DPoPJKT = jkt
+		}
 	}
 	body, err := json.Marshal(&oidc.AccessTokenResponse{
 		AccessToken:  access,
@@ -182,6 +190,26 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 	})
 	if err != nil {
 		p.serverError(w, r, "token: encode the answer", err)
+		return
+	}
+
+	if !pol.rotate {
+		// The kept token's idle deadline moves, if it has one. Without
+		// one nothing is written: a revocation racing this answer still
+		// reaches its access token, which names the family.
+		if expires := pol.expiry(now, familyDeadline(g)); expires.After(g.ExpiresAt) {
+			switch err := p.refreshes.ExtendRefreshGrant(ctx, hash, expires, now); {
+			case errors.Is(err, storage.ErrNotFound):
+				p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked or has expired"))
+				return
+			case err != nil:
+				p.storeError(w, r, "token: extend refresh grant", err)
+				return
+			}
+		}
+		p.record(ctx, clientEvent(EventTokenRefreshed, g.ClientID, g.UserID, g.FamilyID, ""))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
 		return
 	}
 
@@ -238,13 +266,20 @@ func nextRefreshGrant(g *storage.RefreshGrant, nextHash string, pol refreshPolic
 		SessionID:         g.SessionID,
 		DPoPJKT:           g.DPoPJKT,
 		CreatedAt:         now,
-		AbsoluteExpiresAt: g.AbsoluteExpiresAt,
-	}
-	if next.AbsoluteExpiresAt.IsZero() {
-		next.AbsoluteExpiresAt = g.ExpiresAt
+		AbsoluteExpiresAt: familyDeadline(g),
 	}
 	next.ExpiresAt = pol.expiry(now, next.AbsoluteExpiresAt)
 	return next
+}
+
+// familyDeadline is the absolute deadline of g's family: recorded at the
+// code exchange, or for a grant stored before it was, the grant's own
+// expiry.
+func familyDeadline(g *storage.RefreshGrant) time.Time {
+	if g.AbsoluteExpiresAt.IsZero() {
+		return g.ExpiresAt
+	}
+	return g.AbsoluteExpiresAt
 }
 
 // replayWait bounds how long a retry waits for the first request's answer.

@@ -687,6 +687,12 @@ type RefreshGrants interface {
 	// rotation produced, returned to retries until until (nil replay:
 	// none), so a retry never sees the grant used without its answer.
 	RotateRefreshGrant(ctx context.Context, oldHash string, next *RefreshGrant, replay []byte, until, now time.Time) error
+	// ExtendRefreshGrant moves the expiry of the grant tokenHash to
+	// expiresAt: a refresh that keeps its token (a client whose refresh
+	// tokens do not rotate). It succeeds only if the grant is live,
+	// unused and not revoked at now; otherwise ErrNotFound, and nothing
+	// changes. Any number of concurrent calls may succeed.
+	ExtendRefreshGrant(ctx context.Context, tokenHash string, expiresAt, now time.Time) error
 }
 
 // TokenFamilies is what refresh-token reuse detection and revocation need

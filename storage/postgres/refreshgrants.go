@@ -154,6 +154,22 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	return nil
 }
 
+// ExtendRefreshGrant sets the live grant's expiry, in one statement. It
+// needs no family lock: it inserts nothing, and a concurrent RevokeFamily
+// either commits first (the UPDATE, run again on the revoked row, then
+// matches nothing) or revokes the extended row after it.
+func (s *Store) ExtendRefreshGrant(ctx context.Context, tokenHash string, expiresAt, now time.Time) error {
+	const op = "extend refresh grant"
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE refresh_grants SET expires_at = $1
+		WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3`, ts(expiresAt), tokenHash, ts(now))
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(tag, op)
+}
+
 // RevokeFamily sets RevokedAt = now on every grant of the family not revoked
 // yet and remembers the family as revoked until keepUntil, in one
 // transaction that holds the family's advisory lock (see

@@ -147,6 +147,22 @@ func (s *Store) RotateRefreshGrant(ctx context.Context, oldHash string, next *st
 	return nil
 }
 
+// ExtendRefreshGrant sets the live grant's expiry, in one statement.
+func (s *Store) ExtendRefreshGrant(ctx context.Context, tokenHash string, expiresAt, now time.Time) error {
+	const op = "extend refresh grant"
+	var e encoder
+	n, exp := e.time(now), e.time(expiresAt)
+	if e.err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, e.err)
+	}
+	res, err := s.exec(ctx, `UPDATE refresh_grants SET expires_at = ?
+		WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, exp, tokenHash, n)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return oneRow(res, op)
+}
+
 // RevokeFamily sets RevokedAt = now on every grant of the family not revoked
 // yet and remembers the family as revoked until keepUntil, in one write
 // transaction. Revoking a remembered family again keeps its first

@@ -18,6 +18,8 @@ var refreshGrantTests = []test{
 	{"RotateRefused", testRotateRefused},
 	{"RotateOntoTakenHash", testRotateOntoTakenHash},
 	{"ConcurrentRotate", testConcurrentRotate},
+	{"Extend", testExtend},
+	{"ExtendRefused", testExtendRefused},
 	{"FamilyFieldsRoundTrip", testFamilyFieldsRoundTrip},
 	{"RevokedRefused", testRevokedRefused},
 	{"ByHashAnyState", testRefreshGrantByHash},
@@ -197,6 +199,74 @@ func testRotateRefused(t *testing.T, s Store) {
 	wantGrant(t, s, t0, live)
 	wantGrant(t, s, t0, newGrant("rotated-next"))
 	wantGrantByHash(t, s, revoked)
+}
+
+// A grant extended keeps its token and everything else; its new expiry
+// holds, later or earlier, and it can be extended again and then rotated.
+func testExtend(t *testing.T, s Store) {
+	g := newGrant("keep")
+	createGrant(t, s, g)
+	other := newGrant("other")
+	createGrant(t, s, other)
+
+	now := at(time.Hour)
+	g.ExpiresAt = now.Add(refreshLife)
+	check(t, "ExtendRefreshGrant(keep)", s.ExtendRefreshGrant(t.Context(), "keep", g.ExpiresAt, now))
+	wantGrant(t, s, now, g)
+	wantGrant(t, s, now, other)
+	// Live past its first expiry now.
+	wantGrant(t, s, at(refreshLife+time.Minute), g)
+
+	// Extending to an earlier instant is the caller's choice (an absolute
+	// deadline reached): it holds too.
+	later := now.Add(time.Hour)
+	g.ExpiresAt = later.Add(time.Minute)
+	check(t, "ExtendRefreshGrant(keep) again", s.ExtendRefreshGrant(t.Context(), "keep", g.ExpiresAt, later))
+	wantGrant(t, s, later, g)
+	wantNoGrant(t, s, g.ExpiresAt, "keep", "at its shortened expiry")
+
+	next := newGrant("keep-next")
+	next.CreatedAt, next.ExpiresAt = later, later.Add(refreshLife)
+	check(t, "RotateRefreshGrant(keep -> keep-next)", s.RotateRefreshGrant(t.Context(), "keep", &next, nil, time.Time{}, later))
+	wantGrant(t, s, later, next)
+}
+
+// Extending a grant that is not live changes nothing: unknown, used,
+// revoked, or expired at now.
+func testExtendRefused(t *testing.T, s Store) {
+	live := newGrant("live")
+	createGrant(t, s, live)
+	used := newGrant("used")
+	used.UsedAt = ptr(at(-time.Minute))
+	createGrant(t, s, used)
+	revoked := newGrant("revoked")
+	revoked.RevokedAt = ptr(at(-time.Minute))
+	createGrant(t, s, revoked)
+	gone := newGrant("family-gone")
+	gone.FamilyID = "family-gone"
+	createGrant(t, s, gone)
+	check(t, "RevokeFamily(family-gone)", s.RevokeFamily(t.Context(), "family-gone", t0, at(time.Hour)))
+	gone.RevokedAt = ptr(t0)
+
+	far := at(10 * refreshLife)
+	for _, tt := range []struct {
+		name, hash string
+		now        time.Time
+	}{
+		{"unknown token", "nope", t0},
+		{"used token", "used", t0},
+		{"revoked token", "revoked", t0},
+		{"token of a revoked family", "family-gone", at(time.Second)},
+		{"token at expiry", "live", live.ExpiresAt},
+		{"token after expiry", "live", live.ExpiresAt.Add(time.Hour)},
+	} {
+		err := s.ExtendRefreshGrant(t.Context(), tt.hash, far, tt.now)
+		wantErr(t, "ExtendRefreshGrant of "+tt.name, err, storage.ErrNotFound)
+	}
+	wantGrant(t, s, t0, live)
+	wantGrantByHash(t, s, used)
+	wantGrantByHash(t, s, revoked)
+	wantGrantByHash(t, s, gone)
 }
 
 func testRotateOntoTakenHash(t *testing.T, s Store) {
