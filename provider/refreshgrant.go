@@ -193,35 +193,35 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		return
 	}
 
-	if !pol.rotate {
-		// The kept token's idle deadline moves, if it has one. Without
-		// one nothing is written: a revocation racing this answer still
-		// reaches its access token, which names the family.
-		if expires := pol.expiry(now, familyDeadline(g)); expires.After(g.ExpiresAt) {
-			switch err := p.refreshes.ExtendRefreshGrant(ctx, hash, expires, now); {
-			case errors.Is(err, storage.ErrNotFound):
-				p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked or has expired"))
-				return
-			case err != nil:
-				p.storeError(w, r, "token: extend refresh grant", err)
-				return
-			}
-		}
-		p.record(ctx, clientEvent(EventTokenRefreshed, g.ClientID, g.UserID, g.FamilyID, ""))
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
+	// Store, then answer: the answer is not sent until what it depends on
+	// is committed.
+	var stored bool
+	if pol.rotate {
+		stored = p.storeRotation(w, r, hash, next, body, pol, now)
+	} else {
+		stored = p.storeKeptToken(w, r, g, hash, pol, now)
+	}
+	if !stored {
 		return
 	}
+	p.record(ctx, clientEvent(EventTokenRefreshed, g.ClientID, g.UserID, g.FamilyID, ""))
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
 
-	// Store once: the rotation and, for the grace window, the answer
-	// sealed. Until it commits the answer is not sent, and a retry never
-	// finds the token used without its answer.
+// storeRotation stores, in one call, the rotation of the grant hash to
+// next and, for the grace window, the answer body sealed, so that a retry
+// never finds the token used without its answer. It reports whether it
+// did; if not, it has answered w.
+func (p *Provider) storeRotation(w http.ResponseWriter, r *http.Request, hash string, next *storage.RefreshGrant, body []byte, pol refreshPolicy, now time.Time) bool {
+	ctx := r.Context()
 	var sealed []byte
 	var until time.Time
 	if pol.grace > 0 {
+		var err error
 		if sealed, err = p.replaySealer.Seal(body, []byte(hash)); err != nil {
 			p.serverError(w, r, "token: seal the refresh answer", err)
-			return
+			return false
 		}
 		until = now.Add(pol.grace)
 	}
@@ -231,18 +231,36 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		// read: answer as a retry of it.
 		if g, err := p.refreshes.RefreshGrantByHash(ctx, hash); err == nil && (g.UsedAt != nil || g.RevokedAt != nil) {
 			p.usedRefreshToken(w, r, g, pol.grace)
-			return
+			return false
 		}
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has already been used or has expired"))
-		return
+		return false
 	case err != nil:
 		p.storeError(w, r, "token: rotate refresh grant", err)
-		return
+		return false
 	}
+	return true
+}
 
-	p.record(ctx, clientEvent(EventTokenRefreshed, g.ClientID, g.UserID, g.FamilyID, ""))
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+// storeKeptToken moves the idle deadline of a grant whose token is kept
+// (no rotation), if it has one. Without one nothing is written: a
+// revocation racing this answer still reaches its access token, which
+// names the family. It reports whether the answer may be sent; if not, it
+// has answered w.
+func (p *Provider) storeKeptToken(w http.ResponseWriter, r *http.Request, g *storage.RefreshGrant, hash string, pol refreshPolicy, now time.Time) bool {
+	expires := pol.expiry(now, familyDeadline(g))
+	if !expires.After(g.ExpiresAt) {
+		return true
+	}
+	switch err := p.refreshes.ExtendRefreshGrant(r.Context(), hash, expires, now); {
+	case errors.Is(err, storage.ErrNotFound):
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked or has expired"))
+		return false
+	case err != nil:
+		p.storeError(w, r, "token: extend refresh grant", err)
+		return false
+	}
+	return true
 }
 
 // nextRefreshGrant is the grant that replaces g, stored under nextHash.
