@@ -24,7 +24,8 @@ import (
 //
 //   - Discovery and the JWKS are public documents: any origin may read them
 //     (Access-Control-Allow-Origin: *).
-//   - The token and revocation endpoints: only a public web client (auth
+//   - The token, revocation and pushed authorization request (PAR)
+//     endpoints: only a public web client (auth
 //     method none, not native) is called from a browser, and it names
 //     itself with client_id in the form. A request from a page on another
 //     origin is served only when that origin is one of the named client's
@@ -33,15 +34,15 @@ import (
 //     runs: one carrying a client credential (a confidential client's
 //     secret or assertion must never be in a browser), one naming no
 //     public web client, one from an origin the client did not register.
-//     So a page elsewhere can neither read nor cause a code redemption or
-//     a revocation, even with a "simple" request the browser sends without
-//     asking first.
+//     So a page elsewhere can neither read nor cause a code redemption, a
+//     revocation or a push, even with a "simple" request the browser sends
+//     without asking first.
 //   - Userinfo: the answer is readable by the origins of the access token's
 //     client (a public web client). An answer that holds nothing (no token,
 //     or one that does not verify) is readable by any public web client's
 //     origin, so that the app can tell an expired token from a network
 //     failure.
-//   - Preflights (OPTIONS) of these three carry no body, so no client is
+//   - Preflights (OPTIONS) of these four carry no body, so no client is
 //     known: any origin of any public web client passes, with exactly the
 //     methods of the endpoint and the headers Authorization,
 //     Content-Type and DPoP (DPoP-Nonce is exposed), cached by the browser for 2 hours (Chromium's cap).
@@ -50,7 +51,7 @@ import (
 //   - The authorization endpoint and the HTML pages have no CORS at all
 //     (RFC 9700 §2.6).
 //
-// Every answer of the three client endpoints carries Vary: Origin.
+// Every answer of the four client endpoints carries Vary: Origin.
 const (
 	corsAllowHeaders  = "Authorization, Content-Type, DPoP"
 	corsExposeHeaders = "WWW-Authenticate, Retry-After, DPoP-Nonce"
@@ -179,8 +180,8 @@ func (p *Provider) clientPreflight(methods string) http.HandlerFunc {
 	}
 }
 
-// formClientCORS guards the token and revocation endpoints, whose client
-// is named in the form: a cross-origin request passes only from an origin
+// formClientCORS guards the token, revocation and PAR endpoints, whose
+// client is named in the form: a cross-origin request passes only from an origin
 // of the public web client it names, and its answer is then readable
 // there; any other is refused (see the policy above).
 func (p *Provider) formClientCORS(next http.HandlerFunc) http.HandlerFunc {
@@ -213,8 +214,8 @@ func (p *Provider) formClientCORS(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// browserClient returns the public web client a token or revocation
-// request names with client_id and no client credential; otherwise a nil
+// browserClient returns the public web client a token, revocation or
+// PAR request names with client_id and no client credential; otherwise a nil
 // client and why the request cannot come from a browser. err is a store
 // failure. The body is read (at most maxTokenBytes) and put back for the
 // handler.

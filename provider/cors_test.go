@@ -274,7 +274,7 @@ func TestCORSPreflight(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		path, methods string
-	}{{tokenPath, "POST"}, {revokePath, "POST"}, {userinfoPath, "GET, POST"}} {
+	}{{tokenPath, "POST"}, {revokePath, "POST"}, {parPath, "POST"}, {userinfoPath, "GET, POST"}} {
 		for _, origin := range []string{spaOrigin, spaCDNOrigin} {
 			rec := preflight(tt.path, origin)
 			if rec.Code != http.StatusNoContent {
@@ -304,6 +304,62 @@ func TestCORSPreflight(t *testing.T) {
 	// Introspection is for resource servers, never pages.
 	if rec := preflight(introspectPath, spaOrigin); rec.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("introspection preflight: allowed %q", rec.Header().Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// A single-page app pushes its authorization request (PAR) from its own
+// page and reads the request_uri; a page elsewhere, a push carrying a
+// client credential and one naming no client are refused before the
+// push is stored.
+func TestCORSPushedAuthorizationRequest(t *testing.T) {
+	e := newTestEnv(t)
+	e.withSPA(t)
+	verifier := base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))
+	push := func() url.Values {
+		return url.Values{"client_id": {"spa"}, "response_type": {"code"}, "redirect_uri": {webRedirect},
+			"scope": {"openid"}, "state": {"st"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	}
+	for _, tt := range []struct {
+		name, origin string
+		form         url.Values
+		header       http.Header
+	}{
+		{"unregistered origin", evilOrigin, push(), nil},
+		{"null origin", "null", push(), nil},
+		{"the confidential client's push, with its secret", spaOrigin,
+			func() url.Values { f := push(); f.Del("client_id"); return f }(),
+			http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("web:"+testWebSecret))}}},
+		{"SPA naming a secret", spaOrigin, func() url.Values { f := push(); f.Set("client_secret", "x"); return f }(), nil},
+		{"no client_id", spaOrigin, func() url.Values { f := push(); f.Del("client_id"); return f }(), nil},
+	} {
+		rec := e.fromPage(http.MethodPost, parPath, tt.origin, tt.form, tt.header)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"invalid_request"`) || strings.Contains(rec.Body.String(), "request_uri") {
+			t.Errorf("%s: status %d %s, want 400 invalid_request and no request_uri", tt.name, rec.Code, rec.Body)
+		}
+		checkCORS(t, tt.name, rec, "")
+	}
+
+	rec := e.fromPage(http.MethodPost, parPath, spaCDNOrigin, push(), nil)
+	var pushed struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &pushed); rec.Code != http.StatusCreated || err != nil || pushed.RequestURI == "" {
+		t.Fatalf("push from the SPA's page: %d %s, want 201 with a request_uri", rec.Code, rec.Body)
+	}
+	checkCORS(t, "push from the SPA's page", rec, spaCDNOrigin)
+
+	// The pushed request signs the user in through the SPA.
+	jar := e.signedInJar(t)
+	req := httptest.NewRequest(http.MethodGet, testIssuer+authorizePath+"?"+url.Values{"client_id": {"spa"}, "request_uri": {pushed.RequestURI}}.Encode(), nil)
+	jar.add(req)
+	rec = e.do(req)
+	code := mustParseURL(t, rec.Header().Get("Location")).Query().Get("code")
+	if code == "" {
+		t.Fatalf("authorize with the pushed request: %d to %q, want a code", rec.Code, rec.Header().Get("Location"))
+	}
+	rec = e.fromPage(http.MethodPost, tokenPath, spaCDNOrigin, codeForm(code, verifier), nil)
+	if rec.Code != http.StatusOK {
+		t.Errorf("code exchange with the pushed request's verifier: %d %s, want 200", rec.Code, rec.Body)
 	}
 }
 

@@ -24,8 +24,9 @@ func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Han
 		r.Method(http.MethodGet, "/metrics", p.cfg.Metrics.Handler())
 	}
 	// Discovery and the JWKS are public: any web page may read them. The
-	// token, revocation and userinfo endpoints serve the pages of public
-	// web clients only, each its own (cors.go).
+	// token, revocation, pushed authorization request and userinfo
+	// endpoints serve the pages of public web clients only, each its own
+	// (cors.go).
 	discovery := anyOrigin(http.HandlerFunc(p.discoveryHandler))
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
 		r.Method(m, "/.well-known/openid-configuration", discovery)
@@ -42,7 +43,8 @@ func (p *Provider) Handler(jwks http.Handler, more ...func(chi.Router)) http.Han
 	r.Post(revokePath, p.formClientCORS(p.revoke))
 	r.Options(revokePath, p.clientPreflight(http.MethodPost))
 	r.Post(introspectPath, p.introspect)
-	r.Post(parPath, p.pushAuthorizationRequest)
+	r.Post(parPath, p.formClientCORS(p.pushAuthorizationRequest))
+	r.Options(parPath, p.clientPreflight(http.MethodPost))
 	r.Get(userinfoPath, p.userinfoCORS(p.userinfo))
 	r.Post(userinfoPath, p.userinfoCORS(p.userinfo))
 	r.Options(userinfoPath, p.clientPreflight("GET, POST"))
