@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
@@ -190,6 +191,43 @@ func (c *countingStore) TakePendingSignIn(ctx context.Context, id string, now ti
 	return c.Store.TakePendingSignIn(ctx, id, now)
 }
 
+func (c *countingStore) CreateDeviceAuthorization(ctx context.Context, d *storage.DeviceAuthorization) error {
+	c.count("CreateDeviceAuthorization")
+	return c.Store.CreateDeviceAuthorization(ctx, d)
+}
+func (c *countingStore) DeviceAuthorizationByUserCode(ctx context.Context, code string, now time.Time) (*storage.DeviceAuthorization, error) {
+	c.count("DeviceAuthorizationByUserCode")
+	return c.Store.DeviceAuthorizationByUserCode(ctx, code, now)
+}
+func (c *countingStore) DecideDeviceAuthorization(ctx context.Context, hash string, d storage.DeviceDecision, now time.Time) error {
+	c.count("DecideDeviceAuthorization")
+	return c.Store.DecideDeviceAuthorization(ctx, hash, d, now)
+}
+func (c *countingStore) PollDeviceAuthorization(ctx context.Context, hash string, now time.Time, slowDown time.Duration) (*storage.DeviceAuthorization, bool, error) {
+	c.count("PollDeviceAuthorization")
+	return c.Store.PollDeviceAuthorization(ctx, hash, now, slowDown)
+}
+func (c *countingStore) RedeemDeviceAuthorization(ctx context.Context, hash, claim string, now time.Time) error {
+	c.count("RedeemDeviceAuthorization")
+	return c.Store.RedeemDeviceAuthorization(ctx, hash, claim, now)
+}
+func (c *countingStore) PushRequest(ctx context.Context, r *storage.PushedRequest) error {
+	c.count("PushRequest")
+	return c.Store.PushRequest(ctx, r)
+}
+func (c *countingStore) TakePushedRequest(ctx context.Context, id, clientID string, now time.Time) (*storage.PushedRequest, error) {
+	c.count("TakePushedRequest")
+	return c.Store.TakePushedRequest(ctx, id, clientID, now)
+}
+func (c *countingStore) ExtendRefreshGrant(ctx context.Context, hash string, expiresAt, now time.Time) error {
+	c.count("ExtendRefreshGrant")
+	return c.Store.ExtendRefreshGrant(ctx, hash, expiresAt, now)
+}
+func (c *countingStore) UseDPoPProof(ctx context.Context, jkt, jti string, expiresAt, now time.Time) error {
+	c.count("UseDPoPProof")
+	return c.Store.UseDPoPProof(ctx, jkt, jti, expiresAt, now)
+}
+
 // TestStoreCallsPerFlow pins how many store calls each flow makes, so that
 // a change that adds one is seen (and the figures reach the docs). Client
 // lookups are cached, so warm flows make none.
@@ -256,6 +294,54 @@ func TestStoreCallsPerFlow(t *testing.T) {
 	decodeToken(t, e.refresh(tr.RefreshToken))
 	refreshGroups, refreshGroupsN := cs.take()
 
+	// The device grant (a public client "tv"): the authorization, a poll
+	// while the user has not decided, and the poll that gets the tokens
+	// once approved (the approval itself is the user's sign-in, written
+	// here straight to the store).
+	clients, err := cs.Store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients = append(clients, storage.Client{ID: "tv", Name: "TV", TokenEndpointAuthMethod: "none", ApplicationType: "native",
+		GrantTypes: []string{clientpolicy.GrantDeviceCode, "refresh_token"}})
+	if _, err := cs.Store.SyncClients(t.Context(), clients, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.p.InvalidateClients()
+	e.deviceAuthorize(t) // warm the client cache
+	cs.take()
+	deviceCode, _ := e.deviceAuthorize(t)
+	deviceAuth, deviceAuthN := cs.take()
+	if rec := e.pollDevice(deviceCode); errorCode(rec) != "authorization_pending" {
+		t.Fatalf("device poll before approval: %d %s", rec.Code, rec.Body)
+	}
+	devicePending, devicePendingN := cs.take()
+	if err := cs.Store.DecideDeviceAuthorization(t.Context(), tokenHash(deviceCode), storage.DeviceDecision{
+		Approved: true, UserID: testUserID, SessionID: "session", AuthTime: time.Now(), AMR: []string{"pwd"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rec := e.pollDevice(deviceCode); rec.Code != http.StatusOK {
+		t.Fatalf("device poll after approval: %d %s", rec.Code, rec.Body)
+	}
+	deviceTokens, deviceTokensN := cs.take()
+
+	// A pushed authorization request (PAR), by the confidential client.
+	push := url.Values{"response_type": {"code"}, "redirect_uri": {webRedirect}, "scope": {"openid"}, "state": {"st"},
+		"code_challenge": {s256("a-verifier-of-forty-three-characters-or-more-00")}, "code_challenge_method": {"S256"}}
+	pushed := func() {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, testIssuer+parPath, strings.NewReader(push.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("web", testWebSecret)
+		if rec := e.do(req); rec.Code != http.StatusCreated {
+			t.Fatalf("push: %d %s", rec.Code, rec.Body)
+		}
+	}
+	pushed() // warm the client cache
+	cs.take()
+	pushed()
+	pushCalls, pushN := cs.take()
+
 	tests := []struct {
 		flow  string
 		calls string
@@ -286,6 +372,16 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// write: the rotation with the answer kept for the grace window.
 		{"refresh", refresh, refreshN, 4},
 		{"userinfo", userinfo, userinfoN, 2},
+		// CreateDeviceAuthorization (a user code taken is retried, rarely).
+		{"device authorization", deviceAuth, deviceAuthN, 1},
+		// PollDeviceAuthorization (the interval and slow_down in the same
+		// write).
+		{"device poll, not decided yet", devicePending, devicePendingN, 1},
+		// PollDeviceAuthorization, UserByID, CreateRefreshGrant,
+		// RedeemDeviceAuthorization.
+		{"device poll, approved", deviceTokens, deviceTokensN, 4},
+		// PushRequest (the client is cached).
+		{"pushed authorization request", pushCalls, pushN, 1},
 		// Session, UserByID, UserGroups, CreateAuthRequest.
 		{"SSO authorize for a client with allowed_groups", ssoGroups, ssoGroupsN, 4},
 		// The refresh's four and UserGroups (the groups claim reuses it).
