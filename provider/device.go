@@ -67,7 +67,8 @@ var deviceAuthorizationParams = []string{"client_id", "client_secret", "client_a
 // deviceAuthorization is the device authorization endpoint (RFC 8628
 // §3.1): the client authenticates as at the token endpoint, must have the
 // device_code grant, and gets a device code, a user code and where its user
-// types it.
+// types it. A public client's calls are counted per IP (perip.go), since
+// each stores a row in its name.
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
@@ -94,6 +95,13 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, oidc.ErrUnauthorizedClient().WithDescription("the client is not registered for the device_code grant"))
 		return
 	}
+	var counted *storage.LoginAttempt // a public client's call, counted per IP
+	if c.public() {
+		var ok bool
+		if counted, ok = p.reservePerIP(w, r, c, deviceBudget); !ok {
+			return
+		}
+	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		p.tokenError(w, r, oidc.ErrInvalidScope().WithDescription("the openid scope is required"))
@@ -109,10 +117,12 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	for range 3 { // a user code taken already: draw again
 		var err error
 		if deviceCode, err = randomToken(p.cfg.Random, 32); err != nil {
+			p.givePerIPBack(r.Context(), counted)
 			p.serverError(w, r, "device authorization: device code", err)
 			return
 		}
 		if d.UserCode, err = newUserCode(p.cfg.Random); err != nil {
+			p.givePerIPBack(r.Context(), counted)
 			p.serverError(w, r, "device authorization: user code", err)
 			return
 		}
@@ -122,12 +132,14 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if !errors.Is(err, storage.ErrConflict) {
+			p.givePerIPBack(r.Context(), counted)
 			p.storeError(w, r, "device authorization: store", err)
 			return
 		}
 		deviceCode = ""
 	}
 	if deviceCode == "" {
+		p.givePerIPBack(r.Context(), counted)
 		p.serverError(w, r, "device authorization", errors.New("no free user code in 3 draws"))
 		return
 	}

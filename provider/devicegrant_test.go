@@ -210,3 +210,55 @@ func TestDeviceGrantDPoP(t *testing.T) {
 		t.Errorf("refresh with the key's proof: %d %s, want 200", rec.Code, rec.Body)
 	}
 }
+
+// TestDeviceAuthorizationThrottle: a public client's device authorizations
+// are counted per client IP as pushes are (perip.go), in a budget of their
+// own: past perIPFree (refused ones count) they are refused with 429 and
+// Retry-After and store nothing; another IP goes on, pushes from the same
+// IP are not charged for them, and the counter lapses.
+func TestDeviceAuthorizationThrottle(t *testing.T) {
+	e, store, now := deviceEnv(t)
+	const ip, other = "198.51.100.7", "203.0.113.9"
+	authorizeScope := func(from, scope string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, deviceAuthorizationPath, strings.NewReader("client_id=tv&scope="+scope))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = from + ":40000"
+		return e.do(req)
+	}
+	authorize := func(from string) *httptest.ResponseRecorder { return authorizeScope(from, "openid") }
+	// A refused call counts: it cost the same checks.
+	if rec := authorizeScope(ip, "email"); errorCode(rec) != "invalid_scope" {
+		t.Fatalf("device authorization without openid: %d %s, want invalid_scope", rec.Code, rec.Body)
+	}
+	for i := range perIPFree - 1 {
+		if rec := authorize(ip); rec.Code != http.StatusOK {
+			t.Fatalf("device authorization %d of %d free ones: %d %s, want 200", i+1, perIPFree, rec.Code, rec.Body)
+		}
+	}
+	rec := authorize(ip)
+	if rec.Code != http.StatusTooManyRequests || errorCode(rec) != "invalid_request" || rec.Header().Get("Retry-After") != "1" ||
+		strings.Contains(rec.Body.String(), "device_code") {
+		t.Fatalf("device authorization past the budget: %d %s (Retry-After %q), want 429 invalid_request, Retry-After 1, no device code",
+			rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	f, err := store.LoginFailures(t.Context(), []string{deviceBudget.prefix + ip, parBudget.prefix + ip}, *now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f) != 2 {
+		t.Fatalf("LoginFailures: got %d entries, want 2", len(f))
+	}
+	if got := f[0].Count; got != perIPFree {
+		t.Errorf("device-auth counter: %d, want %d (the refused call counted, the throttled one not)", got, perIPFree)
+	}
+	if got := f[1].Count; got != 0 {
+		t.Errorf("push counter after device authorizations: %d, want 0 (budgets of their own)", got)
+	}
+	if rec := authorize(other); rec.Code != http.StatusOK {
+		t.Errorf("device authorization from another IP: %d %s, want 200", rec.Code, rec.Body)
+	}
+	*now = now.Add(perIPWindow + perIPMaxDelay)
+	if rec := authorize(ip); rec.Code != http.StatusOK {
+		t.Errorf("device authorization once the counter lapsed: %d %s, want 200", rec.Code, rec.Body)
+	}
+}

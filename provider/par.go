@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,33 +36,6 @@ const (
 	requestRefBytes = 32
 )
 
-// A public client proves nothing but its client_id, so anyone may push in
-// its name, and every push stores a row for pushedRequestTTL. Pushes of
-// public clients are therefore counted per client IP (an IPv6 client's
-// /64) on the sign-in throttle counters (storage.LoginThrottle, key
-// "par-ip:"): the first parIPFree go ahead at once; after that each must
-// come a delay after the latest one counted, doubling from parIPDelay up
-// to parIPMaxDelay, or it is answered 429 with Retry-After and nothing is
-// stored. A counter lapses parThrottleWindow after its latest push, so a
-// client that waits out the longest delay starts afresh. Every push
-// counts, refused ones too (they cost the same checks); only a push that
-// failed on Gatehouse's side (no randomness, the store) is given back.
-// Confidential clients, which authenticate, are not counted.
-const (
-	parIPFree            = 30
-	parIPDelay           = time.Second
-	parIPMaxDelay        = time.Minute
-	parThrottleWindow    = time.Minute
-	parThrottleKeyPrefix = "par-ip:"
-)
-
-// pushThrottle counts the pushes of public clients (the sign-in throttle
-// counters).
-type pushThrottle interface {
-	ReserveLoginAttempt(ctx context.Context, limits []storage.ThrottleLimit, now time.Time, window time.Duration) (*storage.LoginAttempt, time.Duration, error)
-	ReleaseLoginAttempt(ctx context.Context, a *storage.LoginAttempt, forget []string) error
-}
-
 // clientAuthParams are how a client authenticates itself; they are not
 // part of the authorization request it pushes.
 var clientAuthParams = []string{"client_secret", "client_assertion", "client_assertion_type"}
@@ -83,7 +54,7 @@ type parResponse struct {
 // pushAuthorizationRequest is the pushed authorization request endpoint.
 // It reads top to bottom: check the form, authenticate the client (exactly
 // as the token endpoint does), count a public client's push against its
-// IP (reservePush), take the request's parameters (from its request
+// IP (reservePerIP, parBudget), take the request's parameters (from its request
 // object, when it sends one), check them as /authorize would, bind them to
 // the key of a DPoP proof sent with them (dpop_jkt), store them under a
 // fresh request_uri for 60 seconds, answer 201. Every answer is no-store;
@@ -122,7 +93,7 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 	var push *storage.LoginAttempt // nil: not counted
 	if c.public() {
 		var ok bool
-		if push, ok = p.reservePush(w, r, c); !ok {
+		if push, ok = p.reservePerIP(w, r, c, parBudget); !ok {
 			return
 		}
 	}
@@ -170,7 +141,7 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 
 	b := make([]byte, requestRefBytes)
 	if _, err := io.ReadFull(p.cfg.Random, b); err != nil {
-		p.givePushBack(r.Context(), push)
+		p.givePerIPBack(r.Context(), push)
 		p.serverError(w, r, "par: random", err)
 		return
 	}
@@ -179,7 +150,7 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 	pr := &storage.PushedRequest{ID: tokenHash(ref), ClientID: c.c.ID, Params: params.Encode(),
 		CreatedAt: now, ExpiresAt: now.Add(pushedRequestTTL)}
 	if err := p.pushed.PushRequest(r.Context(), pr); err != nil {
-		p.givePushBack(r.Context(), push)
+		p.givePerIPBack(r.Context(), push)
 		p.storeError(w, r, "par: store request", err)
 		return
 	}
@@ -189,42 +160,6 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 	// counts pushes by status (route /oauth/par: 201, 429, 503).
 	p.log.DebugContext(r.Context(), "par: pushed", "client_id", c.c.ID)
 	httphelper.MarshalJSONWithStatus(w, parResponse{RequestURI: requestURIPrefix + ref, ExpiresIn: int(pushedRequestTTL.Seconds())}, http.StatusCreated)
-}
-
-// reservePush counts a push of public client c against the request's
-// client IP before its parameters are checked. When the IP must wait it
-// answers 429 (RFC 9126 §2.3 names 429 for a client over the server's
-// request rate) with Retry-After and the default error code
-// invalid_request; when the store fails, 503 with Retry-After (never a
-// 4xx). In both cases nothing is counted or stored and ok is false.
-func (p *Provider) reservePush(w http.ResponseWriter, r *http.Request, c *client) (a *storage.LoginAttempt, ok bool) {
-	ip := p.ui.ClientIPKey(r)
-	limits := []storage.ThrottleLimit{{Key: parThrottleKeyPrefix + ip, Free: parIPFree, Delay: parIPDelay, MaxDelay: parIPMaxDelay}}
-	a, wait, err := p.pushThrottle.ReserveLoginAttempt(r.Context(), limits, p.cfg.Now(), parThrottleWindow)
-	if err != nil {
-		p.storeError(w, r, "par: count a push", err)
-		return nil, false
-	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
-		p.log.DebugContext(r.Context(), "par: push throttled", "client_id", c.c.ID, "ip", ip, "retry_after", secs)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("too many pushed requests from this address; retry after %d seconds", secs), http.StatusTooManyRequests)
-		return nil, false
-	}
-	return a, true
-}
-
-// givePushBack takes back a counted push (a from reservePush; nil: none)
-// that failed on Gatehouse's side. It outlives the request's cancellation;
-// a failure is logged and leaves the push counted.
-func (p *Provider) givePushBack(ctx context.Context, a *storage.LoginAttempt) {
-	if a == nil {
-		return
-	}
-	if err := p.pushThrottle.ReleaseLoginAttempt(context.WithoutCancel(ctx), a, nil); err != nil {
-		p.log.WarnContext(ctx, "par: give back a push", "err", err)
-	}
 }
 
 // checkPushedParams applies to a pushed request the checks /authorize

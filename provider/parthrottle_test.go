@@ -98,18 +98,18 @@ func wantThrottled(t *testing.T, what string, rec *httptest.ResponseRecorder, re
 func TestPushThrottle(t *testing.T) {
 	e := newPushThrottleEnv(t)
 	const ip, other = "198.51.100.7", "203.0.113.9"
-	for i := range parIPFree {
+	for i := range perIPFree {
 		if rec := e.pushFrom(t, ip, "native"); rec.Code != http.StatusCreated {
-			t.Fatalf("push %d of %d free ones: got %d %s, want 201", i+1, parIPFree, rec.Code, rec.Body)
+			t.Fatalf("push %d of %d free ones: got %d %s, want 201", i+1, perIPFree, rec.Code, rec.Body)
 		}
 	}
-	if got := e.s.stored.Load(); got != parIPFree {
-		t.Fatalf("rows stored after the free pushes: got %d, want %d", got, parIPFree)
+	if got := e.s.stored.Load(); got != perIPFree {
+		t.Fatalf("rows stored after the free pushes: got %d, want %d", got, perIPFree)
 	}
 	for i := range 5 {
 		wantThrottled(t, "push past the budget", e.pushFrom(t, ip, "native"), "1")
-		if got := e.s.stored.Load(); got != parIPFree {
-			t.Fatalf("rows stored after %d refused pushes: got %d, want %d", i+1, got, parIPFree)
+		if got := e.s.stored.Load(); got != perIPFree {
+			t.Fatalf("rows stored after %d refused pushes: got %d, want %d", i+1, got, perIPFree)
 		}
 	}
 	// A bad push from the throttled IP is refused before its parameters are checked.
@@ -122,7 +122,7 @@ func TestPushThrottle(t *testing.T) {
 		checkTokenResponse(t, e.pushFrom(t, other, "native"), http.StatusCreated, "")
 	})
 	t.Run("confidential client on the throttled IP", func(t *testing.T) {
-		for i := range parIPFree + 5 {
+		for i := range perIPFree + 5 {
 			if rec := e.pushFrom(t, ip, "web"); rec.Code != http.StatusCreated {
 				t.Fatalf("web's push %d: got %d %s, want 201", i+1, rec.Code, rec.Body)
 			}
@@ -132,8 +132,8 @@ func TestPushThrottle(t *testing.T) {
 		e.clock.advance(time.Second)
 		checkTokenResponse(t, e.pushFrom(t, ip, "native"), http.StatusCreated, "")
 		wantThrottled(t, "push right after the 31st", e.pushFrom(t, ip, "native"), "2")
-		e.clock.advance(parThrottleWindow)
-		for i := range parIPFree {
+		e.clock.advance(perIPWindow)
+		for i := range perIPFree {
 			if rec := e.pushFrom(t, ip, "native"); rec.Code != http.StatusCreated {
 				t.Fatalf("push %d after the counter lapsed: got %d %s, want 201", i+1, rec.Code, rec.Body)
 			}
@@ -141,7 +141,7 @@ func TestPushThrottle(t *testing.T) {
 		wantThrottled(t, "push past the renewed budget", e.pushFrom(t, ip, "native"), "1")
 	})
 	t.Run("an IPv6 client's /64 shares one counter", func(t *testing.T) {
-		for i := range parIPFree {
+		for i := range perIPFree {
 			// Each push from another address of 2001:db8:1:2::/64.
 			addr := fmt.Sprintf("2001:db8:1:2::%x", i+1)
 			if rec := e.pushFrom(t, addr, "native"); rec.Code != http.StatusCreated {
@@ -178,7 +178,7 @@ func TestPushThrottleStoreFailure(t *testing.T) {
 	e.s.pushFailing.Store(true)
 	checkTokenResponse(t, e.pushFrom(t, ip, "native"), http.StatusServiceUnavailable, "server_error")
 	e.s.pushFailing.Store(false)
-	f, err := e.s.LoginFailures(t.Context(), []string{parThrottleKeyPrefix + ip}, e.clock.now())
+	f, err := e.s.LoginFailures(t.Context(), []string{parBudget.prefix + ip}, e.clock.now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ type Store interface {
 	liveCheckStore
 	registrationStore
 	pushedRequestStore
-	pushThrottle
+	perIPThrottle
 	deviceStore
 	pinger
 }
@@ -262,9 +262,10 @@ type Provider struct {
 	// Config.Registration is on.
 	registrations registrationStore
 	// pushed keeps pushed authorization requests (par.go);
-	// pushThrottle counts the pushes of public clients.
-	pushed       pushedRequestStore
-	pushThrottle pushThrottle
+	// perIP counts the calls of public clients that store a row (pushes,
+	// device authorizations: perip.go).
+	pushed pushedRequestStore
+	perIP  perIPThrottle
 	// devices keeps device sign-ins (device.go, devicegrant.go).
 	devices deviceStore
 	// logouts is the running back-channel logout delivery, if any.
@@ -372,7 +373,7 @@ func New(ctx context.Context, cfg Config, store Store, k Keys) (*Provider, error
 		log:           cfg.Logger,
 		registrations: store,
 		pushed:        store,
-		pushThrottle:  store,
+		perIP:         store,
 	}
 	opConfig := &op.Config{
 		CryptoKey:             cfg.CryptoKey,

@@ -372,8 +372,9 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		// write: the rotation with the answer kept for the grace window.
 		{"refresh", refresh, refreshN, 4},
 		{"userinfo", userinfo, userinfoN, 2},
+		// ReserveLoginAttempt (a public client's call, counted per IP),
 		// CreateDeviceAuthorization (a user code taken is retried, rarely).
-		{"device authorization", deviceAuth, deviceAuthN, 1},
+		{"device authorization", deviceAuth, deviceAuthN, 2},
 		// PollDeviceAuthorization (the interval and slow_down in the same
 		// write).
 		{"device poll, not decided yet", devicePending, devicePendingN, 1},
