@@ -490,9 +490,12 @@ func TestAuditCommand(t *testing.T) {
 			t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	// An event of a client, as the server records them.
-	if err := f.store.AppendAudit(ctx, []storage.AuditEvent{{Time: time.Now(), Kind: provider.EventTokenIssued,
-		UserID: f.alice.ID, ClientID: "web", Family: "fam-1", Actor: audit.ActorClient, Detail: "grant_type=authorization_code"}}); err != nil {
+	// An event of a client, as the server records them; and an older one
+	// of a client deleted since (made and deleted through the admin API).
+	if err := f.store.AppendAudit(ctx, []storage.AuditEvent{
+		{Time: time.Now().Add(-2 * time.Hour), Kind: provider.EventTokenIssued, ClientID: "gone-app", Actor: audit.ActorClient, Detail: "grant_type=client_credentials"},
+		{Time: time.Now(), Kind: provider.EventTokenIssued, UserID: f.alice.ID, ClientID: "web", Family: "fam-1", Actor: audit.ActorClient, Detail: "grant_type=authorization_code"},
+	}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -502,8 +505,8 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 7 || !strings.HasPrefix(lines[0], "TIME") {
-		t.Fatalf("audit: got\n%s\nwant a header and 6 events", out)
+	if len(lines) != 8 || !strings.HasPrefix(lines[0], "TIME") {
+		t.Fatalf("audit: got\n%s\nwant a header and 7 events", out)
 	}
 	for i, want := range [][]string{
 		{"token_issued", "client", "alice", "web", "grant_type=authorization_code"},
@@ -548,6 +551,7 @@ func TestAuditCommand(t *testing.T) {
 		{[]string{"--user", "ALICE", "--limit", "2"}, []string{"token_issued:alice", "session_ended:alice"}},
 		{[]string{"--client", "web"}, []string{"token_issued:alice"}},
 		{[]string{"--client", "spa"}, nil},
+		{[]string{"--client", "gone-app"}, []string{"token_issued:"}},
 		{[]string{"--user", "carol", "--since", "1h"}, []string{"user_created:carol"}},
 		{[]string{"--since", "2099-01-01T00:00:00Z"}, nil},
 		{[]string{"--limit", "1"}, []string{"token_issued:alice"}},

@@ -80,18 +80,21 @@ func auditCommand(ctx context.Context, env environment, args []string) error {
 		}
 		q.UserID = u.ID
 	}
-	if q.ClientID != "" {
+	events, err := store.AuditEvents(ctx, q)
+	if err != nil {
+		return err
+	}
+	// A client that no longer exists (deleted through the admin API or its
+	// registration) still has its events; an id that names no client and
+	// no event is most likely mistyped.
+	if q.ClientID != "" && len(events) == 0 {
 		clients, err := store.ListClients(ctx)
 		if err != nil {
 			return err
 		}
 		if !slices.ContainsFunc(clients, func(c storage.Client) bool { return c.ID == q.ClientID }) {
-			return fmt.Errorf("no client %q (clients come from clients.yaml; disabled ones count too)", q.ClientID)
+			return fmt.Errorf("no client %q, and no events of one (disabled clients count too)", q.ClientID)
 		}
-	}
-	events, err := store.AuditEvents(ctx, q)
-	if err != nil {
-		return err
 	}
 	names := usernames(ctx, store)
 	if *asJSON {
