@@ -92,14 +92,20 @@ func control(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// Transport returns a copy of base (of http.DefaultTransport when nil)
-// that connects only to Public addresses. It uses no proxy: a proxy would
-// resolve and connect on its own, out of the guard's sight; and it dials
-// TLS itself (base's DialTLSContext is dropped) so that no connection
-// bypasses the check.
+// Transport returns a copy of base (of http.DefaultTransport when nil, or
+// of a transport with Go's default timeouts if that was replaced by
+// another kind) that connects only to Public addresses. It uses no proxy:
+// a proxy would resolve and connect on its own, out of the guard's sight;
+// and it dials TLS itself (base's DialTLSContext is dropped) so that no
+// connection bypasses the check.
 func Transport(base *http.Transport) *http.Transport {
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
+		if d, ok := http.DefaultTransport.(*http.Transport); ok {
+			base = d
+		} else {
+			base = &http.Transport{ForceAttemptHTTP2: true, MaxIdleConns: 100, IdleConnTimeout: 90 * time.Second,
+				TLSHandshakeTimeout: 10 * time.Second, ExpectContinueTimeout: time.Second}
+		}
 	}
 	t := base.Clone()
 	t.Proxy = nil

@@ -130,3 +130,33 @@ func TestTransportRefusesInternalAddresses(t *testing.T) {
 		t.Errorf("the server on this machine got %d requests, want 0", n)
 	}
 }
+
+// roundTripper is an http.RoundTripper of another kind than
+// *http.Transport, as instrumentation puts in http.DefaultTransport.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// With http.DefaultTransport replaced by another kind of RoundTripper,
+// Transport(nil) still builds a guarded transport (never the replacement,
+// which would connect anywhere).
+func TestTransportDefaultReplaced(t *testing.T) {
+	var used atomic.Int64
+	saved := http.DefaultTransport
+	http.DefaultTransport = roundTripper(func(r *http.Request) (*http.Response, error) {
+		used.Add(1)
+		return nil, errors.New("the replaced default transport was used")
+	})
+	defer func() { http.DefaultTransport = saved }()
+	tr := Transport(nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	client := &http.Client{Transport: tr}
+	defer client.CloseIdleConnections()
+	if _, err := client.Get(srv.URL); !errors.Is(err, ErrNotPublic) {
+		t.Errorf("GET %s over Transport(nil): got %v, want ErrNotPublic", srv.URL, err)
+	}
+	if used.Load() != 0 {
+		t.Error("the replaced default transport was used")
+	}
+}
