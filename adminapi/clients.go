@@ -285,7 +285,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) {
 	c, ok := a.loadClient(w, r)
-	if !ok || a.refuseFileClient(w, r, c) {
+	if !ok || a.refuseFileClient(w, r, c) || !a.ifMatchGiven(w, r, clientETag(c)) {
 		return
 	}
 	if err := a.cfg.Actions.DeleteClient(r.Context(), principal(r).Actor, c.ID, source(c)); err != nil {

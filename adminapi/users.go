@@ -52,6 +52,12 @@ func userETag(u *storage.User) string {
 	return `"` + strconv.FormatInt(u.UpdatedAt.UnixNano(), 36) + `"`
 }
 
+// ifMatchGiven is ifMatch for a request that may leave If-Match out (a
+// delete): without one it passes.
+func (a *API) ifMatchGiven(w http.ResponseWriter, r *http.Request, current string) bool {
+	return r.Header.Get("If-Match") == "" || a.ifMatch(w, r, current)
+}
+
 // ifMatch checks the request's If-Match against current, the resource's
 // entity tag: without one it answers 428, with one that does not match
 // (strong comparison, RFC 9110 §13.1.1; "*" matches) 412.
@@ -236,7 +242,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	u, ok := a.loadUser(w, r)
-	if !ok {
+	if !ok || !a.ifMatchGiven(w, r, userETag(u)) {
 		return
 	}
 	if _, err := a.cfg.Actions.DeleteUser(r.Context(), principal(r).Actor, u); err != nil {

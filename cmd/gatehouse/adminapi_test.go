@@ -336,6 +336,15 @@ func TestAdminAPI(t *testing.T) {
 		if !slices.Equal(names, []string{"bob"}) {
 			t.Errorf("users holding B: %q, want bob", names)
 		}
+
+		// A delete may name the version read: a stale one deletes nothing.
+		h, carol := s.want(s.full, "POST", "/admin/v1/users", `{"username":"carol","password":"`+pw+`"}`, nil, 201, "User")
+		carolPath := "/admin/v1/users/" + carol["id"].(string)
+		s.want(s.full, "PATCH", carolPath, `{"name":"Carol"}`, map[string]string{"If-Match": h.Get("ETag")}, 200, "User")
+		s.want(s.full, "DELETE", carolPath, "", map[string]string{"If-Match": h.Get("ETag")}, 412, "")
+		h, _ = s.want(s.read, "GET", carolPath, "", nil, 200, "User")
+		s.want(s.full, "DELETE", carolPath, "", map[string]string{"If-Match": h.Get("ETag")}, 204, "")
+		s.want(s.read, "GET", carolPath, "", nil, 404, "")
 	})
 
 	t.Run("GroupsSessionsConsentsKeys", func(t *testing.T) {
@@ -414,6 +423,8 @@ func TestAdminAPI(t *testing.T) {
 			t.Errorf("updated client: %v %v", c, h)
 		}
 		s.want(s.full, "PUT", "/admin/v1/clients/app", renamed, map[string]string{"If-Match": `"v1"`}, 412, "")
+		s.want(s.full, "DELETE", "/admin/v1/clients/app", "", map[string]string{"If-Match": `"v1"`}, 412, "")
+		s.want(s.read, "GET", "/admin/v1/clients/app", "", nil, 200, "Client")
 		s.want(s.full, "DELETE", "/admin/v1/clients/app", "", nil, 204, "")
 		s.want(s.read, "GET", "/admin/v1/clients/app", "", nil, 404, "")
 	})
