@@ -313,6 +313,35 @@ func TestAllowedGroupsRefuseRefresh(t *testing.T) {
 	}
 }
 
+// TestAllowedGroupsRefuseCodeExchange: a user removed from the client's
+// allowed_groups between the sign-in and the code exchange gets no tokens
+// (invalid_grant, audited), and the refusal burns nothing: back in the
+// group within the code's life, the same code redeems.
+func TestAllowedGroupsRefuseCodeExchange(t *testing.T) {
+	log := &eventLog{}
+	e := newTestEnvConfig(t, func(s *sqlite.Store) Store { return s }, func(c *Config) { c.Audit = log })
+	e.restrict(t, "web", "staff")
+	e.join(t, "staff")
+	code, verifier := e.signIn(t, cookieJar{}, "openid groups")
+
+	e.leave(t, "staff")
+	log.take()
+	rec := e.exchangeCode(code, verifier, "web", testWebSecret)
+	checkTokenResponse(t, rec, http.StatusBadRequest, "invalid_grant")
+	if strings.Contains(rec.Body.String(), "access_token") {
+		t.Errorf("refused code exchange hands out tokens: %s", rec.Body)
+	}
+	if got := log.take(); !slices.Equal(got, []string{EventAccessDenied}) {
+		t.Errorf("refused code exchange: events %q, want [access_denied]", got)
+	}
+
+	e.join(t, "staff")
+	tr := decodeToken(t, e.exchangeCode(code, verifier, "web", testWebSecret))
+	if got := idTokenClaims(t, tr.IDToken)["groups"]; !slices.Equal(anyStrings(got), []string{"staff"}) {
+		t.Errorf("ID token of the member: groups %v, want [staff]", got)
+	}
+}
+
 func anyStrings(v any) []string {
 	raw, _ := v.([]any)
 	var out []string
