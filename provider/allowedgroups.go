@@ -52,6 +52,25 @@ func (p *Provider) allowedUser(ctx context.Context, c *client, userID string) (g
 	return groups, ok, nil
 }
 
+// tokenGroups is what a grant asks before it issues tokens to user
+// userID for client c and scopes: whether c admits the user
+// (allowedUser), and the groups claim: the groups read for that check
+// when there was one, else read only when the groups scope is granted
+// (nil without it). A store error is returned as it is.
+func (p *Provider) tokenGroups(ctx context.Context, c *client, userID string, scopes []string) (groups []string, allowed bool, err error) {
+	memberOf, allowed, err := p.allowedUser(ctx, c, userID)
+	switch {
+	case err != nil || !allowed:
+		return nil, allowed, err
+	case !slices.Contains(scopes, ScopeGroups):
+		return nil, true, nil
+	case memberOf != nil:
+		return memberOf, true, nil
+	}
+	groups, err = p.userGroups(ctx, userID, scopes)
+	return groups, true, err
+}
+
 // accessDenied is the error response of a refused user.
 func accessDenied() *oidc.Error {
 	return oidc.ErrAccessDenied().WithDescription("the user may not use this application")

@@ -153,24 +153,15 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client, 
 	// A client with allowed_groups admits only their members: checked at
 	// the sign-in, and again here, so that a user removed from them in
 	// the code's last seconds gets no tokens.
-	memberOf, allowed, err := p.allowedUser(ctx, c, u.ID)
-	if err != nil {
-		p.storeError(w, r, "token: groups lookup", err)
+	groups, allowed, err := p.tokenGroups(ctx, c, u.ID, ar.Scopes)
+	switch {
+	case err != nil:
+		p.storeError(w, r, "token: load groups", err)
 		return
-	}
-	if !allowed {
+	case !allowed:
 		p.record(ctx, clientEvent(EventAccessDenied, c.c.ID, u.ID, "", ReasonNotInAllowedGroups))
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this authorization code may no longer use this application"))
 		return
-	}
-	groups := memberOf
-	if !slices.Contains(ar.Scopes, ScopeGroups) {
-		groups = nil
-	} else if groups == nil {
-		if groups, err = p.userGroups(ctx, u.ID, ar.Scopes); err != nil {
-			p.storeError(w, r, "token: load groups", err)
-			return
-		}
 	}
 
 	// Build the tokens.

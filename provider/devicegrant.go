@@ -94,24 +94,15 @@ func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client
 		p.storeError(w, r, "token: load user", err)
 		return
 	}
-	memberOf, allowed, err := p.allowedUser(ctx, c, u.ID)
-	if err != nil {
-		p.storeError(w, r, "token: groups lookup", err)
+	groups, allowed, err := p.tokenGroups(ctx, c, u.ID, d.Scopes)
+	switch {
+	case err != nil:
+		p.storeError(w, r, "token: load groups", err)
 		return
-	}
-	if !allowed {
+	case !allowed:
 		p.record(ctx, clientEvent(EventAccessDenied, c.c.ID, u.ID, "", ReasonNotInAllowedGroups))
 		p.tokenError(w, r, accessDenied())
 		return
-	}
-	groups := memberOf
-	if !slices.Contains(d.Scopes, ScopeGroups) {
-		groups = nil
-	} else if groups == nil {
-		if groups, err = p.userGroups(ctx, u.ID, d.Scopes); err != nil {
-			p.storeError(w, r, "token: load groups", err)
-			return
-		}
 	}
 
 	// Build the tokens.

@@ -110,22 +110,6 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		return
 	}
 
-	// A client with allowed_groups admits only their members: a user
-	// removed from them gets no more tokens. The family is refused, not
-	// revoked: back in a group (or the client's list mended), the user's
-	// apps go on where they were.
-	memberOf, allowed, err := p.allowedUser(ctx, c, u.ID)
-	switch {
-	case err != nil:
-		p.storeError(w, r, "token: load groups", err)
-		return
-	case !allowed:
-		ev := clientEvent(EventAccessDenied, g.ClientID, g.UserID, g.FamilyID, ReasonNotInAllowedGroups)
-		p.record(ctx, ev)
-		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this refresh token may no longer use this application"))
-		return
-	}
-
 	// A refresh may ask for fewer scopes than the family was granted, never
 	// for more; the family keeps what it was granted.
 	scopes := g.Scopes
@@ -139,6 +123,22 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 		scopes = requested
 	}
 
+	// A client with allowed_groups admits only their members: a user
+	// removed from them gets no more tokens. The family is refused, not
+	// revoked: back in a group (or the client's list mended), the user's
+	// apps go on where they were. The groups claim reuses the read.
+	groups, allowed, err := p.tokenGroups(ctx, c, u.ID, scopes)
+	switch {
+	case err != nil:
+		p.storeError(w, r, "token: load groups", err)
+		return
+	case !allowed:
+		ev := clientEvent(EventAccessDenied, g.ClientID, g.UserID, g.FamilyID, ReasonNotInAllowedGroups)
+		p.record(ctx, ev)
+		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the user of this refresh token may no longer use this application"))
+		return
+	}
+
 	// Build the tokens and the answer.
 	access, exp, err := p.accessToken(c, accessGrant{
 		subject: g.UserID, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, family: g.FamilyID,
@@ -147,17 +147,6 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 	if err != nil {
 		p.serverError(w, r, "token: access token", err)
 		return
-	}
-	// The groups claim reuses the groups read for allowed_groups.
-	groups := memberOf
-	switch {
-	case groups == nil:
-		if groups, err = p.userGroups(ctx, u.ID, scopes); err != nil {
-			p.storeError(w, r, "token: load groups", err)
-			return
-		}
-	case !slices.Contains(scopes, ScopeGroups):
-		groups = nil
 	}
 	idToken, err := p.idToken(idTokenInput{
 		user: u, audience: g.Audience, scopes: scopes, authTime: g.AuthTime, amr: g.AMR, sessionID: g.SessionID, groups: groups,
