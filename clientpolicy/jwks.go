@@ -44,6 +44,11 @@ func AllowedJWKSURI(uri string) bool {
 	return false
 }
 
+// MinRSAKeyBits is the least size of a client's RSA key (RFC 7518 §3.3,
+// FAPI 2.0 §5.4.1), checked for inline keys at registration and for
+// keys fetched from a jwks_uri at each use.
+const MinRSAKeyBits = 2048
+
 // ValidateJWKS checks an inline JWK Set (clients.yaml's jwks) as JSON: it
 // must parse, hold at least one key, and every key must be a public RSA,
 // EC or OKP (Ed25519) signature key, RSA ones of 2048 bits or more.
@@ -76,7 +81,7 @@ func ValidateJWKS(raw []byte) error {
 		switch pk := k.Key.(type) {
 		case *rsa.PublicKey:
 			// RFC 7518 §3.3 (and FAPI 2.0 §5.4.1): 2048 bits or more.
-			if pk.N.BitLen() < 2048 {
+			if pk.N.BitLen() < MinRSAKeyBits {
 				return fmt.Errorf("jwks: key %d: an RSA key of %d bits; RSA keys must have 2048 bits or more (RFC 7518 §3.3)", i, pk.N.BitLen())
 			}
 		case *ecdsa.PublicKey, ed25519.PublicKey:

@@ -9,6 +9,7 @@ package dpop
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -101,6 +102,9 @@ type claims struct {
 	Nonce json.RawMessage `json:"nonce"`
 }
 
+// minRSABits is the least size of a proof's RSA key (RFC 7518 §3.3).
+const minRSABits = 2048
+
 // Check parses the proof (the DPoP header's value) and checks it for req
 // (RFC 9449 §4.3): one compact JWS, typ dpop+jwt, signed with one of
 // Algorithms by the public key in its jwk header (a private or symmetric
@@ -128,8 +132,13 @@ func Check(proof string, req Request) (*Proof, error) {
 	if key == nil || !key.Valid() || !key.IsPublic() {
 		return nil, bad("the DPoP proof's jwk header must be a public key")
 	}
-	if _, symmetric := key.Key.([]byte); symmetric {
+	switch k := key.Key.(type) {
+	case []byte:
 		return nil, bad("the DPoP proof's jwk header must be a public key")
+	case *rsa.PublicKey:
+		if k.N.BitLen() < minRSABits {
+			return nil, bad("the DPoP proof's RSA key has %d bits: RSA keys must have %d or more (RFC 7518 §3.3)", k.N.BitLen(), minRSABits)
+		}
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {

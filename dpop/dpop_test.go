@@ -148,6 +148,10 @@ func unsigned(t *testing.T, header, claims map[string]any, sig []byte) string {
 
 func TestCheckRefuses(t *testing.T) {
 	ec := ecKey(t)
+	shortRSA, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pubJWK := jose.JSONWebKey{Key: &ec.PublicKey}
 	privJWK := jose.JSONWebKey{Key: ec}
 	secret := []byte("0123456789abcdef0123456789abcdef")
@@ -180,6 +184,7 @@ func TestCheckRefuses(t *testing.T) {
 		{"no ath with a token", sign(t, jose.ES256, ec, nil, good), dpop.Request{AccessToken: token}},
 		{"ath of another token", sign(t, jose.ES256, ec, nil, with(good, "ath", dpop.ATH("other"))), dpop.Request{AccessToken: token}},
 		{"nonce a number", sign(t, jose.ES256, ec, nil, with(good, "nonce", 5)), dpop.Request{}},
+		{"an RSA key of 1024 bits", sign(t, jose.RS256, shortRSA, nil, good), dpop.Request{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := tc.req

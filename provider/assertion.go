@@ -173,7 +173,9 @@ func (p *Provider) clientKeys(ctx context.Context, c *client, kid string, alg jo
 
 // matchingKeys returns the public signature keys of set with key id kid
 // (every key when kid is "") whose alg, if given, is alg. Private and
-// symmetric keys are never returned.
+// symmetric keys are never returned, nor RSA keys under
+// clientpolicy.MinRSAKeyBits (inline sets are checked at registration; a
+// set fetched from a jwks_uri is checked here).
 func matchingKeys(set *jose.JSONWebKeySet, kid string, alg jose.SignatureAlgorithm) []jose.JSONWebKey {
 	var out []jose.JSONWebKey
 	for _, k := range set.Keys {
@@ -186,8 +188,12 @@ func matchingKeys(set *jose.JSONWebKeySet, kid string, alg jose.SignatureAlgorit
 		if k.Use != "" && k.Use != "sig" {
 			continue
 		}
-		switch k.Key.(type) {
-		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		switch pk := k.Key.(type) {
+		case *rsa.PublicKey:
+			if pk.N.BitLen() >= clientpolicy.MinRSAKeyBits {
+				out = append(out, k)
+			}
+		case *ecdsa.PublicKey, ed25519.PublicKey:
 			out = append(out, k)
 		}
 	}

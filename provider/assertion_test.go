@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -386,4 +387,29 @@ func TestPrivateKeyJWTRegisteredClientJWKSURIPublicOnly(t *testing.T) {
 	}
 	// The operator's client is unaffected.
 	checkTokenResponse(t, a.post(tokenPath, a.serviceForm(), sign(t, key, jose.EdDSA, "ed1", a.claims("pkjwt-uri"))), http.StatusOK, "")
+}
+
+// A key fetched from a jwks_uri is held to the rule inline keys are held
+// to at registration: an RSA key under 2048 bits (RFC 7518 §3.3, FAPI 2.0
+// §5.4.1) verifies nothing, so an assertion it signed is invalid_client;
+// the client's 2048-bit key then works.
+func TestPrivateKeyJWTJWKSURIShortRSAKey(t *testing.T) {
+	a := newAssertionEnv(t)
+	for _, tt := range []struct {
+		bits   int
+		status int
+		code   string
+	}{{1024, http.StatusUnauthorized, "invalid_client"}, {2048, http.StatusOK, ""}} {
+		key, err := rsa.GenerateKey(rand.Reader, tt.bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid := fmt.Sprintf("rsa-%d", tt.bits)
+		a.mu.Lock()
+		a.uriKey, a.uriKID = key, kid
+		a.mu.Unlock()
+		a.clock.advance(jwksCacheTTL) // fetch the set again
+		rec := a.post(tokenPath, a.serviceForm(), sign(t, key, jose.RS256, kid, a.claims("pkjwt-uri")))
+		checkTokenResponse(t, rec, tt.status, tt.code)
+	}
 }
