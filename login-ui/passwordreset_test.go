@@ -10,13 +10,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/mail"
 	"github.com/gatehouse-idp/gatehouse/mail/mailtest"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
 // resetEnv is a UI whose reset links go through a real SMTP server
@@ -381,28 +381,11 @@ func TestForgotThrottled(t *testing.T) {
 
 // TestForgotAnswersBeforeMail: the answer does not wait for the mail, so
 // its timing tells nothing: against an SMTP server that never answers
-// (the sender's timeout 2 s), a known account is answered at once.
+// (storagetest.SilentServer; the sender's timeout 2 s), a known account is
+// answered at once.
 func TestForgotAnswersBeforeMail(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	sender, err := mail.New(mail.Config{URL: "smtp://" + ln.Addr().String(), From: "login@op.example", Timeout: 2 * time.Second})
+	smtp := storagetest.SilentServer(t)
+	sender, err := mail.New(mail.Config{URL: "smtp://" + smtp, From: "login@op.example", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,12 +397,6 @@ func TestForgotAnswersBeforeMail(t *testing.T) {
 	answered := time.Since(start)
 	env.u.resetWork.Wait()
 	worked := time.Since(start)
-	ln.Close()
-	mu.Lock()
-	for _, c := range conns {
-		c.Close()
-	}
-	mu.Unlock()
 	if rec.Code != http.StatusOK || answered > 500*time.Millisecond {
 		t.Errorf("answer: %d after %s, want 200 at once", rec.Code, answered)
 	}

@@ -1,8 +1,6 @@
 package storagetest
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,32 +43,6 @@ func testDPoPExpiredReused(t *testing.T, s Store) {
 
 func testDPoPConcurrentUse(t *testing.T, s Store) {
 	ctx := t.Context()
-	const n = 50
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		ok, confl int
-		other     []error
-	)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.UseDPoPProof(ctx, jktA, "raced", at(time.Minute), t0)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, storage.ErrConflict):
-				confl++
-			default:
-				other = append(other, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if ok != 1 || confl != n-1 || len(other) > 0 {
-		t.Fatalf("%d concurrent UseDPoPProof: %d succeeded, %d conflicts, other errors %v; want 1, %d, none", n, ok, confl, other, n-1)
-	}
+	errs := race(func(int) error { return s.UseDPoPProof(ctx, jktA, "raced", at(time.Minute), t0) })
+	oneWinner(t, "concurrent UseDPoPProof", errs, storage.ErrConflict)
 }
