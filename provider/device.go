@@ -70,21 +70,8 @@ var deviceAuthorizationParams = []string{"client_id", "client_secret", "client_a
 // types it. A public client's calls are counted per IP (perip.go), since
 // each stores a row in its name.
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
-	if err := r.ParseForm(); err != nil {
-		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
+	if !p.clientForm(w, r, maxTokenBytes, deviceAuthorizationParams) {
 		return
-	}
-	if len(r.URL.RawQuery) > 0 {
-		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
-		return
-	}
-	for _, name := range deviceAuthorizationParams {
-		if len(r.PostForm[name]) > 1 {
-			p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
-			return
-		}
 	}
 	c, e := p.checkClientAuthMethod(r)
 	if e != nil {

@@ -60,22 +60,8 @@ type parResponse struct {
 // fresh request_uri for 60 seconds, answer 201. Every answer is no-store;
 // errors are JSON (RFC 9126 §2.3), store failures 503 with Retry-After.
 func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	r.Body = http.MaxBytesReader(w, r.Body, maxPARBytes)
-	if err := r.ParseForm(); err != nil {
-		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
+	if !p.clientForm(w, r, maxPARBytes, nil) {
 		return
-	}
-	if len(r.URL.RawQuery) > 0 {
-		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
-		return
-	}
-	for name, vals := range r.PostForm {
-		if len(vals) > 1 {
-			p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", truncateName(name)))
-			return
-		}
 	}
 	if r.PostForm.Has("request_uri") {
 		// RFC 9126 §2.1: a pushed request carries its parameters itself.

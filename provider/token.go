@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -32,22 +33,8 @@ var tokenParams = []string{
 // its DPoP proof, if any (tokenDPoP). Every response is no-store (OIDC
 // Core §3.1.3.3); every 5xx carries Retry-After (tokenError, storeError).
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBytes)
-	if err := r.ParseForm(); err != nil {
-		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
+	if !p.clientForm(w, r, maxTokenBytes, tokenParams) {
 		return
-	}
-	if len(r.URL.RawQuery) > 0 {
-		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
-		return
-	}
-	for _, name := range tokenParams {
-		if len(r.PostForm[name]) > 1 {
-			p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", name))
-			return
-		}
 	}
 	switch oidc.GrantType(r.PostForm.Get("grant_type")) {
 	case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode:
@@ -219,4 +206,30 @@ func (p *Provider) storeError(w http.ResponseWriter, r *http.Request, what strin
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	p.log.ErrorContext(r.Context(), what, "err", err)
 	p.tokenError(w, r, oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again"))
+}
+
+// clientForm starts an endpoint a client posts a form to (token, device
+// authorization, PAR): every answer is no-store; the body, of at most
+// maxBytes, must parse; nothing may come in the query; and each parameter
+// of once (every parameter when once is nil) may appear at most once.
+// Otherwise it answers invalid_request and reports false.
+func (p *Provider) clientForm(w http.ResponseWriter, r *http.Request, maxBytes int64, once []string) bool {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+	if err := r.ParseForm(); err != nil {
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("the request body cannot be parsed"))
+		return false
+	}
+	if len(r.URL.RawQuery) > 0 {
+		p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
+		return false
+	}
+	for name, vals := range r.PostForm {
+		if len(vals) > 1 && (once == nil || slices.Contains(once, name)) {
+			p.tokenError(w, r, oidc.ErrInvalidRequest().WithDescription("parameter %s appears more than once", truncateName(name)))
+			return false
+		}
+	}
+	return true
 }
