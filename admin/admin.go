@@ -85,19 +85,14 @@ type Invalid = clientpolicy.Problems
 type Store interface {
 	CreateUser(ctx context.Context, u *storage.User) error
 	UserByID(ctx context.Context, id string) (*storage.User, error)
-	UserByUsername(ctx context.Context, username string) (*storage.User, error)
-	ListUsers(ctx context.Context) ([]storage.User, error)
 	storage.UserSwapper
 	storage.UserDeleter
 	storage.Groups
 	Consent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
-	UserConsents(ctx context.Context, userID string) ([]storage.Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 	DeleteTOTP(ctx context.Context, userID string) (bool, error)
 	DeleteRecoveryCodes(ctx context.Context, userID string) (int, error)
 	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
-	UserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
-	SigningKeys(ctx context.Context, now time.Time) ([]storage.SigningKey, error)
 	signout.Store
 	Client(ctx context.Context, id string) (*storage.Client, error)
 	storage.ClientWriter

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -79,7 +78,7 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request) {
 	// A full page may have more after it; the next page says if not.
 	if len(events) == q.Limit {
 		last := events[len(events)-1]
-		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.Time.UnixNano(), 10) + "." + strconv.FormatInt(last.ID, 10)))
+		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(storage.AuditCursor{Time: last.Time, ID: last.ID}.String()))
 		p.Next = nextURL(r, p.NextCursor)
 	}
 	writePage(w, p)
@@ -90,11 +89,5 @@ func parseAuditCursor(v string) (storage.AuditCursor, bool) {
 	if err != nil {
 		return storage.AuditCursor{}, false
 	}
-	ns, id, ok := strings.Cut(string(b), ".")
-	n, err1 := strconv.ParseInt(ns, 10, 64)
-	i, err2 := strconv.ParseInt(id, 10, 64)
-	if !ok || err1 != nil || err2 != nil || i <= 0 {
-		return storage.AuditCursor{}, false
-	}
-	return storage.AuditCursor{Time: time.Unix(0, n), ID: i}, true
+	return storage.ParseAuditCursor(string(b))
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-idp/gatehouse/admin"
@@ -149,7 +150,7 @@ func (a *API) readObject(w http.ResponseWriter, r *http.Request, known ...string
 		switch _, dup := members[name]; {
 		case dup:
 			bad = append(bad, fieldProblem{Pointer: pointer(name), Detail: "given twice"})
-		case known != nil && !containsString(known, name):
+		case known != nil && !slices.Contains(known, name):
 			bad = append(bad, fieldProblem{Pointer: pointer(name), Detail: "unknown member; known: " + strings.Join(known, ", ")})
 		}
 		members[name] = v
@@ -163,15 +164,6 @@ func (a *API) readObject(w http.ResponseWriter, r *http.Request, known ...string
 		return nil, nil, false
 	}
 	return members, bad, true
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // member decodes members[name] into *v when present (it reports whether

@@ -3,10 +3,8 @@ package console
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +68,7 @@ func (c *Console) auditPage(v *visit) {
 				next.Set(k, q.Get(k))
 			}
 		}
-		next.Set("before", fmt.Sprintf("%d.%d", last.Time.UnixNano(), last.ID))
+		next.Set("before", storage.AuditCursor{Time: last.Time, ID: last.ID}.String())
 		data.Next = "/admin/audit?" + next.Encode()
 	}
 	data.Events = c.eventRows(v.r.Context(), events, nil)
@@ -128,13 +126,10 @@ func (c *Console) auditQuery(ctx context.Context, q url.Values) (storage.AuditQu
 		aq.Before = storage.AuditCursor{Time: until.Add(time.Minute), ID: 1}
 	}
 	if b := q.Get("before"); b != "" {
-		ns, id, ok := strings.Cut(b, ".")
-		n, err1 := strconv.ParseInt(ns, 10, 64)
-		i, err2 := strconv.ParseInt(id, 10, 64)
-		if !ok || err1 != nil || err2 != nil || n <= 0 || i <= 0 {
+		cur, ok := storage.ParseAuditCursor(b)
+		if !ok || cur.Time.UnixNano() <= 0 {
 			return aq, "That page of the audit trail does not exist: start again from the first page."
 		}
-		cur := storage.AuditCursor{Time: time.Unix(0, n).UTC(), ID: i}
 		if aq.Before.ID == 0 || cur.Time.Before(aq.Before.Time) {
 			aq.Before = cur
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-idp/gatehouse/admin"
-	"github.com/gatehouse-idp/gatehouse/clientpolicy"
 	loginui "github.com/gatehouse-idp/gatehouse/login-ui"
 	"github.com/gatehouse-idp/gatehouse/mfa"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -42,7 +41,7 @@ type usersData struct {
 	// counted for a search: that would read every user).
 	After    string
 	Total    int
-	Problems clientpolicy.Problems
+	Problems admin.Invalid
 	New      admin.NewUser
 }
 
@@ -101,7 +100,7 @@ func (c *Console) createUser(v *visit) {
 		return
 	case errors.Is(err, storage.ErrConflict):
 		n.Password = ""
-		c.renderUsers(v, http.StatusConflict, usersData{Problems: clientpolicy.Problems{{Field: "username", Msg: "that username is taken"}}, New: n}, "")
+		c.renderUsers(v, http.StatusConflict, usersData{Problems: admin.Invalid{{Field: "username", Msg: "that username is taken"}}, New: n}, "")
 		return
 	case err != nil && u != nil:
 		c.actionFailed(v, "create user", "/admin/users/"+u.ID, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,21 +168,12 @@ func (u *UI) resetUsers(ctx context.Context, account string) ([]storage.User, er
 			return nil, err
 		}
 		for _, b := range byEmail {
-			if !containsUser(users, b.ID) {
+			if !slices.ContainsFunc(users, func(u storage.User) bool { return u.ID == b.ID }) {
 				users = append(users, b)
 			}
 		}
 	}
 	return users[:min(len(users), maxResetUsers)], nil
-}
-
-func containsUser(users []storage.User, id string) bool {
-	for _, u := range users {
-		if u.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // sendResetLinks looks up the account a request names and mails each
@@ -279,23 +271,22 @@ func validToken(s string) bool {
 	return err == nil
 }
 
-// liveReset returns the link token names and its user when both are live:
-// the link unexpired and unused, the user enabled and their password the
-// one the link was made for. ok is false when the link does not work; err
-// when the store failed.
-func (u *UI) liveReset(ctx context.Context, token string) (*storage.PasswordReset, *storage.User, bool, error) {
+// liveReset reports whether the link token names works: the link
+// unexpired and unused, its user enabled and their password the one the
+// link was made for. err is the store's.
+func (u *UI) liveReset(ctx context.Context, token string) (bool, error) {
 	if !validToken(token) {
-		return nil, nil, false, nil
+		return false, nil
 	}
 	link, err := u.store.PasswordReset(ctx, Hash(token), u.now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, nil, false, err
+		return false, err
 	}
-	user, ok, err := u.resetUser(ctx, link)
-	return link, user, ok, err
+	_, ok, err := u.resetUser(ctx, link)
+	return ok, err
 }
 
 // resetUser returns link's user if the link still works for them.
@@ -320,7 +311,7 @@ func (u *UI) renderInvalidReset(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) resetPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	_, _, ok, err := u.liveReset(r.Context(), token)
+	ok, err := u.liveReset(r.Context(), token)
 	if err != nil {
 		u.serverError(w, r, "load reset link", err)
 		return
@@ -347,7 +338,7 @@ func (u *UI) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.PostForm.Get("token")
-	_, _, ok, err := u.liveReset(r.Context(), token)
+	ok, err := u.liveReset(r.Context(), token)
 	if err != nil {
 		u.serverError(w, r, "load reset link", err)
 		return

@@ -129,17 +129,6 @@ func ParseURL(raw string) (Server, error) {
 	return s, nil
 }
 
-// Redact returns raw with its password, if any, replaced by "xxxxx": the
-// form an SMTP URL may be logged in. A URL that cannot be read is
-// returned as "(unreadable)".
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unreadable)"
-	}
-	return u.Redacted()
-}
-
 func loopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -847,6 +849,24 @@ type AuditQuery struct {
 type AuditCursor struct {
 	Time time.Time
 	ID   int64
+}
+
+// String is the cursor as the admin API and the console pass it in links:
+// the time in Unix nanoseconds and the id, joined by a dot.
+func (c AuditCursor) String() string {
+	return strconv.FormatInt(c.Time.UnixNano(), 10) + "." + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseAuditCursor reads a cursor written by String; ok is false for
+// anything else, or an id that is not positive.
+func ParseAuditCursor(s string) (c AuditCursor, ok bool) {
+	ns, id, found := strings.Cut(s, ".")
+	n, err1 := strconv.ParseInt(ns, 10, 64)
+	i, err2 := strconv.ParseInt(id, 10, 64)
+	if !found || err1 != nil || err2 != nil || i <= 0 {
+		return AuditCursor{}, false
+	}
+	return AuditCursor{Time: time.Unix(0, n).UTC(), ID: i}, true
 }
 
 // Bounds of AuditQuery.Limit.

@@ -250,11 +250,11 @@ func checkImport(ctx context.Context, store *stores, records []importRecord, cre
 		default:
 			seen[username] = r.line
 		}
-		if len(r.email) > admin.MaxEmailBytes || !utf8.ValidString(r.email) || (r.email != "" && !strings.Contains(r.email, "@")) {
+		if admin.CheckEmail(r.email) != "" {
 			problems.add(r.line, "email %.64q is not an email address (at most %d bytes, with an @)", r.email, admin.MaxEmailBytes)
 		}
-		if len(r.name) > 256 || !utf8.ValidString(r.name) {
-			problems.add(r.line, "name: at most 256 bytes of UTF-8")
+		if msg := admin.CheckName(r.name); msg != "" {
+			problems.add(r.line, "name: %s", msg)
 		}
 		hash := r.hash
 		if hash != "" {
