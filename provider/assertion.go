@@ -161,8 +161,7 @@ func (p *Provider) clientKeys(ctx context.Context, c *client, kid string, alg jo
 		}
 	case c.c.JWKSURI != "":
 		var err error
-		publicOnly := c.c.Source == storage.ClientSourceRegistration
-		if set, err = p.jwks.get(ctx, c.c.JWKSURI, kid, publicOnly); err != nil {
+		if set, err = p.jwks.get(ctx, c.c.JWKSURI, kid, publicOnlyEgress(c.c)); err != nil {
 			return nil, err
 		}
 	default:
@@ -204,6 +203,12 @@ func matchingKeys(set *jose.JSONWebKeySet, kid string, alg jose.SignatureAlgorit
 func hasKeyID(set *jose.JSONWebKeySet, kid string) bool {
 	return slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
 }
+
+// publicOnlyEgress reports whether Gatehouse may reach the addresses
+// client c chose (its jwks_uri, its backchannel_logout_uri) only when they
+// are public (package egress): for a client that registered itself. The
+// operator's clients (clients.yaml, the admin API) may name any address.
+func publicOnlyEgress(c *storage.Client) bool { return c.Source == storage.ClientSourceRegistration }
 
 // Limits of fetching a client's jwks_uri.
 const (

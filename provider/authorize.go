@@ -244,7 +244,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.unavailable(w, r, "authorize: issue code", err)
 			return
 		}
-		ar.CodeHash = tokenHash(code)
+		ar.CodeHash = TokenHash(code)
 		ar.ExpiresAt = p.cfg.Now().Add(p.cfg.CodeTTL)
 	}
 	if err := p.authRequests.CreateAuthRequest(ctx, ar); err != nil {

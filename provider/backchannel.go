@@ -306,7 +306,7 @@ func (d *LogoutDelivery) post(ctx context.Context, c *storage.Client, n storage.
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hc := d.http
-	if c.Source == storage.ClientSourceRegistration {
+	if publicOnlyEgress(c) {
 		hc = d.public
 	}
 	resp, err := hc.Do(req)

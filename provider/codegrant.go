@@ -80,7 +80,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client, 
 		p.tokenError(w, r, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid or has expired"))
 		return
 	}
-	hash := tokenHash(code)
+	hash := TokenHash(code)
 
 	// Claim the code for this attempt.
 	claim, err := randomID(p.cfg.Random)
@@ -191,7 +191,7 @@ func (p *Provider) codeGrant(w http.ResponseWriter, r *http.Request, c *client, 
 		}
 		pol := c.refreshPolicy()
 		grant = &storage.RefreshGrant{
-			TokenHash: tokenHash(refresh),
+			TokenHash: TokenHash(refresh),
 			FamilyID:  familyForCode(hash),
 			ClientID:  c.c.ID,
 			UserID:    ar.UserID,

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -113,7 +112,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			p.serverError(w, r, "device authorization: user code", err)
 			return
 		}
-		d.DeviceCodeHash = tokenHash(deviceCode)
+		d.DeviceCodeHash = TokenHash(deviceCode)
 		err = p.devices.CreateDeviceAuthorization(r.Context(), d)
 		if err == nil {
 			break
@@ -139,15 +138,6 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn:               int(deviceCodeTTL / time.Second),
 		Interval:                int(devicePollInterval / time.Second),
 	})
-}
-
-// randomToken returns n random bytes in base64url.
-func randomToken(r io.Reader, n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", fmt.Errorf("random: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // newUserCode draws a user code: userCodeLen letters of userCodeAlphabet,

@@ -47,7 +47,7 @@ func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client
 		p.tokenError(w, r, oidc.ErrUnauthorizedClient().WithDescription("the client is not registered for the device_code grant"))
 		return
 	}
-	hash := tokenHash(deviceCode)
+	hash := TokenHash(deviceCode)
 
 	// Record the poll; the sign-in's state decides the answer.
 	now := p.cfg.Now()
@@ -130,7 +130,7 @@ func (p *Provider) deviceGrant(w http.ResponseWriter, r *http.Request, c *client
 		}
 		pol := c.refreshPolicy()
 		grant := &storage.RefreshGrant{
-			TokenHash: tokenHash(refresh), FamilyID: family, ClientID: c.c.ID, UserID: u.ID,
+			TokenHash: TokenHash(refresh), FamilyID: family, ClientID: c.c.ID, UserID: u.ID,
 			Scopes: d.Scopes, Audience: []string{c.c.ID}, AuthTime: d.AuthTime, AMR: d.AMR,
 			SessionID: d.SessionID, CreatedAt: now,
 		}

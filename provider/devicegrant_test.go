@@ -102,7 +102,7 @@ func TestDeviceGrantStoreFailureBurnsNothing(t *testing.T) {
 	if !ok {
 		t.Fatalf("user code %q does not read back", userCode)
 	}
-	if err := store.DecideDeviceAuthorization(t.Context(), tokenHash(deviceCode), storage.DeviceDecision{
+	if err := store.DecideDeviceAuthorization(t.Context(), TokenHash(deviceCode), storage.DeviceDecision{
 		Approved: true, UserID: testUserID, SessionID: "session", AuthTime: *now, AMR: []string{"pwd"}}, *now); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestUserCodes(t *testing.T) {
 func TestDeviceGrantDPoP(t *testing.T) {
 	e, store, now := deviceEnv(t)
 	deviceCode, _ := e.deviceAuthorize(t)
-	if err := store.DecideDeviceAuthorization(t.Context(), tokenHash(deviceCode), storage.DeviceDecision{
+	if err := store.DecideDeviceAuthorization(t.Context(), TokenHash(deviceCode), storage.DeviceDecision{
 		Approved: true, UserID: testUserID, SessionID: "session", AuthTime: *now, AMR: []string{"pwd"}}, *now); err != nil {
 		t.Fatal(err)
 	}

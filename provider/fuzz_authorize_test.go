@@ -62,7 +62,7 @@ func FuzzAuthorizeSignedIn(f *testing.F) {
 		if code == "" {
 			return
 		}
-		ar, err := e.store.AuthRequestByCode(t.Context(), tokenHash(code), time.Now())
+		ar, err := e.store.AuthRequestByCode(t.Context(), TokenHash(code), time.Now())
 		if err != nil {
 			t.Fatalf("the code in %q names no stored request: %v", loc, err)
 		}

@@ -131,7 +131,7 @@ func FuzzCodeRedemption(f *testing.F) {
 	}}
 	live.get(f)
 	redeemable := func(t *testing.T, code string) error {
-		hash := tokenHash(code)
+		hash := TokenHash(code)
 		if _, err := e.store.AuthRequestByCode(t.Context(), hash, time.Now()); err != nil {
 			return err
 		}

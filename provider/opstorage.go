@@ -40,8 +40,12 @@ func internal(err error) error {
 	return oidc.ErrServerError().WithDescription("Gatehouse could not complete the request; try again").WithParent(err)
 }
 
-func randomID(r io.Reader) (string, error) {
-	b := make([]byte, 16)
+// randomID is a random identifier: 16 bytes of r in base64url.
+func randomID(r io.Reader) (string, error) { return randomToken(r, 16) }
+
+// randomToken returns n random bytes of r in base64url, unpadded.
+func randomToken(r io.Reader, n int) (string, error) {
+	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return "", fmt.Errorf("random: %w", err)
 	}
@@ -82,7 +86,7 @@ func (s *opStorage) AuthRequestByCode(context.Context, string) (op.AuthRequest, 
 // gets one code only: a replayed callback fails here.
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	now := s.p.cfg.Now()
-	err := s.p.authRequests.SaveCode(ctx, id, tokenHash(code), now.Add(s.p.cfg.CodeTTL), now)
+	err := s.p.authRequests.SaveCode(ctx, id, TokenHash(code), now.Add(s.p.cfg.CodeTTL), now)
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 		return oidc.ErrInvalidRequest().WithDescription("this authorization request has already been answered or has expired").WithParent(err)
 	}

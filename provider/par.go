@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -125,15 +124,14 @@ func (p *Provider) pushAuthorizationRequest(w http.ResponseWriter, r *http.Reque
 		params.Set("dpop_jkt", jkt)
 	}
 
-	b := make([]byte, requestRefBytes)
-	if _, err := io.ReadFull(p.cfg.Random, b); err != nil {
+	ref, err := randomToken(p.cfg.Random, requestRefBytes)
+	if err != nil {
 		p.givePerIPBack(r.Context(), push)
 		p.serverError(w, r, "par: random", err)
 		return
 	}
-	ref := base64.RawURLEncoding.EncodeToString(b)
 	now := p.cfg.Now()
-	pr := &storage.PushedRequest{ID: tokenHash(ref), ClientID: c.c.ID, Params: params.Encode(),
+	pr := &storage.PushedRequest{ID: TokenHash(ref), ClientID: c.c.ID, Params: params.Encode(),
 		CreatedAt: now, ExpiresAt: now.Add(pushedRequestTTL)}
 	if err := p.pushed.PushRequest(r.Context(), pr); err != nil {
 		p.givePerIPBack(r.Context(), push)
@@ -186,7 +184,7 @@ func (p *Provider) takePushedRequest(r *http.Request, c *client, uri string) (ur
 	if !ok {
 		return nil, invalid("Gatehouse takes only the request_uri values of its pushed authorization request endpoint")
 	}
-	pr, err := p.pushed.TakePushedRequest(r.Context(), tokenHash(ref), c.c.ID, p.cfg.Now())
+	pr, err := p.pushed.TakePushedRequest(r.Context(), TokenHash(ref), c.c.ID, p.cfg.Now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, invalid("the request_uri is unknown, expired, used already, or pushed by another client")
 	}

@@ -52,11 +52,13 @@ func (p *Provider) refreshTokenHash(token string) (string, error) {
 	if !hmac.Equal(p.refreshMAC(b[:refreshRandomLen]), b[refreshRandomLen:]) {
 		return "", errBadRefreshToken
 	}
-	return tokenHash(token), nil
+	return TokenHash(token), nil
 }
 
-// tokenHash is the stored form of codes and refresh tokens.
-func tokenHash(token string) string {
+// TokenHash is the stored form of codes, refresh tokens, device codes,
+// pushed request references and initial and registration access tokens:
+// the hex SHA-256 of the token.
+func TokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }

@@ -35,7 +35,7 @@ func TestRefreshTokenMAC(t *testing.T) {
 	if want := hex.EncodeToString(sum[:]); hash != want {
 		t.Errorf("refreshTokenHash: got %q, want the SHA-256 hex %q", hash, want)
 	}
-	if got := tokenHash(token); got != hash {
+	if got := TokenHash(token); got != hash {
 		t.Errorf("tokenHash: got %q, want %q", got, hash)
 	}
 	if second, _ := p.newRefreshToken(); second == token {
@@ -118,7 +118,7 @@ func FuzzRefreshTokenHash(f *testing.F) {
 			t.Fatalf("refreshTokenHash(%q): accepted a token of length %d, want 64", token, len(token))
 		}
 		again, err := p.refreshTokenHash(token)
-		if err != nil || again != hash || hash != tokenHash(token) {
+		if err != nil || again != hash || hash != TokenHash(token) {
 			t.Fatalf("refreshTokenHash(%q) again: got (%q, %v), want (%q, nil)", token, again, err, hash)
 		}
 	})

@@ -162,7 +162,7 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, c *clien
 			p.serverError(w, r, "token: refresh token", err)
 			return
 		}
-		next = nextRefreshGrant(g, tokenHash(refresh), pol, now)
+		next = nextRefreshGrant(g, TokenHash(refresh), pol, now)
 		if next.DPoPJKT == "" && c.public() {
 			// A public client's family started without a proof is bound
 			// from its first one on.

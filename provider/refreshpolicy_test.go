@@ -30,7 +30,7 @@ func (e *testEnv) refreshAs(clientID, secret, token string) *httptest.ResponseRe
 // storedGrant returns the grant behind a refresh token, in any state.
 func (e *testEnv) storedGrant(t *testing.T, token string) *storage.RefreshGrant {
 	t.Helper()
-	g, err := e.store.RefreshGrantByHash(t.Context(), tokenHash(token))
+	g, err := e.store.RefreshGrantByHash(t.Context(), TokenHash(token))
 	if err != nil {
 		t.Fatalf("RefreshGrantByHash: %v", err)
 	}
@@ -184,7 +184,7 @@ func TestRefreshLegacyGrantKeepsItsExpiry(t *testing.T) {
 	}
 	expires := now.Add(2 * time.Hour)
 	if err := e.store.CreateRefreshGrant(t.Context(), &storage.RefreshGrant{
-		TokenHash: tokenHash(token), FamilyID: "legacy", ClientID: "idle", UserID: testUserID,
+		TokenHash: TokenHash(token), FamilyID: "legacy", ClientID: "idle", UserID: testUserID,
 		Scopes: []string{"openid", "offline_access"}, Audience: []string{"idle"},
 		AuthTime: now, CreatedAt: now, ExpiresAt: expires,
 	}); err != nil {

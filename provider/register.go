@@ -2,10 +2,7 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,8 +120,8 @@ type clientInformation struct {
 // refusedMetadata lists request metadata Gatehouse does not implement and
 // whose silent omission would leave a client believing it has a protection
 // it has not (encrypted or signed answers it would not get, pairwise
-// subjects, re-authentication it would not see, bound tokens, request
-// objects it relies on), with why.
+// subjects, re-authentication it would not see, certificate-bound tokens,
+// request objects it relies on), with why.
 var refusedMetadata = map[string]string{
 	"id_token_encrypted_response_alg":            "encrypted ID tokens are not supported",
 	"id_token_encrypted_response_enc":            "encrypted ID tokens are not supported",
@@ -199,23 +196,6 @@ func bearer(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(token)
-}
-
-// TokenHash is the stored form of initial and registration access tokens:
-// the hex SHA-256 of the token.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// randomToken returns n random bytes from the provider's source,
-// base64url-encoded without padding.
-func (p *Provider) randomToken(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := io.ReadFull(p.cfg.Random, b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // readMetadata reads a registration request's JSON body: application/json,
@@ -438,7 +418,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, err := p.randomToken(16)
+	id, err := randomToken(p.cfg.Random, 16)
 	if err != nil {
 		p.registrationStoreError(w, r, "registration: random", err)
 		return
@@ -446,7 +426,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	c, scopeMsg := newRegisteredClient(id, md)
 	var secret string
 	if needsSecret(c.TokenEndpointAuthMethod) {
-		if secret, err = p.randomToken(32); err != nil {
+		if secret, err = randomToken(p.cfg.Random, 32); err != nil {
 			p.registrationStoreError(w, r, "registration: random", err)
 			return
 		}
@@ -461,7 +441,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	regToken, err := p.randomToken(32)
+	regToken, err := randomToken(p.cfg.Random, 32)
 	if err != nil {
 		p.registrationStoreError(w, r, "registration: random", err)
 		return
@@ -606,7 +586,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 	keep := needsSecret(c.TokenEndpointAuthMethod) && old.SecretHash != ""
 	if needsSecret(c.TokenEndpointAuthMethod) && !keep {
 		var err error
-		if secret, err = p.randomToken(32); err != nil {
+		if secret, err = randomToken(p.cfg.Random, 32); err != nil {
 			p.registrationStoreError(w, r, "registration: random", err)
 			return
 		}

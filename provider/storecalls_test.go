@@ -316,7 +316,7 @@ func TestStoreCallsPerFlow(t *testing.T) {
 		t.Fatalf("device poll before approval: %d %s", rec.Code, rec.Body)
 	}
 	devicePending, devicePendingN := cs.take()
-	if err := cs.Store.DecideDeviceAuthorization(t.Context(), tokenHash(deviceCode), storage.DeviceDecision{
+	if err := cs.Store.DecideDeviceAuthorization(t.Context(), TokenHash(deviceCode), storage.DeviceDecision{
 		Approved: true, UserID: testUserID, SessionID: "session", AuthTime: time.Now(), AMR: []string{"pwd"}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
