@@ -347,7 +347,7 @@ func testAuditCursor(t *testing.T, s Store) {
 	appendAudit(t, s, events...)
 	all, err := s.AuditEvents(ctx, storage.AuditQuery{})
 	check(t, "AuditEvents(all)", err)
-	for _, q := range []storage.AuditQuery{{Limit: 2}, {Limit: 3, UserID: "u1"}, {Limit: 1, Before: storage.AuditCursor{Time: at(time.Hour)}}} {
+	for _, q := range []storage.AuditQuery{{Limit: 2}, {Limit: 3, UserID: "u1"}, {Limit: 1, Before: storage.AuditCursor{Time: t0}}} {
 		var want []string
 		for _, ev := range all {
 			if q.UserID == "" || ev.UserID == q.UserID {

@@ -3,7 +3,6 @@ package storagetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -162,29 +161,19 @@ func testRegisterConcurrentLastUse(t *testing.T, s Store) {
 		want  int
 	}{{"once", 1}, {"three", 3}} {
 		const n = 16
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			ok   int
-			errs []error
-		)
-		for i := range n {
-			wg.Go(func() {
-				c := registeredClient(fmt.Sprintf("%s-%d", tc.token, i))
-				_, err := s.RegisterClient(t.Context(), &c, "hash-"+tc.token, "reg", t0)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					ok++
-				case !errors.Is(err, storage.ErrNotFound):
-					errs = append(errs, err)
-				}
-			})
-		}
-		wg.Wait()
+		errs := raceN(n, func(i int) error {
+			c := registeredClient(fmt.Sprintf("%s-%d", tc.token, i))
+			_, err := s.RegisterClient(t.Context(), &c, "hash-"+tc.token, "reg", t0)
+			return err
+		})
+		ok := 0
 		for _, err := range errs {
-			t.Errorf("%d concurrent registrations with %s: unexpected error %v", n, tc.token, err)
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, storage.ErrNotFound):
+				t.Errorf("%d concurrent registrations with %s: unexpected error %v", n, tc.token, err)
+			}
 		}
 		if ok != tc.want {
 			t.Errorf("%d concurrent registrations with a token of %d uses: got %d registered, want exactly %d", n, tc.want, ok, tc.want)
@@ -222,7 +211,12 @@ func testRegistrationHash(t *testing.T, s Store) {
 	_, err = s.RegistrationHash(t.Context(), "r")
 	wantErr(t, "RegistrationHash(r) after delete", err, storage.ErrNotFound)
 	// A client registered again under the deleted id has its own token.
-	check(t, "register r again", register(t, s, "r", "t", t0))
+	again := registeredClient("r")
+	_, err = s.RegisterClient(t.Context(), &again, "hash-t", "reg-r-again", t0)
+	check(t, "register r again", err)
+	if h, err := s.RegistrationHash(t.Context(), "r"); err != nil || h != "reg-r-again" {
+		t.Errorf("RegistrationHash(r) registered again: got %q, %v; want reg-r-again", h, err)
+	}
 	c := registeredClient("r2")
 	_, err = s.RegisterClient(t.Context(), &c, "hash-t", "reg-new", t0)
 	check(t, "register r2", err)

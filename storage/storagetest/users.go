@@ -1,7 +1,6 @@
 package storagetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -241,27 +240,12 @@ func testUpdateUserIfUnchangedConcurrent(t *testing.T, s Store) {
 	createUser(t, s, newUser("u1", "alice"))
 	read, err := s.UserByID(ctx, "u1")
 	check(t, "UserByID", err)
-	const n = 16
-	errs := make(chan error, n)
-	for i := range n {
-		go func() {
-			u := *read
-			u.Name, u.UpdatedAt = fmt.Sprintf("writer %d", i), at(time.Duration(i+2)*time.Second)
-			errs <- s.UpdateUserIfUnchanged(ctx, &u, read.UpdatedAt)
-		}()
-	}
-	won := 0
-	for range n {
-		switch err := <-errs; {
-		case err == nil:
-			won++
-		case !errors.Is(err, storage.ErrConflict):
-			t.Fatalf("UpdateUserIfUnchanged: got %v, want nil or ErrConflict", err)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d concurrent updates from one read landed, want exactly 1", won)
-	}
+	errs := raceN(16, func(i int) error {
+		u := *read
+		u.Name, u.UpdatedAt = fmt.Sprintf("writer %d", i), at(time.Duration(i+2)*time.Second)
+		return s.UpdateUserIfUnchanged(ctx, &u, read.UpdatedAt)
+	})
+	oneWinner(t, "concurrent UpdateUserIfUnchanged from one read", errs, storage.ErrConflict)
 }
 
 // testReplacePasswordHash: the hash is replaced only while it is still the
