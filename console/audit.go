@@ -42,9 +42,9 @@ func (c *Console) auditPage(v *visit) {
 	q := v.r.URL.Query()
 	data := auditData{frame: c.frame(v, "Audit trail", "audit"),
 		Kind: q.Get("kind"), User: q.Get("user"), Client: q.Get("client"), Since: q.Get("since"), Until: q.Get("until")}
-	query, problem := c.auditQuery(v.r.Context(), q)
-	if problem == errStore {
-		c.serverError(v.w, v.r, "audit user", errors.New("user lookup failed"))
+	query, problem, err := c.auditQuery(v.r.Context(), q)
+	if err != nil {
+		c.serverError(v.w, v.r, "audit user", err)
 		return
 	}
 	if problem != "" {
@@ -75,29 +75,26 @@ func (c *Console) auditPage(v *visit) {
 	c.render(v.w, v.r, http.StatusOK, "audit", data)
 }
 
-// errStore is auditQuery's problem when the store failed.
-const errStore = "\x00store"
-
 // auditQuery reads the filters of q into a store query, or says what is
-// wrong with them. Every value is parsed here, strictly; nothing of the
-// query string reaches the store but as a parameter.
-func (c *Console) auditQuery(ctx context.Context, q url.Values) (storage.AuditQuery, string) {
-	var aq storage.AuditQuery
+// wrong with them (problem); err is a failed user lookup. Every value is
+// parsed here, strictly; nothing of the query string reaches the store but
+// as a parameter.
+func (c *Console) auditQuery(ctx context.Context, q url.Values) (aq storage.AuditQuery, problem string, err error) {
 	if k := q.Get("kind"); k != "" {
 		if len(k) > 64 || strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_") != "" {
-			return aq, "An event kind is lower-case letters and underscores, such as sign_in."
+			return aq, "An event kind is lower-case letters and underscores, such as sign_in.", nil
 		}
 		aq.Kind = k
 	}
 	if cl := q.Get("client"); cl != "" {
 		if len(cl) > maxQuery {
-			return aq, "That client id is too long."
+			return aq, "That client id is too long.", nil
 		}
 		aq.ClientID = cl
 	}
 	if u := q.Get("user"); u != "" {
 		if len(u) > maxQuery {
-			return aq, "That user is too long a name."
+			return aq, "That user is too long a name.", nil
 		}
 		// A username, or else the id itself (a deleted user's events keep
 		// their id).
@@ -106,20 +103,18 @@ func (c *Console) auditQuery(ctx context.Context, q url.Values) (storage.AuditQu
 		case err == nil:
 			aq.UserID = found.ID
 		case !errors.Is(err, storage.ErrNotFound):
-			c.log.ErrorContext(ctx, "console: audit user", "err", err)
-			return aq, errStore
+			return aq, "", err
 		}
 	}
-	var err error
 	if s := q.Get("since"); s != "" {
 		if aq.Since, err = time.Parse(minuteLayout, s); err != nil {
-			return aq, "“Since” is a date and time such as 2026-12-06T09:30 (UTC)."
+			return aq, "“Since” is a date and time such as 2026-12-06T09:30 (UTC).", nil
 		}
 	}
 	if s := q.Get("until"); s != "" {
 		until, err := time.Parse(minuteLayout, s)
 		if err != nil {
-			return aq, "“Until” is a date and time such as 2026-12-06T09:30 (UTC)."
+			return aq, "“Until” is a date and time such as 2026-12-06T09:30 (UTC).", nil
 		}
 		// Every event up to the end of that minute: the cursor of an
 		// event after all of them.
@@ -128,13 +123,13 @@ func (c *Console) auditQuery(ctx context.Context, q url.Values) (storage.AuditQu
 	if b := q.Get("before"); b != "" {
 		cur, ok := storage.ParseAuditCursor(b)
 		if !ok || cur.Time.UnixNano() <= 0 {
-			return aq, "That page of the audit trail does not exist: start again from the first page."
+			return aq, "That page of the audit trail does not exist: start again from the first page.", nil
 		}
 		if aq.Before.ID == 0 || cur.Time.Before(aq.Before.Time) {
 			aq.Before = cur
 		}
 	}
-	return aq, ""
+	return aq, "", nil
 }
 
 // eventRows names the users of events: from known (id → username), else
